@@ -1,0 +1,330 @@
+"""SQLAlchemy metadata of the billing database (SPEC §2) and the accrual outputs (SPEC §4.5).
+
+Table and column names are the contract other programs read. Types are portable across SQLite,
+MySQL/MariaDB and PostgreSQL: dates are ``DATE`` (inclusive unless ``*_exclusive``), money
+``DECIMAL(14,2)``, rates ``DECIMAL(14,6)``. Alembic migrations in ``sql/migrations`` create and
+evolve these tables; a test checks that the migrations and this metadata agree.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+MONEY = Numeric(14, 2)
+RATE = Numeric(14, 6)
+QTY = Numeric(18, 3)
+
+
+def _id() -> Column:
+    return Column("id", Integer, primary_key=True, autoincrement=True)
+
+
+# ---------------------------------------------------------------- reference data
+jurisdiction = Table(
+    "jurisdiction", metadata, _id(),
+    Column("code", String(8), nullable=False, unique=True),
+    Column("timezone", String(64), nullable=False),
+)
+network = Table(
+    "network", metadata, _id(),
+    Column("code", String(32), nullable=False, unique=True),
+    Column("name", String(128), nullable=False),
+    Column("jurisdiction_id", Integer, ForeignKey("jurisdiction.id"), nullable=False),
+    Column("service_type", String(16), nullable=False),
+)
+tni = Table("tni", metadata, _id(), Column("code", String(8), nullable=False, unique=True))
+journal_segment = Table("journal_segment", metadata, _id(), Column("name", String(32), nullable=False, unique=True))
+
+# ---------------------------------------------------------------- customers and meters
+account = Table(
+    "account", metadata, _id(),
+    Column("account_number", String(32), nullable=False, unique=True),
+    Column("customer_class", String(8), nullable=False),
+    Column("journal_segment_id", Integer, ForeignKey("journal_segment.id"), nullable=False),
+    Column("service_type", String(16), nullable=False),
+    Column("billing_cycle_months", Integer, nullable=False),
+    Column("open_date", Date, nullable=False),
+    Column("close_date", Date),
+)
+site = Table(
+    "site", metadata, _id(),
+    Column("identifier", String(16), nullable=False, unique=True),
+    Column("service_type", String(16), nullable=False),
+    Column("network_id", Integer, ForeignKey("network.id"), nullable=False),
+    Column("tni_id", Integer, ForeignKey("tni.id")),
+    Column("jurisdiction_id", Integer, ForeignKey("jurisdiction.id"), nullable=False),
+)
+account_site = Table(
+    "account_site", metadata,
+    Column("account_id", Integer, ForeignKey("account.id"), primary_key=True),
+    Column("site_id", Integer, ForeignKey("site.id"), primary_key=True),
+    Column("start_date", Date, primary_key=True),
+    Column("end_date", Date),
+)
+meter = Table(
+    "meter", metadata, _id(),
+    Column("site_id", Integer, ForeignKey("site.id"), nullable=False, index=True),
+    Column("serial_number", String(32), nullable=False),
+    Column("installation_type", String(8), nullable=False),
+    Column("interval_minutes", Integer),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date),
+)
+meter_register = Table(
+    "meter_register", metadata, _id(),
+    Column("meter_id", Integer, ForeignKey("meter.id"), nullable=False, index=True),
+    Column("suffix", String(4), nullable=False),
+    Column("stream", String(16), nullable=False),
+    Column("time_class", String(16), nullable=False),
+    Column("unit", String(8), nullable=False),
+    Column("dial_digits", Integer),
+    Column("multiplier", Numeric(12, 4), nullable=False, server_default="1"),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date),
+)
+basic_read = Table(
+    "basic_read", metadata, _id(),
+    Column("meter_register_id", Integer, ForeignKey("meter_register.id"), nullable=False),
+    Column("read_date", Date, nullable=False),
+    Column("index_value", Numeric(16, 3), nullable=False),
+    Column("quality", String(1), nullable=False),
+    UniqueConstraint("meter_register_id", "read_date"),
+)
+
+# ---------------------------------------------------------------- tariffs
+tou_window = Table(
+    "tou_window", metadata,
+    Column("tou_scheme_id", Integer, primary_key=True),
+    Column("time_class", String(16), primary_key=True),
+    Column("day_type", String(8), primary_key=True),
+    Column("start_minute", Integer, primary_key=True),
+    Column("end_minute", Integer, nullable=False),
+)
+plan = Table(
+    "plan", metadata, _id(),
+    Column("code", String(32), nullable=False, unique=True),
+    Column("name", String(128), nullable=False),
+    Column("service_type", String(16), nullable=False),
+    Column("tou_scheme_id", Integer),
+    Column("holidays_as_weekend", Boolean, nullable=False, server_default="1"),
+)
+plan_rate = Table(
+    "plan_rate", metadata, _id(),
+    Column("plan_id", Integer, ForeignKey("plan.id"), nullable=False, index=True),
+    Column("item_type", String(16), nullable=False),
+    Column("time_class", String(16), nullable=False),
+    Column("block_limit_per_day", Numeric(14, 3)),
+    Column("rate", RATE, nullable=False),
+    Column("valid_from", Date, nullable=False),
+    Column("valid_to", Date),
+)
+account_plan = Table(
+    "account_plan", metadata,
+    Column("account_id", Integer, ForeignKey("account.id"), primary_key=True),
+    Column("plan_id", Integer, ForeignKey("plan.id"), primary_key=True),
+    Column("start_date", Date, primary_key=True),
+    Column("end_date", Date),
+)
+account_discount = Table(
+    "account_discount", metadata,
+    Column("account_id", Integer, ForeignKey("account.id"), primary_key=True),
+    Column("discount_type", String(16), primary_key=True),
+    Column("percent", Numeric(6, 3), nullable=False),
+    Column("applies_to", String(24), nullable=False),
+    Column("start_date", Date, primary_key=True),
+    Column("end_date", Date),
+)
+
+# ---------------------------------------------------------------- billing history
+invoice = Table(
+    "invoice", metadata, _id(),
+    Column("account_id", Integer, ForeignKey("account.id"), nullable=False, index=True),
+    Column("invoice_number", String(32), nullable=False, unique=True),
+    Column("issue_date", Date, nullable=False),
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("net_amount", MONEY, nullable=False),
+    Column("gst_amount", MONEY, nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("paid_date", Date),
+)
+invoice_line = Table(
+    "invoice_line", metadata, _id(),
+    Column("invoice_id", Integer, ForeignKey("invoice.id"), nullable=False, index=True),
+    Column("meter_register_id", Integer),
+    Column("item_type", String(16), nullable=False),
+    Column("time_class", String(16), nullable=False),
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),
+    Column("quantity", QTY, nullable=False),
+    Column("rate", RATE, nullable=False),
+    Column("net_amount", MONEY, nullable=False),
+    Column("discount_amount", MONEY, nullable=False, server_default="0"),
+)
+payment = Table(
+    "payment", metadata, _id(),
+    Column("account_id", Integer, ForeignKey("account.id"), nullable=False, index=True),
+    # a timestamp (market-neutral, stored naive in UTC): the revenue alert cuts 6-hour windows
+    Column("payment_date", DateTime, nullable=False, index=True),
+    Column("amount", MONEY, nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+)
+billing_record = Table(
+    "billing_record", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("company_name", String(128)),
+    Column("country", String(64)),
+    Column("city", String(64)),
+    Column("product_line", String(64)),
+    Column("item", String(128)),
+    Column("bill_date", Date, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("bill_amount", MONEY, nullable=False),
+    Column("bill_amount_base", MONEY, nullable=False),
+    Column("source_file", String(512)),
+    Column("loaded_at", DateTime),
+)
+fx_rate = Table(
+    "fx_rate", metadata,
+    Column("currency", String(3), primary_key=True),
+    Column("valid_from", Date, primary_key=True),
+    Column("rate_to_base", Numeric(18, 8), nullable=False),
+)
+
+# ---------------------------------------------------------------- accrual outputs (SPEC §4.5)
+bua_run = Table(
+    "bua_run", metadata,
+    Column("run_id", String(36), primary_key=True),
+    Column("run_date", Date, nullable=False, index=True),
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("parameters", Text),
+    Column("code_version", String(64), nullable=False),
+)
+invoice_line_item_monthly = Table(
+    "invoice_line_item_monthly", metadata,
+    Column("run_id", String(36), nullable=False),
+    Column("run_date", Date, nullable=False),
+    Column("account_id", Integer, nullable=False),
+    Column("account_number", String(32), nullable=False),
+    Column("year_mnth", Integer, nullable=False),
+    Column("ili_state", String(20), nullable=False),
+    Column("discount_state", String(16), nullable=False),
+    Column("plan_item_type_name", String(32), nullable=False),
+    Column("feature_type_name", String(32), nullable=False),
+    Column("time_class_name", String(16), nullable=False),
+    Column("unit", String(8), nullable=False),
+    Column("quantity", QTY, nullable=False),
+    Column("quantity_actual", QTY, nullable=False),
+    Column("quantity_estimated", QTY, nullable=False),
+    Column("net_amount", MONEY, nullable=False),
+    Column("discount_net", MONEY, nullable=False),
+    Column("discount_net_propensity", MONEY, nullable=False),
+    Column("gst_amount", MONEY, nullable=False),
+    Index("ix_ilim_run_date_account", "run_date", "account_id"),
+)
+bua_account_summary = Table(
+    "bua_account_summary", metadata,
+    Column("run_id", String(36), nullable=False),
+    Column("run_date", Date, nullable=False),
+    Column("account_id", Integer, nullable=False),
+    Column("account_number", String(32), nullable=False),
+    Column("service_type", String(16), nullable=False),
+    Column("jurisdiction", String(8)),
+    Column("network", String(32)),
+    Column("journal_segment", String(32)),
+    Column("customer_class", String(8)),
+    Column("billing_cycle_months", Integer),
+    Column("billed_to", Date),
+    Column("unbilled_from", Date),
+    Column("unbilled_to", Date),
+    Column("unbilled_days", Integer, nullable=False),
+    Column("ili_state", String(20), nullable=False),
+    Column("estimation_method", String(12), nullable=False),
+    Column("volume", QTY, nullable=False),
+    Column("volume_actual", QTY, nullable=False),
+    Column("volume_estimated", QTY, nullable=False),
+    Column("net_amount", MONEY, nullable=False),
+    Column("discount_net", MONEY, nullable=False),
+    Column("discount_net_propensity", MONEY, nullable=False),
+    Column("net_amount_less_discount", MONEY, nullable=False),
+    Column("exception_count", Integer, nullable=False),
+    Index("ix_bas_run_date_account", "run_date", "account_id"),
+)
+accrual_summary = Table(
+    "accrual_summary", metadata,
+    Column("run_id", String(36), nullable=False),
+    Column("run_date", Date, nullable=False, index=True),
+    Column("ili_state", String(20), nullable=False),
+    Column("discount_state", String(16), nullable=False),
+    Column("feature_type_name", String(32), nullable=False),
+    Column("state", String(8)),
+    Column("fuel", String(16)),
+    Column("segment", String(32)),
+    Column("year_mnth", Integer, nullable=False),
+    Column("time_class_name", String(16), nullable=False),
+    Column("net_amount", MONEY, nullable=False),
+    Column("volume", QTY, nullable=False),
+    Column("days", Integer, nullable=False),
+    Column("accounts", Integer, nullable=False),
+    Column("discount_net", MONEY, nullable=False),
+    Column("discount_net_propensity", MONEY, nullable=False),
+    Column("net_amount_less_discount", MONEY, nullable=False),
+)
+bua_exception = Table(
+    "bua_exception", metadata,
+    Column("run_id", String(36), nullable=False),
+    Column("run_date", Date, nullable=False, index=True),
+    Column("account_id", Integer),
+    Column("meter_register_id", Integer),
+    Column("code", String(32), nullable=False),
+    Column("detail", Text, nullable=False),
+)
+estimated_basic_read = Table(
+    "estimated_basic_read", metadata,
+    Column("run_id", String(36), nullable=False),
+    Column("run_date", Date, nullable=False, index=True),
+    Column("meter_register_id", Integer, nullable=False),
+    Column("read_date", Date, nullable=False),
+    Column("index_value", Numeric(16, 3), nullable=False),
+    Column("consumption", QTY, nullable=False),
+    Column("method", String(16), nullable=False),
+)
+
+SOURCE_TABLES = (
+    "jurisdiction", "network", "tni", "journal_segment", "account", "site", "account_site", "meter",
+    "meter_register", "basic_read", "tou_window", "plan", "plan_rate", "account_plan", "account_discount",
+    "invoice", "invoice_line", "payment", "billing_record", "fx_rate",
+)
+OUTPUT_TABLES = (
+    "bua_run", "invoice_line_item_monthly", "bua_account_summary", "accrual_summary", "bua_exception",
+    "estimated_basic_read",
+)

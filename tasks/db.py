@@ -1,0 +1,211 @@
+"""The billing database: engines, schema migration, reading SQL files into polars, bulk writes.
+
+Every query text lives in ``sql/*.sql``; this module finds it by name, binds parameters with
+SQLAlchemy and returns a polars frame with explicit types (SQLite returns dates as strings, so
+callers pass a schema and we cast). Large writes go through the fastest path each database has
+(chunked multi-row INSERT within one transaction); replacing a run date's rows is one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from sql.schema import metadata
+
+SQL_DIR = Path(str(resources.files("sql")))
+
+
+class DatabaseError(RuntimeError):
+    """A problem with the database as a whole (unreachable, missing table): the run must stop."""
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, safe for logs and errors."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return re.sub(r"//[^@/]*@", "//***@", url)
+
+
+@lru_cache(maxsize=16)
+def engine_for(url: str) -> Engine:
+    """One pooled engine per URL; SQLite files get their folder created and WAL mode."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    kwargs: dict[str, Any] = {"future": True, "pool_pre_ping": True}
+    if url.startswith("mysql"):
+        kwargs["connect_args"] = {"local_infile": True}
+    engine = sa.create_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _rec):  # noqa: ANN001
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+    return engine
+
+
+def check_connection(url: str) -> None:
+    """Raise :class:`DatabaseError` with a clear message when the database cannot be reached."""
+    try:
+        with engine_for(url).connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001
+        raise DatabaseError(f"cannot connect to database {redact_url(url)}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+
+
+def _alembic_config(conn: Connection):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(SQL_DIR / "migrations"))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def init_db(url: str) -> list[str]:
+    """Create or migrate the schema to the newest revision (all heads). Idempotent.
+
+    Returns the revisions that were applied (empty when the database was already current).
+    """
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
+    check_connection(url)
+    engine = engine_for(url)
+    with engine.begin() as conn:
+        before = set(MigrationContext.configure(conn).get_current_heads())
+        command.upgrade(_alembic_config(conn), "heads")
+        after = set(MigrationContext.configure(conn).get_current_heads())
+    return sorted(after - before)
+
+
+def current_revisions(url: str) -> set[str]:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine_for(url).connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads())
+
+
+def require_tables(url: str, names: list[str] | tuple[str, ...]) -> None:
+    """Stop with a clear message naming every missing table."""
+    check_connection(url)
+    present = set(sa.inspect(engine_for(url)).get_table_names())
+    missing = [n for n in names if n not in present]
+    if missing:
+        raise DatabaseError(f"database {redact_url(url)} lacks table(s) {', '.join(missing)}; run `bua db init`")
+
+
+def sql_text(name: str) -> str:
+    """The text of ``sql/{name}.sql``."""
+    path = SQL_DIR / f"{name}.sql"
+    if not path.exists():
+        raise FileNotFoundError(f"no query file sql/{name}.sql")
+    return path.read_text()
+
+
+def read_sql(
+    url: str,
+    name: str,
+    params: Mapping[str, Any] | None = None,
+    schema: Mapping[str, pl.DataType | type[pl.DataType]] | None = None,
+) -> pl.DataFrame:
+    """Run ``sql/{name}.sql`` with bound parameters; cast to ``schema`` (every column named there)."""
+    stmt = sa.text(sql_text(name))
+    with engine_for(url).connect() as conn:
+        result = conn.execute(stmt, dict(params or {}))
+        cols = list(result.keys())
+        rows = result.fetchall()
+    data = {c: [r[i] for r in rows] for i, c in enumerate(cols)}
+    if schema is None:
+        return pl.DataFrame(data, strict=False)
+    return cast_frame(_frame(data, schema), schema)
+
+
+def _frame(data: dict[str, list[Any]], schema: Mapping[str, Any]) -> pl.DataFrame:
+    out = {}
+    for c, values in data.items():
+        target = schema.get(c)
+        if target in (pl.Date, pl.Datetime) or isinstance(target, pl.Datetime):
+            out[c] = pl.Series(c, [None if v is None else str(v) for v in values], dtype=pl.String)
+        elif target is not None and (target == pl.String or target == pl.Utf8):
+            out[c] = pl.Series(c, [None if v is None else str(v) for v in values], dtype=pl.String)
+        else:
+            out[c] = pl.Series(c, [None if v is None else float(v) if _is_decimal(v) else v for v in values], strict=False)
+    return pl.DataFrame(out)
+
+
+def _is_decimal(v: Any) -> bool:
+    import decimal
+
+    return isinstance(v, decimal.Decimal)
+
+
+def cast_frame(df: pl.DataFrame, schema: Mapping[str, Any]) -> pl.DataFrame:
+    """Cast columns to ``schema``; date/datetime columns that arrive as text are parsed."""
+    exprs = []
+    for c, t in schema.items():
+        if c not in df.columns:
+            raise DatabaseError(f"query result lacks column {c!r}")
+        col = pl.col(c)
+        dtype = df.schema[c]
+        if t == pl.Date and dtype == pl.String:
+            exprs.append(col.str.slice(0, 10).str.to_date("%Y-%m-%d").alias(c))
+        elif (t == pl.Datetime or isinstance(t, pl.Datetime)) and dtype == pl.String:
+            exprs.append(col.str.replace("T", " ").str.slice(0, 19).str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False).alias(c))
+        else:
+            exprs.append(col.cast(t).alias(c))
+    return df.select(exprs)
+
+
+@contextmanager
+def transaction(url: str) -> Iterator[Connection]:
+    with engine_for(url).begin() as conn:
+        yield conn
+
+
+def insert_frame(conn: Connection, table: str, df: pl.DataFrame, chunk_rows: int = 5000) -> int:
+    """Insert a frame into ``table`` inside the caller's transaction with multi-row INSERTs.
+
+    Dates/datetimes pass as Python objects, floats for DECIMAL columns are rounded by the
+    database to the column's scale (callers round money to cents first).
+    """
+    if df.height == 0:
+        return 0
+    tbl = metadata.tables[table]
+    cols = [c for c in df.columns if c in tbl.c]
+    df = df.select(cols)
+    n = 0
+    for start in range(0, df.height, chunk_rows):
+        part = df.slice(start, chunk_rows)
+        rows = part.to_dicts()
+        conn.execute(tbl.insert(), rows)
+        n += len(rows)
+    return n
+
+
+def replace_rows(url: str, table: str, df: pl.DataFrame, where: Mapping[str, Any]) -> int:
+    """Delete the rows matching ``where`` (e.g. ``{"run_date": d}``) and insert ``df``, atomically."""
+    tbl = metadata.tables[table]
+    with transaction(url) as conn:
+        cond = sa.and_(*[tbl.c[k] == v for k, v in where.items()])
+        conn.execute(tbl.delete().where(cond))
+        return insert_frame(conn, table, df)
+
+
+def today_utc() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()

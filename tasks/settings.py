@@ -1,0 +1,80 @@
+"""bua settings: one pydantic-settings class, prefix ``BUA_``, embedded defaults.
+
+Every value can be overridden by an environment variable (``BUA_DATABASE_URL`` …) or by the
+CLI's global options; flows take explicit parameters that override both. Secrets are
+``SecretStr`` so that they never print in a repr, a log line or an artifact.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All configuration of bua. Defaults run everything embedded on one machine."""
+
+    model_config = SettingsConfigDict(env_prefix="BUA_", extra="ignore")
+
+    # where things are
+    database_url: str = Field("sqlite:///.bua/bua.db", description="SQLAlchemy URL of the billing database")
+    meter_store: str = Field(".bua/meter-store", description="path or s3:// prefix of the parquet meter store")
+    output_url: str = Field(".bua/out", description="path or s3:// prefix for exports, NEM12 estimates, report")
+    quarantine_url: str | None = Field(None, description="where rejected input goes (default OUTPUT_URL/quarantine)")
+    integration_url: str | None = Field(None, description="exports are also copied here when set")
+    slack_webhook_url: SecretStr | None = Field(None, description="Slack incoming webhook (secret)")
+
+    # S3 (moto in tests, AWS in production); None means the SDK's own chain
+    s3_endpoint_url: str | None = None
+    aws_region: str = "ap-southeast-2"
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+
+    # sharding and runners
+    shards: int = Field(16, ge=1, le=4096, description="number of NMI-hash shards")
+    task_runner: Literal["thread", "dask"] = "thread"
+    max_workers: int = Field(2, ge=1, description="ThreadPoolTaskRunner max_workers / Dask workers")
+    dask_address: str | None = Field(None, description="Dask scheduler address; None = local cluster")
+    task_retries: int = 2
+    task_retry_delay_seconds: float = 2.0
+
+    # method
+    basic_method: Literal["scalar", "seasonal"] = "seasonal"
+    gst_rate: float = 0.10
+    grace_days: int = 7
+    min_registers: int = 20
+    segment_with_tni: bool = False
+    max_rows_per_file: int = 1_000_000
+    timezone: str = "Australia/Sydney"
+    reporting_currency: str = "AUD"
+
+    def storage_options(self) -> dict[str, str]:
+        """polars/object_store options for S3 paths (the ``aws_*`` keys polars understands)."""
+        opts: dict[str, str] = {"aws_region": self.aws_region}
+        if self.s3_endpoint_url:
+            opts["aws_endpoint_url"] = self.s3_endpoint_url
+            if self.s3_endpoint_url.startswith("http://"):
+                opts["aws_allow_http"] = "true"
+        if self.aws_access_key_id is not None:
+            opts["aws_access_key_id"] = self.aws_access_key_id.get_secret_value()
+        if self.aws_secret_access_key is not None:
+            opts["aws_secret_access_key"] = self.aws_secret_access_key.get_secret_value()
+        return opts
+
+    def quarantine(self) -> str:
+        return self.quarantine_url or join_url(self.output_url, "quarantine")
+
+
+def join_url(base: str, *parts: str) -> str:
+    """Join a local path or s3:// prefix with more parts using '/'."""
+    out = base.rstrip("/")
+    for p in parts:
+        out = f"{out}/{p.strip('/')}"
+    return out
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with non-None keyword overrides on top."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

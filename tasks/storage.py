@@ -1,0 +1,128 @@
+"""One small module for every file the application reads or writes, local or on S3.
+
+Writes are atomic: a local file is written to a temporary name in the same folder and moved into
+place with ``os.replace``; an S3 object is written with a single PUT (S3 never shows half an
+object). Nothing else in bua opens an S3 path by hand.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import polars as pl
+
+from tasks.settings import Settings
+
+
+def is_s3(url: str) -> bool:
+    return url.startswith("s3://")
+
+
+def _fs(settings: Settings):  # -> s3fs.S3FileSystem (imported lazily: it is slow to import)
+    import s3fs
+
+    client_kwargs: dict[str, str] = {"region_name": settings.aws_region}
+    if settings.s3_endpoint_url:
+        client_kwargs["endpoint_url"] = settings.s3_endpoint_url
+    key = settings.aws_access_key_id.get_secret_value() if settings.aws_access_key_id else None
+    secret = settings.aws_secret_access_key.get_secret_value() if settings.aws_secret_access_key else None
+    return s3fs.S3FileSystem(key=key, secret=secret, client_kwargs=client_kwargs, skip_instance_cache=True)
+
+
+def _strip(url: str) -> str:
+    return url[len("s3://") :] if is_s3(url) else url
+
+
+def write_bytes_atomic(data: bytes, url: str, settings: Settings) -> None:
+    """Write ``data`` to ``url`` so that readers see the old content or the new, never half."""
+    if is_s3(url):
+        with _fs(settings).open(_strip(url), "wb") as fh:
+            fh.write(data)
+        return
+    path = Path(url)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_bytes(url: str, settings: Settings) -> bytes:
+    if is_s3(url):
+        with _fs(settings).open(_strip(url), "rb") as fh:
+            return fh.read()
+    return Path(url).read_bytes()
+
+
+def parquet_bytes(df: pl.DataFrame, compression: str = "zstd") -> bytes:
+    """Serialise a frame to parquet deterministically (same frame → same bytes)."""
+    buf = io.BytesIO()
+    df.write_parquet(buf, compression=compression, statistics=True)
+    return buf.getvalue()
+
+
+def write_parquet_atomic(df: pl.DataFrame, url: str, settings: Settings) -> None:
+    write_bytes_atomic(parquet_bytes(df), url, settings)
+
+
+def scan_parquet(url: str | list[str], settings: Settings, **kwargs: object) -> pl.LazyFrame:
+    """Lazy scan of parquet at a local path/glob or an s3:// URL, with pushdown."""
+    first = url[0] if isinstance(url, list) and url else url
+    if isinstance(first, str) and is_s3(first):
+        return pl.scan_parquet(url, storage_options=settings.storage_options(), **kwargs)  # type: ignore[arg-type]
+    return pl.scan_parquet(url, **kwargs)  # type: ignore[arg-type]
+
+
+def exists(url: str, settings: Settings) -> bool:
+    if is_s3(url):
+        return bool(_fs(settings).exists(_strip(url)))
+    return Path(url).exists()
+
+
+def list_files(prefix: str, settings: Settings, suffix: str = "") -> list[str]:
+    """All files under ``prefix`` (recursively), sorted, as full URLs/paths."""
+    if is_s3(prefix):
+        fs = _fs(settings)
+        base = _strip(prefix).rstrip("/")
+        if not fs.exists(base):
+            return []
+        found = fs.find(base)
+        return sorted(f"s3://{p}" for p in found if p.endswith(suffix))
+    root = Path(prefix)
+    if not root.exists():
+        return []
+    if root.is_file():
+        return [str(root)]
+    return sorted(str(p) for p in root.rglob("*") if p.is_file() and p.name.endswith(suffix) and not p.name.startswith("."))
+
+
+def delete(urls: Iterable[str], settings: Settings) -> None:
+    urls = list(urls)
+    s3 = [_strip(u) for u in urls if is_s3(u)]
+    if s3:
+        _fs(settings).rm(s3)
+    for u in urls:
+        if not is_s3(u) and os.path.exists(u):
+            os.unlink(u)
+
+
+def move(src: str, dst: str, settings: Settings) -> None:
+    """Move a file (used for quarantine); across local/S3 it copies then deletes."""
+    if not is_s3(src) and not is_s3(dst):
+        Path(dst).parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(src, dst)
+        return
+    write_bytes_atomic(read_bytes(src, settings), dst, settings)
+    delete([src], settings)
