@@ -328,3 +328,50 @@ OUTPUT_TABLES = (
     "bua_run", "invoice_line_item_monthly", "bua_account_summary", "accrual_summary", "bua_exception",
     "estimated_basic_read",
 )
+
+# ---------------------------------------------------------------- companion flows (SPEC §7)
+# Owned by the companion flows (flows/billing_ingest.py, flows/aggregate.py); migration 0003_companion.
+billing_csv_file = Table(
+    "billing_csv_file", metadata,
+    # one row per ingested billing CSV (local path or s3:// URL): the poller's memory and an audit trail
+    Column("source_url", String(512), primary_key=True),
+    Column("etag", String(64), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("rows_read", Integer, nullable=False),
+    Column("rows_loaded", Integer, nullable=False),
+    Column("rows_duplicate", Integer, nullable=False),
+    Column("rows_rejected", Integer, nullable=False),
+    Column("rejects_url", String(512)),
+    Column("loaded_at", DateTime, nullable=False),
+)
+
+
+def _account_daily_columns() -> list[Column]:
+    """Columns of the daily per-account billing report (money is GST-inclusive: what is owed)."""
+    money = [
+        "invoiced_day", "external_day", "payments_day", "write_offs_day",
+        "charges_to_date", "payments_to_date", "write_offs_to_date", "balance",
+        "debt_not_due", "debt_0_30", "debt_31_60", "debt_61_90", "debt_90_plus",
+    ]
+    return [
+        Column("report_date", Date, nullable=False),
+        Column("account_key", String(160), nullable=False),
+        Column("account_id", Integer),
+        Column("account_number", String(32)),
+        Column("company_name", String(128)),
+        *[Column(name, MONEY, nullable=False) for name in money],
+        Column("created_at", DateTime, nullable=False),
+    ]
+
+
+billing_account_daily = Table(
+    "billing_account_daily", metadata, *_account_daily_columns(),
+    Index("ix_bad_report_date_account", "report_date", "account_key"),
+)
+billing_account_daily_history = Table(
+    "billing_account_daily_history", metadata,
+    Column("snapshot_date", Date, nullable=False),
+    *_account_daily_columns(),
+    Index("ix_badh_snapshot_account", "snapshot_date", "account_key"),
+)
+COMPANION_TABLES = ("billing_csv_file", "billing_account_daily", "billing_account_daily_history")
