@@ -50,6 +50,17 @@ class Settings(BaseSettings):
     timezone: str = "Australia/Sydney"
     reporting_currency: str = "AUD"
 
+    # ---- companion flows (SPEC §7): billing CSV ingest, daily aggregation, revenue alert
+    billing_inbox_url: str | None = Field(None, description="s3:// prefix (or folder) where billing CSVs land")
+    billing_rejects_url: str | None = Field(None, description="rejects files (default QUARANTINE/billing-csv)")
+    aggregate_fresh_tables: list[str] = Field(["invoice", "payment", "billing_record"], description="tables that must have rows for the day")
+    aggregate_count_tolerance: float = Field(0.5, ge=0, description="allowed relative change of a day's row count vs the previous day")
+    aggregate_history_days: int = Field(90, ge=1, description="days of dated history copies kept")
+    successful_payment_statuses: list[str] = Field(["SUCCESS", "SUCCEEDED", "SETTLED", "CLEARED", "COMPLETED"], description="payment.status values that count as received money")
+    write_off_method: str = Field("WRITE_OFF", description="payment.method of a write-off (not cash)")
+    alert_timezone: str | None = Field(None, description="timezone of the 6-hour revenue windows (default TIMEZONE)")
+    slack_webhook_block: str | None = Field(None, description="name of a Prefect Secret block holding the Slack webhook")
+
     def storage_options(self) -> dict[str, str]:
         """polars/object_store options for S3 paths (the ``aws_*`` keys polars understands)."""
         opts: dict[str, str] = {"aws_region": self.aws_region}
