@@ -1,0 +1,85 @@
+"""Segment profiles: mean per register over actual (A/S/F) half hours only, 30-minute grid."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from tasks.profiles import combine_profiles, profile_partial_sums
+
+D = dt.date(2024, 2, 1)
+
+
+def _regs(n: int, minutes: list[int]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "meter_register_id": list(range(1, n + 1)),
+            "account_id": list(range(1, n + 1)),
+            "nmi": [f"N{i}" for i in range(1, n + 1)],
+            "suffix": ["E1"] * n,
+            "customer_class": ["RES"] * n,
+            "jurisdiction": ["NSW"] * n,
+            "stream": ["CONSUMPTION"] * n,
+            "tni": [None] * n,
+            "interval_minutes": minutes,
+            "register_start": [dt.date(2024, 1, 1)] * n,
+            "register_end": [None] * n,
+        },
+        schema_overrides={"register_end": pl.Date, "tni": pl.Utf8},
+    )
+
+
+def _day(nmi: str, values: list[float | None], quality: str, minutes: int = 30) -> dict:
+    return {
+        "nmi": nmi,
+        "suffix": "E1",
+        "read_date": D,
+        "interval_minutes": minutes,
+        "values": values,
+        "quality": quality,
+    }
+
+
+def test_mean_excludes_e_and_n_quality() -> None:
+    # slot 0: N1 = 1.0 (A), N2 = 3.0 (S), N3 = 100.0 (E, excluded), N4 = 50 (N, excluded)
+    # P(slot 0) = (1 + 3) / 2 = 2.0; slot 1: all four actual 1, 2, 3, 4 -> 2.5
+    rows = [
+        _day("N1", [1.0, 1.0] + [0.0] * 46, "A" * 48),
+        _day("N2", [3.0, 2.0] + [0.0] * 46, "S" + "A" * 47),
+        _day("N3", [100.0, 3.0] + [0.0] * 46, "E" + "A" * 47),
+        _day("N4", [50.0, 4.0] + [0.0] * 46, "N" + "F" * 47),
+    ]
+    part = profile_partial_sums(_regs(4, [30] * 4), pl.DataFrame(rows).lazy())
+    prof = combine_profiles([part]).filter(pl.col("segment") == "RES|NSW|CONSUMPTION")
+    p = prof["profile"][0].to_list()
+    assert p[0] == pytest.approx(2.0)
+    assert p[1] == pytest.approx(2.5)
+    assert prof["registers"][0] == 4
+
+
+def test_five_minute_data_summed_to_half_hours_and_partials_combine() -> None:
+    # N1 (5-min): slot 0 = six 0.5 values = 3.0 (all A). N2 (30-min, other shard): slot 0 = 1.0.
+    # P = (3 + 1) / 2 = 2.0. Slot 1 of N1 has one N sub-interval -> whole half hour not actual,
+    # so P(slot 1) = N2's 5.0 alone.
+    regs = _regs(2, [5, 30])
+    v5 = [0.5] * 288
+    q5 = "A" * 6 + "AANAAA" + "A" * 276
+    v30 = [1.0, 5.0] + [0.0] * 46
+    p1 = profile_partial_sums(regs, pl.DataFrame([_day("N1", v5, q5, 5)]).lazy())
+    p2 = profile_partial_sums(regs, pl.DataFrame([_day("N2", v30, "A" * 48)]).lazy())
+    prof = combine_profiles([p1, p2]).filter(pl.col("segment") == "*|NSW|CONSUMPTION")
+    p = prof["profile"][0].to_list()
+    assert p[0] == pytest.approx(2.0)
+    assert p[1] == pytest.approx(5.0)
+    assert p[2] == pytest.approx((3.0 + 0.0) / 2)
+
+
+def test_slot_without_actual_data_is_null() -> None:
+    # the only register's slot 5 is N -> no register contributes -> P(slot 5) is null
+    part = profile_partial_sums(
+        _regs(1, [30]), pl.DataFrame([_day("N1", [1.0] * 48, "A" * 5 + "N" + "A" * 42)]).lazy()
+    )
+    p = combine_profiles([part])["profile"][0].to_list()
+    assert p[5] is None and p[4] == 1.0
