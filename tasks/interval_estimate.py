@@ -1,0 +1,215 @@
+"""Interval register estimation over the unbilled window (SPEC §4.3), one shard.
+
+Method: one row per register-day of the account's unbilled window (clipped to the register's
+life). Values present in the meter store are kept as given (MDP estimates, quality E, included:
+the retailer is billed on them); an interval with no row, a null value or quality N is estimated
+as s_r × P(segment, day, slot) / k, where P is the fixed 30-minute segment profile (check/fix
+already extends it to days after the last data with the same day type's latest 4 weeks) and k the
+number of the register's intervals per half hour. Everything is list arithmetic on register-day
+rows: ``values = present·actual + (1 − present)·s_r·P``; ``estimated`` marks the estimated slots.
+A register-day without any profile gets zeros for its missing intervals and a ``NO_PROFILE``
+exception. Output follows the ``usage`` contract of docs/DESIGN.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from tasks.profiles import GRID_MINUTES, SUPPORTED_MINUTES, interval_registers
+from tasks.scalars import (
+    LONG_WINDOW_DAYS,
+    MIN_SHORT_DAYS,
+    SHORT_WINDOW_DAYS,
+    interval_day_sums,
+    interval_scalars,
+)
+
+USAGE_COLUMNS = [
+    "account_id",
+    "meter_register_id",
+    "nmi",
+    "suffix",
+    "stream",
+    "register_time_class",
+    "unit",
+    "read_date",
+    "interval_minutes",
+    "values",
+    "estimated",
+    "method",
+]
+EXCEPTION_SCHEMA = {"account_id": pl.Int64, "meter_register_id": pl.Int64, "code": pl.Utf8, "detail": pl.Utf8}
+
+
+def register_days(regs: pl.DataFrame, windows: pl.DataFrame) -> pl.DataFrame:
+    """One row per (register, day) of its account's unbilled window within the register's life."""
+    lo = pl.max_horizontal("unbilled_from", "register_start")
+    hi = pl.min_horizontal("unbilled_to", pl.col("register_end").fill_null(pl.col("unbilled_to")))
+    return (
+        regs.join(windows.select("account_id", "unbilled_from", "unbilled_to"), on="account_id")
+        .with_columns(_lo=lo, _hi=hi)
+        .filter(pl.col("_lo") <= pl.col("_hi"))
+        .with_columns(read_date=pl.date_ranges("_lo", "_hi"))
+        .explode("read_date")
+        .drop("_lo", "_hi", "unbilled_from", "unbilled_to")
+    )
+
+
+def _slot_index() -> pl.DataFrame:
+    """interval_minutes → for each of its intervals, the index of its half-hour slot."""
+    return pl.DataFrame(
+        {
+            "interval_minutes": list(SUPPORTED_MINUTES),
+            "_slot": [[i // (GRID_MINUTES // m) for i in range(1440 // m)] for m in SUPPORTED_MINUTES],
+        },
+        schema={"interval_minutes": pl.Int64, "_slot": pl.List(pl.Int64)},
+    )
+
+
+def estimate_interval(
+    registers: pl.DataFrame,
+    windows: pl.DataFrame,
+    interval: pl.LazyFrame,
+    fixed: pl.DataFrame,
+    scalars: pl.DataFrame,
+    segment_with_tni: bool = False,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``usage`` rows (method INTERVAL) for the shard's interval registers, and NO_PROFILE exceptions."""
+    regs = interval_registers(registers, segment_with_tni)
+    days = register_days(regs, windows)
+    if days.height == 0:
+        return _empty_usage(), pl.DataFrame(schema=EXCEPTION_SCHEMA)
+    lo, hi = days["read_date"].min(), days["read_date"].max()
+    data = (
+        interval.filter(pl.col("read_date").is_between(lo, hi))
+        .select(
+            "nmi",
+            "suffix",
+            "read_date",
+            pl.col("interval_minutes").cast(pl.Int64).alias("data_minutes"),
+            "values",
+            "quality",
+        )
+        .join(
+            days.lazy().select("nmi", "suffix", "read_date").unique(),
+            on=["nmi", "suffix", "read_date"],
+            how="semi",
+        )
+        .collect()
+    )
+    n = 1440 // pl.col("interval_minutes")
+    rows = (
+        days.join(data, on=["nmi", "suffix", "read_date"], how="left")
+        .join(fixed.select("segment", "read_date", "profile"), on=["segment", "read_date"], how="left")
+        .join(scalars.select("meter_register_id", "scalar"), on="meter_register_id", how="left")
+        .with_columns(
+            interval_minutes=pl.coalesce("data_minutes", pl.col("interval_minutes").cast(pl.Int64)),
+            scalar=pl.col("scalar").fill_null(1.0),
+        )
+        .join(_slot_index(), on="interval_minutes", how="left")
+    )
+    zeros = pl.lit(0.0).repeat_by(n)
+    present = (
+        pl.when(pl.col("values").is_null())
+        .then(zeros)
+        .otherwise(
+            pl.col("quality").str.split("").list.eval((pl.element() != "N").cast(pl.Float64))
+            * pl.col("values").list.eval(pl.element().is_not_null().cast(pl.Float64))
+        )
+    )
+    actual = (
+        pl.when(pl.col("values").is_null())
+        .then(zeros)
+        .otherwise(pl.col("values").list.eval(pl.element().fill_null(0.0)))
+    )
+    k = (GRID_MINUTES // pl.col("interval_minutes")).cast(pl.Float64)
+    estimate = (
+        pl.when(pl.col("profile").is_null())
+        .then(zeros)
+        .otherwise(pl.col("profile").list.gather(pl.col("_slot")) * (pl.col("scalar") / k))
+    )
+    rows = rows.with_columns(_present=present, _actual=actual, _estimate=estimate).with_columns(
+        values=pl.col("_actual") * pl.col("_present") + (1.0 - pl.col("_present")) * pl.col("_estimate"),
+        estimated=pl.col("_present").list.eval(pl.element() == 0.0),
+    )
+    usage = rows.select(
+        "account_id",
+        "meter_register_id",
+        "nmi",
+        "suffix",
+        "stream",
+        pl.col("time_class").alias("register_time_class"),
+        "unit",
+        "read_date",
+        pl.col("interval_minutes").cast(pl.Int64),
+        "values",
+        "estimated",
+        pl.lit("INTERVAL").alias("method"),
+    ).sort("meter_register_id", "read_date")
+    no_profile = (
+        rows.filter(pl.col("profile").is_null() & pl.col("estimated").list.any())
+        .group_by("account_id", "meter_register_id")
+        .agg(
+            pl.col("read_date").min().alias("first"),
+            pl.col("read_date").max().alias("last"),
+            pl.len().alias("n"),
+        )
+        .select(
+            "account_id",
+            "meter_register_id",
+            pl.lit("NO_PROFILE").alias("code"),
+            pl.format(
+                "no segment profile for {} day(s) {}..{}; missing intervals set to 0", "n", "first", "last"
+            ).alias("detail"),
+        )
+    )
+    return usage, no_profile.cast(EXCEPTION_SCHEMA)  # type: ignore[arg-type]
+
+
+def estimate_interval_shard(
+    registers: pl.DataFrame,
+    windows: pl.DataFrame,
+    interval: pl.LazyFrame,
+    fixed: pl.DataFrame,
+    run_date: dt.date,
+    segment_with_tni: bool = False,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Scalars then estimation for one shard: returns (usage, exceptions, scalars).
+
+    The 365-day reference scan is made only for the registers that lack 14 days in the last 28.
+    """
+    short_from = run_date - dt.timedelta(days=SHORT_WINDOW_DAYS)
+    long_from = run_date - dt.timedelta(days=LONG_WINDOW_DAYS)
+    end = run_date - dt.timedelta(days=1)
+    short = interval_day_sums(registers, interval, fixed, short_from, end, segment_with_tni)
+    enough = (
+        short.group_by("meter_register_id").len().filter(pl.col("len") >= MIN_SHORT_DAYS)["meter_register_id"]
+    )
+    rest = registers.filter(~pl.col("meter_register_id").is_in(enough.implode()))
+    long = interval_day_sums(
+        rest, interval, fixed, long_from, short_from - dt.timedelta(days=1), segment_with_tni
+    )
+    scalars, no_history = interval_scalars(registers, pl.concat([short, long]), run_date)
+    usage, no_profile = estimate_interval(registers, windows, interval, fixed, scalars, segment_with_tni)
+    return usage, pl.concat([no_history.cast(EXCEPTION_SCHEMA), no_profile]), scalars  # type: ignore[arg-type]
+
+
+def _empty_usage() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "account_id": pl.Int64,
+            "meter_register_id": pl.Int64,
+            "nmi": pl.Utf8,
+            "suffix": pl.Utf8,
+            "stream": pl.Utf8,
+            "register_time_class": pl.Utf8,
+            "unit": pl.Utf8,
+            "read_date": pl.Date,
+            "interval_minutes": pl.Int64,
+            "values": pl.List(pl.Float64),
+            "estimated": pl.List(pl.Boolean),
+            "method": pl.Utf8,
+        }
+    )

@@ -1,0 +1,99 @@
+"""Interval register scalars (SPEC §4.3).
+
+Method: s_r = Σ actual half-hour values over the reference window ÷ Σ P(segment, day, slot) over
+the same half hours, where the reference window is the calendar window R − 28 … R − 1 when at
+least 14 of its days have actual data, else R − 365 … R − 1. Only actual half hours (A, S, F on
+every sub-interval) count, on both sides of the ratio, so that gaps and MDP estimates do not bias
+it. A register with no actual half hour in the last 365 days, or whose profile sums to zero over
+them, gets s_r = 1 (it is estimated as the segment's average register) and an exception
+``NO_HISTORY``. The per-day sums are computed with list arithmetic on the register-day rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from tasks.profiles import half_hour_grid, interval_registers, registers_interval_data
+
+SHORT_WINDOW_DAYS = 28
+MIN_SHORT_DAYS = 14
+LONG_WINDOW_DAYS = 365
+
+
+def interval_day_sums(
+    registers: pl.DataFrame,
+    interval: pl.LazyFrame,
+    fixed: pl.DataFrame,
+    date_from: dt.date,
+    date_to: dt.date,
+    segment_with_tni: bool = False,
+) -> pl.DataFrame:
+    """Per register-day with actual data: actual_sum (kWh) and profile_sum (Σ P on the same slots)."""
+    regs = interval_registers(registers, segment_with_tni)
+    data = registers_interval_data(regs, interval.filter(pl.col("read_date").is_between(date_from, date_to)))
+    prof = fixed.lazy().select("segment", "read_date", "profile")
+    return (
+        half_hour_grid(data)
+        .join(prof, on=["segment", "read_date"], how="inner")
+        .select(
+            "meter_register_id",
+            "read_date",
+            pl.col("hh").list.sum().alias("actual_sum"),
+            (pl.col("profile") * pl.col("hh_actual")).list.sum().alias("profile_sum"),
+            pl.col("hh_actual").list.sum().alias("actual_slots"),
+        )
+        .filter(pl.col("actual_slots") > 0)
+        .collect(engine="streaming")
+    )
+
+
+def interval_scalars(
+    registers: pl.DataFrame, day_sums: pl.DataFrame, run_date: dt.date
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """scalars (meter_register_id, scalar, reference 28D | 365D | NONE, reference_days) and exceptions."""
+    short_from = run_date - dt.timedelta(days=SHORT_WINDOW_DAYS)
+    long_from = run_date - dt.timedelta(days=LONG_WINDOW_DAYS)
+    before = day_sums.filter(pl.col("read_date") < run_date)
+
+    def window(lo: dt.date, tag: str) -> pl.DataFrame:
+        return (
+            before.filter(pl.col("read_date") >= lo)
+            .group_by("meter_register_id")
+            .agg(
+                pl.col("actual_sum").sum().alias(f"a_{tag}"),
+                pl.col("profile_sum").sum().alias(f"p_{tag}"),
+                pl.len().alias(f"d_{tag}"),
+            )
+        )
+
+    regs = interval_registers(registers).select("meter_register_id", "account_id")
+    both = regs.join(window(short_from, "s"), on="meter_register_id", how="left").join(
+        window(long_from, "l"), on="meter_register_id", how="left"
+    )
+    use_short = (pl.col("d_s").fill_null(0) >= MIN_SHORT_DAYS) & (pl.col("p_s") > 0)
+    use_long = (pl.col("d_l").fill_null(0) > 0) & (pl.col("p_l") > 0)
+    out = both.with_columns(
+        reference=pl.when(use_short)
+        .then(pl.lit("28D"))
+        .when(use_long)
+        .then(pl.lit("365D"))
+        .otherwise(pl.lit("NONE")),
+        scalar=pl.when(use_short)
+        .then(pl.col("a_s") / pl.col("p_s"))
+        .when(use_long)
+        .then(pl.col("a_l") / pl.col("p_l"))
+        .otherwise(pl.lit(1.0)),
+        reference_days=pl.when(use_short).then(pl.col("d_s")).when(use_long).then(pl.col("d_l")).otherwise(0),
+    )
+    scalars = out.select("meter_register_id", "scalar", "reference", pl.col("reference_days").cast(pl.Int64))
+    exceptions = out.filter(pl.col("reference") == "NONE").select(
+        "account_id",
+        "meter_register_id",
+        pl.lit("NO_HISTORY").alias("code"),
+        pl.lit("interval register has no actual data in the 365 days before the run date; scalar 1").alias(
+            "detail"
+        ),
+    )
+    return scalars, exceptions

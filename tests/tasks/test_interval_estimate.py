@@ -1,0 +1,112 @@
+"""Interval estimation: actual kept, gaps = scalar × profile, missing days the same way."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from tasks.interval_estimate import estimate_interval, estimate_interval_shard
+
+SEG = "RES|NSW|CONSUMPTION"
+D1, D2 = dt.date(2024, 2, 27), dt.date(2024, 2, 28)
+
+
+def _regs(minutes: int = 30) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "meter_register_id": [1],
+            "account_id": [11],
+            "nmi": ["N1"],
+            "suffix": ["E1"],
+            "stream": ["CONSUMPTION"],
+            "time_class": ["ANYTIME"],
+            "unit": ["KWH"],
+            "customer_class": ["RES"],
+            "jurisdiction": ["NSW"],
+            "tni": [None],
+            "interval_minutes": [minutes],
+            "register_start": [dt.date(2023, 1, 1)],
+            "register_end": [None],
+        },
+        schema_overrides={"register_end": pl.Date, "tni": pl.Utf8},
+    )
+
+
+WINDOWS = pl.DataFrame({"account_id": [11], "unbilled_from": [D1], "unbilled_to": [D2]})
+PROFILE = [1.0] * 3 + [2.0] + [1.0] * 44  # slot 3 = 2.0
+FIXED = pl.DataFrame({"segment": [SEG, SEG], "read_date": [D1, D2], "profile": [PROFILE, PROFILE]})
+SCALARS = pl.DataFrame({"meter_register_id": [1], "scalar": [1.5]})
+
+
+def test_gap_filled_with_scalar_times_profile_and_missing_day_estimated() -> None:
+    # D1: 2.0 actual everywhere except slot 3 (quality N) and slot 4 (null value); slot 5 is an
+    # MDP estimate (E, 7.0) and is kept as given. s = 1.5:
+    #   slot 3 = 1.5 × 2.0 = 3.0, slot 4 = 1.5 × 1.0 = 1.5.
+    # D2 has no row: every slot = 1.5 × P -> Σ = 1.5 × (47 + 2) = 73.5, all estimated.
+    values = [2.0] * 48
+    values[4] = None
+    values[5] = 7.0
+    q = "AAANAE" + "A" * 42
+    data = pl.DataFrame(
+        [
+            {
+                "nmi": "N1",
+                "suffix": "E1",
+                "read_date": D1,
+                "interval_minutes": 30,
+                "values": values,
+                "quality": q,
+            }
+        ]
+    ).lazy()
+    usage, exc = estimate_interval(_regs(), WINDOWS, data, FIXED, SCALARS)
+    d1, d2 = usage.sort("read_date").to_dicts()
+    assert d1["values"][:7] == pytest.approx([2.0, 2.0, 2.0, 3.0, 1.5, 7.0, 2.0])
+    assert d1["estimated"][:7] == [False, False, False, True, True, False, False]
+    assert sum(d1["estimated"]) == 2
+    assert sum(d2["values"]) == pytest.approx(73.5) and all(d2["estimated"])
+    assert d2["interval_minutes"] == 30 and d2["method"] == "INTERVAL"
+    assert exc.height == 0
+
+
+def test_fifteen_minute_register_gets_half_of_the_half_hour_profile() -> None:
+    # no data at all on D1..D2 for a 15-minute register: interval 7 (slot 3) = 1.5 × 2.0 / 2 = 1.5
+    usage, _ = estimate_interval(
+        _regs(15),
+        WINDOWS,
+        pl.DataFrame(
+            schema={
+                "nmi": pl.Utf8,
+                "suffix": pl.Utf8,
+                "read_date": pl.Date,
+                "interval_minutes": pl.Int64,
+                "values": pl.List(pl.Float64),
+                "quality": pl.Utf8,
+            }
+        ).lazy(),
+        FIXED,
+        SCALARS,
+    )
+    row = usage.to_dicts()[0]
+    assert len(row["values"]) == 96
+    assert row["values"][6] == pytest.approx(1.5) and row["values"][0] == pytest.approx(0.75)
+
+
+def test_no_history_register_estimated_at_scalar_one_with_exception() -> None:
+    # no data anywhere: s = 1 -> D1 total = Σ P = 49; NO_HISTORY exception
+    empty = pl.DataFrame(
+        schema={
+            "nmi": pl.Utf8,
+            "suffix": pl.Utf8,
+            "read_date": pl.Date,
+            "interval_minutes": pl.Int64,
+            "values": pl.List(pl.Float64),
+            "quality": pl.Utf8,
+        }
+    ).lazy()
+    usage, exc, scalars = estimate_interval_shard(_regs(), WINDOWS, empty, FIXED, dt.date(2024, 2, 29))
+    assert sum(usage.sort("read_date")["values"][0]) == pytest.approx(49.0)
+    assert exc["code"].to_list() == ["NO_HISTORY"]
+    assert scalars["scalar"].to_list() == [1.0]

@@ -1,0 +1,96 @@
+"""Interval register scalar: latest 28 days, fallback 365, no history → 1 + NO_HISTORY."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from tasks.scalars import interval_day_sums, interval_scalars
+
+R = dt.date(2024, 3, 1)
+SEG = "RES|NSW|CONSUMPTION"
+
+
+def _regs() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "meter_register_id": [1, 2, 3],
+            "account_id": [11, 12, 13],
+            "nmi": ["N1", "N2", "N3"],
+            "suffix": ["E1"] * 3,
+            "customer_class": ["RES"] * 3,
+            "jurisdiction": ["NSW"] * 3,
+            "stream": ["CONSUMPTION"] * 3,
+            "tni": [None] * 3,
+            "interval_minutes": [30, 30, 30],
+            "register_start": [dt.date(2023, 1, 1)] * 3,
+            "register_end": [None] * 3,
+        },
+        schema_overrides={"register_end": pl.Date, "tni": pl.Utf8},
+    )
+
+
+def _days(nmi: str, first: dt.date, n: int, value: float) -> list[dict]:
+    return [
+        {
+            "nmi": nmi,
+            "suffix": "E1",
+            "read_date": first + dt.timedelta(days=i),
+            "interval_minutes": 30,
+            "values": [value] * 48,
+            "quality": "A" * 48,
+        }
+        for i in range(n)
+    ]
+
+
+def _fixed(first: dt.date, last: dt.date) -> pl.DataFrame:
+    days = pl.date_range(first, last, "1d", eager=True)
+    return pl.DataFrame(
+        {"segment": [SEG] * len(days), "read_date": days, "profile": [[1.0] * 48] * len(days)}
+    )
+
+
+def test_scalar_from_latest_28_days_else_365_else_one_with_exception() -> None:
+    # P = 1.0 every half hour (Σ P = 48 per day).
+    # N1: 20 days at 2.0 inside R-28..R-1 (>= 14 days) -> s = 20·96 / 20·48 = 2.0; its 10 older
+    #     days at 10.0 are ignored.
+    # N2: only 10 days at 3.0 inside the 28 days (< 14) -> 365-day window also takes its 30
+    #     days at 1.0 in December: s = (10·3 + 30·1)·48 / (40·48) = 1.5.
+    # N3: no data at all -> s = 1 and NO_HISTORY.
+    rows = (
+        _days("N1", R - dt.timedelta(days=20), 20, 2.0)
+        + _days("N1", dt.date(2024, 1, 1), 10, 10.0)
+        + _days("N2", R - dt.timedelta(days=10), 10, 3.0)
+        + _days("N2", dt.date(2023, 12, 1), 30, 1.0)
+    )
+    lf = pl.DataFrame(rows).lazy()
+    fixed = _fixed(dt.date(2023, 3, 1), R - dt.timedelta(days=1))
+    sums = interval_day_sums(_regs(), lf, fixed, R - dt.timedelta(days=365), R - dt.timedelta(days=1))
+    scalars, exc = interval_scalars(_regs(), sums, R)
+    got = {r["meter_register_id"]: (r["scalar"], r["reference"]) for r in scalars.to_dicts()}
+    assert got[1][0] == pytest.approx(2.0) and got[1][1] == "28D"
+    assert got[2][0] == pytest.approx(1.5) and got[2][1] == "365D"
+    assert got[3] == (1.0, "NONE")
+    assert exc.select("account_id", "meter_register_id", "code").rows() == [(13, 3, "NO_HISTORY")]
+
+
+def test_scalar_uses_only_actual_half_hours_on_both_sides() -> None:
+    # N1 on one day: 47 half hours at 2.0 (A), one at 50.0 with quality E. P = 1.0 except that
+    # E slot where P = 9.0. Excluding the slot on both sides: s = 47·2 / 47·1 = 2.0.
+    day = R - dt.timedelta(days=1)
+    rows = [
+        {
+            "nmi": "N1",
+            "suffix": "E1",
+            "read_date": day,
+            "interval_minutes": 30,
+            "values": [2.0] * 47 + [50.0],
+            "quality": "A" * 47 + "E",
+        }
+    ]
+    fixed = pl.DataFrame({"segment": [SEG], "read_date": [day], "profile": [[1.0] * 47 + [9.0]]})
+    sums = interval_day_sums(_regs(), pl.DataFrame(rows).lazy(), fixed, day, day)
+    assert sums.select("actual_sum", "profile_sum").row(0) == pytest.approx((94.0, 47.0))
