@@ -1,0 +1,113 @@
+"""`bua ingest nem12|nem13 PATH...` and `bua meter show NMI`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+
+import typer
+
+from flows.cli_app import fail, ingest_app, meter_app, settings_from
+
+MARKET_OFFSET = "+10:00"  # NEM market time: UTC+10, no daylight saving
+
+
+def _report(summary) -> None:  # noqa: ANN001 - tasks.ingest.IngestSummary, imported lazily
+    for line in summary.lines():
+        is_rejection = line.startswith("rejected ")
+        typer.secho(line, err=is_rejection, fg=typer.colors.YELLOW if is_rejection else None)
+    if summary.accepted == 0:
+        raise typer.Exit(1)
+
+
+@ingest_app.command("nem12")
+def ingest_nem12_cmd(
+    ctx: typer.Context,
+    paths: list[str] = typer.Argument(..., help="NEM12 files, zips, folders or s3:// prefixes"),
+    batch_readings: int = typer.Option(
+        6_000_000, min=1, help="readings merged into the store per batch (bounds memory)"
+    ),
+) -> None:
+    """Load NEM12 interval data into the meter store (BUA_METER_STORE); bad files go to quarantine."""
+    from tasks.ingest import SourceError, ingest_nem12
+    from tasks.meter_store import MeterStoreError
+
+    try:
+        summary = ingest_nem12(paths, settings_from(ctx), batch_readings=batch_readings)
+    except (SourceError, MeterStoreError) as exc:
+        fail(str(exc))
+        return
+    _report(summary)
+
+
+@ingest_app.command("nem13")
+def ingest_nem13_cmd(
+    ctx: typer.Context,
+    paths: list[str] = typer.Argument(..., help="NEM13 files, zips, folders or s3:// prefixes"),
+) -> None:
+    """Load NEM13 basic (accumulation) reads into basic_read in BUA_DATABASE_URL."""
+    from tasks.db import DatabaseError
+    from tasks.ingest import SourceError, ingest_nem13
+
+    try:
+        summary = ingest_nem13(paths, settings_from(ctx))
+    except (SourceError, DatabaseError) as exc:
+        fail(str(exc))
+        return
+    _report(summary)
+
+
+def _date(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option} {value!r} is not a date (YYYY-MM-DD)")
+        raise
+
+
+@meter_app.command("show")
+def meter_show(
+    ctx: typer.Context,
+    nmi: str = typer.Argument(..., help="the NMI"),
+    suffix: str | None = typer.Option(None, "--suffix", help="only this register suffix, e.g. E1"),
+    date_from: str | None = typer.Option(None, "--from", help="first day (YYYY-MM-DD, inclusive)"),
+    date_to: str | None = typer.Option(None, "--to", help="last day (YYYY-MM-DD, inclusive)"),
+    csv: bool = typer.Option(
+        False, "--csv", help="CSV on stdout: nmi,suffix,interval_start,interval_minutes,value,unit,quality"
+    ),
+) -> None:
+    """Print what the meter store holds for one NMI, one row per interval (market time)."""
+    import polars as pl
+
+    from tasks.meter_store import INTERVAL_COLUMNS, MeterStoreError, explode_intervals, scan_interval
+    from tasks.shard import shard_of
+
+    settings = settings_from(ctx)
+    lo, hi = _date(date_from, "--from"), _date(date_to, "--to")
+    try:
+        lf = scan_interval(settings, shard_of(nmi, settings.shards), lo, hi, nmis=[nmi])
+    except MeterStoreError as exc:
+        fail(str(exc))
+        return
+    if suffix is not None:
+        lf = lf.filter(pl.col("suffix") == suffix)
+    rows = (
+        explode_intervals(lf.sort("nmi", "suffix", "read_date"))
+        .with_columns(
+            (pl.col("interval_start").dt.strftime("%Y-%m-%dT%H:%M:%S") + MARKET_OFFSET).alias(
+                "interval_start"
+            )
+        )
+        .select(INTERVAL_COLUMNS)
+        .collect()
+    )
+    if csv:
+        sys.stdout.write(rows.write_csv())
+        return
+    if rows.height == 0:
+        typer.echo(f"the meter store holds no interval data for {nmi}" + (f" {suffix}" if suffix else ""))
+        return
+    with pl.Config(tbl_rows=50, tbl_cols=-1):
+        typer.echo(rows)

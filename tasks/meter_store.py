@@ -1,0 +1,154 @@
+"""The interval meter store: register-day rows in parquet partitions by (shard, month).
+
+Layout (docs/DESIGN.md, meter store): ``{store}/interval/shard=NNN/month=YYYY-MM/data.parquet``,
+one row per (nmi, suffix, read_date) with the day's values as ``list[f64]`` and one quality
+character per interval; ``{store}/interval/_shards.json`` records the shard count the store was
+written with, so that a reader with another ``BUA_SHARDS`` fails loudly instead of missing data.
+
+Merging (ingest) reads each touched partition, appends the new rows after the existing ones,
+keeps the latest update per register-day (``tasks.nem12.dedupe_register_days``), sorts by
+(nmi, suffix, read_date) and rewrites the partition atomically — or leaves it untouched when
+nothing changed, so re-ingesting a file keeps the same bytes. Reading is a lazy scan of one
+shard's month files with predicate and projection pushdown, on a local path or S3.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import polars as pl
+
+from tasks.nem12 import REGISTER_DAY_SCHEMA, dedupe_register_days
+from tasks.settings import Settings, join_url
+from tasks.shard import shard_expr
+from tasks.storage import (
+    exists,
+    list_files,
+    read_bytes,
+    scan_parquet,
+    write_bytes_atomic,
+    write_parquet_atomic,
+)
+
+SORT_KEY = ("nmi", "suffix", "read_date")
+INTERVAL_COLUMNS = ("nmi", "suffix", "interval_start", "interval_minutes", "value", "unit", "quality")
+
+
+class MeterStoreError(RuntimeError):
+    """The meter store cannot be used as configured (e.g. written with another shard count)."""
+
+
+def interval_root(settings: Settings) -> str:
+    return join_url(settings.meter_store, "interval")
+
+
+def partition_url(settings: Settings, shard: int, month: str) -> str:
+    return join_url(interval_root(settings), f"shard={shard:03d}", f"month={month}", "data.parquet")
+
+
+def check_shards(settings: Settings, *, create: bool) -> None:
+    """Fail if the store was written with another shard count; record it on first write."""
+    url = join_url(interval_root(settings), "_shards.json")
+    if exists(url, settings):
+        written = json.loads(read_bytes(url, settings))["shards"]
+        if written != settings.shards:
+            raise MeterStoreError(
+                f"meter store {settings.meter_store} is partitioned into {written} shards but BUA_SHARDS is {settings.shards}"
+            )
+    elif create:
+        write_bytes_atomic(json.dumps({"shards": settings.shards}).encode(), url, settings)
+
+
+def _normalise(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.select([pl.col(c).cast(t) for c, t in REGISTER_DAY_SCHEMA.items()])
+
+
+def merge_register_days(frame: pl.DataFrame, settings: Settings) -> list[str]:
+    """Merge register-day rows (file order, then line order) into the store; return URLs rewritten."""
+    if frame.height == 0:
+        return []
+    check_shards(settings, create=True)
+    keyed = _normalise(frame).with_columns(
+        shard_expr("nmi", settings.shards), pl.col("read_date").dt.strftime("%Y-%m").alias("_month")
+    )
+    written: list[str] = []
+    for (shard, month), part in sorted(keyed.partition_by(["shard", "_month"], as_dict=True).items()):
+        url = partition_url(settings, int(shard), str(month))
+        new = part.drop("shard", "_month")
+        old = (
+            scan_parquet(url, settings, hive_partitioning=False).collect() if exists(url, settings) else None
+        )
+        merged = (
+            dedupe_register_days(pl.concat([old, new]) if old is not None else new)
+            .sort(*SORT_KEY)
+            .collect()
+            .rechunk()
+        )
+        if old is not None and merged.equals(old):
+            continue
+        write_parquet_atomic(merged, url, settings)
+        written.append(url)
+    return written
+
+
+def scan_interval(
+    settings: Settings,
+    shard: int,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    nmis: list[str] | None = None,
+) -> pl.LazyFrame:
+    """Lazy register-day rows of one shard with ``date_from <= read_date <= date_to`` (inclusive).
+
+    Only the month partitions in range are opened; the date and NMI filters and any later
+    ``select`` are pushed into the parquet scan (row groups are skipped on their statistics).
+    """
+    check_shards(settings, create=False)
+    prefix = join_url(interval_root(settings), f"shard={shard:03d}")
+    present = list_files(prefix, settings, suffix="data.parquet")
+    lo = f"month={date_from:%Y-%m}" if date_from is not None else "month=0000-00"
+    hi = f"month={date_to:%Y-%m}" if date_to is not None else "month=9999-99"
+    present = [u for u in present if lo <= u.rstrip("/").split("/")[-2] <= hi]
+    if not present:
+        return pl.LazyFrame(schema=REGISTER_DAY_SCHEMA)
+    lf = scan_parquet(present, settings, hive_partitioning=False)
+    if date_from is not None:
+        lf = lf.filter(pl.col("read_date") >= date_from)
+    if date_to is not None:
+        lf = lf.filter(pl.col("read_date") <= date_to)
+    if nmis is not None:
+        lf = lf.filter(pl.col("nmi").is_in(list(nmis)))
+    return lf
+
+
+def explode_intervals(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per interval (``INTERVAL_COLUMNS``); interval_start is market time (UTC+10, naive).
+
+    For ``bua meter show`` and tests: the engine works on the register-day lists directly.
+    """
+    return (
+        lf.select(
+            "nmi",
+            "suffix",
+            "read_date",
+            "interval_minutes",
+            "unit",
+            "values",
+            pl.col("quality").str.split(""),
+            pl.int_ranges(0, pl.col("values").list.len()).alias("_i"),
+        )
+        .explode("values", "quality", "_i")
+        .select(
+            "nmi",
+            "suffix",
+            (
+                pl.col("read_date").cast(pl.Datetime("us"))
+                + pl.duration(minutes=pl.col("_i") * pl.col("interval_minutes"))
+            ).alias("interval_start"),
+            pl.col("interval_minutes").cast(pl.Int16),
+            pl.col("values").alias("value"),
+            "unit",
+            "quality",
+        )
+    )
