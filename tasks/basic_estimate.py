@@ -1,0 +1,435 @@
+"""Basic (accumulation) register estimation (SPEC §4.3), one shard.
+
+Method. Read pairs: consumption between consecutive reads = index difference × multiplier; a
+negative difference is one rollover (+10^dial_digits). A read is bad (exception ``BAD_READ``,
+read skipped, pairs re-formed around it) when its difference is negative and the register has no
+dial_digits, when it would be a second rollover in a row, when a rollover would account for more
+than half the dial, or when its daily rate exceeds ``IMPLAUSIBLE_FACTOR`` × the register's median
+rate (with at least 3 pairs). A read dated D is the index at the start of day D, so a pair
+(D1, D2) covers days D1 … D2 − 1. Each register has a daily shape on its macro profile M (its
+segment's, else the parent's, else ``*|jurisdiction|CONSUMPTION``; gas: the jurisdiction's fitted
+gas shape): ``scalar`` — s_r × M(day), s_r = Σ consumption ÷ Σ M over the read pairs ending in the
+last 365 days (all pairs in the macro range when those cover < 60 days; none → s_r = 1 and
+``NO_HISTORY``); ``seasonal`` — α + β·W(day), W the weather-sensitive part of M (tasks.macro),
+α and β from a day-weighted least squares of the pairs' daily averages on their mean W, used when
+there are ≥ 3 pairs, W varies between them and α, β ≥ 0, else the register falls back to scalar.
+A day inside a read pair gets the pair's consumption spread in proportion to the shape (actual
+when both reads are actual, A/S/F); other days get the shape itself (estimated). The estimated
+index at ``period_end`` (end of that day) = last read + Σ shape from the last read to period_end ÷
+multiplier, modulo 10^dial_digits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+import polars as pl
+
+from tasks.interval_estimate import EXCEPTION_SCHEMA, register_days
+from tasks.profiles import parent_key, segment_key
+
+IMPLAUSIBLE_FACTOR = 10.0
+SCALAR_WINDOW_DAYS = 365
+MIN_SCALAR_DAYS = 60
+MIN_SEASONAL_PAIRS = 3
+MIN_W_SPREAD = 0.02  # weighted sd of the pairs' mean W, relative to the register's mean M
+ACTUAL_READ = ("A", "S", "F")
+
+
+def basic_registers(registers: pl.DataFrame) -> pl.DataFrame:
+    return registers.filter(pl.col("interval_minutes").is_null())
+
+
+def _pairs(reads: pl.DataFrame) -> pl.DataFrame:
+    """Consecutive reads per register: raw difference and rollover-adjusted consumption."""
+    mod = pl.lit(10.0).pow(pl.col("dial_digits").cast(pl.Float64))
+    return (
+        reads.sort("meter_register_id", "read_date")
+        .with_columns(
+            start=pl.col("read_date").shift().over("meter_register_id"),
+            start_index=pl.col("index_value").shift().over("meter_register_id"),
+            start_quality=pl.col("quality").shift().over("meter_register_id"),
+        )
+        .filter(pl.col("start").is_not_null())
+        .with_columns(
+            days=(pl.col("read_date") - pl.col("start")).dt.total_days(),
+            diff=pl.col("index_value") - pl.col("start_index"),
+        )
+        .with_columns(rolled=pl.col("diff") < 0)
+        .with_columns(
+            units=pl.when(pl.col("rolled")).then(pl.col("diff") + mod).otherwise(pl.col("diff")),
+            half_dial=mod / 2,
+        )
+    )
+
+
+def read_pairs(registers: pl.DataFrame, reads: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Read pairs (meter_register_id, account_id, start, end, days, consumption, actual,
+    end_index) of the shard's basic registers, and BAD_READ exceptions."""
+    regs = basic_registers(registers).select(
+        "meter_register_id",
+        "account_id",
+        "dial_digits",
+        pl.col("multiplier").cast(pl.Float64),
+        "register_start",
+        "register_end",
+    )
+    r = (
+        reads.select("meter_register_id", "read_date", pl.col("index_value").cast(pl.Float64), "quality")
+        .join(regs, on="meter_register_id")
+        .filter(
+            (pl.col("read_date") >= pl.col("register_start"))
+            & (
+                pl.col("register_end").is_null()
+                | (pl.col("read_date") <= pl.col("register_end") + pl.duration(days=1))
+            )
+        )
+        .unique(["meter_register_id", "read_date"], keep="last")
+    )
+    first = _pairs(r).with_columns(
+        rate=pl.col("units") / pl.col("days"),
+        n_pairs=pl.len().over("meter_register_id"),
+        prev_rolled=pl.col("rolled").shift().over("meter_register_id").fill_null(False),
+    )
+    first = first.with_columns(
+        median_rate=pl.col("rate").filter(~pl.col("rolled")).median().over("meter_register_id")
+    )
+    reason = (
+        pl.when(pl.col("days") <= 0)
+        .then(pl.lit("read on the same day as the previous read"))
+        .when(pl.col("rolled") & pl.col("dial_digits").is_null())
+        .then(pl.lit("index went down and the register has no dial_digits"))
+        .when(pl.col("rolled") & pl.col("prev_rolled"))
+        .then(pl.lit("second rollover in a row"))
+        .when(pl.col("rolled") & (pl.col("units") > pl.col("half_dial")))
+        .then(pl.lit("rollover would exceed half the dial"))
+        .when(
+            (pl.col("n_pairs") >= 3)
+            & (pl.col("median_rate") > 0)
+            & (pl.col("rate") > IMPLAUSIBLE_FACTOR * pl.col("median_rate"))
+        )
+        .then(pl.lit("implausible consumption"))
+    )
+    bad = first.with_columns(reason=reason).filter(pl.col("reason").is_not_null())
+    exceptions = bad.select(
+        "account_id",
+        "meter_register_id",
+        pl.lit("BAD_READ").alias("code"),
+        pl.format(
+            "read {} index {} (previous {} on {}): {}; read skipped",
+            "read_date",
+            "index_value",
+            "start_index",
+            "start",
+            "reason",
+        ).alias("detail"),
+    )
+    kept = r.join(
+        bad.select("meter_register_id", "read_date"), on=["meter_register_id", "read_date"], how="anti"
+    )
+    pairs = (
+        _pairs(kept)
+        .filter(
+            (pl.col("days") > 0)
+            & ~(
+                pl.col("rolled") & (pl.col("dial_digits").is_null() | (pl.col("units") > pl.col("half_dial")))
+            )
+        )
+        .select(
+            "meter_register_id",
+            "account_id",
+            "start",
+            pl.col("read_date").alias("end"),
+            "days",
+            (pl.col("units") * pl.col("multiplier")).alias("consumption"),
+            (pl.col("quality").is_in(ACTUAL_READ) & pl.col("start_quality").is_in(ACTUAL_READ)).alias(
+                "actual"
+            ),
+            pl.col("index_value").alias("end_index"),
+        )
+    )
+    last = (
+        kept.sort("read_date")
+        .group_by("meter_register_id")
+        .agg(
+            pl.col("read_date").last().alias("last_read_date"),
+            pl.col("index_value").last().alias("last_index"),
+        )
+    )
+    return pairs.join(last, on="meter_register_id", how="left"), exceptions.cast(EXCEPTION_SCHEMA)  # type: ignore[arg-type]
+
+
+def register_macro(registers: pl.DataFrame, macro: pl.DataFrame, gas_macro: pl.DataFrame) -> pl.DataFrame:
+    """Per basic register and macro day: daily (M), w (weather part) and their running sums."""
+    regs = basic_registers(registers).with_columns(segment_key(False), parent_key())
+    have = set(macro["segment"].unique().to_list())
+    fallback = pl.concat_str([pl.lit("*"), pl.col("jurisdiction"), pl.lit("CONSUMPTION")], separator="|")
+    regs = regs.with_columns(
+        macro_key=pl.when(pl.col("segment").is_in(list(have)))
+        .then(pl.col("segment"))
+        .when(pl.col("parent").is_in(list(have)))
+        .then(pl.col("parent"))
+        .otherwise(fallback)
+    )
+    is_gas = pl.col("service_type") == "GAS"
+    elec = regs.filter(~is_gas).join(macro.rename({"segment": "macro_key"}), on="macro_key")
+    gas = regs.filter(is_gas).join(gas_macro, on="jurisdiction")
+    cols = ["meter_register_id", "read_date", "daily", "w"]
+    return (
+        pl.concat([elec.select(cols), gas.select(cols)])
+        .sort("meter_register_id", "read_date")
+        .with_columns(
+            cum_daily=pl.col("daily").cum_sum().over("meter_register_id"),
+            cum_w=pl.col("w").cum_sum().over("meter_register_id"),
+        )
+    )
+
+
+def _with_pair_sums(pairs: pl.DataFrame, rmacro: pl.DataFrame) -> pl.DataFrame:
+    """Σ M and Σ W over each pair's days (null when the pair is not inside the macro range)."""
+    cum = rmacro.select("meter_register_id", "read_date", "cum_daily", "cum_w", "daily", "w")
+    first_day = rmacro.group_by("meter_register_id").agg(pl.col("read_date").min().alias("macro_from"))
+    out = (
+        pairs.with_columns(_e=pl.col("end") - pl.duration(days=1), _s=pl.col("start"))
+        .join(
+            cum.rename({"read_date": "_e", "cum_daily": "ce", "cum_w": "cw_e"}).drop("daily", "w"),
+            on=["meter_register_id", "_e"],
+            how="left",
+        )
+        .join(
+            cum.rename({"read_date": "_s", "cum_daily": "cs", "cum_w": "cw_s", "daily": "ds", "w": "ws"}),
+            on=["meter_register_id", "_s"],
+            how="left",
+        )
+        .join(first_day, on="meter_register_id", how="left")
+    )
+    inside = pl.col("ce").is_not_null() & pl.col("cs").is_not_null()
+    return out.with_columns(
+        sum_m=pl.when(inside).then(pl.col("ce") - pl.col("cs") + pl.col("ds")),
+        sum_w=pl.when(inside).then(pl.col("cw_e") - pl.col("cw_s") + pl.col("ws")),
+    ).drop("_e", "_s", "ce", "cs", "cw_e", "cw_s", "ds", "ws")
+
+
+def fit_registers(
+    registers: pl.DataFrame, pairs_m: pl.DataFrame, run_date: dt.date, method: Literal["scalar", "seasonal"]
+) -> pl.DataFrame:
+    """Per basic register: model (SCALAR | SEASONAL | NONE), scalar, alpha, beta, history_days."""
+    usable = pairs_m.filter(pl.col("sum_m").is_not_null() & (pl.col("sum_m") > 0))
+    recent = usable.filter(pl.col("end") > run_date - dt.timedelta(days=SCALAR_WINDOW_DAYS))
+    win = recent.group_by("meter_register_id").agg(
+        c_r=pl.col("consumption").sum(), m_r=pl.col("sum_m").sum(), d_r=pl.col("days").sum()
+    )
+    wt = pl.col("days").cast(pl.Float64)
+    x = pl.col("sum_w") / pl.col("days")
+    y = pl.col("consumption") / pl.col("days")
+    alls = usable.group_by("meter_register_id").agg(
+        c_a=pl.col("consumption").sum(),
+        m_a=pl.col("sum_m").sum(),
+        d_a=pl.col("days").sum(),
+        n=pl.len(),
+        s=wt.sum(),
+        sx=(wt * x).sum(),
+        sy=(wt * y).sum(),
+        sxx=(wt * x * x).sum(),
+        sxy=(wt * x * y).sum(),
+    )
+    regs = basic_registers(registers).select("meter_register_id")
+    f = regs.join(win, on="meter_register_id", how="left").join(alls, on="meter_register_id", how="left")
+    det = pl.col("s") * pl.col("sxx") - pl.col("sx") ** 2
+    f = f.with_columns(
+        beta=(pl.col("s") * pl.col("sxy") - pl.col("sx") * pl.col("sy")) / det,
+        w_sd=(det.clip(lower_bound=0.0)).sqrt() / pl.col("s"),
+        mean_m=pl.col("m_a") / pl.col("d_a"),
+    ).with_columns(alpha=(pl.col("sy") - pl.col("beta") * pl.col("sx")) / pl.col("s"))
+    use_recent = pl.col("d_r").fill_null(0) >= MIN_SCALAR_DAYS
+    has_any = pl.col("d_a").fill_null(0) > 0
+    scalar = (
+        pl.when(use_recent)
+        .then(pl.col("c_r") / pl.col("m_r"))
+        .when(has_any)
+        .then(pl.col("c_a") / pl.col("m_a"))
+    )
+    seasonal_ok = (
+        (pl.lit(method == "seasonal"))
+        & (pl.col("n").fill_null(0) >= MIN_SEASONAL_PAIRS)
+        & (pl.col("w_sd") > MIN_W_SPREAD * pl.col("mean_m"))
+        & (pl.col("alpha") >= 0)
+        & (pl.col("beta") >= 0)
+    ).fill_null(False)
+    return f.select(
+        "meter_register_id",
+        pl.when(seasonal_ok)
+        .then(pl.lit("SEASONAL"))
+        .when(has_any)
+        .then(pl.lit("SCALAR"))
+        .otherwise(pl.lit("NONE"))
+        .alias("model"),
+        scalar.fill_null(1.0).alias("scalar"),
+        pl.when(seasonal_ok).then(pl.col("alpha")).alias("alpha"),
+        pl.when(seasonal_ok).then(pl.col("beta")).alias("beta"),
+        pl.when(use_recent).then(pl.col("d_r")).otherwise(pl.col("d_a")).fill_null(0).alias("history_days"),
+    )
+
+
+def _shape() -> pl.Expr:
+    """The register's daily estimate on a day with macro columns daily and w."""
+    return (
+        pl.when(pl.col("model") == "SEASONAL")
+        .then(pl.col("alpha") + pl.col("beta") * pl.col("w"))
+        .otherwise(pl.col("scalar") * pl.col("daily"))
+    )
+
+
+def estimate_basic(
+    registers: pl.DataFrame,
+    windows: pl.DataFrame,
+    reads: pl.DataFrame,
+    macro: pl.DataFrame,
+    gas_macro: pl.DataFrame,
+    run_date: dt.date,
+    period_end: dt.date,
+    method: Literal["scalar", "seasonal"] = "seasonal",
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(usage, estimated_basic_read, exceptions) for the shard's basic registers."""
+    regs = basic_registers(registers)
+    pairs, bad = read_pairs(regs, reads)
+    rmacro = register_macro(regs, macro, gas_macro)
+    pairs_m = _with_pair_sums(pairs, rmacro)
+    models = fit_registers(regs, pairs_m, run_date, method)
+    mean_shape = (
+        rmacro.join(models, on="meter_register_id")
+        .group_by("meter_register_id")
+        .agg(_shape().mean().alias("mean_shape"))
+    )
+    pair_shape = pairs_m.join(models, on="meter_register_id", how="left").with_columns(
+        pair_shape=pl.when(pl.col("model") == "SEASONAL")
+        .then(pl.col("alpha") * pl.col("days") + pl.col("beta") * pl.col("sum_w"))
+        .otherwise(pl.col("scalar") * pl.col("sum_m"))
+    )
+    days = (
+        register_days(regs, windows)
+        .sort("read_date")
+        .join_asof(
+            pair_shape.select(
+                "meter_register_id", "start", "end", "days", "consumption", "actual", "pair_shape"
+            ).sort("start"),
+            left_on="read_date",
+            right_on="start",
+            by="meter_register_id",
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .join(
+            rmacro.select("meter_register_id", "read_date", "daily", "w"),
+            on=["meter_register_id", "read_date"],
+            how="left",
+        )
+        .join(models, on="meter_register_id", how="left")
+        .join(mean_shape, on="meter_register_id", how="left")
+    )
+    shape = pl.coalesce(_shape(), pl.col("mean_shape"), pl.lit(0.0))
+    in_pair = pl.col("end").is_not_null() & (pl.col("read_date") < pl.col("end"))
+    spread = (
+        pl.when((pl.col("pair_shape") > 0) & _shape().is_not_null())
+        .then(pl.col("consumption") * _shape() / pl.col("pair_shape"))
+        .otherwise(pl.col("consumption") / pl.col("days"))
+    )
+    days = days.with_columns(
+        value=pl.when(in_pair).then(spread).otherwise(shape),
+        est=~(in_pair & pl.col("actual").fill_null(False)),
+    )
+    usage = days.select(
+        "account_id",
+        "meter_register_id",
+        "nmi",
+        "suffix",
+        "stream",
+        pl.col("time_class").alias("register_time_class"),
+        "unit",
+        "read_date",
+        pl.lit(1440, dtype=pl.Int64).alias("interval_minutes"),
+        pl.concat_list("value").alias("values"),
+        pl.concat_list("est").alias("estimated"),
+        pl.lit("BASIC").alias("method"),
+    ).sort("meter_register_id", "read_date")
+    ebr = _estimated_reads(regs, pairs, rmacro, models, mean_shape, period_end)
+    no_hist = (
+        regs.join(models.filter(pl.col("model") == "NONE"), on="meter_register_id")
+        .select(
+            "account_id",
+            "meter_register_id",
+            pl.lit("NO_HISTORY").alias("code"),
+            pl.lit(
+                "basic register has no usable read pair; estimated at scalar 1 on the macro profile"
+            ).alias("detail"),
+        )
+        .cast(EXCEPTION_SCHEMA)  # type: ignore[arg-type]
+    )
+    return usage, ebr, pl.concat([bad, no_hist])
+
+
+def _estimated_reads(
+    regs: pl.DataFrame,
+    pairs: pl.DataFrame,
+    rmacro: pl.DataFrame,
+    models: pl.DataFrame,
+    mean_shape: pl.DataFrame,
+    period_end: dt.date,
+) -> pl.DataFrame:
+    """Index at the end of period_end for registers live on that day with a last read."""
+    last = pairs.select("meter_register_id", "last_read_date", "last_index").unique("meter_register_id")
+    live = regs.filter(
+        (pl.col("register_start") <= period_end)
+        & (pl.col("register_end").is_null() | (pl.col("register_end") >= period_end))
+    )
+    cum = rmacro.select("meter_register_id", "read_date", "cum_daily", "cum_w", "daily", "w")
+    out = (
+        live.select("meter_register_id", "dial_digits", pl.col("multiplier").cast(pl.Float64))
+        .join(last, on="meter_register_id")
+        .filter(pl.col("last_read_date") <= period_end)
+        .with_columns(_pe=pl.lit(period_end))
+        .join(models, on="meter_register_id", how="left")
+        .join(mean_shape, on="meter_register_id", how="left")
+        .join(
+            cum.rename({"read_date": "_pe", "cum_daily": "ce", "cum_w": "cw_e"}).drop("daily", "w"),
+            on=["meter_register_id", "_pe"],
+            how="left",
+        )
+        .join(
+            cum.rename(
+                {"read_date": "last_read_date", "cum_daily": "cs", "cum_w": "cw_s", "daily": "ds", "w": "ws"}
+            ),
+            on=["meter_register_id", "last_read_date"],
+            how="left",
+        )
+        .with_columns(n=(pl.col("_pe") - pl.col("last_read_date")).dt.total_days() + 1)
+    )
+    sum_m = pl.col("ce") - pl.col("cs") + pl.col("ds")
+    sum_w = pl.col("cw_e") - pl.col("cw_s") + pl.col("ws")
+    consumption = pl.coalesce(
+        pl.when(pl.col("model") == "SEASONAL")
+        .then(pl.col("alpha") * pl.col("n") + pl.col("beta") * sum_w)
+        .otherwise(pl.col("scalar") * sum_m),
+        pl.col("mean_shape").fill_null(0.0) * pl.col("n"),
+    )
+    index = pl.col("last_index") + pl.col("consumption") / pl.col("multiplier")
+    mod = pl.lit(10.0).pow(pl.col("dial_digits").cast(pl.Float64))
+    return (
+        out.with_columns(consumption=consumption)
+        .select(
+            "meter_register_id",
+            pl.lit(period_end).alias("read_date"),
+            pl.when(pl.col("dial_digits").is_not_null())
+            .then(index % mod)
+            .otherwise(index)
+            .round(3)
+            .alias("index_value"),
+            pl.col("consumption").round(3),
+            pl.when(pl.col("model") == "SEASONAL")
+            .then(pl.lit("SEASONAL"))
+            .otherwise(pl.lit("SCALAR"))
+            .alias("method"),
+        )
+        .sort("meter_register_id")
+    )

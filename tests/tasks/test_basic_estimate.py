@@ -1,0 +1,163 @@
+"""Basic registers: rollover, BAD_READ, spread by the macro profile, scalar after the last read,
+estimated index at period end, and the seasonal fit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import polars as pl
+import pytest
+
+from tasks.basic_estimate import _with_pair_sums, estimate_basic, fit_registers, read_pairs, register_macro
+from tasks.macro import with_components
+
+SEG = "RES|NSW|CONSUMPTION"
+J = dt.date(2024, 1, 1)
+
+
+def day(n: int) -> dt.date:
+    return J + dt.timedelta(days=n)
+
+
+def _regs(multiplier: float = 1.0) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "meter_register_id": [1],
+            "account_id": [11],
+            "nmi": ["N1"],
+            "suffix": ["11"],
+            "service_type": ["ELECTRICITY"],
+            "stream": ["CONSUMPTION"],
+            "time_class": ["ANYTIME"],
+            "unit": ["KWH"],
+            "customer_class": ["RES"],
+            "jurisdiction": ["NSW"],
+            "tni": [None],
+            "interval_minutes": [None],
+            "dial_digits": [5],
+            "multiplier": [multiplier],
+            "register_start": [dt.date(2023, 1, 1)],
+            "register_end": [None],
+        },
+        schema_overrides={"register_end": pl.Date, "tni": pl.Utf8, "interval_minutes": pl.Int64},
+    )
+
+
+def _reads(rows: list[tuple[int, float]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "meter_register_id": [1] * len(rows),
+            "read_date": [day(d) for d, _ in rows],
+            "index_value": [float(v) for _, v in rows],
+            "quality": ["A"] * len(rows),
+        },
+        schema={
+            "meter_register_id": pl.Int64,
+            "read_date": pl.Date,
+            "index_value": pl.Float64,
+            "quality": pl.Utf8,
+        },
+    )
+
+
+def _macro(daily: list[float]) -> pl.DataFrame:
+    return with_components(
+        pl.DataFrame(
+            {"segment": [SEG] * len(daily), "read_date": [day(i) for i in range(len(daily))], "daily": daily}
+        ),
+        "segment",
+    )
+
+
+NO_GAS = pl.DataFrame(
+    schema={"jurisdiction": pl.Utf8, "read_date": pl.Date, "daily": pl.Float64, "w": pl.Float64}
+)
+
+
+def test_rollover_adds_ten_to_the_dial_digits() -> None:
+    # 5 dials: 99 900 -> 00 100 = 100 100 - 99 900 = 200 units; × multiplier 2 = 400 kWh
+    pairs, exc = read_pairs(_regs(2.0), _reads([(0, 99_900), (10, 100)]))
+    assert pairs["consumption"].to_list() == [400.0] and pairs["days"].to_list() == [10]
+    assert exc.height == 0
+
+
+def test_second_rollover_is_a_bad_read_and_skipped() -> None:
+    # 99 900 -> 00 100 (rollover, 200) -> 00 050 (goes down again: second rollover -> BAD_READ,
+    # skipped) -> 00 300: pairs re-formed as (day 0, day 10) = 200 and (day 10, day 30) = 200
+    pairs, exc = read_pairs(_regs(), _reads([(0, 99_900), (10, 100), (20, 50), (30, 300)]))
+    assert pairs.select("start", "end", "consumption").rows() == [
+        (day(0), day(10), 200.0),
+        (day(10), day(30), 200.0),
+    ]
+    assert exc["code"].to_list() == ["BAD_READ"]
+    assert "second rollover" in exc["detail"][0] and "2024-01-21" in exc["detail"][0]
+
+
+def test_read_pair_spread_by_macro_then_scalar_after_last_read_and_index_at_period_end() -> None:
+    # M = 1 on days 0-4, 3 on days 5-9, 2 on days 10-14. Pair (day 0, day 10) = 200 kWh,
+    # Σ M = 5·1 + 5·3 = 20 -> 10 kWh on days 0-4, 30 kWh on days 5-9 (actual reads -> actual).
+    # After the last read (day 10): scalar s = 200 / 20 = 10 -> 10 × 2 = 20 kWh/day (estimated).
+    # Period end day 12: consumption since the last read = days 10, 11, 12 = 60 kWh;
+    # multiplier 1 -> index 100 + 60 = 160.
+    macro = _macro([1.0] * 5 + [3.0] * 5 + [2.0] * 5)
+    windows = pl.DataFrame({"account_id": [11], "unbilled_from": [day(3)], "unbilled_to": [day(12)]})
+    usage, ebr, exc = estimate_basic(
+        _regs(), windows, _reads([(0, 99_900), (10, 100)]), macro, NO_GAS, day(13), day(12), "scalar"
+    )
+    got = [(r["read_date"], r["values"][0], r["estimated"][0]) for r in usage.to_dicts()]
+    assert got == [
+        (day(3), pytest.approx(10.0), False),
+        (day(4), pytest.approx(10.0), False),
+        *[(day(d), pytest.approx(30.0), False) for d in range(5, 10)],
+        *[(day(d), pytest.approx(20.0), True) for d in (10, 11, 12)],
+    ]
+    assert usage["interval_minutes"].unique().to_list() == [1440]
+    assert ebr.select("read_date", "index_value", "consumption", "method").rows() == [
+        (day(12), 160.0, 60.0, "SCALAR")
+    ]
+    assert exc.height == 0
+
+
+def test_no_reads_gives_scalar_one_and_no_history() -> None:
+    # no reads: s = 1, day 2 estimate = M(day 2) = 4.0, NO_HISTORY
+    macro = _macro([4.0] * 5)
+    windows = pl.DataFrame({"account_id": [11], "unbilled_from": [day(2)], "unbilled_to": [day(2)]})
+    usage, ebr, exc = estimate_basic(_regs(), windows, _reads([]), macro, NO_GAS, day(5), day(4), "scalar")
+    assert usage["values"].to_list() == [[4.0]] and ebr.height == 0
+    assert exc["code"].to_list() == ["NO_HISTORY"]
+
+
+def test_seasonal_fit_recovers_base_and_sensitivity() -> None:
+    # M(d) = 10 + 8·(1 + cos(2π(d − 190)/365))/2 over 400 days; base = its 10th percentile,
+    # W = M − base. The register truly uses 5 + 0.8·W(d) kWh/day, read every 30 days (13
+    # pairs): the day-weighted least squares must return alpha = 5, beta = 0.8 exactly, and
+    # a day after the last read is estimated as 5 + 0.8·W(d). The scalar method cannot
+    # reproduce it (one ratio to M), which is the point of the seasonal method.
+    n = 400
+    daily = [10 + 8 * (1 + math.cos(2 * math.pi * (i - 190) / 365)) / 2 for i in range(n)]
+    macro = _macro(daily)
+    w = macro["w"].to_list()
+    true = [5 + 0.8 * wi for wi in w]
+    read_days = list(range(0, 391, 30))
+    idx, reads = 1000.0, []
+    for k, d in enumerate(read_days):
+        if k:
+            idx += sum(true[read_days[k - 1] : d])
+        reads.append((d, round(idx, 6)))
+    regs = _regs()
+    pairs, _ = read_pairs(regs, _reads(reads))
+    rm = register_macro(regs, macro, NO_GAS)
+    fit = fit_registers(regs, _with_pair_sums(pairs, rm), day(395), "seasonal").to_dicts()[0]
+    assert fit["model"] == "SEASONAL"
+    assert fit["alpha"] == pytest.approx(5.0, rel=1e-6) and fit["beta"] == pytest.approx(0.8, rel=1e-6)
+    windows = pl.DataFrame({"account_id": [11], "unbilled_from": [day(392)], "unbilled_to": [day(394)]})
+    usage, ebr, _ = estimate_basic(
+        regs, windows, _reads(reads), macro, NO_GAS, day(395), day(394), "seasonal"
+    )
+    assert [v[0] for v in usage["values"]] == pytest.approx(true[392:395], rel=1e-6)
+    assert ebr["method"].to_list() == ["SEASONAL"]
+    # with only two pairs the fit is not supported -> scalar fallback
+    pairs2, _ = read_pairs(regs, _reads(reads[:3]))
+    fit2 = fit_registers(regs, _with_pair_sums(pairs2, rm), day(61), "seasonal")
+    assert fit2["model"].to_list() == ["SCALAR"]
