@@ -290,10 +290,18 @@ def estimate_basic(
     run_date: dt.date,
     period_end: dt.date,
     method: Literal["scalar", "seasonal"] = "seasonal",
+    pairs: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """(usage, estimated_basic_read, exceptions) for the shard's basic registers."""
+    """(usage, estimated_basic_read, exceptions) for the shard's basic registers.
+
+    ``pairs``: the shard's :func:`read_pairs` result when the caller already has it (its BAD_READ
+    exceptions are then the caller's to keep, and ``reads`` is not used).
+    """
     regs = basic_registers(registers)
-    pairs, bad = read_pairs(regs, reads)
+    if pairs is None:
+        pairs, bad = read_pairs(regs, reads)
+    else:
+        bad = pl.DataFrame(schema=EXCEPTION_SCHEMA)
     rmacro = register_macro(regs, macro, gas_macro)
     pairs_m = _with_pair_sums(pairs, rmacro)
     models = fit_registers(regs, pairs_m, run_date, method)

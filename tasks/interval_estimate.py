@@ -168,15 +168,14 @@ def estimate_interval(
     return usage, no_profile.cast(EXCEPTION_SCHEMA)  # type: ignore[arg-type]
 
 
-def estimate_interval_shard(
+def scalars_shard(
     registers: pl.DataFrame,
-    windows: pl.DataFrame,
     interval: pl.LazyFrame,
     fixed: pl.DataFrame,
     run_date: dt.date,
     segment_with_tni: bool = False,
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """Scalars then estimation for one shard: returns (usage, exceptions, scalars).
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The shard's interval scalars and NO_HISTORY exceptions.
 
     The 365-day reference scan is made only for the registers that lack 14 days in the last 28.
     """
@@ -192,8 +191,21 @@ def estimate_interval_shard(
         rest, interval, fixed, long_from, short_from - dt.timedelta(days=1), segment_with_tni
     )
     scalars, no_history = interval_scalars(registers, pl.concat([short, long]), run_date)
+    return scalars, no_history.cast(EXCEPTION_SCHEMA)  # type: ignore[arg-type]
+
+
+def estimate_interval_shard(
+    registers: pl.DataFrame,
+    windows: pl.DataFrame,
+    interval: pl.LazyFrame,
+    fixed: pl.DataFrame,
+    run_date: dt.date,
+    segment_with_tni: bool = False,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Scalars then estimation for one shard: returns (usage, exceptions, scalars)."""
+    scalars, no_history = scalars_shard(registers, interval, fixed, run_date, segment_with_tni)
     usage, no_profile = estimate_interval(registers, windows, interval, fixed, scalars, segment_with_tni)
-    return usage, pl.concat([no_history.cast(EXCEPTION_SCHEMA), no_profile]), scalars  # type: ignore[arg-type]
+    return usage, pl.concat([no_history, no_profile]), scalars
 
 
 def _empty_usage() -> pl.DataFrame:

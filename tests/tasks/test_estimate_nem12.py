@@ -1,0 +1,43 @@
+"""NEM12 files of estimates: only register-days with an estimate, E runs in 400 records."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+from nemreader import NEMFile
+
+from tasks.estimate_nem12 import write_estimate_nem12
+from tasks.settings import Settings
+
+
+def test_estimate_file_reads_back_with_nemreader(tmp_path) -> None:  # noqa: ANN001
+    # day 1: intervals 11-15 estimated (V + 400 A/E/A), day 2: all estimated (E), day 3: none
+    # estimated -> not written. nemreader must return the very values with E on estimated ones.
+    days = [dt.date(2024, 2, d) for d in (1, 2, 3)]
+    est1 = [False] * 10 + [True] * 5 + [False] * 33
+    usage = pl.DataFrame(
+        {
+            "account_id": [1] * 3,
+            "meter_register_id": [7] * 3,
+            "nmi": ["NCDE001111"] * 3,
+            "suffix": ["E1"] * 3,
+            "stream": ["CONSUMPTION"] * 3,
+            "register_time_class": ["ANYTIME"] * 3,
+            "unit": ["KWH"] * 3,
+            "read_date": days,
+            "interval_minutes": [30] * 3,
+            "values": [[0.1 * i for i in range(48)], [1.0 / 3] * 48, [9.0] * 48],
+            "estimated": [est1, [True] * 48, [False] * 48],
+            "method": ["INTERVAL"] * 3,
+        }
+    )
+    urls = write_estimate_nem12(
+        usage, Settings(output_url=str(tmp_path)), dt.date(2024, 3, 1), 5, dt.datetime(2024, 3, 1)
+    )
+    assert urls == [f"{tmp_path}/nem12/2024-03-01/shard=005/estimates-000.csv"]
+    readings = NEMFile(urls[0]).nem_data().readings["NCDE001111"]["E1"]
+    assert len(readings) == 96  # day 3 has no estimate and is not written
+    assert [r.read_value for r in readings[:48]] == [0.1 * i for i in range(48)]
+    assert [r.quality_method[0] for r in readings[:48]] == ["E" if e else "A" for e in est1]
+    assert {r.quality_method for r in readings[48:]} == {"E"} and readings[50].read_value == 1.0 / 3
