@@ -27,7 +27,7 @@ from typing import Literal
 import polars as pl
 
 from tasks.interval_estimate import EXCEPTION_SCHEMA, register_days
-from tasks.profiles import parent_key, segment_key
+from tasks.profiles import one_row_per_register, parent_key, segment_key
 
 IMPLAUSIBLE_FACTOR = 10.0
 SCALAR_WINDOW_DAYS = 365
@@ -67,7 +67,7 @@ def _pairs(reads: pl.DataFrame) -> pl.DataFrame:
 def read_pairs(registers: pl.DataFrame, reads: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Read pairs (meter_register_id, account_id, start, end, days, consumption, actual,
     end_index) of the shard's basic registers, and BAD_READ exceptions."""
-    regs = basic_registers(registers).select(
+    regs = one_row_per_register(basic_registers(registers)).select(
         "meter_register_id",
         "account_id",
         "dial_digits",
@@ -162,7 +162,7 @@ def read_pairs(registers: pl.DataFrame, reads: pl.DataFrame) -> tuple[pl.DataFra
 
 def register_macro(registers: pl.DataFrame, macro: pl.DataFrame, gas_macro: pl.DataFrame) -> pl.DataFrame:
     """Per basic register and macro day: daily (M), w (weather part) and their running sums."""
-    regs = basic_registers(registers).with_columns(segment_key(False), parent_key())
+    regs = one_row_per_register(basic_registers(registers)).with_columns(segment_key(False), parent_key())
     have = set(macro["segment"].unique().to_list())
     fallback = pl.concat_str([pl.lit("*"), pl.col("jurisdiction"), pl.lit("CONSUMPTION")], separator="|")
     regs = regs.with_columns(
@@ -234,7 +234,7 @@ def fit_registers(
         sxx=(wt * x * x).sum(),
         sxy=(wt * x * y).sum(),
     )
-    regs = basic_registers(registers).select("meter_register_id")
+    regs = basic_registers(registers).select("meter_register_id").unique()
     f = regs.join(win, on="meter_register_id", how="left").join(alls, on="meter_register_id", how="left")
     det = pl.col("s") * pl.col("sxx") - pl.col("sx") ** 2
     f = f.with_columns(
@@ -387,7 +387,7 @@ def _estimated_reads(
 ) -> pl.DataFrame:
     """Index at the end of period_end for registers live on that day with a last read."""
     last = pairs.select("meter_register_id", "last_read_date", "last_index").unique("meter_register_id")
-    live = regs.filter(
+    live = one_row_per_register(regs).filter(
         (pl.col("register_start") <= period_end)
         & (pl.col("register_end").is_null() | (pl.col("register_end") >= period_end))
     )

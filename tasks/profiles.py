@@ -47,6 +47,14 @@ def parent_of(segment: pl.Expr) -> pl.Expr:
     return pl.concat_str([pl.lit("*"), parts.list.get(1), parts.list.get(2)], separator="|")
 
 
+def one_row_per_register(registers: pl.DataFrame) -> pl.DataFrame:
+    """A register held by several accounts over time (moves) appears once per account in the
+    registers frame; meter data must be counted once: keep the row of its latest account."""
+    return registers.sort("meter_register_id", "account_id").unique(
+        "meter_register_id", keep="last", maintain_order=True
+    )
+
+
 def interval_registers(registers: pl.DataFrame, segment_with_tni: bool = False) -> pl.DataFrame:
     """Interval registers with their segment and parent keys."""
     return registers.filter(pl.col("interval_minutes").is_not_null()).with_columns(
@@ -117,7 +125,7 @@ def profile_partial_sums(
     registers: pl.DataFrame, interval: pl.LazyFrame, segment_with_tni: bool = False
 ) -> pl.DataFrame:
     """One shard's partial sums: segment, read_date, t0..t47 (kWh), c0..c47 (counts), registers."""
-    regs = interval_registers(registers, segment_with_tni)
+    regs = one_row_per_register(interval_registers(registers, segment_with_tni))
     rows = _wide(half_hour_grid(registers_interval_data(regs, interval)))
     aggs = [pl.col(c).sum() for c in _T + _C] + [pl.col("registers").sum()]
     by_segment = rows.group_by("segment", "read_date").agg(aggs)

@@ -15,7 +15,7 @@ import datetime as dt
 
 import polars as pl
 
-from tasks.profiles import half_hour_grid, interval_registers, registers_interval_data
+from tasks.profiles import half_hour_grid, interval_registers, one_row_per_register, registers_interval_data
 
 SHORT_WINDOW_DAYS = 28
 MIN_SHORT_DAYS = 14
@@ -31,7 +31,7 @@ def interval_day_sums(
     segment_with_tni: bool = False,
 ) -> pl.DataFrame:
     """Per register-day with actual data: actual_sum (kWh) and profile_sum (Σ P on the same slots)."""
-    regs = interval_registers(registers, segment_with_tni)
+    regs = one_row_per_register(interval_registers(registers, segment_with_tni))
     data = registers_interval_data(regs, interval.filter(pl.col("read_date").is_between(date_from, date_to)))
     prof = fixed.lazy().select("segment", "read_date", "profile")
     return (
@@ -68,7 +68,7 @@ def interval_scalars(
             )
         )
 
-    regs = interval_registers(registers).select("meter_register_id", "account_id")
+    regs = one_row_per_register(interval_registers(registers)).select("meter_register_id", "account_id")
     both = regs.join(window(short_from, "s"), on="meter_register_id", how="left").join(
         window(long_from, "l"), on="meter_register_id", how="left"
     )
