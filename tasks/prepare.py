@@ -1,0 +1,125 @@
+"""Prepare: write a run's output tables (SPEC §4.5), replacing the run date's rows atomically.
+
+One transaction covers every table: the run date's rows of ``invoice_line_item_monthly``,
+``bua_account_summary``, ``bua_exception``, ``estimated_basic_read`` and ``accrual_summary`` are
+deleted, the new rows inserted by the database's bulk path (:func:`tasks.db.insert_frame`: COPY,
+LOAD DATA or the SQLite driver's executemany), ``accrual_summary`` is computed inside the database
+by ``sql/accrual_summary.sql`` from the two tables just written, and the run's ``bua_run`` row is
+replaced. Readers see the previous run or the new one, never half of either.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+
+from sql.schema import OUTPUT_TABLES, metadata
+from tasks.db import engine_for, insert_frame, require_tables, sql_text, transaction
+
+ROW_TABLES = ("invoice_line_item_monthly", "bua_account_summary", "bua_exception", "estimated_basic_read")
+
+
+def _stamp(df: pl.DataFrame, run_id: str, run_date: dt.date) -> pl.DataFrame:
+    return df.with_columns(pl.lit(run_id).alias("run_id"), pl.lit(run_date, pl.Date).alias("run_date"))
+
+
+def write_outputs(
+    url: str,
+    run_id: str,
+    run_date: dt.date,
+    frames: Mapping[str, pl.DataFrame],
+    run_row: Mapping[str, Any] | None = None,
+) -> dict[str, int]:
+    """Replace the run date's rows of every output table in one transaction; return row counts."""
+    require_tables(url, OUTPUT_TABLES)
+    unknown = set(frames) - set(ROW_TABLES)
+    if unknown:
+        raise ValueError(f"not an output table: {', '.join(sorted(unknown))}")
+    counts: dict[str, int] = {}
+    with transaction(url) as conn:
+        for name in (*ROW_TABLES, "accrual_summary"):
+            tbl = metadata.tables[name]
+            conn.execute(tbl.delete().where(tbl.c.run_date == run_date))
+        for name in ROW_TABLES:
+            df = frames.get(name)
+            counts[name] = insert_frame(conn, name, _stamp(df, run_id, run_date)) if df is not None else 0
+        result = conn.execute(sa.text(sql_text("accrual_summary")), {"run_date": run_date})
+        counts["accrual_summary"] = result.rowcount
+        if run_row is not None:
+            tbl = metadata.tables["bua_run"]
+            conn.execute(tbl.delete().where(tbl.c.run_id == run_id))
+            row = dict(run_row)
+            if isinstance(row.get("parameters"), dict):
+                row["parameters"] = json.dumps(row["parameters"], sort_keys=True, default=str)
+            conn.execute(tbl.insert(), [{"run_id": run_id, "run_date": run_date, **row}])
+            counts["bua_run"] = 1
+    return counts
+
+
+def upsert_run(url: str, run_id: str, run_date: dt.date, row: Mapping[str, Any]) -> None:
+    """Insert or replace one ``bua_run`` row (e.g. RUNNING at the start, FAILED on error)."""
+    tbl = metadata.tables["bua_run"]
+    values = dict(row)
+    if isinstance(values.get("parameters"), dict):
+        values["parameters"] = json.dumps(values["parameters"], sort_keys=True, default=str)
+    with transaction(url) as conn:
+        conn.execute(tbl.delete().where(tbl.c.run_id == run_id))
+        conn.execute(tbl.insert(), [{"run_id": run_id, "run_date": run_date, **values}])
+
+
+def read_outputs(
+    url: str, run_date: dt.date, tables: tuple[str, ...] = (*ROW_TABLES, "accrual_summary")
+) -> dict[str, pl.DataFrame]:
+    """The run date's rows of each output table, typed from the schema (money as Decimal(14,2))."""
+    out: dict[str, pl.DataFrame] = {}
+    with engine_for(url).connect() as conn:
+        for name in tables:
+            tbl = metadata.tables[name]
+            res = conn.execute(sa.select(tbl).where(tbl.c.run_date == run_date))
+            cols = list(res.keys())
+            rows = res.fetchall()
+            out[name] = _typed(
+                name, pl.DataFrame({c: [r[i] for r in rows] for i, c in enumerate(cols)}, strict=False), cols
+            )
+    return out
+
+
+def _dtype(col: sa.Column) -> pl.DataType:
+    t = col.type
+    if isinstance(t, sa.Numeric) and not isinstance(t, sa.Float) and t.scale is not None:
+        return pl.Decimal(t.precision or 38, t.scale)
+    if isinstance(t, sa.Integer):
+        return pl.Int64()
+    if isinstance(t, sa.DateTime):
+        return pl.Datetime("us")
+    if isinstance(t, sa.Date):
+        return pl.Date()
+    if isinstance(t, sa.Boolean):
+        return pl.Boolean()
+    return pl.String()
+
+
+def _typed(name: str, df: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
+    tbl = metadata.tables[name]
+    exprs = []
+    for c in cols:
+        target = _dtype(tbl.c[c])
+        col = pl.col(c) if c in df.columns and df.height else pl.lit(None)
+        src = df.schema.get(c) if df.height else None
+        if isinstance(target, pl.Date) and src == pl.String:
+            exprs.append(col.str.slice(0, 10).str.to_date("%Y-%m-%d").alias(c))
+        elif isinstance(target, pl.Datetime) and src == pl.String:
+            exprs.append(
+                col.str.replace("T", " ").str.slice(0, 19).str.to_datetime("%Y-%m-%d %H:%M:%S").alias(c)
+            )
+        elif isinstance(target, pl.Decimal):
+            exprs.append(col.cast(pl.Float64).round(target.scale or 0).cast(target).alias(c))
+        else:
+            exprs.append(col.cast(target).alias(c))
+    base = df if df.height else pl.DataFrame({c: [] for c in cols})
+    return base.select(exprs)
