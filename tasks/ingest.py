@@ -141,11 +141,22 @@ def quarantine(unit: Unit, report: str, settings: Settings) -> Rejected:
     write_bytes_atomic(unit.data, dst, settings)
     write_bytes_atomic(report.encode(), dst + ".reason.txt", settings)
     if unit.member is None and unit.url != dst:
-        try:
-            delete([unit.url], settings)
-        except OSError as exc:  # a read-only source stays where it is; the copy is in quarantine
-            report += f"(source left in place: {exc.strerror or exc})\n"
+        if _read_only(unit.url):
+            report += "(source left in place: its folder is read-only)\n"
+        else:
+            try:
+                delete([unit.url], settings)
+            except OSError as exc:  # the copy is in quarantine either way
+                report += f"(source left in place: {exc.strerror or exc})\n"
     return Rejected(unit.name, report, dst)
+
+
+def _read_only(url: str) -> bool:
+    """A local file whose folder or itself has no write permission bits (root ignores them)."""
+    if is_s3(url):
+        return False
+    path = Path(url)
+    return not (path.parent.stat().st_mode & 0o222) or not (path.stat().st_mode & 0o222)
 
 
 def rejects_root(settings: Settings) -> str:
