@@ -1,0 +1,109 @@
+"""Where nemreader 0.9.2 is demonstrably wrong by the MDFF rules, and what bua does instead.
+
+Each case is listed in docs/NEM12-CONFORMANCE.md with the rule that decides it. Every test
+checks nemreader's wrong answer too, so that a fixed nemreader makes the test fail and the
+document gets updated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tasks.meter_store import explode_intervals, merge_register_days, scan_interval
+from tasks.nem12 import MdffError, decode, parse_nem12
+from tasks.settings import Settings
+from tests.conftest import MDFF
+from tests.ingest.helpers import member_bytes, nemreader_intervals
+
+logging.getLogger("nemreader").setLevel(logging.CRITICAL)
+
+HEADER = "100,NEM12,202401100000,MDP1,RET1"
+
+
+def _day(date: str, value: float, quality: str = "A", update: str = "20240105000000") -> str:
+    return ",".join(["300", date, *[f"{value:g}"] * 48, quality, "", "", update, ""])
+
+
+def test_broken_300_record_400s_go_to_the_wrong_day_in_nemreader() -> None:
+    """ETSAMDP Scenario 10: the 300 record of 2005-01-13 (B2) is broken over three lines.
+
+    MDFF: a 400 record applies to the 300 record it directly follows. nemreader skips the
+    short 300 record and applies its 400 records (25-48 E52) to 2005-01-12, whose own 300
+    record is all actual (QualityMethod A). bua rejects the file whole at line 27.
+    """
+    path = MDFF / "nem12" / "NEM12#Scenario10#ETSAMDP#NEMMCO.zip"
+    theirs = nemreader_intervals(path).filter(
+        (pl.col("suffix") == "B2") & (pl.col("t_start").dt.date() == dt.date(2005, 1, 12))
+    )
+    assert theirs["quality"].to_list() == ["A"] * 24 + ["E"] * 24  # wrong: the day's 300 says A
+    name, data = member_bytes(path)
+    with pytest.raises(MdffError) as err:
+        parse_nem12(decode(data), name)
+    assert err.value.problems[0] == (
+        27,
+        "300 record has 1 interval values; IntervalLength 30 of its 200 record (line 25) needs 48",
+    )
+    assert (28, "unknown record type '11' in a NEM12 file") in err.value.problems
+
+
+def test_duplicate_day_is_counted_twice_by_nemreader_once_by_bua(tmp_path: Path) -> None:
+    """The same NMI/suffix/day twice (a corrected day re-sent in the same file).
+
+    MDFF/SPEC §3: the later UpdateDateTime replaces the earlier data; it never adds to it.
+    nemreader returns both copies (96 readings for one 30-minute day); bua keeps the newer one.
+    """
+    text = "\n".join(
+        [
+            HEADER,
+            "200,NMI0000001,E1,1,E1,N1,M1,kWh,30,",
+            _day("20240101", 1.0, update="20240102000000"),
+            _day("20240101", 2.0, update="20240103000000"),
+            "900",
+            "",
+        ]
+    )
+    path = tmp_path / "dup.csv"
+    path.write_text(text)
+    theirs = nemreader_intervals(path)
+    assert theirs.height == 96 and theirs["value"].sum() == 48 * 1.0 + 48 * 2.0
+    settings = Settings(meter_store=str(tmp_path / "store"), shards=2)
+    merge_register_days(parse_nem12(text, "dup.csv"), settings)
+    ours = pl.concat([explode_intervals(scan_interval(settings, s)).collect() for s in range(2)])
+    assert ours.height == 48 and ours["value"].sum() == 48 * 2.0  # the 2024-01-03 update wins
+
+
+def test_older_update_later_in_file_does_not_win(tmp_path: Path) -> None:
+    """Latest UpdateDateTime wins even when the older copy comes later in the file."""
+    text = "\n".join(
+        [
+            HEADER,
+            "200,NMI0000001,E1,1,E1,N1,M1,kWh,30,",
+            _day("20240101", 2.0, update="20240103000000"),
+            _day("20240101", 1.0, update="20240102000000"),
+            "900",
+            "",
+        ]
+    )
+    settings = Settings(meter_store=str(tmp_path / "store"), shards=1)
+    merge_register_days(parse_nem12(text, "late.csv"), settings)
+    ours = explode_intervals(scan_interval(settings, 0)).collect()
+    assert ours["value"].unique().to_list() == [2.0]
+
+
+def test_400_records_not_covering_the_day_are_half_applied_by_nemreader() -> None:
+    """invalid/Example_NEM12_15min_200_30min_400.csv: a 15-minute day (96 values) whose 400
+    records cover 1-48 only. MDFF: the 400 records of a V day cover every interval. nemreader
+    applies them to 1-48 and leaves 49-96 with quality V, which is not an interval quality;
+    bua rejects the file at the last 400 record."""
+    path = MDFF / "invalid" / "Example_NEM12_15min_200_30min_400.csv"
+    theirs = nemreader_intervals(path)
+    assert theirs.height == 96 and theirs["quality"].to_list()[48:] == ["V"] * 48
+    with pytest.raises(
+        MdffError, match=r":5: 400 records of this day end at interval 48; they must cover 1-96 exactly"
+    ):
+        parse_nem12(path.read_text(), path.name)
