@@ -1,0 +1,53 @@
+"""`bua generate`: the synthetic portfolio (SPEC §8), optionally loaded into the database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import typer
+
+from flows.cli_app import app, fail, settings_from
+
+
+@app.command("generate")
+def generate_cmd(
+    ctx: typer.Context,
+    accounts: int = typer.Option(2000, "--accounts", min=1, help="number of accounts"),
+    seed: int = typer.Option(1, "--seed", help="random seed (same arguments → same bytes)"),
+    months: int = typer.Option(13, "--months", min=2, max=60, help="months of meter data, ending at --end"),
+    out: Path = typer.Option(Path(".bua/portfolio"), "--out", help="output directory"),
+    end: str = typer.Option("2026-10-31", "--end", help="last day of meter data (YYYY-MM-DD)"),
+    load: bool = typer.Option(
+        False, "--load", help="also create/migrate the schema and load the rows into BUA_DATABASE_URL"
+    ),
+) -> None:
+    """Generate a deterministic portfolio: db/*.parquet, nem12/, nem13/, truth/, manifest.json."""
+    import time
+
+    from tasks.generate import generate
+
+    try:
+        end_day = dt.date.fromisoformat(end)
+    except ValueError:
+        fail(f"--end must be a date YYYY-MM-DD, got {end!r}")
+        return
+    t0 = time.perf_counter()
+    manifest = generate(out, accounts=accounts, seed=seed, months=months, end=end_day, log=typer.echo)
+    files = manifest["files"]
+    typer.echo(
+        f"{out}: {accounts} accounts, {files['nem12_files']} NEM12 files ({files['nem12_values']:,} interval values), "
+        f"{files['nem13_files']} NEM13 files, {files['truth_rows']:,} truth register-days in {time.perf_counter() - t0:.1f} s"
+    )
+    if load:
+        from tasks.db import DatabaseError, init_db, redact_url
+        from tasks.load import load_portfolio
+
+        settings = settings_from(ctx)
+        try:
+            init_db(settings.database_url)
+            counts = load_portfolio(settings.database_url, out)
+        except DatabaseError as exc:
+            fail(str(exc))
+            return
+        typer.echo(f"loaded {sum(counts.values()):,} rows into {redact_url(settings.database_url)}")

@@ -1,0 +1,173 @@
+"""Consumption, generation and controlled load: daily totals and interval values, vectorised.
+
+Weather: per jurisdiction a smooth annual temperature cycle plus correlated day-to-day noise
+(QLD warm, so summer cooling dominates; VIC/SA cold winters and hot summer spells). Daily
+consumption of a register = base × day-type factor + heat × HDD(18 °C) + cool × CDD(22 °C), with
+each site's own base, heat and cool (portfolio.py), times day noise. Gas is base + heat × HDD
+(strongly winter). Solar = capacity × yield(season) × clearness(jurisdiction, day). Controlled
+load = a nightly hot-water block that grows in winter. Interval values split the day with shapes
+evaluated at interval midpoints in local standard time: residential morning and evening peaks
+(broader at weekends), business daytime plateau, cooling in the afternoon, heating morning and
+evening, solar a bell between sunrise and sunset, controlled load 22:00–06:00; each interval then
+gets its own noise. Values are rounded to 0.001 (the NEM12 resolution) and the day's truth is the
+sum of the rounded values, so the files and the truth agree exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from tasks.generate.calendar import Calendar, rng_for
+from tasks.generate.reference import JURISDICTIONS, LOCAL_OFFSET_HOURS
+
+# temperature cycle: mean, amplitude (warmest mid-January)
+_CLIMATE = {"NSW": (18.0, 5.5), "VIC": (15.0, 5.5), "QLD": (22.5, 4.5), "SA": (17.0, 6.5)}
+MAX_MILLI = 999_999  # largest interval value written (999.999)
+
+
+def weather(cal: Calendar, seed: int) -> dict[str, np.ndarray]:
+    """Per jurisdiction (rows in JURISDICTIONS order) and day: temperature, HDD, CDD, solar clearness."""
+    rng = rng_for(seed, "weather")
+    doy = cal.day_of_year
+    n = cal.n_days
+    temps, clear = [], []
+    kernel = np.exp(-np.arange(7) / 2.0)
+    for j in JURISDICTIONS:
+        mean, amp = _CLIMATE[j]
+        noise = np.convolve(rng.normal(0, 1, n + 6), kernel / np.sqrt((kernel**2).sum()), mode="valid")[:n]
+        temps.append(mean + amp * np.cos(2 * np.pi * (doy - 15) / 365.25) + 3.0 * noise)
+        clear.append(np.clip(rng.beta(6, 1.6, n), 0.1, 1.0))
+    t = np.vstack(temps)
+    return {
+        "temp": t,
+        "hdd": np.maximum(18.0 - t, 0.0),
+        "cdd": np.maximum(t - 22.0, 0.0),
+        "clear": np.vstack(clear),
+    }
+
+
+def _gauss(t: np.ndarray, mu: float, sd: float) -> np.ndarray:
+    d = (t - mu + 12.0) % 24.0 - 12.0  # circular distance in hours
+    return np.exp(-0.5 * (d / sd) ** 2)
+
+
+def _plateau(t: np.ndarray, on: float, off: float, soft: float = 0.6) -> np.ndarray:
+    up = 1 / (1 + np.exp(-((t - on + 12) % 24 - 12) / soft))
+    down = 1 / (1 + np.exp(((t - off + 12) % 24 - 12) / soft))
+    return up * down if on < off else np.maximum(up, down)
+
+
+def _norm(s: np.ndarray) -> np.ndarray:
+    return s / s.sum(axis=-1, keepdims=True)
+
+
+def day_shapes(k: int) -> dict[str, np.ndarray]:
+    """Normalised intraday shapes for ``k`` intervals a day, per jurisdiction (local time offset)."""
+    out: dict[str, list[np.ndarray]] = {"base": [], "cool": [], "heat": [], "controlled": []}
+    for j in JURISDICTIONS:
+        t = ((np.arange(k) + 0.5) * 24.0 / k + LOCAL_OFFSET_HOURS[j]) % 24.0
+        res_wd = 0.35 + 0.9 * _gauss(t, 7.5, 1.0) + 1.7 * _gauss(t, 19.0, 1.8) + 0.25 * _gauss(t, 13, 3)
+        res_we = 0.35 + 0.6 * _gauss(t, 9.5, 1.8) + 1.5 * _gauss(t, 19.0, 2.0) + 0.5 * _gauss(t, 13, 3)
+        bus_wd = 0.2 + 1.6 * _plateau(t, 7.5, 18.0)
+        bus_we = 0.3 + 0.15 * _plateau(t, 8.0, 16.0)
+        # [class RES=0/BUS=1][weekend 0/1]
+        out["base"].append(_norm(np.array([[res_wd, res_we], [bus_wd, bus_we]])))
+        out["cool"].append(_norm(_gauss(t, 16.5, 3.0)))
+        out["heat"].append(_norm(0.2 + 0.5 * _gauss(t, 7.5, 1.5) + _gauss(t, 19.5, 2.5)))
+        out["controlled"].append(_norm(0.02 + _plateau(t, 22.0, 6.0, 0.3)))
+    return {name: np.array(v) for name, v in out.items()}
+
+
+def solar_shapes(cal: Calendar, k: int) -> np.ndarray:
+    """(jurisdiction, day, k) normalised solar bell: cos^1.5 between sunrise and sunset."""
+    doy = cal.day_of_year
+    daylen = 12.0 + 1.8 * np.cos(2 * np.pi * (doy - 355) / 365.25)
+    shapes = []
+    for j in JURISDICTIONS:
+        t = ((np.arange(k) + 0.5) * 24.0 / k + LOCAL_OFFSET_HOURS[j]) % 24.0
+        x = (t[None, :] - 12.3) / daylen[:, None]
+        shapes.append(_norm(np.clip(np.cos(np.pi * x), 0.0, None) ** 1.5 + 1e-9 * (np.abs(x) < 0.5)))
+    return np.array(shapes)
+
+
+def _jidx(regs: pl.DataFrame) -> np.ndarray:
+    return (
+        regs["jurisdiction"]
+        .replace_strict({j: i for i, j in enumerate(JURISDICTIONS)}, return_dtype=pl.Int64)
+        .to_numpy()
+    )
+
+
+def expected_daily(regs: pl.DataFrame, cal: Calendar, wx: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Components (n, days) of each register's expected daily quantity: base, heat, cool parts."""
+    j = _jidx(regs)
+    weekend = cal.weekend[None, :]
+    stream = regs["stream"].to_numpy()
+    res = (regs["customer_class"].to_numpy() == "RES")[:, None]
+    gas = (regs["service_type"].to_numpy() == "GAS")[:, None]
+    factor = np.where(weekend, np.where(res, np.where(gas, 1.10, 1.08), 0.45), 1.0)
+    base = regs["base"].to_numpy()[:, None] * factor
+    heat = regs["heat"].to_numpy()[:, None] * wx["hdd"][j]
+    cool = regs["cool"].to_numpy()[:, None] * wx["cdd"][j]
+    doy = cal.day_of_year[None, :]
+    winter = np.cos(2 * np.pi * (doy - 196) / 365.25)
+    ctl = regs["controlled_kwh"].to_numpy()[:, None] * (1 + 0.35 * winter)
+    yield_kwh = (
+        4.0
+        + 1.5 * np.cos(2 * np.pi * (doy - 355) / 365.25)
+        + 0.4 * (j == JURISDICTIONS.index("QLD"))[:, None]
+    )
+    sol = regs["solar_kw"].to_numpy()[:, None] * yield_kwh * wx["clear"][j]
+    is_c, is_g = (stream == "CONTROLLED_LOAD")[:, None], (stream == "GENERATION")[:, None]
+    zero = np.zeros_like(base)
+    return {
+        "base": np.where(is_c, ctl, np.where(is_g, sol, base)),
+        "heat": np.where(is_c | is_g, zero, heat),
+        "cool": np.where(is_c | is_g, zero, cool),
+    }
+
+
+def basic_daily(
+    regs: pl.DataFrame, cal: Calendar, wx: dict[str, np.ndarray], seed: int, part: int = 0
+) -> np.ndarray:
+    """True daily quantity (n, days) of registers without interval data, rounded to 0.001."""
+    comp = expected_daily(regs, cal, wx)
+    noise = rng_for(seed, "basic-daily", part).lognormal(0.0, 0.12, comp["base"].shape)
+    return np.round((comp["base"] + comp["heat"] + comp["cool"]) * noise, 3)
+
+
+def interval_values(
+    regs: pl.DataFrame, cal: Calendar, wx: dict[str, np.ndarray], k: int, seed: int, part: int
+) -> np.ndarray:
+    """True interval values of registers with ``k`` intervals a day: int32 thousandths, (n, days, k)."""
+    rng = rng_for(seed, "intervals", part)
+    comp = expected_daily(regs, cal, wx)
+    n, d = comp["base"].shape
+    comp = {c: (v * rng.lognormal(0.0, 0.10, (n, d))).astype(np.float32) for c, v in comp.items()}
+    shapes = {c: s.astype(np.float32) for c, s in day_shapes(k).items()}
+    j = _jidx(regs)
+    cls = (regs["customer_class"].to_numpy() == "BUS").astype(np.int64)
+    wk = cal.weekend.astype(np.int64)
+    stream = regs["stream"].to_numpy()
+    out = np.empty((n, d, k), dtype=np.float32)
+    cons = np.flatnonzero(stream == "CONSUMPTION")
+    if cons.size:
+        sb = shapes["base"][j[cons][:, None], cls[cons][:, None], wk[None, :]]  # (m, d, k)
+        out[cons] = comp["base"][cons][:, :, None] * sb
+        out[cons] += comp["cool"][cons][:, :, None] * shapes["cool"][j[cons]][:, None, :]
+        out[cons] += comp["heat"][cons][:, :, None] * shapes["heat"][j[cons]][:, None, :]
+    ctl = np.flatnonzero(stream == "CONTROLLED_LOAD")
+    if ctl.size:
+        out[ctl] = comp["base"][ctl][:, :, None] * shapes["controlled"][j[ctl]][:, None, :]
+    gen = np.flatnonzero(stream == "GENERATION")
+    if gen.size:
+        out[gen] = comp["base"][gen][:, :, None] * solar_shapes(cal, k).astype(np.float32)[j[gen]]
+    sigma = np.where(stream == "GENERATION", 0.10, np.where(cls == 1, 0.12, 0.30)).astype(np.float32)
+    noise = rng.standard_normal((n, d, k), dtype=np.float32)
+    noise *= sigma[:, None, None]
+    noise += 1.0
+    np.maximum(noise, 0.05, out=noise)
+    out *= noise
+    out *= 1000.0
+    return np.clip(np.rint(out), 0, MAX_MILLI).astype(np.int32)

@@ -1,0 +1,244 @@
+"""`bua generate`: build the synthetic portfolio and write it under one directory.
+
+Order: reference data → portfolio → plans, discounts, bills and the invoice-line skeleton →
+interval batches (true values, NEM12 deliveries, truth, line quantities) → basic batches (true
+daily, reads as ``basic_read`` rows or NEM13, truth, line quantities) → invoices and payments →
+``db/*.parquet`` and ``manifest.json``. Batches are independent (own random streams), run on a
+small thread pool and are collected in order, so the bytes never depend on timing. Memory holds
+one batch of intervals per worker plus the portfolio's rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from tasks.generate import billing, invoices, loadshape, mdp, reads, reference
+from tasks.generate.calendar import Calendar
+from tasks.generate.portfolio import build_portfolio
+from tasks.generate.tables import db_tables, write_tables
+from tasks.generate.truth import TruthWriter, truth_rows
+
+DEFAULT_END = dt.date(2026, 10, 31)
+HISTORY_MONTHS = 3  # bills and basic reads start this many months before the meter data
+
+
+def _registers(p_regs: pl.DataFrame) -> pl.DataFrame:
+    """Add the NEM12/13 200/250 fields: NMI configuration (all suffixes of the meter) and register number."""
+    return p_regs.with_columns(
+        pl.col("suffix").str.join("").over("meter_id").alias("nmi_config"),
+        pl.int_range(1, pl.len() + 1).over("meter_id").cast(pl.String).alias("register_no"),
+    )
+
+
+def _batches(regs: pl.DataFrame, batch_nmis: int) -> list[pl.DataFrame]:
+    """Interval registers grouped by interval length, then by consecutive NMIs (sites)."""
+    iv = regs.filter(pl.col("installation_type") != "BASIC").sort("interval_minutes", "identifier", "suffix")
+    iv = iv.with_columns(
+        (pl.col("site_id").rank("dense").over("interval_minutes") - 1)
+        .floordiv(pl.max_horizontal(pl.lit(1), pl.lit(batch_nmis * 30) // pl.col("interval_minutes")))
+        .alias("b")
+    )
+    return [g for _, g in iv.group_by("interval_minutes", "b", maintain_order=True)]
+
+
+def _fill(
+    lines: pl.DataFrame, regs: pl.DataFrame, daily: np.ndarray, tou: dict[int, np.ndarray] | None
+) -> pl.DataFrame:
+    """Quantities of the register lines of these registers from cumulative daily sums."""
+    rowmap = regs.select(pl.col("id").alias("meter_register_id"), pl.int_range(pl.len()).alias("row"))
+    sel = lines.join(rowmap, on="meter_register_id")
+    if sel.height == 0:
+        return pl.DataFrame(schema={"line_id": pl.UInt32, "quantity": pl.Float64})
+    cum = np.concatenate([np.zeros((daily.shape[0], 1)), np.cumsum(daily, axis=1)], axis=1)
+    r, s, e = sel["row"].to_numpy(), sel["s"].to_numpy(), sel["e"].to_numpy() + 1
+    qty = cum[r, e] - cum[r, s]
+    if tou is not None:
+        tc = sel["time_class"].replace_strict(billing.TC_CODE, default=0).to_numpy()
+        cp = np.concatenate([np.zeros((daily.shape[0], 1)), np.cumsum(tou[1], axis=1)], axis=1)
+        cs = np.concatenate([np.zeros((daily.shape[0], 1)), np.cumsum(tou[2], axis=1)], axis=1)
+        peak, shoulder = cp[r, e] - cp[r, s], cs[r, e] - cs[r, s]
+        qty = np.select([tc == 1, tc == 2, tc == 3], [peak, shoulder, qty - peak - shoulder], qty)
+    return pl.DataFrame({"line_id": sel["line_id"], "quantity": np.round(qty, 3)})
+
+
+def _tou_split(
+    q: np.ndarray, regs: pl.DataFrame, data_cal: Calendar, windows: pl.DataFrame
+) -> dict[int, np.ndarray]:
+    """Per register-day PEAK (1) and SHOULDER (2) sums in the register's jurisdiction's scheme."""
+    n, _, k = q.shape
+    out = {1: np.zeros(q.shape[:2]), 2: np.zeros(q.shape[:2])}
+    weekend = data_cal.weekend
+    for j in reference.JURISDICTIONS:
+        rows = np.flatnonzero(regs["jurisdiction"].to_numpy() == j)
+        if rows.size == 0:
+            continue
+        w = windows.filter(pl.col("tou_scheme_id") == reference.TOU_SCHEME[j])
+        minute = ((np.arange(k) + 0.5) * 1440 / k + reference.LOCAL_OFFSET_HOURS[j] * 60) % 1440
+        for day_type, days in (("WEEKDAY", ~weekend), ("WEEKEND", weekend)):
+            wd = w.filter(pl.col("day_type").is_in([day_type, "ALL"]))
+            for code, name in ((1, "PEAK"), (2, "SHOULDER")):
+                ww = wd.filter(pl.col("time_class") == name)
+                m = np.zeros(k, dtype=np.float32)
+                for s, e in zip(ww["start_minute"].to_list(), ww["end_minute"].to_list(), strict=True):
+                    m[(minute >= s) & (minute < e)] = 1.0
+                out[code][np.ix_(rows, np.flatnonzero(days))] = (
+                    q[np.ix_(rows, np.flatnonzero(days))] @ m
+                ) / 1000.0
+    return out
+
+
+def generate(
+    out: str | Path,
+    accounts: int,
+    seed: int,
+    months: int,
+    end: dt.date = DEFAULT_END,
+    batch_nmis: int = 200,
+    workers: int = 2,
+    log: Callable[[str], None] | None = None,
+) -> dict:
+    """Generate the portfolio under ``out`` (db/, nem12/, nem13/, truth/, manifest.json); returns the manifest."""
+    say = log or (lambda _m: None)
+    root = Path(out)
+    for sub in ("db", "nem12", "nem13", "truth"):
+        shutil.rmtree(root / sub, ignore_errors=True)
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    data_cal = Calendar.for_months(end, months)
+    cal = Calendar.for_months(end, months + HISTORY_MONTHS)
+    data0 = cal.index(data_cal.start)
+    p = build_portfolio(accounts, cal, seed)
+    regs = _registers(p.registers)
+    wx = loadshape.weather(cal, seed)
+    wx_data = {k: v[:, data0:] for k, v in wx.items()}
+    plans, plan_rate = reference.plan_catalogue()
+    account_plan = billing.assign_plans(p.accounts, p.sites, plans, cal, seed)
+    discounts = billing.assign_discounts(p.accounts, cal, seed)
+    bills = billing.bill_periods(p.accounts, cal, seed)
+    lines = billing.line_skeleton(bills, account_plan, plan_rate, p.accounts, regs, cal)
+    reg_lines = lines.filter(pl.col("meter_register_id").is_not_null())
+    windows = reference.tou_window_frame()
+    say(
+        f"portfolio: {p.accounts.height} accounts, {p.sites.height} sites, {regs.height} registers, {bills.height} bills"
+    )
+
+    truth = TruthWriter(root / "truth" / "register_day.parquet")
+    acc_days = p.accounts.select("site_id", pl.col("id").alias("account_id"), "open_i", "close_i")
+    stats = {
+        "nem12_files": 0,
+        "nem12_lines": 0,
+        "nem12_values": 0,
+        "nem12_bytes": 0,
+        "nem13_files": 0,
+        "truth_rows": 0,
+    }
+    filled: list[pl.DataFrame] = []
+    iv_batches = _batches(regs, batch_nmis)
+
+    def interval_batch(arg: tuple[int, pl.DataFrame]) -> tuple[dict, pl.DataFrame, pl.DataFrame]:
+        i, b = arg
+        k = 1440 // int(b["interval_minutes"][0])
+        q = loadshape.interval_values(b, data_cal, wx_data, k, seed, i)
+        af = np.maximum(b["active_from"].to_numpy() - data0, 0)
+        at = b["active_to"].to_numpy() - data0
+        day = np.arange(data_cal.n_days)[None, :]
+        on = (day >= af[:, None]) & (day <= at[:, None])
+        rel = b.with_columns(pl.Series("active_from", af), pl.Series("active_to", at))
+        st = mdp.write_batch(rel, q, data_cal, seed, i, root / "nem12")
+        daily_data = np.where(on, q.sum(axis=2) / 1000.0, 0.0)
+        tou = _tou_split(q, b, data_cal, windows)
+        del q
+        full_on = (np.arange(cal.n_days)[None, :] >= b["active_from"].to_numpy()[:, None]) & (
+            np.arange(cal.n_days)[None, :] <= b["active_to"].to_numpy()[:, None]
+        )
+        pre = loadshape.basic_daily(b, cal, wx, seed, part=i)[:, :data0]
+        daily = np.where(full_on, np.concatenate([pre, daily_data], axis=1), 0.0)
+        share = {
+            c: np.divide(v.sum(1), daily_data.sum(1), out=np.zeros(v.shape[0]), where=daily_data.sum(1) > 0)
+            for c, v in tou.items()
+        }
+        tou_full = {
+            c: np.concatenate([pre * share[c][:, None], np.where(on, v, 0.0)], axis=1) for c, v in tou.items()
+        }
+        tr = truth_rows(b, daily_data, on, data_cal, acc_days, data0)
+        return st, tr, _fill(reg_lines, b, daily, tou_full)
+
+    basic = regs.filter(pl.col("installation_type") == "BASIC").sort("id")
+    move_days = p.accounts.filter(pl.col("open_i") > 0).select("site_id", pl.col("open_i").alias("day"))
+    created = (dt.datetime.combine(end, dt.time()) + dt.timedelta(days=1, hours=2)).strftime("%Y%m%d%H%M")
+    basic_parts = [basic.slice(o, 4000) for o in range(0, basic.height, 4000)]
+
+    def basic_batch(arg: tuple[int, pl.DataFrame]) -> tuple[dict, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        i, b = arg
+        on = (np.arange(cal.n_days)[None, :] >= b["active_from"].to_numpy()[:, None]) & (
+            np.arange(cal.n_days)[None, :] <= b["active_to"].to_numpy()[:, None]
+        )
+        daily = np.where(on, loadshape.basic_daily(b, cal, wx, seed, part=100_000 + i), 0.0)
+        r, d = reads.schedule(b, move_days, cal, seed, i)
+        rv = reads.read_values(b, daily, r, d, seed, i)
+        nem13 = b["nem13"].to_numpy()[rv["row"].to_numpy()]
+        st = {"nem13_files": 0}
+        if nem13.any():
+            text = reads.nem13_text(rv.filter(pl.Series(nem13)), b, cal, created)
+            (root / "nem13" / f"NEM13_{i:05d}.csv").write_text(text)
+            st["nem13_files"] = 1
+        tr = truth_rows(b, daily[:, data0:], on[:, data0:], data_cal, acc_days, data0)
+        return st, tr, _fill(reg_lines, b, daily, None), rv.filter(~pl.Series(nem13))
+
+    basic_reads: list[pl.DataFrame] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for n_done, (st, tr, fl) in enumerate(pool.map(interval_batch, enumerate(iv_batches)), 1):
+            for key, v in st.items():
+                stats[key] += v
+            truth.write(tr)
+            stats["truth_rows"] += tr.height
+            filled.append(fl)
+            if n_done % 20 == 0:
+                say(f"interval batches {n_done}/{len(iv_batches)}")
+        for st, tr, fl, rv in pool.map(basic_batch, enumerate(basic_parts)):
+            stats["nem13_files"] += st["nem13_files"]
+            truth.write(tr)
+            stats["truth_rows"] += tr.height
+            filled.append(fl)
+            basic_reads.append(rv)
+    truth.close()
+    say("meter data written; pricing bills")
+    qty = pl.concat(filled) if filled else pl.DataFrame(schema={"line_id": pl.UInt32, "quantity": pl.Float64})
+    lines = (
+        lines.join(qty, on="line_id", how="left", suffix="_r")
+        .with_columns(pl.coalesce("quantity", "quantity_r").fill_null(0.0).alias("quantity"))
+        .drop("quantity_r")
+    )
+    lines = invoices.finish_lines(lines)
+    inv = invoices.build_invoices(bills, lines, discounts, p.accounts, cal, seed)
+    br = pl.concat(basic_reads) if basic_reads else pl.DataFrame()
+    tables = db_tables(p, regs, plans, plan_rate, windows, account_plan, discounts, inv, br, cal)
+    sizes = write_tables(tables, root / "db")
+    manifest = {
+        "arguments": {
+            "accounts": accounts,
+            "seed": seed,
+            "months": months,
+            "end": end.isoformat(),
+            "batch_nmis": batch_nmis,
+        },
+        "meter_data": {"first_day": data_cal.start.isoformat(), "last_day": end.isoformat()},
+        "history_from": cal.start.isoformat(),
+        "tables": {name: df.height for name, df in tables.items()},
+        "files": {k: v for k, v in stats.items()},
+        "db_bytes": sizes,
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
+
+
+def iter_files(root: str | Path) -> Iterator[Path]:
+    """Every generated file, sorted (for checksums)."""
+    yield from sorted(p for p in Path(root).rglob("*") if p.is_file())
