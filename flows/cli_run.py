@@ -1,0 +1,140 @@
+"""`bua run --run-date YYYY-MM-DD [--period-start] [--period-end] [--basic-method]`: the month-end accrual."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import typer
+
+from flows.cli_app import app, fail, settings_from
+from tasks.settings import Settings
+
+
+def _date(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option} must be a date YYYY-MM-DD, got {value!r}")
+        raise  # unreachable: fail exits
+
+
+def run_month_end(
+    settings: Settings,
+    run_date: dt.date,
+    period_start: dt.date | None = None,
+    period_end: dt.date | None = None,
+    basic_method: str | None = None,
+) -> Any:
+    """The accrual of one run date: the sequential pipeline (tasks.accrual.run_accrual).
+
+    The orchestration replaces this body with the Prefect flow ``bua_monthly`` (same phases).
+    """
+    from rich.console import Console
+
+    from tasks.accrual import run_accrual
+
+    console = Console(stderr=True)
+    with console.status("accrual: starting") as status:
+
+        def progress(phase: str, seconds: float) -> None:
+            console.log(f"{phase:<20} {seconds:7.2f} s")
+            status.update(f"accrual: {phase} done")
+
+        return run_accrual(settings, run_date, period_start, period_end, basic_method, progress=progress)
+
+
+def print_summary(result: Any, settings: Settings) -> None:
+    """The accrual summary by month, state and fuel with totals; counts; where the outputs are."""
+    import polars as pl
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    rows = pl.DataFrame(result.accrual_summary) if result.accrual_summary else pl.DataFrame()
+    table = Table(
+        title=f"Accrual as at {result.run_date} by month, state, fuel (GST exclusive; discount weighted by propensity)",
+        show_footer=True,
+    )
+    if rows.height:
+        g = (
+            rows.group_by("year_mnth", "state", "fuel")
+            .agg(
+                pl.col("net_amount").sum(),
+                pl.col("discount_net_propensity").sum(),
+                pl.col("net_amount_less_discount").sum(),
+                pl.col("volume").sum(),
+                pl.col("accounts").max(),
+            )
+            .sort("year_mnth", "state", "fuel")
+        )
+        totals = g.select(
+            pl.col("net_amount", "discount_net_propensity", "net_amount_less_discount", "volume").sum()
+        ).row(0)
+        table.add_column("month", footer="total")
+        table.add_column("state")
+        table.add_column("fuel", no_wrap=True)
+        table.add_column("usage", justify="right", footer=f"{totals[3]:,.0f}")
+        table.add_column("net $", justify="right", footer=f"{totals[0]:,.2f}")
+        table.add_column("discount $", justify="right", footer=f"{totals[1]:,.2f}")
+        table.add_column("net − disc. $", justify="right", footer=f"{totals[2]:,.2f}")
+        for r in g.iter_rows(named=True):
+            fuel = {"ELECTRICITY": "ELEC"}.get(r["fuel"], r["fuel"] or "-")
+            table.add_row(str(r["year_mnth"]), r["state"] or "-", fuel, f"{r['volume']:,.0f}",
+                          f"{r['net_amount']:,.2f}", f"{r['discount_net_propensity']:,.2f}",
+                          f"{r['net_amount_less_discount']:,.2f}")  # fmt: skip
+        console.print(table)
+    else:
+        console.print("no unbilled accounts: the accrual is empty")
+    counts = ", ".join(f"{k} {v:,}" for k, v in result.counts.items())
+    console.print(f"run {result.run_id} {result.status}; rows written: {counts}")
+    if result.exceptions_by_code:
+        console.print("exceptions: " + ", ".join(f"{k} {v:,}" for k, v in result.exceptions_by_code.items()))
+    from tasks.db import redact_url
+    from tasks.export import accrual_export_url
+
+    console.print(f"tables: {redact_url(settings.database_url)} (run_date {result.run_date})")
+    console.print(f"CSV: {accrual_export_url(settings, result.run_date)}/ ({len(result.exports)} files)")
+    if result.nem12_files:
+        console.print(
+            f"NEM12 estimates: {settings.output_url}/nem12/{result.run_date}/ ({len(result.nem12_files)} files)"
+        )
+    seconds = sum(result.seconds.values())
+    console.print(f"took {seconds:.1f} s")
+
+
+@app.command("run")
+def run_cmd(
+    ctx: typer.Context,
+    run_date: str = typer.Option(..., "--run-date", help="accrue as at this date (data dated before it)"),
+    period_start: str | None = typer.Option(
+        None, help="first day accrued (default: the 1st of the month 12 months before)"
+    ),
+    period_end: str | None = typer.Option(None, help="last day accrued (default: run date - 1)"),
+    basic_method: str | None = typer.Option(
+        None, help="basic register method: scalar or seasonal (default BUA_BASIC_METHOD)"
+    ),
+) -> None:
+    """Run the month-end accrual on the configured database and meter store; write tables and CSVs."""
+    from tasks.db import DatabaseError
+    from tasks.meter_store import MeterStoreError
+
+    if basic_method not in (None, "scalar", "seasonal"):
+        fail(f"--basic-method must be scalar or seasonal, got {basic_method!r}")
+    settings = settings_from(ctx)
+    r = _date(run_date, "--run-date")
+    assert r is not None
+    try:
+        result = run_month_end(
+            settings,
+            r,
+            _date(period_start, "--period-start"),
+            _date(period_end, "--period-end"),
+            basic_method,
+        )
+    except (DatabaseError, MeterStoreError, ValueError) as exc:
+        fail(str(exc))
+        return
+    print_summary(result, settings)
