@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 import polars as pl
@@ -24,14 +25,21 @@ def is_s3(url: str) -> bool:
 
 
 def _fs(settings: Settings):  # -> s3fs.S3FileSystem (imported lazily: it is slow to import)
-    import s3fs
-
-    client_kwargs: dict[str, str] = {"region_name": settings.aws_region}
-    if settings.s3_endpoint_url:
-        client_kwargs["endpoint_url"] = settings.s3_endpoint_url
     key = settings.aws_access_key_id.get_secret_value() if settings.aws_access_key_id else None
     secret = settings.aws_secret_access_key.get_secret_value() if settings.aws_secret_access_key else None
-    return s3fs.S3FileSystem(key=key, secret=secret, client_kwargs=client_kwargs, skip_instance_cache=True)
+    return _s3fs(settings.s3_endpoint_url, settings.aws_region, key, secret)
+
+
+@lru_cache(maxsize=8)
+def _s3fs(endpoint_url: str | None, region: str, key: str | None, secret: str | None):  # noqa: ANN202
+    # One filesystem per configuration: a new one costs 0.4-2 s on its first call (botocore
+    # session and service model); listings are never cached, so other writers are always seen.
+    import s3fs
+
+    client_kwargs: dict[str, str] = {"region_name": region}
+    if endpoint_url:
+        client_kwargs["endpoint_url"] = endpoint_url
+    return s3fs.S3FileSystem(key=key, secret=secret, client_kwargs=client_kwargs, skip_instance_cache=True, use_listings_cache=False)
 
 
 def _strip(url: str) -> str:

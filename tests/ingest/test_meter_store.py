@@ -1,0 +1,158 @@
+"""The meter store: idempotent, order-independent merges; latest update wins; lazy scans push down.
+
+Files are written with bua's NEM12 writer so each test states its data in a few lines: a value
+per day (every interval of the day carries it) and an UpdateDateTime.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tasks.ingest import ingest_nem12
+from tasks.meter_store import MeterStoreError, explode_intervals, partition_url, scan_interval
+from tasks.nem12_write import nem12_text
+from tasks.settings import Settings
+from tasks.shard import shard_of
+
+CREATED = dt.datetime(2024, 3, 1)
+NMIS = ["NMI0000001", "NMI0000002", "QB00000003"]
+
+
+def _file(path: Path, days: list[tuple[str, dt.date, float]], update: dt.datetime) -> Path:
+    df = pl.DataFrame(
+        {
+            "nmi": [d[0] for d in days],
+            "suffix": "E1",
+            "read_date": [d[1] for d in days],
+            "interval_minutes": 30,
+            "unit": "KWH",
+            "values": [[d[2]] * 48 for d in days],
+            "quality": "A" * 48,
+            "update_datetime": update,
+        }
+    )
+    path.write_text(nem12_text(df, created=CREATED), newline="")
+    return path
+
+
+def _days(start: dt.date, n: int) -> list[dt.date]:
+    return [start + dt.timedelta(days=i) for i in range(n)]
+
+
+def _store_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.parquet"))}
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    """January-February of three NMIs (value 1.0, updated 2 Mar) and a re-send of 15 Jan - 15 Feb
+    for two of them (value 2.0, updated 5 Mar): the overlap must hold 2.0 whatever the order."""
+    old = _file(
+        tmp_path / "old.csv",
+        [(n, d, 1.0) for n in NMIS for d in _days(dt.date(2024, 1, 1), 60)],
+        dt.datetime(2024, 3, 2),
+    )
+    new = _file(
+        tmp_path / "new.csv",
+        [(n, d, 2.0) for n in NMIS[:2] for d in _days(dt.date(2024, 1, 15), 32)],
+        dt.datetime(2024, 3, 5),
+    )
+    return old, new
+
+
+def _settings(root: Path) -> Settings:
+    return Settings(meter_store=str(root), output_url=str(root.parent / "out"), shards=4)
+
+
+def test_latest_update_wins_in_either_order(files: tuple[Path, Path], tmp_path: Path) -> None:
+    old, new = files
+    a, b = _settings(tmp_path / "a"), _settings(tmp_path / "b")
+    ingest_nem12([str(old)], a)
+    ingest_nem12([str(new)], a)
+    ingest_nem12([str(new)], b)
+    ingest_nem12([str(old)], b)
+    assert _store_bytes(tmp_path / "a") == _store_bytes(tmp_path / "b") != {}
+    shard = shard_of("NMI0000001", 4)
+    days = (
+        scan_interval(a, shard, nmis=["NMI0000001"])
+        .select("read_date", pl.col("values").list.first())
+        .collect()
+        .sort("read_date")
+    )
+    assert days.height == 60  # 1 Jan - 29 Feb, one row per day: never double-counted
+    by_value = days.group_by("values").agg(pl.len()).sort("values").rows()
+    assert by_value == [(1.0, 60 - 32), (2.0, 32)]
+
+
+def test_same_file_twice_leaves_the_same_bytes(files: tuple[Path, Path], tmp_path: Path) -> None:
+    old, _ = files
+    settings = _settings(tmp_path / "s")
+    first = ingest_nem12([str(old)], settings)
+    before = _store_bytes(tmp_path / "s")
+    again = ingest_nem12([str(old)], settings)
+    assert first.partitions_written > 0 and again.partitions_written == 0
+    assert _store_bytes(tmp_path / "s") == before
+
+
+def test_batches_do_not_change_the_result(files: tuple[Path, Path], tmp_path: Path) -> None:
+    old, new = files
+    one, many = _settings(tmp_path / "one"), _settings(tmp_path / "many")
+    ingest_nem12([str(old), str(new)], one)
+    ingest_nem12([str(old), str(new)], many, batch_readings=48 * 10)  # a merge every ~10 days of data
+    assert _store_bytes(tmp_path / "one") == _store_bytes(tmp_path / "many")
+
+
+def test_equal_update_later_file_wins(tmp_path: Path) -> None:
+    same = dt.datetime(2024, 3, 2)
+    f1 = _file(tmp_path / "f1.csv", [("NMI0000001", dt.date(2024, 1, 1), 1.0)], same)
+    f2 = _file(tmp_path / "f2.csv", [("NMI0000001", dt.date(2024, 1, 1), 3.0)], same)
+    settings = _settings(tmp_path / "s")
+    ingest_nem12([str(f1), str(f2)], settings)
+    row = scan_interval(settings, shard_of("NMI0000001", 4)).collect().row(0, named=True)
+    assert row["values"] == [3.0] * 48 and row["source_file"] == "f2.csv" and row["source_line"] == 3
+
+
+def test_partition_layout_and_scan_pushdown(files: tuple[Path, Path], tmp_path: Path) -> None:
+    old, _ = files
+    settings = _settings(tmp_path / "s")
+    ingest_nem12([str(old)], settings)
+    shard = shard_of("QB00000003", 4)
+    assert Path(partition_url(settings, shard, "2024-02")).exists()
+    lf = scan_interval(
+        settings, shard, dt.date(2024, 2, 10), dt.date(2024, 2, 12), nmis=["QB00000003"]
+    ).select("nmi", "read_date")
+    plan = lf.explain()
+    assert "month=2024-01" not in plan  # January's file is not even opened
+    scan = plan[plan.index("Parquet SCAN") :]
+    assert "PROJECT 2/" in scan and "SELECTION" in scan  # columns and filters pushed into the scan
+    got = lf.collect()
+    assert got.columns == ["nmi", "read_date"] and got["read_date"].to_list() == _days(
+        dt.date(2024, 2, 10), 3
+    )
+
+
+def test_explode_intervals_market_time(files: tuple[Path, Path], tmp_path: Path) -> None:
+    old, _ = files
+    settings = _settings(tmp_path / "s")
+    ingest_nem12([str(old)], settings)
+    rows = explode_intervals(
+        scan_interval(
+            settings, shard_of("NMI0000002", 4), dt.date(2024, 1, 31), dt.date(2024, 1, 31), ["NMI0000002"]
+        )
+    ).collect()
+    assert rows.columns == ["nmi", "suffix", "interval_start", "interval_minutes", "value", "unit", "quality"]
+    assert rows.height == 48
+    assert rows["interval_start"][0] == dt.datetime(2024, 1, 31, 0, 0) and rows["interval_start"][
+        47
+    ] == dt.datetime(2024, 1, 31, 23, 30)
+
+
+def test_scanning_with_another_shard_count_fails_loudly(files: tuple[Path, Path], tmp_path: Path) -> None:
+    old, _ = files
+    ingest_nem12([str(old)], _settings(tmp_path / "s"))
+    with pytest.raises(MeterStoreError, match="partitioned into 4 shards but BUA_SHARDS is 16"):
+        scan_interval(Settings(meter_store=str(tmp_path / "s"), shards=16), 0)
