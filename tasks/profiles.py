@@ -13,17 +13,18 @@ no frame ever holds one row per interval.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
+import numpy as np
 import polars as pl
 
 GRID_MINUTES = 30
 SLOTS = 1440 // GRID_MINUTES
 ACTUAL_QUALITY = ("A", "S", "F")
 SUPPORTED_MINUTES = (5, 10, 15, 30)
-
-_T = [f"t{i}" for i in range(SLOTS)]
-_C = [f"c{i}" for i in range(SLOTS)]
+_ACTUAL_TABLE = np.zeros(256, dtype=bool)
+_ACTUAL_TABLE[[ord(q) for q in ACTUAL_QUALITY]] = True
 
 
 def segment_key(with_tni: bool = False) -> pl.Expr:
@@ -62,37 +63,73 @@ def interval_registers(registers: pl.DataFrame, segment_with_tni: bool = False) 
     )
 
 
-def _actual_mask() -> pl.Expr:
-    quality_ok = (
-        pl.col("quality").str.split("").list.eval(pl.element().is_in(ACTUAL_QUALITY).cast(pl.Float64))
+def grid_arrays(rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(hh, ok) for register-day rows of ONE interval length: hh = 48 half-hour sums of actual
+    values (0 where the half hour is not actual), ok = the half hour is actual (bool)."""
+    if rows.height == 0:
+        return np.zeros((0, SLOTS)), np.zeros((0, SLOTS), dtype=bool)
+    minutes = int(rows["interval_minutes"][0])
+    n, k = 1440 // minutes, GRID_MINUTES // minutes
+    values = rows["values"].list.to_array(n).to_numpy()  # nulls arrive as NaN
+    flags = np.frombuffer(rows["quality"].str.join("").item().encode("ascii"), dtype=np.uint8).reshape(-1, n)
+    ok = np.isin(flags, np.frombuffer("".join(ACTUAL_QUALITY).encode("ascii"), dtype=np.uint8)) & ~np.isnan(
+        values
     )
-    value_ok = pl.col("values").list.eval(pl.element().is_not_null().cast(pl.Float64))
-    return quality_ok * value_ok
+    hh_ok = ok.reshape(-1, SLOTS, k).all(axis=2)
+    hh = np.where(ok, values, 0.0).reshape(-1, SLOTS, k).sum(axis=2) * hh_ok
+    return hh, hh_ok
 
 
-def half_hour_grid(interval: pl.LazyFrame) -> pl.LazyFrame:
-    """Add ``hh`` (48 actual half-hour sums, 0 where not actual) and ``hh_actual`` (1.0/0.0)."""
-    base = interval.with_columns(
-        _mask=_actual_mask(), _v=pl.col("values").list.eval(pl.element().fill_null(0.0))
-    ).with_columns(_v=pl.col("_v") * pl.col("_mask"))
-    parts = []
-    for minutes in SUPPORTED_MINUTES:
-        k = GRID_MINUTES // minutes
-        idx = [[i * k + j for i in range(SLOTS)] for j in range(k)]
-        sums = [pl.col("_v").list.gather(pl.lit(pl.Series(ix, dtype=pl.Int64)).implode()) for ix in idx]
-        masks = [pl.col("_mask").list.gather(pl.lit(pl.Series(ix, dtype=pl.Int64)).implode()) for ix in idx]
-        hh_actual = masks[0]
-        for m in masks[1:]:
-            hh_actual = hh_actual * m
-        hh = sums[0]
-        for s in sums[1:]:
-            hh = hh + s
-        parts.append(
-            base.filter(pl.col("interval_minutes") == minutes).with_columns(
-                hh_actual=hh_actual, hh=hh * hh_actual
-            )
-        )
-    return pl.concat(parts).drop("_mask", "_v")
+def well_formed(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Rows of a supported interval length whose values and quality cover the day exactly."""
+    n = 1440 // pl.col("interval_minutes")
+    return lf.filter(
+        pl.col("interval_minutes").is_in(SUPPORTED_MINUTES)
+        & (pl.col("values").list.len() == n)
+        & (pl.col("quality").str.len_bytes() == n)
+    )
+
+
+def by_length(rows: pl.DataFrame) -> list[pl.DataFrame]:
+    """The rows split by interval length (each part has one length, as grid_arrays needs)."""
+    lengths = rows["interval_minutes"].unique().sort().to_list()
+    if len(lengths) <= 1:
+        return [rows] if rows.height else []
+    return [rows.filter(pl.col("interval_minutes") == m) for m in lengths]
+
+
+def group_sum(keys: pl.DataFrame, arrays: list[np.ndarray]) -> tuple[pl.DataFrame, list[np.ndarray]]:
+    """Sum the rows of each 2-D array within groups of equal keys (one bincount per column)."""
+    ids = keys.with_columns(_g=pl.struct(keys.columns).rank("dense").cast(pl.Int64) - 1)
+    gid = ids["_g"].to_numpy()
+    n = int(gid.max()) + 1 if len(gid) else 0
+    uniq = ids.unique("_g").sort("_g").drop("_g")
+    sums = [
+        np.stack([np.bincount(gid, weights=a[:, j], minlength=n) for j in range(a.shape[1])], axis=1)
+        for a in arrays
+    ]
+    return uniq, sums
+
+
+def month_chunks(lf: pl.LazyFrame) -> list[tuple[dt.date, dt.date]]:
+    """Calendar-month date ranges covering the frame's read dates (one collect per chunk keeps
+    memory at one shard-month)."""
+    lo, hi = (
+        lf.select(pl.col("read_date").min().alias("lo"), pl.col("read_date").max().alias("hi"))
+        .collect()
+        .row(0)
+    )
+    if lo is None:
+        return []
+    starts = pl.date_range(lo.replace(day=1), hi, "1mo", eager=True).to_list()
+    return [
+        (max(s, lo), min(e - dt.timedelta(days=1), hi))
+        for s, e in zip(starts, [*starts[1:], _next_month(hi)], strict=True)
+    ]
+
+
+def _next_month(d: dt.date) -> dt.date:
+    return dt.date(d.year + (d.month == 12), d.month % 12 + 1, 1)
 
 
 def registers_interval_data(regs: pl.DataFrame, interval: pl.LazyFrame) -> pl.LazyFrame:
@@ -113,34 +150,68 @@ def registers_interval_data(regs: pl.DataFrame, interval: pl.LazyFrame) -> pl.La
     )
 
 
-def _wide(lf: pl.LazyFrame) -> pl.LazyFrame:
-    return lf.with_columns(
-        pl.col("hh").list.to_array(SLOTS).arr.to_struct(fields=_T).struct.unnest(),
-        pl.col("hh_actual").list.to_array(SLOTS).arr.to_struct(fields=_C).struct.unnest(),
-        (pl.col("hh_actual").list.sum() > 0).cast(pl.UInt32).alias("registers"),
-    )
-
-
 def profile_partial_sums(
     registers: pl.DataFrame, interval: pl.LazyFrame, segment_with_tni: bool = False
 ) -> pl.DataFrame:
-    """One shard's partial sums: segment, read_date, t0..t47 (kWh), c0..c47 (counts), registers."""
+    """One shard's partial sums: segment, read_date, total (48 kWh sums), count (48 register
+    counts), registers (registers with any actual half hour). Parent segments are rows too."""
     regs = one_row_per_register(interval_registers(registers, segment_with_tni))
-    rows = _wide(half_hour_grid(registers_interval_data(regs, interval)))
-    aggs = [pl.col(c).sum() for c in _T + _C] + [pl.col("registers").sum()]
-    by_segment = rows.group_by("segment", "read_date").agg(aggs)
-    by_parent = rows.group_by(pl.col("parent").alias("segment"), "read_date").agg(aggs)
-    return pl.concat([by_segment, by_parent]).collect(engine="streaming")
+    data = well_formed(registers_interval_data(regs, interval)).select(
+        "segment", "read_date", "interval_minutes", "values", "quality"
+    )
+    parts: list[pl.DataFrame] = []
+    for lo, hi in month_chunks(interval):
+        for rows in by_length(data.filter(pl.col("read_date").is_between(lo, hi)).collect()):
+            hh, ok = grid_arrays(rows)
+            any_ok = ok.any(axis=1, keepdims=True).astype(np.float64)
+            keys, (tot, cnt, reg) = group_sum(
+                rows.select("segment", "read_date"), [hh, ok.astype(np.float64), any_ok]
+            )
+            parts.append(_partial_frame(keys, tot, cnt, reg[:, 0]))
+    if not parts:
+        return _partial_frame(
+            pl.DataFrame(schema={"segment": pl.Utf8, "read_date": pl.Date}),
+            np.zeros((0, SLOTS)),
+            np.zeros((0, SLOTS)),
+            np.zeros(0),
+        )
+    own = combine_partials(parts)
+    # a register belongs to exactly one segment: the parent's sums are the sums of its children
+    parents = own.with_columns(segment=parent_of(pl.col("segment")))
+    return combine_partials([own, parents])
+
+
+def _partial_frame(
+    keys: pl.DataFrame, total: np.ndarray, count: np.ndarray, registers: np.ndarray
+) -> pl.DataFrame:
+    return keys.with_columns(
+        pl.Series("total", total.reshape(-1, SLOTS), dtype=pl.Array(pl.Float64, SLOTS)),
+        pl.Series("count", count.reshape(-1, SLOTS), dtype=pl.Array(pl.Float64, SLOTS)),
+        pl.Series("registers", registers, dtype=pl.Float64),
+    )
+
+
+def combine_partials(partials: Iterable[pl.DataFrame]) -> pl.DataFrame:
+    """Add partial sums of the same (segment, read_date)."""
+    allp = pl.concat(list(partials))
+    keys, (tot, cnt, reg) = group_sum(
+        allp.select("segment", "read_date"),
+        [allp["total"].to_numpy(), allp["count"].to_numpy(), allp["registers"].to_numpy().reshape(-1, 1)],
+    )
+    return _partial_frame(keys, tot, cnt, reg[:, 0]).sort("segment", "read_date")
 
 
 def combine_profiles(partials: Iterable[pl.DataFrame]) -> pl.DataFrame:
     """Sum the shards' partials; P = total / count per slot (null where no register contributed)."""
-    total = (
-        pl.concat(list(partials))
-        .group_by("segment", "read_date")
-        .agg([pl.col(c).sum() for c in _T + _C] + [pl.col("registers").sum()])
-    )
-    slots = [pl.when(pl.col(c) > 0).then(pl.col(t) / pl.col(c)) for t, c in zip(_T, _C, strict=True)]
+    total = combine_partials(partials)
+    tot, cnt = total["total"].to_numpy(), total["count"].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(cnt > 0, tot / np.where(cnt > 0, cnt, 1.0), np.nan)
     return total.select(
-        "segment", "read_date", pl.concat_list(slots).alias("profile"), pl.col("registers").cast(pl.UInt32)
-    ).sort("segment", "read_date")
+        "segment",
+        "read_date",
+        pl.Series("profile", mean, dtype=pl.Array(pl.Float64, SLOTS))
+        .arr.to_list()
+        .list.eval(pl.element().fill_nan(None)),
+        pl.col("registers").cast(pl.UInt32),
+    )

@@ -13,9 +13,19 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
 
-from tasks.profiles import half_hour_grid, interval_registers, one_row_per_register, registers_interval_data
+from tasks.profiles import (
+    SLOTS,
+    by_length,
+    grid_arrays,
+    interval_registers,
+    month_chunks,
+    one_row_per_register,
+    registers_interval_data,
+    well_formed,
+)
 
 SHORT_WINDOW_DAYS = 28
 MIN_SHORT_DAYS = 14
@@ -32,21 +42,37 @@ def interval_day_sums(
 ) -> pl.DataFrame:
     """Per register-day with actual data: actual_sum (kWh) and profile_sum (Σ P on the same slots)."""
     regs = one_row_per_register(interval_registers(registers, segment_with_tni))
-    data = registers_interval_data(regs, interval.filter(pl.col("read_date").is_between(date_from, date_to)))
-    prof = fixed.lazy().select("segment", "read_date", "profile")
-    return (
-        half_hour_grid(data)
-        .join(prof, on=["segment", "read_date"], how="inner")
-        .select(
-            "meter_register_id",
-            "read_date",
-            pl.col("hh").list.sum().alias("actual_sum"),
-            (pl.col("profile") * pl.col("hh_actual")).list.sum().alias("profile_sum"),
-            pl.col("hh_actual").list.sum().alias("actual_slots"),
+    data = well_formed(
+        registers_interval_data(regs, interval.filter(pl.col("read_date").is_between(date_from, date_to)))
+    ).select("meter_register_id", "segment", "read_date", "interval_minutes", "values", "quality")
+    prof = fixed.select("segment", "read_date", pl.col("profile").list.to_array(SLOTS)).lazy()
+    parts = []
+    for lo, hi in month_chunks(interval.filter(pl.col("read_date").is_between(date_from, date_to))):
+        chunk = (
+            data.filter(pl.col("read_date").is_between(lo, hi))
+            .join(prof, on=["segment", "read_date"])
+            .collect()
         )
-        .filter(pl.col("actual_slots") > 0)
-        .collect(engine="streaming")
-    )
+        for rows in by_length(chunk):
+            hh, ok = grid_arrays(rows)
+            p = np.nan_to_num(rows["profile"].to_numpy())
+            parts.append(
+                rows.select("meter_register_id", "read_date").with_columns(
+                    pl.Series("actual_sum", hh.sum(axis=1)),
+                    pl.Series("profile_sum", (p * ok).sum(axis=1)),
+                    pl.Series("actual_slots", ok.sum(axis=1)),
+                )
+            )
+    schema = {
+        "meter_register_id": pl.Int64,
+        "read_date": pl.Date,
+        "actual_sum": pl.Float64,
+        "profile_sum": pl.Float64,
+        "actual_slots": pl.Int64,
+    }
+    if not parts:
+        return pl.DataFrame(schema=schema)
+    return pl.concat(parts).cast(schema).filter(pl.col("actual_slots") > 0)  # type: ignore[arg-type]
 
 
 def interval_scalars(
