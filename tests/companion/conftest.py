@@ -14,7 +14,6 @@ import pytest
 
 from tests.conftest import free_port
 
-
 COMPAT = Path(__file__).resolve().parent / "prefect_compat"
 
 

@@ -29,7 +29,9 @@ def ingest_trigger(bucket: str) -> dict:
     (dep,) = [d for d in spec["deployments"] if d["name"] == "billing-csv-ingest"]
     assert dep["entrypoint"] == "flows/billing_ingest.py:billing_csv_ingest"
     trigger = copy.deepcopy(dep["triggers"][0])
-    trigger["match"]["prefect.resource.id"] = trigger["match"]["prefect.resource.id"].replace("bua-billing-inbox", bucket)
+    trigger["match"]["prefect.resource.id"] = trigger["match"]["prefect.resource.id"].replace(
+        "bua-billing-inbox", bucket
+    )
     return trigger
 
 
@@ -48,10 +50,14 @@ def run_parameters_if_triggered(trigger: dict, event: dict) -> dict | None:
         return None
     params = copy.deepcopy(client_side.parameters or {})
     RunDeployment._upgrade_v1_templates(params)
-    return hydrate(params, HydrationContext(raise_on_error=True, render_jinja=True, jinja_context={"event": received}))
+    return hydrate(
+        params, HydrationContext(raise_on_error=True, render_jinja=True, jinja_context={"event": received})
+    )
 
 
-def test_file_landing_in_the_bucket_is_ingested_through_the_event(prefect_harness, s3_bucket, s3_server, tmp_path):
+def test_file_landing_in_the_bucket_is_ingested_through_the_event(
+    prefect_harness, s3_bucket, s3_server, tmp_path
+):
     db = f"sqlite:///{tmp_path}/bua.db"
     init_db(db)
     load_fx_rates(db, FX)
@@ -62,14 +68,19 @@ def test_file_landing_in_the_bucket_is_ingested_through_the_event(prefect_harnes
     trigger = ingest_trigger(bucket)
 
     events = billing_csv_poll(prefix=f"{s3_bucket}/{INBOX}/", database_url=db)
-    assert [e["resource"]["prefect.resource.id"] for e in events] == [f"{s3_bucket}/{INBOX}/billing-2025-03-02.csv"]
+    assert [e["resource"]["prefect.resource.id"] for e in events] == [
+        f"{s3_bucket}/{INBOX}/billing-2025-03-02.csv"
+    ]
     assert events[0]["event"] == "aws.s3.object.created"
 
     params = run_parameters_if_triggered(trigger, events[0])
     etag = s3.head_object(Bucket=bucket, Key=f"{INBOX}/billing-2025-03-02.csv")["ETag"].strip('"')
     assert params == {"bucket": bucket, "key": f"{INBOX}/billing-2025-03-02.csv", "etag": etag}
     # an object outside the inbox prefix does not trigger the deployment
-    outside = dict(events[0], resource={**events[0]["resource"], "prefect.resource.id": f"{s3_bucket}/elsewhere/other.csv"})
+    outside = dict(
+        events[0],
+        resource={**events[0]["resource"], "prefect.resource.id": f"{s3_bucket}/elsewhere/other.csv"},
+    )
     assert run_parameters_if_triggered(trigger, outside) is None
 
     results = billing_csv_ingest(**params, database_url=db, rejects_url=f"{s3_bucket}/rejects")
@@ -82,8 +93,14 @@ def test_file_landing_in_the_bucket_is_ingested_through_the_event(prefect_harnes
 
     # nothing new: no event; a corrected upload under the same key: a new ETag, one event
     assert billing_csv_poll(prefix=f"{s3_bucket}/{INBOX}/", database_url=db) == []
-    s3.put_object(Bucket=bucket, Key=f"{INBOX}/billing-2025-03-02.csv", Body=(HEADER + ROWS + "B-010,Acme,US,Austin,Solar,Panel,2025-03-02,AUD,2.00\n").encode())
+    s3.put_object(
+        Bucket=bucket,
+        Key=f"{INBOX}/billing-2025-03-02.csv",
+        Body=(HEADER + ROWS + "B-010,Acme,US,Austin,Solar,Panel,2025-03-02,AUD,2.00\n").encode(),
+    )
     (again,) = billing_csv_poll(prefix=f"{s3_bucket}/{INBOX}/", database_url=db)
-    results = billing_csv_ingest(**run_parameters_if_triggered(trigger, again), database_url=db, rejects_url=f"{s3_bucket}/rejects")
+    results = billing_csv_ingest(
+        **run_parameters_if_triggered(trigger, again), database_url=db, rejects_url=f"{s3_bucket}/rejects"
+    )
     # the eight old rows: four already loaded, four rejected again; the new row loads
     assert [(r["rows_loaded"], r["rows_duplicate"], r["rows_rejected"]) for r in results] == [(1, 4, 4)]
