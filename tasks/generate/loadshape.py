@@ -19,11 +19,11 @@ import numpy as np
 import polars as pl
 
 from tasks.generate.calendar import Calendar, rng_for
+from tasks.generate.nem12_out import quantise
 from tasks.generate.reference import JURISDICTIONS, LOCAL_OFFSET_HOURS
 
 # temperature cycle: mean, amplitude (warmest mid-January)
 _CLIMATE = {"NSW": (18.0, 5.5), "VIC": (15.0, 5.5), "QLD": (22.5, 4.5), "SA": (17.0, 6.5)}
-MAX_MILLI = 999_999  # largest interval value written (999.999)
 
 
 def weather(cal: Calendar, seed: int) -> dict[str, np.ndarray]:
@@ -140,29 +140,39 @@ def basic_daily(
 def interval_values(
     regs: pl.DataFrame, cal: Calendar, wx: dict[str, np.ndarray], k: int, seed: int, part: int
 ) -> np.ndarray:
-    """True interval values of registers with ``k`` intervals a day: int32 thousandths, (n, days, k)."""
+    """True interval values of registers with ``k`` intervals a day: int32 thousandths, (n, days, k).
+
+    Per (jurisdiction, class, stream) group and day type the day's values are one matrix product
+    [base, cool, heat] × [shapes]; then each interval gets multiplicative noise.
+    """
     rng = rng_for(seed, "intervals", part)
     comp = expected_daily(regs, cal, wx)
     n, d = comp["base"].shape
-    comp = {c: (v * rng.lognormal(0.0, 0.10, (n, d))).astype(np.float32) for c, v in comp.items()}
-    shapes = {c: s.astype(np.float32) for c, s in day_shapes(k).items()}
+    day_noise = rng.lognormal(0.0, 0.10, (n, d))
+    parts = np.stack(
+        [comp["base"] * day_noise, comp["cool"] * day_noise, comp["heat"] * day_noise], axis=2
+    ).astype(np.float32)
+    shapes = day_shapes(k)
+    solar = solar_shapes(cal, k).astype(np.float32)
     j = _jidx(regs)
     cls = (regs["customer_class"].to_numpy() == "BUS").astype(np.int64)
-    wk = cal.weekend.astype(np.int64)
     stream = regs["stream"].to_numpy()
+    weekend = cal.weekend
     out = np.empty((n, d, k), dtype=np.float32)
-    cons = np.flatnonzero(stream == "CONSUMPTION")
-    if cons.size:
-        sb = shapes["base"][j[cons][:, None], cls[cons][:, None], wk[None, :]]  # (m, d, k)
-        out[cons] = comp["base"][cons][:, :, None] * sb
-        out[cons] += comp["cool"][cons][:, :, None] * shapes["cool"][j[cons]][:, None, :]
-        out[cons] += comp["heat"][cons][:, :, None] * shapes["heat"][j[cons]][:, None, :]
-    ctl = np.flatnonzero(stream == "CONTROLLED_LOAD")
-    if ctl.size:
-        out[ctl] = comp["base"][ctl][:, :, None] * shapes["controlled"][j[ctl]][:, None, :]
-    gen = np.flatnonzero(stream == "GENERATION")
-    if gen.size:
-        out[gen] = comp["base"][gen][:, :, None] * solar_shapes(cal, k).astype(np.float32)[j[gen]]
+    group = j * 100 + cls * 10 + np.select([stream == "CONTROLLED_LOAD", stream == "GENERATION"], [1, 2], 0)
+    for g in np.unique(group):
+        rows = np.flatnonzero(group == g)
+        jj, cc, ss = g // 100, g // 10 % 10, g % 10
+        if ss == 2:
+            out[rows] = parts[rows][:, :, :1] * solar[jj][None, :, :]
+            continue
+        for wk in (False, True):
+            days = np.flatnonzero(weekend == wk)
+            if ss == 1:
+                m = np.stack([shapes["controlled"][jj], np.zeros(k), np.zeros(k)])
+            else:
+                m = np.stack([shapes["base"][jj, cc, int(wk)], shapes["cool"][jj], shapes["heat"][jj]])
+            out[np.ix_(rows, days)] = parts[np.ix_(rows, days)] @ m.astype(np.float32)
     sigma = np.where(stream == "GENERATION", 0.10, np.where(cls == 1, 0.12, 0.30)).astype(np.float32)
     noise = rng.standard_normal((n, d, k), dtype=np.float32)
     noise *= sigma[:, None, None]
@@ -170,4 +180,5 @@ def interval_values(
     np.maximum(noise, 0.05, out=noise)
     out *= noise
     out *= 1000.0
-    return np.clip(np.rint(out), 0, MAX_MILLI).astype(np.int32)
+    np.rint(out, out=out)
+    return quantise(out.astype(np.int32))

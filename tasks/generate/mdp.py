@@ -8,7 +8,8 @@ partial days (0.3%, quality V: intervals after a cut are N with value 0), correc
 first delivery has values 30% too high, a second delivery the true values with a newer
 UpdateDateTime) and duplicates (0.1%: the second delivery repeats the first record exactly).
 12% of registers deliver their last 1–4 days late (only in the second delivery). File
-``NEM12_{batch}_1.csv`` is the first delivery, ``NEM12_{batch}_2.csv`` the second.
+``NEM12_{batch}_1.csv`` is the first delivery, ``NEM12_{batch}_2.csv`` the second. Every day not
+missing has its true values in some file unless it is E, V or the first copy of a corrected day.
 """
 
 from __future__ import annotations
@@ -20,27 +21,36 @@ import numpy as np
 import polars as pl
 
 from tasks.generate.calendar import Calendar, rng_for
-from tasks.generate.nem12_out import CRLF, footer, header, pack_lines
+from tasks.generate.nem12_out import (
+    CRLF,
+    footer,
+    header,
+    plain_lines,
+    quantise,
+    stamp_bytes,
+    value_codes,
+    value_text,
+)
 
 A, E, V, P, C, DUP = 0, 1, 2, 3, 4, 5
 UNIT = {"KWH": "kWh", "MJ": "MJ"}
 STREAM_ID = {"E1": "N1", "E2": "N2", "B1": "X1"}
 
 
-def _plan(
-    n: int, k: int, af: np.ndarray, at: np.ndarray, cal: Calendar, rng: np.random.Generator
+def plan_defects(
+    n: int, k: int, af: np.ndarray, at: np.ndarray, n_days: int, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
-    d = cal.n_days
-    day = np.arange(d)[None, :]
+    """Per register-day: kind (A, E, V, P, C, DUP), in first/second delivery, late, 400 ranges."""
+    day = np.arange(n_days)[None, :]
     active = (day >= af[:, None]) & (day <= at[:, None])
-    out_start = rng.integers(0, d, n)[:, None]
+    out_start = rng.integers(0, n_days, n)[:, None]
     outage = (
         (rng.random(n) < 0.04)[:, None]
         & (day >= out_start)
         & (day < out_start + rng.integers(2, 9, n)[:, None])
     )
-    missing = active & ((rng.random((n, d)) < 0.004) | outage)
-    v = rng.random((n, d))
+    missing = active & ((rng.random((n, n_days)) < 0.004) | outage)
+    v = rng.random((n, n_days))
     kind = np.select([v < 0.008, v < 0.014, v < 0.017, v < 0.019, v < 0.020], [E, V, P, C, DUP], A).astype(
         np.int8
     )
@@ -49,11 +59,15 @@ def _plan(
     late = active & ~missing & (day > (at - lag)[:, None])
     kind = np.where(late & (kind >= C), A, kind).astype(np.int8)
     first = active & ~missing & ~late
-    return {"kind": kind, "first": first, "second": late | (first & (kind >= C)), "late": late, "lag": lag,
-            "a": rng.integers(0, k // 2, (n, d)), "b": rng.integers(k // 2, k, (n, d)), "cut": rng.integers(k // 4, 3 * k // 4, (n, d))}  # fmt: skip
+    return {
+        "kind": kind, "first": first, "second": late | (first & (kind >= C)), "late": late, "lag": lag,
+        # V days: E52 over intervals [a, b) (0-based), a ≥ 1 and b ≤ k-1 so both A ranges exist
+        "a": rng.integers(1, k // 2, (n, n_days)), "b": rng.integers(k // 2, k - 1, (n, n_days)),
+        "cut": rng.integers(k // 4, 3 * k // 4, (n, n_days)),
+    }  # fmt: skip
 
 
-def _values(
+def delivered_values(
     q: np.ndarray,
     r: np.ndarray,
     d: np.ndarray,
@@ -61,122 +75,174 @@ def _values(
     a: np.ndarray,
     b: np.ndarray,
     cut: np.ndarray,
-    corrected: bool,
+    first: bool,
 ) -> np.ndarray:
-    """Delivered values (int thousandths) for the records (r, d)."""
+    """Delivered values (int thousandths, quantised) of the records (r, d)."""
     vals = q[r, d]
-    k = q.shape[2]
-    col = np.arange(k)[None, :]
-    est = kind == E
-    vals[est] = q[r[est], d[est] - 7]
-    rng_v = (kind == V)[:, None] & (col >= a[:, None]) & (col < b[:, None])
-    vals = np.where(rng_v, np.rint(vals * 0.85).astype(np.int32), vals)
-    vals = np.where((kind == P)[:, None] & (col >= cut[:, None]), 0, vals)
-    if not corrected:
-        vals = np.where((kind == C)[:, None], np.rint(vals * 1.3).astype(np.int32), vals)
+    col = np.arange(q.shape[2])[None, :]
+    i = np.flatnonzero(kind == E)
+    vals[i] = q[r[i], d[i] - 7]
+    i = np.flatnonzero(kind == V)
+    if i.size:
+        part = (col >= a[i, None]) & (col < b[i, None])
+        vals[i] = np.where(part, quantise(np.rint(vals[i] * 0.85).astype(np.int32)), vals[i])
+    i = np.flatnonzero(kind == P)
+    if i.size:
+        vals[i] = np.where(col >= cut[i, None], 0, vals[i])
+    i = np.flatnonzero(kind == C)
+    if first and i.size:
+        vals[i] = quantise(np.rint(vals[i] * 1.3).astype(np.int32))
     return vals
 
 
-def _records(
-    regs: pl.DataFrame, plan: dict[str, np.ndarray], which: str, cal: Calendar, k: int
-) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
-    sel = plan[which]
-    r, d = np.nonzero(sel)  # sorted by register then day
-    kind = plan["kind"][r, d]
-    second = which == "second"
-    # update time: the morning after the day; late days lag more; corrections 12 days on
-    delay = np.where(second & plan["late"][r, d], plan["lag"][r] + 1, 1)
-    delay = np.where(second & (kind == C), 12, delay)
-    minute = 120 + (regs["id"].to_numpy()[r] * 37) % 180 + np.where(second & (kind == C), 420, 0)
-    upd = np.datetime64(cal.start, "m") + ((d + delay) * 1440 + minute).astype("timedelta64[m]")
-    n_intervals = k
-    rec = pl.DataFrame(
+def _irregular_lines(
+    date: np.ndarray,
+    codes: np.ndarray,
+    kind: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    cut: np.ndarray,
+    stamps: np.ndarray,
+    k: int,
+) -> list[bytes]:
+    """300 (+400) records of E, V and partial days as bytes, one item per line group."""
+    if kind.size == 0:
+        return []
+    df = pl.DataFrame(
         {
-            "r": r.astype(np.int32),
-            "date": (np.datetime64(cal.start) + d.astype("timedelta64[D]")),
+            "date": date,
+            "values": value_text(codes),
             "kind": kind,
-            "a": plan["a"][r, d] + 1,
-            "b": plan["b"][r, d],
-            "cut": plan["cut"][r, d],
-            "upd": upd.astype("datetime64[us]"),
+            "a": a + 1,
+            "b": b,
+            "cut": cut,
+            "stamps": pl.Series(stamps.view("S29").ravel()).cast(pl.String),
         }
-    ).with_columns(pl.col("r").is_first_distinct().alias("starts"))
-    reg = (
-        regs.select(
-            "nmi_config", pl.col("identifier").alias("nmi"), "suffix", "serial_number", "unit", "register_no"
-        )
-        .with_row_index("r")
-        .with_columns(pl.col("r").cast(pl.Int32))
     )
-    rec = rec.join(reg, on="r", how="left", maintain_order="left")
-    two = pl.format(
-        "200,{},{},{},{},{},{},{},{},{}", "nmi", "nmi_config", "register_no", "suffix",
-        pl.col("suffix").replace_strict(STREAM_ID, default="N1"), "serial_number",
-        pl.col("unit").replace_strict(UNIT, default="kWh"), pl.lit(1440 // k), pl.lit(""),
-    )  # fmt: skip
-    prefix = pl.when(pl.col("starts")).then(two + pl.lit(CRLF)).otherwise(pl.lit("")) + pl.format(
-        "300,{},", pl.col("date").dt.strftime("%Y%m%d")
-    )
-    qm = pl.col("kind").replace_strict(
-        {A: "A", E: "E52", V: "V", P: "V", C: "A", DUP: "A"}, return_dtype=pl.String
-    )
-    stamps = pl.format(
-        "{},{}",
-        pl.col("upd").dt.strftime("%Y%m%d%H%M%S"),
-        (pl.col("upd") + pl.duration(hours=1)).dt.strftime("%Y%m%d%H%M%S"),
-    )
+    qm = pl.when(pl.col("kind") == E).then(pl.lit("E52")).otherwise(pl.lit("V"))
     ev_v = pl.format(
-        "400,1,{},A,,{}400,{},{},E52,,{}400,{},{},A,,",
+        "400,1,{},A,,{}400,{},{},E52,,{}400,{},{},A,,{}",
         pl.col("a") - 1,
         pl.lit(CRLF),
         "a",
         "b",
         pl.lit(CRLF),
         pl.col("b") + 1,
-        pl.lit(n_intervals),
+        pl.lit(k),
+        pl.lit(CRLF),
     )
     ev_p = pl.format(
-        "400,1,{},A,,{}400,{},{},N,,", "cut", pl.lit(CRLF), pl.col("cut") + 1, pl.lit(n_intervals)
+        "400,1,{},A,,{}400,{},{},N,,{}", "cut", pl.lit(CRLF), pl.col("cut") + 1, pl.lit(k), pl.lit(CRLF)
     )
     events = (
-        pl.when(pl.col("kind") == V)
-        .then(ev_v + pl.lit(CRLF))
-        .when(pl.col("kind") == P)
-        .then(ev_p + pl.lit(CRLF))
-        .otherwise(pl.lit(""))
+        pl.when(pl.col("kind") == V).then(ev_v).when(pl.col("kind") == P).then(ev_p).otherwise(pl.lit(""))
     )
-    # a V day's 400 ranges must be non-empty: a ≥ 2 and b < k are guaranteed by the draws only loosely
-    text = rec.select(
-        prefix.alias("prefix"), (qm + pl.lit(",,,") + stamps + pl.lit(CRLF) + events).alias("suffix")
+    line = pl.format(
+        "300,{},{}{},,,{}{}{}",
+        pl.col("date").dt.strftime("%Y%m%d"),
+        "values",
+        qm,
+        "stamps",
+        pl.lit(CRLF),
+        events,
     )
-    return text, r, d
+    return [s.encode() for s in df.select(line).to_series().to_list()]
+
+
+def _nem12_200(regs: pl.DataFrame, k: int) -> list[bytes]:
+    text = regs.select(
+        pl.format(
+            "200,{},{},{},{},{},{},{},{},{}", "identifier", "nmi_config", "register_no", "suffix",
+            pl.col("suffix").replace_strict(STREAM_ID, default="N1"), "serial_number",
+            pl.col("unit").replace_strict(UNIT, default="kWh"), pl.lit(1440 // k), pl.lit(""),
+        ) + pl.lit(CRLF)
+    )  # fmt: skip
+    return [s.encode() for s in text.to_series().to_list()]
+
+
+def delivery_bytes(
+    regs: pl.DataFrame, q: np.ndarray, plan: dict[str, np.ndarray], which: str, cal: Calendar
+) -> tuple[bytes, int, int]:
+    """(body, lines, values) of one delivery of a batch."""
+    n, _, k = q.shape
+    r, d = np.nonzero(plan[which])  # sorted by register, then day
+    if r.size == 0:
+        return b"", 0, 0
+    first = which == "first"
+    kind = plan["kind"][r, d]
+    # UpdateDateTime: 02:00–05:00 the morning after; late days later; corrections 12 days on
+    delay = np.where(~first & plan["late"][r, d], plan["lag"][r] + 1, 1)
+    delay = np.where(~first & (kind == C), 12, delay)
+    minute = 120 + (regs["id"].to_numpy()[r] * 37) % 180 + np.where(~first & (kind == C), 420, 0)
+    codes = value_codes(
+        delivered_values(q, r, d, kind, plan["a"][r, d], plan["b"][r, d], plan["cut"][r, d], first)
+    )
+    epoch = np.datetime64(cal.start)
+    irregular = (kind == E) | (kind == V) | (kind == P)
+    reg_idx = np.flatnonzero(~irregular)
+    plain = plain_lines(d[reg_idx], codes[reg_idx], (d + delay)[reg_idx], minute[reg_idx], epoch)
+    width = plain.shape[1]
+    ir = np.flatnonzero(irregular)
+    stamps = np.hstack(
+        [
+            stamp_bytes((d + delay)[ir], minute[ir], epoch),
+            np.full((ir.size, 1), ord(","), np.uint8),
+            stamp_bytes((d + delay)[ir], minute[ir] + 60, epoch),
+        ]
+    )
+    odd = _irregular_lines(
+        epoch + d[ir].astype("timedelta64[D]"),
+        codes[ir],
+        kind[ir],
+        plan["a"][r[ir], d[ir]],
+        plan["b"][r[ir], d[ir]],
+        plan["cut"][r[ir], d[ir]],
+        np.ascontiguousarray(stamps),
+        k,
+    )
+    heads = _nem12_200(regs, k)
+    # splice: a piece starts at a new register, at an irregular line and after one
+    new_reg = np.r_[True, r[1:] != r[:-1]]
+    starts = np.flatnonzero(new_reg | irregular | np.r_[False, irregular[:-1]])
+    ends = np.r_[starts[1:], r.size]
+    plain_pos = np.cumsum(~irregular) - (~irregular)  # row of each line in the plain matrix
+    odd_pos = np.cumsum(irregular) - irregular
+    flat = memoryview(plain.reshape(-1))
+    pieces: list[bytes | memoryview] = []
+    for s, e, new, odd_line in zip(
+        starts.tolist(), ends.tolist(), new_reg[starts].tolist(), irregular[starts].tolist(), strict=True
+    ):
+        if new:
+            pieces.append(heads[r[s]])
+        pieces.append(
+            odd[odd_pos[s]] if odd_line else flat[plain_pos[s] * width : (plain_pos[s] + e - s) * width]
+        )
+    return b"".join(pieces), int(r.size), int(r.size * k)
 
 
 def write_batch(
     regs: pl.DataFrame, q: np.ndarray, cal: Calendar, seed: int, batch: int, out_dir: Path
 ) -> dict[str, int]:
-    """Write the two deliveries of one batch; returns counts (lines, values, bytes)."""
+    """Write the two deliveries of one batch; ``regs`` active_from/to are day offsets in ``cal``."""
     n, _, k = q.shape
-    rng = rng_for(seed, "mdp", batch)
-    plan = _plan(n, k, regs["active_from"].to_numpy(), regs["active_to"].to_numpy(), cal, rng)
-    # V days need both 400 ranges non-empty: a in [1, k/2), b in [k/2, k-1)
-    plan["a"] = np.maximum(plan["a"], 1)
-    plan["b"] = np.minimum(plan["b"], k - 2)
+    plan = plan_defects(
+        n,
+        k,
+        regs["active_from"].to_numpy(),
+        regs["active_to"].to_numpy(),
+        cal.n_days,
+        rng_for(seed, "mdp", batch),
+    )
     stats = {"nem12_files": 0, "nem12_lines": 0, "nem12_values": 0, "nem12_bytes": 0}
     created = (dt.datetime.combine(cal.end, dt.time()) + dt.timedelta(days=1, hours=1)).strftime("%Y%m%d%H%M")
     for delivery, which in ((1, "first"), (2, "second")):
-        text, r, d = _records(regs, plan, which, cal, k)
-        if text.height == 0:
+        body, lines, values = delivery_bytes(regs, q, plan, which, cal)
+        if not lines:
             continue
-        pl_kind = plan["kind"][r, d]
-        vals = _values(
-            q, r, d, pl_kind, plan["a"][r, d], plan["b"][r, d], plan["cut"][r, d], corrected=delivery == 2
-        )
-        body = pack_lines(text["prefix"], vals, text["suffix"])
-        data = header(created).encode() + body + footer().encode()
+        data = header(created) + body + footer()
         (out_dir / f"NEM12_{batch:05d}_{delivery}.csv").write_bytes(data)
         stats["nem12_files"] += 1
-        stats["nem12_lines"] += text.height
-        stats["nem12_values"] += vals.size
+        stats["nem12_lines"] += lines
+        stats["nem12_values"] += values
         stats["nem12_bytes"] += len(data)
     return stats

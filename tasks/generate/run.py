@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from tasks.generate import billing, invoices, loadshape, mdp, reads, reference
 from tasks.generate.calendar import Calendar
@@ -142,7 +143,7 @@ def generate(
     filled: list[pl.DataFrame] = []
     iv_batches = _batches(regs, batch_nmis)
 
-    def interval_batch(arg: tuple[int, pl.DataFrame]) -> tuple[dict, pl.DataFrame, pl.DataFrame]:
+    def interval_batch(arg: tuple[int, pl.DataFrame]) -> tuple[dict, pa.Table, pl.DataFrame]:
         i, b = arg
         k = 1440 // int(b["interval_minutes"][0])
         q = loadshape.interval_values(b, data_cal, wx_data, k, seed, i)
@@ -175,7 +176,7 @@ def generate(
     created = (dt.datetime.combine(end, dt.time()) + dt.timedelta(days=1, hours=2)).strftime("%Y%m%d%H%M")
     basic_parts = [basic.slice(o, 4000) for o in range(0, basic.height, 4000)]
 
-    def basic_batch(arg: tuple[int, pl.DataFrame]) -> tuple[dict, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    def basic_batch(arg: tuple[int, pl.DataFrame]) -> tuple[dict, pa.Table, pl.DataFrame, pl.DataFrame]:
         i, b = arg
         on = (np.arange(cal.n_days)[None, :] >= b["active_from"].to_numpy()[:, None]) & (
             np.arange(cal.n_days)[None, :] <= b["active_to"].to_numpy()[:, None]
@@ -193,19 +194,20 @@ def generate(
         return st, tr, _fill(reg_lines, b, daily, None), rv.filter(~pl.Series(nem13))
 
     basic_reads: list[pl.DataFrame] = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as executor:
+        pool = executor if workers > 1 else _Serial()
         for n_done, (st, tr, fl) in enumerate(pool.map(interval_batch, enumerate(iv_batches)), 1):
             for key, v in st.items():
                 stats[key] += v
             truth.write(tr)
-            stats["truth_rows"] += tr.height
+            stats["truth_rows"] += tr.num_rows
             filled.append(fl)
             if n_done % 20 == 0:
                 say(f"interval batches {n_done}/{len(iv_batches)}")
         for st, tr, fl, rv in pool.map(basic_batch, enumerate(basic_parts)):
             stats["nem13_files"] += st["nem13_files"]
             truth.write(tr)
-            stats["truth_rows"] += tr.height
+            stats["truth_rows"] += tr.num_rows
             filled.append(fl)
             basic_reads.append(rv)
     truth.close()
@@ -237,6 +239,14 @@ def generate(
     }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
+
+
+class _Serial:
+    """``map`` in the calling thread (workers=1: easier to profile and to debug)."""
+
+    @staticmethod
+    def map(fn: Callable, items: object) -> Iterator:
+        return map(fn, items)  # type: ignore[arg-type]
 
 
 def iter_files(root: str | Path) -> Iterator[Path]:

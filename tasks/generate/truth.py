@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.generate.calendar import Calendar
@@ -29,6 +30,26 @@ SCHEMA = {
 }
 
 
+def account_of_day(regs: pl.DataFrame, accounts: pl.DataFrame, r: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Account holding the register's site on each day (0 when none); a site has at most two accounts."""
+    acc = accounts.sort("site_id", "open_i").with_columns(pl.int_range(pl.len()).over("site_id").alias("nth"))
+    one = acc.filter(pl.col("nth") == 0).select(
+        "site_id", pl.col("account_id").alias("a1"), pl.col("close_i").alias("c1")
+    )
+    two = acc.filter(pl.col("nth") == 1).select(
+        "site_id", pl.col("account_id").alias("a2"), pl.col("open_i").alias("o2")
+    )
+    per_reg = (
+        regs.select("site_id")
+        .join(one, on="site_id", how="left", maintain_order="left")
+        .join(two, on="site_id", how="left", maintain_order="left")
+    )
+    big = np.iinfo(np.int64).max
+    a1, c1 = per_reg["a1"].fill_null(0).to_numpy()[r], per_reg["c1"].fill_null(big).to_numpy()[r]
+    a2, o2 = per_reg["a2"].fill_null(0).to_numpy()[r], per_reg["o2"].fill_null(big).to_numpy()[r]
+    return np.where(day <= c1, a1, np.where(day >= o2, a2, 0))
+
+
 def truth_rows(
     regs: pl.DataFrame,
     daily: np.ndarray,
@@ -36,36 +57,30 @@ def truth_rows(
     data_cal: Calendar,
     accounts: pl.DataFrame,
     data0: int,
-) -> pl.DataFrame:
+) -> pa.Table:
     """Rows for the active register-days of a batch; ``daily``/``on`` are (n, data days)."""
     r, d = np.nonzero(on)
-    site = regs["site_id"].to_numpy()[r]
-    rows = pl.DataFrame(
+    account = account_of_day(regs, accounts, r, d + data0)
+    nmi = pa.DictionaryArray.from_arrays(pa.array(r.astype(np.int32)), regs["identifier"].to_arrow())
+    suffix = pa.DictionaryArray.from_arrays(pa.array(r.astype(np.int32)), regs["suffix"].to_arrow())
+    stream = pa.DictionaryArray.from_arrays(pa.array(r.astype(np.int32)), regs["stream"].to_arrow())
+    minutes = regs["interval_minutes"].to_numpy()[r]
+    return pa.table(
         {
-            "row": r,
-            "site_id": site,
-            "day": (d + data0).astype(np.int64),
-            "consumption": np.round(daily[r, d], 3),
+            "meter_register_id": pa.array(regs["id"].to_numpy()[r]),
+            "account_id": pa.array(account, mask=account == 0),
+            "nmi": nmi,
+            "suffix": suffix,
+            "stream": stream,
+            "read_date": pa.array(np.datetime64(data_cal.start) + d.astype("timedelta64[D]")).cast(
+                pa.date32()
+            ),
+            "interval_minutes": pa.array(
+                np.nan_to_num(minutes.astype(float)).astype(np.int16),
+                mask=np.isnan(minutes.astype(float)) | (minutes == 0),
+            ),
+            "consumption": pa.array(np.round(daily[r, d], 3)),
         }
-    )
-    acc = accounts.sort("open_i")
-    rows = rows.sort("day").join_asof(
-        acc, left_on="day", right_on="open_i", by="site_id", strategy="backward", check_sortedness=False
-    )
-    rows = rows.with_columns(
-        pl.when(pl.col("close_i").is_null() | (pl.col("close_i") >= pl.col("day")))
-        .then(pl.col("account_id"))
-        .alias("account_id")
-    )
-    meta = regs.select(
-        pl.int_range(pl.len()).alias("row"), pl.col("id").alias("meter_register_id"), pl.col("identifier").alias("nmi"), "suffix", "stream",
-        pl.col("interval_minutes").cast(pl.Int16),
-    )  # fmt: skip
-    return (
-        rows.join(meta, on="row", how="left")
-        .with_columns((pl.lit(data_cal.start) + pl.duration(days=pl.col("day") - data0)).alias("read_date"))
-        .sort("meter_register_id", "read_date")
-        .select([pl.col(c).cast(t) for c, t in SCHEMA.items()])
     )
 
 
@@ -76,16 +91,17 @@ class TruthWriter:
         self.path = path
         self._writer: pq.ParquetWriter | None = None
 
-    def write(self, df: pl.DataFrame) -> None:
-        if df.height == 0:
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
             return
-        table = df.to_arrow()
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
         self._writer.write_table(table.cast(self._writer.schema))
 
     def close(self) -> None:
         if self._writer is None:
-            pq.write_table(pl.DataFrame(schema=SCHEMA).to_arrow(), self.path, compression="zstd")
+            pq.write_table(
+                pl.DataFrame(schema=SCHEMA).to_arrow(), self.path, compression="zstd"
+            )  # no register at all
         else:
             self._writer.close()
