@@ -216,7 +216,7 @@ def main() -> None:
     inputs = load_inputs(settings.database_url, a.shards)
     windows = windows_for(inputs, run_date)
     truth = pl.read_parquet(gen / "truth" / "register_day.parquet")
-    value_col = next(c for c in truth.columns if c not in ("meter_register_id", "read_date"))
+    value_col = "consumption" if "consumption" in truth.columns else truth.columns[-1]
     truth = truth.select(
         "meter_register_id",
         pl.col("read_date").cast(pl.Date),

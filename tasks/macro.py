@@ -67,16 +67,9 @@ def gas_shape(
     cum = cal.select("read_date", "cum_h")
     pairs = (
         gas_pairs.filter((pl.col("days") > 0) & pl.col("consumption").is_not_null())
-        .join(
-            cum.rename({"read_date": "_s", "cum_h": "_cs"}),
-            left_on=pl.col("start") - pl.duration(days=1),
-            right_on="_s",
-        )
-        .join(
-            cum.rename({"read_date": "_e", "cum_h": "_ce"}),
-            left_on=pl.col("end") - pl.duration(days=1),
-            right_on="_e",
-        )
+        .with_columns(_s=pl.col("start") - pl.duration(days=1), _e=pl.col("end") - pl.duration(days=1))
+        .join(cum.rename({"read_date": "_s", "cum_h": "_cs"}), on="_s")
+        .join(cum.rename({"read_date": "_e", "cum_h": "_ce"}), on="_e")
         .with_columns(
             x=(pl.col("_ce") - pl.col("_cs")) / pl.col("days"), rate=pl.col("consumption") / pl.col("days")
         )
@@ -109,8 +102,12 @@ def gas_shape(
     good = (pl.col("pairs") >= MIN_GAS_PAIRS) & (pl.col("a") >= 0) & (pl.col("b") >= 0) & (det > 0)
     fits = (
         pl.DataFrame({"jurisdiction": sorted(set(jurisdictions))})
-        .join(fit.select("jurisdiction", "a", "b", "level", "pairs"), on="jurisdiction", how="left")
-        .with_columns(pairs=pl.col("pairs").fill_null(0), _good=good.fill_null(False))
+        .join(
+            fit.with_columns(_good=good).select("jurisdiction", "a", "b", "level", "pairs", "_good"),
+            on="jurisdiction",
+            how="left",
+        )
+        .with_columns(pairs=pl.col("pairs").fill_null(0), _good=pl.col("_good").fill_null(False))
         .with_columns(
             source=pl.when("_good").then(pl.lit("FIT")).otherwise(pl.lit("FALLBACK")),
             a=pl.when("_good").then(pl.col("a")).otherwise(pl.lit(FALLBACK_A)),
