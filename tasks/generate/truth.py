@@ -61,9 +61,12 @@ def truth_rows(
     """Rows for the active register-days of a batch; ``daily``/``on`` are (n, data days)."""
     r, d = np.nonzero(on)
     account = account_of_day(regs, accounts, r, d + data0)
-    nmi = pa.DictionaryArray.from_arrays(pa.array(r.astype(np.int32)), regs["identifier"].to_arrow())
-    suffix = pa.DictionaryArray.from_arrays(pa.array(r.astype(np.int32)), regs["suffix"].to_arrow())
-    stream = pa.DictionaryArray.from_arrays(pa.array(r.astype(np.int32)), regs["stream"].to_arrow())
+    idx = pa.array(r)
+
+    def strings(col: str) -> pa.Array:
+        return regs[col].to_arrow().cast(pa.string()).take(idx)
+
+    nmi, suffix, stream = strings("identifier"), strings("suffix"), strings("stream")
     minutes = regs["interval_minutes"].to_numpy()[r]
     return pa.table(
         {
