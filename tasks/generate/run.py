@@ -40,11 +40,15 @@ def _registers(p_regs: pl.DataFrame) -> pl.DataFrame:
 
 
 def _batches(regs: pl.DataFrame, batch_nmis: int) -> list[pl.DataFrame]:
-    """Interval registers grouped by interval length, then by consecutive NMIs (sites)."""
+    """Interval registers grouped by interval length, then by consecutive NMIs (sites).
+
+    A batch holds ``batch_nmis`` sites of 30-minute meters and proportionally fewer of 15- and
+    5-minute meters, so that every batch holds about the same number of values.
+    """
     iv = regs.filter(pl.col("installation_type") != "BASIC").sort("interval_minutes", "identifier", "suffix")
     iv = iv.with_columns(
         (pl.col("site_id").rank("dense").over("interval_minutes") - 1)
-        .floordiv(pl.max_horizontal(pl.lit(1), pl.lit(batch_nmis * 30) // pl.col("interval_minutes")))
+        .floordiv(pl.max_horizontal(pl.lit(1), pl.lit(batch_nmis) * pl.col("interval_minutes") // 30))
         .alias("b")
     )
     return [g for _, g in iv.group_by("interval_minutes", "b", maintain_order=True)]
