@@ -169,3 +169,32 @@ def test_prepare_replaces_run_date_and_computes_accrual_summary(db_url: str) -> 
         after["invoice_line_item_monthly"]["run_id"]
     ) == {"run-2"}
     assert after["accrual_summary"].height == 4
+
+
+def test_read_sql_types_and_fast_path_agree(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """sql/plan_rates.sql read with explicit types; connectorx (PostgreSQL/MariaDB) equals SQLAlchemy."""
+    import sqlalchemy as sa
+
+    import tasks.db as db
+    from tasks.extract import SCHEMAS
+
+    init_db(db_url)
+    with db.transaction(db_url) as c:
+        c.execute(sa.text("INSERT INTO plan (id, code, name, service_type, tou_scheme_id, holidays_as_weekend) "
+                          "VALUES (1, 'P1', 'Plan 1', 'ELECTRICITY', NULL, TRUE)"))  # fmt: skip
+        c.execute(sa.text("INSERT INTO plan_rate (plan_id, item_type, time_class, block_limit_per_day, rate, valid_from, valid_to) "
+                          "VALUES (1, 'USAGE', 'ANYTIME', 10.5, 0.287654, '2025-07-01', '2026-06-30'), "
+                          "(1, 'USAGE', 'ANYTIME', NULL, 0.3, '2026-07-01', NULL), "
+                          "(1, 'SUPPLY', 'ANYTIME', NULL, 1.1, '2020-01-01', '2024-12-31')"))  # fmt: skip
+    params = {"period_start": dt.date(2025, 11, 1), "period_end": dt.date(2026, 10, 31)}
+    fast = db.read_sql(db_url, "plan_rates", params, SCHEMAS["plan_rates"]).sort("valid_from")
+    used_connectorx = db._read_connectorx(db_url, db.sql_text("plan_rates"), params) is not None
+    assert used_connectorx == (not db_url.startswith("sqlite"))
+    monkeypatch.setattr(db, "_read_connectorx", lambda *a: None)
+    slow = db.read_sql(db_url, "plan_rates", params, SCHEMAS["plan_rates"]).sort("valid_from")
+    assert fast.equals(slow)
+    # the 2020–2024 supply rate ends before period_start: not read
+    assert fast.select("rate", "block_limit_per_day", "valid_from", "valid_to").rows() == [
+        (0.287654, 10.5, dt.date(2025, 7, 1), dt.date(2026, 6, 30)),
+        (0.3, None, dt.date(2026, 7, 1), None),
+    ]
