@@ -1,0 +1,3 @@
+-- Accounts of the daily billing aggregation (SPEC §7.2).
+SELECT id, account_number
+FROM account
