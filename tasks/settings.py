@@ -50,6 +50,19 @@ class Settings(BaseSettings):
     timezone: str = "Australia/Sydney"
     reporting_currency: str = "AUD"
 
+    # --- orchestration (issue 5: flows/monthly.py, flows/glue.py) ---
+    result_url: str | None = Field(
+        None, description="Prefect task-result storage, path or s3:// (default OUTPUT_URL/prefect-results)"
+    )
+    run_lock_timeout_seconds: float = Field(
+        0.0, ge=0, description="how long a second run of the same run_date waits for the first (0 = refuse)"
+    )
+    fail_phase: str | None = Field(
+        None, description="fault injection for tests: 'phase' or 'phase:shard' raises in that phase"
+    )
+    pipeline: str = Field("flows.pipeline", description="module of the phase functions the flow runs (tests swap in a fake)")
+    # --- end orchestration ---
+
     # ---- companion flows (SPEC §7): billing CSV ingest, daily aggregation, revenue alert
     billing_inbox_url: str | None = Field(None, description="s3:// prefix (or folder) where billing CSVs land")
     billing_rejects_url: str | None = Field(None, description="rejects files (default QUARANTINE/billing-csv)")

@@ -1,0 +1,142 @@
+"""``bua_monthly``: the month-end bottom-up accrual as Prefect tasks (SPEC §5).
+
+Every phase is a cached, retried task; per-register and per-account phases are mapped over the
+NMI-hash shards; profiles are a map-reduce (partial sums per shard, one combine). A run holds a
+Prefect concurrency lock named after its run_date, records itself in ``bua_run``, and publishes the
+accrual summary, the exceptions by code and links to the exported files as artifacts. Caching,
+fingerprints, runners and the lock live in :mod:`flows.glue`; the phase functions in
+:mod:`flows.pipeline` (the engine's phases behind one uniform call).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from prefect import flow
+
+from flows import glue
+
+
+@flow(name="accrual-phases", validate_parameters=False)
+def accrual_phases(spec: glue.RunSpec, refresh: bool = False) -> dict[str, Any]:
+    """The phases of one run, in SPEC §5's order."""
+    from prefect.runtime import flow_run
+
+    p = glue.Phases(spec, refresh=refresh)
+    source = p.source()  # billing DB and meter store fingerprints
+    extract = p.once("extract", source=source)
+    windows = p.once("windows", extract=extract)
+    partials = p.per_shard("profiles_partial", source=source, extract=extract)
+    profiles = p.once("profiles_combine", partials=partials)
+    segments = p.once("segments", profiles=profiles)
+    pairs = p.per_shard("read_pairs", extract=extract)
+    gas = p.once("gas_shape", pairs=pairs)
+    scalars = p.per_shard("scalars", source=source, extract=extract, segments=segments)
+    basic = p.per_shard(
+        "basic_estimates", extract=extract, windows=windows, pairs=pairs, segments=segments, gas=gas
+    )
+    interval = p.per_shard(
+        "interval_estimates",
+        source=source,
+        extract=extract,
+        windows=windows,
+        segments=segments,
+        scalars=scalars,
+    )
+    rating = p.per_shard("rating", extract=extract, windows=windows, basic=basic, interval=interval)
+    exceptions = p.once(
+        "exceptions",
+        windows=windows,
+        pairs=pairs,
+        scalars=scalars,
+        basic=basic,
+        interval=interval,
+        rating=rating,
+    )
+    prepare = p.once(
+        "prepare", windows=windows, rating=rating, basic=basic, interval=interval, exceptions=exceptions
+    )
+    export = p.once("export", prepare=prepare)
+    if p.has("validation"):
+        p.once("validation", prepare=prepare)
+    if p.has("notify"):
+        p.once("notify", export=export)
+    results = p.wait()
+    results["flow_run_id"] = str(flow_run.get_id())
+    return results
+
+
+@flow(name="bua_monthly")
+def bua_monthly(
+    run_date: dt.date | None = None,
+    period_start: dt.date | None = None,
+    period_end: dt.date | None = None,
+    basic_method: Literal["scalar", "seasonal"] | None = None,
+    shards: int | None = None,
+    refresh: bool = False,
+) -> dict[str, Any]:
+    """Month-end bottom-up accrual of unbilled energy as at ``run_date``.
+
+    Args:
+        run_date: The accrual is "as at" this day: invoices issued, interval days and basic reads dated before it. Default: today in BUA_TIMEZONE (the scheduled run on the 1st accrues the month just ended).
+        period_start: First day accrued (the look-back cap). Default: the 1st of the month twelve months before run_date.
+        period_end: Last day accrued. Default: the day before run_date.
+        basic_method: Estimation method for basic (accumulation) meters, "scalar" (legacy micro-scalar) or "seasonal" (base + weather-sensitive fit). Default: BUA_BASIC_METHOD.
+        shards: Number of NMI-hash shards the per-register work is split into (tens to a few hundred). Default: BUA_SHARDS; must match the meter store's partitioning.
+        refresh: Recompute every phase even where a cached result exists (for an in-place database fix the input fingerprint cannot see).
+    """
+    settings = glue.current_settings()
+    spec = glue.resolve_run(settings, run_date, period_start, period_end, basic_method, shards)
+    with glue.run_date_lock(spec.run_date, settings.run_lock_timeout_seconds):
+        started = glue.now_utc()
+        glue.record_run(spec, "RUNNING", started)
+        try:
+            phases = accrual_phases.with_options(task_runner=glue.task_runner(settings))
+            results = phases(spec, refresh)
+        except BaseException:
+            glue.record_run(spec, "FAILED", started, glue.now_utc())
+            raise
+        glue.record_run(spec, "COMPLETED", started, glue.now_utc())
+    publish_artifacts(spec, results)
+    return {
+        "run_id": spec.run_id,
+        "run_date": spec.run_date.isoformat(),
+        "phases_flow_run_id": results["flow_run_id"],
+        "fingerprints": {k: v["fingerprint"] for k, v in results.items() if isinstance(v, dict)},
+    }
+
+
+def publish_artifacts(spec: glue.RunSpec, results: dict[str, Any]) -> None:
+    """Accrual summary table, exceptions by code, links to the exported files (Prefect UI)."""
+    from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+
+    day = spec.run_date.isoformat()
+    stats = {name: r.get("stats", {}) for name, r in results.items() if isinstance(r, dict)}
+    summary = stats.get("prepare", {}).get("accrual_summary")
+    if summary:
+        create_table_artifact(summary, key="bua-accrual-summary", description=f"Accrual summary as at {day}")
+    by_code = stats.get("prepare", {}).get("exceptions_by_code") or stats.get("exceptions", {}).get("by_code")
+    if by_code is not None:
+        rows = [{"code": k, "count": v} for k, v in sorted(by_code.items())]
+        create_table_artifact(rows, key="bua-exceptions-by-code", description=f"Exceptions by code, {day}")
+    for url in stats.get("export", {}).get("files", [])[:50]:
+        create_link_artifact(_link(url, spec), link_text=url.rsplit("/", 1)[-1], key="bua-export-files")
+    metrics = stats.get("validation", {}).get("backtest")
+    if metrics:
+        create_table_artifact(metrics, key="bua-backtest", description=f"Back-test metrics, {day}")
+    create_markdown_artifact(
+        f"# bua_monthly {day}\n\nrun_id `{spec.run_id}`, code `{spec.code_version}`, "
+        f"{spec.shards} shards, basic method `{spec.basic_method}`, "
+        f"period {spec.period_start} … {spec.period_end}.",
+        key="bua-run",
+    )
+
+
+def _link(url: str, spec: glue.RunSpec) -> str:
+    if url.startswith("s3://"):
+        bucket, _, key = url[len("s3://") :].partition("/")
+        return f"https://{bucket}.s3.{spec.settings.aws_region}.amazonaws.com/{key}"
+    from pathlib import Path
+
+    return Path(url).resolve().as_uri()

@@ -1,0 +1,136 @@
+"""Fixtures of the orchestration tests: one Prefect harness, a tiny source, a flow-run helper."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tasks.settings import Settings
+
+FAKE = "tests.flows.fake_pipeline"
+
+
+# Prefect 3.8.8's server does not import under the installed FastAPI (>= 0.143) without the
+# companion tests' shim (see its docstring); shared rather than copied.
+COMPAT = Path(__file__).resolve().parents[1] / "companion" / "prefect_compat"
+
+
+@pytest.fixture(scope="session")
+def harness() -> Iterator[str]:
+    """Prefect's test harness (a real temporary API server); yields its PREFECT_API_URL."""
+    import os
+    import runpy
+
+    runpy.run_path(str(COMPAT / "sitecustomize.py"))
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(COMPAT), old) if p)
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    try:
+        with prefect_test_harness(server_startup_timeout=120):
+            yield str(PREFECT_API_URL.value())
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
+
+
+def make_settings(root: Path, **overrides: Any) -> Settings:
+    from tasks.db import init_db
+
+    url = f"sqlite:///{root}/bua.db"
+    init_db(url)
+    base: dict[str, Any] = {
+        "database_url": url,
+        "meter_store": str(root / "meter-store"),
+        "output_url": str(root / "out"),
+        "shards": 4,
+        "max_workers": 4,
+        "task_retries": 1,
+        "task_retry_delay_seconds": 0.01,
+        "pipeline": FAKE,
+    }
+    return Settings(**{**base, **overrides})
+
+
+@pytest.fixture
+def fake_settings(tmp_path: Path) -> Settings:
+    from tests.flows.fake_pipeline import make_source
+
+    settings = make_settings(tmp_path / "a")
+    make_source(settings)
+    return settings
+
+
+def copy_source(settings: Settings, root: Path, **overrides: Any) -> Settings:
+    """The same source (same meter-store bytes) under a second root, for byte comparisons."""
+    import shutil
+
+    other = make_settings(root, **{"pipeline": settings.pipeline, "shards": settings.shards, **overrides})
+    shutil.copytree(settings.meter_store, other.meter_store)
+    return other
+
+
+@dataclass
+class Outcome:
+    result: dict[str, Any] | None
+    error: BaseException | None
+    states: dict[str, str]  # task run name -> state name, of the phases subflow
+
+
+def run_monthly(settings: Settings, **params: Any) -> Outcome:
+    """Run ``bua_monthly`` in this process with ``settings``; collect the task run states."""
+    from flows.glue import use_settings
+    from flows.monthly import bua_monthly
+
+    params.setdefault("run_date", __import__("datetime").date(2026, 11, 1))
+    result: dict[str, Any] | None = None
+    error: BaseException | None = None
+    with use_settings(settings):
+        try:
+            result = bua_monthly(**params)
+        except Exception as exc:  # noqa: BLE001 - the tests assert on it
+            error = exc
+    return Outcome(result, error, latest_phase_states())
+
+
+def latest_phase_states() -> dict[str, str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import FlowRunSort, TaskRunSort
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["accrual-phases"])),
+            sort=FlowRunSort.START_TIME_DESC,
+            limit=1,
+        )
+        if not runs:
+            return {}
+        flt = FlowRunFilter(id=FlowRunFilterId(any_=[runs[0].id]))
+        tasks: list[Any] = []
+        while True:
+            page = client.read_task_runs(
+                flow_run_filter=flt, sort=TaskRunSort.EXPECTED_START_TIME_ASC, limit=200, offset=len(tasks)
+            )
+            tasks.extend(page)
+            if len(page) < 200:
+                break
+    return {t.name: t.state.name for t in tasks if t.state is not None}
+
+
+def output_digests(settings: Settings) -> dict[str, str]:
+    """sha256 of every output file (work files, tables, exports), by path relative to the output root."""
+    root = Path(settings.output_url)
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "prefect-results" not in p.parts
+    }
