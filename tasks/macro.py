@@ -54,36 +54,70 @@ def heating_index(theta: float, col: str = "read_date") -> pl.Expr:
     return ((c - theta).clip(lower_bound=0.0) / (1.0 - theta)).alias("h")
 
 
-def _calendar(date_from: dt.date, date_to: dt.date, theta: float) -> pl.DataFrame:
-    days = pl.DataFrame({"read_date": pl.date_range(date_from, date_to, "1d", eager=True)})
-    return days.with_columns(heating_index(theta)).with_columns(cum_h=pl.col("h").cum_sum())
+def _drivers(
+    jurisdictions: Sequence[str], lo: dt.date, hi: dt.date, macro: pl.DataFrame | None
+) -> pl.DataFrame:
+    """Candidate heating drivers per jurisdiction and day: driver, jurisdiction, read_date, h, cum_h.
+
+    ``THETA=θ``: the climatological index h_θ (every day of lo … hi). ``ELECTRIC``: the weather
+    part W of the jurisdiction's electricity parent profile ``*|J|CONSUMPTION`` on the days it
+    exists, gated by h_−1 so that summer cooling does not count as heating, scaled to peak 1. It
+    carries the actual weather of each day (a cold October shows in it), which a climatological
+    curve cannot.
+    """
+    days = pl.DataFrame({"read_date": pl.date_range(lo, hi, "1d", eager=True)})
+    jur = pl.DataFrame({"jurisdiction": sorted(set(jurisdictions))})
+    parts = [
+        jur.join(days, how="cross").with_columns(heating_index(t), driver=pl.lit(f"THETA={t:+.1f}"))
+        for t in THETAS
+    ]
+    if macro is not None and macro.height:
+        elec = (
+            macro.filter(
+                pl.col("segment").str.starts_with("*|") & pl.col("segment").str.ends_with("|CONSUMPTION")
+            )
+            .with_columns(jurisdiction=pl.col("segment").str.split("|").list.get(1))
+            .filter(pl.col("jurisdiction").is_in(jur["jurisdiction"].implode()))
+            .join(days, on="read_date", how="semi")
+            .with_columns(heating_index(-1.0).alias("_g"))
+            .with_columns(h=pl.col("w") * pl.col("_g"))
+            .with_columns(h=pl.col("h") / pl.col("h").max().over("jurisdiction"), driver=pl.lit("ELECTRIC"))
+            .filter(pl.col("h").is_not_nan() & pl.col("h").is_not_null())
+            .select("jurisdiction", "read_date", "h", "driver")
+        )
+        parts.append(elec.select(parts[0].columns))
+    return (
+        pl.concat(parts)
+        .sort("driver", "jurisdiction", "read_date")
+        .with_columns(cum_h=pl.col("h").cum_sum().over("driver", "jurisdiction"))
+    )
 
 
-def _mean_h(theta: float) -> float:
-    year = _calendar(dt.date(2001, 1, 1), dt.date(2001, 12, 31), theta)
-    return float(year["h"].mean())  # type: ignore[arg-type]
-
-
-def _fit_theta(gas_pairs: pl.DataFrame, lo: dt.date, hi: dt.date, theta: float) -> pl.DataFrame:
-    """Weighted least squares of normalised pair rates on the pairs' mean h_θ, per jurisdiction."""
-    cum = _calendar(lo - dt.timedelta(days=1), hi, theta).select("read_date", "cum_h")
+def _fit_drivers(gas_pairs: pl.DataFrame, drivers: pl.DataFrame) -> pl.DataFrame:
+    """Weighted least squares of normalised pair rates on the pairs' mean driver, per (driver,
+    jurisdiction); mse = weighted mean squared residual (comparable across drivers)."""
+    cum = drivers.select("driver", "jurisdiction", "read_date", "cum_h", "h")
     pairs = (
         gas_pairs.filter((pl.col("days") > 0) & pl.col("consumption").is_not_null())
-        .with_columns(_s=pl.col("start") - pl.duration(days=1), _e=pl.col("end") - pl.duration(days=1))
-        .join(cum.rename({"read_date": "_s", "cum_h": "_cs"}), on="_s")
-        .join(cum.rename({"read_date": "_e", "cum_h": "_ce"}), on="_e")
-        .with_columns(
-            x=(pl.col("_ce") - pl.col("_cs")) / pl.col("days"), rate=pl.col("consumption") / pl.col("days")
-        )
         .with_columns(
             reg_mean=pl.col("consumption").sum().over("meter_register_id")
             / pl.col("days").sum().over("meter_register_id"),
             n_reg=pl.len().over("meter_register_id"),
+            _s=pl.col("start"),
+            _e=pl.col("end") - pl.duration(days=1),
         )
         .filter((pl.col("n_reg") >= 2) & (pl.col("reg_mean") > 0))
-        .with_columns(y=pl.col("rate") / pl.col("reg_mean"), wt=pl.col("days").cast(pl.Float64))
+        .join(cum.rename({"read_date": "_s", "cum_h": "_cs", "h": "_hs"}), on=["jurisdiction", "_s"])
+        .join(
+            cum.rename({"read_date": "_e", "cum_h": "_ce", "h": "_he"}), on=["driver", "jurisdiction", "_e"]
+        )
+        .with_columns(
+            x=(pl.col("_ce") - pl.col("_cs") + pl.col("_hs")) / pl.col("days"),
+            y=pl.col("consumption") / pl.col("days") / pl.col("reg_mean"),
+            wt=pl.col("days").cast(pl.Float64),
+        )
     )
-    fit = pairs.group_by("jurisdiction").agg(
+    fit = pairs.group_by("driver", "jurisdiction").agg(
         s=pl.col("wt").sum(),
         sx=(pl.col("wt") * pl.col("x")).sum(),
         sy=(pl.col("wt") * pl.col("y")).sum(),
@@ -99,58 +133,76 @@ def _fit_theta(gas_pairs: pl.DataFrame, lo: dt.date, hi: dt.date, theta: float) 
     )
     good = (pl.col("pairs") >= MIN_GAS_PAIRS) & (pl.col("a") >= 0) & (pl.col("b") >= 0) & (det > 0)
     return fit.with_columns(
-        sse=pl.col("syy") - pl.col("a") * pl.col("sy") - pl.col("b") * pl.col("sxy"),
-        theta=pl.lit(theta),
+        mse=(pl.col("syy") - pl.col("a") * pl.col("sy") - pl.col("b") * pl.col("sxy")) / pl.col("s"),
         _good=good.fill_null(False),
-    ).select("jurisdiction", "theta", "a", "b", "level", "pairs", "sse", "_good")
+    ).select("driver", "jurisdiction", "a", "b", "level", "pairs", "mse", "_good")
 
 
 def gas_shape(
-    gas_pairs: pl.DataFrame, jurisdictions: Sequence[str], date_from: dt.date, date_to: dt.date
+    gas_pairs: pl.DataFrame,
+    jurisdictions: Sequence[str],
+    date_from: dt.date,
+    date_to: dt.date,
+    macro: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Gas macro profile per jurisdiction and its fit.
 
     ``gas_pairs``: meter_register_id, jurisdiction, start, end (exclusive), days, consumption.
-    Returns (gas_macro: jurisdiction, read_date, daily, base, w; gas_fit: jurisdiction, theta, a,
-    b, level, pairs, source FIT | FALLBACK).
+    ``macro``: the electricity macro profile (adds the ELECTRIC driver candidate).
+    Returns (gas_macro: jurisdiction, read_date, daily, base, w; gas_fit: jurisdiction, driver,
+    a, b, level, pairs, mse, source FIT | FALLBACK).
     """
     lo = min([date_from, *gas_pairs["start"].to_list()]) if gas_pairs.height else date_from
     hi = max([date_to, *gas_pairs["end"].to_list()]) if gas_pairs.height else date_to
-    candidates = pl.concat([_fit_theta(gas_pairs, lo, hi, t) for t in THETAS])
-    best = candidates.filter("_good").sort("jurisdiction", "sse").unique("jurisdiction", keep="first")
+    drivers = _drivers(jurisdictions, lo, hi, macro)
+    candidates = _fit_drivers(gas_pairs, drivers)
+    best = (
+        candidates.filter("_good").sort("jurisdiction", "mse", "driver").unique("jurisdiction", keep="first")
+    )
     overall = (
         gas_pairs.select(pl.col("consumption").sum() / pl.col("days").sum()).item()
         if gas_pairs.height
         else None
     )
-    levels = candidates.unique("jurisdiction").select(
-        "jurisdiction", pl.col("level").alias("_lvl"), pl.col("pairs").alias("_n")
+    levels = (
+        candidates.sort("pairs", descending=True)
+        .unique("jurisdiction", keep="first")
+        .select("jurisdiction", pl.col("level").alias("_lvl"), pl.col("pairs").alias("_n"))
     )
+    fallback = f"THETA={FALLBACK_THETA:+.1f}"
     fits = (
         pl.DataFrame({"jurisdiction": sorted(set(jurisdictions))})
-        .join(best.drop("_good", "sse"), on="jurisdiction", how="left")
+        .join(best.drop("_good", "level", "pairs"), on="jurisdiction", how="left")
         .join(levels, on="jurisdiction", how="left")
         .with_columns(
             source=pl.when(pl.col("a").is_not_null()).then(pl.lit("FIT")).otherwise(pl.lit("FALLBACK")),
-            theta=pl.col("theta").fill_null(FALLBACK_THETA),
+            driver=pl.col("driver").fill_null(fallback),
             a=pl.col("a").fill_null(FALLBACK_A),
             b=pl.col("b").fill_null(FALLBACK_B),
             level=pl.coalesce(pl.col("_lvl"), pl.lit(overall, dtype=pl.Float64), pl.lit(1.0)),
             pairs=pl.col("_n").fill_null(0),
         )
-        .select("jurisdiction", "theta", "a", "b", "level", "pairs", "source")
+        .select("jurisdiction", "driver", "a", "b", "level", "pairs", "mse", "source")
     )
-    parts = []
-    for row in fits.iter_rows(named=True):  # one row per jurisdiction
-        days = _calendar(date_from, date_to, row["theta"]).select("read_date", "h")
-        scale = row["level"] / (row["a"] + row["b"] * _mean_h(row["theta"]))
-        parts.append(
-            days.select(
-                pl.lit(row["jurisdiction"]).alias("jurisdiction"),
-                "read_date",
-                (scale * (row["a"] + row["b"] * pl.col("h"))).alias("daily"),
-            )
+    in_range = drivers.filter(pl.col("read_date").is_between(date_from, date_to))
+    chosen = in_range.join(fits, on=["jurisdiction", "driver"])
+    # the ELECTRIC driver may not reach every day of the range: climatological fallback there
+    clim = in_range.filter(pl.col("driver") == fallback).select(
+        "jurisdiction", "read_date", pl.col("h").alias("_h0")
+    )
+    daily = (
+        fits.select("jurisdiction", "a", "b", "level")
+        .join(clim, on="jurisdiction")
+        .join(chosen.select("jurisdiction", "read_date", "h"), on=["jurisdiction", "read_date"], how="left")
+        .with_columns(h=pl.coalesce("h", "_h0"))
+        .with_columns(
+            scale=pl.col("level") / (pl.col("a") + pl.col("b") * pl.col("h").mean().over("jurisdiction"))
         )
-    schema = {"jurisdiction": pl.Utf8, "read_date": pl.Date, "daily": pl.Float64}
-    daily = pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+        .select(
+            "jurisdiction",
+            "read_date",
+            (pl.col("scale") * (pl.col("a") + pl.col("b") * pl.col("h"))).alias("daily"),
+        )
+        .sort("jurisdiction", "read_date")
+    )
     return with_components(daily, "jurisdiction"), fits
