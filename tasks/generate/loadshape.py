@@ -2,7 +2,7 @@
 
 Weather: per jurisdiction a smooth annual temperature cycle plus correlated day-to-day noise
 (QLD warm, so summer cooling dominates; VIC/SA cold winters and hot summer spells). Daily
-consumption of a register = base × day-type factor + heat × HDD(18 °C) + cool × CDD(22 °C), with
+consumption of a register = base × day-type factor + heat × HDD(18 °C) + cool × CDD(21 °C), with
 each site's own base, heat and cool (portfolio.py), times day noise. Gas is base + heat × HDD
 (strongly winter). Solar = capacity × yield(season) × clearness(jurisdiction, day). Controlled
 load = a nightly hot-water block that grows in winter. Interval values split the day with shapes
@@ -42,7 +42,7 @@ def weather(cal: Calendar, seed: int) -> dict[str, np.ndarray]:
     return {
         "temp": t,
         "hdd": np.maximum(18.0 - t, 0.0),
-        "cdd": np.maximum(t - 22.0, 0.0),
+        "cdd": np.maximum(t - 21.0, 0.0),
         "clear": np.vstack(clear),
     }
 

@@ -76,8 +76,8 @@ def _sites(n_sites: int, seed: int) -> pl.DataFrame:
     # load parameters: base (kWh or MJ per day) and site-specific weather sensitivities
     base_median = np.select([gas & (cls == "RES"), gas, seg == 1, seg == 2], [28.0, 160.0, 9.5, 48.0], 420.0)
     base = base_median * rng.lognormal(0.0, 0.45, n_sites)
-    heat = base * np.where(gas, 0.09, 0.035) * rng.lognormal(0.0, 0.6, n_sites) * (rng.random(n_sites) > 0.15)
-    cool = base * np.where(gas, 0.0, 0.07) * rng.lognormal(0.0, 0.6, n_sites) * (rng.random(n_sites) > 0.2)
+    heat = base * np.where(gas, 0.28, 0.035) * rng.lognormal(0.0, 0.6, n_sites) * (rng.random(n_sites) > 0.15)
+    cool = base * np.where(gas, 0.0, 0.08) * rng.lognormal(0.0, 0.6, n_sites) * (rng.random(n_sites) > 0.2)
     elec = ~gas
     interval = elec & (
         rng.random(n_sites) < np.where(cls == "RES", INTERVAL_SHARE["RES"], INTERVAL_SHARE["BUS"])
