@@ -1,0 +1,84 @@
+"""`bua ingest billing-csv`, `bua aggregate`, `bua alert`: the companion flows (SPEC §7) from the CLI.
+
+Each command runs the same Prefect flow as its deployment (against PREFECT_API_URL, or Prefect's
+ephemeral server when none is set), prints what happened and exits non-zero on failure.
+"""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from flows.cli_app import app, fail, ingest_app, settings_from
+
+
+@ingest_app.command("billing-csv")
+def ingest_billing_csv(
+    ctx: typer.Context,
+    paths: list[str] = typer.Argument(..., help="CSV files, folders or s3:// prefixes"),
+    rejects_url: str | None = typer.Option(
+        None, help="where rejects files go (default BUA_BILLING_REJECTS_URL)"
+    ),
+) -> None:
+    """Load billing CSV records into billing_record (idempotent on id; bad rows to a rejects file)."""
+    from flows.billing_ingest import BillingIngestError, billing_csv_ingest
+
+    settings = settings_from(ctx)
+    try:
+        results = billing_csv_ingest(paths=paths, database_url=settings.database_url, rejects_url=rejects_url)
+    except BillingIngestError as exc:
+        fail(str(exc), code=1)
+        return
+    for r in results:
+        line = f"{r['source']}: {r['rows_loaded']} loaded, {r['rows_duplicate']} already loaded, {r['rows_rejected']} rejected"
+        typer.echo(line + (f" (rejects: {r['rejects_url']})" if r["rejects_url"] else ""))
+
+
+@app.command("aggregate")
+def aggregate_cmd(
+    ctx: typer.Context,
+    day: str | None = typer.Option(None, help="report day YYYY-MM-DD (default: yesterday in BUA_TIMEZONE)"),
+    max_rows_per_file: int | None = typer.Option(None, help="split CSV exports at this many rows"),
+) -> None:
+    """Daily billing aggregation: per-account charges, payments, balance, aged debt, write-offs."""
+    from flows.aggregate import PreCheckFailed, daily_billing_aggregation
+
+    settings = settings_from(ctx)
+    try:
+        result = daily_billing_aggregation(
+            day=day,
+            database_url=settings.database_url,
+            output_url=settings.output_url,
+            max_rows_per_file=max_rows_per_file,
+        )
+    except PreCheckFailed as exc:
+        fail(str(exc), code=1)
+        return
+    except ValueError as exc:
+        fail(f"--day: {exc}")
+        return
+    typer.echo(f"{result['day']}: {result['rows']} account rows; files:")
+    for f in result["files"]:
+        typer.echo(f"  {f}")
+
+
+@app.command("alert")
+def alert_cmd(
+    ctx: typer.Context,
+    window_end: str | None = typer.Option(
+        None, help="end of the 6-hour window (ISO time; default now), local time unless an offset is given"
+    ),
+) -> None:
+    """Revenue of the 6-hour window just ended, by network, posted to Slack."""
+    from flows.alert import revenue_alert
+
+    settings = settings_from(ctx)
+    try:
+        result = revenue_alert(window_end=window_end, database_url=settings.database_url)
+    except Exception as exc:  # noqa: BLE001 - the flow already reported it to Slack; say it plainly here
+        fail(f"{type(exc).__name__}: {exc}", code=1)
+        return
+    typer.echo(result["message"])
+    if not result["posted"]:
+        typer.echo(json.dumps({"posted": False, "reason": "no Slack webhook configured"}))
