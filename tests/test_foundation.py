@@ -1,0 +1,84 @@
+"""Foundation: settings precedence, `bua db init` idempotence through the CLI, storage, shard hash."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from tasks import storage
+from tasks.settings import Settings, load_settings
+from tasks.shard import shard_expr, shard_of
+
+
+def test_settings_defaults_env_and_overrides(monkeypatch):
+    monkeypatch.delenv("BUA_DATABASE_URL", raising=False)
+    assert Settings().database_url == "sqlite:///.bua/bua.db"  # SPEC §1 embedded default
+    monkeypatch.setenv("BUA_DATABASE_URL", "sqlite:///env.db")
+    monkeypatch.setenv("BUA_SHARDS", "8")
+    s = load_settings(database_url=None, shards=None)
+    assert (s.database_url, s.shards) == ("sqlite:///env.db", 8)
+    s = load_settings(database_url="sqlite:///cli.db")  # a CLI option beats the environment
+    assert s.database_url == "sqlite:///cli.db"
+
+
+def test_secret_never_in_repr(monkeypatch):
+    monkeypatch.setenv("BUA_SLACK_WEBHOOK_URL", "https://hooks.example/T000/SECRET-TOKEN")
+    s = Settings()
+    assert "SECRET-TOKEN" not in repr(s) and "SECRET-TOKEN" not in str(s.model_dump())
+    assert s.slack_webhook_url is not None and s.slack_webhook_url.get_secret_value().endswith("SECRET-TOKEN")
+
+
+def test_cli_db_init_twice_is_a_no_op(tmp_path):
+    url = f"sqlite:///{tmp_path}/cli.db"
+    runner = CliRunner()
+    first = runner.invoke(app, ["--database-url", url, "db", "init"])
+    assert first.exit_code == 0, first.output
+    assert "applied migration(s)" in first.output
+    second = runner.invoke(app, ["--database-url", url, "db", "init"])
+    assert second.exit_code == 0 and "up to date" in second.output
+
+
+def test_cli_db_init_unreachable_database_is_a_clear_error():
+    url = "postgresql+psycopg://nobody:hunter2@127.0.0.1:1/nowhere"
+    result = CliRunner().invoke(app, ["--database-url", url, "db", "init"])
+    assert result.exit_code != 0
+    assert "cannot connect to database" in result.output
+    assert "hunter2" not in result.output  # the password never appears in an error
+
+
+def test_shard_hash_is_stable_arithmetic():
+    # 'A1' in base 36 = 10*36 + 1 = 361; Lehmer step: 361 * 48271 mod (2^31-1) = 17425831; mod 16 = 7
+    assert shard_of("A1", 16) == 17425831 % 16 == 7
+    # lower case and upper case NMIs are the same site
+    assert shard_of("vabd000163", 16) == shard_of("VABD000163", 16)
+    df = pl.DataFrame({"nmi": [f"NCCC{i:06d}" for i in range(20_000)]})
+    counts = df.select(shard_expr("nmi", 16)).group_by("shard").len()["len"]
+    assert counts.len() == 16 and counts.min() > 1_000  # 20k/16 = 1250 each if uniform
+
+
+def test_atomic_local_write_and_listing(tmp_path):
+    s = Settings()
+    target = tmp_path / "a" / "b.parquet"
+    storage.write_parquet_atomic(pl.DataFrame({"x": [1, 2]}), str(target), s)
+    storage.write_parquet_atomic(pl.DataFrame({"x": [3]}), str(target), s)
+    assert pl.read_parquet(target)["x"].to_list() == [3]
+    assert storage.list_files(str(tmp_path), s) == [str(target)]  # no temp file left behind
+
+
+def test_parquet_bytes_are_deterministic():
+    df = pl.DataFrame({"a": [1.5, None, 3.0], "b": ["x", "y", "z"]})
+    assert storage.parquet_bytes(df) == storage.parquet_bytes(df.clone())
+
+
+@pytest.mark.usefixtures("s3_bucket")
+def test_s3_round_trip_on_moto(s3_bucket):
+    s = Settings()
+    url = f"{s3_bucket}/dir/x.parquet"
+    storage.write_parquet_atomic(pl.DataFrame({"x": [1, 2, 3]}), url, s)
+    assert storage.exists(url, s)
+    assert storage.list_files(f"{s3_bucket}/dir", s) == [url]
+    assert storage.scan_parquet(url, s).select(pl.col("x").sum()).collect().item() == 6
+    storage.delete([url], s)
+    assert not storage.exists(url, s)
