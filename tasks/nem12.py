@@ -28,6 +28,8 @@ INTERVAL_LENGTHS = (5, 10, 15, 30)
 QUALITY_300 = r"^(?:[AEFNS][0-9]{0,2}|V)$"
 QUALITY_400 = r"^[AEFNS][0-9]{0,2}$"
 MAX_ERRORS = 20
+# the quality string of a day whose intervals all carry the 300 record's flag, by flag + count
+_UNIFORM_QUALITY = {f"{flag}{1440 // il}": flag * (1440 // il) for flag in "AEFNSV" for il in (5, 10, 15, 30)}
 
 REGISTER_DAY_SCHEMA: dict[str, pl.DataType] = {
     "nmi": pl.String(),
@@ -100,8 +102,9 @@ def _lines(text: str) -> pl.DataFrame:
     lines = pl.DataFrame({"raw": pl.Series([text]).str.split("\n")}).explode("raw")
     return (
         lines.with_row_index("line", offset=1)
-        .with_columns(pl.col("line").cast(pl.Int32), pl.col("raw").str.strip_chars_end("\r"))
-        .filter(pl.col("raw").str.strip_chars() != "")
+        .with_columns(pl.col("line").cast(pl.Int32))
+        # a CR of CR LF stays on the last field, which every reader of a last field strips
+        .filter(pl.col("raw").str.contains(r"\S"))
         .with_columns(pl.col("raw").str.split(",").alias("fields"))
         .with_columns(pl.col("fields").list.first().str.strip_chars().alias("rec"))
     )
@@ -229,17 +232,25 @@ def _interval_days(lines: pl.DataFrame, d200: pl.DataFrame) -> tuple[pl.DataFram
         pl.col("fields").list.get(qpos + 1, null_on_oob=True).str.strip_chars().alias("reason_code"),
         pl.col("fields").list.get(qpos + 3, null_on_oob=True).alias("update_text"),
         pl.col("fields").list.get(qpos + 4, null_on_oob=True).alias("msats_text"),
-        # values end where the first field starting with a letter (the QualityMethod) is
-        pl.col("fields")
-        .list.slice(2)
-        .list.eval(pl.element().str.contains(r"^\s*[A-Za-z]"))
-        .alias("is_alpha"),
+        pl.col("fields").list.get(qpos - 1, null_on_oob=True).alias("last_value"),
     )
-    days = days.with_columns(
+    # fast check: the QualityMethod sits right after the n-th value; only rows failing it get
+    # the (slower) count of their values for the error message
+    looks_right = pl.col("quality_method").str.contains(r"^[A-Za-z]") & ~pl.col("last_value").str.contains(
+        r"^\s*[A-Za-z]"
+    )
+    suspect = days.filter(~looks_right.fill_null(False))
+    suspect = suspect.with_columns(
+        pl.col("fields").list.slice(2).list.eval(pl.element().str.contains(r"^\s*[A-Za-z]")).alias("is_alpha")
+    ).with_columns(
         pl.when(pl.col("is_alpha").list.any())
         .then(pl.col("is_alpha").list.arg_max())
         .otherwise(pl.col("n_fields") - 2)
+        .cast(pl.Int64)
         .alias("n_values")
+    )
+    days = days.join(suspect.select("line", "n_values"), on="line", how="left").with_columns(
+        pl.col("n_values").fill_null(pl.col("n").cast(pl.Int64))
     )
     wrong_count = pl.col("n_values") != pl.col("n")
     found = [
@@ -256,10 +267,7 @@ def _interval_days(lines: pl.DataFrame, d200: pl.DataFrame) -> tuple[pl.DataFram
         )
     ]
     days = days.filter(~wrong_count).with_columns(
-        pl.col("fields")
-        .list.slice(2, pl.col("n"))
-        .list.eval(pl.element().str.strip_chars().cast(pl.Float64, strict=False))
-        .alias("values"),
+        pl.col("fields").list.slice(2, pl.col("n")).cast(pl.List(pl.Float64), strict=False).alias("values"),
         pl.col("date_text").str.to_date("%Y%m%d", strict=False).alias("read_date"),
         _datetime(pl.col("update_text")).alias("update_datetime"),
         _datetime(pl.col("msats_text")).alias("msats_load_datetime"),
@@ -295,7 +303,7 @@ def _interval_days(lines: pl.DataFrame, d200: pl.DataFrame) -> tuple[pl.DataFram
         ),
     ]
     return days.drop(
-        "fields", "is_alpha", "date_text", "update_text", "msats_text", "n_fields", "n_values"
+        "fields", "last_value", "date_text", "update_text", "msats_text", "n_fields", "n_values"
     ), found
 
 
@@ -366,8 +374,9 @@ def _events(lines: pl.DataFrame, days: pl.DataFrame) -> tuple[pl.DataFrame, list
 
 def _quality_strings(days: pl.DataFrame, ev: pl.DataFrame) -> pl.DataFrame:
     """One character per interval: the 300 record's flag, or the 400 runs of a V day."""
+    key = pl.col("quality_method").str.slice(0, 1) + pl.col("n").cast(pl.String)
     uniform = days.select(
-        "line", pl.col("quality_method").str.slice(0, 1).repeat_by(pl.col("n")).list.join("").alias("quality")
+        "line", key.replace_strict(_UNIFORM_QUALITY, default=None, return_dtype=pl.String).alias("quality")
     )
     if ev.height == 0:
         return uniform
@@ -465,12 +474,15 @@ def dedupe_register_days(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
 
     "Later row" is the frame's own order, which callers make file order then line order (and
     the store's existing rows before newly ingested ones). A missing UpdateDateTime loses to any
-    present one.
+    present one. The result is sorted by (nmi, suffix, read_date).
     """
     lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
+    key = ["nmi", "suffix", "read_date"]
+    # after the sort the winner is the last row of its key: keep rows whose successor differs
+    last_of_key = pl.any_horizontal([pl.col(k) != pl.col(k).shift(-1) for k in key]).fill_null(True)
     return (
         lf.with_row_index("_order")
-        .sort("nmi", "suffix", "read_date", "update_datetime", "_order", nulls_last=False)
-        .unique(subset=["nmi", "suffix", "read_date"], keep="last", maintain_order=True)
+        .sort(*key, "update_datetime", "_order", nulls_last=False)
+        .filter(last_of_key)
         .drop("_order")
     )

@@ -42,7 +42,7 @@ def test_the_example_set_is_all_there() -> None:
     "path", [p for p in NEM12_FILES if p.name not in NEMREADER_WRONG], ids=lambda p: p.name
 )
 def test_store_equals_nemreader(path: Path, tmp_path: Path) -> None:
-    settings = Settings(meter_store=str(tmp_path / "store"), shards=4)
+    settings = Settings(meter_store=str(tmp_path / "store"), shards=1)
     name, data = member_bytes(path)
     merge_register_days(parse_nem12(decode(data), name), settings)
     ours = _store_intervals(settings)
