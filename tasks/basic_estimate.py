@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
+import numpy as np
 import polars as pl
 
 from tasks.interval_estimate import EXCEPTION_SCHEMA, register_days
@@ -33,6 +34,8 @@ IMPLAUSIBLE_FACTOR = 10.0
 SCALAR_WINDOW_DAYS = 365
 MIN_SCALAR_DAYS = 60
 MIN_SEASONAL_PAIRS = 3
+MIN_SEASONAL3_PAIRS = 5
+MIN_DET3 = 1e-9  # determinant of the scaled 3x3 normal matrix below which the fit is singular
 MIN_W_SPREAD = 0.02  # weighted sd of the pairs' mean W, relative to the register's mean M
 ACTUAL_READ = ("A", "S", "F")
 
@@ -175,46 +178,73 @@ def register_macro(registers: pl.DataFrame, macro: pl.DataFrame, gas_macro: pl.D
     is_gas = pl.col("service_type") == "GAS"
     elec = regs.filter(~is_gas).join(macro.rename({"segment": "macro_key"}), on="macro_key")
     gas = regs.filter(is_gas).join(gas_macro, on="jurisdiction")
-    cols = ["meter_register_id", "read_date", "daily", "w"]
+    cols = ["meter_register_id", "read_date", "daily", "w", "wh"]
     return (
         pl.concat([elec.select(cols), gas.select(cols)])
         .sort("meter_register_id", "read_date")
         .with_columns(
             cum_daily=pl.col("daily").cum_sum().over("meter_register_id"),
             cum_w=pl.col("w").cum_sum().over("meter_register_id"),
+            cum_wh=pl.col("wh").cum_sum().over("meter_register_id"),
         )
     )
+
+
+_SUMMED = ("daily", "w", "wh")
+
+
+def _range_sums(frame: pl.DataFrame, first: str, last: str, rmacro: pl.DataFrame) -> pl.DataFrame:
+    """Add sum_m, sum_w, sum_wh over the days first … last (inclusive) of each row's register;
+    null when the range is not inside the register's macro range."""
+    cum = rmacro.select("meter_register_id", "read_date", *_SUMMED, *[f"cum_{c}" for c in _SUMMED])
+    hi = cum.select(
+        "meter_register_id",
+        pl.col("read_date").alias(last),
+        *[pl.col(f"cum_{c}").alias(f"_hi_{c}") for c in _SUMMED],
+    )
+    lo = cum.select(
+        "meter_register_id",
+        pl.col("read_date").alias(first),
+        *[(pl.col(f"cum_{c}") - pl.col(c)).alias(f"_lo_{c}") for c in _SUMMED],
+    )
+    out = frame.join(hi, on=["meter_register_id", last], how="left").join(
+        lo, on=["meter_register_id", first], how="left"
+    )
+    names = {"daily": "sum_m", "w": "sum_w", "wh": "sum_wh"}
+    return out.with_columns(
+        [(pl.col(f"_hi_{c}") - pl.col(f"_lo_{c}")).alias(names[c]) for c in _SUMMED]
+    ).drop([f"_hi_{c}" for c in _SUMMED] + [f"_lo_{c}" for c in _SUMMED])
 
 
 def _with_pair_sums(pairs: pl.DataFrame, rmacro: pl.DataFrame) -> pl.DataFrame:
-    """Σ M and Σ W over each pair's days (null when the pair is not inside the macro range)."""
-    cum = rmacro.select("meter_register_id", "read_date", "cum_daily", "cum_w", "daily", "w")
-    first_day = rmacro.group_by("meter_register_id").agg(pl.col("read_date").min().alias("macro_from"))
-    out = (
-        pairs.with_columns(_e=pl.col("end") - pl.duration(days=1), _s=pl.col("start"))
-        .join(
-            cum.rename({"read_date": "_e", "cum_daily": "ce", "cum_w": "cw_e"}).drop("daily", "w"),
-            on=["meter_register_id", "_e"],
-            how="left",
-        )
-        .join(
-            cum.rename({"read_date": "_s", "cum_daily": "cs", "cum_w": "cw_s", "daily": "ds", "w": "ws"}),
-            on=["meter_register_id", "_s"],
-            how="left",
-        )
-        .join(first_day, on="meter_register_id", how="left")
+    """Σ M, Σ W and Σ Wh over each pair's days (null when the pair is not inside the macro range)."""
+    out = _range_sums(pairs.with_columns(_e=pl.col("end") - pl.duration(days=1)), "start", "_e", rmacro)
+    return out.drop("_e")
+
+
+def _solve3(f: pl.DataFrame) -> pl.DataFrame:
+    """Batched weighted least squares on [1, x_w, x_wh]: alpha3, beta3, gamma3 (null if singular)."""
+    names = ["s", "sw", "sh", "sww", "swh", "shh"]
+    m = f.select([pl.col(c).fill_null(0.0) for c in names]).to_numpy()
+    rhs = f.select([pl.col(c).fill_null(0.0) for c in ("sy", "swy", "shy")]).to_numpy()
+    a = np.stack([m[:, [0, 1, 2]], m[:, [1, 3, 4]], m[:, [2, 4, 5]]], axis=1)  # (n, 3, 3) normal matrix
+    scale = np.maximum(np.abs(a).max(axis=(1, 2)), 1e-300)
+    det = np.linalg.det(a / scale[:, None, None])
+    ok = np.abs(det) > MIN_DET3
+    sol = np.full((len(f), 3), np.nan)
+    if ok.any():
+        sol[ok] = np.linalg.solve(a[ok], rhs[ok][:, :, None])[:, :, 0]
+    return f.with_columns(
+        pl.Series("alpha3", sol[:, 0]).fill_nan(None),
+        pl.Series("beta3", sol[:, 1]).fill_nan(None),
+        pl.Series("gamma3", sol[:, 2]).fill_nan(None),
     )
-    inside = pl.col("ce").is_not_null() & pl.col("cs").is_not_null()
-    return out.with_columns(
-        sum_m=pl.when(inside).then(pl.col("ce") - pl.col("cs") + pl.col("ds")),
-        sum_w=pl.when(inside).then(pl.col("cw_e") - pl.col("cw_s") + pl.col("ws")),
-    ).drop("_e", "_s", "ce", "cs", "cw_e", "cw_s", "ds", "ws")
 
 
 def fit_registers(
     registers: pl.DataFrame, pairs_m: pl.DataFrame, run_date: dt.date, method: Literal["scalar", "seasonal"]
 ) -> pl.DataFrame:
-    """Per basic register: model (SCALAR | SEASONAL | NONE), scalar, alpha, beta, history_days."""
+    """Per basic register: model (SCALAR | SEASONAL | NONE), scalar, alpha, beta, gamma, components, history_days."""
     usable = pairs_m.filter(pl.col("sum_m").is_not_null() & (pl.col("sum_m") > 0))
     recent = usable.filter(pl.col("end") > run_date - dt.timedelta(days=SCALAR_WINDOW_DAYS))
     win = recent.group_by("meter_register_id").agg(
@@ -222,6 +252,7 @@ def fit_registers(
     )
     wt = pl.col("days").cast(pl.Float64)
     x = pl.col("sum_w") / pl.col("days")
+    h = pl.col("sum_wh") / pl.col("days")
     y = pl.col("consumption") / pl.col("days")
     alls = usable.group_by("meter_register_id").agg(
         c_a=pl.col("consumption").sum(),
@@ -233,9 +264,18 @@ def fit_registers(
         sy=(wt * y).sum(),
         sxx=(wt * x * x).sum(),
         sxy=(wt * x * y).sum(),
+        sw=(wt * x).sum(),
+        sh=(wt * h).sum(),
+        sww=(wt * x * x).sum(),
+        swh=(wt * x * h).sum(),
+        shh=(wt * h * h).sum(),
+        swy=(wt * x * y).sum(),
+        shy=(wt * h * y).sum(),
     )
-    regs = basic_registers(registers).select("meter_register_id").unique()
-    f = regs.join(win, on="meter_register_id", how="left").join(alls, on="meter_register_id", how="left")
+    regs = one_row_per_register(basic_registers(registers)).select("meter_register_id", "service_type")
+    f = _solve3(
+        regs.join(win, on="meter_register_id", how="left").join(alls, on="meter_register_id", how="left")
+    )
     det = pl.col("s") * pl.col("sxx") - pl.col("sx") ** 2
     f = f.with_columns(
         beta=(pl.col("s") * pl.col("sxy") - pl.col("sx") * pl.col("sy")) / det,
@@ -250,34 +290,61 @@ def fit_registers(
         .when(has_any)
         .then(pl.col("c_a") / pl.col("m_a"))
     )
-    seasonal_ok = (
-        (pl.lit(method == "seasonal"))
+    seasonal = pl.lit(method == "seasonal")
+    two_ok = (
+        seasonal
         & (pl.col("n").fill_null(0) >= MIN_SEASONAL_PAIRS)
         & (pl.col("w_sd") > MIN_W_SPREAD * pl.col("mean_m"))
         & (pl.col("alpha") >= 0)
         & (pl.col("beta") >= 0)
     ).fill_null(False)
+    # three components (base, warm-season and cold-season weather parts): heating and cooling
+    # sensitivities of their own; needs more pairs and both season parts >= 0; not for gas,
+    # whose weather part is heating only
+    three_ok = (
+        seasonal
+        & (pl.col("service_type") != "GAS")
+        & (pl.col("n").fill_null(0) >= MIN_SEASONAL3_PAIRS)
+        & (pl.col("alpha3") >= 0)
+        & (pl.col("beta3") >= 0)
+        & (pl.col("beta3") + pl.col("gamma3") >= 0)
+    ).fill_null(False)
     return f.select(
         "meter_register_id",
-        pl.when(seasonal_ok)
+        pl.when(three_ok | two_ok)
         .then(pl.lit("SEASONAL"))
         .when(has_any)
         .then(pl.lit("SCALAR"))
         .otherwise(pl.lit("NONE"))
         .alias("model"),
         scalar.fill_null(1.0).alias("scalar"),
-        pl.when(seasonal_ok).then(pl.col("alpha")).alias("alpha"),
-        pl.when(seasonal_ok).then(pl.col("beta")).alias("beta"),
+        pl.when(three_ok).then(pl.col("alpha3")).when(two_ok).then(pl.col("alpha")).alias("alpha"),
+        pl.when(three_ok).then(pl.col("beta3")).when(two_ok).then(pl.col("beta")).alias("beta"),
+        pl.when(three_ok).then(pl.col("gamma3")).when(two_ok).then(pl.lit(0.0)).alias("gamma"),
+        pl.when(three_ok).then(3).when(two_ok).then(2).otherwise(1).alias("components"),
         pl.when(use_recent).then(pl.col("d_r")).otherwise(pl.col("d_a")).fill_null(0).alias("history_days"),
     )
 
 
 def _shape() -> pl.Expr:
-    """The register's daily estimate on a day with macro columns daily and w."""
+    """The register's daily estimate on a day with macro columns daily, w and wh."""
     return (
         pl.when(pl.col("model") == "SEASONAL")
-        .then(pl.col("alpha") + pl.col("beta") * pl.col("w"))
+        .then(pl.col("alpha") + pl.col("beta") * pl.col("w") + pl.col("gamma") * pl.col("wh"))
         .otherwise(pl.col("scalar") * pl.col("daily"))
+    )
+
+
+def _range_shape() -> pl.Expr:
+    """Σ of the daily estimate over a range with columns days, sum_m, sum_w, sum_wh."""
+    return (
+        pl.when(pl.col("model") == "SEASONAL")
+        .then(
+            pl.col("alpha") * pl.col("days")
+            + pl.col("beta") * pl.col("sum_w")
+            + pl.col("gamma") * pl.col("sum_wh")
+        )
+        .otherwise(pl.col("scalar") * pl.col("sum_m"))
     )
 
 
@@ -311,9 +378,7 @@ def estimate_basic(
         .agg(_shape().mean().alias("mean_shape"))
     )
     pair_shape = pairs_m.join(models, on="meter_register_id", how="left").with_columns(
-        pair_shape=pl.when(pl.col("model") == "SEASONAL")
-        .then(pl.col("alpha") * pl.col("days") + pl.col("beta") * pl.col("sum_w"))
-        .otherwise(pl.col("scalar") * pl.col("sum_m"))
+        pair_shape=_range_shape()
     )
     days = (
         register_days(regs, windows)
@@ -329,7 +394,7 @@ def estimate_basic(
             check_sortedness=False,
         )
         .join(
-            rmacro.select("meter_register_id", "read_date", "daily", "w"),
+            rmacro.select("meter_register_id", "read_date", "daily", "w", "wh"),
             on=["meter_register_id", "read_date"],
             how="left",
         )
@@ -391,36 +456,18 @@ def _estimated_reads(
         (pl.col("register_start") <= period_end)
         & (pl.col("register_end").is_null() | (pl.col("register_end") >= period_end))
     )
-    cum = rmacro.select("meter_register_id", "read_date", "cum_daily", "cum_w", "daily", "w")
-    out = (
+    out = _range_sums(
         live.select("meter_register_id", "dial_digits", pl.col("multiplier").cast(pl.Float64))
         .join(last, on="meter_register_id")
         .filter(pl.col("last_read_date") <= period_end)
         .with_columns(_pe=pl.lit(period_end))
         .join(models, on="meter_register_id", how="left")
-        .join(mean_shape, on="meter_register_id", how="left")
-        .join(
-            cum.rename({"read_date": "_pe", "cum_daily": "ce", "cum_w": "cw_e"}).drop("daily", "w"),
-            on=["meter_register_id", "_pe"],
-            how="left",
-        )
-        .join(
-            cum.rename(
-                {"read_date": "last_read_date", "cum_daily": "cs", "cum_w": "cw_s", "daily": "ds", "w": "ws"}
-            ),
-            on=["meter_register_id", "last_read_date"],
-            how="left",
-        )
-        .with_columns(n=(pl.col("_pe") - pl.col("last_read_date")).dt.total_days() + 1)
-    )
-    sum_m = pl.col("ce") - pl.col("cs") + pl.col("ds")
-    sum_w = pl.col("cw_e") - pl.col("cw_s") + pl.col("ws")
-    consumption = pl.coalesce(
-        pl.when(pl.col("model") == "SEASONAL")
-        .then(pl.col("alpha") * pl.col("n") + pl.col("beta") * sum_w)
-        .otherwise(pl.col("scalar") * sum_m),
-        pl.col("mean_shape").fill_null(0.0) * pl.col("n"),
-    )
+        .join(mean_shape, on="meter_register_id", how="left"),
+        "last_read_date",
+        "_pe",
+        rmacro,
+    ).with_columns(days=(pl.col("_pe") - pl.col("last_read_date")).dt.total_days() + 1)
+    consumption = pl.coalesce(_range_shape(), pl.col("mean_shape").fill_null(0.0) * pl.col("days"))
     index = pl.col("last_index") + pl.col("consumption") / pl.col("multiplier")
     mod = pl.lit(10.0).pow(pl.col("dial_digits").cast(pl.Float64))
     return (

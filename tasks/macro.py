@@ -2,8 +2,9 @@
 
 Electricity: M(segment, day) = the daily total of the fixed segment profile P (kWh per register
 per day), so a register scalar of 1 means "an average register of the segment". For the
-seasonal basic method M is split in two components: a base load, the segment's 10th percentile
-of M over the range, and a weather-sensitive part W(day) = max(0, M − base).
+seasonal basic method M is split into components: a base load, the segment's 10th percentile
+of M over the range, and a weather-sensitive part W(day) = max(0, M − base), itself split by
+season into Wh = W·h_−1(day) (cold season, heating) and W − Wh (warm season, cooling).
 Gas has no interval population, so its shape is fitted per jurisdiction from the gas read pairs:
 daily = level × (a + b·h_θ(day)) / (a + b·mean h_θ), with the heating index h_θ(day) =
 max(0, cos(2π(doy − 196)/365.25) − θ) / (1 − θ) (peak mid-July; θ > −1 leaves the warm months
@@ -38,9 +39,12 @@ def macro_profile(fixed: pl.DataFrame) -> pl.DataFrame:
 
 
 def with_components(daily: pl.DataFrame, key: str) -> pl.DataFrame:
-    """Add base (10th percentile per key) and w = max(0, daily − base)."""
-    return daily.with_columns(base=pl.col("daily").quantile(BASE_QUANTILE).over(key)).with_columns(
-        w=(pl.col("daily") - pl.col("base")).clip(lower_bound=0.0)
+    """Add base (10th percentile per key), w = max(0, daily − base) and its cold-season part
+    wh = w·h_−1(day) (the rest, w − wh, is the warm-season part)."""
+    return (
+        daily.with_columns(base=pl.col("daily").quantile(BASE_QUANTILE).over(key))
+        .with_columns(w=(pl.col("daily") - pl.col("base")).clip(lower_bound=0.0))
+        .with_columns(wh=pl.col("w") * heating_index(-1.0))
     )
 
 

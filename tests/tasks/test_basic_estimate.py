@@ -71,7 +71,13 @@ def _macro(daily: list[float]) -> pl.DataFrame:
 
 
 NO_GAS = pl.DataFrame(
-    schema={"jurisdiction": pl.Utf8, "read_date": pl.Date, "daily": pl.Float64, "w": pl.Float64}
+    schema={
+        "jurisdiction": pl.Utf8,
+        "read_date": pl.Date,
+        "daily": pl.Float64,
+        "w": pl.Float64,
+        "wh": pl.Float64,
+    }
 )
 
 
@@ -128,29 +134,37 @@ def test_no_reads_gives_scalar_one_and_no_history() -> None:
     assert exc["code"].to_list() == ["NO_HISTORY"]
 
 
-def test_seasonal_fit_recovers_base_and_sensitivity() -> None:
-    # M(d) = 10 + 8·(1 + cos(2π(d − 190)/365))/2 over 400 days; base = its 10th percentile,
-    # W = M − base. The register truly uses 5 + 0.8·W(d) kWh/day, read every 30 days (13
-    # pairs): the day-weighted least squares must return alpha = 5, beta = 0.8 exactly, and
-    # a day after the last read is estimated as 5 + 0.8·W(d). The scalar method cannot
-    # reproduce it (one ratio to M), which is the point of the seasonal method.
+def _seasonal_case(alpha: float, beta_warm: float, beta_cold: float, pairs: int):
+    """M(d) = 10 + 8·(1 + cos(2π(d − 190)/365))/2 over 400 days from 2024-01-01; W = M − its
+    10th percentile, Wh = W·h(d) its cold-season part. The register truly uses
+    alpha + beta_warm·(W − Wh) + beta_cold·Wh kWh/day and is read every 30 days."""
     n = 400
     daily = [10 + 8 * (1 + math.cos(2 * math.pi * (i - 190) / 365)) / 2 for i in range(n)]
     macro = _macro(daily)
-    w = macro["w"].to_list()
-    true = [5 + 0.8 * wi for wi in w]
-    read_days = list(range(0, 391, 30))
+    w, wh = macro["w"].to_list(), macro["wh"].to_list()
+    true = [alpha + beta_warm * (wi - hi) + beta_cold * hi for wi, hi in zip(w, wh, strict=True)]
+    read_days = list(range(0, 30 * pairs + 1, 30))
     idx, reads = 1000.0, []
     for k, d in enumerate(read_days):
         if k:
             idx += sum(true[read_days[k - 1] : d])
         reads.append((d, round(idx, 6)))
+    return macro, true, reads
+
+
+def test_seasonal_fit_recovers_base_and_sensitivity() -> None:
+    # true use 5 + 0.8·W (same sensitivity in both seasons), 13 read pairs: the least squares
+    # must return alpha = 5, beta = 0.8 and no extra cold-season term (gamma = 0), and a day
+    # after the last read is estimated as 5 + 0.8·W(d). The scalar method cannot reproduce it
+    # (one ratio to M), which is the point of the seasonal method.
+    macro, true, reads = _seasonal_case(5.0, 0.8, 0.8, 13)
     regs = _regs()
     pairs, _ = read_pairs(regs, _reads(reads))
     rm = register_macro(regs, macro, NO_GAS)
     fit = fit_registers(regs, _with_pair_sums(pairs, rm), day(395), "seasonal").to_dicts()[0]
-    assert fit["model"] == "SEASONAL"
+    assert fit["model"] == "SEASONAL" and fit["components"] == 3
     assert fit["alpha"] == pytest.approx(5.0, rel=1e-6) and fit["beta"] == pytest.approx(0.8, rel=1e-6)
+    assert fit["gamma"] == pytest.approx(0.0, abs=1e-6)
     windows = pl.DataFrame({"account_id": [11], "unbilled_from": [day(392)], "unbilled_to": [day(394)]})
     usage, ebr, _ = estimate_basic(
         regs, windows, _reads(reads), macro, NO_GAS, day(395), day(394), "seasonal"
@@ -161,3 +175,18 @@ def test_seasonal_fit_recovers_base_and_sensitivity() -> None:
     pairs2, _ = read_pairs(regs, _reads(reads[:3]))
     fit2 = fit_registers(regs, _with_pair_sums(pairs2, rm), day(61), "seasonal")
     assert fit2["model"].to_list() == ["SCALAR"]
+
+
+def test_seasonal_fit_separates_heating_and_cooling_sensitivity() -> None:
+    # true use 2 + 0.3·(W − Wh) + 1.5·Wh: beta (warm season) = 0.3, gamma = 1.5 − 0.3 = 1.2;
+    # with 4 pairs (fewer than 5) only the two-component fit is allowed.
+    macro, _, reads = _seasonal_case(2.0, 0.3, 1.5, 13)
+    regs = _regs()
+    rm = register_macro(regs, macro, NO_GAS)
+    pairs, _ = read_pairs(regs, _reads(reads))
+    fit = fit_registers(regs, _with_pair_sums(pairs, rm), day(395), "seasonal").to_dicts()[0]
+    assert (fit["alpha"], fit["beta"], fit["gamma"]) == pytest.approx((2.0, 0.3, 1.2), rel=1e-6)
+    pairs4, _ = read_pairs(regs, _reads(reads[:5]))
+    assert fit_registers(regs, _with_pair_sums(pairs4, rm), day(125), "seasonal")["components"].to_list() != [
+        3
+    ]
