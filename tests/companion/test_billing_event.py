@@ -104,3 +104,56 @@ def test_file_landing_in_the_bucket_is_ingested_through_the_event(
     )
     # the eight old rows: four already loaded, four rejected again; the new row loads
     assert [(r["rows_loaded"], r["rows_duplicate"], r["rows_rejected"]) for r in results] == [(1, 4, 4)]
+
+
+def _forwarder():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "s3_forwarder", REPO / "infra" / "s3-events" / "forwarder.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+EVENTBRIDGE = {
+    "version": "0",
+    "id": "17793124-05d4-b198-2fde-7ededc63b103",
+    "detail-type": "Object Created",
+    "source": "aws.s3",
+    "account": "111122223333",
+    "time": "2025-03-02T01:02:03Z",
+    "region": "ap-southeast-2",
+    "resources": ["arn:aws:s3:::bua-billing-inbox"],
+    "detail": {
+        "version": "0",
+        "bucket": {"name": "bua-billing-inbox"},
+        "object": {
+            "key": "billing/incoming/March+bills.csv",
+            "size": 1234,
+            "etag": "b1946ac92492d2347c6235b4d2611184",
+        },
+        "request-id": "N4N7GDK58NMKJ12R",
+        "requester": "123456789012",
+        "reason": "PutObject",
+    },
+}
+
+
+def test_eventbridge_forwarder_sends_the_event_the_trigger_expects(prefect_harness):
+    from prefect.settings import PREFECT_API_URL
+
+    forwarder = _forwarder()
+    event = forwarder.prefect_event(EVENTBRIDGE)
+    key = "billing/incoming/March bills.csv"  # keys arrive URL-encoded from EventBridge
+    assert event["resource"]["prefect.resource.id"] == f"s3://bua-billing-inbox/{key}"
+    trigger = ingest_trigger("bua-billing-inbox")
+    assert run_parameters_if_triggered(trigger, event) == {
+        "bucket": "bua-billing-inbox",
+        "key": key,
+        "etag": "b1946ac92492d2347c6235b4d2611184",
+    }
+    assert forwarder.prefect_event(dict(EVENTBRIDGE, **{"detail-type": "Object Deleted"})) is None
+    # the open-source server's events API accepts it
+    assert forwarder.post_events([event], PREFECT_API_URL.value()) == 204
