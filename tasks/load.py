@@ -63,7 +63,7 @@ def _mysql(url: str, table: str, df: pl.DataFrame) -> None:
         df.write_csv(
             tmp,
             include_header=False,
-            null_value="\\N",
+            null_value="NULL",
             datetime_format="%Y-%m-%d %H:%M:%S%.6f",
             line_terminator="\n",
         )
@@ -76,6 +76,12 @@ def _mysql(url: str, table: str, df: pl.DataFrame) -> None:
                     f"OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' LINES TERMINATED BY '\\n' ({cols})",
                     (tmp,),
                 )
+                # with LOCAL, bad rows become warnings and are skipped: refuse a partial table
+                cur.execute("SHOW WARNINGS LIMIT 3")
+                warnings = [w for w in cur.fetchall() if w[0] != "Note"]
+                if warnings:
+                    raw.rollback()
+                    raise RuntimeError(f"loading {table} into MariaDB/MySQL: {warnings}")
             raw.commit()
         finally:
             raw.close()

@@ -76,7 +76,9 @@ def _conform(name: str, df: pl.DataFrame) -> pl.DataFrame:
         elif t is bool:
             e = e.cast(pl.Boolean)
         elif t.__name__ in ("Decimal", "float"):
-            e = e.cast(pl.Float64)
+            # at the column's scale, so that every database stores exactly what the file holds
+            scale = getattr(col.type, "scale", None)
+            e = e.cast(pl.Float64).round(scale) if scale is not None else e.cast(pl.Float64)
         exprs.append(e)
     pk = [c.name for c in table.primary_key.columns]
     return df.select(exprs).sort(pk) if pk else df.select(exprs)
