@@ -8,7 +8,7 @@ the engine's functions shard by shard), and compares the unbilled volume of ever
 (consumption + controlled load registers; solar generation is a credit and is left out) with
 ``truth/register_day.parquet``. Metrics: portfolio NMBE = Σ(est − true) / Σ true; account-month
 CV(RMSE) = √mean((est − true)²) / mean(true); MAPE = mean(|est − true| / true) over account-months
-with true ≥ 1 unit — by fuel, meter type and segment, and side by side the naive method (last
+with true ≥ 1 kWh (gas MJ are converted to kWh, ÷ 3.6, so that mixed groups add up) — by fuel, meter type and segment, and side by side the naive method (last
 issued invoice's daily usage × unbilled days; never-billed accounts get their segment's mean).
 Prints a table and writes bench/results/accuracy.json.
 """
