@@ -15,9 +15,19 @@ branch_labels = None
 depends_on = None
 
 MONEY_COLUMNS = (
-    "invoiced_day", "external_day", "payments_day", "write_offs_day",
-    "charges_to_date", "payments_to_date", "write_offs_to_date", "balance",
-    "debt_not_due", "debt_0_30", "debt_31_60", "debt_61_90", "debt_90_plus",
+    "invoiced_day",
+    "external_day",
+    "payments_day",
+    "write_offs_day",
+    "charges_to_date",
+    "payments_to_date",
+    "write_offs_to_date",
+    "balance",
+    "debt_not_due",
+    "debt_0_30",
+    "debt_31_60",
+    "debt_61_90",
+    "debt_90_plus",
 )
 
 
@@ -54,7 +64,9 @@ def upgrade() -> None:
         sa.Column("snapshot_date", sa.Date(), nullable=False),
         *_report_columns(),
     )
-    op.create_index("ix_badh_snapshot_account", "billing_account_daily_history", ["snapshot_date", "account_key"])
+    op.create_index(
+        "ix_badh_snapshot_account", "billing_account_daily_history", ["snapshot_date", "account_key"]
+    )
 
 
 def downgrade() -> None:
