@@ -176,6 +176,10 @@ def register_macro(registers: pl.DataFrame, macro: pl.DataFrame, gas_macro: pl.D
         .otherwise(fallback)
     )
     is_gas = pl.col("service_type") == "GAS"
+    # frames from before the cold-season split carry no wh: treat their weather part as warm-season
+    macro, gas_macro = (
+        m if "wh" in m.columns else m.with_columns(wh=pl.lit(0.0)) for m in (macro, gas_macro)
+    )
     elec = regs.filter(~is_gas).join(macro.rename({"segment": "macro_key"}), on="macro_key")
     gas = regs.filter(is_gas).join(gas_macro, on="jurisdiction")
     cols = ["meter_register_id", "read_date", "daily", "w", "wh"]
