@@ -341,7 +341,8 @@ def _events(lines: pl.DataFrame, days: pl.DataFrame) -> tuple[pl.DataFrame, list
             ),
         ),
     ]
-    expected_lo = (pl.col("hi").shift(1).over("ctx300") + 1).fill_null(1)
+    ev = ev.with_columns((pl.col("hi").shift(1).over("ctx300") + 1).fill_null(1).alias("expected_lo"))
+    expected_lo = pl.col("expected_lo")
     gap = (pl.col("lo") != expected_lo) | (pl.col("hi") < pl.col("lo")) | (pl.col("hi") > pl.col("n"))
     found.append(
         _problems(

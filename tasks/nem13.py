@@ -196,7 +196,8 @@ def basic_reads(records: pl.DataFrame) -> pl.DataFrame:
 
     Quality is the first character of the QualityMethod (A actual, E estimate, S/F substitute).
     """
-    base = ["nmi", "suffix", "register_id", "serial", "update_datetime", "source_file", "source_line"]
+    base = ["nmi", "suffix", "register_id", "serial", "update_datetime", "source_file", "source_line", "_rec"]
+    records = records.with_row_index("_rec")  # file order, then line order
     prev = records.filter(
         pl.col("previous_datetime").is_not_null() & pl.col("previous_read").is_not_null()
     ).select(
@@ -213,9 +214,9 @@ def basic_reads(records: pl.DataFrame) -> pl.DataFrame:
         pl.col("current_quality").str.slice(0, 1).alias("quality"),
         pl.lit(1).alias("_kind"),
     )
-    both = pl.concat([prev, curr]).with_row_index("_order")
+    both = pl.concat([prev, curr])
     return (
-        both.sort("nmi", "suffix", "read_date", "update_datetime", "_order", "_kind", nulls_last=False)
+        both.sort("nmi", "suffix", "read_date", "update_datetime", "_rec", "_kind", nulls_last=False)
         .unique(subset=["nmi", "suffix", "read_date"], keep="last", maintain_order=True)
         .select([pl.col(c).cast(t) for c, t in READ_SCHEMA.items()])
     )
