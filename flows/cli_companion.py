@@ -23,11 +23,12 @@ def ingest_billing_csv(
 ) -> None:
     """Load billing CSV records into billing_record (idempotent on id; bad rows to a rejects file)."""
     from flows.billing_ingest import BillingIngestError, billing_csv_ingest
+    from tasks.db import DatabaseError
 
     settings = settings_from(ctx)
     try:
         results = billing_csv_ingest(paths=paths, database_url=settings.database_url, rejects_url=rejects_url)
-    except BillingIngestError as exc:
+    except (BillingIngestError, DatabaseError) as exc:
         fail(str(exc), code=1)
         return
     for r in results:
@@ -43,6 +44,7 @@ def aggregate_cmd(
 ) -> None:
     """Daily billing aggregation: per-account charges, payments, balance, aged debt, write-offs."""
     from flows.aggregate import PreCheckFailed, daily_billing_aggregation
+    from tasks.db import DatabaseError
 
     settings = settings_from(ctx)
     try:
@@ -52,7 +54,7 @@ def aggregate_cmd(
             output_url=settings.output_url,
             max_rows_per_file=max_rows_per_file,
         )
-    except PreCheckFailed as exc:
+    except (PreCheckFailed, DatabaseError) as exc:
         fail(str(exc), code=1)
         return
     except ValueError as exc:
