@@ -20,13 +20,19 @@ FAKE = "tests.flows.fake_pipeline"
 COMPAT = Path(__file__).resolve().parents[1] / "companion" / "prefect_compat"
 
 
+def server_shim() -> None:
+    """Make prefect.server importable in this process (see COMPAT)."""
+    import runpy
+
+    runpy.run_path(str(COMPAT / "sitecustomize.py"))
+
+
 @pytest.fixture(scope="session")
 def harness() -> Iterator[str]:
     """Prefect's test harness (a real temporary API server); yields its PREFECT_API_URL."""
     import os
-    import runpy
 
-    runpy.run_path(str(COMPAT / "sitecustomize.py"))
+    server_shim()
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(COMPAT), old) if p)
     from prefect.settings import PREFECT_API_URL
