@@ -73,12 +73,14 @@ def _prepare(df: pl.DataFrame) -> pl.DataFrame:
         | (pl.col("quality").str.len_chars() != n_expected)
         | pl.col("values").list.eval(pl.element().is_null() | pl.element().is_nan()).list.any()
         | ~pl.col("quality").str.contains(f"^[{''.join(FLAGS)}]*$")
+        | (pl.col("values").list.min() < 0)
     )
     if bad.height:
         row = bad.row(0, named=True)
         raise ValueError(
             f"NEM12 writer: {bad.height} register-day(s) malformed, e.g. {row['nmi']} {row['suffix']} {row['read_date']}: "
-            f"{len(row['values'])} values and {len(row['quality'])} quality flags (of {''.join(FLAGS)}) for {row['interval_minutes']}-minute intervals"
+            f"{len(row['values'])} values (none negative or missing) and {len(row['quality'])} quality flags "
+            f"(of {''.join(FLAGS)}) for {row['interval_minutes']}-minute intervals"
         )
     dup = out.filter(pl.struct("nmi", "suffix", "read_date").is_duplicated())
     if dup.height:
@@ -89,6 +91,17 @@ def _prepare(df: pl.DataFrame) -> pl.DataFrame:
     return out.sort(
         "nmi", "suffix", "interval_minutes", "unit", "serial", "register_id", "read_date", maintain_order=True
     )
+
+
+def _decimal_text(x: pl.Expr) -> pl.Expr:
+    """Shortest exact decimal text of a float ("2" not "2.0"); MDFF has no exponents, so the rare
+    value that would print as 1e-7 is written with 12 decimals instead."""
+    text = x.cast(pl.String)
+    plain = text.str.replace(r"\.0$", "")
+    small = x.cast(pl.Decimal(38, 12)).cast(pl.String).str.replace(r"0+$", "").str.replace(r"\.$", "")
+    large = x.cast(pl.Int64).cast(pl.String)  # floats this large are whole numbers
+    fixed = pl.when(x.abs() >= 1e15).then(large).otherwise(small)
+    return pl.when(text.str.contains("e", literal=True)).then(fixed).otherwise(plain)
 
 
 def _stamp(col: str) -> pl.Expr:
@@ -102,7 +115,7 @@ def _day_records(days: pl.DataFrame) -> pl.DataFrame:
         pl.sum_horizontal([pl.col("quality").str.contains(f, literal=True).cast(pl.Int8) for f in FLAGS]) == 1
     )
     flag = pl.when(uniform).then(first).otherwise(pl.lit("V"))
-    values = pl.col("values").list.eval(pl.element().cast(pl.String).str.replace(r"\.0$", "")).list.join(",")
+    values = pl.col("values").list.eval(_decimal_text(pl.element())).list.join(",")
     line = pl.concat_str(
         [
             pl.lit("300"),

@@ -94,3 +94,15 @@ def test_same_input_same_bytes() -> None:
     a = nem12_text(_days(), created=CREATED)
     b = nem12_text(_days().reverse(), created=CREATED)
     assert a == b
+
+
+def test_values_never_use_exponents() -> None:
+    df = _days().head(1).with_columns(pl.lit([1e-7, 2.0, 0.1, 1.23e-5] + [0.5] * 44).alias("values"))
+    fields = nem12_text(df, created=CREATED).split("\r\n")[2].split(",")
+    assert fields[2:6] == ["0.0000001", "2", "0.1", "0.0000123"]
+
+
+def test_rejects_negative_values() -> None:
+    bad = _days().head(1).with_columns(pl.lit([-1.0] + [0.5] * 47).alias("values"))
+    with pytest.raises(ValueError, match="none negative or missing"):
+        nem12_text(bad, created=CREATED)
