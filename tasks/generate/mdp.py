@@ -160,14 +160,14 @@ def _nem12_200(regs: pl.DataFrame, k: int) -> list[bytes]:
     return [s.encode() for s in text.to_series().to_list()]
 
 
-def delivery_bytes(
+def delivery_pieces(
     regs: pl.DataFrame, q: np.ndarray, plan: dict[str, np.ndarray], which: str, cal: Calendar
 ) -> tuple[bytes, int, int]:
-    """(body, lines, values) of one delivery of a batch."""
+    """(byte pieces of the body in order, lines, values) of one delivery of a batch."""
     n, _, k = q.shape
     r, d = np.nonzero(plan[which])  # sorted by register, then day
     if r.size == 0:
-        return b"", 0, 0
+        return [], 0, 0
     first = which == "first"
     kind = plan["kind"][r, d]
     # UpdateDateTime: 02:00–05:00 the morning after; late days later; corrections 12 days on
@@ -217,7 +217,7 @@ def delivery_bytes(
         pieces.append(
             odd[odd_pos[s]] if odd_line else flat[plain_pos[s] * width : (plain_pos[s] + e - s) * width]
         )
-    return b"".join(pieces), int(r.size), int(r.size * k)
+    return pieces, int(r.size), int(r.size * k)
 
 
 def write_batch(
@@ -236,13 +236,17 @@ def write_batch(
     stats = {"nem12_files": 0, "nem12_lines": 0, "nem12_values": 0, "nem12_bytes": 0}
     created = (dt.datetime.combine(cal.end, dt.time()) + dt.timedelta(days=1, hours=1)).strftime("%Y%m%d%H%M")
     for delivery, which in ((1, "first"), (2, "second")):
-        body, lines, values = delivery_bytes(regs, q, plan, which, cal)
+        pieces, lines, values = delivery_pieces(regs, q, plan, which, cal)
         if not lines:
             continue
-        data = header(created) + body + footer()
-        (out_dir / f"NEM12_{batch:05d}_{delivery}.csv").write_bytes(data)
+        head, foot = header(created), footer()
+        with open(out_dir / f"NEM12_{batch:05d}_{delivery}.csv", "wb") as fh:
+            fh.write(head)
+            fh.writelines(pieces)
+            fh.write(foot)
+        size = len(head) + len(foot) + sum(len(p) for p in pieces)
         stats["nem12_files"] += 1
         stats["nem12_lines"] += lines
         stats["nem12_values"] += values
-        stats["nem12_bytes"] += len(data)
+        stats["nem12_bytes"] += size
     return stats

@@ -25,12 +25,14 @@ VALUE_WIDTH = 6  # five characters and a comma
 
 
 def quantise(q: np.ndarray) -> np.ndarray:
-    """Thousandths rounded to what five significant characters can show (in place, int32)."""
-    np.clip(q, 0, MAX_MILLI, out=q)
-    big = q >= 9_995
-    q[big] = np.rint(q[big] / 10.0).astype(np.int32) * 10
-    big = q >= 99_950
-    q[big] = np.rint(q[big] / 100.0).astype(np.int32) * 100
+    """Thousandths (≥ 0) rounded to what five significant characters can show (in place, int32)."""
+    flat = q.reshape(-1)
+    big = np.flatnonzero(flat >= 9_995)  # most values are below 10 and stay as they are
+    if big.size:
+        v = np.minimum(flat[big], MAX_MILLI).astype(np.float64)
+        flat[big] = np.minimum(
+            np.where(v >= 99_950, np.rint(v / 100.0) * 100, np.rint(v / 10.0) * 10), MAX_MILLI
+        ).astype(np.int32)
     return q
 
 

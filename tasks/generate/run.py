@@ -25,7 +25,7 @@ from tasks.generate import billing, invoices, loadshape, mdp, reads, reference
 from tasks.generate.calendar import Calendar
 from tasks.generate.portfolio import build_portfolio
 from tasks.generate.tables import db_tables, write_tables
-from tasks.generate.truth import TruthWriter, truth_rows
+from tasks.generate.truth import TruthWriter, site_accounts, truth_rows
 
 DEFAULT_END = dt.date(2026, 10, 31)
 HISTORY_MONTHS = 3  # bills and basic reads start this many months before the meter data
@@ -135,7 +135,9 @@ def generate(
     )
 
     truth = TruthWriter(root / "truth" / "register_day.parquet")
-    acc_days = p.accounts.select("site_id", pl.col("id").alias("account_id"), "open_i", "close_i")
+    acc_days = site_accounts(
+        p.accounts.select("site_id", pl.col("id").alias("account_id"), "open_i", "close_i")
+    )
     stats = {
         "nem12_files": 0,
         "nem12_lines": 0,

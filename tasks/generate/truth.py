@@ -30,8 +30,8 @@ SCHEMA = {
 }
 
 
-def account_of_day(regs: pl.DataFrame, accounts: pl.DataFrame, r: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """Account holding the register's site on each day (0 when none); a site has at most two accounts."""
+def site_accounts(accounts: pl.DataFrame) -> pl.DataFrame:
+    """Per site: first account (a1, closing c1) and the next one (a2, opening o2); a site has at most two."""
     acc = accounts.sort("site_id", "open_i").with_columns(pl.int_range(pl.len()).over("site_id").alias("nth"))
     one = acc.filter(pl.col("nth") == 0).select(
         "site_id", pl.col("account_id").alias("a1"), pl.col("close_i").alias("c1")
@@ -39,11 +39,12 @@ def account_of_day(regs: pl.DataFrame, accounts: pl.DataFrame, r: np.ndarray, da
     two = acc.filter(pl.col("nth") == 1).select(
         "site_id", pl.col("account_id").alias("a2"), pl.col("open_i").alias("o2")
     )
-    per_reg = (
-        regs.select("site_id")
-        .join(one, on="site_id", how="left", maintain_order="left")
-        .join(two, on="site_id", how="left", maintain_order="left")
-    )
+    return one.join(two, on="site_id", how="left")
+
+
+def account_of_day(regs: pl.DataFrame, per_site: pl.DataFrame, r: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Account holding the register's site on each day (0 when none)."""
+    per_reg = regs.select("site_id").join(per_site, on="site_id", how="left", maintain_order="left")
     big = np.iinfo(np.int64).max
     a1, c1 = per_reg["a1"].fill_null(0).to_numpy()[r], per_reg["c1"].fill_null(big).to_numpy()[r]
     a2, o2 = per_reg["a2"].fill_null(0).to_numpy()[r], per_reg["o2"].fill_null(big).to_numpy()[r]
@@ -55,12 +56,12 @@ def truth_rows(
     daily: np.ndarray,
     on: np.ndarray,
     data_cal: Calendar,
-    accounts: pl.DataFrame,
+    per_site: pl.DataFrame,
     data0: int,
 ) -> pa.Table:
     """Rows for the active register-days of a batch; ``daily``/``on`` are (n, data days)."""
     r, d = np.nonzero(on)
-    account = account_of_day(regs, accounts, r, d + data0)
+    account = account_of_day(regs, per_site, r, d + data0)
     idx = pa.array(r)
 
     def strings(col: str) -> pa.Array:
