@@ -80,7 +80,7 @@ def _field(i: int) -> pl.Expr:
     return pl.col("fields").list.get(i, null_on_oob=True)
 
 
-def _datetime(expr: pl.Expr) -> pl.Expr:
+def mdff_datetime(expr: pl.Expr) -> pl.Expr:
     """MDFF DateTime14 (or DateTime12) text to a datetime; empty → null, invalid → null."""
     s = expr.str.strip_chars()
     return (
@@ -92,12 +92,12 @@ def _datetime(expr: pl.Expr) -> pl.Expr:
     )
 
 
-def _bad_datetime(expr: pl.Expr) -> pl.Expr:
+def bad_datetime(expr: pl.Expr) -> pl.Expr:
     s = expr.str.strip_chars().fill_null("")
-    return (s != "") & _datetime(expr).is_null()
+    return (s != "") & mdff_datetime(expr).is_null()
 
 
-def _lines(text: str) -> pl.DataFrame:
+def mdff_lines(text: str) -> pl.DataFrame:
     """Non-blank lines with their 1-based line number, record type and fields."""
     lines = pl.DataFrame({"raw": pl.Series([text]).str.split("\n")}).explode("raw")
     return (
@@ -110,7 +110,7 @@ def _lines(text: str) -> pl.DataFrame:
     )
 
 
-def _problems(frame: pl.DataFrame, condition: pl.Expr, reason: pl.Expr | str) -> pl.DataFrame:
+def problems_where(frame: pl.DataFrame, condition: pl.Expr, reason: pl.Expr | str) -> pl.DataFrame:
     msg = pl.lit(reason) if isinstance(reason, str) else reason
     return frame.filter(condition).select("line", msg.alias("reason")).head(MAX_ERRORS)
 
@@ -152,28 +152,28 @@ def _structure_problems(lines: pl.DataFrame) -> list[pl.DataFrame]:
         )
     prev = pl.col("rec").shift(1)
     found += [
-        _problems(
+        problems_where(
             lines,
             ~pl.col("rec").is_in(RECORD_TYPES),
             pl.format("unknown record type '{}' in a NEM12 file", pl.col("rec").str.slice(0, 12)),
         ),
-        _problems(
+        problems_where(
             lines, (pl.col("rec") == "100") & (pl.col("line") != first["line"]), "100 header record repeated"
         ),
-        _problems(
+        problems_where(
             lines,
             (pl.col("rec") == "900") & (pl.col("line") != last["line"]),
             "900 end-of-data record before the end of the file",
         ),
-        _problems(
+        problems_where(
             lines, (pl.col("rec") == "300") & pl.col("ctx200").is_null(), "300 record before any 200 record"
         ),
-        _problems(
+        problems_where(
             lines,
             (pl.col("rec") == "400") & ~prev.is_in(["300", "400"]),
             "400 record not directly after a 300 or 400 record",
         ),
-        _problems(
+        problems_where(
             lines,
             (pl.col("rec") == "500") & ~prev.is_in(["300", "400", "500"]),
             "500 record not after a 300/400 record",
@@ -195,17 +195,17 @@ def _nmi_details(lines: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame]]
         pl.col("fields").list.len().alias("n_fields"),
     )
     found = [
-        _problems(
+        problems_where(
             d200,
             pl.col("n_fields") < 9,
             pl.format("200 record has {} fields, needs at least 9", pl.col("n_fields")),
         ),
-        _problems(
+        problems_where(
             d200,
             (pl.col("nmi").fill_null("") == "") | (pl.col("suffix").fill_null("") == ""),
             "200 record without NMI or NMISuffix",
         ),
-        _problems(
+        problems_where(
             d200,
             ~pl.col("interval_minutes").is_in(INTERVAL_LENGTHS).fill_null(False) & (pl.col("n_fields") >= 9),
             pl.format("200 record IntervalLength '{}' is not one of 5, 10, 15, 30", pl.col("il_text")),
@@ -254,7 +254,7 @@ def _interval_days(lines: pl.DataFrame, d200: pl.DataFrame) -> tuple[pl.DataFram
     )
     wrong_count = pl.col("n_values") != pl.col("n")
     found = [
-        _problems(
+        problems_where(
             days,
             wrong_count,
             pl.format(
@@ -269,36 +269,36 @@ def _interval_days(lines: pl.DataFrame, d200: pl.DataFrame) -> tuple[pl.DataFram
     days = days.filter(~wrong_count).with_columns(
         pl.col("fields").list.slice(2, pl.col("n")).cast(pl.List(pl.Float64), strict=False).alias("values"),
         pl.col("date_text").str.to_date("%Y%m%d", strict=False).alias("read_date"),
-        _datetime(pl.col("update_text")).alias("update_datetime"),
-        _datetime(pl.col("msats_text")).alias("msats_load_datetime"),
+        mdff_datetime(pl.col("update_text")).alias("update_datetime"),
+        mdff_datetime(pl.col("msats_text")).alias("msats_load_datetime"),
     )
     bad_value = pl.col("values").list.eval(pl.element().is_null() | pl.element().is_nan()).list.any()
     negative = pl.col("values").list.min() < 0
     found += [
-        _problems(
+        problems_where(
             days,
             (pl.col("date_text").str.len_chars() != 8) | pl.col("read_date").is_null(),
             pl.format("300 record IntervalDate '{}' is not a valid YYYYMMDD date", pl.col("date_text")),
         ),
-        _problems(days, bad_value, "300 record has a non-numeric interval value"),
-        _problems(
+        problems_where(days, bad_value, "300 record has a non-numeric interval value"),
+        problems_where(
             days,
             negative,
             pl.format("300 record has a negative interval value ({})", pl.col("values").list.min()),
         ),
-        _problems(
+        problems_where(
             days,
             ~pl.col("quality_method").fill_null("").str.contains(QUALITY_300),
             pl.format("300 record QualityMethod '{}' is not valid", pl.col("quality_method").fill_null("")),
         ),
-        _problems(
+        problems_where(
             days,
-            _bad_datetime(pl.col("update_text")),
+            bad_datetime(pl.col("update_text")),
             pl.format("300 record UpdateDateTime '{}' is not a valid date-time", pl.col("update_text")),
         ),
-        _problems(
+        problems_where(
             days,
-            _bad_datetime(pl.col("msats_text")),
+            bad_datetime(pl.col("msats_text")),
             pl.format("300 record MSATSLoadDateTime '{}' is not a valid date-time", pl.col("msats_text")),
         ),
     ]
@@ -322,17 +322,17 @@ def _events(lines: pl.DataFrame, days: pl.DataFrame) -> tuple[pl.DataFrame, list
         .sort("line")
     )
     found = [
-        _problems(
+        problems_where(
             ev,
             pl.col("lo").is_null() | pl.col("hi").is_null(),
             "400 record StartInterval/EndInterval is not a whole number",
         ),
-        _problems(
+        problems_where(
             ev,
             ~pl.col("qm").str.contains(QUALITY_400),
             pl.format("400 record QualityMethod '{}' is not valid", pl.col("qm")),
         ),
-        _problems(
+        problems_where(
             ev,
             pl.col("quality_method") != "V",
             pl.format(
@@ -345,7 +345,7 @@ def _events(lines: pl.DataFrame, days: pl.DataFrame) -> tuple[pl.DataFrame, list
     expected_lo = pl.col("expected_lo")
     gap = (pl.col("lo") != expected_lo) | (pl.col("hi") < pl.col("lo")) | (pl.col("hi") > pl.col("n"))
     found.append(
-        _problems(
+        problems_where(
             ev,
             gap,
             pl.format(
@@ -360,7 +360,7 @@ def _events(lines: pl.DataFrame, days: pl.DataFrame) -> tuple[pl.DataFrame, list
     )
     last = ev.group_by("ctx300").agg(pl.col("hi").last(), pl.col("line").last(), pl.col("n").first())
     found.append(
-        _problems(
+        problems_where(
             last,
             pl.col("hi") != pl.col("n"),
             pl.format("400 records of this day end at interval {}; they must cover 1-{} exactly", "hi", "n"),
@@ -369,7 +369,7 @@ def _events(lines: pl.DataFrame, days: pl.DataFrame) -> tuple[pl.DataFrame, list
     v_days = days.filter(pl.col("quality_method") == "V").join(
         ev.select("ctx300").unique(), left_on="line", right_on="ctx300", how="anti"
     )
-    found.append(_problems(v_days, pl.lit(True), "300 record of QualityMethod V without 400 records"))
+    found.append(problems_where(v_days, pl.lit(True), "300 record of QualityMethod V without 400 records"))
     return ev.select("ctx300", "lo", "hi", pl.col("qm").str.slice(0, 1).alias("flag")), found
 
 
@@ -403,18 +403,18 @@ def _b2b(lines: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
         _field(4).str.strip_chars().fill_null("").alias("index_text"),
     )
     b = b.with_columns(
-        _datetime(pl.col("read_text")).alias("b2b_read_datetime"),
+        mdff_datetime(pl.col("read_text")).alias("b2b_read_datetime"),
         pl.col("index_text").cast(pl.Float64, strict=False).alias("b2b_index_read"),
     )
     found = [
-        _problems(
+        problems_where(
             b,
             (pl.col("index_text") != "") & pl.col("b2b_index_read").is_null(),
             pl.format("500 record IndexRead '{}' is not a number", "index_text"),
         ),
-        _problems(
+        problems_where(
             b,
-            _bad_datetime(pl.col("read_text")),
+            bad_datetime(pl.col("read_text")),
             pl.format("500 record ReadDateTime '{}' is not a valid date-time", "read_text"),
         ),
     ]
@@ -429,7 +429,7 @@ def _b2b(lines: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
 
 def parse_nem12(text: str, name: str) -> pl.DataFrame:
     """Register-day rows (``REGISTER_DAY_SCHEMA``) of one NEM12 file, or :class:`MdffError`."""
-    lines = _lines(text)
+    lines = mdff_lines(text)
     rec = pl.col("rec")
     lines = lines.with_columns(
         pl.when(rec == "200").then(pl.col("line")).forward_fill().alias("ctx200"),

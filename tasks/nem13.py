@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from sql.schema import metadata
 from tasks.db import read_sql, transaction
-from tasks.nem12 import MAX_ERRORS, MdffError, _bad_datetime, _datetime, _lines, _problems
+from tasks.nem12 import MAX_ERRORS, MdffError, bad_datetime, mdff_datetime, mdff_lines, problems_where
 
 RECORD_TYPES = ("100", "250", "550", "900")
 QUALITY = r"^[AEFNS][0-9]{0,2}$"
@@ -55,7 +55,7 @@ def _f(i: int) -> pl.Expr:
 
 def parse_nem13(text: str, name: str) -> pl.DataFrame:
     """One row per 250 record, with both reads; :class:`MdffError` for a malformed file."""
-    lines = _lines(text)
+    lines = mdff_lines(text)
     found: list[pl.DataFrame] = []
     if lines.height == 0:
         raise MdffError(name, [(1, "empty file: no 100 header record")])
@@ -78,20 +78,20 @@ def parse_nem13(text: str, name: str) -> pl.DataFrame:
         )
     prev = pl.col("rec").shift(1)
     found += [
-        _problems(
+        problems_where(
             lines,
             ~pl.col("rec").is_in(RECORD_TYPES),
             pl.format("unknown record type '{}' in a NEM13 file", pl.col("rec").str.slice(0, 12)),
         ),
-        _problems(
+        problems_where(
             lines, (pl.col("rec") == "100") & (pl.col("line") != first["line"]), "100 header record repeated"
         ),
-        _problems(
+        problems_where(
             lines,
             (pl.col("rec") == "900") & (pl.col("line") != last["line"]),
             "900 end-of-data record before the end of the file",
         ),
-        _problems(
+        problems_where(
             lines, (pl.col("rec") == "550") & (prev != "250"), "550 record not directly after a 250 record"
         ),
     ]
@@ -116,57 +116,57 @@ def parse_nem13(text: str, name: str) -> pl.DataFrame:
         pl.col("prev_text").cast(pl.Float64, strict=False).alias("previous_read"),
         pl.col("curr_text").cast(pl.Float64, strict=False).alias("current_read"),
         pl.col("qty_text").cast(pl.Float64, strict=False).alias("quantity"),
-        _datetime(pl.col("prev_dt_text")).alias("previous_datetime"),
-        _datetime(pl.col("curr_dt_text")).alias("current_datetime"),
-        _datetime(pl.col("update_text")).alias("update_datetime"),
+        mdff_datetime(pl.col("prev_dt_text")).alias("previous_datetime"),
+        mdff_datetime(pl.col("curr_dt_text")).alias("current_datetime"),
+        mdff_datetime(pl.col("update_text")).alias("update_datetime"),
     )
     found += [
-        _problems(
+        problems_where(
             reads,
             pl.col("n_fields") < 20,
             pl.format("250 record has {} fields, needs at least 20", "n_fields"),
         ),
-        _problems(
+        problems_where(
             reads,
             (pl.col("nmi").fill_null("") == "") | (pl.col("suffix").fill_null("") == ""),
             "250 record without NMI or NMISuffix",
         ),
-        _problems(
+        problems_where(
             reads,
             pl.col("current_read").is_null() | (pl.col("current_read") < 0),
             pl.format("250 record CurrentRegisterRead '{}' is not a non-negative number", "curr_text"),
         ),
-        _problems(
+        problems_where(
             reads,
             (pl.col("prev_text").fill_null("") != "")
             & (pl.col("previous_read").is_null() | (pl.col("previous_read") < 0)),
             pl.format("250 record PreviousRegisterRead '{}' is not a non-negative number", "prev_text"),
         ),
-        _problems(
+        problems_where(
             reads,
             pl.col("current_datetime").is_null(),
             pl.format("250 record CurrentRegisterReadDateTime '{}' is not a valid date-time", "curr_dt_text"),
         ),
-        _problems(
+        problems_where(
             reads,
-            _bad_datetime(pl.col("prev_dt_text")),
+            bad_datetime(pl.col("prev_dt_text")),
             pl.format(
                 "250 record PreviousRegisterReadDateTime '{}' is not a valid date-time", "prev_dt_text"
             ),
         ),
-        _problems(
+        problems_where(
             reads,
             ~pl.col("current_quality").fill_null("").str.contains(QUALITY),
             pl.format(
                 "250 record CurrentQualityMethod '{}' is not valid", pl.col("current_quality").fill_null("")
             ),
         ),
-        _problems(
+        problems_where(
             reads,
-            _bad_datetime(pl.col("update_text")),
+            bad_datetime(pl.col("update_text")),
             pl.format("250 record UpdateDateTime '{}' is not a valid date-time", "update_text"),
         ),
-        _problems(
+        problems_where(
             reads,
             (pl.col("qty_text").fill_null("") != "") & pl.col("quantity").is_null(),
             pl.format("250 record Quantity '{}' is not a number", "qty_text"),
