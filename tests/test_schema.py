@@ -23,9 +23,21 @@ SPEC_COLUMNS = {
 }
 
 
+def _script_heads() -> set[str]:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from tasks.db import SQL_DIR
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(SQL_DIR / "migrations"))
+    return set(ScriptDirectory.from_config(cfg).get_heads())
+
+
 def test_db_init_creates_spec_schema_and_is_idempotent(db_url):
     applied = init_db(db_url)
-    assert "0001" in applied
+    # a new database is brought to every head of the migration graph (0001 and what builds on it)
+    assert set(applied) == _script_heads() and applied
     insp = sa.inspect(engine_for(db_url))
     tables = set(insp.get_table_names())
     assert set(metadata.tables) <= tables
