@@ -11,9 +11,9 @@ from tasks.generate import generate
 
 @pytest.fixture(scope="session")
 def portfolio(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """2,000 accounts × 13 months ending 2026-10-31 (the demo's shape), seed 7."""
+    """1,500 accounts × 13 months ending 2026-10-31 (the demo's shape), seed 7."""
     out = tmp_path_factory.mktemp("portfolio")
-    generate(out, accounts=2000, seed=7, months=13)
+    generate(out, accounts=1500, seed=7, months=13)
     return out
 
 

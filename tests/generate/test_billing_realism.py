@@ -1,4 +1,4 @@
-"""Billing history, tariffs, discounts and payments of the session portfolio (2,000 accounts)."""
+"""Billing history, tariffs, discounts and payments of the session portfolio (1,500 accounts)."""
 
 from __future__ import annotations
 

@@ -33,7 +33,8 @@ def _nemreader_days(files: list[Path]) -> pl.DataFrame:
 
 
 def test_nemreader_reads_true_values_of_actual_days(small_portfolio: Path) -> None:
-    files = sorted((small_portfolio / "nem12").glob("*.csv"))
+    # one batch (both deliveries) keeps nemreader's pure-Python parsing to a few seconds
+    files = [f for f in sorted((small_portfolio / "nem12").glob("*.csv")) if f.stem.split("_")[1] == "00000"]
     got = _nemreader_days(files)
     truth = pl.read_parquet(small_portfolio / "truth" / "register_day.parquet").filter(
         pl.col("interval_minutes").is_not_null()

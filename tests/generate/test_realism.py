@@ -1,6 +1,6 @@
 """The synthetic portfolio looks like a retailer's book: each SPEC §8 feature pinned with bounds.
 
-All numbers come from the session ``portfolio`` (2,000 accounts, 13 months to 2026-10-31, seed 7).
+All numbers come from the session ``portfolio`` (1,500 accounts, 13 months to 2026-10-31, seed 7).
 Bounds are wide enough for any seed and tight enough to catch a feature that went missing; the
 comment on each assertion says where the expected value comes from (portfolio.py draws).
 """
@@ -56,7 +56,7 @@ def truth(portfolio: Path, sites: pl.DataFrame) -> pl.DataFrame:
 
 def test_four_jurisdictions_real_networks_and_tnis(sites: pl.DataFrame) -> None:
     assert set(sites["jur"]) == {"NSW", "VIC", "QLD", "SA"}
-    # all 17 networks (Ausgrid … AGN SA) carry sites: the smallest share is ~1.1% of 2,000 sites
+    # all 17 networks (Ausgrid … AGN SA) carry sites: the smallest share is ~1.1% of 1,500 sites (16)
     assert set(sites["network"]) == {n[1] for n in NETWORKS}
     elec = sites.filter(pl.col("service_type") == "ELECTRICITY")
     assert (
@@ -73,8 +73,8 @@ def test_fuel_class_and_segment_mix(portfolio: Path) -> None:
     acc = _db(portfolio, "account").join(
         _db(portfolio, "journal_segment").rename({"id": "journal_segment_id"}), on="journal_segment_id"
     )
-    assert acc.height == 2000
-    # 30% gas drawn per site: 1,400 ± 3σ (σ ≈ 20) electricity accounts
+    assert acc.height == 1500
+    # 30% gas drawn per site: 1,050 ± 3σ (σ ≈ 18) electricity accounts
     assert 0.65 <= (acc["service_type"] == "ELECTRICITY").mean() <= 0.75
     assert 0.80 <= (acc["customer_class"] == "RES").mean() <= 0.92  # 86% residential
     seg = acc["name"].value_counts().sort("name")
@@ -110,7 +110,7 @@ def test_meter_exchange_basic_to_interval(portfolio: Path) -> None:
     pairs = old.join(new, on="site_id", suffix="_new").filter(
         pl.col("end_date") + pl.duration(days=1) == pl.col("start_date_new")
     )
-    # 8% of interval sites had an exchange: ~70 of ~890
+    # 8% of interval sites had an exchange: ~50 of ~670
     assert 0.03 * new.height <= pairs.height <= 0.15 * new.height
     assert pairs["interval_minutes"].null_count() == pairs.height  # the old one is a basic meter
 
