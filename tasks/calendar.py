@@ -84,13 +84,8 @@ def interval_local_times(keys: pl.DataFrame) -> pl.DataFrame:
     return out.drop("_market").with_columns(pl.col("local_date").dt.weekday().alias("weekday"))
 
 
-def interval_time_classes(keys: pl.DataFrame, tou_windows: pl.DataFrame) -> pl.DataFrame:
-    """One row per interval of every key: KEYS + idx, local_date, local_minute, day_type, time_class."""
-    keys = keys.select(KEYS).unique()
-    if keys.height == 0:
-        return keys.with_columns(
-            pl.lit(None, pl.Int64).alias("idx"), pl.lit(None, pl.String).alias("time_class")
-        )
+def _classify(keys: pl.DataFrame, tou_windows: pl.DataFrame) -> pl.DataFrame:
+    """``keys`` with an integer ``_key`` → one row per (_key, idx) with local_date, day_type, time_class."""
     iv = interval_local_times(keys)
     hol = public_holidays(
         keys["jurisdiction"].to_list(),
@@ -111,7 +106,12 @@ def interval_time_classes(keys: pl.DataFrame, tou_windows: pl.DataFrame) -> pl.D
         pl.col("day_type").alias("_win_day_type"),
         "start_minute",
         "end_minute",
-        pl.col("time_class").replace_strict(CLASS_PRIORITY, default=9, return_dtype=pl.Int32).alias("_prio"),
+        (
+            pl.col("time_class").replace_strict(CLASS_PRIORITY, default=9, return_dtype=pl.Int32) * 10_000
+            + pl.col("start_minute")
+        )
+        .cast(pl.Int64)
+        .alias("_prio"),
     )
     inside = (
         pl.when(pl.col("start_minute") < pl.col("end_minute"))
@@ -125,42 +125,58 @@ def interval_time_classes(keys: pl.DataFrame, tou_windows: pl.DataFrame) -> pl.D
         )
     )
     matched = (
-        iv.select([*KEYS, "idx", "local_minute", "day_type"])
+        iv.select("_key", "idx", "tou_scheme_id", "local_minute", "day_type")
         .join(win, on="tou_scheme_id", how="inner")
         .filter(
             ((pl.col("_win_day_type") == "ALL") | (pl.col("_win_day_type") == pl.col("day_type"))) & inside
         )
-        .sort([*KEYS, "idx", "_prio", "start_minute"])
-        .unique([*KEYS, "idx"], keep="first")
-        .select([*KEYS, "idx", "_class"])
+        .group_by("_key", "idx")
+        .agg(pl.col("_class").sort_by("_prio").first())
     )
     return (
-        iv.join(matched, on=[*KEYS, "idx"], how="left")
+        iv.select("_key", "idx", "local_date", "local_minute", "day_type")
+        .join(matched, on=["_key", "idx"], how="left")
         .with_columns(pl.col("_class").fill_null(DEFAULT_CLASS).alias("time_class"))
-        .drop("_class", "_holiday")
-        .sort([*KEYS, "idx"])
+        .drop("_class")
+        .sort("_key", "idx")
     )
+
+
+def interval_time_classes(keys: pl.DataFrame, tou_windows: pl.DataFrame) -> pl.DataFrame:
+    """One row per interval of every key: KEYS + idx, local_date, local_minute, day_type, time_class."""
+    keys = keys.select(KEYS).unique().sort(KEYS).with_row_index("_key")
+    if keys.height == 0:
+        return keys.drop("_key").with_columns(
+            pl.lit(None, pl.Int64).alias("idx"), pl.lit(None, pl.String).alias("time_class")
+        )
+    return keys.join(_classify(keys, tou_windows), on="_key").sort("_key", "idx").drop("_key")
 
 
 def time_class_masks(keys: pl.DataFrame, tou_windows: pl.DataFrame) -> pl.DataFrame:
     """KEYS + time_class + mask (list[f64] of 0/1, one per interval) for every class of each key.
 
-    A key gets a row for every class its scheme defines (plus OFFPEAK, the default), so the
-    masks of one key sum to 1 at every interval.
+    A key gets a row for every class its scheme defines (plus OFFPEAK, the default) that occurs
+    on its day, so the masks of one key sum to 1 at every interval.
     """
-    classes = interval_time_classes(keys, tou_windows)
-    scheme_classes = pl.concat(
-        [
-            tou_windows.select("tou_scheme_id", pl.col("time_class").alias("mask_class")),
-            tou_windows.select("tou_scheme_id", pl.lit(DEFAULT_CLASS).alias("mask_class")),
-        ]
-    ).unique()
-    return (
-        classes.select([*KEYS, "idx", "time_class"])
-        .join(scheme_classes, on="tou_scheme_id", how="inner")
-        .sort([*KEYS, "mask_class", "idx"])
-        .group_by([*KEYS, "mask_class"], maintain_order=True)
-        .agg((pl.col("time_class") == pl.col("mask_class")).cast(pl.Float64).alias("mask"))
-        .filter(pl.col("mask").list.sum() > 0)
-        .rename({"mask_class": "time_class"})
+    keys = keys.select(KEYS).unique().sort(KEYS).with_row_index("_key")
+    if keys.height == 0:
+        return keys.drop("_key").with_columns(
+            pl.lit(None, pl.String).alias("time_class"), pl.lit(None, pl.List(pl.Float64)).alias("mask")
+        )
+    per_key = (
+        _classify(keys, tou_windows)
+        .group_by("_key", maintain_order=True)
+        .agg(pl.col("time_class").alias("_classes"))
     )
+    names = sorted(set(tou_windows["time_class"].to_list()) | {DEFAULT_CLASS})
+    masks = pl.concat(
+        [
+            per_key.select(
+                "_key",
+                pl.lit(name).alias("time_class"),
+                pl.col("_classes").list.eval((pl.element() == name).cast(pl.Float64)).alias("mask"),
+            )
+            for name in names  # a handful of class names, not rows
+        ]
+    ).filter(pl.col("mask").list.sum() > 0)
+    return keys.join(masks, on="_key").sort("_key", "time_class").drop("_key")

@@ -216,7 +216,6 @@ def usage_by_class(
         .join(windows.select("account_id", "jurisdiction", "timezone"), on="account_id", how="left")
         .with_columns(
             pl.col("stream").replace_strict(ITEM_OF_STREAM, default=None).alias("item_type"),
-            pl.col("values").list.eval(pl.element().fill_null(0.0)).alias("values"),
             pl.col("estimated").cast(pl.List(pl.Float64)).alias("_est"),
         )
     )
