@@ -3,9 +3,10 @@
 Method. Read pairs: consumption between consecutive reads = index difference × multiplier; a
 negative difference is one rollover (+10^dial_digits). A read is bad (exception ``BAD_READ``,
 read skipped, pairs re-formed around it) when its difference is negative and the register has no
-dial_digits, when it would be a second rollover in a row, when a rollover would account for more
-than half the dial, or when its daily rate exceeds ``IMPLAUSIBLE_FACTOR`` × the register's median
-rate (with at least 3 pairs). A read dated D is the index at the start of day D, so a pair
+dial_digits, or when its daily rate (after one rollover) exceeds ``IMPLAUSIBLE_FACTOR`` × the
+register's median pair rate (with at least 3 pairs): a negative difference that one rollover
+cannot make plausible is a "second rollover" (e.g. a misread low index). Large consumers on small
+dials legitimately wrap every quarter; their rollovers match their median and are kept. A read dated D is the index at the start of day D, so a pair
 (D1, D2) covers days D1 … D2 − 1. Each register has a daily shape on its macro profile M (its
 segment's, else the parent's, else ``*|jurisdiction|CONSUMPTION``; gas: the jurisdiction's fitted
 gas shape): ``scalar`` — s_r × M(day), s_r = Σ consumption ÷ Σ M over the read pairs ending in the
@@ -35,7 +36,7 @@ SCALAR_WINDOW_DAYS = 365
 MIN_SCALAR_DAYS = 60
 MIN_SEASONAL_PAIRS = 3
 MIN_SEASONAL3_PAIRS = 5
-MIN_DET3 = 1e-9  # determinant of the scaled 3x3 normal matrix below which the fit is singular
+MIN_DET = 1e-9  # determinant of the scaled normal matrix below which the fit is singular
 MIN_W_SPREAD = 0.02  # weighted sd of the pairs' mean W, relative to the register's mean M
 ACTUAL_READ = ("A", "S", "F")
 
@@ -62,7 +63,6 @@ def _pairs(reads: pl.DataFrame) -> pl.DataFrame:
         .with_columns(rolled=pl.col("diff") < 0)
         .with_columns(
             units=pl.when(pl.col("rolled")).then(pl.col("diff") + mod).otherwise(pl.col("diff")),
-            half_dial=mod / 2,
         )
     )
 
@@ -91,28 +91,37 @@ def read_pairs(registers: pl.DataFrame, reads: pl.DataFrame) -> tuple[pl.DataFra
         .unique(["meter_register_id", "read_date"], keep="last")
     )
     first = _pairs(r).with_columns(
-        rate=pl.col("units") / pl.col("days"),
-        n_pairs=pl.len().over("meter_register_id"),
-        prev_rolled=pl.col("rolled").shift().over("meter_register_id").fill_null(False),
+        rate=pl.col("units") / pl.col("days"), n_pairs=pl.len().over("meter_register_id")
     )
-    first = first.with_columns(
-        median_rate=pl.col("rate").filter(~pl.col("rolled")).median().over("meter_register_id")
+    # the register's typical rate: median over its pairs (one misread cannot move it with >= 3)
+    first = first.with_columns(median_rate=pl.col("rate").median().over("meter_register_id"))
+    implausible = (
+        (pl.col("n_pairs") >= 3)
+        & (pl.col("median_rate") > 0)
+        & (pl.col("rate") > IMPLAUSIBLE_FACTOR * pl.col("median_rate"))
     )
     reason = (
         pl.when(pl.col("days") <= 0)
         .then(pl.lit("read on the same day as the previous read"))
         .when(pl.col("rolled") & pl.col("dial_digits").is_null())
         .then(pl.lit("index went down and the register has no dial_digits"))
-        .when(pl.col("rolled") & pl.col("prev_rolled"))
-        .then(pl.lit("second rollover in a row"))
-        .when(pl.col("rolled") & (pl.col("units") > pl.col("half_dial")))
-        .then(pl.lit("rollover would exceed half the dial"))
-        .when(
-            (pl.col("n_pairs") >= 3)
-            & (pl.col("median_rate") > 0)
-            & (pl.col("rate") > IMPLAUSIBLE_FACTOR * pl.col("median_rate"))
+        .when(pl.col("rolled") & implausible)
+        .then(
+            pl.format(
+                "second rollover: one rollover would mean {} per day, over {}x the register's median {}",
+                pl.col("rate").round(1),
+                pl.lit(int(IMPLAUSIBLE_FACTOR)),
+                pl.col("median_rate").round(1),
+            )
         )
-        .then(pl.lit("implausible consumption"))
+        .when(implausible)
+        .then(
+            pl.format(
+                "implausible consumption: {} per day, median {}",
+                pl.col("rate").round(1),
+                pl.col("median_rate").round(1),
+            )
+        )
     )
     bad = first.with_columns(reason=reason).filter(pl.col("reason").is_not_null())
     exceptions = bad.select(
@@ -131,13 +140,17 @@ def read_pairs(registers: pl.DataFrame, reads: pl.DataFrame) -> tuple[pl.DataFra
     kept = r.join(
         bad.select("meter_register_id", "read_date"), on=["meter_register_id", "read_date"], how="anti"
     )
+    medians = first.select("meter_register_id", "median_rate", "n_pairs").unique("meter_register_id")
+    # a pair re-formed around a skipped read may hide more than one rollover: drop it when its
+    # rate is still implausible (no exception: the skipped read already has one)
     pairs = (
         _pairs(kept)
+        .join(medians, on="meter_register_id", how="left")
+        .with_columns(rate=pl.col("units") / pl.col("days"))
         .filter(
             (pl.col("days") > 0)
-            & ~(
-                pl.col("rolled") & (pl.col("dial_digits").is_null() | (pl.col("units") > pl.col("half_dial")))
-            )
+            & ~(pl.col("rolled") & pl.col("dial_digits").is_null())
+            & ~implausible.fill_null(False)
         )
         .select(
             "meter_register_id",
@@ -176,13 +189,17 @@ def register_macro(registers: pl.DataFrame, macro: pl.DataFrame, gas_macro: pl.D
         .otherwise(fallback)
     )
     is_gas = pl.col("service_type") == "GAS"
-    # frames from before the cold-season split carry no wh: treat their weather part as warm-season
+    # frames from before the components were added carry no wh / b: no cold-season part, flat base
     macro, gas_macro = (
-        m if "wh" in m.columns else m.with_columns(wh=pl.lit(0.0)) for m in (macro, gas_macro)
+        m.with_columns(
+            wh=pl.col("wh") if "wh" in m.columns else pl.lit(0.0),
+            b=pl.col("b") if "b" in m.columns else pl.lit(1.0),
+        )
+        for m in (macro, gas_macro)
     )
     elec = regs.filter(~is_gas).join(macro.rename({"segment": "macro_key"}), on="macro_key")
     gas = regs.filter(is_gas).join(gas_macro, on="jurisdiction")
-    cols = ["meter_register_id", "read_date", "daily", "w", "wh"]
+    cols = ["meter_register_id", "read_date", "daily", "w", "wh", "b"]
     return (
         pl.concat([elec.select(cols), gas.select(cols)])
         .sort("meter_register_id", "read_date")
@@ -190,11 +207,12 @@ def register_macro(registers: pl.DataFrame, macro: pl.DataFrame, gas_macro: pl.D
             cum_daily=pl.col("daily").cum_sum().over("meter_register_id"),
             cum_w=pl.col("w").cum_sum().over("meter_register_id"),
             cum_wh=pl.col("wh").cum_sum().over("meter_register_id"),
+            cum_b=pl.col("b").cum_sum().over("meter_register_id"),
         )
     )
 
 
-_SUMMED = ("daily", "w", "wh")
+_SUMMED = ("daily", "w", "wh", "b")
 
 
 def _range_sums(frame: pl.DataFrame, first: str, last: str, rmacro: pl.DataFrame) -> pl.DataFrame:
@@ -214,7 +232,7 @@ def _range_sums(frame: pl.DataFrame, first: str, last: str, rmacro: pl.DataFrame
     out = frame.join(hi, on=["meter_register_id", last], how="left").join(
         lo, on=["meter_register_id", first], how="left"
     )
-    names = {"daily": "sum_m", "w": "sum_w", "wh": "sum_wh"}
+    names = {"daily": "sum_m", "w": "sum_w", "wh": "sum_wh", "b": "sum_b"}
     return out.with_columns(
         [(pl.col(f"_hi_{c}") - pl.col(f"_lo_{c}")).alias(names[c]) for c in _SUMMED]
     ).drop([f"_hi_{c}" for c in _SUMMED] + [f"_lo_{c}" for c in _SUMMED])
@@ -226,37 +244,35 @@ def _with_pair_sums(pairs: pl.DataFrame, rmacro: pl.DataFrame) -> pl.DataFrame:
     return out.drop("_e")
 
 
-def _solve3(f: pl.DataFrame) -> pl.DataFrame:
-    """Batched weighted least squares on [1, x_w, x_wh]: alpha3, beta3, gamma3 (null if singular)."""
-    names = ["s", "sw", "sh", "sww", "swh", "shh"]
+def _solve(f: pl.DataFrame, k: int) -> np.ndarray:
+    """Batched weighted least squares on the first k features (b, w, wh): (n, 3), NaN if singular."""
+    names = ["bb", "bw", "bh", "ww", "wh", "hh"]
     m = f.select([pl.col(c).fill_null(0.0) for c in names]).to_numpy()
-    rhs = f.select([pl.col(c).fill_null(0.0) for c in ("sy", "swy", "shy")]).to_numpy()
-    a = np.stack([m[:, [0, 1, 2]], m[:, [1, 3, 4]], m[:, [2, 4, 5]]], axis=1)  # (n, 3, 3) normal matrix
+    rhs = f.select([pl.col(c).fill_null(0.0) for c in ("by", "wy", "hy")]).to_numpy()[:, :k]
+    a = np.stack([m[:, [0, 1, 2]], m[:, [1, 3, 4]], m[:, [2, 4, 5]]], axis=1)[:, :k, :k]
     scale = np.maximum(np.abs(a).max(axis=(1, 2)), 1e-300)
-    det = np.linalg.det(a / scale[:, None, None])
-    ok = np.abs(det) > MIN_DET3
+    ok = np.abs(np.linalg.det(a / scale[:, None, None])) > MIN_DET
     sol = np.full((len(f), 3), np.nan)
+    if k == 2:
+        sol[:, 2] = 0.0
     if ok.any():
-        sol[ok] = np.linalg.solve(a[ok], rhs[ok][:, :, None])[:, :, 0]
-    return f.with_columns(
-        pl.Series("alpha3", sol[:, 0]).fill_nan(None),
-        pl.Series("beta3", sol[:, 1]).fill_nan(None),
-        pl.Series("gamma3", sol[:, 2]).fill_nan(None),
-    )
+        sol[ok, :k] = np.linalg.solve(a[ok], rhs[ok][:, :, None])[:, :, 0]
+    return sol
 
 
 def fit_registers(
     registers: pl.DataFrame, pairs_m: pl.DataFrame, run_date: dt.date, method: Literal["scalar", "seasonal"]
 ) -> pl.DataFrame:
-    """Per basic register: model (SCALAR | SEASONAL | NONE), scalar, alpha, beta, gamma, components, history_days."""
+    """Per basic register: model (SCALAR | SEASONAL | NONE), scalar, alpha, beta, gamma, components,
+    history_days. The seasonal daily estimate is alpha·B + beta·W + gamma·Wh (tasks.macro)."""
     usable = pairs_m.filter(pl.col("sum_m").is_not_null() & (pl.col("sum_m") > 0))
     recent = usable.filter(pl.col("end") > run_date - dt.timedelta(days=SCALAR_WINDOW_DAYS))
     win = recent.group_by("meter_register_id").agg(
         c_r=pl.col("consumption").sum(), m_r=pl.col("sum_m").sum(), d_r=pl.col("days").sum()
     )
+    # features are the pairs' daily means of B, W and Wh; weights = days (CalTRACK billing style)
     wt = pl.col("days").cast(pl.Float64)
-    x = pl.col("sum_w") / pl.col("days")
-    h = pl.col("sum_wh") / pl.col("days")
+    fb, fw, fh = (pl.col(c) / pl.col("days") for c in ("sum_b", "sum_w", "sum_wh"))
     y = pl.col("consumption") / pl.col("days")
     alls = usable.group_by("meter_register_id").agg(
         c_a=pl.col("consumption").sum(),
@@ -264,28 +280,26 @@ def fit_registers(
         d_a=pl.col("days").sum(),
         n=pl.len(),
         s=wt.sum(),
-        sx=(wt * x).sum(),
-        sy=(wt * y).sum(),
-        sxx=(wt * x * x).sum(),
-        sxy=(wt * x * y).sum(),
-        sw=(wt * x).sum(),
-        sh=(wt * h).sum(),
-        sww=(wt * x * x).sum(),
-        swh=(wt * x * h).sum(),
-        shh=(wt * h * h).sum(),
-        swy=(wt * x * y).sum(),
-        shy=(wt * h * y).sum(),
+        sw=(wt * fw).sum(),
+        bb=(wt * fb * fb).sum(),
+        bw=(wt * fb * fw).sum(),
+        bh=(wt * fb * fh).sum(),
+        ww=(wt * fw * fw).sum(),
+        wh=(wt * fw * fh).sum(),
+        hh=(wt * fh * fh).sum(),
+        by=(wt * fb * y).sum(),
+        wy=(wt * fw * y).sum(),
+        hy=(wt * fh * y).sum(),
     )
     regs = one_row_per_register(basic_registers(registers)).select("meter_register_id", "service_type")
-    f = _solve3(
-        regs.join(win, on="meter_register_id", how="left").join(alls, on="meter_register_id", how="left")
-    )
-    det = pl.col("s") * pl.col("sxx") - pl.col("sx") ** 2
+    f = regs.join(win, on="meter_register_id", how="left").join(alls, on="meter_register_id", how="left")
+    two, three = _solve(f, 2), _solve(f, 3)
     f = f.with_columns(
-        beta=(pl.col("s") * pl.col("sxy") - pl.col("sx") * pl.col("sy")) / det,
-        w_sd=(det.clip(lower_bound=0.0)).sqrt() / pl.col("s"),
+        *[pl.Series(f"{n}2", two[:, i]).fill_nan(None) for i, n in enumerate(("alpha", "beta", "gamma"))],
+        *[pl.Series(f"{n}3", three[:, i]).fill_nan(None) for i, n in enumerate(("alpha", "beta", "gamma"))],
+        w_sd=((pl.col("ww") / pl.col("s") - (pl.col("sw") / pl.col("s")) ** 2).clip(lower_bound=0.0)).sqrt(),
         mean_m=pl.col("m_a") / pl.col("d_a"),
-    ).with_columns(alpha=(pl.col("sy") - pl.col("beta") * pl.col("sx")) / pl.col("s"))
+    )
     use_recent = pl.col("d_r").fill_null(0) >= MIN_SCALAR_DAYS
     has_any = pl.col("d_a").fill_null(0) > 0
     scalar = (
@@ -299,8 +313,8 @@ def fit_registers(
         seasonal
         & (pl.col("n").fill_null(0) >= MIN_SEASONAL_PAIRS)
         & (pl.col("w_sd") > MIN_W_SPREAD * pl.col("mean_m"))
-        & (pl.col("alpha") >= 0)
-        & (pl.col("beta") >= 0)
+        & (pl.col("alpha2") >= 0)
+        & (pl.col("beta2") >= 0)
     ).fill_null(False)
     # three components (base, warm-season and cold-season weather parts): heating and cooling
     # sensitivities of their own; needs more pairs and both season parts >= 0; not for gas,
@@ -313,6 +327,10 @@ def fit_registers(
         & (pl.col("beta3") >= 0)
         & (pl.col("beta3") + pl.col("gamma3") >= 0)
     ).fill_null(False)
+
+    def pick(name: str) -> pl.Expr:
+        return pl.when(three_ok).then(pl.col(f"{name}3")).when(two_ok).then(pl.col(f"{name}2")).alias(name)
+
     return f.select(
         "meter_register_id",
         pl.when(three_ok | two_ok)
@@ -322,9 +340,9 @@ def fit_registers(
         .otherwise(pl.lit("NONE"))
         .alias("model"),
         scalar.fill_null(1.0).alias("scalar"),
-        pl.when(three_ok).then(pl.col("alpha3")).when(two_ok).then(pl.col("alpha")).alias("alpha"),
-        pl.when(three_ok).then(pl.col("beta3")).when(two_ok).then(pl.col("beta")).alias("beta"),
-        pl.when(three_ok).then(pl.col("gamma3")).when(two_ok).then(pl.lit(0.0)).alias("gamma"),
+        pick("alpha"),
+        pick("beta"),
+        pick("gamma"),
         pl.when(three_ok).then(3).when(two_ok).then(2).otherwise(1).alias("components"),
         pl.when(use_recent).then(pl.col("d_r")).otherwise(pl.col("d_a")).fill_null(0).alias("history_days"),
     )
@@ -334,7 +352,7 @@ def _shape() -> pl.Expr:
     """The register's daily estimate on a day with macro columns daily, w and wh."""
     return (
         pl.when(pl.col("model") == "SEASONAL")
-        .then(pl.col("alpha") + pl.col("beta") * pl.col("w") + pl.col("gamma") * pl.col("wh"))
+        .then(pl.col("alpha") * pl.col("b") + pl.col("beta") * pl.col("w") + pl.col("gamma") * pl.col("wh"))
         .otherwise(pl.col("scalar") * pl.col("daily"))
     )
 
@@ -398,7 +416,7 @@ def estimate_basic(
             check_sortedness=False,
         )
         .join(
-            rmacro.select("meter_register_id", "read_date", "daily", "w", "wh"),
+            rmacro.select("meter_register_id", "read_date", "daily", "w", "wh", "b"),
             on=["meter_register_id", "read_date"],
             how="left",
         )

@@ -3,8 +3,9 @@
 Electricity: M(segment, day) = the daily total of the fixed segment profile P (kWh per register
 per day), so a register scalar of 1 means "an average register of the segment". For the
 seasonal basic method M is split into components: a base load, the segment's 10th percentile
-of M over the range, and a weather-sensitive part W(day) = max(0, M − base), itself split by
-season into Wh = W·h_−1(day) (cold season, heating) and W − Wh (warm season, cooling).
+of M per day type (weekday / weekend) over the range — as the regressor B, relative to its mean —
+and a weather-sensitive part W(day) = max(0, M − base), itself split by season into
+Wh = W·h_−1(day) (cold season, heating) and W − Wh (warm season, cooling).
 Gas has no interval population, so its shape is fitted per jurisdiction from the gas read pairs:
 daily = level × (a + b·h_θ(day)) / (a + b·mean h_θ), with the heating index h_θ(day) =
 max(0, cos(2π(doy − 196)/365.25) − θ) / (1 − θ) (peak mid-July; θ > −1 leaves the warm months
@@ -39,12 +40,17 @@ def macro_profile(fixed: pl.DataFrame) -> pl.DataFrame:
 
 
 def with_components(daily: pl.DataFrame, key: str) -> pl.DataFrame:
-    """Add base (10th percentile per key), w = max(0, daily − base) and its cold-season part
-    wh = w·h_−1(day) (the rest, w − wh, is the warm-season part)."""
+    """Add base (10th percentile per key and day type, weekday / weekend), b = base relative to
+    its mean (the day-type shape of the base load), w = max(0, daily − base) and its cold-season
+    part wh = w·h_−1(day) (the rest, w − wh, is the warm-season part)."""
+    weekend = pl.col("read_date").dt.weekday() >= 6
     return (
-        daily.with_columns(base=pl.col("daily").quantile(BASE_QUANTILE).over(key))
-        .with_columns(w=(pl.col("daily") - pl.col("base")).clip(lower_bound=0.0))
-        .with_columns(wh=pl.col("w") * heating_index(-1.0))
+        daily.with_columns(base=pl.col("daily").quantile(BASE_QUANTILE).over(key, weekend))
+        .with_columns(
+            w=(pl.col("daily") - pl.col("base")).clip(lower_bound=0.0),
+            b=pl.col("base") / pl.col("base").mean().over(key),
+        )
+        .with_columns(wh=pl.col("w") * heating_index(-1.0), b=pl.col("b").fill_nan(1.0).fill_null(1.0))
     )
 
 

@@ -136,13 +136,14 @@ def test_no_reads_gives_scalar_one_and_no_history() -> None:
 
 def _seasonal_case(alpha: float, beta_warm: float, beta_cold: float, pairs: int):
     """M(d) = 10 + 8·(1 + cos(2π(d − 190)/365))/2 over 400 days from 2024-01-01; W = M − its
-    10th percentile, Wh = W·h(d) its cold-season part. The register truly uses
-    alpha + beta_warm·(W − Wh) + beta_cold·Wh kWh/day and is read every 30 days."""
+    10th percentile per day type, B = that base relative to its mean (weekday/weekend shape of
+    the base load), Wh = W·h(d) its cold-season part. The register truly uses
+    alpha·B + beta_warm·(W − Wh) + beta_cold·Wh kWh/day and is read every 30 days."""
     n = 400
     daily = [10 + 8 * (1 + math.cos(2 * math.pi * (i - 190) / 365)) / 2 for i in range(n)]
     macro = _macro(daily)
-    w, wh = macro["w"].to_list(), macro["wh"].to_list()
-    true = [alpha + beta_warm * (wi - hi) + beta_cold * hi for wi, hi in zip(w, wh, strict=True)]
+    w, wh, b = macro["w"].to_list(), macro["wh"].to_list(), macro["b"].to_list()
+    true = [alpha * bi + beta_warm * (wi - hi) + beta_cold * hi for wi, hi, bi in zip(w, wh, b, strict=True)]
     read_days = list(range(0, 30 * pairs + 1, 30))
     idx, reads = 1000.0, []
     for k, d in enumerate(read_days):
@@ -153,9 +154,9 @@ def _seasonal_case(alpha: float, beta_warm: float, beta_cold: float, pairs: int)
 
 
 def test_seasonal_fit_recovers_base_and_sensitivity() -> None:
-    # true use 5 + 0.8·W (same sensitivity in both seasons), 13 read pairs: the least squares
+    # true use 5·B + 0.8·W (same sensitivity in both seasons), 13 read pairs: the least squares
     # must return alpha = 5, beta = 0.8 and no extra cold-season term (gamma = 0), and a day
-    # after the last read is estimated as 5 + 0.8·W(d). The scalar method cannot reproduce it
+    # after the last read is estimated as 5·B(d) + 0.8·W(d). The scalar method cannot reproduce it
     # (one ratio to M), which is the point of the seasonal method.
     macro, true, reads = _seasonal_case(5.0, 0.8, 0.8, 13)
     regs = _regs()
@@ -178,7 +179,7 @@ def test_seasonal_fit_recovers_base_and_sensitivity() -> None:
 
 
 def test_seasonal_fit_separates_heating_and_cooling_sensitivity() -> None:
-    # true use 2 + 0.3·(W − Wh) + 1.5·Wh: beta (warm season) = 0.3, gamma = 1.5 − 0.3 = 1.2;
+    # true use 2·B + 0.3·(W − Wh) + 1.5·Wh: beta (warm season) = 0.3, gamma = 1.5 − 0.3 = 1.2;
     # with 4 pairs (fewer than 5) only the two-component fit is allowed.
     macro, _, reads = _seasonal_case(2.0, 0.3, 1.5, 13)
     regs = _regs()
@@ -190,3 +191,12 @@ def test_seasonal_fit_separates_heating_and_cooling_sensitivity() -> None:
     assert fit_registers(regs, _with_pair_sums(pairs4, rm), day(125), "seasonal")["components"].to_list() != [
         3
     ]
+
+
+def test_large_consumer_wrapping_every_quarter_is_not_a_bad_read() -> None:
+    # a 5-dial register using ~900 kWh/day wraps at every quarterly read: 91 071 -> 15 601
+    # (24 530 in 27 days), -> 94 799 (79 198 in 88 days), -> 65 563 (70 764 in 91 days); the rates
+    # (908, 900, 778 per day) agree with their median, so every rollover is kept.
+    pairs, exc = read_pairs(_regs(), _reads([(0, 91_071), (27, 15_601), (115, 94_799), (206, 65_563)]))
+    assert pairs["consumption"].to_list() == [24_530.0, 79_198.0, 70_764.0]
+    assert exc.height == 0
