@@ -447,10 +447,8 @@ def exceptions(ctx: Ctx) -> list[str]:
     return [_put(ctx, combine(parts), "exceptions", "bua_exception")]
 
 
-def prepare(ctx: Ctx) -> dict[str, Any]:
-    """Write the output tables of the run date in one transaction (SPEC §4.5)."""
-    from tasks.prepare import read_outputs, write_outputs
-
+def output_frames(ctx: Ctx) -> dict[str, pl.DataFrame]:
+    """The run's rows of the four row tables, assembled from the work files (as prepare writes them)."""
     exc = _get(ctx, "exceptions", "bua_exception")
     accounts = (
         _get_all_shards(ctx, "rating", "accounts")
@@ -458,14 +456,22 @@ def prepare(ctx: Ctx) -> dict[str, Any]:
         .with_columns(pl.col("exception_count").fill_null(0))
         .sort("account_id")
     )
-    frames = {
+    return {
         "invoice_line_item_monthly": _get_all_shards(ctx, "rating", "lines"),
         "bua_account_summary": accounts,
         "bua_exception": exc,
         "estimated_basic_read": _get_all_shards(ctx, "estimates", "estimated_basic_read"),
     }
+
+
+def prepare(ctx: Ctx) -> dict[str, Any]:
+    """Write the output tables of the run date in one transaction (SPEC §4.5)."""
+    from tasks.prepare import read_outputs, write_outputs
+
+    frames = output_frames(ctx)
     counts = write_outputs(ctx.settings.database_url, ctx.run_id, ctx.run_date, frames)
     summary = read_outputs(ctx.settings.database_url, ctx.run_date, ("accrual_summary",))["accrual_summary"]
+    exc = frames["bua_exception"]
     return {
         "files": [],
         "stats": {
@@ -488,12 +494,25 @@ EXPORT_TABLES = (
 
 
 def export(ctx: Ctx) -> list[str]:
-    """CSV files of the run date's output tables (SPEC §6), read back from the database."""
-    from tasks.export import accrual_export_url, export_tables
-    from tasks.prepare import read_outputs
+    """CSV files of the run date's output tables (SPEC §6).
 
-    frames = read_outputs(ctx.settings.database_url, ctx.run_date, EXPORT_TABLES)
-    frames = {name: _export_order(name, df) for name, df in frames.items()}
+    The row tables are the frames prepare wrote (from the work files, typed like the table columns:
+    money with 2 decimals, quantities with 3); ``accrual_summary``, computed by the database, is
+    read back from it.
+    """
+    from tasks.export import accrual_export_url, export_tables
+    from tasks.prepare import read_outputs, typed_like_table
+
+    frames = {
+        name: typed_like_table(
+            name, df.with_columns(pl.lit(ctx.run_id).alias("run_id"), pl.lit(ctx.run_date).alias("run_date"))
+        )
+        for name, df in output_frames(ctx).items()
+    }
+    frames["accrual_summary"] = read_outputs(ctx.settings.database_url, ctx.run_date, ("accrual_summary",))[
+        "accrual_summary"
+    ]
+    frames = {name: _export_order(name, frames[name]) for name in EXPORT_TABLES}
     return export_tables(frames, accrual_export_url(ctx.settings, ctx.run_date), ctx.settings)
 
 
@@ -520,7 +539,7 @@ def _export_order(name: str, df: pl.DataFrame) -> pl.DataFrame:
         "bua_exception": ["account_id", "meter_register_id", "code", "detail"],
         "estimated_basic_read": ["meter_register_id", "read_date"],
     }[name]
-    return df.sort(keys, nulls_last=True)
+    return df.sort(keys, nulls_last=True, maintain_order=True)
 
 
 PHASES: list[tuple[str, Callable[..., Any], bool]] = [

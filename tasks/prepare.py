@@ -104,13 +104,22 @@ def _dtype(col: sa.Column) -> pl.DataType:
     return pl.String()
 
 
+def typed_like_table(name: str, df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` with the table's columns, in table order, typed as the database holds them."""
+    cols = [c.name for c in metadata.tables[name].columns]
+    missing = [c for c in cols if c not in df.columns]
+    return _typed(name, df.with_columns([pl.lit(None).alias(c) for c in missing]), cols)
+
+
 def _typed(name: str, df: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
     tbl = metadata.tables[name]
+    if df.height == 0:
+        return pl.DataFrame(schema={c: _dtype(tbl.c[c]) for c in cols})
     exprs = []
     for c in cols:
         target = _dtype(tbl.c[c])
-        col = pl.col(c) if c in df.columns and df.height else pl.lit(None)
-        src = df.schema.get(c) if df.height else None
+        col = pl.col(c) if c in df.columns else pl.lit(None)
+        src = df.schema.get(c)
         if isinstance(target, pl.Date) and src == pl.String:
             exprs.append(col.str.slice(0, 10).str.to_date("%Y-%m-%d").alias(c))
         elif isinstance(target, pl.Datetime) and src == pl.String:
@@ -121,5 +130,4 @@ def _typed(name: str, df: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
             exprs.append(col.cast(pl.Float64).round(target.scale or 0).cast(target).alias(c))
         else:
             exprs.append(col.cast(target).alias(c))
-    base = df if df.height else pl.DataFrame({c: [] for c in cols})
-    return base.select(exprs)
+    return df.select(exprs)
