@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from tasks.settings import Settings, join_url
 from tasks.storage import delete, is_s3, list_files, read_bytes, write_bytes_atomic
 
 ZIP_MAGIC = b"PK\x03\x04"
+PARSE_THREADS = 1
 
 
 class SourceError(ValueError):
@@ -168,19 +171,42 @@ def rejects_root(settings: Settings) -> str:
 def _each_parsed(
     paths: list[str], settings: Settings, summary: IngestSummary, parse: Callable[[str, str], pl.DataFrame]
 ) -> Iterator[pl.DataFrame]:
-    for url in discover(paths, settings):
-        for unit in units(url, settings):
-            summary.files += 1
-            if isinstance(unit, Rejected):
-                summary.rejected.append(unit)
-                continue
-            try:
-                frame = parse(decode(unit.data), unit.name)
-            except MdffError as exc:
-                summary.rejected.append(quarantine(unit, exc.report(), settings))
-                continue
-            summary.accepted += 1
-            yield frame
+    """Parsed frames in file order; rejected files quarantined on the way.
+
+    Files are parsed on ``PARSE_THREADS`` threads (polars releases the GIL), at most that many
+    ahead of the consumer, so memory holds a bounded number of files.
+    """
+
+    def job(unit: Unit) -> pl.DataFrame | MdffError:
+        try:
+            return parse(decode(unit.data), unit.name)
+        except MdffError as exc:
+            return exc
+
+    def outcome(unit: Unit, result: pl.DataFrame | MdffError) -> pl.DataFrame | None:
+        if isinstance(result, MdffError):
+            summary.rejected.append(quarantine(unit, result.report(), settings))
+            return None
+        summary.accepted += 1
+        return result
+
+    in_flight: deque[tuple[Unit, Future[pl.DataFrame | MdffError]]] = deque()
+    with ThreadPoolExecutor(max_workers=PARSE_THREADS, thread_name_prefix="bua-parse") as pool:
+        for url in discover(paths, settings):
+            for unit in units(url, settings):
+                summary.files += 1
+                if isinstance(unit, Rejected):
+                    summary.rejected.append(unit)
+                    continue
+                in_flight.append((unit, pool.submit(job, unit)))
+                while len(in_flight) > PARSE_THREADS:
+                    done, fut = in_flight.popleft()
+                    if (frame := outcome(done, fut.result())) is not None:
+                        yield frame
+        while in_flight:
+            done, fut = in_flight.popleft()
+            if (frame := outcome(done, fut.result())) is not None:
+                yield frame
 
 
 def ingest_nem12(paths: list[str], settings: Settings, batch_readings: int = 6_000_000) -> IngestSummary:

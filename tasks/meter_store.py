@@ -80,7 +80,7 @@ def merge_register_days(frame: pl.DataFrame, settings: Settings) -> list[str]:
             scan_parquet(url, settings, hive_partitioning=False).collect() if exists(url, settings) else None
         )
         # dedupe_register_days returns rows sorted by SORT_KEY
-        merged = dedupe_register_days(pl.concat([old, new]) if old is not None else new).collect().rechunk()
+        merged = dedupe_register_days(pl.concat([old, new]) if old is not None else new).rechunk()
         if old is not None and merged.equals(old):
             continue
         write_parquet_atomic(merged, url, settings)

@@ -470,20 +470,25 @@ def parse_nem12(text: str, name: str) -> pl.DataFrame:
     )
 
 
-def dedupe_register_days(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+def dedupe_register_days(frame: pl.DataFrame) -> pl.DataFrame:
     """Keep one row per (nmi, suffix, read_date): latest update_datetime, then the later row.
 
     "Later row" is the frame's own order, which callers make file order then line order (and
     the store's existing rows before newly ingested ones). A missing UpdateDateTime loses to any
-    present one. The result is sorted by (nmi, suffix, read_date).
+    present one. The result is sorted by (nmi, suffix, read_date). Only the key columns are
+    sorted; the rows (with their value lists) are gathered once, or not at all when the frame
+    is already sorted and free of duplicates (the usual case: MDP files come sorted by NMI).
     """
-    lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
     key = ["nmi", "suffix", "read_date"]
     # after the sort the winner is the last row of its key: keep rows whose successor differs
     last_of_key = pl.any_horizontal([pl.col(k) != pl.col(k).shift(-1) for k in key]).fill_null(True)
-    return (
-        lf.with_row_index("_order")
+    keep = (
+        frame.select(*key, "update_datetime")
+        .with_row_index("_order")
         .sort(*key, "update_datetime", "_order", nulls_last=False)
         .filter(last_of_key)
-        .drop("_order")
+        .get_column("_order")
     )
+    if keep.len() == frame.height and keep.is_sorted():
+        return frame
+    return frame[keep]
