@@ -261,14 +261,9 @@ def gas_shape(ctx: Ctx) -> list[str]:
     pairs = _get_all_shards(ctx, "basic", "pairs")
     gas_pairs = pairs.join(gas_regs, on="meter_register_id", how="inner") if pairs.width else pairs
     jurisdictions = sorted(regs["jurisdiction"].drop_nulls().unique().to_list())
-    try:
-        gas_macro, gas_fit = fit_gas(gas_pairs, jurisdictions, _history_start(ctx), ctx.period_end)
-    except pl.exceptions.InvalidOperationError:
-        # macro.gas_shape joins on an expression, which polars 2.1 refuses; until it is fixed gas has
-        # no macro profile (its basic registers are reported by the estimation, not crashed on)
-        gas_macro = pl.DataFrame(schema={"jurisdiction": pl.String, "read_date": pl.Date, "daily": pl.Float64,
-                                         "base": pl.Float64, "w": pl.Float64})  # fmt: skip
-        gas_fit = pl.DataFrame(schema={"jurisdiction": pl.String, "source": pl.String})
+    gas_macro, gas_fit = fit_gas(
+        gas_pairs, jurisdictions, _history_start(ctx), ctx.period_end, macro=_get(ctx, "segments", "macro")
+    )
     return [_put(ctx, gas_macro, "segments", "gas_macro"), _put(ctx, gas_fit, "segments", "gas_fit")]
 
 

@@ -152,6 +152,7 @@ def shape(raw: dict[str, pl.DataFrame], n_shards: int) -> tuple[dict[str, pl.Dat
             ),
         ]
     )
-    datasets = dict(raw)
+    # every dataset in a stable row order, whatever order the database returned (deterministic bytes)
+    datasets = {name: df.sort(df.columns, nulls_last=True) for name, df in raw.items()}
     datasets.update(accounts=accounts, registers=registers, basic_reads=reads, site_history=site_history)
     return datasets, exceptions
