@@ -190,7 +190,7 @@ def interval_values(
     ).astype(np.float32)
     idx = np.frombuffer(rng.bytes(n * d * k), dtype=np.uint8).reshape(n, d, k).astype(np.int16)
     idx += (sigma_idx * 256)[:, None, None]
-    out *= np.take(table.ravel(), idx)
+    out *= table.ravel()[idx]
     del idx
     out += 0.5
     return quantise(out.astype(np.int32))

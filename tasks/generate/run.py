@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -74,30 +75,34 @@ def _fill(
     return pl.DataFrame({"line_id": sel["line_id"], "quantity": np.round(qty, 3)})
 
 
+def _tou_masks(k: int, windows: pl.DataFrame) -> np.ndarray:
+    """(k, 16) 0/1 matrix: column 4·j + 2·weekend + c is interval-in-class for jurisdiction j, class c (PEAK, SHOULDER)."""
+    m = np.zeros((k, 16), dtype=np.float32)
+    for j_i, j in enumerate(reference.JURISDICTIONS):
+        w = windows.filter(pl.col("tou_scheme_id") == reference.TOU_SCHEME[j])
+        minute = ((np.arange(k) + 0.5) * 1440 / k + reference.LOCAL_OFFSET_HOURS[j] * 60) % 1440
+        for wk, day_type in enumerate(("WEEKDAY", "WEEKEND")):
+            for c, name in enumerate(("PEAK", "SHOULDER")):
+                ww = w.filter(pl.col("day_type").is_in([day_type, "ALL"]) & (pl.col("time_class") == name))
+                for s, e in ww.select("start_minute", "end_minute").iter_rows():  # a handful of windows
+                    m[(minute >= s) & (minute < e), 4 * j_i + 2 * wk + c] = 1.0
+    return m
+
+
 def _tou_split(
     q: np.ndarray, regs: pl.DataFrame, data_cal: Calendar, windows: pl.DataFrame
 ) -> dict[int, np.ndarray]:
-    """Per register-day PEAK (1) and SHOULDER (2) sums in the register's jurisdiction's scheme."""
-    n, _, k = q.shape
-    out = {1: np.zeros(q.shape[:2]), 2: np.zeros(q.shape[:2])}
-    weekend = data_cal.weekend
-    for j in reference.JURISDICTIONS:
-        rows = np.flatnonzero(regs["jurisdiction"].to_numpy() == j)
-        if rows.size == 0:
-            continue
-        w = windows.filter(pl.col("tou_scheme_id") == reference.TOU_SCHEME[j])
-        minute = ((np.arange(k) + 0.5) * 1440 / k + reference.LOCAL_OFFSET_HOURS[j] * 60) % 1440
-        for day_type, days in (("WEEKDAY", ~weekend), ("WEEKEND", weekend)):
-            wd = w.filter(pl.col("day_type").is_in([day_type, "ALL"]))
-            for code, name in ((1, "PEAK"), (2, "SHOULDER")):
-                ww = wd.filter(pl.col("time_class") == name)
-                m = np.zeros(k, dtype=np.float32)
-                for s, e in zip(ww["start_minute"].to_list(), ww["end_minute"].to_list(), strict=True):
-                    m[(minute >= s) & (minute < e)] = 1.0
-                out[code][np.ix_(rows, np.flatnonzero(days))] = (
-                    q[np.ix_(rows, np.flatnonzero(days))] @ m
-                ) / 1000.0
-    return out
+    """Per register-day PEAK (1) and SHOULDER (2) sums in the register's jurisdiction's scheme (one matmul)."""
+    n, d, k = q.shape
+    sums = (q.reshape(n * d, k).astype(np.float32) @ _tou_masks(k, windows)).reshape(n, d, 16)
+    j = (
+        regs["jurisdiction"]
+        .replace_strict({x: i for i, x in enumerate(reference.JURISDICTIONS)}, return_dtype=pl.Int64)
+        .to_numpy()
+    )
+    col = 4 * j[:, None] + 2 * data_cal.weekend.astype(np.int64)[None, :]  # (n, d)
+    pick = lambda c: np.take_along_axis(sums, (col + c)[:, :, None], axis=2)[:, :, 0] / 1000.0  # noqa: E731
+    return {1: pick(0), 2: pick(1)}
 
 
 def generate(
@@ -111,7 +116,12 @@ def generate(
     log: Callable[[str], None] | None = None,
 ) -> dict:
     """Generate the portfolio under ``out`` (db/, nem12/, nem13/, truth/, manifest.json); returns the manifest."""
-    say = log or (lambda _m: None)
+    t0 = time.perf_counter()
+
+    def say(message: str) -> None:  # progress with elapsed seconds (never written to the files)
+        if log is not None:
+            log(f"[{time.perf_counter() - t0:6.1f} s] {message}")
+
     root = Path(out)
     for sub in ("db", "nem12", "nem13", "truth"):
         shutil.rmtree(root / sub, ignore_errors=True)
@@ -210,6 +220,7 @@ def generate(
             filled.append(fl)
             if n_done % 20 == 0:
                 say(f"interval batches {n_done}/{len(iv_batches)}")
+        say(f"interval data done ({len(iv_batches)} batches); basic registers")
         for st, tr, fl, rv in pool.map(basic_batch, enumerate(basic_parts)):
             stats["nem13_files"] += st["nem13_files"]
             truth.write(tr)
@@ -227,6 +238,7 @@ def generate(
     lines = invoices.finish_lines(lines)
     inv = invoices.build_invoices(bills, lines, discounts, p.accounts, cal, seed)
     br = pl.concat(basic_reads) if basic_reads else pl.DataFrame()
+    say("invoices and payments priced; writing db/*.parquet")
     tables = db_tables(p, regs, plans, plan_rate, windows, account_plan, discounts, inv, br, cal)
     sizes = write_tables(tables, root / "db")
     manifest = {
@@ -243,6 +255,7 @@ def generate(
         "files": {k: v for k, v in stats.items()},
         "db_bytes": sizes,
     }
+    say("done")
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
 
