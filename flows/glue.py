@@ -21,7 +21,6 @@ import hashlib
 import importlib
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -180,9 +179,17 @@ def resolve_run(
         code_version=code_version(),
         pipeline=settings.pipeline,
     )
-    # Deterministic: a resumed run and an uninterrupted one write identical rows (DESIGN.md).
-    run_key = json.dumps({k: v for k, v in spec.key_fields().items() if k != "settings"}, sort_keys=True)
-    return RunSpec(**{**spec.__dict__, "run_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"bua:{run_key}"))})
+    return RunSpec(**{**spec.__dict__, "run_id": run_id_for(spec)})
+
+
+def run_id_for(spec: RunSpec) -> str:
+    """Deterministic: the engine's own run_id for these parameters (``RunContext.create``), so the
+    flow, a resumed flow and the sequential ``run_accrual`` write identical rows (DESIGN.md)."""
+    from tasks.accrual import RunContext
+
+    return RunContext.create(
+        spec.settings, spec.run_date, spec.period_start, spec.period_end, spec.basic_method
+    ).run_id
 
 
 # ---------------------------------------------------------------- fingerprints
@@ -494,25 +501,18 @@ def record_run(
     spec: RunSpec, status: str, started_at: dt.datetime, finished_at: dt.datetime | None = None
 ) -> None:
     """Upsert the run's ``bua_run`` row (keyed by the deterministic run_id)."""
-    import polars as pl
+    from tasks.prepare import upsert_run
 
-    from tasks import db
-
-    row = pl.DataFrame(
-        {
-            "run_id": [spec.run_id],
-            "run_date": [spec.run_date],
-            "period_start": [spec.period_start],
-            "period_end": [spec.period_end],
-            "status": [status],
-            "started_at": [started_at],
-            "finished_at": [finished_at],
-            "parameters": [json.dumps(spec.parameters(), sort_keys=True)],
-            "code_version": [spec.code_version],
-        },
-        schema_overrides={"finished_at": pl.Datetime("us")},
-    )
-    db.replace_rows(spec.settings.database_url, "bua_run", row, {"run_id": spec.run_id})
+    row = {
+        "period_start": spec.period_start,
+        "period_end": spec.period_end,
+        "status": status,
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "parameters": spec.parameters(),
+        "code_version": spec.code_version,
+    }
+    upsert_run(spec.settings.database_url, spec.run_id, spec.run_date, row)
 
 
 def now_utc() -> dt.datetime:

@@ -11,6 +11,7 @@ fingerprints, runners and the lock live in :mod:`flows.glue`; the phase function
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any, Literal
 
 from prefect import flow
@@ -112,7 +113,12 @@ def publish_artifacts(spec: glue.RunSpec, results: dict[str, Any]) -> None:
     from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
     day = spec.run_date.isoformat()
-    stats = {name: r.get("stats", {}) for name, r in results.items() if isinstance(r, dict)}
+    # dates and decimals as text: artifacts are JSON
+    stats = json.loads(
+        json.dumps(
+            {name: r.get("stats", {}) for name, r in results.items() if isinstance(r, dict)}, default=str
+        )
+    )
     summary = stats.get("prepare", {}).get("accrual_summary")
     if summary:
         create_table_artifact(summary, key="bua-accrual-summary", description=f"Accrual summary as at {day}")
