@@ -91,8 +91,11 @@ def _exceptions() -> pl.DataFrame:
     )
 
 
-def test_prepare_replaces_run_date_and_computes_accrual_summary(db_url: str) -> None:
+def test_prepare_replaces_run_date_and_computes_accrual_summary(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     init_db(db_url)
+    _check_read_sql(db_url, monkeypatch)
     run = {
         "period_start": dt.date(2025, 11, 1),
         "period_end": dt.date(2026, 10, 31),
@@ -171,14 +174,13 @@ def test_prepare_replaces_run_date_and_computes_accrual_summary(db_url: str) -> 
     assert after["accrual_summary"].height == 4
 
 
-def test_read_sql_types_and_fast_path_agree(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def _check_read_sql(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """sql/plan_rates.sql read with explicit types; connectorx (PostgreSQL/MariaDB) equals SQLAlchemy."""
     import sqlalchemy as sa
 
     import tasks.db as db
     from tasks.extract import SCHEMAS
 
-    init_db(db_url)
     with db.transaction(db_url) as c:
         c.execute(sa.text("INSERT INTO plan (id, code, name, service_type, tou_scheme_id, holidays_as_weekend) "
                           "VALUES (1, 'P1', 'Plan 1', 'ELECTRICITY', NULL, TRUE)"))  # fmt: skip
