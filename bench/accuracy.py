@@ -3,8 +3,9 @@
     .venv/bin/python bench/accuracy.py --accounts 3000 --seed 7301 [--work DIR] [--shards 4]
 
 Generates a portfolio with a seed the tests do not use (``bua generate … --load``, then ingests its
-NEM12/NEM13 files), runs the estimation with each basic method (bench/estimation_driver.py calls
-the engine's functions shard by shard), and compares the unbilled volume of every account-month
+NEM12/NEM13 files), runs the accrual with each basic method (``--engine pipeline``, the default:
+``bua run --basic-method …`` and its usage work files; ``--engine functions``: the estimation
+functions called shard by shard by bench/estimation_driver.py), and compares the unbilled volume of every account-month
 (consumption + controlled load registers; solar generation is a credit and is left out) with
 ``truth/register_day.parquet``. Metrics: portfolio NMBE = Σ(est − true) / Σ true; account-month
 CV(RMSE) = √mean((est − true)²) / mean(true); MAPE = mean(|est − true| / true) over account-months
@@ -28,7 +29,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.estimation_driver import Inputs, load_inputs, run_estimation, windows_for  # noqa: E402
+from bench.estimation_driver import Inputs, load_inputs, run_estimation, usage_daily, windows_for  # noqa: E402
 from tasks.settings import Settings  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,6 +66,22 @@ def prepare(work: Path, accounts: int, seed: int, months: int, shards: int) -> t
         if (gen / "nem13").exists() and any((gen / "nem13").iterdir()):
             _bua([*common, "ingest", "nem13", str(gen / "nem13")])
     return settings, gen
+
+
+def pipeline_daily(
+    settings: Settings, work: Path, run_date: dt.date, method: str
+) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """Run the real month end (`bua run`) with one basic method; read back its usage work files."""
+    out = work / f"out-{method}"
+    t0 = time.perf_counter()
+    _bua(["--database-url", settings.database_url, "--meter-store", settings.meter_store, "--output-url", str(out),
+          "--shards", str(settings.shards), "run", "--run-date", run_date.isoformat(), "--basic-method", method])  # fmt: skip
+    seconds = time.perf_counter() - t0
+    est = out / "work" / run_date.isoformat() / "estimates"
+    usage = pl.concat([pl.read_parquet(f) for f in sorted(est.glob("shard=*/*_usage.parquet"))])
+    excs = sorted((out / "work" / run_date.isoformat()).rglob("bua_exception.parquet"))
+    exc = pl.read_parquet(excs[0]) if excs else pl.DataFrame(schema={"account_id": pl.Int64, "code": pl.Utf8})
+    return usage_daily(usage), exc, {"bua_run": seconds}
 
 
 def run_date_of(gen: Path) -> dt.date:
@@ -222,6 +239,12 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=REPO / ".bua" / "bench-accuracy")
     ap.add_argument("--run-date", type=dt.date.fromisoformat, default=None)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "accuracy.json")
+    ap.add_argument(
+        "--engine",
+        choices=["pipeline", "functions"],
+        default="pipeline",
+        help="pipeline: `bua run` per method (the real month end); functions: call the estimation directly",
+    )
     a = ap.parse_args()
     work = a.work / f"a{a.accounts}-s{a.seed}-m{a.months}"
     t0 = time.perf_counter()
@@ -242,10 +265,15 @@ def main() -> None:
     am: dict[str, pl.DataFrame] = {}
     timings: dict[str, dict[str, float]] = {}
     for method in ("scalar", "seasonal"):
-        daily, exc, timings[method] = run_estimation(inputs, windows, settings, run_date, method, cache)  # type: ignore[arg-type]
+        if a.engine == "pipeline":
+            daily, exc, timings[method] = pipeline_daily(settings, work, run_date, method)
+        else:
+            daily, exc, timings[method] = run_estimation(inputs, windows, settings, run_date, method, cache)  # type: ignore[arg-type]
         am[method] = account_months(daily, truth, inputs, naive, exc)
     rows = table(am)
-    print(f"run_date {run_date}, {a.accounts} accounts, seed {a.seed}; account-months {am['scalar'].height}")
+    print(
+        f"run_date {run_date}, {a.accounts} accounts, seed {a.seed}, engine {a.engine}; account-months {am['scalar'].height}"
+    )
     print_table(rows, list(am))
     port = {r["group"]: r for r in rows}["portfolio"]
     best = min(("scalar", "seasonal"), key=lambda m: port[m]["cvrmse_pct"])
@@ -264,9 +292,10 @@ def main() -> None:
                     "run_date": run_date.isoformat(),
                 },  # fmt: skip
                 "account_months": am["scalar"].height,
+                "engine": a.engine,
                 "exceptions": exc.group_by("code").len().sort("code").rows(),
-                "fills": cache["fills"].group_by("source").len().sort("source").rows(),
-                "gas_fit": cache["gas_fit"].to_dicts(),
+                "fills": cache["fills"].group_by("source").len().sort("source").rows() if cache else None,
+                "gas_fit": cache["gas_fit"].to_dicts() if cache else None,
                 "prepare_seconds": round(t_prep, 1),
                 "timings_seconds": {m: {k: round(v, 2) for k, v in t.items()} for m, t in timings.items()},
                 "better_method": best,

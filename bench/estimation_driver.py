@@ -204,8 +204,13 @@ def run_estimation(
         busage.append(u)
         bexc.append(e)
     timings["basic"] = time.perf_counter() - t2
-    usage = pl.concat([cache["interval_usage"], pl.concat(busage)])
-    daily = usage.select(
+    daily = usage_daily(pl.concat([cache["interval_usage"], pl.concat(busage)]))
+    return daily, pl.concat([cache["interval_exc"], *bexc]), timings
+
+
+def usage_daily(usage: pl.DataFrame) -> pl.DataFrame:
+    """Register-day totals of ``usage`` rows: volume and its estimated part."""
+    return usage.select(
         "account_id",
         "meter_register_id",
         "stream",
@@ -216,4 +221,3 @@ def run_estimation(
         .list.sum()
         .alias("volume_estimated"),
     )
-    return daily, pl.concat([cache["interval_exc"], *bexc]), timings

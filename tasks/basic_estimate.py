@@ -12,7 +12,8 @@ segment's, else the parent's, else ``*|jurisdiction|CONSUMPTION``; gas: the juri
 gas shape): ``scalar`` — s_r × M(day), s_r = Σ consumption ÷ Σ M over the read pairs ending in the
 last 365 days (all pairs in the macro range when those cover < 60 days; none → s_r = 1 and
 ``NO_HISTORY``); ``seasonal`` — α + β·W(day), W the weather-sensitive part of M (tasks.macro),
-α and β from a day-weighted least squares of the pairs' daily averages on their mean W, used when
+α and β from a day-weighted least squares of the daily averages of the pairs of consecutive
+actual reads (estimated reads skipped) on their mean W, used when
 there are ≥ 3 pairs, W varies between them and α, β ≥ 0, else the register falls back to scalar.
 A day inside a read pair gets the pair's consumption spread in proportion to the shape (actual
 when both reads are actual, A/S/F); other days get the shape itself (estimated). The estimated
@@ -393,7 +394,21 @@ def estimate_basic(
         bad = pl.DataFrame(schema=EXCEPTION_SCHEMA)
     rmacro = register_macro(regs, macro, gas_macro)
     pairs_m = _with_pair_sums(pairs, rmacro)
-    models = fit_registers(regs, pairs_m, run_date, method)
+    models = fit_registers(regs, pairs_m, run_date, "scalar")
+    if method == "seasonal":
+        # the seasonal fit learns a register's own shape, so it uses only pairs of consecutive
+        # actual reads (an MDP-estimated read in between is skipped); scalar stays as SPEC writes it
+        actual_reads = reads.filter(pl.col("quality").is_in(ACTUAL_READ)) if reads.height else reads
+        fit_pairs = read_pairs(regs, actual_reads)[0] if actual_reads.height else pairs
+        seasonal = fit_registers(regs, _with_pair_sums(fit_pairs, rmacro), run_date, "seasonal")
+        models = pl.concat(
+            [
+                seasonal.filter(pl.col("model") == "SEASONAL"),
+                models.join(
+                    seasonal.filter(pl.col("model") == "SEASONAL"), on="meter_register_id", how="anti"
+                ),
+            ]
+        )
     mean_shape = (
         rmacro.join(models, on="meter_register_id")
         .group_by("meter_register_id")
