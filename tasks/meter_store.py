@@ -72,7 +72,13 @@ def check_shards(settings: Settings, *, create: bool) -> None:
 
 
 def _normalise(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.select([pl.col(c).cast(t) for c, t in REGISTER_DAY_SCHEMA.items()])
+    """The store's columns in order; a column a partition written by an older bua lacks is null."""
+    return frame.select(
+        [
+            pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c)
+            for c, t in REGISTER_DAY_SCHEMA.items()
+        ]
+    )
 
 
 def merge_register_days(frame: pl.DataFrame, settings: Settings) -> list[str]:
@@ -88,7 +94,9 @@ def merge_register_days(frame: pl.DataFrame, settings: Settings) -> list[str]:
         url = partition_url(settings, int(shard), str(month))
         new = part.drop("shard", "_month")
         old = (
-            scan_parquet(url, settings, hive_partitioning=False).collect() if exists(url, settings) else None
+            _normalise(scan_parquet(url, settings, hive_partitioning=False).collect())
+            if exists(url, settings)
+            else None
         )
         # dedupe_register_days returns rows sorted by SORT_KEY
         merged = dedupe_register_days(pl.concat([old, new]) if old is not None else new).rechunk()
