@@ -156,3 +156,17 @@ def test_scanning_with_another_shard_count_fails_loudly(files: tuple[Path, Path]
     ingest_nem12([str(old)], _settings(tmp_path / "s"))
     with pytest.raises(MeterStoreError, match="partitioned into 4 shards but BUA_SHARDS is 16"):
         scan_interval(Settings(meter_store=str(tmp_path / "s"), shards=16), 0)
+
+
+def test_partition_from_an_older_column_set_is_merged(files: tuple[Path, Path], tmp_path: Path) -> None:
+    old, new = files
+    settings = _settings(tmp_path / "s")
+    ingest_nem12([str(old)], settings)
+    url = partition_url(settings, shard_of("NMI0000001", 4), "2024-01")
+    pl.read_parquet(url).drop("b2b_trans_code", "b2b_read_datetime", "b2b_index_read").write_parquet(url)
+    ingest_nem12([str(new)], settings)
+    merged = pl.read_parquet(url).filter(pl.col("nmi") == "NMI0000001")
+    assert merged.height == 31 and merged["b2b_index_read"].null_count() == 31
+    assert merged.filter(pl.col("read_date") >= dt.date(2024, 1, 15))[
+        "values"
+    ].list.first().unique().to_list() == [2.0]
