@@ -1,0 +1,176 @@
+"""Orchestration overhead of ``bua_monthly``: flow wall time minus the time of the pure phase functions.
+
+    .venv/bin/python bench/orchestration.py --accounts 10000 [--shards 16] [--workers 1]
+
+Generates (once, cached under --work) a portfolio, loads it into SQLite and ingests its NEM12 into
+a meter store; then, against a Prefect test-harness API, runs (1) the sequential engine
+``run_accrual``, (2) the flow on a fresh output location, (3) the flow again (all cache hits).
+Overhead = flow wall time − Σ the phase functions' own time (measured inside the tasks). With
+``--workers 1`` the phase functions run one at a time, so the difference is what Prefect adds
+(task runs, state changes, result persistence, fingerprints); with more workers shards overlap
+and the flow can be faster than the sum. Prints a table, writes bench/results/orchestration.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import runpy
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="bua-bench-prefect-"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Prefect 3.8.8's server under FastAPI >= 0.143 (docs/ORCHESTRATION.md "Known issues").
+COMPAT = REPO / "tests" / "companion" / "prefect_compat"
+
+R = dt.date(2026, 11, 1)
+
+
+def prepare(work: Path, accounts: int, shards: int) -> Path:
+    """Generated, loaded and ingested portfolio under ``work`` (reused when already there)."""
+    from tasks.db import init_db
+    from tasks.generate import generate
+    from tasks.ingest import ingest_nem12, ingest_nem13
+    from tasks.load import load_portfolio
+    from tasks.settings import Settings
+
+    base = work / f"loaded-{accounts}-s{shards}"
+    if (base / "ready").exists():
+        return base
+    portfolio = work / f"portfolio-{accounts}"
+    if not (portfolio / "manifest.json").exists():
+        t = time.perf_counter()
+        generate(portfolio, accounts=accounts, seed=4242, months=13)
+        print(f"generated {accounts} accounts in {time.perf_counter() - t:.0f} s", flush=True)
+    shutil.rmtree(base, ignore_errors=True)
+    s = Settings(database_url=f"sqlite:///{base}/bua.db", meter_store=str(base / "ms"), shards=shards)
+    t = time.perf_counter()
+    init_db(s.database_url)
+    load_portfolio(s.database_url, portfolio)
+    ingest_nem12([str(portfolio / "nem12")], s)
+    if any((portfolio / "nem13").iterdir()):
+        ingest_nem13([str(portfolio / "nem13")], s)
+    (base / "ready").write_text("ok")
+    print(f"loaded and ingested in {time.perf_counter() - t:.0f} s", flush=True)
+    return base
+
+
+def settings_for(base: Path, out: Path, shards: int, workers: int):  # -> Settings
+    from tasks.settings import Settings
+
+    return Settings(
+        database_url=f"sqlite:///{base}/bua.db",
+        meter_store=str(base / "ms"),
+        output_url=str(out),
+        shards=shards,
+        max_workers=workers,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--shards", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "bua-orch-bench")
+    args = parser.parse_args()
+
+    base = prepare(args.work, args.accounts, args.shards)
+    runpy.run_path(str(COMPAT / "sitecustomize.py"))
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(COMPAT), os.environ.get("PYTHONPATH")) if p)
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.glue import use_settings
+    from flows.monthly import bua_monthly
+    from tasks.accrual import run_accrual
+
+    with prefect_test_harness(server_startup_timeout=180):
+        seq_out = args.work / "out-sequential"
+        shutil.rmtree(seq_out, ignore_errors=True)
+        t = time.perf_counter()
+        seq = run_accrual(settings_for(base, seq_out, args.shards, args.workers), R)
+        seq_wall = time.perf_counter() - t
+
+        flow_out = args.work / "out-flow"
+        shutil.rmtree(flow_out, ignore_errors=True)
+        s = settings_for(base, flow_out, args.shards, args.workers)
+        with use_settings(s):
+            t = time.perf_counter()
+            report = bua_monthly(run_date=R)
+            flow_wall = time.perf_counter() - t
+            t = time.perf_counter()
+            bua_monthly(run_date=R)
+            cached_wall = time.perf_counter() - t
+
+    pure = sum(report["seconds"].values())
+    task_runs = 1 + sum(args.shards if k in PER_SHARD else 1 for k in report["seconds"])
+    result = {
+        "accounts": args.accounts,
+        "shards": args.shards,
+        "max_workers": args.workers,
+        "task_runs": task_runs,
+        "sequential_run_accrual_s": round(seq_wall, 2),
+        "sequential_phase_sum_s": round(sum(seq.seconds.values()), 2),
+        "flow_wall_s": round(flow_wall, 2),
+        "flow_pure_functions_s": round(pure, 2),
+        "overhead_s": round(flow_wall - pure, 2),
+        "overhead_pct_of_flow": round(100 * (flow_wall - pure) / flow_wall, 1),
+        "flow_vs_sequential_pct": round(100 * (flow_wall - seq_wall) / seq_wall, 1),
+        "cached_rerun_wall_s": round(cached_wall, 2),
+        "phase_seconds": {k: round(v, 2) for k, v in report["seconds"].items()},
+        "machine": f"{os.cpu_count()} cpu, load average {os.getloadavg()[0]:.1f} at the end",
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    show(result)
+    out = REPO / "bench" / "results" / "orchestration.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    previous = json.loads(out.read_text()) if out.exists() else {}
+    runs = [
+        r
+        for r in previous.get("runs", [])
+        if (r["accounts"], r["max_workers"]) != (args.accounts, args.workers)
+    ]
+    out.write_text(
+        json.dumps({"runs": sorted([*runs, result], key=lambda r: r["accounts"])}, indent=2) + "\n"
+    )
+    print(f"wrote {out}")
+
+
+PER_SHARD = {"profiles_partial", "read_pairs", "scalars", "basic_estimates", "interval_estimates", "rating"}
+
+
+def show(r: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"bua_monthly orchestration overhead, {r['accounts']:,} accounts, {r['shards']} shards"
+    )
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key in (
+        "task_runs",
+        "max_workers",
+        "sequential_run_accrual_s",
+        "flow_wall_s",
+        "flow_pure_functions_s",
+        "overhead_s",
+        "overhead_pct_of_flow",
+        "flow_vs_sequential_pct",
+        "cached_rerun_wall_s",
+    ):
+        table.add_row(key, str(r[key]))
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
