@@ -5,7 +5,8 @@
 
 Each size runs in its own subprocess (so peak RSS is that run's alone), writes under --out, prints
 a table and merges its figures into bench/results/generate.json. The load average before the run
-is recorded because other work on the same machine slows it down.
+is recorded because other work on the same machine slows it down; CPU time (user + system)
+shows the work itself: on an idle 2-core machine, wall ≈ CPU / 2 when both workers are busy.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ accounts, months, out, workers = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 t0 = time.perf_counter()
 m = generate(out, accounts=accounts, seed=1, months=months, workers=workers)
 wall = time.perf_counter() - t0
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"wall_s": wall, "peak_rss_mb": rss, "manifest": m}))
+ru = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "peak_rss_mb": ru.ru_maxrss / 1024, "manifest": m}))
 """
 
 
@@ -57,6 +58,7 @@ def run(accounts: int, months: int, out: Path, workers: int) -> dict:
         "months": months,
         "workers": workers,
         "wall_s": round(child["wall_s"], 1),
+        "cpu_s": round(child["cpu_s"], 1),
         "peak_rss_mb": round(child["peak_rss_mb"]),
         "load_average_before": round(load, 2),
         "interval_values": m["files"]["nem12_values"],
@@ -78,13 +80,15 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
     args = ap.parse_args()
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    print(f"{'accounts':>9} {'months':>6} {'wall s':>7} {'RSS MB':>7} {'load':>5} {'values':>14} {'NEM12 files':>11} {'NEM12 GB':>9} {'truth rows':>12} {'db rows':>10}")
+    print(
+        f"{'accounts':>9} {'months':>6} {'wall s':>7} {'CPU s':>6} {'RSS MB':>7} {'load':>5} {'values':>14} {'NEM12 files':>11} {'NEM12 GB':>9} {'truth rows':>12} {'db rows':>10}"
+    )
     for n in args.accounts:
         r = run(n, args.months, args.out, args.workers)
         results[str(n)] = r
         s = r["sizes"]
         print(
-            f"{n:>9,} {r['months']:>6} {r['wall_s']:>7.1f} {r['peak_rss_mb']:>7,} {r['load_average_before']:>5.1f} {r['interval_values']:>14,} "
+            f"{n:>9,} {r['months']:>6} {r['wall_s']:>7.1f} {r['cpu_s']:>6.1f} {r['peak_rss_mb']:>7,} {r['load_average_before']:>5.1f} {r['interval_values']:>14,} "
             f"{s['nem12']['files']:>11,} {s['nem12']['bytes'] / 1e9:>9.2f} {r['truth_rows']:>12,} {r['db_rows']:>10,}"
         )
         if not args.keep:

@@ -23,7 +23,8 @@ GST = 0.10
 
 
 def _money(e: pl.Expr) -> pl.Expr:
-    return (e * 100).round(0, mode="half_away_from_zero") / 100 if hasattr(pl.Expr, "round") else e
+    """Dollars rounded to cents, half away from zero (as SPEC §4.4 rounds money)."""
+    return (e * 100).round(0, mode="half_away_from_zero") / 100
 
 
 def finish_lines(lines: pl.DataFrame) -> pl.DataFrame:
