@@ -4,7 +4,7 @@
 
 Generates a portfolio with a seed the tests do not use (``bua generate … --load``, then ingests its
 NEM12/NEM13 files), runs the accrual with each basic method (``--engine pipeline``, the default:
-``bua run --basic-method …`` and its usage work files; ``--engine functions``: the estimation
+``tasks.accrual.run_accrual`` — the month end ``bua run`` runs — and its usage work files; ``--engine functions``: the estimation
 functions called shard by shard by bench/estimation_driver.py), and compares the unbilled volume of every account-month
 (consumption + controlled load registers; solar generation is a credit and is left out) with
 ``truth/register_day.parquet``. Metrics: portfolio NMBE = Σ(est − true) / Σ true; account-month
@@ -71,17 +71,19 @@ def prepare(work: Path, accounts: int, seed: int, months: int, shards: int) -> t
 def pipeline_daily(
     settings: Settings, work: Path, run_date: dt.date, method: str
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
-    """Run the real month end (`bua run`) with one basic method; read back its usage work files."""
+    """Run the real month end (``tasks.accrual.run_accrual``, what ``bua run`` runs, without the
+    Prefect server) with one basic method; read back its usage work files."""
+    from tasks.accrual import run_accrual
+
     out = work / f"out-{method}"
     t0 = time.perf_counter()
-    _bua(["--database-url", settings.database_url, "--meter-store", settings.meter_store, "--output-url", str(out),
-          "--shards", str(settings.shards), "run", "--run-date", run_date.isoformat(), "--basic-method", method])  # fmt: skip
+    run_accrual(settings.model_copy(update={"output_url": str(out)}), run_date, basic_method=method)
     seconds = time.perf_counter() - t0
     est = out / "work" / run_date.isoformat() / "estimates"
     usage = pl.concat([pl.read_parquet(f) for f in sorted(est.glob("shard=*/*_usage.parquet"))])
     excs = sorted((out / "work" / run_date.isoformat()).rglob("bua_exception.parquet"))
     exc = pl.read_parquet(excs[0]) if excs else pl.DataFrame(schema={"account_id": pl.Int64, "code": pl.Utf8})
-    return usage_daily(usage), exc, {"bua_run": seconds}
+    return usage_daily(usage), exc, {"run_accrual": seconds}
 
 
 def run_date_of(gen: Path) -> dt.date:

@@ -164,6 +164,14 @@ def read_pairs(registers: pl.DataFrame, reads: pl.DataFrame) -> tuple[pl.DataFra
                 "actual"
             ),
             pl.col("index_value").alias("end_index"),
+            # the register's typical use over this pair reaches half the dial: how many times the
+            # index wrapped is a guess, so the pair is kept for the books but not fitted on
+            (
+                pl.col("dial_digits").is_not_null()
+                & (pl.col("median_rate") * pl.col("days") >= 0.5 * pl.lit(10.0).pow(pl.col("dial_digits")))
+            )
+            .fill_null(False)
+            .alias("ambiguous"),
         )
     )
     last = (
@@ -400,6 +408,8 @@ def estimate_basic(
         # actual reads (an MDP-estimated read in between is skipped); scalar stays as SPEC writes it
         actual_reads = reads.filter(pl.col("quality").is_in(ACTUAL_READ)) if reads.height else reads
         fit_pairs = read_pairs(regs, actual_reads)[0] if actual_reads.height else pairs
+        if "ambiguous" in fit_pairs.columns:
+            fit_pairs = fit_pairs.filter(~pl.col("ambiguous"))
         seasonal = fit_registers(regs, _with_pair_sums(fit_pairs, rmacro), run_date, "seasonal")
         models = pl.concat(
             [

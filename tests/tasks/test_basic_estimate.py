@@ -200,3 +200,6 @@ def test_large_consumer_wrapping_every_quarter_is_not_a_bad_read() -> None:
     pairs, exc = read_pairs(_regs(), _reads([(0, 91_071), (27, 15_601), (115, 94_799), (206, 65_563)]))
     assert pairs["consumption"].to_list() == [24_530.0, 79_198.0, 70_764.0]
     assert exc.height == 0
+    # median rate 900/day: 88 and 91 days reach half the 100 000 dial (79 200, 81 900 >= 50 000),
+    # so the number of wraps is a guess there -> ambiguous (not fitted on); 27 days is not
+    assert pairs["ambiguous"].to_list() == [False, True, True]
