@@ -15,24 +15,19 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import json
-import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import polars as pl
 
 from tasks import storage
+from tasks.account_summary import account_totals
 from tasks.discounts import pay_on_time_propensity
 from tasks.exceptions import NO_REGISTER, NO_SITE, combine, counts_by_account, exception_rows
 from tasks.settings import Settings, join_url
 
-ACCOUNT_SUMMARY_KEYS = [
-    "account_id", "account_number", "service_type", "jurisdiction", "network", "journal_segment", "customer_class",
-    "billing_cycle_months", "billed_to", "unbilled_from", "unbilled_to", "unbilled_days", "ili_state",
-]  # fmt: skip
 USAGE_COLUMNS = [
     "account_id", "meter_register_id", "nmi", "suffix", "stream", "register_time_class", "unit", "read_date",
     "interval_minutes", "values", "estimated", "method",
@@ -378,56 +373,6 @@ def rating(ctx: Ctx, shard: int) -> list[str]:
     ]
 
 
-def account_totals(w: pl.DataFrame, lines: pl.DataFrame, usage: pl.DataFrame) -> pl.DataFrame:
-    """``bua_account_summary`` rows without exception_count.
-
-    Money = sums of the account's rounded line amounts; volume = the estimated consumption of its
-    CONSUMPTION and CONTROLLED_LOAD registers over the window (also when some days could not be
-    rated), split into actual and estimated.
-    """
-    money = lines.group_by("account_id").agg(
-        pl.col("net_amount").sum(), pl.col("discount_net").sum(), pl.col("discount_net_propensity").sum()
-    )
-    est = pl.col("estimated").cast(pl.List(pl.Float64))
-    vol = (
-        usage.filter(pl.col("stream").is_in(["CONSUMPTION", "CONTROLLED_LOAD"]))
-        .with_columns(
-            pl.col("values").list.sum().alias("_v"),
-            (pl.col("values").list.eval(pl.element().fill_null(0.0)) * est).list.sum().alias("_e"),
-        )
-        .group_by("account_id")
-        .agg(pl.col("_v").sum().alias("volume"), pl.col("_e").sum().alias("volume_estimated"))
-    )
-    methods = usage.group_by("account_id").agg(pl.col("method").unique().sort().alias("_m"))
-    out = (
-        w.select(ACCOUNT_SUMMARY_KEYS)
-        .join(money, on="account_id", how="left")
-        .join(vol, on="account_id", how="left")
-        .join(methods, on="account_id", how="left")
-        .with_columns(
-            pl.when(pl.col("_m").is_null() | (pl.col("_m").list.len() == 0))
-            .then(pl.lit("NONE"))
-            .when(pl.col("_m").list.len() > 1)
-            .then(pl.lit("MIXED"))
-            .otherwise(pl.col("_m").list.first())
-            .alias("estimation_method"),
-            *[pl.col(c).fill_null(0.0).round(3) for c in ("volume", "volume_estimated")],
-            *[
-                pl.col(c).fill_null(0.0).round(2)
-                for c in ("net_amount", "discount_net", "discount_net_propensity")
-            ],
-        )
-        .with_columns(
-            (pl.col("volume") - pl.col("volume_estimated")).round(3).alias("volume_actual"),
-            (pl.col("net_amount") - pl.col("discount_net_propensity"))
-            .round(2)
-            .alias("net_amount_less_discount"),
-        )
-        .drop("_m")
-    )
-    return out.sort("account_id")
-
-
 def exceptions(ctx: Ctx) -> list[str]:
     """Every phase's exception rows in one sorted frame."""
     parts = [_get(ctx, "extract", "exceptions"), _get(ctx, "windows", "exceptions")]
@@ -555,99 +500,7 @@ PHASES: list[tuple[str, Callable[..., Any], bool]] = [
 ]
 
 
-# ---------------------------------------------------------------- sequential run
+# ---------------------------------------------------------------- sequential run (tasks/sequential.py)
+from tasks.sequential import RunResult, code_version, run_accrual  # noqa: E402 — re-exported, imports this module lazily
 
-
-@dataclass
-class RunResult:
-    run_id: str
-    run_date: dt.date
-    period_start: dt.date
-    period_end: dt.date
-    basic_method: str
-    status: str
-    seconds: dict[str, float] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=dict)
-    exceptions_by_code: dict[str, int] = field(default_factory=dict)
-    accrual_summary: list[dict[str, Any]] = field(default_factory=list)
-    exports: list[str] = field(default_factory=list)
-    nem12_files: list[str] = field(default_factory=list)
-    error: str | None = None
-
-
-def code_version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("bua")
-    except metadata.PackageNotFoundError:  # pragma: no cover
-        return "0+unknown"
-
-
-def run_accrual(
-    settings: Settings,
-    run_date: dt.date,
-    period_start: dt.date | None = None,
-    period_end: dt.date | None = None,
-    basic_method: str | None = None,
-    progress: Callable[[str, float], None] | None = None,
-) -> RunResult:
-    """Run every phase in order (per-shard phases shard by shard) and record the run in ``bua_run``."""
-    from tasks.db import check_connection
-    from tasks.prepare import upsert_run
-
-    ctx = RunContext.create(settings, run_date, period_start, period_end, basic_method)
-    result = RunResult(ctx.run_id, run_date, ctx.period_start, ctx.period_end, ctx.basic_method, "RUNNING")
-    check_connection(settings.database_url)
-    started = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    params = {"basic_method": ctx.basic_method, "shards": settings.shards, "period_start": ctx.period_start,
-              "period_end": ctx.period_end}  # fmt: skip
-    run_row = {"period_start": ctx.period_start, "period_end": ctx.period_end, "started_at": started,
-               "parameters": json.dumps(params, default=str, sort_keys=True), "code_version": code_version()}  # fmt: skip
-    try:
-        from tasks.db import require_tables
-
-        require_tables(settings.database_url, ("bua_run",))
-        upsert_run(
-            settings.database_url, ctx.run_id, run_date, {**run_row, "status": "RUNNING", "finished_at": None}
-        )
-        for name, fn, per_shard in PHASES:
-            t0 = time.perf_counter()
-            outs = [fn(ctx, s) for s in range(settings.shards)] if per_shard else [fn(ctx)]
-            result.seconds[name] = round(time.perf_counter() - t0, 3)
-            if progress:
-                progress(name, result.seconds[name])
-            for out in outs:
-                if isinstance(out, dict):
-                    stats = out.get("stats", {})
-                    result.counts = stats.get("counts", result.counts)
-                    result.exceptions_by_code = stats.get("exceptions_by_code", result.exceptions_by_code)
-                    result.accrual_summary = stats.get("accrual_summary", result.accrual_summary)
-                elif name == "export":
-                    result.exports += out
-                elif name == "interval_estimates":
-                    result.nem12_files += [u for u in out if u.endswith(".csv")]
-        result.status = "COMPLETED"
-    except Exception as exc:
-        result.status = "FAILED"
-        result.error = f"{type(exc).__name__}: {exc}"
-        _finish(settings, ctx, run_row, "FAILED")
-        raise
-    _finish(settings, ctx, run_row, "COMPLETED")
-    return result
-
-
-def _finish(settings: Settings, ctx: RunContext, run_row: dict[str, Any], status: str) -> None:
-    from tasks.prepare import upsert_run
-
-    finished = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    try:
-        upsert_run(
-            settings.database_url,
-            ctx.run_id,
-            ctx.run_date,
-            {**run_row, "status": status, "finished_at": finished},
-        )
-    except Exception:  # noqa: BLE001 — the database may be the reason the run failed
-        if status == "COMPLETED":
-            raise
+__all__ = ["PHASES", "RunContext", "RunResult", "code_version", "run_accrual"]
