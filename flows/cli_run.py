@@ -28,22 +28,10 @@ def run_month_end(
     period_end: dt.date | None = None,
     basic_method: str | None = None,
 ) -> Any:
-    """The accrual of one run date: the sequential pipeline (tasks.accrual.run_accrual).
+    """The accrual of one run date: the Prefect flow ``bua_monthly`` with a progress display."""
+    from flows.progress import run_from_cli
 
-    The orchestration replaces this body with the Prefect flow ``bua_monthly`` (same phases).
-    """
-    from rich.console import Console
-
-    from tasks.accrual import run_accrual
-
-    console = Console(stderr=True)
-    with console.status("accrual: starting") as status:
-
-        def progress(phase: str, seconds: float) -> None:
-            console.log(f"{phase:<20} {seconds:7.2f} s")
-            status.update(f"accrual: {phase} done")
-
-        return run_accrual(settings, run_date, period_start, period_end, basic_method, progress=progress)
+    return run_from_cli(settings, run_date, period_start, period_end, basic_method)
 
 
 def print_summary(result: Any, settings: Settings) -> None:

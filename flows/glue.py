@@ -58,7 +58,11 @@ class PhaseFailure(RuntimeError):
     """A failure injected by ``BUA_FAIL_PHASE`` (tests of resume)."""
 
 
-class RunAlreadyRunning(RuntimeError):
+class BuaRunError(ValueError):
+    """A run-level error with a clear message (a ValueError so that the CLI prints it plainly)."""
+
+
+class RunAlreadyRunning(BuaRunError):
     """Another flow run holds the run_date's lock."""
 
 
@@ -528,10 +532,13 @@ def _phase_task_body(
     return execute_phase(spec, phase, shard)
 
 
-def _source_body(spec: RunSpec) -> PhaseResult:
+def _source_body(spec: RunSpec, part: str) -> PhaseResult:
+    """``database``: source tables + meter-store files outside shard folders; ``meter_store``: per shard."""
     common, per_shard = source_fingerprint(spec.settings)
+    if part == "database":
+        return {"phase": part, "shard": None, "fingerprint": common, "seconds": 0.0, "stats": {}}
     return {
-        "phase": "source",
+        "phase": part,
         "shard": None,
         "fingerprint": _sha([common, per_shard]),
         "common_fingerprint": common,
@@ -554,6 +561,7 @@ class Phases:
 
         self.spec = spec
         self.futures: list[tuple[str, int | None, Any]] = []
+        self.states: dict[str, str] = {}
         self._mapped: set[str] = set()
         storage = result_storage(spec.settings)
         self._task = task(
@@ -568,7 +576,6 @@ class Phases:
         self._source = task(
             _source_body,
             name="source-fingerprint",
-            task_run_name="source-fingerprint",
             cache_policy=NO_CACHE,
             persist_result=False,
         )
@@ -577,10 +584,17 @@ class Phases:
         """Whether the pipeline implements ``phase`` (validation and notify are optional)."""
         return hasattr(importlib.import_module(self.spec.pipeline), phase)
 
-    def source(self) -> Any:
-        future = self._source.submit(self.spec)
-        self._track("source-fingerprint", [future])
-        return future
+    def sources(self) -> tuple[Any, Any]:
+        """Fingerprints of the billing database and of the meter store (per shard); never cached."""
+        database = self._source.with_options(task_run_name="database-fingerprint").submit(
+            self.spec, "database"
+        )
+        meter = self._source.with_options(task_run_name="meter-store-fingerprint").submit(
+            self.spec, "meter_store"
+        )
+        self._track("database-fingerprint", [database])
+        self._track("meter-store-fingerprint", [meter])
+        return database, meter
 
     def once(self, phase: str, **inputs: Any) -> Any:
         t = self._task.with_options(name=phase, task_run_name=phase)
@@ -612,8 +626,13 @@ class Phases:
         from prefect.futures import wait
 
         wait([f for _, _, f in self.futures])
+        self.states = {
+            (phase if shard is None else f"{phase}[{shard}]"): _state_name(f)
+            for phase, shard, f in self.futures
+        }
         failed: list[str] = []
         not_run: list[str] = []
+        cause: BaseException | None = None
         results: dict[str, Any] = {}
         for phase, shard, f in self.futures:
             state = f.state
@@ -627,16 +646,28 @@ class Phases:
             elif state.is_failed() or state.is_crashed():
                 msg = str(state.message or "").splitlines()[0][:300] if state.message else ""
                 failed.append(f"{where} ({state.name}: {msg})")
+                if cause is None:
+                    exc = state.result(raise_on_failure=False)
+                    cause = exc if isinstance(exc, BaseException) else None
             else:
                 not_run.append(where)
         if failed or not_run:
-            raise PhaseFailedError(failed, not_run)
+            raise PhaseFailedError(failed, not_run, cause, self.states)
+        results["task_run_states"] = self.states
         return results
 
 
-class PhaseFailedError(RuntimeError):
-    def __init__(self, failed: list[str], not_run: list[str]) -> None:
-        self.failed, self.not_run = failed, not_run
+class PhaseFailedError(BuaRunError):
+    """Some phase task runs failed; ``cause`` is the first one's exception (e.g. DatabaseError)."""
+
+    def __init__(
+        self,
+        failed: list[str],
+        not_run: list[str],
+        cause: BaseException | None = None,
+        states: dict[str, str] | None = None,
+    ) -> None:
+        self.failed, self.not_run, self.cause, self.states = failed, not_run, cause, states or {}
         detail = "; ".join(failed) or "none failed outright"
         held = ", ".join(not_run[:20]) + (" …" if len(not_run) > 20 else "")
         super().__init__(

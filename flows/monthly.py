@@ -25,21 +25,21 @@ def accrual_phases(spec: glue.RunSpec, refresh: bool = False) -> dict[str, Any]:
     from prefect.runtime import flow_run
 
     p = glue.Phases(spec, refresh=refresh)
-    source = p.source()  # billing DB and meter store fingerprints
-    extract = p.once("extract", source=source)
+    database, meter_store = p.sources()  # input fingerprints: source tables; meter store per shard
+    extract = p.once("extract", database=database)
     windows = p.once("windows", extract=extract)
-    partials = p.per_shard("profiles_partial", source=source, extract=extract)
+    partials = p.per_shard("profiles_partial", meter_store=meter_store, extract=extract)
     profiles = p.once("profiles_combine", partials=partials)
     segments = p.once("segments", profiles=profiles)
     pairs = p.per_shard("read_pairs", extract=extract)
     gas = p.once("gas_shape", pairs=pairs)
-    scalars = p.per_shard("scalars", source=source, extract=extract, segments=segments)
+    scalars = p.per_shard("scalars", meter_store=meter_store, extract=extract, segments=segments)
     basic = p.per_shard(
         "basic_estimates", extract=extract, windows=windows, pairs=pairs, segments=segments, gas=gas
     )
     interval = p.per_shard(
         "interval_estimates",
-        source=source,
+        meter_store=meter_store,
         extract=extract,
         windows=windows,
         segments=segments,
@@ -100,12 +100,36 @@ def bua_monthly(
             raise
         glue.record_run(spec, "COMPLETED", started, glue.now_utc())
     publish_artifacts(spec, results)
-    return {
+    return run_report(spec, results)
+
+
+def run_report(spec: glue.RunSpec, results: dict[str, Any]) -> dict[str, Any]:
+    """What a finished run returns (JSON-safe): ids, per-phase time and fingerprint, the summary."""
+    phases = {k: v for k, v in results.items() if k not in ("flow_run_id", "task_run_states")}
+    stats = {k: v.get("stats", {}) for k, v in phases.items() if isinstance(v, dict)}
+    files = {k: v.get("files", []) if isinstance(v, dict) else [f for r in v for f in r.get("files", [])]
+             for k, v in phases.items()}  # fmt: skip
+    report = {
         "run_id": spec.run_id,
         "run_date": spec.run_date.isoformat(),
+        "period_start": spec.period_start.isoformat(),
+        "period_end": spec.period_end.isoformat(),
+        "basic_method": spec.basic_method,
+        "shards": spec.shards,
+        "code_version": spec.code_version,
         "phases_flow_run_id": results["flow_run_id"],
-        "fingerprints": {k: v["fingerprint"] for k, v in results.items() if isinstance(v, dict)},
+        "task_run_states": results["task_run_states"],
+        "seconds": {
+            k: sum(r["seconds"] for r in (v if isinstance(v, list) else [v])) for k, v in phases.items()
+        },
+        "fingerprints": {k: v["fingerprint"] for k, v in phases.items() if isinstance(v, dict)},
+        "counts": stats.get("prepare", {}).get("counts", {}),
+        "exceptions_by_code": stats.get("prepare", {}).get("exceptions_by_code", {}),
+        "accrual_summary": stats.get("prepare", {}).get("accrual_summary", []),
+        "exports": files.get("export", []),
+        "nem12_files": [f for f in files.get("interval_estimates", []) if f.endswith(".csv")],
     }
+    return json.loads(json.dumps(report, default=str))
 
 
 def publish_artifacts(spec: glue.RunSpec, results: dict[str, Any]) -> None:

@@ -77,3 +77,85 @@ def display(console: object | None = None) -> Iterator[None]:
 
     with progress, listen(on_event):
         yield
+
+
+def run_from_cli(
+    settings: object,
+    run_date: object,
+    period_start: object = None,
+    period_end: object = None,
+    basic_method: str | None = None,
+) -> object:
+    """``bua run``: the ``bua_monthly`` flow with a progress display; returns the engine's RunResult.
+
+    Where Prefect's local server cannot start (Prefect 3.8.8's server does not import under
+    FastAPI >= 0.143; see docs/ORCHESTRATION.md) and no PREFECT_API_URL is set, it says so and runs
+    the same phases sequentially with ``tasks.accrual.run_accrual`` instead of failing.
+    """
+    import datetime as dt
+    import logging
+
+    from rich.console import Console
+
+    from flows import glue
+    from tasks.accrual import RunResult, run_accrual
+
+    console = Console(stderr=True)
+    problem = prefect_server_problem()
+    if problem:
+        console.print(f"[yellow]warning:[/] {problem}; running the phases sequentially without Prefect")
+        return run_accrual(
+            settings,  # type: ignore[arg-type]
+            run_date,  # type: ignore[arg-type]
+            period_start,  # type: ignore[arg-type]
+            period_end,  # type: ignore[arg-type]
+            basic_method,
+            progress=lambda phase, seconds: console.log(f"{phase:<20} {seconds:7.2f} s"),
+        )
+
+    from flows.monthly import bua_monthly
+
+    quiet = logging.getLogger("prefect")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # the progress bars say what the per-task INFO lines would
+    try:
+        with glue.use_settings(settings), display(console):  # type: ignore[arg-type]
+            report = bua_monthly(
+                run_date=run_date, period_start=period_start, period_end=period_end, basic_method=basic_method
+            )
+    except glue.PhaseFailedError as exc:
+        from tasks.db import DatabaseError
+        from tasks.meter_store import MeterStoreError
+
+        # the engine's own clear errors (missing table, unreachable database) as the CLI knows them
+        raise (exc.cause if isinstance(exc.cause, DatabaseError | MeterStoreError) else exc) from None
+    finally:
+        quiet.setLevel(level)
+    day = dt.date.fromisoformat
+    return RunResult(
+        run_id=report["run_id"],
+        run_date=day(report["run_date"]),
+        period_start=day(report["period_start"]),
+        period_end=day(report["period_end"]),
+        basic_method=report["basic_method"],
+        status="COMPLETED",
+        seconds=report["seconds"],
+        counts=report["counts"],
+        exceptions_by_code=report["exceptions_by_code"],
+        accrual_summary=report["accrual_summary"],
+        exports=report["exports"],
+        nem12_files=report["nem12_files"],
+    )
+
+
+def prefect_server_problem() -> str | None:
+    """Why a local Prefect server could not start here, or None (also None when an API is set)."""
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():
+        return None
+    try:
+        import prefect.server.api.server  # noqa: F401
+    except Exception as exc:  # noqa: BLE001
+        return f"Prefect's local server cannot start ({type(exc).__name__}: {str(exc)[:120]})"
+    return None

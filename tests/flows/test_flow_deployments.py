@@ -163,3 +163,67 @@ def test_cloudformation_template_lints_clean():
     text = CLOUDFORMATION.read_text()
     assert text.count("SSEAlgorithm: aws:kms") == 2  # both buckets encrypted
     assert "--pool, bua," in text  # the worker polls the pool prefect.yaml names
+
+
+@pytest.mark.parametrize(
+    "path", sorted((REPO / "deployments" / "params").glob("*.json")), ids=lambda p: p.name
+)
+def test_parameter_sets_fit_bua_monthly(path):
+    from prefect.utilities.schema_tools import validate
+
+    schema = flow_schema("flows/monthly.py:bua_monthly")
+    params = json.loads(path.read_text())
+    assert set(params) <= set(schema["properties"])
+    validate(params, schema, raise_on_error=True, ignore_required=True)
+
+
+def test_deploy_helper_applies_the_timezone_setting(monkeypatch):
+    from deployments.deploy import render
+
+    config = render("Australia/Perth", pool="bua-local")
+    monthly = next(d for d in config["deployments"] if d["name"] == "bua-monthly")
+    assert monthly["schedules"][0]["timezone"] == "Australia/Perth"
+    assert all(d["work_pool"]["name"] == "bua-local" for d in config["deployments"])
+
+
+def test_prefect_deploy_accepts_prefect_yaml_on_a_process_pool(harness, tmp_path):
+    """`prefect deploy --all` against the harness's API, to a process pool named like the ECS one."""
+    import os
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    from deployments.deploy import render
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_work_pool(WorkPoolCreate(name="bua", type="process"))
+        except ObjectAlreadyExists:
+            pass
+    rendered = tmp_path / "prefect.yaml"
+    rendered.write_text(yaml.safe_dump(render("Australia/Sydney"), sort_keys=False))
+    out = subprocess.run(
+        [
+            str(REPO / ".venv" / "bin" / "prefect"),
+            "--no-prompt",
+            "deploy",
+            "--all",
+            "--prefect-file",
+            str(rendered),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PREFECT_API_URL": harness},
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    with get_client(sync_client=True) as client:
+        monthly = client.read_deployment_by_name("bua_monthly/bua-monthly")
+        adhoc = client.read_deployment_by_name("bua_monthly/bua-adhoc")
+    (schedule,) = monthly.schedules
+    assert schedule.schedule.cron == "0 2 1 * *" and schedule.schedule.timezone == "Australia/Sydney"
+    assert monthly.work_pool_name == "bua" and not adhoc.schedules
+    props = adhoc.parameter_openapi_schema["properties"]
+    assert all(p.get("description") for p in props.values())

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tasks.settings import Settings
-from tests.flows.conftest import output_digests, run_monthly
+from tests.flows.conftest import FINGERPRINT_TASKS, output_digests, run_monthly
 
 pytestmark = pytest.mark.usefixtures("harness")
 
@@ -92,49 +92,64 @@ def output_rows(settings: Settings) -> dict[str, list[tuple]]:
         }
 
 
-def test_flow_writes_the_same_bytes_as_run_accrual_and_a_rerun_is_all_cache_hits(loaded, tmp_path):
+def run_cli(s: Settings) -> dict[str, str]:
+    """``bua … run --run-date`` in this process; returns the phase task-run states the API recorded."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from tests.flows.conftest import settled_phase_states
+
+    args = ["--database-url", s.database_url, "--meter-store", s.meter_store, "--output-url", s.output_url]
+    args += ["--shards", str(s.shards), "run", "--run-date", R.isoformat()]
+    result = CliRunner().invoke(app, args, env={"BUA_MAX_WORKERS": "2", "BUA_TASK_RETRIES": "0"})
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "COMPLETED" in result.output and "took" in result.output
+    once, per_shard = 8, 6  # tasks.accrual.PHASES
+    return settled_phase_states(expected=2 + once + per_shard * s.shards)
+
+
+@pytest.fixture(scope="module")
+def reference(loaded: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """One uninterrupted flow run through `bua run` (thread runner), the reference for the others."""
+    s = copy_of(loaded, tmp_path_factory.mktemp("reference") / "run")
+    states = run_cli(s)
+    phases = {n: st for n, st in states.items() if n not in FINGERPRINT_TASKS}
+    assert len(phases) == 32 and set(phases.values()) == {"Completed"}, states
+    return s
+
+
+def test_flow_writes_the_same_bytes_as_run_accrual_and_a_rerun_is_all_cache_hits(reference, loaded, tmp_path):
     from tasks.accrual import run_accrual
 
     sequential = copy_of(loaded, tmp_path / "seq")
     run_accrual(sequential, R)
-    flow = copy_of(loaded, tmp_path / "flow")
-    first = run_monthly(flow, run_date=R)
-    assert first.error is None, first.error
-    assert {s for n, s in first.states.items() if n != "source-fingerprint"} == {"Completed"}
-    assert_same_outputs(flow, sequential)
-    digests = output_digests(flow)
+    assert_same_outputs(reference, sequential)
 
-    second = run_monthly(flow, run_date=R)
-    assert second.error is None, second.error
-    assert {s for n, s in second.states.items() if n != "source-fingerprint"} == {"Cached"}
-    assert output_digests(flow) == digests
+    digests = output_digests(reference)
+    again = run_monthly(reference, run_date=R)
+    assert again.error is None, again.error
+    assert len(again.states) == 32 and set(again.states.values()) == {"Cached"}
+    assert output_digests(reference) == digests
 
 
-def test_failed_shard_resumes_alone_and_ends_identical(loaded, tmp_path):
-    clean = copy_of(loaded, tmp_path / "clean")
-    assert run_monthly(clean, run_date=R).error is None
-
+def test_failed_shard_resumes_alone_and_ends_identical(reference, loaded, tmp_path):
     s = copy_of(loaded, tmp_path / "resume")
     failed = run_monthly(s.model_copy(update={"fail_phase": "rating:1"}), run_date=R)
     assert failed.error is not None and "rating[1]" in str(failed.error)
     assert failed.states["rating[1]"] == "Failed" and failed.states["rating[0]"] == "Completed"
+    assert failed.states["prepare"] == "NotReady"
 
     resumed = run_monthly(s, run_date=R)
     assert resumed.error is None, resumed.error
-    assert {n for n, st in resumed.states.items() if st == "Completed" and n != "source-fingerprint"} == {
-        "rating[1]",
-        "exceptions",
-        "prepare",
-        "export",
-    }
-    assert_same_outputs(s, clean)
+    computed = {n for n, st in resumed.states.items() if st == "Completed"}
+    assert computed == {"rating[1]", "exceptions", "prepare", "export"}
+    assert all(st == "Cached" for n, st in resumed.states.items() if n not in computed)
+    assert_same_outputs(s, reference)
 
 
-def test_dask_local_cluster_with_two_worker_processes_gives_identical_outputs(loaded, tmp_path):
-    threads = copy_of(loaded, tmp_path / "threads")
-    assert run_monthly(threads, run_date=R).error is None
+def test_dask_local_cluster_with_two_worker_processes_gives_identical_outputs(reference, loaded, tmp_path):
     dask = copy_of(loaded, tmp_path / "dask", task_runner="dask", max_workers=2)
     out = run_monthly(dask, run_date=R)
     assert out.error is None, out.error
-    assert {s for n, s in out.states.items() if n != "source-fingerprint"} == {"Completed"}
-    assert_same_outputs(dask, threads)
+    assert len(out.states) == 32 and set(out.states.values()) == {"Completed"}
+    assert_same_outputs(dask, reference)

@@ -20,7 +20,7 @@ def phase_of(task_run_name: str) -> str:
 def test_first_run_completes_every_phase_and_second_run_is_all_cache_hits(fake_settings):
     first = run_monthly(fake_settings)
     assert first.error is None, first.error
-    phases = {n: s for n, s in first.states.items() if n != "source-fingerprint"}
+    phases = first.states
     # every phase once, every per-shard phase once per shard, all computed
     assert len(phases) == len(PHASES) + len(PER_SHARD) * (fake_settings.shards - 1)
     assert set(phases.values()) == {"Completed"}
@@ -29,7 +29,7 @@ def test_first_run_completes_every_phase_and_second_run_is_all_cache_hits(fake_s
 
     second = run_monthly(fake_settings)
     assert second.error is None, second.error
-    again = {n: s for n, s in second.states.items() if n != "source-fingerprint"}
+    again = second.states
     assert again.keys() == phases.keys()
     assert set(again.values()) == {"Cached"}
     assert output_digests(fake_settings) == before
@@ -45,8 +45,6 @@ def test_failure_in_each_phase_resumes_only_the_failed_work_and_ends_byte_identi
         out = run_monthly(fake_settings.model_copy(update={"fail_phase": phase}))
         assert out.error is not None and f"injected failure in phase {phase}" in str(out.error)
         for name, state in out.states.items():
-            if name == "source-fingerprint":
-                continue
             if name in done:
                 assert state == "Cached", (phase, name, state)
             elif phase_of(name) == phase:
@@ -58,9 +56,9 @@ def test_failure_in_each_phase_resumes_only_the_failed_work_and_ends_byte_identi
 
     final = run_monthly(fake_settings)
     assert final.error is None, final.error
-    recomputed = {n for n, s in final.states.items() if s == "Completed" and n != "source-fingerprint"}
+    recomputed = {n for n, s in final.states.items() if s == "Completed"}
     assert {phase_of(n) for n in recomputed} == {"export"}  # only the last failed phase
-    assert all(s == "Cached" for n, s in final.states.items() if n not in recomputed | {"source-fingerprint"})
+    assert all(s == "Cached" for n, s in final.states.items() if n not in recomputed)
     assert output_digests(fake_settings) == output_digests(clean)
 
 
@@ -77,7 +75,7 @@ def test_failure_in_one_shard_reruns_only_that_shard_and_what_depends_on_it(fake
 
     resumed = run_monthly(fake_settings)
     assert resumed.error is None, resumed.error
-    computed = {n for n, s in resumed.states.items() if s == "Completed" and n != "source-fingerprint"}
+    computed = {n for n, s in resumed.states.items() if s == "Completed"}
     assert computed == {
         "scalars[2]",
         "interval_estimates[2]",
