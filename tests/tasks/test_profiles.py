@@ -83,3 +83,15 @@ def test_slot_without_actual_data_is_null() -> None:
     )
     p = combine_profiles([part])["profile"][0].to_list()
     assert p[5] is None and p[4] == 1.0
+
+
+def test_register_held_by_two_accounts_is_counted_once() -> None:
+    # N1 appears twice in the registers frame (a move: accounts 1 and 9 held it in turn); its day
+    # of 2.0 per half hour must count once: P = (2 + 4) / 2 = 3.0 with 2 registers, not
+    # (2 + 2 + 4) / 3.
+    regs = _regs(2, [30, 30])
+    regs = pl.concat([regs, regs.head(1).with_columns(account_id=pl.lit(9, dtype=pl.Int64))])
+    rows = [_day("N1", [2.0] * 48, "A" * 48), _day("N2", [4.0] * 48, "A" * 48)]
+    prof = combine_profiles([profile_partial_sums(regs, pl.DataFrame(rows).lazy())])
+    seg = prof.filter(pl.col("segment") == "RES|NSW|CONSUMPTION").row(0, named=True)
+    assert seg["profile"][0] == pytest.approx(3.0) and seg["registers"] == 2
