@@ -82,8 +82,14 @@ def estimate_interval(
     if days.height == 0:
         return _empty_usage(), pl.DataFrame(schema=EXCEPTION_SCHEMA)
     lo, hi = days["read_date"].min(), days["read_date"].max()
+    # each NMI's own first unbilled day: a predicate on nmi and read_date only, so the scan can
+    # drop rows before decoding their values (one stale account must not make every NMI read a year)
+    first = days.group_by("nmi").agg(pl.col("read_date").min())
+    first_day = pl.col("nmi").replace_strict(
+        first["nmi"], first["read_date"], default=None, return_dtype=pl.Date
+    )
     data = (
-        interval.filter(pl.col("read_date").is_between(lo, hi))
+        interval.filter(pl.col("read_date").is_between(lo, hi) & (pl.col("read_date") >= first_day))
         .select(
             "nmi",
             "suffix",
