@@ -32,7 +32,7 @@ def account_totals(w: pl.DataFrame, lines: pl.DataFrame, usage: pl.DataFrame) ->
         usage.filter(pl.col("stream").is_in(["CONSUMPTION", "CONTROLLED_LOAD"]))
         .with_columns(
             pl.col("values").list.sum().alias("_v"),
-            (pl.col("values").list.eval(pl.element().fill_null(0.0)) * est).list.sum().alias("_e"),
+            (pl.col("values") * est).list.sum().alias("_e"),  # list.sum skips nulls
         )
         .group_by("account_id")
         .agg(pl.col("_v").sum().alias("volume"), pl.col("_e").sum().alias("volume_estimated"))

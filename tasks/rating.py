@@ -207,34 +207,40 @@ def usage_by_class(
     tou_windows: pl.DataFrame,
 ) -> pl.DataFrame:
     """Register-day usage summed per time class: account_id, day, year_mnth, plan_id, item_type,
-    time_class, unit, quantity, quantity_actual, quantity_estimated."""
-    u = (
-        usage.rename({"read_date": "day"})
+    time_class, unit, quantity, quantity_actual, quantity_estimated.
+
+    The value lists are summed once, up front; joins work on narrow rows (a row number stands for
+    the lists), and only time-of-use register-days meet their lists again, to be masked by class.
+    """
+    base = usage.select(
+        pl.col("values"),
+        pl.col("estimated").cast(pl.List(pl.Float64)).alias("_est"),
+    ).with_row_index("_r")
+    sums = base.select(
+        "_r",
+        pl.col("values").list.sum().alias("quantity"),
+        (pl.col("values") * pl.col("_est")).list.sum().alias("quantity_estimated"),
+    )
+    meta = (
+        usage.select(
+            "account_id",
+            pl.col("read_date").alias("day"),
+            "stream",
+            "register_time_class",
+            "unit",
+            "interval_minutes",
+        )
+        .with_row_index("_r")
         .join(days, on=["account_id", "day"], how="inner")
-        .with_columns(pl.col("day").alias("read_date"))
         .join(plans.select("plan_id", "tou_scheme_id", "holidays_as_weekend"), on="plan_id", how="left")
         .join(windows.select("account_id", "jurisdiction", "timezone"), on="account_id", how="left")
         .with_columns(
             pl.col("stream").replace_strict(ITEM_OF_STREAM, default=None).alias("item_type"),
-            pl.col("estimated").cast(pl.List(pl.Float64)).alias("_est"),
+            pl.col("day").alias("read_date"),
+            pl.col("holidays_as_weekend").fill_null(True),
+            (pl.col("tou_scheme_id").is_not_null() & (pl.col("interval_minutes") < 1440)).alias("_tou"),
         )
     )
-    tou = u["tou_scheme_id"].is_not_null() & (u["interval_minutes"] < 1440)
-    plain = u.filter(~tou).with_columns(
-        pl.when(pl.col("interval_minutes") < 1440)
-        .then(pl.lit("ANYTIME"))
-        .otherwise(pl.col("register_time_class"))
-        .alias("time_class"),
-        pl.col("values").list.sum().alias("quantity"),
-        (pl.col("values") * pl.col("_est")).list.sum().alias("quantity_estimated"),
-    )
-    t = u.filter(tou).with_columns(pl.col("holidays_as_weekend").fill_null(True))
-    if t.height:
-        masks = time_class_masks(t.select(KEYS).unique(), tou_windows)
-        t = t.join(masks, on=KEYS, how="inner").with_columns(
-            (pl.col("values") * pl.col("mask")).list.sum().alias("quantity"),
-            (pl.col("values") * pl.col("mask") * pl.col("_est")).list.sum().alias("quantity_estimated"),
-        )
     cols = [
         "account_id",
         "day",
@@ -246,7 +252,32 @@ def usage_by_class(
         "quantity",
         "quantity_estimated",
     ]
-    parts = [plain.select(cols)] + ([t.select(cols)] if t.height else [])
+    plain = (
+        meta.filter(~pl.col("_tou"))
+        .with_columns(
+            pl.when(pl.col("interval_minutes") < 1440)
+            .then(pl.lit("ANYTIME"))
+            .otherwise(pl.col("register_time_class"))
+            .alias("time_class")
+        )
+        .join(sums, on="_r", how="left")
+        .select(cols)
+    )
+    parts = [plain]
+    tou = meta.filter(pl.col("_tou"))
+    if tou.height:
+        masks = time_class_masks(tou.select(KEYS).unique(), tou_windows)
+        lists = base.join(tou.select("_r"), on="_r", how="semi")
+        masked = (
+            tou.join(masks, on=KEYS, how="inner")
+            .join(lists, on="_r", how="left")
+            .with_columns((pl.col("values") * pl.col("mask")).alias("_vm"))
+            .with_columns(
+                pl.col("_vm").list.sum().alias("quantity"),
+                (pl.col("_vm") * pl.col("_est")).list.sum().alias("quantity_estimated"),
+            )
+        )
+        parts.append(masked.select(cols))
     return (
         pl.concat(parts)
         .group_by(["account_id", "day", "year_mnth", "plan_id", "item_type", "time_class", "unit"])
@@ -299,10 +330,8 @@ def energy_rows(
         .group_by("account_id", "year_mnth", "item_type", pl.col("time_class").alias("rate_class"))
         .agg(pl.col("block_limit").sum().alias("threshold"))
     )
-    e = (
-        e.join(limits, on=["account_id", "year_mnth", "item_type", "rate_class"], how="left")
-        .sort([*group, "day"])
-        .with_columns((pl.col("quantity").cum_sum().over(group) - pl.col("quantity")).alias("_before"))
+    e = e.join(limits, on=["account_id", "year_mnth", "item_type", "rate_class"], how="left").with_columns(
+        (pl.col("quantity").cum_sum().over(group, order_by="day") - pl.col("quantity")).alias("_before")
     )
     blocked = pl.col("block_limit").is_not_null() & pl.col("threshold").is_not_null()
     first = pl.min_horizontal(
