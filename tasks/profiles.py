@@ -144,9 +144,15 @@ def registers_interval_data(regs: pl.DataFrame, interval: pl.LazyFrame) -> pl.La
         "register_start",
         "register_end",
     )
-    return interval.join(keys, on=["nmi", "suffix"], how="inner").filter(
-        (pl.col("read_date") >= pl.col("register_start"))
-        & (pl.col("register_end").is_null() | (pl.col("read_date") <= pl.col("register_end")))
+    # the NMI filter is pushed into the parquet scan: rows of other NMIs are never decoded
+    nmis = regs["nmi"].unique().implode()
+    return (
+        interval.filter(pl.col("nmi").is_in(nmis))
+        .join(keys, on=["nmi", "suffix"], how="inner")
+        .filter(
+            (pl.col("read_date") >= pl.col("register_start"))
+            & (pl.col("register_end").is_null() | (pl.col("read_date") <= pl.col("register_end")))
+        )
     )
 
 

@@ -30,6 +30,7 @@ from tasks.profiles import (
 SHORT_WINDOW_DAYS = 28
 MIN_SHORT_DAYS = 14
 LONG_WINDOW_DAYS = 365
+FEW_REGISTERS = 200
 
 
 def interval_day_sums(
@@ -47,7 +48,13 @@ def interval_day_sums(
     ).select("meter_register_id", "segment", "read_date", "interval_minutes", "values", "quality")
     prof = fixed.select("segment", "read_date", pl.col("profile").list.to_array(SLOTS)).lazy()
     parts = []
-    for lo, hi in month_chunks(interval.filter(pl.col("read_date").is_between(date_from, date_to))):
+    # month chunks bound memory for a whole shard; a few registers (the 365-day fallback) fit at once
+    chunks = (
+        month_chunks(interval.filter(pl.col("read_date").is_between(date_from, date_to)))
+        if regs.height > FEW_REGISTERS
+        else [(date_from, date_to)]
+    )
+    for lo, hi in chunks:
         chunk = (
             data.filter(pl.col("read_date").is_between(lo, hi))
             .join(prof, on=["segment", "read_date"])
