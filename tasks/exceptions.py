@@ -22,6 +22,8 @@ OVERLAPPING_PLANS = "OVERLAPPING_PLANS"  # two plans on one day: the later-start
 NO_RATE = "NO_RATE"  # a plan without a rate for an item/time class on some day: not rated
 NO_SITE = "NO_SITE"  # an account with no site: nothing can be estimated
 NO_DATA = "NO_DATA"  # a register without any data in or before the window
+NO_READS = "NO_READS"  # (estimation) a basic register without reads
+NO_PROFILE = "NO_PROFILE"  # (estimation) register-days without a segment profile: missing intervals are 0
 
 CODES = (
     STALE_UNBILLED,
@@ -35,6 +37,8 @@ CODES = (
     NO_RATE,
     NO_SITE,
     NO_DATA,
+    NO_READS,
+    NO_PROFILE,
 )
 
 EXCEPTION_SCHEMA: dict[str, pl.DataType] = {
