@@ -9,6 +9,7 @@ group per batch, in batch order, so the file is deterministic and memory stays b
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import numpy as np
@@ -62,29 +63,26 @@ def truth_rows(
     """Rows for the active register-days of a batch; ``daily``/``on`` are (n, data days)."""
     r, d = np.nonzero(on)
     account = account_of_day(regs, per_site, r, d + data0)
-    idx = pa.array(r)
-
-    def strings(col: str) -> pa.Array:
-        return regs[col].to_arrow().cast(pa.string()).take(idx)
-
-    nmi, suffix, stream = strings("identifier"), strings("suffix"), strings("stream")
-    minutes = regs["interval_minutes"].to_numpy()[r]
-    return pa.table(
-        {
-            "meter_register_id": pa.array(regs["id"].to_numpy()[r]),
-            "account_id": pa.array(account, mask=account == 0),
-            "nmi": nmi,
-            "suffix": suffix,
-            "stream": stream,
-            "read_date": pa.array(np.datetime64(data_cal.start) + d.astype("timedelta64[D]")).cast(
-                pa.date32()
-            ),
-            "interval_minutes": pa.array(
-                np.nan_to_num(minutes.astype(float)).astype(np.int16),
-                mask=np.isnan(minutes.astype(float)) | (minutes == 0),
-            ),
-            "consumption": pa.array(np.round(daily[r, d], 3)),
-        }
+    rows = pl.Series("r", r.astype(np.uint32))
+    minutes = regs["interval_minutes"].gather(rows)
+    # built in polars and handed over as arrow (pyarrow's numpy path would import pandas)
+    return (
+        pl.DataFrame(
+            {
+                "meter_register_id": regs["id"].gather(rows),
+                "account_id": pl.Series(account).replace(0, None),
+                "nmi": regs["identifier"].gather(rows),
+                "suffix": regs["suffix"].gather(rows),
+                "stream": regs["stream"].gather(rows),
+                "read_date": pl.Series(
+                    (d + (data_cal.start - dt.date(1970, 1, 1)).days).astype(np.int32)
+                ).cast(pl.Date),
+                "interval_minutes": minutes,
+                "consumption": np.round(daily[r, d], 3),
+            }
+        )
+        .select([pl.col(c).cast(t) for c, t in SCHEMA.items()])
+        .to_arrow()
     )
 
 
