@@ -70,10 +70,17 @@ class IngestSummary:
     reads_unchanged: int = 0
     unknown_reads: int = 0
     rejects_files: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [
             f"{self.kind}: {self.files} file(s) read, {self.accepted} accepted, {len(self.rejected)} rejected"
+            + (f", {len(self.skipped)} skipped" if self.skipped else "")
+        ]
+        other = "nem13" if self.kind == "nem12" else "nem12"
+        out += [
+            f"skipped {name}: a {other.upper()} file (load it with `bua ingest {other}`)"
+            for name in self.skipped
         ]
         if self.kind == "nem12":
             out.append(
@@ -168,6 +175,14 @@ def rejects_root(settings: Settings) -> str:
     return join_url(parent, "rejects")
 
 
+def _is_other_version(data: bytes, kind: str) -> bool:
+    """True for a file whose 100 record names the other MDFF version (NEM13 given to nem12 …):
+    it is left where it is, not rejected, so one folder can hold both kinds."""
+    other = b"NEM13" if kind == "nem12" else b"NEM12"
+    head = data[:200].lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith(b"100,") and head.split(b",", 2)[1].strip().upper() == other
+
+
 def _each_parsed(
     paths: list[str], settings: Settings, summary: IngestSummary, parse: Callable[[str, str], pl.DataFrame]
 ) -> Iterator[pl.DataFrame]:
@@ -197,6 +212,10 @@ def _each_parsed(
                 summary.files += 1
                 if isinstance(unit, Rejected):
                     summary.rejected.append(unit)
+                    continue
+                if _is_other_version(unit.data, summary.kind):
+                    summary.files -= 1
+                    summary.skipped.append(unit.name)
                     continue
                 in_flight.append((unit, pool.submit(job, unit)))
                 while len(in_flight) > PARSE_THREADS:

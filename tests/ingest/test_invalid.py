@@ -14,6 +14,7 @@ import pytest
 from tasks.ingest import ingest_nem12
 from tasks.nem12 import MdffError, decode, parse_nem12
 from tasks.settings import Settings
+from tests.conftest import MDFF
 from tests.ingest.helpers import INVALID, member_bytes
 
 REJECTED = {
@@ -120,3 +121,26 @@ def test_read_only_source_is_copied_not_deleted(tmp_path: Path) -> None:
         src.chmod(0o755)
     assert (src / "Example_NEM12_missing_header.csv").exists()
     assert "source left in place" in summary.rejected[0].reason
+
+
+def test_the_other_mdff_version_is_skipped_not_quarantined(tmp_path: Path) -> None:
+    """A folder may hold NEM12 and NEM13 files: each ingest leaves the other kind in place."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("Example_NEM12_actual_interval.csv", "Example_NEM13_consumption_data.csv"):
+        shutil.copy(MDFF / "unzipped" / name, src)
+        (src / name).chmod(0o644)
+    summary = ingest_nem12(
+        [str(src)], Settings(meter_store=str(tmp_path / "s"), output_url=str(tmp_path / "out"))
+    )
+    assert (summary.files, summary.accepted, summary.rejected, summary.skipped) == (
+        1,
+        1,
+        [],
+        ["Example_NEM13_consumption_data.csv"],
+    )
+    assert (src / "Example_NEM13_consumption_data.csv").exists()
+    assert (
+        "skipped Example_NEM13_consumption_data.csv: a NEM13 file (load it with `bua ingest nem13`)"
+        in summary.lines()
+    )
