@@ -4,7 +4,8 @@ Tables go in dependency order (tasks.generate.tables.TABLE_ORDER), one transacti
 through the fastest path each database has: ADBC bulk ingest on SQLite, ``COPY … FROM STDIN`` on
 PostgreSQL (psycopg), ``LOAD DATA LOCAL INFILE`` on MariaDB/MySQL (pymysql, engines are created
 with ``local_infile``); any other database falls back to ``tasks.db.insert_frame``. The schema must
-exist (``bua db init``); loading into tables that already hold rows fails on their keys.
+exist (``bua db init``); by default the tables' previous rows are deleted first (children first,
+one transaction), so a second load replaces the portfolio instead of failing on its keys.
 """
 
 from __future__ import annotations
@@ -104,11 +105,27 @@ def loader_for(url: str) -> Callable[[str, str, pl.DataFrame], None]:
     return _generic
 
 
-def load_portfolio(url: str, folder: str | Path, log: Callable[[str], None] | None = None) -> dict[str, int]:
-    """Insert every ``{folder}/db/{table}.parquet`` into ``url``; returns rows per table."""
+def clear_tables(url: str, tables: list[str]) -> None:
+    """Delete every row of ``tables`` (children first) in one transaction."""
+    with transaction(url) as conn:
+        for table in reversed(tables):
+            conn.execute(metadata.tables[table].delete())
+
+
+def load_portfolio(
+    url: str, folder: str | Path, log: Callable[[str], None] | None = None, replace: bool = True
+) -> dict[str, int]:
+    """Insert every ``{folder}/db/{table}.parquet`` into ``url``; returns rows per table.
+
+    With ``replace`` (the default) the rows those tables already hold are deleted first, so loading
+    a portfolio twice leaves one copy of it.
+    """
     db = Path(folder) / "db"
     load = loader_for(url)
     counts: dict[str, int] = {}
+    present = [t for t in TABLE_ORDER if (db / f"{t}.parquet").exists()]
+    if replace:
+        clear_tables(url, present)
     for table in TABLE_ORDER:
         path = db / f"{table}.parquet"
         if not path.exists():

@@ -16,7 +16,8 @@ from tasks.load import load_portfolio
 
 def test_load_row_counts_equal_parquet(db_url: str, small_portfolio: Path) -> None:
     init_db(db_url)
-    counts = load_portfolio(db_url, small_portfolio)
+    load_portfolio(db_url, small_portfolio)
+    counts = load_portfolio(db_url, small_portfolio)  # a second load replaces the first
     with engine_for(db_url).connect() as conn:
         for table in TABLE_ORDER:
             expected = pl.read_parquet(small_portfolio / "db" / f"{table}.parquet").height
