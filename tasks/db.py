@@ -65,7 +65,9 @@ def check_connection(url: str) -> None:
         with engine_for(url).connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001
-        raise DatabaseError(f"cannot connect to database {redact_url(url)}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+        raise DatabaseError(
+            f"cannot connect to database {redact_url(url)}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        ) from None
 
 
 def _alembic_config(conn: Connection):
@@ -107,7 +109,9 @@ def require_tables(url: str, names: list[str] | tuple[str, ...]) -> None:
     present = set(sa.inspect(engine_for(url)).get_table_names())
     missing = [n for n in names if n not in present]
     if missing:
-        raise DatabaseError(f"database {redact_url(url)} lacks table(s) {', '.join(missing)}; run `bua db init`")
+        raise DatabaseError(
+            f"database {redact_url(url)} lacks table(s) {', '.join(missing)}; run `bua db init`"
+        )
 
 
 def sql_text(name: str) -> str:
@@ -187,7 +191,9 @@ def _read_connectorx(url: str, text: str, params: dict[str, Any]) -> pl.DataFram
             return m.group(0)
         return lit
 
-    query = _PARAM.sub(sub, "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")))
+    query = _PARAM.sub(
+        sub, "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    )
     if missing:
         return None
     try:
@@ -207,7 +213,9 @@ def _frame(data: dict[str, list[Any]], schema: Mapping[str, Any]) -> pl.DataFram
         elif target is not None and (target == pl.String or target == pl.Utf8):
             out[c] = pl.Series(c, [None if v is None else str(v) for v in values], dtype=pl.String)
         else:
-            out[c] = pl.Series(c, [None if v is None else float(v) if _is_decimal(v) else v for v in values], strict=False)
+            out[c] = pl.Series(
+                c, [None if v is None else float(v) if _is_decimal(v) else v for v in values], strict=False
+            )
     return pl.DataFrame(out)
 
 
@@ -228,7 +236,12 @@ def cast_frame(df: pl.DataFrame, schema: Mapping[str, Any]) -> pl.DataFrame:
         if t == pl.Date and dtype == pl.String:
             exprs.append(col.str.slice(0, 10).str.to_date("%Y-%m-%d").alias(c))
         elif (t == pl.Datetime or isinstance(t, pl.Datetime)) and dtype == pl.String:
-            exprs.append(col.str.replace("T", " ").str.slice(0, 19).str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False).alias(c))
+            exprs.append(
+                col.str.replace("T", " ")
+                .str.slice(0, 19)
+                .str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False)
+                .alias(c)
+            )
         else:
             exprs.append(col.cast(t).alias(c))
     return df.select(exprs)
@@ -325,7 +338,11 @@ def _load_data_mysql(conn: Connection, table: str, df: pl.DataFrame) -> bool:
 def _executemany_sqlite(conn: Connection, table: str, df: pl.DataFrame) -> int:
     out = df.with_columns(
         [pl.col(c).cast(pl.String) for c, t in df.schema.items() if t == pl.Date]
-        + [pl.col(c).dt.strftime("%Y-%m-%d %H:%M:%S.%6f") for c, t in df.schema.items() if isinstance(t, pl.Datetime)]
+        + [
+            pl.col(c).dt.strftime("%Y-%m-%d %H:%M:%S.%6f")
+            for c, t in df.schema.items()
+            if isinstance(t, pl.Datetime)
+        ]
         + [pl.col(c).cast(pl.Int64) for c, t in df.schema.items() if t == pl.Boolean]
     )
     cols = ", ".join(f'"{c}"' for c in out.columns)

@@ -456,9 +456,19 @@ def test_first_block_fills_in_date_order_across_a_rate_change() -> None:
     # filled by 10-01 and 10-02 at the old block-1 rate $0.30 → 20 × 0.30 = $6.00 (not 20 × 0.40 = $8.00);
     # 10-03 and 10-04 go to block 2 at $0.50 → $10.00
     w = _windows(D(2026, 10, 1), D(2026, 10, 4))
-    rates = _rates(("USAGE", "ANYTIME", 5.0, 0.30, D(2026, 1, 1), D(2026, 10, 2)), ("USAGE", "ANYTIME", 5.0, 0.40, D(2026, 10, 3), None),
-                   ("USAGE", "ANYTIME", None, 0.50, D(2026, 1, 1), None), ("SUPPLY", "ANYTIME", None, 1.0, D(2026, 1, 1), None))
+    rates = _rates(
+        ("USAGE", "ANYTIME", 5.0, 0.30, D(2026, 1, 1), D(2026, 10, 2)),
+        ("USAGE", "ANYTIME", 5.0, 0.40, D(2026, 10, 3), None),
+        ("USAGE", "ANYTIME", None, 0.50, D(2026, 1, 1), None),
+        ("SUPPLY", "ANYTIME", None, 1.0, D(2026, 1, 1), None),
+    )
     usage = _basic_usage(D(2026, 10, 1), D(2026, 10, 4), 10.0).reverse()
     lines, _ = _rate(w, usage, rates)
-    assert (_row(lines, feature_type_name="USAGE_BLOCK_1")["quantity"], _row(lines, feature_type_name="USAGE_BLOCK_1")["net_amount"]) == (20.0, 6.00)
-    assert (_row(lines, feature_type_name="USAGE_BLOCK_2")["quantity"], _row(lines, feature_type_name="USAGE_BLOCK_2")["net_amount"]) == (20.0, 10.00)
+    assert (
+        _row(lines, feature_type_name="USAGE_BLOCK_1")["quantity"],
+        _row(lines, feature_type_name="USAGE_BLOCK_1")["net_amount"],
+    ) == (20.0, 6.00)
+    assert (
+        _row(lines, feature_type_name="USAGE_BLOCK_2")["quantity"],
+        _row(lines, feature_type_name="USAGE_BLOCK_2")["net_amount"],
+    ) == (20.0, 10.00)
