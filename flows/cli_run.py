@@ -64,7 +64,8 @@ def print_summary(result: Any, settings: Settings) -> None:
         table.add_column("month", footer="total")
         table.add_column("state")
         table.add_column("fuel", no_wrap=True)
-        table.add_column("usage", justify="right", footer=f"{totals[3]:,.0f}")
+        # electricity in kWh, gas in MJ: a volume total across fuels would add unlike units
+        table.add_column("usage kWh|MJ", justify="right")
         table.add_column("net $", justify="right", footer=f"{totals[0]:,.2f}")
         table.add_column("discount $", justify="right", footer=f"{totals[1]:,.2f}")
         table.add_column("net − disc. $", justify="right", footer=f"{totals[2]:,.2f}")
