@@ -469,6 +469,7 @@ def run_date_lock(run_date: dt.date, timeout_seconds: float) -> Iterator[None]:
     """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.concurrency._asyncio import ConcurrencySlotAcquisitionError
     from prefect.concurrency.sync import concurrency
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
@@ -481,12 +482,22 @@ def run_date_lock(run_date: dt.date, timeout_seconds: float) -> Iterator[None]:
                 client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
             except ObjectAlreadyExists:
                 pass
+    # 0 s: one attempt that gives up at the first "423 Locked" (a slow API still gets its minute);
+    # otherwise keep trying until the timeout.
+    refuse_at_once = timeout_seconds <= 0
+    acquired = concurrency(
+        name,
+        occupy=1,
+        timeout_seconds=60.0 if refuse_at_once else timeout_seconds,
+        max_retries=0 if refuse_at_once else None,
+        strict=True,
+        lease_duration=120,
+    )
     try:
-        acquired = concurrency(
-            name, occupy=1, timeout_seconds=max(timeout_seconds, 0.5), strict=True, lease_duration=120
-        )
         acquired.__enter__()
-    except TimeoutError as exc:
+    except (TimeoutError, ConcurrencySlotAcquisitionError) as exc:
+        if isinstance(exc, ConcurrencySlotAcquisitionError) and "423" not in str(exc):
+            raise
         raise RunAlreadyRunning(
             f"run_date {run_date} is already being accrued by another flow run (Prefect concurrency "
             f"limit {name!r} is held); refusing to interleave writes. Wait for that run to finish, "

@@ -30,9 +30,9 @@ def accrual_phases(spec: glue.RunSpec, refresh: bool = False) -> dict[str, Any]:
     windows = p.once("windows", extract=extract)
     partials = p.per_shard("profiles_partial", meter_store=meter_store, extract=extract)
     profiles = p.once("profiles_combine", partials=partials)
-    segments = p.once("segments", profiles=profiles)
+    segments = p.once("segments", extract=extract, profiles=profiles)
     pairs = p.per_shard("read_pairs", extract=extract)
-    gas = p.once("gas_shape", pairs=pairs)
+    gas = p.once("gas_shape", extract=extract, pairs=pairs, segments=segments)
     scalars = p.per_shard("scalars", meter_store=meter_store, extract=extract, segments=segments)
     basic = p.per_shard(
         "basic_estimates", extract=extract, windows=windows, pairs=pairs, segments=segments, gas=gas
@@ -48,6 +48,7 @@ def accrual_phases(spec: glue.RunSpec, refresh: bool = False) -> dict[str, Any]:
     rating = p.per_shard("rating", extract=extract, windows=windows, basic=basic, interval=interval)
     exceptions = p.once(
         "exceptions",
+        extract=extract,
         windows=windows,
         pairs=pairs,
         scalars=scalars,

@@ -117,7 +117,10 @@ def read_pairs(spec: RunSpec, shard: int) -> list[str]:
 
 
 def gas_shape(spec: RunSpec) -> list[str]:
-    total = _all_shards(spec, "basic", "pairs.parquet").select(pl.col("kwh").sum().alias("gas_total"))
+    mean = _read(spec, _w(spec, "segments", "fixed.parquet"))["mean"].sum()
+    total = _all_shards(spec, "basic", "pairs.parquet").select(
+        (pl.col("kwh").sum() + mean).alias("gas_total")
+    )
     return [_write(spec, total, _w(spec, "segments", "gas_macro.parquet"))]
 
 
