@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import importlib
-import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from flows.fingerprints import _sha, files_fingerprint, phase_cache_key, source_fingerprint
 from tasks.settings import Settings, join_url, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -194,145 +194,6 @@ def run_id_for(spec: RunSpec) -> str:
     return RunContext.create(
         spec.settings, spec.run_date, spec.period_start, spec.period_end, spec.basic_method
     ).run_id
-
-
-# ---------------------------------------------------------------- fingerprints
-
-
-def _sha(parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def files_fingerprint(urls: list[str], settings: Settings) -> tuple[str, str, dict[int, str]]:
-    """sha256 over the files a phase wrote (names and bytes), whole and per ``shard=NNN`` path part.
-
-    A URL that is not a file (a table name, a folder that was not created) counts by its name.
-    """
-    from tasks import storage
-
-    whole, common = hashlib.sha256(), hashlib.sha256()
-    per_shard: dict[int, Any] = {}
-    for url in sorted(set(urls)):
-        name = _relative_name(url, settings)
-        try:
-            digest = hashlib.sha256(storage.read_bytes(url, settings)).hexdigest()
-        except (FileNotFoundError, IsADirectoryError):
-            digest = "-"
-        line = f"{name}\0{digest}\n".encode()
-        whole.update(line)
-        shard = _shard_of(url)
-        if shard is None:
-            common.update(line)
-        else:
-            per_shard.setdefault(shard, hashlib.sha256()).update(line)
-    return whole.hexdigest(), common.hexdigest(), {k: v.hexdigest() for k, v in per_shard.items()}
-
-
-def _relative_name(url: str, settings: Settings) -> str:
-    """The URL relative to the output location, so that two output locations compare equal."""
-    base = settings.output_url.rstrip("/") + "/"
-    if url.startswith(base):
-        return url[len(base) :]
-    if not url.startswith("s3://"):
-        try:
-            return str(Path(url).resolve().relative_to(Path(settings.output_url).resolve()))
-        except ValueError:
-            pass
-    return url
-
-
-def _shard_of(url: str) -> int | None:
-    for part in url.split("/"):
-        if part.startswith("shard="):
-            try:
-                return int(part[len("shard=") :])
-            except ValueError:
-                return None
-    return None
-
-
-def source_fingerprint(settings: Settings) -> tuple[str, dict[int, str]]:
-    """Cheap fingerprint of a run's inputs: billing-database tables and the meter store.
-
-    Database: row count and greatest primary key of every source table (SQLAlchemy Core over the
-    schema metadata, no hand-written SQL). Meter store: each file's path, size and mtime (local) or
-    ETag (S3), also per ``shard=NNN`` so that new data in one shard re-runs only that shard's
-    meter-reading phases. An in-place UPDATE that changes neither count nor key is not seen: run
-    with ``refresh=True`` after such a fix.
-    """
-    import sqlalchemy as sa
-
-    from sql.schema import SOURCE_TABLES, metadata
-    from tasks import db, storage
-
-    tables: dict[str, Any] = {}
-    engine = db.engine_for(settings.database_url)
-    present = set(sa.inspect(engine).get_table_names())
-    with engine.connect() as conn:
-        for name in SOURCE_TABLES:
-            if name not in present:
-                continue
-            table = metadata.tables[name]
-            cols: list[Any] = [sa.func.count()]
-            pk = list(table.primary_key.columns)
-            if len(pk) == 1:
-                cols.append(sa.func.max(pk[0]))
-            tables[name] = [str(v) for v in conn.execute(sa.select(*cols).select_from(table)).one()]
-    store: list[list[Any]] = []
-    if storage.is_s3(settings.meter_store):
-        fs = storage._fs(settings)
-        base = settings.meter_store[len("s3://") :].rstrip("/")
-        if fs.exists(base):
-            for key, info in sorted(fs.find(base, detail=True).items()):
-                store.append([key[len(base) :], info.get("size"), str(info.get("ETag", ""))])
-    else:
-        root = Path(settings.meter_store)
-        if root.exists():
-            for p in sorted(root.rglob("*")):
-                if p.is_file():
-                    st = p.stat()
-                    store.append([str(p.relative_to(root)), st.st_size, st.st_mtime_ns])
-    per_shard: dict[int, list[Any]] = {}
-    common: list[Any] = []
-    for entry in store:
-        shard = _shard_of(entry[0])
-        (common if shard is None else per_shard.setdefault(shard, [])).append(entry)
-    return _sha({"db": tables, "meter_store": common}), {k: _sha(v) for k, v in per_shard.items()}
-
-
-def input_fingerprints(inputs: dict[str, Any], shard: int | None) -> dict[str, Any]:
-    """The fingerprints a task's cache key depends on: per-shard when the upstream has them."""
-    out: dict[str, Any] = {}
-    for name, value in sorted(inputs.items()):
-        if isinstance(value, list):
-            out[name] = [v["fingerprint"] if isinstance(v, dict) else v for v in value]
-        elif isinstance(value, dict) and "fingerprint" in value:
-            shards = value.get("shard_fingerprints") or {}
-            if shard is not None and shards:
-                # A per-shard task depends on its own shard's files plus the shared ones only.
-                out[name] = [value["phase"], shard, shards.get(shard, "-"), value.get("common_fingerprint")]
-            else:
-                out[name] = value["fingerprint"]
-        else:
-            out[name] = value
-    return out
-
-
-def phase_cache_key(context: Any, parameters: dict[str, Any]) -> str:
-    """Cache key of a phase task: phase, shard, run parameters, input fingerprints, code version."""
-    spec: RunSpec = parameters["spec"]
-    phase: str = parameters["phase"]
-    shard: int | None = parameters.get("shard")
-    digest = _sha(
-        {
-            "phase": phase,
-            "shard": shard,
-            "run": spec.key_fields(),
-            "inputs": input_fingerprints(parameters.get("inputs") or {}, shard),
-        }
-    )
-    where = "all" if shard is None else f"{shard:03d}"
-    return f"bua-{spec.run_date.isoformat()}-{phase}-{where}-{digest[:40]}"
 
 
 # ---------------------------------------------------------------- running one phase
