@@ -549,7 +549,9 @@ class PhaseFailedError(BuaRunError):
 
 
 def _state_name(future: Any) -> str:
+    """The final state's name; ``wait(0)`` first so a just-finished future has its final state."""
     try:
+        future.wait(0)
         return str(future.state.name)
     except Exception:  # noqa: BLE001 - progress must never break the run
         return "Unknown"

@@ -113,13 +113,19 @@ def run_from_cli(
             progress=lambda phase, seconds: console.log(f"{phase:<20} {seconds:7.2f} s"),
         )
 
+    from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS as STARTUP
+    from prefect.settings import temporary_settings
+
     from flows.monthly import bua_monthly
 
     quiet = logging.getLogger("prefect")
     level = quiet.level
     quiet.setLevel(logging.WARNING)  # the progress bars say what the per-task INFO lines would
+    # Without PREFECT_API_URL Prefect starts a local server; its first start (creating its
+    # database) takes ~25 s on this class of machine, longer than Prefect's default 20 s.
+    startup = {STARTUP: max(STARTUP.value(), 180)}
     try:
-        with glue.use_settings(settings), display(console):  # type: ignore[arg-type]
+        with temporary_settings(startup), glue.use_settings(settings), display(console):  # type: ignore[arg-type]
             report = bua_monthly(
                 run_date=run_date, period_start=period_start, period_end=period_end, basic_method=basic_method
             )
