@@ -2,8 +2,8 @@
 
 ``python -m deployments.deploy [--pool bua] [--dry-run]``: reads ``prefect.yaml``, sets every
 schedule's timezone to ``BUA_TIMEZONE`` (default Australia/Sydney, the value the file carries),
-checks each deployment's parameters against its flow's signature, writes the rendered file next
-to the original and runs ``prefect deploy --all --prefect-file …`` (Prefect's own CLI does the rest).
+checks each deployment's parameters against its flow's signature, writes the rendered file to a
+temporary folder and runs ``prefect deploy --all --prefect-file …`` (Prefect's own CLI does the rest).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = render(Settings().timezone, args.pool)
     check_parameters(config)
-    out = REPO / ".prefect-rendered.yaml"
+    out = Path(tempfile.mkdtemp(prefix="bua-deploy-")) / "prefect.yaml"  # never inside the checkout
     out.write_text(yaml.safe_dump(config, sort_keys=False))
     print(f"rendered {out} (timezone {Settings().timezone})")
     if args.dry_run:
