@@ -6,6 +6,8 @@ all. Heavy imports (prefect, polars pipelines) happen inside the commands so `bu
 
 from __future__ import annotations
 
+import datetime as dt
+
 import typer
 
 from tasks.settings import Settings, load_settings
@@ -27,13 +29,17 @@ app.add_typer(meter_app, name="meter")
 @app.callback()
 def main(
     ctx: typer.Context,
-    database_url: str | None = typer.Option(None, envvar=None, help="SQLAlchemy URL (default BUA_DATABASE_URL)"),
+    database_url: str | None = typer.Option(
+        None, envvar=None, help="SQLAlchemy URL (default BUA_DATABASE_URL)"
+    ),
     meter_store: str | None = typer.Option(None, help="meter store path or s3:// (default BUA_METER_STORE)"),
     output_url: str | None = typer.Option(None, help="output path or s3:// (default BUA_OUTPUT_URL)"),
     shards: int | None = typer.Option(None, help="number of shards (default BUA_SHARDS)"),
 ) -> None:
     """Global options override the BUA_* environment, which overrides the embedded defaults."""
-    ctx.obj = load_settings(database_url=database_url, meter_store=meter_store, output_url=output_url, shards=shards)
+    ctx.obj = load_settings(
+        database_url=database_url, meter_store=meter_store, output_url=output_url, shards=shards
+    )
 
 
 def settings_from(ctx: typer.Context, **overrides: object) -> Settings:
@@ -47,3 +53,14 @@ def fail(message: str, code: int = 2) -> None:
     """Print a clear error (no traceback) and exit non-zero."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+def parse_date_option(value: str | None, option: str) -> dt.date | None:
+    """A YYYY-MM-DD option value as a date (None stays None); a clear error otherwise."""
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option} {value!r} is not a date (YYYY-MM-DD)")
+        raise  # unreachable: fail exits

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 
 import typer
 
-from flows.cli_app import fail, ingest_app, meter_app, settings_from
+from flows.cli_app import fail, ingest_app, meter_app, parse_date_option, settings_from
 
 MARKET_OFFSET = "+10:00"  # NEM market time: UTC+10, no daylight saving
 
@@ -57,16 +56,6 @@ def ingest_nem13_cmd(
     _report(summary)
 
 
-def _date(value: str | None, option: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        fail(f"{option} {value!r} is not a date (YYYY-MM-DD)")
-        raise
-
-
 @meter_app.command("show")
 def meter_show(
     ctx: typer.Context,
@@ -85,7 +74,7 @@ def meter_show(
     from tasks.shard import shard_of
 
     settings = settings_from(ctx)
-    lo, hi = _date(date_from, "--from"), _date(date_to, "--to")
+    lo, hi = parse_date_option(date_from, "--from"), parse_date_option(date_to, "--to")
     try:
         lf = scan_interval(settings, shard_of(nmi, settings.shards), lo, hi, nmis=[nmi])
     except MeterStoreError as exc:

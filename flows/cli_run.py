@@ -7,18 +7,8 @@ from typing import Any
 
 import typer
 
-from flows.cli_app import app, fail, settings_from
+from flows.cli_app import app, fail, parse_date_option, settings_from
 from tasks.settings import Settings
-
-
-def _date(value: str | None, option: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        fail(f"{option} must be a date YYYY-MM-DD, got {value!r}")
-        raise  # unreachable: fail exits
 
 
 def run_month_end(
@@ -113,14 +103,14 @@ def run_cmd(
     if basic_method not in (None, "scalar", "seasonal"):
         fail(f"--basic-method must be scalar or seasonal, got {basic_method!r}")
     settings = settings_from(ctx)
-    r = _date(run_date, "--run-date")
+    r = parse_date_option(run_date, "--run-date")
     assert r is not None
     try:
         result = run_month_end(
             settings,
             r,
-            _date(period_start, "--period-start"),
-            _date(period_end, "--period-end"),
+            parse_date_option(period_start, "--period-start"),
+            parse_date_option(period_end, "--period-end"),
             basic_method,
         )
     except (DatabaseError, MeterStoreError, ValueError) as exc:
