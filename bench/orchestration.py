@@ -17,7 +17,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import runpy
 import shutil
 import sys
 import tempfile
@@ -30,7 +29,6 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="bua-bench-prefect
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 # Prefect 3.8.8's server under FastAPI >= 0.143 (docs/ORCHESTRATION.md "Known issues").
-COMPAT = REPO / "tests" / "companion" / "prefect_compat"
 
 R = dt.date(2026, 11, 1)
 
@@ -85,8 +83,6 @@ def main() -> None:
     args = parser.parse_args()
 
     base = prepare(args.work, args.accounts, args.shards)
-    runpy.run_path(str(COMPAT / "sitecustomize.py"))
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(COMPAT), os.environ.get("PYTHONPATH")) if p)
     from prefect.testing.utilities import prefect_test_harness
 
     from flows.glue import use_settings

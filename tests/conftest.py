@@ -82,3 +82,14 @@ def s3_bucket(s3_server, monkeypatch):  # noqa: ANN001
         Bucket=name, CreateBucketConfiguration={"LocationConstraint": "ap-southeast-2"}
     )
     return f"s3://{name}"
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url():
+    """Prefect's own test harness (a real temporary API server and database), started once per
+    session for every test that needs it (it takes ~25 s); yields its PREFECT_API_URL."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield str(PREFECT_API_URL.value())

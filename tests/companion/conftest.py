@@ -3,42 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import free_port
 
-COMPAT = Path(__file__).resolve().parent / "prefect_compat"
-
 
 @pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    """Prefect's own test harness (a temporary server and database), started once: it takes ~25 s.
-
-    prefect_compat/sitecustomize.py is put on PYTHONPATH for the harness's server process and run
-    here too (see its docstring: Prefect 3.8.8's server against FastAPI >= 0.143).
-    """
-    import runpy
-
-    runpy.run_path(str(COMPAT / "sitecustomize.py"))
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(COMPAT), old) if p)
-    from prefect.testing.utilities import prefect_test_harness
-
-    try:
-        with prefect_test_harness(server_startup_timeout=90):
-            yield
-    finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
+def prefect_harness(prefect_api_url: str) -> str:
+    """The session's Prefect test harness (tests/conftest.py)."""
+    return prefect_api_url
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,37 +14,10 @@ from tasks.settings import Settings
 FAKE = "tests.flows.fake_pipeline"
 
 
-# Prefect 3.8.8's server does not import under the installed FastAPI (>= 0.143) without the
-# companion tests' shim (see its docstring); shared rather than copied.
-COMPAT = Path(__file__).resolve().parents[1] / "companion" / "prefect_compat"
-
-
-def server_shim() -> None:
-    """Make prefect.server importable in this process (see COMPAT)."""
-    import runpy
-
-    runpy.run_path(str(COMPAT / "sitecustomize.py"))
-
-
 @pytest.fixture(scope="session")
-def harness() -> Iterator[str]:
-    """Prefect's test harness (a real temporary API server); yields its PREFECT_API_URL."""
-    import os
-
-    server_shim()
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(COMPAT), old) if p)
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
-
-    try:
-        with prefect_test_harness(server_startup_timeout=120):
-            yield str(PREFECT_API_URL.value())
-    finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
+def harness(prefect_api_url: str) -> str:
+    """The session's Prefect test harness (tests/conftest.py); its PREFECT_API_URL."""
+    return prefect_api_url
 
 
 def make_settings(root: Path, **overrides: Any) -> Settings:

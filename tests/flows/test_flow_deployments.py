@@ -13,10 +13,6 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.flows.conftest import server_shim
-
-server_shim()  # the schedule and template checks import prefect.server
-
 REPO = Path(__file__).resolve().parents[2]
 PREFECT_YAML = REPO / "prefect.yaml"
 COMPANION_YAML = REPO / "deployments" / "companion.yaml"
