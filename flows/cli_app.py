@@ -7,6 +7,7 @@ all. Heavy imports (prefect, polars pipelines) happen inside the commands so `bu
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import typer
 
@@ -37,6 +38,8 @@ def main(
     shards: int | None = typer.Option(None, help="number of shards (default BUA_SHARDS)"),
 ) -> None:
     """Global options override the BUA_* environment, which overrides the embedded defaults."""
+    # Prefect's local server must not phone home from a finance system (set before prefect loads).
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     ctx.obj = load_settings(
         database_url=database_url, meter_store=meter_store, output_url=output_url, shards=shards
     )
