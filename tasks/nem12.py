@@ -143,28 +143,9 @@ def _structure_problems(lines: pl.DataFrame) -> list[pl.DataFrame]:
                 }
             )
         )
-    last = lines.row(lines.height - 1, named=True)
-    if last["rec"] != "900":
-        found.append(
-            pl.DataFrame(
-                {"line": [last["line"]], "reason": ["missing 900 end-of-data record at the end of the file"]}
-            )
-        )
+    found += envelope_problems(lines, RECORD_TYPES, "NEM12")
     prev = pl.col("rec").shift(1)
     found += [
-        problems_where(
-            lines,
-            ~pl.col("rec").is_in(RECORD_TYPES),
-            pl.format("unknown record type '{}' in a NEM12 file", pl.col("rec").str.slice(0, 12)),
-        ),
-        problems_where(
-            lines, (pl.col("rec") == "100") & (pl.col("line") != first["line"]), "100 header record repeated"
-        ),
-        problems_where(
-            lines,
-            (pl.col("rec") == "900") & (pl.col("line") != last["line"]),
-            "900 end-of-data record before the end of the file",
-        ),
         problems_where(
             lines, (pl.col("rec") == "300") & pl.col("ctx200").is_null(), "300 record before any 200 record"
         ),
@@ -177,6 +158,37 @@ def _structure_problems(lines: pl.DataFrame) -> list[pl.DataFrame]:
             lines,
             (pl.col("rec") == "500") & ~prev.is_in(["300", "400", "500"]),
             "500 record not after a 300/400 record",
+        ),
+    ]
+    return found
+
+
+def envelope_problems(
+    lines: pl.DataFrame, record_types: list[str] | tuple[str, ...], version: str
+) -> list[pl.DataFrame]:
+    """Problems of an MDFF file's envelope shared by NEM12 and NEM13: a 900 record closing the file,
+    only known record types, one 100 header first and one 900 last (``lines`` is non-empty)."""
+    first, last = lines.row(0, named=True), lines.row(lines.height - 1, named=True)
+    found: list[pl.DataFrame] = []
+    if last["rec"] != "900":
+        found.append(
+            pl.DataFrame(
+                {"line": [last["line"]], "reason": ["missing 900 end-of-data record at the end of the file"]}
+            )
+        )
+    found += [
+        problems_where(
+            lines,
+            ~pl.col("rec").is_in(list(record_types)),
+            pl.format(f"unknown record type '{{}}' in a {version} file", pl.col("rec").str.slice(0, 12)),
+        ),
+        problems_where(
+            lines, (pl.col("rec") == "100") & (pl.col("line") != first["line"]), "100 header record repeated"
+        ),
+        problems_where(
+            lines,
+            (pl.col("rec") == "900") & (pl.col("line") != last["line"]),
+            "900 end-of-data record before the end of the file",
         ),
     ]
     return found

@@ -22,7 +22,15 @@ import sqlalchemy as sa
 
 from sql.schema import metadata
 from tasks.db import read_sql, transaction
-from tasks.nem12 import MAX_ERRORS, MdffError, bad_datetime, mdff_datetime, mdff_lines, problems_where
+from tasks.nem12 import (
+    MAX_ERRORS,
+    MdffError,
+    bad_datetime,
+    envelope_problems,
+    mdff_datetime,
+    mdff_lines,
+    problems_where,
+)
 
 RECORD_TYPES = ("100", "250", "550", "900")
 QUALITY = r"^[AEFNS][0-9]{0,2}$"
@@ -59,7 +67,7 @@ def parse_nem13(text: str, name: str) -> pl.DataFrame:
     found: list[pl.DataFrame] = []
     if lines.height == 0:
         raise MdffError(name, [(1, "empty file: no 100 header record")])
-    first, last = lines.row(0, named=True), lines.row(lines.height - 1, named=True)
+    first = lines.row(0, named=True)
     if first["rec"] != "100" or (first["fields"][1:2] or [""])[0].strip().upper() != "NEM13":
         raise MdffError(
             name,
@@ -70,27 +78,9 @@ def parse_nem13(text: str, name: str) -> pl.DataFrame:
                 )
             ],
         )
-    if last["rec"] != "900":
-        found.append(
-            pl.DataFrame(
-                {"line": [last["line"]], "reason": ["missing 900 end-of-data record at the end of the file"]}
-            )
-        )
+    found += envelope_problems(lines, RECORD_TYPES, "NEM13")
     prev = pl.col("rec").shift(1)
     found += [
-        problems_where(
-            lines,
-            ~pl.col("rec").is_in(RECORD_TYPES),
-            pl.format("unknown record type '{}' in a NEM13 file", pl.col("rec").str.slice(0, 12)),
-        ),
-        problems_where(
-            lines, (pl.col("rec") == "100") & (pl.col("line") != first["line"]), "100 header record repeated"
-        ),
-        problems_where(
-            lines,
-            (pl.col("rec") == "900") & (pl.col("line") != last["line"]),
-            "900 end-of-data record before the end of the file",
-        ),
         problems_where(
             lines, (pl.col("rec") == "550") & (prev != "250"), "550 record not directly after a 250 record"
         ),
