@@ -31,6 +31,7 @@ import polars as pl
 
 from tasks.interval_estimate import EXCEPTION_SCHEMA, register_days
 from tasks.profiles import one_row_per_register, parent_key, segment_key
+from tasks.usage import usage_rows
 
 IMPLAUSIBLE_FACTOR = 10.0
 SCALAR_WINDOW_DAYS = 365
@@ -459,20 +460,13 @@ def estimate_basic(
         value=pl.when(in_pair).then(spread).otherwise(shape),
         est=~(in_pair & pl.col("actual").fill_null(False)),
     )
-    usage = days.select(
-        "account_id",
-        "meter_register_id",
-        "nmi",
-        "suffix",
-        "stream",
-        pl.col("time_class").alias("register_time_class"),
-        "unit",
-        "read_date",
-        pl.lit(1440, dtype=pl.Int64).alias("interval_minutes"),
-        pl.concat_list("value").alias("values"),
-        pl.concat_list("est").alias("estimated"),
-        pl.lit("BASIC").alias("method"),
-    ).sort("meter_register_id", "read_date")
+    usage = usage_rows(
+        days,
+        interval_minutes=pl.lit(1440),
+        values=pl.concat_list("value"),
+        estimated=pl.concat_list("est"),
+        method="BASIC",
+    )
     ebr = _estimated_reads(regs, pairs, rmacro, models, mean_shape, period_end)
     no_hist = (
         regs.join(models.filter(pl.col("model") == "NONE"), on="meter_register_id")

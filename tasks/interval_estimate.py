@@ -25,6 +25,7 @@ from tasks.scalars import (
     interval_day_sums,
     interval_scalars,
 )
+from tasks.usage import usage_rows
 
 USAGE_COLUMNS = [
     "account_id",
@@ -140,20 +141,13 @@ def estimate_interval(
         values=pl.col("_actual") * pl.col("_present") + (1.0 - pl.col("_present")) * pl.col("_estimate"),
         estimated=pl.col("_present").list.eval(pl.element() == 0.0),
     )
-    usage = rows.select(
-        "account_id",
-        "meter_register_id",
-        "nmi",
-        "suffix",
-        "stream",
-        pl.col("time_class").alias("register_time_class"),
-        "unit",
-        "read_date",
-        pl.col("interval_minutes").cast(pl.Int64),
-        "values",
-        "estimated",
-        pl.lit("INTERVAL").alias("method"),
-    ).sort("meter_register_id", "read_date")
+    usage = usage_rows(
+        rows,
+        interval_minutes=pl.col("interval_minutes"),
+        values=pl.col("values"),
+        estimated=pl.col("estimated"),
+        method="INTERVAL",
+    )
     no_profile = (
         rows.filter(pl.col("profile").is_null() & pl.col("estimated").list.any())
         .group_by("account_id", "meter_register_id")
