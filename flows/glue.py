@@ -122,11 +122,7 @@ class RunSpec:
         """The output-relevant parameters: run dates, method, locations, code version."""
         s = self.settings.model_dump(mode="json", exclude=_NOT_IN_KEY)
         return {
-            "run_date": self.run_date.isoformat(),
-            "period_start": self.period_start.isoformat(),
-            "period_end": self.period_end.isoformat(),
-            "basic_method": self.basic_method,
-            "shards": self.shards,
+            **self.parameters(),
             "code_version": self.code_version,
             "pipeline": self.pipeline,
             "settings": s,
