@@ -319,6 +319,50 @@ estimated_basic_read = Table(
     Column("method", String(16), nullable=False),
 )
 
+# ---------------------------------------------------------------- validation outputs (SPEC §4.6)
+# tasks/validation.py; migration 0004_validation. Percentages are DECIMAL(12,2), null when the
+# denominator is 0.
+PCT = Numeric(12, 2)
+bua_backtest = Table(
+    "bua_backtest", metadata,
+    Column("run_id", String(36), nullable=False),
+    Column("run_date", Date, nullable=False, index=True),
+    Column("backtest_date", Date, nullable=False),
+    Column("window_to", Date, nullable=False),
+    Column("fuel", String(16), nullable=False),
+    Column("method", String(12), nullable=False),
+    Column("segment", String(64), nullable=False),
+    Column("unit", String(8), nullable=False),
+    Column("registers", Integer, nullable=False),
+    Column("register_days", Integer, nullable=False),
+    Column("actual_volume", QTY, nullable=False),
+    Column("estimated_volume", QTY, nullable=False),
+    Column("bias_pct", PCT),
+    Column("mape_pct", PCT),
+    Column("wape_pct", PCT),
+)
+bua_trueup = Table(
+    "bua_trueup", metadata,
+    Column("run_id", String(36), nullable=False),
+    Column("run_date", Date, nullable=False, index=True),
+    Column("accrual_run_date", Date, nullable=False),
+    Column("fuel", String(16), nullable=False),
+    Column("segment", String(32), nullable=False),
+    Column("accounts", Integer, nullable=False),
+    Column("accounts_billed", Integer, nullable=False),
+    Column("covered_days", Integer, nullable=False),
+    Column("accrued_volume", QTY),
+    Column("billed_volume", QTY),
+    Column("volume_difference", QTY),
+    Column("volume_difference_pct", PCT),
+    Column("accrued_net", MONEY, nullable=False),
+    Column("billed_net", MONEY, nullable=False),
+    Column("net_difference", MONEY, nullable=False),
+    Column("net_difference_pct", PCT),
+    Column("accrued_net_total", MONEY, nullable=False),
+)
+VALIDATION_TABLES = ("bua_backtest", "bua_trueup")
+
 SOURCE_TABLES = (
     "jurisdiction", "network", "tni", "journal_segment", "account", "site", "account_site", "meter",
     "meter_register", "basic_read", "tou_window", "plan", "plan_rate", "account_plan", "account_discount",

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     timezone: str = "Australia/Sydney"
     reporting_currency: str = "AUD"
 
+    # validation (SPEC §4.6: back-test and true-up, tasks/validation.py)
+    backtest_months: int = Field(1, ge=1, le=11, description="the back-test estimates as at run_date minus this many months")
+    backtest_registers: int = Field(5000, ge=0, description="back-test the first shards holding at least this many interval registers (0 = every shard)")
+
     # --- orchestration (issue 5: flows/monthly.py, flows/glue.py) ---
     result_url: str | None = Field(
         None, description="Prefect task-result storage, path or s3:// (default OUTPUT_URL/prefect-results)"
