@@ -195,9 +195,21 @@ def run_id_for(spec: RunSpec) -> str:
 # ---------------------------------------------------------------- running one phase
 
 
-def phase_function(spec: RunSpec, phase: str) -> Callable[..., Any]:
-    module = importlib.import_module(spec.pipeline)
+def pipeline_phase(pipeline: str, phase: str) -> Callable[..., Any] | None:
+    """The pipeline module's function ``phase``: an attribute, or an entry of its ``PHASES`` list
+    (``tasks.accrual.PHASES``: phases appended there, like validation, report and notify, are
+    found without re-exporting them)."""
+    module = importlib.import_module(pipeline)
     fn = getattr(module, phase, None)
+    if fn is None:
+        for entry in getattr(module, "PHASES", ()):
+            if isinstance(entry, tuple) and entry[0] == phase:
+                return entry[1]
+    return fn
+
+
+def phase_function(spec: RunSpec, phase: str) -> Callable[..., Any]:
+    fn = pipeline_phase(spec.pipeline, phase)
     if fn is None:
         raise AttributeError(f"pipeline module {spec.pipeline} has no phase function {phase!r}")
     return fn
@@ -416,6 +428,16 @@ def _source_body(spec: RunSpec, part: str) -> PhaseResult:
     }
 
 
+ALWAYS_RUN = {"notify"}  # phase tasks that are never cached
+
+
+def failure_of(exc: BaseException) -> tuple[list[str], BaseException | None]:
+    """The failing phase task runs (names only, never their messages) and the cause of a failed run."""
+    if isinstance(exc, PhaseFailedError):
+        return [f.split(" (", 1)[0] for f in exc.failed], exc.cause or exc
+    return [], exc
+
+
 class Phases:
     """Submits phases as Prefect tasks: ``once`` (one task run) or ``per_shard`` (``.map``).
 
@@ -441,6 +463,14 @@ class Phases:
             refresh_cache=refresh,
             **retry_options(spec.settings),
         )
+        # notify's effect is this run's Slack message: it runs every time (never a cache hit)
+        self._always = task(
+            _phase_task_body,
+            name="phase",
+            cache_policy=NO_CACHE,
+            persist_result=False,
+            **retry_options(spec.settings),
+        )
         self._source = task(
             _source_body,
             name="source-fingerprint",
@@ -449,8 +479,8 @@ class Phases:
         )
 
     def has(self, phase: str) -> bool:
-        """Whether the pipeline implements ``phase`` (validation and notify are optional)."""
-        return hasattr(importlib.import_module(self.spec.pipeline), phase)
+        """Whether the pipeline implements ``phase`` (validation, report and notify are optional)."""
+        return pipeline_phase(self.spec.pipeline, phase) is not None
 
     def sources(self) -> tuple[Any, Any]:
         """Fingerprints of the billing database and of the meter store (per shard); never cached."""
@@ -464,8 +494,13 @@ class Phases:
         self._track("meter-store-fingerprint", [meter])
         return database, meter
 
+    def future(self, phase: str) -> Any | None:
+        """The future of an already submitted one-off ``phase`` (None if it was not submitted)."""
+        return next((f for p, s, f in self.futures if p == phase and s is None), None)
+
     def once(self, phase: str, **inputs: Any) -> Any:
-        t = self._task.with_options(name=phase, task_run_name=phase)
+        base = self._always if phase in ALWAYS_RUN else self._task
+        t = base.with_options(name=phase, task_run_name=phase)
         future = t.submit(self.spec, phase, inputs, None)
         self._track(phase, [future])
         return future

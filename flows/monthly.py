@@ -17,6 +17,7 @@ from typing import Any, Literal
 from prefect import flow
 
 from flows import glue
+from tasks import notify
 
 
 @flow(name="accrual-phases", validate_parameters=False)
@@ -62,8 +63,9 @@ def accrual_phases(spec: glue.RunSpec, refresh: bool = False) -> dict[str, Any]:
     export = p.once("export", prepare=prepare)
     if p.has("validation"):
         p.once("validation", prepare=prepare)
+    report = p.once("report", prepare=prepare, validation=p.future("validation")) if p.has("report") else None
     if p.has("notify"):
-        p.once("notify", export=export)
+        p.once("notify", export=export, report=report)
     results = p.wait()
     results["flow_run_id"] = str(flow_run.get_id())
     return results
@@ -93,11 +95,13 @@ def bua_monthly(
     with glue.run_date_lock(spec.run_date, settings.run_lock_timeout_seconds):
         started = glue.now_utc()
         glue.record_run(spec, "RUNNING", started)
+        notify.notify_started(spec)
         try:
             phases = accrual_phases.with_options(task_runner=glue.task_runner(settings))
             results = phases(spec, refresh)
-        except BaseException:
+        except BaseException as exc:
             glue.record_run(spec, "FAILED", started, glue.now_utc())
+            notify.notify_failed(spec, *glue.failure_of(exc))
             raise
         glue.record_run(spec, "COMPLETED", started, glue.now_utc())
     publish_artifacts(spec, results)
@@ -128,13 +132,14 @@ def run_report(spec: glue.RunSpec, results: dict[str, Any]) -> dict[str, Any]:
         "exceptions_by_code": stats.get("prepare", {}).get("exceptions_by_code", {}),
         "accrual_summary": stats.get("prepare", {}).get("accrual_summary", []),
         "exports": files.get("export", []),
+        "report": (files.get("report") or [None])[0],
         "nem12_files": [f for f in files.get("interval_estimates", []) if f.endswith(".csv")],
     }
     return json.loads(json.dumps(report, default=str))
 
 
 def publish_artifacts(spec: glue.RunSpec, results: dict[str, Any]) -> None:
-    """Accrual summary table, exceptions by code, links to the exported files (Prefect UI)."""
+    """Accrual summary table, exceptions by code, links to the exported files and the report (Prefect UI)."""
     from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
     day = spec.run_date.isoformat()
@@ -151,8 +156,10 @@ def publish_artifacts(spec: glue.RunSpec, results: dict[str, Any]) -> None:
     if by_code is not None:
         rows = [{"code": k, "count": v} for k, v in sorted(by_code.items())]
         create_table_artifact(rows, key="bua-exceptions-by-code", description=f"Exceptions by code, {day}")
-    for url in stats.get("export", {}).get("files", [])[:50]:
+    for url in sorted(_files(results.get("export")))[:50]:
         create_link_artifact(_link(url, spec), link_text=url.rsplit("/", 1)[-1], key="bua-export-files")
+    for url in _files(results.get("report")):
+        create_link_artifact(_link(url, spec), link_text=f"Accrual report {day}", key="bua-report")
     metrics = stats.get("validation", {}).get("backtest")
     if metrics:
         create_table_artifact(metrics, key="bua-backtest", description=f"Back-test metrics, {day}")
@@ -162,6 +169,10 @@ def publish_artifacts(spec: glue.RunSpec, results: dict[str, Any]) -> None:
         f"period {spec.period_start} … {spec.period_end}.",
         key="bua-run",
     )
+
+
+def _files(result: Any) -> list[str]:
+    return list(result.get("files", [])) if isinstance(result, dict) else []
 
 
 def _link(url: str, spec: glue.RunSpec) -> str:

@@ -8,9 +8,11 @@ UI shows the task states instead.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 Listener = Callable[[str, str, int], None]  # (event, phase, count)
 
@@ -92,26 +94,18 @@ def run_from_cli(
     FastAPI >= 0.143; see docs/ORCHESTRATION.md) and no PREFECT_API_URL is set, it says so and runs
     the same phases sequentially with ``tasks.accrual.run_accrual`` instead of failing.
     """
-    import datetime as dt
     import logging
 
     from rich.console import Console
 
     from flows import glue
-    from tasks.accrual import RunResult, run_accrual
+    from tasks.accrual import RunResult
 
     console = Console(stderr=True)
     problem = prefect_server_problem()
     if problem:
         console.print(f"[yellow]warning:[/] {problem}; running the phases sequentially without Prefect")
-        return run_accrual(
-            settings,  # type: ignore[arg-type]
-            run_date,  # type: ignore[arg-type]
-            period_start,  # type: ignore[arg-type]
-            period_end,  # type: ignore[arg-type]
-            basic_method,
-            progress=lambda phase, seconds: console.log(f"{phase:<20} {seconds:7.2f} s"),
-        )
+        return run_sequential(settings, run_date, period_start, period_end, basic_method, console)
 
     from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS as STARTUP
     from prefect.settings import temporary_settings
@@ -152,6 +146,36 @@ def run_from_cli(
         exports=report["exports"],
         nem12_files=report["nem12_files"],
     )
+
+
+def run_sequential(
+    settings: Any,
+    run_date: dt.date,
+    period_start: dt.date | None,
+    period_end: dt.date | None,
+    basic_method: str | None,
+    console: Any,
+) -> Any:
+    """``run_accrual`` with the Slack messages the flow sends: started, and failed naming the phase
+    (the phase after the last one that finished); "finished" is the ``notify`` phase's own."""
+    from tasks import notify
+    from tasks.accrual import PHASES, RunContext, run_accrual
+
+    ctx = RunContext.create(settings, run_date, period_start, period_end, basic_method)
+    done: list[str] = []
+
+    def progress(phase: str, seconds: float) -> None:
+        done.append(phase)
+        console.log(f"{phase:<20} {seconds:7.2f} s")
+
+    notify.notify_started(ctx)
+    try:
+        return run_accrual(settings, run_date, period_start, period_end, basic_method, progress=progress)
+    except Exception as exc:
+        names = [name for name, _, _ in PHASES]
+        failing = names[len(done)] if len(done) < len(names) else "after the last phase"
+        notify.notify_failed(ctx, [failing], exc)
+        raise
 
 
 def prefect_server_problem() -> str | None:

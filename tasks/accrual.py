@@ -482,6 +482,20 @@ def _export_order(name: str, df: pl.DataFrame) -> pl.DataFrame:
     return df.sort(keys, nulls_last=True, maintain_order=True)
 
 
+def report(ctx: Ctx) -> list[str]:
+    """The self-contained HTML report of the run date (SPEC §6, tasks/report.py)."""
+    from tasks.report import write_report
+
+    return [write_report(ctx)]
+
+
+def notify(ctx: Ctx) -> dict[str, Any]:
+    """Slack: the run finished, with totals by state and fuel (SPEC §6, tasks/notify.py); best effort."""
+    from tasks.notify import notify_finished
+
+    return {"files": [], "stats": {"posted": notify_finished(ctx)}}
+
+
 PHASES: list[tuple[str, Callable[..., Any], bool]] = [
     ("extract", extract, False),
     ("windows", windows, False),
@@ -497,6 +511,8 @@ PHASES: list[tuple[str, Callable[..., Any], bool]] = [
     ("exceptions", exceptions, False),
     ("prepare", prepare, False),
     ("export", export, False),
+    ("report", report, False),
+    ("notify", notify, False),
 ]
 
 
