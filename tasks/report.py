@@ -257,6 +257,10 @@ def _share(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+# the columns charted for each validation table (first matches; the table shows every column)
+CHARTED = {"bua_backtest": ("bias", "mape"), "bua_trueup": ("accrued_net", "billed_net", "difference")}
+
+
 def _validation_section(frames: dict[str, pl.DataFrame]) -> str:
     present = {n: frames[n] for n in VALIDATION_TABLES if n in frames and frames[n].height}
     if not present:
@@ -268,10 +272,11 @@ def _validation_section(frames: dict[str, pl.DataFrame]) -> str:
     }
     for name, df in present.items():
         parts.append(f"<h3>{titles[name]}</h3>")
-        labels = [c for c, t in df.schema.items() if t == pl.String]
-        values = [c for c, t in df.schema.items() if t.is_float() and not c.endswith("_id")][:3]
+        labels = [c for c, t in df.schema.items() if t == pl.String][:3]
+        floats = [c for c, t in df.schema.items() if t.is_float() and not c.endswith("_id")]
+        values = ([c for c in floats if any(k in c for k in CHARTED[name])] or floats)[:3]
         if labels and values and df.height <= 60:
-            cats = df.select(pl.concat_str([pl.col(c).fill_null("-") for c in labels[:2]], separator=" "))
+            cats = df.select(pl.concat_str([pl.col(c).fill_null("-") for c in labels], separator=" "))
             parts.append(
                 bar_chart(
                     cats.to_series().to_list(),
