@@ -62,7 +62,18 @@ def accrual_phases(spec: glue.RunSpec, refresh: bool = False) -> dict[str, Any]:
     )
     export = p.once("export", prepare=prepare)
     if p.has("validation"):
-        p.once("validation", prepare=prepare)
+        p.once(
+            "validation",
+            database=database,
+            meter_store=meter_store,
+            extract=extract,
+            profiles=profiles,
+            segments=segments,
+            pairs=pairs,
+            gas=gas,
+            prepare=prepare,
+            export=export,
+        )
     report = p.once("report", prepare=prepare, validation=p.future("validation")) if p.has("report") else None
     if p.has("notify"):
         p.once("notify", export=export, report=report)

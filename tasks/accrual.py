@@ -496,6 +496,13 @@ def notify(ctx: Ctx) -> dict[str, Any]:
     return {"files": [], "stats": {"posted": notify_finished(ctx)}}
 
 
+def validation(ctx: Ctx) -> dict[str, Any]:
+    """Back-test and true-up (SPEC §4.6, tasks/validation.py): bua_backtest, bua_trueup and their CSVs."""
+    from tasks.validation import run_validation
+
+    return run_validation(ctx)
+
+
 PHASES: list[tuple[str, Callable[..., Any], bool]] = [
     ("extract", extract, False),
     ("windows", windows, False),
@@ -511,6 +518,7 @@ PHASES: list[tuple[str, Callable[..., Any], bool]] = [
     ("exceptions", exceptions, False),
     ("prepare", prepare, False),
     ("export", export, False),
+    ("validation", validation, False),
     ("report", report, False),
     ("notify", notify, False),
 ]
