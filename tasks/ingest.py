@@ -22,16 +22,20 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
-from tasks.meter_store import merge_register_days
+from tasks.meter_store import check_shards, merge_partition, split_partitions
 from tasks.nem12 import MdffError, decode, parse_nem12
 from tasks.settings import Settings, join_url
 from tasks.storage import delete, is_s3, list_files, read_bytes, write_bytes_atomic
 
 ZIP_MAGIC = b"PK\x03\x04"
 PARSE_THREADS = 1
+PARSE_AHEAD = 4  # files parsed ahead of the consumer (bounds memory)
+WRITE_THREADS = 2  # partitions serialised and written at once (pyarrow and fsync release the GIL)
+T = TypeVar("T")
 
 
 class SourceError(ValueError):
@@ -184,28 +188,29 @@ def _is_other_version(data: bytes, kind: str) -> bool:
 
 
 def _each_parsed(
-    paths: list[str], settings: Settings, summary: IngestSummary, parse: Callable[[str, str], pl.DataFrame]
-) -> Iterator[pl.DataFrame]:
-    """Parsed frames in file order; rejected files quarantined on the way.
+    paths: list[str], settings: Settings, summary: IngestSummary, parse: Callable[[str, str], T]
+) -> Iterator[T]:
+    """Parsed files in file order; rejected files quarantined on the way.
 
-    Files are parsed on ``PARSE_THREADS`` threads (polars releases the GIL), at most that many
-    ahead of the consumer, so memory holds a bounded number of files.
+    Files are parsed on ``PARSE_THREADS`` threads (polars releases the GIL), at most
+    ``PARSE_AHEAD`` files ahead of the consumer, so memory holds a bounded number of files and
+    parsing goes on while the consumer waits for its partition writes.
     """
 
-    def job(unit: Unit) -> pl.DataFrame | MdffError:
+    def job(unit: Unit) -> T | MdffError:
         try:
             return parse(decode(unit.data), unit.name)
         except MdffError as exc:
             return exc
 
-    def outcome(unit: Unit, result: pl.DataFrame | MdffError) -> pl.DataFrame | None:
+    def outcome(unit: Unit, result: T | MdffError) -> T | None:
         if isinstance(result, MdffError):
             summary.rejected.append(quarantine(unit, result.report(), settings))
             return None
         summary.accepted += 1
         return result
 
-    in_flight: deque[tuple[Unit, Future[pl.DataFrame | MdffError]]] = deque()
+    in_flight: deque[tuple[Unit, Future[T | MdffError]]] = deque()
     with ThreadPoolExecutor(max_workers=PARSE_THREADS, thread_name_prefix="bua-parse") as pool:
         for url in discover(paths, settings):
             for unit in units(url, settings):
@@ -218,37 +223,107 @@ def _each_parsed(
                     summary.skipped.append(unit.name)
                     continue
                 in_flight.append((unit, pool.submit(job, unit)))
-                while len(in_flight) > PARSE_THREADS:
+                while len(in_flight) > PARSE_AHEAD:
                     done, fut = in_flight.popleft()
-                    if (frame := outcome(done, fut.result())) is not None:
-                        yield frame
+                    if (parsed := outcome(done, fut.result())) is not None:
+                        yield parsed
         while in_flight:
             done, fut = in_flight.popleft()
-            if (frame := outcome(done, fut.result())) is not None:
-                yield frame
+            if (parsed := outcome(done, fut.result())) is not None:
+                yield parsed
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """One NEM12 file's register-days split by meter store partition (shard, month)."""
+
+    register_days: int
+    parts: dict[tuple[int, str], pl.DataFrame]
+    readings: dict[tuple[int, str], int]
+
+
+def _parse_parts(shards: int) -> Callable[[str, str], _Parts]:
+    def parse(text: str, name: str) -> _Parts:
+        frame = parse_nem12(text, name)
+        parts = split_partitions(frame, shards)
+        readings = {k: int(p["values"].list.len().sum() or 0) for k, p in parts.items()}
+        return _Parts(frame.height, parts, readings)
+
+    return parse
+
+
+class _StoreWriter:
+    """Register-days waiting for their partition, merged into the store on ``WRITE_THREADS``.
+
+    When the rows waiting reach ``batch_readings``, every partition the latest file did not
+    touch is merged (files usually come a month or an NMI range at a time, so a partition the
+    latest file touched is likely to get more rows from the next files: keeping it saves a
+    read-merge-rewrite later); if the rest still holds ``batch_readings``, it is merged too. So at
+    most one batch waits, plus one batch being written, plus one file. A flush first waits for
+    the previous one, so no partition is ever written by two threads at once.
+    """
+
+    def __init__(self, settings: Settings, batch_readings: int, summary: IngestSummary) -> None:
+        self.settings, self.batch_readings, self.summary = settings, batch_readings, summary
+        self.pending: dict[tuple[int, str], list[pl.DataFrame]] = {}
+        self.pending_readings: dict[tuple[int, str], int] = {}
+        self.writing: list[Future[str | None]] = []
+        self.pool = ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="bua-write")
+        self.checked = False
+
+    def add(self, parsed: _Parts) -> None:
+        for key, part in parsed.parts.items():
+            self.pending.setdefault(key, []).append(part)
+            self.pending_readings[key] = self.pending_readings.get(key, 0) + parsed.readings[key]
+        if sum(self.pending_readings.values()) >= self.batch_readings:
+            self.flush(keep=set(parsed.parts))
+            if sum(self.pending_readings.values()) >= self.batch_readings:
+                self.flush()
+
+    def flush(self, keep: set[tuple[int, str]] | frozenset[tuple[int, str]] = frozenset()) -> None:
+        self.wait()
+        if not self.checked:
+            check_shards(self.settings, create=True)
+            self.checked = True
+        for key in sorted(k for k in self.pending if k not in keep):
+            frames = self.pending.pop(key)
+            del self.pending_readings[key]
+            new = pl.concat(frames) if len(frames) > 1 else frames[0]
+            self.writing.append(self.pool.submit(merge_partition, new, self.settings, *key))
+
+    def wait(self) -> None:
+        writing, self.writing = self.writing, []
+        for fut in writing:
+            if fut.result() is not None:
+                self.summary.partitions_written += 1
+
+    def close(self) -> None:
+        try:
+            if self.pending:
+                self.flush()
+            self.wait()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def ingest_nem12(paths: list[str], settings: Settings, batch_readings: int = 6_000_000) -> IngestSummary:
-    """Read NEM12 files and merge them into the meter store, ``batch_readings`` at a time."""
+    """Read NEM12 files and merge them into the meter store, about ``batch_readings`` at a time.
+
+    Parsing (``PARSE_THREADS``) and partition writes (``WRITE_THREADS``) overlap; the store ends
+    the same whatever the batch size or thread timing (each partition merges its rows in file
+    order, and partitions are independent).
+    """
     summary = IngestSummary("nem12")
-    pending: list[pl.DataFrame] = []
-    pending_readings = 0
-
-    def flush() -> None:
-        nonlocal pending, pending_readings
-        if pending:
-            summary.partitions_written += len(merge_register_days(pl.concat(pending), settings))
-        pending, pending_readings = [], 0
-
-    for frame in _each_parsed(paths, settings, summary, parse_nem12):
-        n = int(frame["values"].list.len().sum() or 0)
-        summary.register_days += frame.height
-        summary.readings += n
-        pending.append(frame)
-        pending_readings += n
-        if pending_readings >= batch_readings:
-            flush()
-    flush()
+    writer = _StoreWriter(settings, batch_readings, summary)
+    try:
+        for parsed in _each_parsed(paths, settings, summary, _parse_parts(settings.shards)):
+            summary.register_days += parsed.register_days
+            summary.readings += sum(parsed.readings.values())
+            writer.add(parsed)
+    except BaseException:
+        writer.pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    writer.close()
     return summary
 
 

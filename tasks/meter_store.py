@@ -81,29 +81,48 @@ def _normalise(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def partition_key(frame: pl.DataFrame, shards: int) -> pl.DataFrame:
+    """``frame`` in the store's columns with ``shard`` and ``_month`` (``YYYY-MM``) columns added."""
+    return _normalise(frame).with_columns(
+        shard_expr("nmi", shards), pl.col("read_date").dt.strftime("%Y-%m").alias("_month")
+    )
+
+
+def split_partitions(frame: pl.DataFrame, shards: int) -> dict[tuple[int, str], pl.DataFrame]:
+    """Rows of ``frame`` by (shard, month), each part in the frame's own row order, store columns."""
+    if frame.height == 0:
+        return {}
+    parts = partition_key(frame, shards).partition_by(["shard", "_month"], as_dict=True, maintain_order=True)
+    return {(int(shard), str(month)): part.drop("shard", "_month") for (shard, month), part in parts.items()}
+
+
+def merge_partition(new: pl.DataFrame, settings: Settings, shard: int, month: str) -> str | None:
+    """Merge rows of one partition (store columns, file order then line order) into it; return its
+    URL if it was rewritten, None if nothing changed. A partition that does not exist yet is not
+    read: the new rows are deduped (a no-op when already sorted and unique) and written."""
+    url = partition_url(settings, shard, month)
+    old = (
+        _normalise(scan_parquet(url, settings, hive_partitioning=False).collect())
+        if exists(url, settings)
+        else None
+    )
+    # dedupe_register_days returns rows sorted by SORT_KEY
+    merged = dedupe_register_days(pl.concat([old, new]) if old is not None else new).rechunk()
+    if old is not None and merged.equals(old):
+        return None
+    write_bytes_atomic(parquet_bytes(merged), url, settings)
+    return url
+
+
 def merge_register_days(frame: pl.DataFrame, settings: Settings) -> list[str]:
     """Merge register-day rows (file order, then line order) into the store; return URLs rewritten."""
     if frame.height == 0:
         return []
     check_shards(settings, create=True)
-    keyed = _normalise(frame).with_columns(
-        shard_expr("nmi", settings.shards), pl.col("read_date").dt.strftime("%Y-%m").alias("_month")
-    )
     written: list[str] = []
-    for (shard, month), part in sorted(keyed.partition_by(["shard", "_month"], as_dict=True).items()):
-        url = partition_url(settings, int(shard), str(month))
-        new = part.drop("shard", "_month")
-        old = (
-            _normalise(scan_parquet(url, settings, hive_partitioning=False).collect())
-            if exists(url, settings)
-            else None
-        )
-        # dedupe_register_days returns rows sorted by SORT_KEY
-        merged = dedupe_register_days(pl.concat([old, new]) if old is not None else new).rechunk()
-        if old is not None and merged.equals(old):
-            continue
-        write_bytes_atomic(parquet_bytes(merged), url, settings)
-        written.append(url)
+    for (shard, month), new in sorted(split_partitions(frame, settings.shards).items()):
+        if (url := merge_partition(new, settings, shard, month)) is not None:
+            written.append(url)
     return written
 
 

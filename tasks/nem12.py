@@ -97,17 +97,28 @@ def bad_datetime(expr: pl.Expr) -> pl.Expr:
     return (s != "") & mdff_datetime(expr).is_null()
 
 
-def mdff_lines(text: str) -> pl.DataFrame:
-    """Non-blank lines with their 1-based line number, record type and fields."""
+def mdff_lines(text: str, fields: bool = True) -> pl.DataFrame:
+    """Non-blank lines with their 1-based line number, record type and (``fields=True``) fields.
+
+    Without fields, callers split only the lines they read (``fields_of``): splitting every line
+    and then filtering the lists costs more than splitting each record type's lines once."""
     lines = pl.DataFrame({"raw": pl.Series([text]).str.split("\n")}).explode("raw")
-    return (
+    lines = (
         lines.with_row_index("line", offset=1)
         .with_columns(pl.col("line").cast(pl.Int32))
         # a CR of CR LF stays on the last field, which every reader of a last field strips
         .filter(pl.col("raw").str.contains(r"\S"))
-        .with_columns(pl.col("raw").str.split(",").alias("fields"))
-        .with_columns(pl.col("fields").list.first().str.strip_chars().alias("rec"))
     )
+    if not fields:
+        return lines.with_columns(pl.col("raw").str.extract(r"^([^,]*)").str.strip_chars().alias("rec"))
+    return lines.with_columns(pl.col("raw").str.split(",").alias("fields")).with_columns(
+        pl.col("fields").list.first().str.strip_chars().alias("rec")
+    )
+
+
+def fields_of(lines: pl.DataFrame, rec: str) -> pl.DataFrame:
+    """The lines of one record type (``mdff_lines(..., fields=False)``) with their fields."""
+    return lines.filter(pl.col("rec") == rec).with_columns(pl.col("raw").str.split(",").alias("fields"))
 
 
 def problems_where(frame: pl.DataFrame, condition: pl.Expr, reason: pl.Expr | str) -> pl.DataFrame:
@@ -134,12 +145,12 @@ def _structure_problems(lines: pl.DataFrame) -> list[pl.DataFrame]:
                 }
             )
         )
-    elif (first["fields"][1:2] or [""])[0].strip().upper() != "NEM12":
+    elif (first["raw"].split(",")[1:2] or [""])[0].strip().upper() != "NEM12":
         found.append(
             pl.DataFrame(
                 {
                     "line": [first["line"]],
-                    "reason": [f"100 record version is {(first['fields'][1:2] or [''])[0]!r}, not NEM12"],
+                    "reason": [f"100 record version is {(first['raw'].split(',')[1:2] or [''])[0]!r}, not NEM12"],
                 }
             )
         )
@@ -195,7 +206,7 @@ def envelope_problems(
 
 
 def _nmi_details(lines: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
-    d200 = lines.filter(pl.col("rec") == "200").select(
+    d200 = fields_of(lines, "200").select(
         "line",
         _field(1).str.strip_chars().alias("nmi"),
         _field(3).str.strip_chars().fill_null("").alias("register_id"),
@@ -226,16 +237,28 @@ def _nmi_details(lines: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame]]
     return d200.drop("il_text", "n_fields").rename({"line": "line200"}), found
 
 
+def _hstack_left(frame: pl.DataFrame, other: pl.DataFrame, on: str, other_on: str) -> pl.DataFrame:
+    """``frame`` with ``other``'s columns (at most one row per key) beside its rows, in its order:
+    the join runs on the key column only, so ``frame``'s wide columns are never gathered."""
+    joined = frame.select(on).join(
+        other, left_on=on, right_on=other_on, how="left", maintain_order="left", validate="m:1"
+    )
+    return frame.hstack(joined.drop(on).get_columns())
+
+
 def _interval_days(lines: pl.DataFrame, d200: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
-    days = (
-        lines.filter(pl.col("rec") == "300")
-        .select("line", "fields", "ctx200")
-        .join(d200, left_on="ctx200", right_on="line200", how="left")
-        .filter(pl.col("interval_minutes").is_in(INTERVAL_LENGTHS))
-        .with_columns(
-            (1440 // pl.col("interval_minutes").cast(pl.Int32)).alias("n"),
-            pl.col("fields").list.len().alias("n_fields"),
-        )
+    # only the 300 records are split into fields; the 200 record details join on the key
+    # column alone, and the (wide) fields are filtered only when some row must go
+    l300 = fields_of(lines, "300")
+    days = _hstack_left(l300.select("line", "ctx200"), d200, "ctx200", "line200").hstack(
+        [l300.get_column("fields")]
+    )
+    known_length = days.get_column("interval_minutes").is_in(INTERVAL_LENGTHS).fill_null(False)
+    if not known_length.all():
+        days = days.filter(known_length)
+    days = days.with_columns(
+        (1440 // pl.col("interval_minutes").cast(pl.Int32)).alias("n"),
+        pl.col("fields").list.len().alias("n_fields"),
     )
     qpos = pl.col("n") + 2
     days = days.with_columns(
@@ -252,18 +275,21 @@ def _interval_days(lines: pl.DataFrame, d200: pl.DataFrame) -> tuple[pl.DataFram
         r"^\s*[A-Za-z]"
     )
     suspect = days.filter(~looks_right.fill_null(False))
-    suspect = suspect.with_columns(
-        pl.col("fields").list.slice(2).list.eval(pl.element().str.contains(r"^\s*[A-Za-z]")).alias("is_alpha")
-    ).with_columns(
-        pl.when(pl.col("is_alpha").list.any())
-        .then(pl.col("is_alpha").list.arg_max())
-        .otherwise(pl.col("n_fields") - 2)
-        .cast(pl.Int64)
-        .alias("n_values")
-    )
-    days = days.join(suspect.select("line", "n_values"), on="line", how="left").with_columns(
-        pl.col("n_values").fill_null(pl.col("n").cast(pl.Int64))
-    )
+    if suspect.height:
+        suspect = suspect.with_columns(
+            pl.col("fields").list.slice(2).list.eval(pl.element().str.contains(r"^\s*[A-Za-z]")).alias("is_alpha")
+        ).with_columns(
+            pl.when(pl.col("is_alpha").list.any())
+            .then(pl.col("is_alpha").list.arg_max())
+            .otherwise(pl.col("n_fields") - 2)
+            .cast(pl.Int64)
+            .alias("n_values")
+        )
+        days = _hstack_left(days, suspect.select("line", "n_values"), "line", "line").with_columns(
+            pl.col("n_values").fill_null(pl.col("n").cast(pl.Int64))
+        )
+    else:
+        days = days.with_columns(pl.col("n").cast(pl.Int64).alias("n_values"))
     wrong_count = pl.col("n_values") != pl.col("n")
     found = [
         problems_where(
@@ -278,25 +304,33 @@ def _interval_days(lines: pl.DataFrame, d200: pl.DataFrame) -> tuple[pl.DataFram
             ),
         )
     ]
-    days = days.filter(~wrong_count).with_columns(
+    if found[0].height:
+        days = days.filter(~wrong_count)
+    days = days.with_columns(
         pl.col("fields").list.slice(2, pl.col("n")).cast(pl.List(pl.Float64), strict=False).alias("values"),
         pl.col("date_text").str.to_date("%Y%m%d", strict=False).alias("read_date"),
         mdff_datetime(pl.col("update_text")).alias("update_datetime"),
         mdff_datetime(pl.col("msats_text")).alias("msats_load_datetime"),
-    )
-    bad_value = pl.col("values").list.eval(pl.element().is_null() | pl.element().is_nan()).list.any()
-    negative = pl.col("values").list.min() < 0
+    ).drop("fields")
+    # whole-column checks first (a non-numeric value casts to null, "nan" to NaN); the per-row
+    # lists are searched only in a file that has such a value
+    flat = days.get_column("values").explode()
+    if flat.is_null().any() or flat.is_nan().any():
+        bad_value = pl.col("values").list.eval(pl.element().is_null() | pl.element().is_nan()).list.any()
+        found.append(problems_where(days, bad_value, "300 record has a non-numeric interval value"))
+    if flat.len() and (flat.min() or 0) < 0:
+        found.append(
+            problems_where(
+                days,
+                pl.col("values").list.min() < 0,
+                pl.format("300 record has a negative interval value ({})", pl.col("values").list.min()),
+            )
+        )
     found += [
         problems_where(
             days,
             (pl.col("date_text").str.len_chars() != 8) | pl.col("read_date").is_null(),
             pl.format("300 record IntervalDate '{}' is not a valid YYYYMMDD date", pl.col("date_text")),
-        ),
-        problems_where(days, bad_value, "300 record has a non-numeric interval value"),
-        problems_where(
-            days,
-            negative,
-            pl.format("300 record has a negative interval value ({})", pl.col("values").list.min()),
         ),
         problems_where(
             days,
@@ -314,15 +348,13 @@ def _interval_days(lines: pl.DataFrame, d200: pl.DataFrame) -> tuple[pl.DataFram
             pl.format("300 record MSATSLoadDateTime '{}' is not a valid date-time", pl.col("msats_text")),
         ),
     ]
-    return days.drop(
-        "fields", "last_value", "date_text", "update_text", "msats_text", "n_fields", "n_values"
-    ), found
+    return days.drop("last_value", "date_text", "update_text", "msats_text", "n_fields", "n_values"), found
 
 
 def _events(lines: pl.DataFrame, days: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
     """400 records as validated runs: line300, lo, hi (1-based inclusive), flag."""
     ev = (
-        lines.filter(pl.col("rec") == "400")
+        fields_of(lines, "400")
         .select(
             "line",
             "ctx300",
@@ -330,8 +362,12 @@ def _events(lines: pl.DataFrame, days: pl.DataFrame) -> tuple[pl.DataFrame, list
             _field(2).str.strip_chars().cast(pl.Int32, strict=False).alias("hi"),
             _field(3).str.strip_chars().fill_null("").alias("qm"),
         )
-        .join(days.select(pl.col("line").alias("ctx300"), "n", "quality_method"), on="ctx300", how="inner")
-        .sort("line")
+        .join(
+            days.select(pl.col("line").alias("ctx300"), "n", "quality_method"),
+            on="ctx300",
+            how="inner",
+            maintain_order="left",
+        )
     )
     found = [
         problems_where(
@@ -400,14 +436,14 @@ def _quality_strings(days: pl.DataFrame, ev: pl.DataFrame) -> pl.DataFrame:
         .agg(pl.col("run").str.join("").alias("quality"))
         .rename({"ctx300": "line"})
     )
-    return uniform.join(runs, on="line", how="left", suffix="_400").select(
+    return uniform.join(runs, on="line", how="left", suffix="_400", maintain_order="left").select(
         "line", pl.coalesce("quality_400", "quality").alias("quality")
     )
 
 
 def _b2b(lines: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
     """500 records with an IndexRead, keyed by their 300 record (last one wins)."""
-    b = lines.filter(pl.col("rec") == "500").select(
+    b = fields_of(lines, "500").select(
         "line",
         "ctx300",
         _field(1).str.strip_chars().alias("b2b_trans_code"),
@@ -441,7 +477,7 @@ def _b2b(lines: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
 
 def parse_nem12(text: str, name: str) -> pl.DataFrame:
     """Register-day rows (``REGISTER_DAY_SCHEMA``) of one NEM12 file, or :class:`MdffError`."""
-    lines = mdff_lines(text)
+    lines = mdff_lines(text, fields=False)
     rec = pl.col("rec")
     lines = lines.with_columns(
         pl.when(rec == "200").then(pl.col("line")).forward_fill().alias("ctx200"),
@@ -470,8 +506,9 @@ def parse_nem12(text: str, name: str) -> pl.DataFrame:
     if problems is not None:
         rows = problems.unique().sort("line", "reason").head(MAX_ERRORS).rows()
         raise MdffError(name, [(int(line), str(reason)) for line, reason in rows])
-    quality = _quality_strings(days, ev)
-    out = days.join(quality, on="line", how="left").join(b2b, left_on="line", right_on="ctx300", how="left")
+    # quality is one row per day in the days' order; b2b joins on the line column alone
+    out = days.hstack([_quality_strings(days, ev).get_column("quality")])
+    out = _hstack_left(out, b2b, "line", "ctx300")
     return out.select(
         [
             pl.col(c).cast(t)
@@ -492,6 +529,8 @@ def dedupe_register_days(frame: pl.DataFrame) -> pl.DataFrame:
     is already sorted and free of duplicates (the usual case: MDP files come sorted by NMI).
     """
     key = ["nmi", "suffix", "read_date"]
+    if _strictly_ascending(frame, key):
+        return frame
     # after the sort the winner is the last row of its key: keep rows whose successor differs
     last_of_key = pl.any_horizontal([pl.col(k) != pl.col(k).shift(-1) for k in key]).fill_null(True)
     keep = (
@@ -504,3 +543,17 @@ def dedupe_register_days(frame: pl.DataFrame) -> pl.DataFrame:
     if keep.len() == frame.height and keep.is_sorted():
         return frame
     return frame[keep]
+
+
+def _strictly_ascending(frame: pl.DataFrame, key: list[str]) -> bool:
+    """True when every row's key is greater than the previous row's (sorted, no duplicates, no
+    nulls): one comparison per row instead of a sort."""
+    if frame.height < 2:
+        return frame.select(pl.any_horizontal(pl.col(key).is_null()).any()).item() is not True
+    greater = pl.lit(False)
+    for k in reversed(key):
+        c, p = pl.col(k).slice(1), pl.col(k).slice(0, frame.height - 1)
+        greater = (c > p) | ((c == p) & greater)
+    return bool(
+        frame.select(greater.all(ignore_nulls=False) & ~pl.any_horizontal(pl.col(key).is_null()).any()).item()
+    )
