@@ -44,6 +44,8 @@ _NOT_IN_KEY = {
     "task_retries",
     "task_retry_delay_seconds",
     "slack_webhook_url",
+    "slack_webhook_block",
+    "slack_webhook_secret_name",
     "aws_access_key_id",
     "aws_secret_access_key",
     "s3_endpoint_url",

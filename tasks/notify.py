@@ -40,14 +40,12 @@ def webhook(settings: Settings) -> SecretStr | None:
         from prefect.blocks.system import Secret
 
         return SecretStr(str(Secret.load(settings.slack_webhook_block).get()))
-    name = getattr(settings, "slack_webhook_secret_name", None)
-    if name:
+    if settings.slack_webhook_secret_name:
         import boto3
 
-        client = boto3.client(
-            "secretsmanager", region_name=settings.aws_region, endpoint_url=settings.s3_endpoint_url or None
-        )
-        return SecretStr(client.get_secret_value(SecretId=name)["SecretString"].strip())
+        client = boto3.client("secretsmanager", region_name=settings.aws_region)
+        secret = client.get_secret_value(SecretId=settings.slack_webhook_secret_name)["SecretString"]
+        return SecretStr(secret.strip())
     return None
 
 
@@ -193,5 +191,12 @@ def notify_failed(ctx: Ctx, phases: list[str], error: BaseException | None) -> b
     return post(ctx.settings, failed_message(ctx, phases, error))
 
 
+def configured(settings: Settings) -> bool:
+    """Whether any webhook source is set (without resolving it)."""
+    return bool(settings.slack_webhook_url or settings.slack_webhook_block or settings.slack_webhook_secret_name)
+
+
 def notify_finished(ctx: Ctx) -> bool:
+    if not configured(ctx.settings):  # spare the totals' queries
+        return post(ctx.settings, "")
     return post(ctx.settings, finished_message(ctx, run_totals(ctx.settings.database_url, ctx.run_date)))

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
         None, description="fault injection for tests: 'phase' or 'phase:shard' raises in that phase"
     )
     pipeline: str = Field("flows.pipeline", description="module of the phase functions the flow runs (tests swap in a fake)")
+    slack_webhook_secret_name: str | None = Field(
+        None, description="name of an AWS Secrets Manager secret holding the Slack webhook (bua_monthly)"
+    )
     # --- end orchestration ---
 
     # ---- companion flows (SPEC §7): billing CSV ingest, daily aggregation, revenue alert
