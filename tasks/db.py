@@ -127,17 +127,25 @@ def read_sql(
     name: str,
     params: Mapping[str, Any] | None = None,
     schema: Mapping[str, pl.DataType | type[pl.DataType]] | None = None,
+    *,
+    sqlite_connectorx: bool = False,
 ) -> pl.DataFrame:
     """Run ``sql/{name}.sql`` with bound parameters; cast to ``schema`` (every column named there).
 
     PostgreSQL and MySQL/MariaDB are read with connectorx (Arrow, no Python object per value) when a
     schema is given; the parameters (dates, numbers, plain strings) are then rendered as literals.
-    Anything connectorx cannot do falls back to SQLAlchemy, which is also the SQLite path.
+    SQLite files too when ``sqlite_connectorx`` is set (the extract phase: it runs alone, before any
+    write of the run, so closing the pooled sqlite3 connections first is safe); connectorx types a
+    NUMERIC column from its first value and refuses a later one of another kind (5 then 5.25), and
+    such a query quietly takes the SQLAlchemy path. Anything connectorx cannot do falls back to
+    SQLAlchemy.
     """
     text = sql_text(name)
-    if schema is not None:
+    if schema is not None and (sqlite_connectorx or not url.startswith("sqlite")):
         fast = _read_connectorx(url, text, dict(params or {}))
         if fast is not None:
+            if url.startswith("sqlite"):
+                fast = _sqlite_numbers_as_text(fast, schema)
             return cast_frame(fast, schema)
     stmt = sa.text(text)
     with engine_for(url).connect() as conn:
@@ -172,6 +180,10 @@ def _literal(value: Any) -> str | None:
 def _connectorx_uri(url: str) -> str | None:
     u = sa.engine.make_url(url)
     backend = u.get_backend_name()
+    if backend == "sqlite":
+        if not u.database or u.database == ":memory:" or u.database.startswith("file:"):
+            return None
+        return "sqlite://" + str(Path(u.database).resolve())
     if backend not in ("postgresql", "mysql", "mariadb"):
         return None
     scheme = "postgresql" if backend == "postgresql" else "mysql"
@@ -196,12 +208,41 @@ def _read_connectorx(url: str, text: str, params: dict[str, Any]) -> pl.DataFram
     )
     if missing:
         return None
+    if uri.startswith("sqlite:"):
+        # connectorx carries its own SQLite library: two copies must never hold the same file open
+        # in one process at once (closing one copy's descriptor drops the other's locks), so the
+        # pooled connections of Python's sqlite3 are closed first (as tasks/load.py does for ADBC)
+        if not Path(uri[len("sqlite://") :]).exists():
+            return None
+        engine_for(url).dispose()
     try:
         import connectorx as cx
 
         return cx.read_sql(uri, query.strip().rstrip(";"), return_type="polars")
     except Exception:  # noqa: BLE001 — any connectorx limitation: the SQLAlchemy path decides
         return None
+
+
+def _sqlite_numbers_as_text(df: pl.DataFrame, schema: Mapping[str, Any]) -> pl.DataFrame:
+    """Text wanted from a NUMERIC column read as floats: as Python's sqlite3 gives it ("5", "5.25").
+
+    SQLite stores an integral NUMERIC value as an integer, which the SQLAlchemy path renders
+    without a decimal point; connectorx reads the whole column as f64 ("5.0").
+    """
+    fix = [
+        c
+        for c, t in schema.items()
+        if c in df.columns and (t == pl.String or t == pl.Utf8) and df.schema[c] in (pl.Float64, pl.Float32)
+    ]
+    if not fix:
+        return df
+    return df.with_columns(
+        pl.when((pl.col(c) == pl.col(c).floor()) & (pl.col(c).abs() < 2**53))
+        .then(pl.col(c).cast(pl.Int64).cast(pl.String))
+        .otherwise(pl.col(c).cast(pl.String))
+        .alias(c)
+        for c in fix
+    )
 
 
 def _frame(data: dict[str, list[Any]], schema: Mapping[str, Any]) -> pl.DataFrame:

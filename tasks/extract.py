@@ -70,7 +70,13 @@ def read_datasets(
     }
     out = {}
     for name, schema in SCHEMAS.items():
-        out[name] = read_sql(url, name, {k: v for k, v in params.items() if f":{k}" in _text(name)}, schema)
+        out[name] = read_sql(
+            url,
+            name,
+            {k: v for k, v in params.items() if f":{k}" in _text(name)},
+            schema,
+            sqlite_connectorx=True,
+        )
     return out
 
 

@@ -1,0 +1,56 @@
+"""Extraction reads on SQLite through connectorx: same frames as the SQLAlchemy path."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import tasks.db as db
+from tasks.extract import SCHEMAS
+
+R = dt.date(2026, 11, 1)
+PARAMS = {"run_date": R, "history_start": R - dt.timedelta(days=400)}
+
+
+def _db_with_reads(tmp_path: Path, values: list[object]) -> str:
+    url = f"sqlite:///{tmp_path}/bua.db"
+    db.init_db(url)
+    db.engine_for(url).dispose()
+    con = sqlite3.connect(tmp_path / "bua.db")  # raw inserts: SQLite keeps each value's own kind
+    con.executemany(
+        "INSERT INTO basic_read (meter_register_id, read_date, index_value, quality) VALUES (?, ?, ?, 'A')",
+        [(7, f"2026-0{i + 1}-15", v) for i, v in enumerate(values)],
+    )
+    con.commit()
+    con.close()
+    return url
+
+
+def _both(url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[str], bool]:
+    schema = SCHEMAS["basic_reads"]
+    fast = db.read_sql(url, "basic_reads", PARAMS, schema, sqlite_connectorx=True).sort("read_date")
+    used = db._read_connectorx(url, db.sql_text("basic_reads"), PARAMS) is not None
+    with monkeypatch.context() as m:
+        m.setattr(db, "_read_connectorx", lambda *a: None)
+        slow = db.read_sql(url, "basic_reads", PARAMS, schema).sort("read_date")
+    assert fast.equals(slow)
+    return fast["index_value"].to_list(), slow["index_value"].to_list(), used
+
+
+def test_numeric_index_read_as_text_like_sqlite3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # NUMERIC affinity stores 12 as the integer 12 (sqlite3 gives "12") and 7.5 as a real ("7.5");
+    # connectorx reads the column as f64 (12.0), which must still come out as "12"
+    fast, slow, used = _both(_db_with_reads(tmp_path, [7.5, 12, -3]), monkeypatch)
+    assert used
+    assert fast == slow == ["7.5", "12", "-3"]
+
+
+def test_mixed_kinds_fall_back_to_sqlalchemy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 5 (integer) then -5.25 (real) then 'abc' (text): connectorx refuses the column, SQLAlchemy reads
+    # it, and the bad value keeps its text for the NEGATIVE_READ message
+    fast, slow, used = _both(_db_with_reads(tmp_path, [5, -5.25, "abc"]), monkeypatch)
+    assert not used
+    assert fast == slow == ["5", "-5.25", "abc"]
