@@ -10,9 +10,12 @@ contains its local start minute (windows are [start, end), an end not after the 
 midnight); an interval matched by no window is OFFPEAK.
 
 Everything is computed once per distinct (scheme, holiday rule, jurisdiction, market day,
-interval length) — a few thousand keys for a whole portfolio — and returned as one 0/1 mask list
-per time class, so that rating can multiply the register-day value lists by the masks without
-ever holding one row per interval of the portfolio.
+interval length) — a few thousand keys for a whole portfolio. Rating uses
+:func:`time_class_codes`: one integer class code per interval of each key, from array lookups
+(local clock per time zone and market day, cached per process; class per scheme, day type and
+local minute), so that it can sum the register-day values per class with numpy without ever
+holding one row per interval of the portfolio. :func:`interval_time_classes` and
+:func:`time_class_masks` give the same classes as frames (reference and tests).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import datetime as dt
 from functools import lru_cache
 
 import holidays
+import numpy as np
 import polars as pl
 
 MARKET_TZ = "Etc/GMT-10"  # UTC+10, no daylight saving (POSIX sign is inverted)
@@ -180,3 +184,147 @@ def time_class_masks(keys: pl.DataFrame, tou_windows: pl.DataFrame) -> pl.DataFr
         ]
     ).filter(pl.col("mask").list.sum() > 0)
     return keys.join(masks, on="_key").sort("_key", "time_class").drop("_key")
+
+
+def time_class_codes(
+    keys: pl.DataFrame, tou_windows: pl.DataFrame
+) -> tuple[pl.DataFrame, list[str], np.ndarray]:
+    """The time class of every interval of every key, as integer codes for vectorised lookups.
+
+    Returns ``(indexed, names, codes)``: ``indexed`` is KEYS + ``_key`` (row number), + ``_start``
+    and ``_len`` (where the key's intervals sit in ``codes`` and how many there are; 0 for a key
+    without jurisdiction or time zone, which cannot be placed in local time); ``codes[_start + idx]``
+    is the index into ``names`` (sorted class names, OFFPEAK included) of interval ``idx`` of the
+    key's day. Same classes as :func:`interval_time_classes`, computed as array lookups: the local
+    clock of every (time zone, interval length, market day, interval) is built once per process
+    (:func:`_local_clock`), the class of every (scheme, day type, local minute) once per call
+    (:func:`_class_table`), and each interval only indexes them.
+    """
+    names = sorted(set(tou_windows["time_class"].to_list()) | {DEFAULT_CLASS})
+    keys = keys.select(KEYS).unique().sort(KEYS, nulls_last=True).with_row_index("_key")
+    ok = (
+        pl.col("jurisdiction").is_not_null()
+        & pl.col("timezone").is_not_null()
+        & pl.col("read_date").is_not_null()
+        & (pl.col("interval_minutes") > 0)
+    )
+    keys = keys.with_columns(
+        pl.when(ok).then(1440 // pl.col("interval_minutes")).otherwise(0).cast(pl.Int64).alias("_len")
+    ).with_columns((pl.col("_len").cum_sum() - pl.col("_len")).alias("_start"))
+    codes = np.zeros(int(keys["_len"].sum() or 0), np.int8)
+    live = keys.filter(pl.col("_len") > 0)
+    if live.height == 0:
+        return keys, names, codes
+    first = live["read_date"].min() - dt.timedelta(days=1)
+    last = live["read_date"].max()
+    origin = dt.date(first.year, 1, 1)
+    end = dt.date(last.year, 12, 31)
+    # day types over origin-1 .. end+1 (a local date can be one day either side of its market date)
+    day0 = origin - dt.timedelta(days=1)
+    n_days = (end - day0).days + 2
+    dates = pl.date_range(day0, day0 + dt.timedelta(days=n_days - 1), interval="1d", eager=True)
+    weekend = (dates.dt.weekday() >= 6).to_numpy()
+    jurisdictions = sorted(live["jurisdiction"].unique().to_list())
+    hol = public_holidays(jurisdictions, day0, day0 + dt.timedelta(days=n_days - 1))
+    holiday = np.zeros((len(jurisdictions), n_days), bool)
+    if hol.height:
+        j_of = {j: i for i, j in enumerate(jurisdictions)}
+        holiday[
+            hol["jurisdiction"].replace_strict(j_of, return_dtype=pl.Int64).to_numpy(),
+            (hol["local_date"] - day0).dt.total_days().to_numpy(),
+        ] = True
+    schemes, table = _class_table(tou_windows, names)
+    s_of = {sc: i for i, sc in enumerate(schemes)}
+    live = live.with_columns(
+        pl.col("tou_scheme_id").replace_strict(s_of, default=len(schemes), return_dtype=pl.Int64).alias("_s"),
+        pl.col("jurisdiction").replace_strict({j: i for i, j in enumerate(jurisdictions)}, return_dtype=pl.Int64).alias("_j"),
+        (pl.col("read_date") - pl.lit(origin)).dt.total_days().alias("_d"),
+        pl.col("holidays_as_weekend").fill_null(True).alias("_h"),
+    )  # fmt: skip
+    for (tz, minutes), grp in live.group_by(
+        "timezone", "interval_minutes", maintain_order=True
+    ):  # a few groups
+        n = 1440 // minutes
+        local_minute, shift = _local_clock(str(tz), int(minutes), origin.year, end.year)
+        k = grp.height
+        key_row = np.repeat(np.arange(k), n)
+        idx = np.tile(np.arange(n), k)
+        d = grp["_d"].to_numpy()[key_row]
+        at = d * n + idx
+        local_day = d + shift[at] + 1  # index into the day-type arrays (they start at origin - 1)
+        weekend_day = weekend[local_day] | (
+            grp["_h"].to_numpy()[key_row] & holiday[grp["_j"].to_numpy()[key_row], local_day]
+        )
+        cls = table[grp["_s"].to_numpy()[key_row], weekend_day.astype(np.int64), local_minute[at]]
+        codes[grp["_start"].to_numpy()[key_row] + idx] = cls
+    return keys, names, codes
+
+
+@lru_cache(maxsize=64)
+def _local_clock(tz: str, minutes: int, first_year: int, last_year: int) -> tuple[np.ndarray, np.ndarray]:
+    """Local minute of day and local-day shift (-1, 0, +1) of every interval of every market day of the years.
+
+    Index ``day * (1440 // minutes) + idx`` with ``day`` counted from 1 January of ``first_year``.
+    """
+    first = dt.date(first_year, 1, 1)
+    n_days = (dt.date(last_year, 12, 31) - first).days + 1
+    n = 1440 // minutes
+    day = np.repeat(np.arange(n_days, dtype=np.int64), n)
+    offset_us = (day * 1440 + np.tile(np.arange(n, dtype=np.int64), n_days) * minutes) * 60_000_000
+    epoch_us = (
+        int((dt.datetime.combine(first, dt.time()) - dt.datetime(1970, 1, 1)).total_seconds()) * 1_000_000
+    )
+    market = pl.Series("t", epoch_us + offset_us).cast(pl.Datetime("us")).dt.replace_time_zone(MARKET_TZ)
+    local = market.dt.convert_time_zone(tz)
+    local_minute = (local.dt.hour().cast(pl.Int64) * 60 + local.dt.minute().cast(pl.Int64)).to_numpy()
+    days = (local.dt.date().cast(pl.Int64) - (first - dt.date(1970, 1, 1)).days).to_numpy()
+    return local_minute, (days - day).astype(np.int64)
+
+
+def _class_table(tou_windows: pl.DataFrame, names: list[str]) -> tuple[list[int], np.ndarray]:
+    """(scheme ids, codes[scheme, is_weekend, local minute]); one extra scheme row (all OFFPEAK) at the end.
+
+    The first window in priority order (PEAK, SHOULDER, OFFPEAK, then start minute) whose day type
+    is ALL or the day's and which contains the minute ([start, end), wrapping past midnight when
+    end <= start) gives the class; no window: OFFPEAK.
+    """
+    schemes = sorted(tou_windows["tou_scheme_id"].drop_nulls().unique().to_list())
+    table = np.full((len(schemes) + 1, 2, 1440), names.index(DEFAULT_CLASS), np.int8)
+    if not schemes:
+        return schemes, table
+    grid = pl.DataFrame({"local_minute": np.arange(1440, dtype=np.int64)}).join(
+        pl.DataFrame({"day_type": ["WEEKDAY", "WEEKEND"]}), how="cross"
+    )
+    inside = (
+        pl.when(pl.col("start_minute") < pl.col("end_minute"))
+        .then((pl.col("local_minute") >= pl.col("start_minute")) & (pl.col("local_minute") < pl.col("end_minute")))
+        .otherwise((pl.col("local_minute") >= pl.col("start_minute")) | (pl.col("local_minute") < pl.col("end_minute")))
+    )  # fmt: skip
+    win = tou_windows.filter(pl.col("tou_scheme_id").is_not_null()).select(
+        "tou_scheme_id",
+        pl.col("time_class").alias("_class"),
+        pl.col("day_type").alias("_win_day_type"),
+        "start_minute",
+        "end_minute",
+        (
+            pl.col("time_class").replace_strict(CLASS_PRIORITY, default=9, return_dtype=pl.Int32) * 10_000
+            + pl.col("start_minute")
+        )
+        .cast(pl.Int64)
+        .alias("_prio"),
+    )
+    best = (
+        win.join(grid, how="cross")
+        .filter(
+            ((pl.col("_win_day_type") == "ALL") | (pl.col("_win_day_type") == pl.col("day_type"))) & inside
+        )
+        .group_by("tou_scheme_id", "day_type", "local_minute")
+        .agg(pl.col("_class").sort_by("_prio").first())
+    )
+    if best.height:
+        table[
+            best["tou_scheme_id"].replace_strict({s: i for i, s in enumerate(schemes)}, return_dtype=pl.Int64).to_numpy(),
+            (best["day_type"] == "WEEKEND").cast(pl.Int64).to_numpy(),
+            best["local_minute"].to_numpy(),
+        ] = best["_class"].replace_strict({n: i for i, n in enumerate(names)}, return_dtype=pl.Int8).to_numpy()  # fmt: skip
+    return schemes, table

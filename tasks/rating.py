@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
 
-from tasks.calendar import KEYS, time_class_masks
+from tasks.calendar import KEYS, time_class_codes
 from tasks.discounts import RANK_STATE, apply_discounts, discount_days
 from tasks.exceptions import NO_PLAN, NO_RATE, OVERLAPPING_PLANS, combine, exception_rows
 
@@ -199,6 +200,35 @@ def _no_rate(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _flat_lists(usage: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The value lists as flat arrays: values and estimated flags (nulls as 0), row lengths and offsets."""
+    values = usage["values"]
+    lengths = values.list.len().fill_null(0).cast(pl.Int64).to_numpy()
+    flat = values.explode(empty_as_null=False, keep_nulls=False).fill_null(0.0).cast(pl.Float64).to_numpy()
+    est = usage["estimated"].explode(empty_as_null=False, keep_nulls=False)
+    est = est.cast(pl.Float64).fill_null(0.0).to_numpy()
+    if flat.shape != est.shape or flat.shape[0] != lengths.sum():
+        bad = usage.filter(
+            pl.col("values").list.len().fill_null(0) != pl.col("estimated").list.len().fill_null(0)
+        ).row(0, named=True)
+        raise ValueError(
+            f"usage of register {bad['meter_register_id']} on {bad['read_date']}: "
+            "the values and estimated lists differ in length"
+        )
+    offsets = np.zeros(lengths.shape[0] + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return flat, est, lengths, offsets
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For rows of ``lengths`` elements: the row number of every element and its position in the row."""
+    row = np.repeat(np.arange(lengths.shape[0]), lengths)
+    first = np.zeros(lengths.shape[0], np.int64)
+    np.cumsum(lengths[:-1], out=first[1:])
+    pos = np.arange(row.shape[0], dtype=np.int64) - first[row]
+    return row, pos + starts[row]
+
+
 def usage_by_class(
     usage: pl.DataFrame,
     days: pl.DataFrame,
@@ -209,18 +239,22 @@ def usage_by_class(
     """Register-day usage summed per time class: account_id, day, year_mnth, plan_id, item_type,
     time_class, unit, quantity, quantity_actual, quantity_estimated.
 
-    The value lists are summed once, up front; joins work on narrow rows (a row number stands for
-    the lists), and only time-of-use register-days meet their lists again, to be masked by class.
+    The value lists are flattened once into numpy arrays and summed per register-day with
+    ``bincount``; joins work on narrow rows (a row number stands for the lists). Time-of-use
+    register-days look up the time class of each interval in the per-key class codes
+    (:func:`tasks.calendar.time_class_codes`) and are summed per (register-day, class) the same way,
+    so no list is ever copied, masked or exploded into a frame.
     """
-    base = usage.select(
-        pl.col("values"),
-        pl.col("estimated").cast(pl.List(pl.Float64)).alias("_est"),
+    flat, est, lengths, offsets = _flat_lists(usage)
+    n = usage.height
+    row_of = np.repeat(np.arange(n), lengths)
+    sums = pl.DataFrame(
+        {
+            "quantity": np.bincount(row_of, weights=flat, minlength=n),
+            "quantity_estimated": np.bincount(row_of, weights=flat * est, minlength=n),
+        }
     ).with_row_index("_r")
-    sums = base.select(
-        "_r",
-        pl.col("values").list.sum().alias("quantity"),
-        (pl.col("values") * pl.col("_est")).list.sum().alias("quantity_estimated"),
-    )
+    del row_of
     meta = (
         usage.select(
             "account_id",
@@ -266,16 +300,34 @@ def usage_by_class(
     parts = [plain]
     tou = meta.filter(pl.col("_tou"))
     if tou.height:
-        masks = time_class_masks(tou.select(KEYS).unique(), tou_windows)
-        lists = base.join(tou.select("_r"), on="_r", how="semi")
-        masked = (
-            tou.join(masks, on=KEYS, how="inner")
-            .join(lists, on="_r", how="left")
-            .with_columns((pl.col("values") * pl.col("mask")).alias("_vm"))
-            .with_columns(
-                pl.col("_vm").list.sum().alias("quantity"),
-                (pl.col("_vm") * pl.col("_est")).list.sum().alias("quantity_estimated"),
+        keys, names, codes = time_class_codes(tou.select(KEYS), tou_windows)
+        # register-days whose key has no classified interval (no time zone) are not rated, as before
+        t = tou.join(keys, on=KEYS, how="inner").filter(pl.col("_len") > 0)
+        r = t["_r"].cast(pl.Int64).to_numpy()
+        lens = lengths[r]
+        key_len = t["_len"].to_numpy()
+        if (lens != key_len).any():
+            bad = t.filter(pl.Series(lens != key_len)).row(0, named=True)
+            raise ValueError(
+                f"usage of account {bad['account_id']} on {bad['day']}: {lengths[bad['_r']]} values, "
+                f"but a day of {bad['interval_minutes']}-minute intervals has {bad['_len']}"
             )
+        local, value_pos = _ranges(offsets[r], lens)
+        _, code_pos = _ranges(t["_start"].to_numpy(), lens)
+        k = len(names)
+        group = local * k + codes[code_pos]
+        size = t.height * k
+        count = np.bincount(group, minlength=size)
+        v = flat[value_pos]
+        q = np.bincount(group, weights=v, minlength=size)
+        qe = np.bincount(group, weights=v * est[value_pos], minlength=size)
+        present = np.flatnonzero(count)  # a (register-day, class) row only where the class occurs
+        masked = t.select(c for c in cols if c not in ("time_class", "quantity", "quantity_estimated"))[
+            present // k
+        ].with_columns(
+            pl.Series("time_class", np.array(names, dtype=object)[present % k], dtype=pl.String),
+            pl.Series("quantity", q[present]),
+            pl.Series("quantity_estimated", qe[present]),
         )
         parts.append(masked.select(cols))
     return (
