@@ -40,6 +40,8 @@ def write_outputs(
     unknown = set(frames) - set(ROW_TABLES)
     if unknown:
         raise ValueError(f"not an output table: {', '.join(sorted(unknown))}")
+    if run_row is None and _sqlite_file(url):
+        return _write_outputs_sqlite(url, run_id, run_date, frames)
     counts: dict[str, int] = {}
     with transaction(url) as conn:
         for name in (*ROW_TABLES, "accrual_summary"):
@@ -58,6 +60,70 @@ def write_outputs(
                 row["parameters"] = json.dumps(row["parameters"], sort_keys=True, default=str)
             conn.execute(tbl.insert(), [{"run_id": run_id, "run_date": run_date, **row}])
             counts["bua_run"] = 1
+    return counts
+
+
+def _sqlite_file(url: str) -> str | None:
+    u = sa.engine.make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return None if u.database.startswith("file:") else u.database
+
+
+def _sqlite_values(df: pl.DataFrame) -> pl.DataFrame:
+    """Values as SQLAlchemy stores them in SQLite: dates 'YYYY-MM-DD', datetimes with microseconds, 0/1."""
+    return df.with_columns(
+        [pl.col(c).cast(pl.String) for c, t in df.schema.items() if t == pl.Date]
+        + [
+            pl.col(c).dt.strftime("%Y-%m-%d %H:%M:%S.%6f")
+            for c, t in df.schema.items()
+            if isinstance(t, pl.Datetime)
+        ]
+        + [pl.col(c).cast(pl.Int64) for c, t in df.schema.items() if t == pl.Boolean]
+    )
+
+
+def _write_outputs_sqlite(
+    url: str, run_id: str, run_date: dt.date, frames: Mapping[str, pl.DataFrame]
+) -> dict[str, int]:
+    """:func:`write_outputs` on a SQLite file: one ADBC transaction, rows by Arrow bulk ingest.
+
+    Python's sqlite3 inserts row by row (~100k rows/s); ADBC binds whole Arrow columns. Two SQLite
+    libraries must never hold the same file open in one process at once, so SQLAlchemy's pooled
+    connections are closed first (as tasks/load.py does); prepare runs alone in a run.
+    """
+    import adbc_driver_sqlite.dbapi as adbc
+
+    path = _sqlite_file(url)
+    assert path is not None
+    engine_for(url).dispose()
+    day = run_date.isoformat()
+    counts: dict[str, int] = {}
+    conn = adbc.connect(path)  # autocommit off: everything below is one transaction
+    try:
+        with conn.cursor() as cur:
+            cur.execute("PRAGMA busy_timeout=30000")
+            for name in (*ROW_TABLES, "accrual_summary"):
+                cur.execute(f'DELETE FROM "{name}" WHERE run_date = ?', (day,))
+            for name in ROW_TABLES:
+                df = frames.get(name)
+                if df is None or df.height == 0:
+                    counts[name] = 0
+                    continue
+                stamped = _stamp(df, run_id, run_date)
+                cols = [c.name for c in metadata.tables[name].columns if c.name in stamped.columns]
+                out = _sqlite_values(stamped.select(cols))
+                cur.adbc_ingest(name, out.to_arrow(), mode="append")
+                counts[name] = out.height
+            cur.execute(sql_text("accrual_summary"), (day,))
+            cur.execute("SELECT COUNT(*) FROM accrual_summary WHERE run_date = ?", (day,))
+            counts["accrual_summary"] = int(cur.fetchone()[0])
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        conn.close()
     return counts
 
 
