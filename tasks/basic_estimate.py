@@ -338,12 +338,31 @@ def fit_registers(
         & (pl.col("beta3") + pl.col("gamma3") >= 0)
     ).fill_null(False)
 
+    # a register flatter than its segment (the weather part's coefficient < 0 with enough pairs):
+    # its base load alone, alpha = Σ w·B·y / Σ w·B², rather than the segment's seasonal shape
+    one_ok = (
+        seasonal
+        & ~two_ok
+        & (pl.col("n").fill_null(0) >= MIN_SEASONAL_PAIRS)
+        & (pl.col("beta2") < 0)
+        & (pl.col("bb") > 0)
+    ).fill_null(False)
+    f = f.with_columns(alpha1=pl.col("by") / pl.col("bb"), beta1=pl.lit(0.0), gamma1=pl.lit(0.0))
+
     def pick(name: str) -> pl.Expr:
-        return pl.when(three_ok).then(pl.col(f"{name}3")).when(two_ok).then(pl.col(f"{name}2")).alias(name)
+        return (
+            pl.when(three_ok)
+            .then(pl.col(f"{name}3"))
+            .when(two_ok)
+            .then(pl.col(f"{name}2"))
+            .when(one_ok)
+            .then(pl.col(f"{name}1"))
+            .alias(name)
+        )
 
     return f.select(
         "meter_register_id",
-        pl.when(three_ok | two_ok)
+        pl.when(three_ok | two_ok | one_ok)
         .then(pl.lit("SEASONAL"))
         .when(has_any)
         .then(pl.lit("SCALAR"))
@@ -353,7 +372,7 @@ def fit_registers(
         pick("alpha"),
         pick("beta"),
         pick("gamma"),
-        pl.when(three_ok).then(3).when(two_ok).then(2).otherwise(1).alias("components"),
+        pl.when(three_ok).then(3).when(two_ok).then(2).when(one_ok).then(1).otherwise(0).alias("components"),
         pl.when(use_recent).then(pl.col("d_r")).otherwise(pl.col("d_a")).fill_null(0).alias("history_days"),
     )
 
@@ -403,15 +422,21 @@ def estimate_basic(
         bad = pl.DataFrame(schema=EXCEPTION_SCHEMA)
     rmacro = register_macro(regs, macro, gas_macro)
     pairs_m = _with_pair_sums(pairs, rmacro)
+    ambiguous = pl.DataFrame(schema=EXCEPTION_SCHEMA)
+    if method == "seasonal":
+        # how many times a large register's dial turned is inferred from its other pairs
+        # (resolve_turns); scalar keeps SPEC's one rollover per negative difference
+        pairs_m = resolve_turns(pairs_m, regs, rmacro)
+        ambiguous = _ambiguous_exceptions(pairs_m)
     models = fit_registers(regs, pairs_m, run_date, "scalar")
     if method == "seasonal":
         # the seasonal fit learns a register's own shape, so it uses only pairs of consecutive
         # actual reads (an MDP-estimated read in between is skipped); scalar stays as SPEC writes it
         actual_reads = reads.filter(pl.col("quality").is_in(ACTUAL_READ)) if reads.height else reads
         fit_pairs = read_pairs(regs, actual_reads)[0] if actual_reads.height else pairs
-        if "ambiguous" in fit_pairs.columns:
-            fit_pairs = fit_pairs.filter(~pl.col("ambiguous"))
-        seasonal = fit_registers(regs, _with_pair_sums(fit_pairs, rmacro), run_date, "seasonal")
+        fit_pairs_m = resolve_turns(_with_pair_sums(fit_pairs, rmacro), regs, rmacro)
+        fit_pairs_m = fit_pairs_m.filter(~pl.col("ambiguous"))
+        seasonal = fit_registers(regs, fit_pairs_m, run_date, "seasonal")
         models = pl.concat(
             [
                 seasonal.filter(pl.col("model") == "SEASONAL"),
@@ -480,7 +505,31 @@ def estimate_basic(
         )
         .cast(EXCEPTION_SCHEMA)  # type: ignore[arg-type]
     )
-    return usage, ebr, pl.concat([bad, no_hist])
+    return usage, ebr, pl.concat([bad, ambiguous, no_hist])
+
+
+def _ambiguous_exceptions(pairs_m: pl.DataFrame) -> pl.DataFrame:
+    """One AMBIGUOUS_READ row per register with read pairs whose number of dial turns is a guess."""
+    amb = pairs_m.filter(pl.col("ambiguous") | pl.col("turns_ambiguous"))
+    return (
+        amb.group_by("meter_register_id", "account_id")
+        .agg(n=pl.len(), first=pl.col("start").min(), last=pl.col("end").max(), c=pl.col("consumption").sum())
+        .sort("meter_register_id", "account_id")
+        .select(
+            "account_id",
+            "meter_register_id",
+            pl.lit("AMBIGUOUS_READ").alias("code"),
+            pl.format(
+                "{} read pair(s) between {} and {} use about a full turn of the dial or more: the number "
+                "of rollovers is a guess ({} units counted, the fewest turns that fit the register's rate)",
+                "n",
+                "first",
+                "last",
+                pl.col("c").round(0),
+            ).alias("detail"),
+        )
+        .cast(EXCEPTION_SCHEMA)  # type: ignore[arg-type]
+    )
 
 
 def _estimated_reads(
@@ -528,4 +577,114 @@ def _estimated_reads(
             .alias("method"),
         )
         .sort("meter_register_id")
+    )
+
+
+# ---------------------------------------------------------------- dial turns (seasonal only)
+MAX_EXTRA_TURNS = 3  # turns of the dial a pair may hide beyond the SPEC's (0 or 1)
+TURN_CHECK_FRACTION = 0.3  # registers whose largest pair reaches 30% of a turn are checked
+TURN_COST_SLACK = 1.5  # assignments within 1.5x the best cost (+ floor) are "as good"
+TURN_COST_FLOOR = 0.02**2  # (2% of a turn)^2: residuals below this are noise
+TURN_MAX_RMS = 0.25  # rms residual (in turns) above which no assignment fits: ambiguous
+
+
+def resolve_turns(pairs_m: pl.DataFrame, registers: pl.DataFrame, rmacro: pl.DataFrame) -> pl.DataFrame:
+    """Infer how many times the dial turned over each read pair of large registers (``seasonal``).
+
+    SPEC §4.3 adds one turn (10^dial_digits × multiplier) to a negative difference; a register
+    using close to a turn between reads may hide one more (a difference that went up after a full
+    turn). For each register with dial_digits whose largest pair reaches ``TURN_CHECK_FRACTION``
+    of a turn (and ≥ 2 pairs), every candidate rate ρ = (c_j + k·T) / e_j (pair j, k = 0 …
+    ``MAX_EXTRA_TURNS`` extra turns, e_j = Σ M over the pair) gives each pair the k_i that brings
+    c_i + k_i·T closest to ρ·e_i; ρ is then refitted (Σ c' ÷ Σ e) and k re-chosen once. The cost
+    of an assignment is the day-weighted mean squared residual in turns. Among the assignments
+    within ``TURN_COST_SLACK`` × the best cost (+ ``TURN_COST_FLOOR``) the one with the fewest
+    turns wins (a register turning twice a quarter is rarer than one turning once). The pairs of a
+    register stay ``ambiguous`` (not fitted on; exception AMBIGUOUS_READ by the caller) when
+    another assignment with a different number of turns is as good, or when even the best one
+    leaves an rms residual over ``TURN_MAX_RMS`` turns; otherwise they are resolved
+    (``ambiguous`` false) and carry the inferred consumption. Adds ``extra_turns``.
+    """
+    out = pairs_m.with_columns(extra_turns=pl.lit(0, pl.Int64), turns_ambiguous=pl.lit(False))
+    if "ambiguous" not in out.columns:
+        out = out.with_columns(ambiguous=pl.lit(False))
+    turn = one_row_per_register(basic_registers(registers)).select(
+        "meter_register_id",
+        (
+            pl.lit(10.0).pow(pl.col("dial_digits").cast(pl.Float64)) * pl.col("multiplier").cast(pl.Float64)
+        ).alias("_T"),
+    )
+    mean_m = rmacro.group_by("meter_register_id").agg(pl.col("daily").mean().alias("_mm"))
+    p = (
+        out.with_row_index("_pid")
+        .join(turn, on="meter_register_id", how="left")
+        .join(mean_m, on="meter_register_id", how="left")
+        .with_columns(_e=pl.coalesce("sum_m", pl.col("days") * pl.col("_mm")))
+        .filter(pl.col("_T").is_not_null() & (pl.col("_T") > 0) & (pl.col("_e") > 0))
+    )
+    check = (
+        p.group_by("meter_register_id")
+        .agg(n=pl.len(), big=(pl.col("consumption") / pl.col("_T")).max())
+        .filter((pl.col("n") >= 2) & (pl.col("big") >= TURN_CHECK_FRACTION))
+    )
+    p = p.join(check.select("meter_register_id"), on="meter_register_id", how="semi").select(
+        "_pid", "meter_register_id", "consumption", "days", "_T", "_e"
+    )
+    if p.height == 0:
+        return out
+    ks = pl.DataFrame({"_k": list(range(MAX_EXTRA_TURNS + 1))}, schema={"_k": pl.Int64})
+    cands = (
+        p.join(ks, how="cross")
+        .select(
+            "meter_register_id",
+            pl.concat_str([pl.col("_pid"), pl.col("_k")], separator=":").alias("cand"),
+            ((pl.col("consumption") + pl.col("_k") * pl.col("_T")) / pl.col("_e")).alias("rho"),
+        )
+        .join(p, on="meter_register_id")
+    )
+
+    def assign(frame: pl.DataFrame) -> pl.DataFrame:
+        k = (
+            ((pl.col("rho") * pl.col("_e") - pl.col("consumption")) / pl.col("_T"))
+            .round(0)
+            .clip(0, MAX_EXTRA_TURNS)
+            .cast(pl.Int64)
+        )
+        return frame.with_columns(k=k).with_columns(c=pl.col("consumption") + pl.col("k") * pl.col("_T"))
+
+    x = assign(cands)
+    x = assign(x.with_columns(rho=(pl.col("c").sum() / pl.col("_e").sum()).over("meter_register_id", "cand")))
+    x = x.with_columns(rho=(pl.col("c").sum() / pl.col("_e").sum()).over("meter_register_id", "cand"))
+    scored = (
+        x.group_by("meter_register_id", "cand")
+        .agg(
+            cost=(pl.col("days") * ((pl.col("c") - pl.col("rho") * pl.col("_e")) / pl.col("_T")) ** 2).sum()
+            / pl.col("days").sum(),
+            turns=pl.col("k").sum(),
+        )
+        .with_columns(best=pl.col("cost").min().over("meter_register_id"))
+    )
+    near = scored.filter(pl.col("cost") <= TURN_COST_SLACK * pl.col("best") + TURN_COST_FLOOR)
+    chosen = near.sort("meter_register_id", "turns", "cost", "cand").unique("meter_register_id", keep="first")
+    rivals = near.group_by("meter_register_id").agg(n_turns=pl.col("turns").n_unique())
+    verdict = chosen.join(rivals, on="meter_register_id").select(
+        "meter_register_id",
+        "cand",
+        ((pl.col("n_turns") > 1) | (pl.col("cost").sqrt() > TURN_MAX_RMS)).alias("_amb"),
+    )
+    ks_of = x.join(verdict, on=["meter_register_id", "cand"]).select("_pid", pl.col("k").alias("_kx"), "_amb")
+    return (
+        out.with_row_index("_pid")
+        .join(ks_of, on="_pid", how="left")
+        .join(turn, on="meter_register_id", how="left")
+        .with_columns(
+            extra_turns=pl.col("_kx").fill_null(0),
+            consumption=pl.col("consumption") + pl.col("_kx").fill_null(0) * pl.col("_T").fill_null(0.0),
+            # a checked register's pairs carry the chosen turns and are fitted on; when another
+            # assignment is as good, the choice is reported (turns_ambiguous → AMBIGUOUS_READ)
+            ambiguous=pl.when(pl.col("_amb").is_not_null()).then(False).otherwise(pl.col("ambiguous")),
+            turns_ambiguous=pl.col("_amb").fill_null(False),
+        )
+        .sort("_pid")
+        .drop("_pid", "_kx", "_amb", "_T")
     )

@@ -9,7 +9,15 @@ import math
 import polars as pl
 import pytest
 
-from tasks.basic_estimate import _with_pair_sums, estimate_basic, fit_registers, read_pairs, register_macro
+from tasks.basic_estimate import (
+    _ambiguous_exceptions,
+    _with_pair_sums,
+    estimate_basic,
+    fit_registers,
+    read_pairs,
+    register_macro,
+    resolve_turns,
+)
 from tasks.macro import with_components
 
 SEG = "RES|NSW|CONSUMPTION"
@@ -203,3 +211,57 @@ def test_large_consumer_wrapping_every_quarter_is_not_a_bad_read() -> None:
     # median rate 900/day: 88 and 91 days reach half the 100 000 dial (79 200, 81 900 >= 50 000),
     # so the number of wraps is a guess there -> ambiguous (not fitted on); 27 days is not
     assert pairs["ambiguous"].to_list() == [False, True, True]
+
+
+def _resolved(rows: list[tuple[int, float]]) -> pl.DataFrame:
+    regs = _regs()
+    rm = register_macro(regs, _macro([10.0] * 400), NO_GAS)
+    pairs, _ = read_pairs(regs, _reads(rows))
+    return resolve_turns(_with_pair_sums(pairs, rm), regs, rm)
+
+
+def test_seasonal_infers_a_hidden_full_turn_from_the_registers_rate() -> None:
+    # 1 000 kWh/day on a 5-dial register (turn T = 100 000), flat macro M = 10/day. Indices
+    # 0 -> 30 000 (30 days) -> 20 000 (90 days: went down, SPEC adds one turn: 90 000) -> 25 000
+    # (105 days: went UP by 5 000, SPEC reads 5 000) -> 55 000 (30 days). The other pairs say
+    # 1 000/day = 100 per unit of M; 100 x (105 x 10) = 105 000 = 5 000 + 1 turn exactly, so one
+    # extra turn is inferred; fewer turns (rho = 5 000 / 1 050) leave residuals of ~0.9 turn.
+    out = _resolved([(0, 0), (30, 30_000), (120, 20_000), (225, 25_000), (255, 55_000)])
+    assert out["consumption"].to_list() == [30_000.0, 90_000.0, 105_000.0, 30_000.0]
+    assert out["extra_turns"].to_list() == [0, 0, 1, 0]
+    assert not out["ambiguous"].any() and not out["turns_ambiguous"].any()
+    assert _ambiguous_exceptions(out).height == 0
+
+
+def test_turns_that_cannot_be_told_apart_are_reported_not_silent() -> None:
+    # two pairs of 91 days, 50 000 each (the second went down: one SPEC turn). 50 000 and 150 000
+    # (one more turn each) fit a constant rate equally well (residual 0): the fewest turns are
+    # kept (50 000) and the register gets one AMBIGUOUS_READ exception.
+    out = _resolved([(0, 0), (91, 50_000), (182, 0)])
+    assert out["consumption"].to_list() == [50_000.0, 50_000.0]
+    assert out["turns_ambiguous"].to_list() == [True, True]
+    exc = _ambiguous_exceptions(out)
+    assert exc.select("account_id", "meter_register_id", "code").rows() == [(11, 1, "AMBIGUOUS_READ")]
+
+
+def test_scalar_keeps_the_spec_rollover_rule() -> None:
+    # read_pairs (what scalar uses) is unchanged: the pair that went up by 5 000 stays 5 000
+    pairs, _ = read_pairs(
+        _regs(), _reads([(0, 0), (30, 30_000), (120, 20_000), (225, 25_000), (255, 55_000)])
+    )
+    assert pairs["consumption"].to_list() == [30_000.0, 90_000.0, 5_000.0, 30_000.0]
+
+
+def test_register_flatter_than_its_segment_keeps_its_base_load() -> None:
+    # macro: 10/day with a weather part W = 20/day on days 100-199 (B = 1 every day). The register
+    # uses 60/day, but 50/day on days 100-199 (less when its segment uses more): a + b·W gives
+    # b = -0.5 < 0, so the one-component fit alpha = Σ w·B·y / Σ w·B² = its mean daily use is
+    # used: (300·60 - 100·10) / 300 = 56.667. Indices: 60·d - 10·(days of 100-199 before d).
+    regs = _regs()
+    macro = _macro([30.0 if 100 <= i < 200 else 10.0 for i in range(400)])
+    rm = register_macro(regs, macro, NO_GAS)
+    reads = [(0, 0), (60, 3_600), (120, 7_000), (180, 10_000), (240, 13_400), (300, 17_000)]
+    pairs, _ = read_pairs(regs, _reads(reads))
+    fit = fit_registers(regs, _with_pair_sums(pairs, rm), day(301), "seasonal").to_dicts()[0]
+    assert fit["model"] == "SEASONAL" and fit["components"] == 1
+    assert (fit["alpha"], fit["beta"], fit["gamma"]) == pytest.approx((17_000 / 300, 0.0, 0.0))
