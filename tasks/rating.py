@@ -239,22 +239,18 @@ def usage_by_class(
     """Register-day usage summed per time class: account_id, day, year_mnth, plan_id, item_type,
     time_class, unit, quantity, quantity_actual, quantity_estimated.
 
-    The value lists are flattened once into numpy arrays and summed per register-day with
-    ``bincount``; joins work on narrow rows (a row number stands for the lists). Time-of-use
-    register-days look up the time class of each interval in the per-key class codes
-    (:func:`tasks.calendar.time_class_codes`) and are summed per (register-day, class) the same way,
-    so no list is ever copied, masked or exploded into a frame.
+    The value lists are summed once, up front; joins work on narrow rows (a row number stands for
+    the lists). For time-of-use register-days the lists are flattened into numpy arrays, each
+    interval looks up its time class in the per-key class codes
+    (:func:`tasks.calendar.time_class_codes`) and the values are summed per (register-day, class)
+    with ``bincount``, so no list is copied, masked or exploded into a frame.
     """
-    flat, est, lengths, offsets = _flat_lists(usage)
-    n = usage.height
-    row_of = np.repeat(np.arange(n), lengths)
-    sums = pl.DataFrame(
-        {
-            "quantity": np.bincount(row_of, weights=flat, minlength=n),
-            "quantity_estimated": np.bincount(row_of, weights=flat * est, minlength=n),
-        }
+    sums = usage.select(
+        pl.col("values").list.sum().alias("quantity"),
+        (pl.col("values") * pl.col("estimated").cast(pl.List(pl.Float64)))
+        .list.sum()
+        .alias("quantity_estimated"),
     ).with_row_index("_r")
-    del row_of
     meta = (
         usage.select(
             "account_id",
@@ -300,6 +296,7 @@ def usage_by_class(
     parts = [plain]
     tou = meta.filter(pl.col("_tou"))
     if tou.height:
+        flat, est, lengths, offsets = _flat_lists(usage)
         keys, names, codes = time_class_codes(tou.select(KEYS), tou_windows)
         # register-days whose key has no classified interval (no time zone) are not rated, as before
         t = tou.join(keys, on=KEYS, how="inner").filter(pl.col("_len") > 0)
