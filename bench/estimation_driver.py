@@ -180,7 +180,7 @@ def run_estimation(
         )
         gas_pairs = pl.concat([p for p, _ in pairs]).join(gas_ids, on="meter_register_id")
         gas_macro, gas_fit = gas_shape(
-            gas_pairs, gas_ids["jurisdiction"].unique().to_list(), p_from, period_end
+            gas_pairs, gas_ids["jurisdiction"].unique().to_list(), p_from, period_end, fixed=fixed
         )
         cache.update(gas_macro=gas_macro, gas_fit=gas_fit)
         t1 = time.perf_counter()

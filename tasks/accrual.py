@@ -257,7 +257,12 @@ def gas_shape(ctx: Ctx) -> list[str]:
     gas_pairs = pairs.join(gas_regs, on="meter_register_id", how="inner") if pairs.width else pairs
     jurisdictions = sorted(regs["jurisdiction"].drop_nulls().unique().to_list())
     gas_macro, gas_fit = fit_gas(
-        gas_pairs, jurisdictions, _history_start(ctx), ctx.period_end, macro=_get(ctx, "segments", "macro")
+        gas_pairs,
+        jurisdictions,
+        _history_start(ctx),
+        ctx.period_end,
+        macro=_get(ctx, "segments", "macro"),
+        fixed=_get(ctx, "segments", "fixed"),
     )
     return [_put(ctx, gas_macro, "segments", "gas_macro"), _put(ctx, gas_fit, "segments", "gas_fit")]
 

@@ -12,7 +12,14 @@ max(0, cos(2π(doy − 196)/365.25) − θ) / (1 − θ) (peak mid-July; θ > �
 without heating, as heating degree days do). For each θ of a small grid, a and b come from a
 day-weighted least squares of each pair's daily average, normalised by its register's mean daily
 consumption, on the pair's mean h_θ; the θ with the smallest residual wins. level is the
-jurisdiction's mean daily consumption per register. Fallback (fewer than ``MIN_GAS_PAIRS`` usable
+jurisdiction's mean daily consumption per register. Candidates besides h_θ: the smooth indices
+h_θ,s (the expected degree days of a day whose temperature varies normally around its
+climatological mean, :func:`smooth_heating_index`) and, when the electricity fixed profile is
+given, ``ELECTRIC_NIGHT`` — the electricity interval population's night and morning excess
+(:func:`night_heating`), which carries the actual weather of every day up to period_end (a cold
+October shows in it; a climatological curve cannot). Optional (``weather=True``, off: it helped
+one benchmark portfolio and hurt another, docs/ACCURACY.md): monthly actual-weather factors of the
+index fitted on the gas pairs (:func:`weather_factors`). Fallback (fewer than ``MIN_GAS_PAIRS`` usable
 pairs, or no fit with both components ≥ 0): θ = −1, a = 1, b = 2 (winter three times summer,
 typical of southern Australian residential gas) and the portfolio's gas level, or 1.0 when there
 are no gas reads at all.
@@ -24,12 +31,21 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import polars as pl
 
 MIN_GAS_PAIRS = 30
 BASE_QUANTILE = 0.10
 FALLBACK_A, FALLBACK_B, FALLBACK_THETA = 1.0, 2.0, -1.0
 THETAS = (-1.0, -0.6, -0.3, 0.0, 0.3, 0.6)
+# smooth heating indices (expected degree days under day-to-day weather noise): θ and spread grids
+SMOOTH_THETAS = (-0.6, -0.3, 0.0, 0.3, 0.6)
+SPREADS = (0.25, 0.5, 0.75)
+NIGHT_INTERVALS = 18  # 00:00-09:00 of a 48-interval day: the heating window of night_heating
+NIGHT_CLIP = None
+WEATHER_PERIOD = "1mo"  # resolution of the actual-weather factors of the gas heating index
+WEATHER_ITERATIONS = 3
+WEATHER_RIDGE = 0.01
 HEATING_PEAK_DOY = 196
 
 
@@ -64,8 +80,65 @@ def heating_index(theta: float, col: str = "read_date") -> pl.Expr:
     return ((c - theta).clip(lower_bound=0.0) / (1.0 - theta)).alias("h")
 
 
+def _erf(x: np.ndarray) -> np.ndarray:
+    """erf by Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7); numpy has none."""
+    a1, a2, a3, a4, a5, p = 0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429, 0.3275911
+    z = np.abs(x)
+    t = 1.0 / (1.0 + p * z)
+    y = 1.0 - ((((a5 * t + a4) * t + a3) * t + a2) * t + a1) * t * np.exp(-z * z)
+    return np.sign(x) * y
+
+
+def smooth_heating_index(theta: float, spread: float, doy: np.ndarray) -> np.ndarray:
+    """h_θ,s(day): the expected heating degree days of a day whose temperature is its climatological
+    mean plus normal noise, in units of the annual amplitude, scaled to 1 in mid-July.
+
+    With c = cos(2π(doy − 196)/365.25), z = (c − θ)/s: h ∝ s·(z·Φ(z) + φ(z)) — E[max(0, X)] for
+    X ~ N(c − θ, s²) (the normal-distribution degree-day method of Thom, Erbs et al.). s = σ of
+    daily temperature ÷ amplitude of the annual cycle (about 0.5 in southern Australia). As s → 0
+    it is h_θ; with s > 0 the shoulder months keep the heating that cold spells bring (an
+    October with a mean just above the base temperature still has heating days)."""
+    c = np.cos(2 * np.pi * (doy.astype(np.float64) - HEATING_PEAK_DOY) / 365.25)
+
+    def expected(cc: np.ndarray) -> np.ndarray:
+        z = (cc - theta) / spread
+        return spread * (
+            z * 0.5 * (1.0 + _erf(z / math.sqrt(2.0))) + np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+        )
+
+    return expected(c) / expected(np.array([1.0]))[0]
+
+
+def night_heating(fixed: pl.DataFrame) -> pl.DataFrame:
+    """The electricity interval population's heating signal per jurisdiction and day (jurisdiction,
+    read_date, h): the excess of the parent profile ``*|J|CONSUMPTION`` over 00:00–09:00 market
+    time (``NIGHT_INTERVALS`` of a 48-interval day) above its 10th percentile of the same day type,
+    ≥ 0, scaled to peak 1. Heating runs at night and in the morning, cooling in the afternoon, so
+    this window carries the actual cold of each day up to the last day of interval data."""
+    night = (
+        fixed.filter(
+            pl.col("segment").str.starts_with("*|") & pl.col("segment").str.ends_with("|CONSUMPTION")
+        )
+        .with_columns(
+            jurisdiction=pl.col("segment").str.split("|").list.get(1),
+            x=pl.col("profile").list.slice(0, NIGHT_INTERVALS).list.sum(),
+            _we=pl.col("read_date").dt.weekday() >= 6,
+        )
+        .with_columns(
+            h=(pl.col("x") - pl.col("x").quantile(BASE_QUANTILE).over("jurisdiction", "_we")).clip(NIGHT_CLIP)
+        )
+        .with_columns(h=pl.col("h") / pl.col("h").max().over("jurisdiction"))
+        .filter(pl.col("h").is_finite())
+    )
+    return night.select("jurisdiction", "read_date", "h").sort("jurisdiction", "read_date")
+
+
 def _drivers(
-    jurisdictions: Sequence[str], lo: dt.date, hi: dt.date, macro: pl.DataFrame | None
+    jurisdictions: Sequence[str],
+    lo: dt.date,
+    hi: dt.date,
+    macro: pl.DataFrame | None,
+    fixed: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Candidate heating drivers per jurisdiction and day: driver, jurisdiction, read_date, h, cum_h.
 
@@ -80,6 +153,14 @@ def _drivers(
     parts = [
         jur.join(days, how="cross").with_columns(heating_index(t), driver=pl.lit(f"THETA={t:+.1f}"))
         for t in THETAS
+    ]
+    doy = days["read_date"].dt.ordinal_day().to_numpy()
+    parts += [
+        jur.join(
+            days.with_columns(pl.Series("h", smooth_heating_index(t, sp, doy))), how="cross"
+        ).with_columns(driver=pl.lit(f"THETA={t:+.1f},SPREAD={sp:.2f}"))
+        for t in SMOOTH_THETAS
+        for sp in SPREADS
     ]
     if macro is not None and macro.height:
         elec = (
@@ -96,6 +177,14 @@ def _drivers(
             .select("jurisdiction", "read_date", "h", "driver")
         )
         parts.append(elec.select(parts[0].columns))
+    if fixed is not None and fixed.height:
+        night = (
+            night_heating(fixed)
+            .filter(pl.col("jurisdiction").is_in(jur["jurisdiction"].implode()))
+            .join(days, on="read_date", how="semi")
+            .with_columns(driver=pl.lit("ELECTRIC_NIGHT"))
+        )
+        parts.append(night.select(parts[0].columns))
     return (
         pl.concat(parts)
         .sort("driver", "jurisdiction", "read_date")
@@ -148,6 +237,131 @@ def _fit_drivers(gas_pairs: pl.DataFrame, drivers: pl.DataFrame) -> pl.DataFrame
     ).select("driver", "jurisdiction", "a", "b", "level", "pairs", "mse", "_good")
 
 
+def weather_factors(gas_pairs: pl.DataFrame, hfull: pl.DataFrame, fits: pl.DataFrame) -> pl.DataFrame:
+    """Actual-weather factors g (jurisdiction, period, g) of the heating index, from the gas pairs.
+
+    The climatological index h follows the average year; a cold or warm month shows in every gas
+    pair that covers it. Model per pair i of register r: c_i = a_r·days_i + b_r·Σ_p g_p·H_ip,
+    H_ip = Σ h over the pair's days in period p (``WEATHER_PERIOD``). Alternating least squares,
+    ``WEATHER_ITERATIONS`` times: (1) each register's a_r, b_r by weighted least squares on its pairs
+    (≥ 3 pairs, both ≥ 0; else the jurisdiction's a, b × the register's level); (2) g per
+    jurisdiction from all its pairs (normalised by the register's mean daily use, weights = days),
+    ridge towards 1 (``WEATHER_RIDGE`` × the mean diagonal) so that a period few pairs cover keeps
+    the average year; then rescaled so that Σ g·H over the range is unchanged.
+    """
+    pairs = (
+        gas_pairs.filter(
+            (pl.col("days") > 0) & pl.col("consumption").is_not_null() & (pl.col("consumption") >= 0)
+        )
+        .select("meter_register_id", "jurisdiction", "start", "end", "days", "consumption")
+        .with_row_index("_i")
+        .with_columns(_last=pl.col("end") - pl.duration(days=1))
+    )
+    if pairs.height == 0:
+        return pl.DataFrame(schema={"jurisdiction": pl.Utf8, "period": pl.Date, "g": pl.Float64})
+    days = hfull.with_columns(
+        period=pl.col("read_date").dt.truncate(WEATHER_PERIOD), cum=pl.col("h").cum_sum().over("jurisdiction")
+    )
+    periods = days.group_by("jurisdiction", "period").agg(
+        p0=pl.col("read_date").min(), p1=pl.col("read_date").max(), hp=pl.col("h").sum()
+    )
+    cum = days.select("jurisdiction", "read_date", "cum", "h")
+    # heating exposure of each pair in each period it overlaps
+    ov = (
+        pairs.join(periods, on="jurisdiction")
+        .filter((pl.col("p0") <= pl.col("_last")) & (pl.col("p1") >= pl.col("start")))
+        .with_columns(s=pl.max_horizontal("start", "p0"), e=pl.min_horizontal("_last", "p1"))
+        .join(cum.rename({"read_date": "s", "cum": "_cs", "h": "_hs"}), on=["jurisdiction", "s"])
+        .join(cum.rename({"read_date": "e", "cum": "_ce"}).drop("h"), on=["jurisdiction", "e"])
+        .select("_i", "jurisdiction", "period", (pl.col("_ce") - pl.col("_cs") + pl.col("_hs")).alias("H"))
+    )
+    # pairs the index does not cover every day of are left out
+    covered = ov.group_by("_i").agg(pl.len())
+    pairs = (
+        pairs.join(covered.select("_i"), on="_i", how="semi")
+        .with_columns(
+            m_r=(pl.col("consumption").sum() / pl.col("days").sum()).over("meter_register_id"),
+            n_r=pl.len().over("meter_register_id"),
+        )
+        .filter(pl.col("m_r") > 0)
+    )
+    jfit = fits.select("jurisdiction", pl.col("a").alias("_aj"), pl.col("b").alias("_bj"))
+    g = periods.select("jurisdiction", "period", pl.lit(1.0).alias("g"))
+    for _ in range(WEATHER_ITERATIONS):
+        x = ov.join(g, on=["jurisdiction", "period"]).group_by("_i").agg(X=(pl.col("g") * pl.col("H")).sum())
+        pr = pairs.join(x, on="_i").with_columns(D=pl.col("days").cast(pl.Float64), c=pl.col("consumption"))
+        reg = (
+            pr.group_by("meter_register_id", "jurisdiction")
+            .agg(
+                sdd=pl.col("D").sum(),
+                sdx=pl.col("X").sum(),
+                sxx=(pl.col("X") ** 2 / pl.col("D")).sum(),
+                sdc=pl.col("c").sum(),
+                sxc=(pl.col("X") * pl.col("c") / pl.col("D")).sum(),
+                n=pl.len(),
+            )
+            .join(jfit, on="jurisdiction", how="left")
+            .with_columns(det=pl.col("sdd") * pl.col("sxx") - pl.col("sdx") ** 2)
+            .with_columns(
+                a_own=(pl.col("sxx") * pl.col("sdc") - pl.col("sdx") * pl.col("sxc")) / pl.col("det"),
+                b_own=(pl.col("sdd") * pl.col("sxc") - pl.col("sdx") * pl.col("sdc")) / pl.col("det"),
+                lvl=pl.col("sdc") / (pl.col("_aj") * pl.col("sdd") + pl.col("_bj") * pl.col("sdx")),
+            )
+        )
+        own = (
+            (pl.col("n") >= 3)
+            & (pl.col("det") > 1e-9 * pl.col("sdd") * pl.col("sxx"))
+            & (pl.col("a_own") >= 0)
+            & (pl.col("b_own") >= 0)
+        ).fill_null(False)
+        reg = reg.select(
+            "meter_register_id",
+            pl.when(own).then(pl.col("a_own")).otherwise(pl.col("lvl") * pl.col("_aj")).alias("a_r"),
+            pl.when(own).then(pl.col("b_own")).otherwise(pl.col("lvl") * pl.col("_bj")).alias("b_r"),
+        )
+        # rows per (pair, period): z = b_r·H / (m_r·D), y = (c − a_r·D) / (m_r·D), weight D
+        z = (
+            ov.join(pairs.select("_i", "meter_register_id", "days", "consumption", "m_r"), on="_i")
+            .join(reg, on="meter_register_id")
+            .with_columns(
+                z=pl.col("b_r") * pl.col("H") / (pl.col("m_r") * pl.col("days")),
+                y=(pl.col("consumption") - pl.col("a_r") * pl.col("days")) / (pl.col("m_r") * pl.col("days")),
+                w=pl.col("days").cast(pl.Float64),
+            )
+            .select("_i", "jurisdiction", "period", "z", "y", "w")
+        )
+        rhs = z.group_by("jurisdiction", "period").agg(r=(pl.col("w") * pl.col("z") * pl.col("y")).sum())
+        gram = (
+            z.join(z.select("_i", pl.col("period").alias("period2"), pl.col("z").alias("z2")), on="_i")
+            .group_by("jurisdiction", "period", "period2")
+            .agg(v=(pl.col("w") * pl.col("z") * pl.col("z2")).sum())
+        )
+        out = []
+        for jur in sorted(periods["jurisdiction"].unique().to_list()):
+            ps = periods.filter(pl.col("jurisdiction") == jur).sort("period")
+            idx = {p: k for k, p in enumerate(ps["period"].to_list())}
+            n = len(idx)
+            a = np.zeros((n, n))
+            gj = gram.filter(pl.col("jurisdiction") == jur)
+            a[
+                [idx[p] for p in gj["period"].to_list()],
+                [idx[p] for p in gj["period2"].to_list()],
+            ] = gj["v"].to_numpy()
+            r = np.zeros(n)
+            rj = rhs.filter(pl.col("jurisdiction") == jur)
+            r[[idx[p] for p in rj["period"].to_list()]] = rj["r"].to_numpy()
+            diag = np.diag(a)
+            lam = WEATHER_RIDGE * np.where(diag > 0, diag, 1.0)
+            sol = np.linalg.solve(a + np.diag(lam), r + lam)
+            sol = np.clip(sol, 0.0, None)
+            hp = ps["hp"].to_numpy()
+            if (sol * hp).sum() > 0:
+                sol = sol * hp.sum() / (sol * hp).sum()
+            out.append(pl.DataFrame({"jurisdiction": [jur] * n, "period": ps["period"], "g": sol}))
+        g = pl.concat(out)
+    return g
+
+
 def gas_shape(
     gas_pairs: pl.DataFrame,
     jurisdictions: Sequence[str],
@@ -155,19 +369,24 @@ def gas_shape(
     date_to: dt.date,
     macro: pl.DataFrame | None = None,
     electric_driver: bool = False,
+    weather: bool = False,
+    fixed: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Gas macro profile per jurisdiction and its fit.
 
     ``gas_pairs``: meter_register_id, jurisdiction, start, end (exclusive), days, consumption.
     ``macro`` with ``electric_driver``: the electricity macro profile adds the ELECTRIC driver
-    candidate. Off by default: on the accuracy benchmark it fitted the pairs better but predicted
-    the unbilled weeks worse (docs/ACCURACY.md).
+    candidate (its whole weather part, cooling included). Off by default: on the accuracy benchmark
+    it fitted the pairs better but predicted the unbilled weeks worse (docs/ACCURACY.md).
+    ``fixed`` (the electricity fixed profile, segments phase) adds the ELECTRIC_NIGHT candidate
+    (heating only: night and morning excess). ``weather``: monthly actual-weather factors of the
+    chosen index from the pairs' residuals (:func:`weather_factors`); off by default.
     Returns (gas_macro: jurisdiction, read_date, daily, base, w; gas_fit: jurisdiction, driver,
     a, b, level, pairs, mse, source FIT | FALLBACK).
     """
     lo = min([date_from, *gas_pairs["start"].to_list()]) if gas_pairs.height else date_from
     hi = max([date_to, *gas_pairs["end"].to_list()]) if gas_pairs.height else date_to
-    drivers = _drivers(jurisdictions, lo, hi, macro if electric_driver else None)
+    drivers = _drivers(jurisdictions, lo, hi, macro if electric_driver else None, fixed)
     candidates = _fit_drivers(gas_pairs, drivers)
     best = (
         candidates.filter("_good").sort("jurisdiction", "mse", "driver").unique("jurisdiction", keep="first")
@@ -197,17 +416,29 @@ def gas_shape(
         )
         .select("jurisdiction", "driver", "a", "b", "level", "pairs", "mse", "source")
     )
-    in_range = drivers.filter(pl.col("read_date").is_between(date_from, date_to))
-    chosen = in_range.join(fits, on=["jurisdiction", "driver"])
+    chosen = drivers.join(fits.select("jurisdiction", "driver"), on=["jurisdiction", "driver"])
     # the ELECTRIC driver may not reach every day of the range: climatological fallback there
-    clim = in_range.filter(pl.col("driver") == fallback).select(
+    clim = drivers.filter(pl.col("driver") == fallback).select(
         "jurisdiction", "read_date", pl.col("h").alias("_h0")
     )
+    hfull = (
+        clim.join(
+            chosen.select("jurisdiction", "read_date", "h"), on=["jurisdiction", "read_date"], how="left"
+        )
+        .select("jurisdiction", "read_date", pl.coalesce("h", "_h0").alias("h"))
+        .sort("jurisdiction", "read_date")
+    )
+    factors = weather_factors(gas_pairs, hfull, fits) if weather else None
+    if factors is not None and factors.height:
+        hfull = (
+            hfull.with_columns(period=pl.col("read_date").dt.truncate(WEATHER_PERIOD))
+            .join(factors, on=["jurisdiction", "period"], how="left")
+            .with_columns(h=pl.col("h") * pl.col("g").fill_null(1.0))
+            .drop("period", "g")
+        )
     daily = (
         fits.select("jurisdiction", "a", "b", "level")
-        .join(clim, on="jurisdiction")
-        .join(chosen.select("jurisdiction", "read_date", "h"), on=["jurisdiction", "read_date"], how="left")
-        .with_columns(h=pl.coalesce("h", "_h0"))
+        .join(hfull.filter(pl.col("read_date").is_between(date_from, date_to)), on="jurisdiction")
         .with_columns(
             scale=pl.col("level") / (pl.col("a") + pl.col("b") * pl.col("h").mean().over("jurisdiction"))
         )
