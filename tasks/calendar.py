@@ -233,7 +233,8 @@ def time_class_codes(
             hol["jurisdiction"].replace_strict(j_of, return_dtype=pl.Int64).to_numpy(),
             (hol["local_date"] - day0).dt.total_days().to_numpy(),
         ] = True
-    schemes, table = _class_table(tou_windows, names)
+    cols = ["tou_scheme_id", "time_class", "day_type", "start_minute", "end_minute"]
+    schemes, table = _class_table_cached(tuple(tou_windows.select(cols).rows()), tuple(names))
     s_of = {sc: i for i, sc in enumerate(schemes)}
     live = live.with_columns(
         pl.col("tou_scheme_id").replace_strict(s_of, default=len(schemes), return_dtype=pl.Int64).alias("_s"),
@@ -278,7 +279,25 @@ def _local_clock(tz: str, minutes: int, first_year: int, last_year: int) -> tupl
     local = market.dt.convert_time_zone(tz)
     local_minute = (local.dt.hour().cast(pl.Int64) * 60 + local.dt.minute().cast(pl.Int64)).to_numpy()
     days = (local.dt.date().cast(pl.Int64) - (first - dt.date(1970, 1, 1)).days).to_numpy()
-    return local_minute, (days - day).astype(np.int64)
+    shift = (days - day).astype(np.int64)
+    local_minute = np.ascontiguousarray(local_minute)
+    for a in (local_minute, shift):
+        a.setflags(write=False)  # cached and shared: never modified
+    return local_minute, shift
+
+
+@lru_cache(maxsize=16)
+def _class_table_cached(windows: tuple[tuple, ...], names: tuple[str, ...]) -> tuple[list[int], np.ndarray]:
+    """:func:`_class_table` once per distinct window set (the same for every shard of a run)."""
+    frame = pl.DataFrame(
+        list(windows),
+        schema={"tou_scheme_id": pl.Int64, "time_class": pl.String, "day_type": pl.String,
+                "start_minute": pl.Int64, "end_minute": pl.Int64},
+        orient="row",
+    )  # fmt: skip
+    schemes, table = _class_table(frame, list(names))
+    table.setflags(write=False)
+    return schemes, table
 
 
 def _class_table(tou_windows: pl.DataFrame, names: list[str]) -> tuple[list[int], np.ndarray]:
