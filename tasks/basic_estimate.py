@@ -225,9 +225,57 @@ def register_macro(registers: pl.DataFrame, macro: pl.DataFrame, gas_macro: pl.D
 _SUMMED = ("daily", "w", "wh", "b")
 
 
+_NAMES = {"daily": "sum_m", "w": "sum_w", "wh": "sum_wh", "b": "sum_b"}
+
+
 def _range_sums(frame: pl.DataFrame, first: str, last: str, rmacro: pl.DataFrame) -> pl.DataFrame:
-    """Add sum_m, sum_w, sum_wh over the days first … last (inclusive) of each row's register;
-    null when the range is not inside the register's macro range."""
+    """Add sum_m, sum_w, sum_wh, sum_b over the days first … last (inclusive) of each row's
+    register; null when the range is not inside the register's macro range.
+
+    rmacro (register_macro) is sorted by register and day, one row per day: when every register's
+    days are contiguous, the running sums are gathered by row position (numpy) instead of two
+    joins on (register, day)."""
+    meta = (
+        rmacro.with_row_index("_row")
+        .group_by("meter_register_id")
+        .agg(
+            _off=pl.col("_row").min(),
+            _n=pl.len(),
+            _d0=pl.col("read_date").min(),
+            _d1=pl.col("read_date").max(),
+        )
+    )
+    contiguous = meta.height == 0 or bool(
+        meta.select(((pl.col("_d1") - pl.col("_d0")).dt.total_days() + 1 == pl.col("_n")).all()).item()
+    )
+    if not contiguous:
+        return _range_sums_join(frame, first, last, rmacro)
+    pos = frame.join(meta, on="meter_register_id", how="left").select(
+        (pl.col(first) - pl.col("_d0")).dt.total_days().alias("_a"),
+        (pl.col(last) - pl.col("_d0")).dt.total_days().alias("_z"),
+        "_off",
+        "_n",
+    )
+    a = pos["_a"].to_numpy(allow_copy=True).astype(np.float64)
+    z = pos["_z"].to_numpy(allow_copy=True).astype(np.float64)
+    off = pos["_off"].to_numpy(allow_copy=True).astype(np.float64)
+    n = pos["_n"].to_numpy(allow_copy=True).astype(np.float64)
+    ok = (a >= 0) & (z >= 0) & (a < n) & (z < n) & np.isfinite(off)  # NaN (null) compares False
+    lo = np.where(ok, off + np.nan_to_num(a), 0).astype(np.int64)
+    hi = np.where(ok, off + np.nan_to_num(z), 0).astype(np.int64)
+    sums = {}
+    for c in _SUMMED:
+        cum = rmacro[f"cum_{c}"].to_numpy(allow_copy=True).astype(np.float64)
+        val = rmacro[c].to_numpy(allow_copy=True).astype(np.float64)
+        if cum.size == 0:
+            sums[_NAMES[c]] = np.full(frame.height, np.nan)
+            continue
+        sums[_NAMES[c]] = np.where(ok, cum[hi] - cum[lo] + val[lo], np.nan)
+    return frame.with_columns([pl.Series(k, v).fill_nan(None) for k, v in sums.items()])
+
+
+def _range_sums_join(frame: pl.DataFrame, first: str, last: str, rmacro: pl.DataFrame) -> pl.DataFrame:
+    """_range_sums by joins on (register, day) (registers whose macro days have gaps)."""
     cum = rmacro.select("meter_register_id", "read_date", *_SUMMED, *[f"cum_{c}" for c in _SUMMED])
     hi = cum.select(
         "meter_register_id",
