@@ -188,8 +188,9 @@ def profiles_partial(ctx: Ctx, shard: int) -> list[str]:
     from tasks.profiles import profile_partial_sums
 
     regs = _shard_of(_get(ctx, "extract", "registers"), shard)
-    lf = _interval_scan(ctx, shard, _history_start(ctx), ctx.run_date - dt.timedelta(days=1))
-    partial = profile_partial_sums(regs, lf, ctx.settings.segment_with_tni)
+    lo, hi = _history_start(ctx), ctx.run_date - dt.timedelta(days=1)
+    lf = _interval_scan(ctx, shard, lo, hi)
+    partial = profile_partial_sums(regs, lf, ctx.settings.segment_with_tni, lo, hi)
     return [_put(ctx, partial.sort("segment", "read_date"), "profiles", "partial", shard)]
 
 

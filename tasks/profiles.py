@@ -14,15 +14,24 @@ no frame ever holds one row per interval.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import islice
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
+from numpy.lib.stride_tricks import sliding_window_view
 
 GRID_MINUTES = 30
 SLOTS = 1440 // GRID_MINUTES
 ACTUAL_QUALITY = ("A", "S", "F")
 SUPPORTED_MINUTES = (5, 10, 15, 30)
+WORKERS = 2  # threads reading and reducing month chunks (the machine has 2 cores)
+T = TypeVar("T")
 _ACTUAL_TABLE = np.zeros(256, dtype=bool)
 _ACTUAL_TABLE[[ord(q) for q in ACTUAL_QUALITY]] = True
 
@@ -63,21 +72,178 @@ def interval_registers(registers: pl.DataFrame, segment_with_tni: bool = False) 
     )
 
 
-def grid_arrays(rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(hh, ok) for register-day rows of ONE interval length: hh = 48 half-hour sums of actual
-    values (0 where the half hour is not actual), ok = the half hour is actual (bool)."""
-    if rows.height == 0:
-        return np.zeros((0, SLOTS)), np.zeros((0, SLOTS), dtype=bool)
-    minutes = int(rows["interval_minutes"][0])
-    n, k = 1440 // minutes, GRID_MINUTES // minutes
-    values = rows["values"].list.to_array(n).to_numpy()  # nulls arrive as NaN
-    flags = np.frombuffer(rows["quality"].str.join("").item().encode("ascii"), dtype=np.uint8).reshape(-1, n)
-    ok = np.isin(flags, np.frombuffer("".join(ACTUAL_QUALITY).encode("ascii"), dtype=np.uint8)) & ~np.isnan(
-        values
-    )
+def half_hours(values: np.ndarray, quality: np.ndarray, minutes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(hh, ok) from (rows, intervals) values (NaN = null) and quality bytes of ONE interval length:
+    hh = 48 half-hour sums of actual values (0 where the half hour is not actual), ok = the half
+    hour is actual (every sub-interval has quality A, S or F and a value)."""
+    k = GRID_MINUTES // minutes
+    ok = _ACTUAL_TABLE[quality] & ~np.isnan(values)
+    if k == 1:  # the general formula below gives the same bytes: x·1 = x, 0·0 = 0
+        return np.where(ok, values, 0.0), ok
     hh_ok = ok.reshape(-1, SLOTS, k).all(axis=2)
     hh = np.where(ok, values, 0.0).reshape(-1, SLOTS, k).sum(axis=2) * hh_ok
     return hh, hh_ok
+
+
+def grid_arrays(rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(hh, ok) for register-day rows of ONE interval length (see :func:`half_hours`)."""
+    if rows.height == 0:
+        return np.zeros((0, SLOTS)), np.zeros((0, SLOTS), dtype=bool)
+    minutes = int(rows["interval_minutes"][0])
+    n = 1440 // minutes
+    values = rows["values"].list.to_array(n).to_numpy()  # nulls arrive as NaN
+    flags = np.frombuffer(rows["quality"].str.join("").item().encode("ascii"), dtype=np.uint8).reshape(-1, n)
+    return half_hours(values, flags, minutes)
+
+
+def any_slot(ok: np.ndarray) -> np.ndarray:
+    """Rows of a (rows, 48) bool array with any True (read as 6 uint64 words per row)."""
+    ok = np.ascontiguousarray(ok)
+    return ok.view(np.uint64).reshape(len(ok), SLOTS // 8).any(axis=1)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Register-day rows of one interval length on the half-hour grid (one month chunk of a shard)."""
+
+    reg: np.ndarray  # the row's register: row index into the registers frame given to interval_grids
+    day: np.ndarray  # read_date as days since 1970-01-01 (int64)
+    hh: np.ndarray  # (rows, 48) half-hour sums of actual values, 0 where not actual
+    ok: np.ndarray  # (rows, 48) bool: the half hour is actual
+
+
+def calendar_chunks(date_from: dt.date, date_to: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """Calendar-month pieces of ``date_from … date_to`` (inclusive)."""
+    out, lo = [], date_from
+    while lo <= date_to:
+        nxt = _next_month(lo)
+        out.append((lo, min(nxt - dt.timedelta(days=1), date_to)))
+        lo = nxt
+    return out
+
+
+def _flat_lists(series: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(child values, row offsets) of a list[f64] column without copying it row by row; nulls → NaN."""
+    arr = series.to_arrow()
+    return arr.values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False), arr.offsets.to_numpy()
+
+
+def _flat_strings(series: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(bytes, row offsets) of a string column."""
+    arr = series.cast(pl.Utf8).to_arrow()
+    if arr.type != pa.large_string():
+        arr = arr.cast(pa.large_string())
+    _, offsets, data = arr.buffers()
+    off = np.frombuffer(offsets, dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    return (np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)), off
+
+
+def interval_grids(
+    regs: pl.DataFrame,
+    interval: pl.LazyFrame,
+    chunks: Iterable[tuple[dt.date, dt.date]],
+    fn: Callable[[Grid], T],
+    nmi_filter: bool = False,
+    group: np.ndarray | None = None,
+) -> Iterator[T]:
+    """``fn`` of the meter-store rows of ``regs`` (one row per register: nmi, suffix, register_start,
+    register_end) on their registers' lives, well formed (supported length, values and quality
+    covering the day), chunk by chunk and, within a chunk, by interval length (ascending), rows in
+    store order (nmi, suffix, read_date) so that sums over them are the same bytes on every run.
+    ``group`` (an int code per register) orders each part's rows by (group, read_date, store
+    order) instead, so that rows to be summed together are adjacent (``np.add.reduceat``).
+
+    The key columns of every chunk are read and matched to the registers once; then each chunk's
+    values and quality (one collect of two columns, the next chunk read on a second thread while
+    this one is computed) go to numpy through their arrow buffers: no row per interval, no list
+    copied through a join. ``nmi_filter`` pushes the registers' NMIs into the scan (worth it
+    when they are few).
+    """
+    chunks = list(chunks)
+    nmis = regs["nmi"].unique().implode()
+
+    def scan(lo: dt.date, hi: dt.date) -> pl.LazyFrame:
+        pred = pl.col("read_date").is_between(lo, hi)
+        return interval.filter(pred & pl.col("nmi").is_in(nmis) if nmi_filter else pred)
+
+    # one frame of keys: chunk, position in the chunk's collect (scans keep file and row order)
+    keys = pl.concat(
+        [
+            scan(lo, hi)
+            .select("nmi", "suffix", "read_date", pl.col("interval_minutes").cast(pl.Int64))
+            .with_row_index("_row")
+            .with_columns(pl.lit(i, pl.Int64).alias("_chunk"))
+            for i, (lo, hi) in enumerate(chunks)
+        ]
+    ).collect()
+    lives = regs.select("nmi", "suffix", "register_start", "register_end").with_row_index("_reg")
+    match = (
+        keys.join(lives, on=["nmi", "suffix"], how="inner")
+        .filter(
+            (pl.col("read_date") >= pl.col("register_start"))
+            & (pl.col("register_end").is_null() | (pl.col("read_date") <= pl.col("register_end")))
+            & pl.col("interval_minutes").is_in(SUPPORTED_MINUTES)
+        )
+        .select(
+            pl.col("_chunk"),
+            pl.col("interval_minutes"),
+            pl.col("_row").cast(pl.Int64),
+            pl.col("_reg").cast(pl.Int64),
+            pl.col("read_date").cast(pl.Int32).cast(pl.Int64).alias("_day"),
+        )
+    )
+    if match.height == 0:
+        return
+    chunk, minutes, row, reg, day = (match[c].to_numpy() for c in match.columns)
+    grp = group[reg] if group is not None else np.zeros(len(reg), dtype=np.int64)
+    order = np.lexsort(
+        (reg, row, day, grp, minutes, chunk) if group is not None else (reg, row, minutes, chunk)
+    )
+    chunk, minutes, row, reg, day = chunk[order], minutes[order], row[order], reg[order], day[order]
+    bounds = np.flatnonzero(np.diff(chunk)) + 1
+    todo = [int(c) for c in chunk[np.concatenate([[0], bounds])]]
+    starts = dict(zip(todo, np.concatenate([[0], bounds]).tolist(), strict=True))
+    ends = dict(zip(todo, [*bounds.tolist(), len(chunk)], strict=True))
+
+    def work(i: int) -> list[T]:
+        df = scan(*chunks[i]).select("values", "quality").collect().rechunk()
+        values, voff = _flat_lists(df["values"])
+        quality, qoff = _flat_strings(df["quality"])
+        a, b = starts[i], ends[i]
+        m_, r_, g_, d_ = minutes[a:b], row[a:b], reg[a:b], day[a:b]
+        out = []
+        for m in np.unique(m_):
+            sel = m_ == m
+            n = 1440 // int(m)
+            rows, rg, dy = r_[sel], g_[sel], d_[sel]
+            good = (voff[rows + 1] - voff[rows] == n) & (qoff[rows + 1] - qoff[rows] == n)
+            if not good.all():
+                rows, rg, dy = rows[good], rg[good], dy[good]
+            if len(rows) == 0:
+                continue
+            # each row's n values are contiguous: a row gather from a sliding-window view
+            # copies them without an index per value
+            hh, ok = half_hours(
+                sliding_window_view(values, n)[voff[rows]],
+                sliding_window_view(quality, n)[qoff[rows]],
+                int(m),
+            )
+            out.append(fn(Grid(rg, dy, hh, ok)))
+        return out
+
+    # chunks are read and reduced on WORKERS threads (polars and numpy release the GIL); results
+    # come back in chunk order, at most WORKERS + 1 chunks in memory
+    with ThreadPoolExecutor(WORKERS) as pool:
+        pending: deque[Future[list[T]]] = deque()
+        it = iter(todo)
+        for i in islice(it, WORKERS + 1):
+            pending.append(pool.submit(work, i))
+        while pending:
+            done = pending.popleft().result()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append(pool.submit(work, nxt))
+            yield from done
 
 
 def well_formed(lf: pl.LazyFrame) -> pl.LazyFrame:
@@ -90,12 +256,135 @@ def well_formed(lf: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def by_length(rows: pl.DataFrame) -> list[pl.DataFrame]:
-    """The rows split by interval length (each part has one length, as grid_arrays needs)."""
-    lengths = rows["interval_minutes"].unique().sort().to_list()
-    if len(lengths) <= 1:
-        return [rows] if rows.height else []
-    return [rows.filter(pl.col("interval_minutes") == m) for m in lengths]
+def month_chunks(lf: pl.LazyFrame) -> list[tuple[dt.date, dt.date]]:
+    """Calendar-month date ranges covering the frame's read dates (one collect per chunk keeps
+    memory at one shard-month)."""
+    lo, hi = (
+        lf.select(pl.col("read_date").min().alias("lo"), pl.col("read_date").max().alias("hi"))
+        .collect()
+        .row(0)
+    )
+    if lo is None:
+        return []
+    return calendar_chunks(lo, hi)
+
+
+def _next_month(d: dt.date) -> dt.date:
+    return dt.date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+
+
+def segment_codes(regs: pl.DataFrame) -> tuple[list[str], np.ndarray]:
+    """Sorted distinct segments of ``regs`` and each row's index into them (-1: no segment)."""
+    names = regs["segment"].drop_nulls().unique().sort().to_list()
+    code = regs.select(
+        pl.col("segment").replace_strict(names, list(range(len(names))), default=-1, return_dtype=pl.Int64)
+    ).to_series()
+    return names, code.to_numpy()
+
+
+def profile_partial_sums(
+    registers: pl.DataFrame,
+    interval: pl.LazyFrame,
+    segment_with_tni: bool = False,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+) -> pl.DataFrame:
+    """One shard's partial sums: segment, read_date, total (48 kWh sums), count (48 register
+    counts), registers (registers with any actual half hour). Parent segments are rows too.
+
+    Sums are accumulated in one dense (segment, day, slot) array per shard: each chunk's rows of
+    one interval length, sorted by (segment, day, store order), are summed with ``np.add.reduceat``
+    and added in; chunks in date order (a day is in one chunk), lengths ascending. The order of
+    every addition is fixed, so the bytes are the same on every run. Registers without a
+    segment (a null class, jurisdiction or stream) have no profile and are left out.
+    ``date_from``/``date_to`` (the scan's range) save a pass over the data to find it.
+    """
+    regs = one_row_per_register(interval_registers(registers, segment_with_tni))
+    names, seg_of_reg = segment_codes(regs)
+    chunks = (
+        calendar_chunks(date_from, date_to)
+        if date_from is not None and date_to is not None
+        else month_chunks(interval)
+    )
+    if not names or not chunks:
+        return _empty_partial()
+    day0 = _days(chunks[0][0])
+    ndays = _days(chunks[-1][1]) - day0 + 1
+    nseg = len(names)
+    tot = np.zeros((nseg, ndays, SLOTS))
+    cnt = np.zeros((nseg, ndays, SLOTS))
+    nreg = np.zeros((nseg, ndays))
+    rows = np.zeros((nseg, ndays), dtype=np.int64)
+
+    def reduce(g: Grid) -> tuple[np.ndarray, ...]:
+        # rows come sorted by (segment, day, store order): each run of equal keys is one sum
+        seg = seg_of_reg[g.reg]
+        first = np.flatnonzero(seg >= 0)
+        if len(first) == 0:
+            return ()
+        start = int(first[0])  # rows without a segment (code -1) sort first: left out
+        seg, day = seg[start:], g.day[start:] - day0
+        cut = np.flatnonzero((np.diff(seg) != 0) | (np.diff(day) != 0)) + 1
+        starts = np.concatenate([[0], cut])
+        return (
+            seg[starts],
+            day[starts],
+            np.add.reduceat(g.hh[start:], starts, axis=0),
+            np.add.reduceat(g.ok[start:], starts, axis=0, dtype=np.int32),
+            np.add.reduceat(any_slot(g.ok[start:]), starts, dtype=np.int32),
+            np.diff(np.concatenate([starts, [len(seg)]])),
+        )
+
+    for part in interval_grids(regs, interval, chunks, reduce, group=seg_of_reg):
+        if part:
+            s_i, d_i, p_tot, p_cnt, p_reg, p_rows = part
+            tot[s_i, d_i] += p_tot
+            cnt[s_i, d_i] += p_cnt
+            nreg[s_i, d_i] += p_reg
+            rows[s_i, d_i] += p_rows
+    # a register belongs to exactly one segment: the parent's sums are its children's, added in
+    # segment order
+    parents = sorted({"*|" + "|".join(s.split("|")[1:3]) for s in names})
+    pidx = {p: i for i, p in enumerate(parents)}
+    ptot = np.zeros((len(parents), ndays, SLOTS))
+    pcnt = np.zeros((len(parents), ndays, SLOTS))
+    pnreg = np.zeros((len(parents), ndays))
+    prows = np.zeros((len(parents), ndays), dtype=np.int64)
+    for i, s in enumerate(names):
+        j = pidx["*|" + "|".join(s.split("|")[1:3])]
+        ptot[j] += tot[i]
+        pcnt[j] += cnt[i]
+        pnreg[j] += nreg[i]
+        prows[j] += rows[i]
+    all_names = names + parents
+    seg_i, day_i = np.nonzero(np.concatenate([rows, prows]) > 0)
+    if len(seg_i) == 0:
+        return _empty_partial()
+    keys = pl.DataFrame(
+        {
+            "segment": pl.Series(all_names, dtype=pl.Utf8).gather(seg_i),
+            "read_date": pl.Series((day0 + day_i).astype("datetime64[D]"), dtype=pl.Date),
+        }
+    )
+    return _partial_frame(
+        keys,
+        np.concatenate([tot, ptot])[seg_i, day_i],
+        np.concatenate([cnt, pcnt])[seg_i, day_i],
+        np.concatenate([nreg, pnreg])[seg_i, day_i],
+    ).sort("segment", "read_date")
+
+
+def _days(d: dt.date) -> int:
+    return (d - dt.date(1970, 1, 1)).days
+
+
+def _empty_partial() -> pl.DataFrame:
+    return _partial_frame(
+        pl.DataFrame(schema={"segment": pl.Utf8, "read_date": pl.Date}),
+        np.zeros((0, SLOTS)),
+        np.zeros((0, SLOTS)),
+        np.zeros(0),
+    )
 
 
 def group_sum(keys: pl.DataFrame, arrays: list[np.ndarray]) -> tuple[pl.DataFrame, list[np.ndarray]]:
@@ -109,82 +398,6 @@ def group_sum(keys: pl.DataFrame, arrays: list[np.ndarray]) -> tuple[pl.DataFram
         for a in arrays
     ]
     return uniq, sums
-
-
-def month_chunks(lf: pl.LazyFrame) -> list[tuple[dt.date, dt.date]]:
-    """Calendar-month date ranges covering the frame's read dates (one collect per chunk keeps
-    memory at one shard-month)."""
-    lo, hi = (
-        lf.select(pl.col("read_date").min().alias("lo"), pl.col("read_date").max().alias("hi"))
-        .collect()
-        .row(0)
-    )
-    if lo is None:
-        return []
-    starts = pl.date_range(lo.replace(day=1), hi, "1mo", eager=True).to_list()
-    return [
-        (max(s, lo), min(e - dt.timedelta(days=1), hi))
-        for s, e in zip(starts, [*starts[1:], _next_month(hi)], strict=True)
-    ]
-
-
-def _next_month(d: dt.date) -> dt.date:
-    return dt.date(d.year + (d.month == 12), d.month % 12 + 1, 1)
-
-
-def registers_interval_data(regs: pl.DataFrame, interval: pl.LazyFrame) -> pl.LazyFrame:
-    """Meter-store rows joined to the interval register they belong to on their date."""
-    keys = regs.lazy().select(
-        "meter_register_id",
-        "account_id",
-        "nmi",
-        "suffix",
-        "segment",
-        "parent",
-        "register_start",
-        "register_end",
-    )
-    # the NMI filter is pushed into the parquet scan: rows of other NMIs are never decoded
-    nmis = regs["nmi"].unique().implode()
-    return (
-        interval.filter(pl.col("nmi").is_in(nmis))
-        .join(keys, on=["nmi", "suffix"], how="inner")
-        .filter(
-            (pl.col("read_date") >= pl.col("register_start"))
-            & (pl.col("register_end").is_null() | (pl.col("read_date") <= pl.col("register_end")))
-        )
-    )
-
-
-def profile_partial_sums(
-    registers: pl.DataFrame, interval: pl.LazyFrame, segment_with_tni: bool = False
-) -> pl.DataFrame:
-    """One shard's partial sums: segment, read_date, total (48 kWh sums), count (48 register
-    counts), registers (registers with any actual half hour). Parent segments are rows too."""
-    regs = one_row_per_register(interval_registers(registers, segment_with_tni))
-    data = well_formed(registers_interval_data(regs, interval)).select(
-        "segment", "read_date", "interval_minutes", "values", "quality"
-    )
-    parts: list[pl.DataFrame] = []
-    for lo, hi in month_chunks(interval):
-        for rows in by_length(data.filter(pl.col("read_date").is_between(lo, hi)).collect()):
-            hh, ok = grid_arrays(rows)
-            any_ok = ok.any(axis=1, keepdims=True).astype(np.float64)
-            keys, (tot, cnt, reg) = group_sum(
-                rows.select("segment", "read_date"), [hh, ok.astype(np.float64), any_ok]
-            )
-            parts.append(_partial_frame(keys, tot, cnt, reg[:, 0]))
-    if not parts:
-        return _partial_frame(
-            pl.DataFrame(schema={"segment": pl.Utf8, "read_date": pl.Date}),
-            np.zeros((0, SLOTS)),
-            np.zeros((0, SLOTS)),
-            np.zeros(0),
-        )
-    own = combine_partials(parts)
-    # a register belongs to exactly one segment: the parent's sums are the sums of its children
-    parents = own.with_columns(segment=parent_of(pl.col("segment")))
-    return combine_partials([own, parents])
 
 
 def _partial_frame(

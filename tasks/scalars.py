@@ -6,7 +6,7 @@ least 14 of its days have actual data, else R − 365 … R − 1. Only actual h
 every sub-interval) count, on both sides of the ratio, so that gaps and MDP estimates do not bias
 it. A register with no actual half hour in the last 365 days, or whose profile sums to zero over
 them, gets s_r = 1 (it is estimated as the segment's average register) and an exception
-``NO_HISTORY``. The per-day sums are computed with list arithmetic on the register-day rows.
+``NO_HISTORY``. The per-day sums are numpy over each month's register-day rows on the half-hour grid.
 """
 
 from __future__ import annotations
@@ -18,13 +18,12 @@ import polars as pl
 
 from tasks.profiles import (
     SLOTS,
-    by_length,
-    grid_arrays,
+    Grid,
+    calendar_chunks,
+    interval_grids,
     interval_registers,
-    month_chunks,
     one_row_per_register,
-    registers_interval_data,
-    well_formed,
+    segment_codes,
 )
 
 SHORT_WINDOW_DAYS = 28
@@ -41,35 +40,12 @@ def interval_day_sums(
     date_to: dt.date,
     segment_with_tni: bool = False,
 ) -> pl.DataFrame:
-    """Per register-day with actual data: actual_sum (kWh) and profile_sum (Σ P on the same slots)."""
-    regs = one_row_per_register(interval_registers(registers, segment_with_tni))
-    data = well_formed(
-        registers_interval_data(regs, interval.filter(pl.col("read_date").is_between(date_from, date_to)))
-    ).select("meter_register_id", "segment", "read_date", "interval_minutes", "values", "quality")
-    prof = fixed.select("segment", "read_date", pl.col("profile").list.to_array(SLOTS)).lazy()
-    parts = []
-    # month chunks bound memory for a whole shard; a few registers (the 365-day fallback) fit at once
-    chunks = (
-        month_chunks(interval.filter(pl.col("read_date").is_between(date_from, date_to)))
-        if regs.height > FEW_REGISTERS
-        else [(date_from, date_to)]
-    )
-    for lo, hi in chunks:
-        chunk = (
-            data.filter(pl.col("read_date").is_between(lo, hi))
-            .join(prof, on=["segment", "read_date"])
-            .collect()
-        )
-        for rows in by_length(chunk):
-            hh, ok = grid_arrays(rows)
-            p = np.nan_to_num(rows["profile"].to_numpy())
-            parts.append(
-                rows.select("meter_register_id", "read_date").with_columns(
-                    pl.Series("actual_sum", hh.sum(axis=1)),
-                    pl.Series("profile_sum", (p * ok).sum(axis=1)),
-                    pl.Series("actual_slots", ok.sum(axis=1)),
-                )
-            )
+    """Per register-day with actual data: actual_sum (kWh) and profile_sum (Σ P on the same slots).
+
+    A register-day whose segment has no row in ``fixed`` on that day is left out. The data is read
+    month by month (:func:`tasks.profiles.interval_grids`); the profile of each row is gathered from
+    a dense (segment, day, slot) array of ``fixed`` (a null slot counts 0).
+    """
     schema = {
         "meter_register_id": pl.Int64,
         "read_date": pl.Date,
@@ -77,6 +53,46 @@ def interval_day_sums(
         "profile_sum": pl.Float64,
         "actual_slots": pl.Int64,
     }
+    regs = one_row_per_register(interval_registers(registers, segment_with_tni))
+    names, seg_of_reg = segment_codes(regs)
+    if regs.height == 0 or not names or date_from > date_to:
+        return pl.DataFrame(schema=schema)
+    day0 = (date_from - dt.date(1970, 1, 1)).days
+    ndays = (date_to - date_from).days + 1
+    prof = fixed.filter(pl.col("read_date").is_between(date_from, date_to) & pl.col("segment").is_in(names))
+    pvals = np.zeros((len(names), ndays, SLOTS))
+    has = np.zeros((len(names), ndays), dtype=bool)
+    if prof.height:
+        si = (
+            prof.select(pl.col("segment").replace_strict(names, list(range(len(names)))))
+            .to_series()
+            .to_numpy()
+        )
+        di = prof["read_date"].to_numpy().astype("datetime64[D]").astype(np.int64) - day0
+        pvals[si, di] = np.nan_to_num(prof["profile"].list.to_array(SLOTS).to_numpy())
+        has[si, di] = True
+    mrid = regs["meter_register_id"].to_numpy()
+    # month chunks bound memory for a whole shard; a few registers (the 365-day fallback) are read
+    # at once, their NMIs pushed into the scan
+    few = regs.height <= FEW_REGISTERS
+    chunks = [(date_from, date_to)] if few else calendar_chunks(date_from, date_to)
+
+    def day_sums(g: Grid) -> pl.DataFrame:
+        seg, day = seg_of_reg[g.reg], g.day - day0
+        keep = (seg >= 0) & has[np.maximum(seg, 0), day]
+        seg, day = seg[keep], day[keep]
+        ok = g.ok[keep]
+        return pl.DataFrame(
+            {
+                "meter_register_id": mrid[g.reg[keep]],
+                "read_date": (day + day0).astype("datetime64[D]"),
+                "actual_sum": g.hh[keep].sum(axis=1),
+                "profile_sum": (pvals[seg, day] * ok).sum(axis=1),
+                "actual_slots": ok.sum(axis=1),
+            }
+        )
+
+    parts = list(interval_grids(regs, interval, chunks, day_sums, nmi_filter=few))
     if not parts:
         return pl.DataFrame(schema=schema)
     return pl.concat(parts).cast(schema).filter(pl.col("actual_slots") > 0)  # type: ignore[arg-type]
