@@ -14,7 +14,10 @@ last 365 days (all pairs in the macro range when those cover < 60 days; none →
 ``NO_HISTORY``); ``seasonal`` — α + β·W(day), W the weather-sensitive part of M (tasks.macro),
 α and β from a day-weighted least squares of the daily averages of the pairs of consecutive
 actual reads (estimated reads skipped) on their mean W, used when
-there are ≥ 3 pairs, W varies between them and α, β ≥ 0, else the register falls back to scalar.
+there are ≥ 3 pairs, W varies between them and α, β ≥ 0 (β < 0, a register flatter than its
+segment: its base load alone, α·B), else the register falls back to scalar. ``seasonal`` also
+infers hidden dial turns of large registers from their other pairs (:func:`resolve_turns`;
+AMBIGUOUS_READ when the number of turns cannot be told apart); ``scalar`` keeps SPEC's rule.
 A day inside a read pair gets the pair's consumption spread in proportion to the shape (actual
 when both reads are actual, A/S/F); other days get the shape itself (estimated). The estimated
 index at ``period_end`` (end of that day) = last read + Σ shape from the last read to period_end ÷
@@ -648,10 +651,11 @@ def resolve_turns(pairs_m: pl.DataFrame, registers: pl.DataFrame, rmacro: pl.Dat
     of an assignment is the day-weighted mean squared residual in turns. Among the assignments
     within ``TURN_COST_SLACK`` × the best cost (+ ``TURN_COST_FLOOR``) the one with the fewest
     turns wins (a register turning twice a quarter is rarer than one turning once). The pairs of a
-    register stay ``ambiguous`` (not fitted on; exception AMBIGUOUS_READ by the caller) when
+    checked register carry the chosen consumption and are fitted on (``ambiguous`` false); they
+    are marked ``turns_ambiguous`` (exception AMBIGUOUS_READ by the caller, never silent) when
     another assignment with a different number of turns is as good, or when even the best one
-    leaves an rms residual over ``TURN_MAX_RMS`` turns; otherwise they are resolved
-    (``ambiguous`` false) and carry the inferred consumption. Adds ``extra_turns``.
+    leaves an rms residual over ``TURN_MAX_RMS`` turns. Adds ``extra_turns``, ``turns_ambiguous``.
+    Pairs of registers not checked keep read_pairs' values (and its ``ambiguous``).
     """
     out = pairs_m.with_columns(extra_turns=pl.lit(0, pl.Int64), turns_ambiguous=pl.lit(False))
     if "ambiguous" not in out.columns:

@@ -24,6 +24,7 @@ NO_SITE = "NO_SITE"  # an account with no site: nothing can be estimated
 NO_DATA = "NO_DATA"  # a register without any data in or before the window
 NO_READS = "NO_READS"  # (estimation) a basic register without reads
 NO_PROFILE = "NO_PROFILE"  # (estimation) register-days without a segment profile: missing intervals are 0
+AMBIGUOUS_READ = "AMBIGUOUS_READ"  # (seasonal basic) how many times a dial turned between reads is a guess
 
 CODES = (
     STALE_UNBILLED,
@@ -39,6 +40,7 @@ CODES = (
     NO_DATA,
     NO_READS,
     NO_PROFILE,
+    AMBIGUOUS_READ,
 )
 
 EXCEPTION_SCHEMA: dict[str, pl.DataType] = {
