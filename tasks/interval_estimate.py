@@ -83,14 +83,11 @@ def estimate_interval(
     if days.height == 0:
         return _empty_usage(), pl.DataFrame(schema=EXCEPTION_SCHEMA)
     lo, hi = days["read_date"].min(), days["read_date"].max()
-    # each NMI's own first unbilled day: a predicate on nmi and read_date only, so the scan can
-    # drop rows before decoding their values (one stale account must not make every NMI read a year)
-    first = days.group_by("nmi").agg(pl.col("read_date").min())
-    first_day = pl.col("nmi").replace_strict(
-        first["nmi"], first["read_date"], default=None, return_dtype=pl.Date
-    )
+    # one plain scan of the window's months (a predicate per NMI made polars evaluate it row by
+    # row while decoding every value anyway), then an eager semi join keeps the register-days
+    # estimated, in store order
     data = (
-        interval.filter(pl.col("read_date").is_between(lo, hi) & (pl.col("read_date") >= first_day))
+        interval.filter(pl.col("read_date").is_between(lo, hi))
         .select(
             "nmi",
             "suffix",
@@ -99,12 +96,13 @@ def estimate_interval(
             "values",
             "quality",
         )
+        .collect()
         .join(
-            days.lazy().select("nmi", "suffix", "read_date").unique(),
+            days.select("nmi", "suffix", "read_date").unique(),
             on=["nmi", "suffix", "read_date"],
             how="semi",
+            maintain_order="left",
         )
-        .collect()
     )
     n = 1440 // pl.col("interval_minutes")
     rows = (
