@@ -62,16 +62,42 @@ def prepare(work: Path, accounts: int, shards: int) -> Path:
     return base
 
 
-def settings_for(base: Path, out: Path, shards: int, workers: int):  # -> Settings
+def reuse(data: Path, work: Path) -> Path:
+    """A loaded dataset used read-only: its bua.db copied under ``work`` (outputs are written into it)."""
+    if not (data / "ready").exists():
+        raise SystemExit(f"{data} is not ready (no {data / 'ready'})")
+    base = work / f"db-{data.name}"
+    base.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    shutil.copyfile(data / "bua.db", base / "bua.db")
+    print(f"copied {data / 'bua.db'} in {time.perf_counter() - t:.0f} s", flush=True)
+    return base
+
+
+def settings_for(base: Path, out: Path, shards: int, workers: int, meter_store: Path):  # -> Settings
     from tasks.settings import Settings
 
     return Settings(
         database_url=f"sqlite:///{base}/bua.db",
-        meter_store=str(base / "ms"),
+        meter_store=str(meter_store),
         output_url=str(out),
         shards=shards,
         max_workers=workers,
+        slack_webhook_url=None,
     )
+
+
+def cpu() -> float:
+    """CPU seconds of this process and its finished children (user + system)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def accounts_in(base: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(base / "bua.db") as conn:
+        return int(conn.execute("SELECT count(*) FROM account").fetchone()[0])
 
 
 def main() -> None:
@@ -80,9 +106,20 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=16)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "bua-orch-bench")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="an already loaded dataset (bua.db + ms/, e.g. /work/data/loaded-100000-s16), used read-only: "
+        "bua.db is copied to --work (the engine writes its output tables into it), ms/ is read in place",
+    )
+    parser.add_argument("--skip-sequential", action="store_true", help="do not time run_accrual")
+    parser.add_argument("--no-save", action="store_true", help="print only; leave bench/results alone")
     args = parser.parse_args()
 
-    base = prepare(args.work, args.accounts, args.shards)
+    base = reuse(args.data, args.work) if args.data else prepare(args.work, args.accounts, args.shards)
+    meter_store = (args.data / "ms") if args.data else base / "ms"
+    accounts = accounts_in(base)
+    load_start = os.getloadavg()[0]
     from prefect.testing.utilities import prefect_test_harness
 
     from flows.glue import use_settings
@@ -90,58 +127,64 @@ def main() -> None:
     from tasks.accrual import run_accrual
 
     with prefect_test_harness(server_startup_timeout=180):
-        seq_out = args.work / "out-sequential"
-        shutil.rmtree(seq_out, ignore_errors=True)
-        t = time.perf_counter()
-        seq = run_accrual(settings_for(base, seq_out, args.shards, args.workers), R)
-        seq_wall = time.perf_counter() - t
+        seq = seq_wall = seq_cpu = None
+        if not args.skip_sequential:
+            seq_out = args.work / "out-sequential"
+            shutil.rmtree(seq_out, ignore_errors=True)
+            t, c = time.perf_counter(), cpu()
+            seq = run_accrual(settings_for(base, seq_out, args.shards, args.workers, meter_store), R)
+            seq_wall, seq_cpu = time.perf_counter() - t, cpu() - c
 
         flow_out = args.work / "out-flow"
         shutil.rmtree(flow_out, ignore_errors=True)
-        s = settings_for(base, flow_out, args.shards, args.workers)
+        s = settings_for(base, flow_out, args.shards, args.workers, meter_store)
         with use_settings(s):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), cpu()
             report = bua_monthly(run_date=R)
-            flow_wall = time.perf_counter() - t
-            t = time.perf_counter()
+            flow_wall, flow_cpu = time.perf_counter() - t, cpu() - c
+            t, c = time.perf_counter(), cpu()
             bua_monthly(run_date=R)
-            cached_wall = time.perf_counter() - t
+            cached_wall, cached_cpu = time.perf_counter() - t, cpu() - c
 
     pure = sum(report["seconds"].values())
-    task_runs = 1 + sum(args.shards if k in PER_SHARD else 1 for k in report["seconds"])
+    task_runs = len(report["task_run_states"])
     result = {
-        "accounts": args.accounts,
+        "accounts": accounts,
         "shards": args.shards,
         "max_workers": args.workers,
         "task_runs": task_runs,
-        "sequential_run_accrual_s": round(seq_wall, 2),
-        "sequential_phase_sum_s": round(sum(seq.seconds.values()), 2),
+        "sequential_run_accrual_s": None if seq_wall is None else round(seq_wall, 2),
+        "sequential_cpu_s": None if seq_cpu is None else round(seq_cpu, 2),
+        "sequential_phase_sum_s": None if seq is None else round(sum(seq.seconds.values()), 2),
         "flow_wall_s": round(flow_wall, 2),
+        "flow_cpu_s": round(flow_cpu, 2),
         "flow_pure_functions_s": round(pure, 2),
         "overhead_s": round(flow_wall - pure, 2),
         "overhead_pct_of_flow": round(100 * (flow_wall - pure) / flow_wall, 1),
-        "flow_vs_sequential_pct": round(100 * (flow_wall - seq_wall) / seq_wall, 1),
+        "overhead_per_task_run_s": round((flow_wall - pure) / task_runs, 3),
+        "flow_vs_sequential_pct": None
+        if seq_wall is None
+        else round(100 * (flow_wall - seq_wall) / seq_wall, 1),
         "cached_rerun_wall_s": round(cached_wall, 2),
+        "cached_rerun_cpu_s": round(cached_cpu, 2),
         "phase_seconds": {k: round(v, 2) for k, v in report["seconds"].items()},
-        "machine": f"{os.cpu_count()} cpu, load average {os.getloadavg()[0]:.1f} at the end",
+        "machine": f"{os.cpu_count()} cpu, load average {load_start:.1f} at the start, "
+        f"{os.getloadavg()[0]:.1f} at the end",
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     show(result)
+    if args.no_save:
+        return
     out = REPO / "bench" / "results" / "orchestration.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(out.read_text()) if out.exists() else {}
     runs = [
-        r
-        for r in previous.get("runs", [])
-        if (r["accounts"], r["max_workers"]) != (args.accounts, args.workers)
+        r for r in previous.get("runs", []) if (r["accounts"], r["max_workers"]) != (accounts, args.workers)
     ]
     out.write_text(
         json.dumps({"runs": sorted([*runs, result], key=lambda r: r["accounts"])}, indent=2) + "\n"
     )
     print(f"wrote {out}")
-
-
-PER_SHARD = {"profiles_partial", "read_pairs", "scalars", "basic_estimates", "interval_estimates", "rating"}
 
 
 def show(r: dict) -> None:
@@ -157,12 +200,16 @@ def show(r: dict) -> None:
         "task_runs",
         "max_workers",
         "sequential_run_accrual_s",
+        "sequential_cpu_s",
         "flow_wall_s",
+        "flow_cpu_s",
         "flow_pure_functions_s",
         "overhead_s",
         "overhead_pct_of_flow",
+        "overhead_per_task_run_s",
         "flow_vs_sequential_pct",
         "cached_rerun_wall_s",
+        "cached_rerun_cpu_s",
     ):
         table.add_row(key, str(r[key]))
     Console().print(table)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,21 +27,21 @@ def _sha(parts: Any) -> str:
 
 
 def files_fingerprint(urls: list[str], settings: Settings) -> tuple[str, str, dict[int, str]]:
-    """sha256 over the files a phase wrote (names and bytes), whole and per ``shard=NNN`` path part.
+    """sha256 over the files a phase wrote, whole and per ``shard=NNN`` path part.
 
-    A URL that is not a file (a table name, a folder that was not created) counts by its name.
+    Each file counts by its name (relative to the output location) and its *version*: size, mtime,
+    ctime and inode of a local file (every atomic write makes a new inode), size and ETag of an S3
+    object (the content's MD5 for a single-part upload); never by reading the bytes back, which at
+    100k accounts meant hashing gigabytes of work files after every phase. So a phase that
+    re-executes changes its fingerprint even when it wrote the same bytes, and what depends on it
+    re-executes too (docs/ORCHESTRATION.md "Caching and resume"). A URL that is not a file (a table
+    name, a folder that was not created) counts by its name.
     """
-    from tasks import storage
-
     whole, common = hashlib.sha256(), hashlib.sha256()
     per_shard: dict[int, Any] = {}
     for url in sorted(set(urls)):
         name = _relative_name(url, settings)
-        try:
-            digest = hashlib.sha256(storage.read_bytes(url, settings)).hexdigest()
-        except (FileNotFoundError, IsADirectoryError):
-            digest = "-"
-        line = f"{name}\0{digest}\n".encode()
+        line = f"{name}\0{_file_version(url, settings)}\n".encode()
         whole.update(line)
         shard = _shard_of(url)
         if shard is None:
@@ -47,6 +49,27 @@ def files_fingerprint(urls: list[str], settings: Settings) -> tuple[str, str, di
         else:
             per_shard.setdefault(shard, hashlib.sha256()).update(line)
     return whole.hexdigest(), common.hexdigest(), {k: v.hexdigest() for k, v in per_shard.items()}
+
+
+def _file_version(url: str, settings: Settings) -> str:
+    """``size:mtime_ns:ctime_ns:inode`` of a local file, ``size:ETag`` of an S3 object, ``-`` if none."""
+    from tasks import storage
+
+    if storage.is_s3(url):
+        try:
+            info = storage._fs(settings).info(url[len("s3://") :])
+        except (FileNotFoundError, IsADirectoryError):
+            return "-"
+        if info.get("type") == "directory":
+            return "-"
+        return f"{info.get('size')}:{info.get('ETag', '')}"
+    try:
+        st = os.stat(url)
+    except (FileNotFoundError, NotADirectoryError):
+        return "-"
+    if not stat.S_ISREG(st.st_mode):
+        return "-"
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
 
 
 def _relative_name(url: str, settings: Settings) -> str:
@@ -72,7 +95,7 @@ def _shard_of(url: str) -> int | None:
     return None
 
 
-def source_fingerprint(settings: Settings) -> tuple[str, dict[int, str]]:
+def source_fingerprint(settings: Settings, tables: bool = True) -> tuple[str, dict[int, str]]:
     """Cheap fingerprint of a run's inputs: billing-database tables and the meter store.
 
     Database: row count and greatest primary key of every source table (SQLAlchemy Core over the
@@ -86,19 +109,20 @@ def source_fingerprint(settings: Settings) -> tuple[str, dict[int, str]]:
     from sql.schema import SOURCE_TABLES, metadata
     from tasks import db, storage
 
-    tables: dict[str, Any] = {}
-    engine = db.engine_for(settings.database_url)
-    present = set(sa.inspect(engine).get_table_names())
-    with engine.connect() as conn:
-        for name in SOURCE_TABLES:
-            if name not in present:
-                continue
-            table = metadata.tables[name]
-            cols: list[Any] = [sa.func.count()]
-            pk = list(table.primary_key.columns)
-            if len(pk) == 1:
-                cols.append(sa.func.max(pk[0]))
-            tables[name] = [str(v) for v in conn.execute(sa.select(*cols).select_from(table)).one()]
+    counts: dict[str, Any] = {}
+    if tables:
+        engine = db.engine_for(settings.database_url)
+        present = set(sa.inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            for name in SOURCE_TABLES:
+                if name not in present:
+                    continue
+                table = metadata.tables[name]
+                cols: list[Any] = [sa.func.count()]
+                pk = list(table.primary_key.columns)
+                if len(pk) == 1:
+                    cols.append(sa.func.max(pk[0]))
+                counts[name] = [str(v) for v in conn.execute(sa.select(*cols).select_from(table)).one()]
     store: list[list[Any]] = []
     if storage.is_s3(settings.meter_store):
         fs = storage._fs(settings)
@@ -118,7 +142,7 @@ def source_fingerprint(settings: Settings) -> tuple[str, dict[int, str]]:
     for entry in store:
         shard = _shard_of(entry[0])
         (common if shard is None else per_shard.setdefault(shard, [])).append(entry)
-    return _sha({"db": tables, "meter_store": common}), {k: _sha(v) for k, v in per_shard.items()}
+    return _sha({"db": counts, "meter_store": common}), {k: _sha(v) for k, v in per_shard.items()}
 
 
 def input_fingerprints(inputs: dict[str, Any], shard: int | None) -> dict[str, Any]:

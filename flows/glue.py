@@ -289,8 +289,21 @@ def result_storage(settings: Settings) -> Any:
 
         url = str(Path(url).resolve())
         block = LocalFileSystem(basepath=url)
-    block.save(f"bua-results-{hashlib.sha256(url.encode()).hexdigest()[:16]}", overwrite=True)
-    return block
+    return _saved(block, f"bua-results-{hashlib.sha256(url.encode()).hexdigest()[:16]}")
+
+
+_saved_blocks: dict[tuple[str, str], Any] = {}
+
+
+def _saved(block: Any, name: str) -> Any:
+    """Save ``block`` under ``name`` once per process and API (a few API calls saved on every run)."""
+    from prefect.settings import PREFECT_API_URL
+
+    key = (PREFECT_API_URL.value() or "ephemeral", block.model_dump_json())
+    if key not in _saved_blocks:
+        block.save(name, overwrite=True)
+        _saved_blocks[key] = block
+    return _saved_blocks[key]
 
 
 def task_runner(settings: Settings) -> Any:
@@ -416,7 +429,8 @@ def _phase_task_body(
 
 def _source_body(spec: RunSpec, part: str) -> PhaseResult:
     """``database``: source tables + meter-store files outside shard folders; ``meter_store``: per shard."""
-    common, per_shard = source_fingerprint(spec.settings)
+    # the database's counts only in the database part (they are its cost); the listing in both
+    common, per_shard = source_fingerprint(spec.settings, tables=part == "database")
     if part == "database":
         return {"phase": part, "shard": None, "fingerprint": common, "seconds": 0.0, "stats": {}}
     return {

@@ -167,17 +167,19 @@ def publish_artifacts(spec: glue.RunSpec, results: dict[str, Any]) -> None:
     if by_code is not None:
         rows = [{"code": k, "count": v} for k, v in sorted(by_code.items())]
         create_table_artifact(rows, key="bua-exceptions-by-code", description=f"Exceptions by code, {day}")
-    for url in sorted(_files(results.get("export")))[:50]:
-        create_link_artifact(_link(url, spec), link_text=url.rsplit("/", 1)[-1], key="bua-export-files")
     for url in _files(results.get("report")):
         create_link_artifact(_link(url, spec), link_text=f"Accrual report {day}", key="bua-report")
     metrics = stats.get("validation", {}).get("backtest")
     if metrics:
         create_table_artifact(metrics, key="bua-backtest", description=f"Back-test metrics, {day}")
+    # the run note and the links to the exported files in one artifact (one API call, not one per file)
+    links = "".join(
+        f"\n- [{url.rsplit('/', 1)[-1]}]({_link(url, spec)})" for url in sorted(_files(results.get("export")))
+    )
     create_markdown_artifact(
         f"# bua_monthly {day}\n\nrun_id `{spec.run_id}`, code `{spec.code_version}`, "
         f"{spec.shards} shards, basic method `{spec.basic_method}`, "
-        f"period {spec.period_start} … {spec.period_end}.",
+        f"period {spec.period_start} … {spec.period_end}.\n\n## Exported files{links or ' (none)'}",
         key="bua-run",
     )
 
