@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,8 +41,8 @@ def write_outputs(
     unknown = set(frames) - set(ROW_TABLES)
     if unknown:
         raise ValueError(f"not an output table: {', '.join(sorted(unknown))}")
-    if run_row is None and _sqlite_file(url):
-        return _write_outputs_sqlite(url, run_id, run_date, frames)
+    if _sqlite_file(url):
+        return _write_outputs_sqlite(url, run_id, run_date, frames, run_row)
     counts: dict[str, int] = {}
     with transaction(url) as conn:
         for name in (*ROW_TABLES, "accrual_summary"):
@@ -84,46 +85,81 @@ def _sqlite_values(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def _write_outputs_sqlite(
-    url: str, run_id: str, run_date: dt.date, frames: Mapping[str, pl.DataFrame]
+    url: str,
+    run_id: str,
+    run_date: dt.date,
+    frames: Mapping[str, pl.DataFrame],
+    run_row: Mapping[str, Any] | None,
 ) -> dict[str, int]:
     """:func:`write_outputs` on a SQLite file: one ADBC transaction, rows by Arrow bulk ingest.
 
-    Python's sqlite3 inserts row by row (~100k rows/s); ADBC binds whole Arrow columns. Two SQLite
-    libraries must never hold the same file open in one process at once, so SQLAlchemy's pooled
-    connections are closed first (as tasks/load.py does); prepare runs alone in a run.
+    Python's sqlite3 inserts row by row (~100k rows/s); ADBC binds whole Arrow columns (polars
+    hands them over through the Arrow C stream interface; the low-level API, so neither pyarrow's
+    dataset module nor pandas is imported). Two SQLite libraries must never hold the same file open
+    in one process at once, so SQLAlchemy's pooled connections are closed first (as tasks/load.py
+    does); prepare runs alone in a run.
     """
-    import adbc_driver_sqlite.dbapi as adbc
+    import adbc_driver_manager as adbc
+    import adbc_driver_sqlite
 
     path = _sqlite_file(url)
     assert path is not None
     engine_for(url).dispose()
-    day = run_date.isoformat()
+    day = f"'{run_date.isoformat()}'"  # a date's ISO text: safe as a literal
     counts: dict[str, int] = {}
-    conn = adbc.connect(path)  # autocommit off: everything below is one transaction
+    database = adbc_driver_sqlite.connect(path)
+    conn = adbc.AdbcConnection(database)
+    statements: list[adbc.AdbcStatement] = []
+
+    def statement() -> adbc.AdbcStatement:
+        st = adbc.AdbcStatement(conn)
+        statements.append(st)
+        return st
+
+    def run(sql: str) -> int:
+        st = statement()
+        st.set_sql_query(sql)
+        return st.execute_update()
+
+    def ingest(name: str, df: pl.DataFrame) -> int:
+        st = statement()
+        mode = {
+            adbc.INGEST_OPTION_TARGET_TABLE: name,
+            adbc.INGEST_OPTION_MODE: adbc.INGEST_OPTION_MODE_APPEND,
+        }
+        st.set_options(**mode)
+        cols = [c.name for c in metadata.tables[name].columns if c.name in df.columns]
+        st.bind_stream(_sqlite_values(df.select(cols)))
+        st.execute_update()
+        return df.height
+
     try:
-        with conn.cursor() as cur:
-            cur.execute("PRAGMA busy_timeout=30000")
-            for name in (*ROW_TABLES, "accrual_summary"):
-                cur.execute(f'DELETE FROM "{name}" WHERE run_date = ?', (day,))
-            for name in ROW_TABLES:
-                df = frames.get(name)
-                if df is None or df.height == 0:
-                    counts[name] = 0
-                    continue
-                stamped = _stamp(df, run_id, run_date)
-                cols = [c.name for c in metadata.tables[name].columns if c.name in stamped.columns]
-                out = _sqlite_values(stamped.select(cols))
-                cur.adbc_ingest(name, out.to_arrow(), mode="append")
-                counts[name] = out.height
-            cur.execute(sql_text("accrual_summary"), (day,))
-            cur.execute("SELECT COUNT(*) FROM accrual_summary WHERE run_date = ?", (day,))
-            counts["accrual_summary"] = int(cur.fetchone()[0])
+        conn.set_autocommit(False)  # everything below is one transaction
+        run("PRAGMA busy_timeout=30000")
+        for name in (*ROW_TABLES, "accrual_summary"):
+            run(f'DELETE FROM "{name}" WHERE run_date = {day}')
+        for name in ROW_TABLES:
+            df = frames.get(name)
+            counts[name] = ingest(name, _stamp(df, run_id, run_date)) if df is not None and df.height else 0
+        counts["accrual_summary"] = run(re.sub(r"(?<![:\w]):run_date\b", day, sql_text("accrual_summary")))
+        if run_row is not None:
+            row = {"run_id": run_id, "run_date": run_date, **run_row}
+            if isinstance(row.get("parameters"), dict):
+                row["parameters"] = json.dumps(row["parameters"], sort_keys=True, default=str)
+            tbl = metadata.tables["bua_run"]
+            quoted = run_id.replace("'", "''")
+            run(f"DELETE FROM bua_run WHERE run_id = '{quoted}'")
+            ingest("bua_run", pl.DataFrame([row], schema={c: _dtype(tbl.c[c]) for c in row}, orient="row"))
+            counts["bua_run"] = 1
         conn.commit()
     except BaseException:
         conn.rollback()
         raise
     finally:
+        for st in statements:
+            st.close()
         conn.close()
+        database.close()
     return counts
 
 

@@ -130,6 +130,12 @@ def test_prepare_replaces_run_date_and_computes_accrual_summary(
         run,
     )
     assert counts["invoice_line_item_monthly"] == 600
+    # the run rows are written in the same transaction, typed like the table (one per run id)
+    runs = _runs(db_url)
+    assert sorted(runs) == ["run-1", "run-2"]
+    assert runs["run-2"]["started_at"] == dt.datetime(2026, 11, 1, 2)
+    assert runs["run-2"]["finished_at"] == dt.datetime(2026, 11, 1, 2, 5)
+    assert runs["run-2"]["run_date"] == R and runs["run-2"]["parameters"] == '{"basic_method": "seasonal"}'
     out = read_outputs(db_url, R)
     ilim = out["invoice_line_item_monthly"]
     assert ilim.height == 600 and set(ilim["run_id"]) == {"run-2"}
@@ -174,6 +180,17 @@ def test_prepare_replaces_run_date_and_computes_accrual_summary(
     assert after["accrual_summary"].height == 4
 
 
+def _runs(db_url: str) -> dict[str, dict]:
+    import sqlalchemy as sa
+
+    from sql.schema import metadata
+    from tasks.db import engine_for
+
+    tbl = metadata.tables["bua_run"]
+    with engine_for(db_url).connect() as c:
+        return {r.run_id: r._asdict() for r in c.execute(sa.select(tbl))}
+
+
 def _check_read_sql(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """sql/plan_rates.sql read with explicit types; connectorx (PostgreSQL/MariaDB) equals SQLAlchemy."""
     import sqlalchemy as sa
@@ -189,9 +206,9 @@ def _check_read_sql(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
                           "(1, 'USAGE', 'ANYTIME', NULL, 0.3, '2026-07-01', NULL), "
                           "(1, 'SUPPLY', 'ANYTIME', NULL, 1.1, '2020-01-01', '2024-12-31')"))  # fmt: skip
     params = {"period_start": dt.date(2025, 11, 1), "period_end": dt.date(2026, 10, 31)}
-    fast = db.read_sql(
-        db_url, "plan_rates", params, SCHEMAS["plan_rates"], sqlite_connectorx=True
-    ).sort("valid_from")
+    fast = db.read_sql(db_url, "plan_rates", params, SCHEMAS["plan_rates"], sqlite_connectorx=True).sort(
+        "valid_from"
+    )
     # connectorx reads the query on every database (SQLite files when asked, as extract does)
     used_connectorx = db._read_connectorx(db_url, db.sql_text("plan_rates"), params) is not None
     assert used_connectorx
