@@ -634,9 +634,8 @@ def _estimated_reads(
 # ---------------------------------------------------------------- dial turns (seasonal only)
 MAX_EXTRA_TURNS = 3  # turns of the dial a pair may hide beyond the SPEC's (0 or 1)
 TURN_CHECK_FRACTION = 0.3  # registers whose largest pair reaches 30% of a turn are checked
-TURN_COST_SLACK = 1.5  # assignments within 1.5x the best cost (+ floor) are "as good"
-TURN_COST_FLOOR = 0.02**2  # (2% of a turn)^2: residuals below this are noise
-TURN_MAX_RMS = 0.25  # rms residual (in turns) above which no assignment fits: ambiguous
+TURN_REL_TOLERANCE = 0.25  # an assignment "fits" when its pairs' rms relative residual is <= 25%
+TURN_RIVAL_RATIO = 0.5  # another number of turns fitting twice as well makes the choice a guess
 
 
 def resolve_turns(pairs_m: pl.DataFrame, registers: pl.DataFrame, rmacro: pl.DataFrame) -> pl.DataFrame:
@@ -647,14 +646,15 @@ def resolve_turns(pairs_m: pl.DataFrame, registers: pl.DataFrame, rmacro: pl.Dat
     turn). For each register with dial_digits whose largest pair reaches ``TURN_CHECK_FRACTION``
     of a turn (and ≥ 2 pairs), every candidate rate ρ = (c_j + k·T) / e_j (pair j, k = 0 …
     ``MAX_EXTRA_TURNS`` extra turns, e_j = Σ M over the pair) gives each pair the k_i that brings
-    c_i + k_i·T closest to ρ·e_i; ρ is then refitted (Σ c' ÷ Σ e) and k re-chosen once. The cost
-    of an assignment is the day-weighted mean squared residual in turns. Among the assignments
-    within ``TURN_COST_SLACK`` × the best cost (+ ``TURN_COST_FLOOR``) the one with the fewest
-    turns wins (a register turning twice a quarter is rarer than one turning once). The pairs of a
-    checked register carry the chosen consumption and are fitted on (``ambiguous`` false); they
-    are marked ``turns_ambiguous`` (exception AMBIGUOUS_READ by the caller, never silent) when
-    another assignment with a different number of turns is as good, or when even the best one
-    leaves an rms residual over ``TURN_MAX_RMS`` turns. Adds ``extra_turns``, ``turns_ambiguous``.
+    c_i + k_i·T closest to ρ·e_i; ρ is then refitted (Σ c' ÷ Σ e) and k re-chosen once. An
+    assignment fits when the day-weighted rms of its pairs' residuals relative to ρ·e_i is at most
+    ``TURN_REL_TOLERANCE`` (seasons the macro profile does not follow stay well inside); the
+    fitting assignment with the fewest turns wins (more turns can always fit a few pairs as well:
+    a register turning twice a quarter is rarer than one turning once). The pairs of a checked
+    register carry the chosen consumption and are fitted on (``ambiguous`` false); they are marked
+    ``turns_ambiguous`` (exception AMBIGUOUS_READ by the caller, never silent) when no assignment
+    fits (the best one is used) or another number of turns fits ``TURN_RIVAL_RATIO`` × better
+    (relative residual). Adds ``extra_turns``, ``turns_ambiguous``.
     Pairs of registers not checked keep read_pairs' values (and its ``ambiguous``).
     """
     out = pairs_m.with_columns(extra_turns=pl.lit(0, pl.Int64), turns_ambiguous=pl.lit(False))
@@ -707,22 +707,43 @@ def resolve_turns(pairs_m: pl.DataFrame, registers: pl.DataFrame, rmacro: pl.Dat
     x = assign(cands)
     x = assign(x.with_columns(rho=(pl.col("c").sum() / pl.col("_e").sum()).over("meter_register_id", "cand")))
     x = x.with_columns(rho=(pl.col("c").sum() / pl.col("_e").sum()).over("meter_register_id", "cand"))
+    # rms of the pairs' residuals relative to the rate's prediction (day-weighted)
+    pred = pl.col("rho") * pl.col("_e")
     scored = (
         x.group_by("meter_register_id", "cand")
         .agg(
-            cost=(pl.col("days") * ((pl.col("c") - pl.col("rho") * pl.col("_e")) / pl.col("_T")) ** 2).sum()
-            / pl.col("days").sum(),
+            rel=((pl.col("days") * ((pl.col("c") - pred) / pred) ** 2).sum() / pl.col("days").sum()).sqrt(),
             turns=pl.col("k").sum(),
         )
-        .with_columns(best=pl.col("cost").min().over("meter_register_id"))
+        .with_columns(rel=pl.col("rel").fill_nan(None).fill_null(float("inf")))
     )
-    near = scored.filter(pl.col("cost") <= TURN_COST_SLACK * pl.col("best") + TURN_COST_FLOOR)
-    chosen = near.sort("meter_register_id", "turns", "cost", "cand").unique("meter_register_id", keep="first")
-    rivals = near.group_by("meter_register_id").agg(n_turns=pl.col("turns").n_unique())
-    verdict = chosen.join(rivals, on="meter_register_id").select(
+    fits = scored.filter(pl.col("rel") <= TURN_REL_TOLERANCE)
+    # the fewest turns that fit; when none fits, the best fit (reported)
+    chosen = pl.concat(
+        [
+            fits.sort("meter_register_id", "turns", "rel", "cand").unique("meter_register_id", keep="first"),
+            scored.join(fits, on="meter_register_id", how="anti")
+            .sort("meter_register_id", "rel", "turns", "cand")
+            .unique("meter_register_id", keep="first"),
+        ]
+    )
+    # another number of turns fitting much better makes the choice a guess
+    rivals = (
+        scored.join(
+            chosen.select("meter_register_id", pl.col("turns").alias("_t"), pl.col("rel").alias("_r")),
+            on="meter_register_id",
+        )
+        .filter((pl.col("turns") != pl.col("_t")) & (pl.col("rel") <= TURN_RIVAL_RATIO * pl.col("_r")))
+        .select("meter_register_id")
+        .unique()
+    )
+    verdict = chosen.select(
         "meter_register_id",
         "cand",
-        ((pl.col("n_turns") > 1) | (pl.col("cost").sqrt() > TURN_MAX_RMS)).alias("_amb"),
+        (
+            (pl.col("rel") > TURN_REL_TOLERANCE)
+            | pl.col("meter_register_id").is_in(rivals["meter_register_id"].implode())
+        ).alias("_amb"),
     )
     ks_of = x.join(verdict, on=["meter_register_id", "cand"]).select("_pid", pl.col("k").alias("_kx"), "_amb")
     return (

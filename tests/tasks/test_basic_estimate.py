@@ -235,7 +235,7 @@ def test_seasonal_infers_a_hidden_full_turn_from_the_registers_rate() -> None:
 
 def test_turns_that_cannot_be_told_apart_are_reported_not_silent() -> None:
     # two pairs of 91 days, 50 000 each (the second went down: one SPEC turn). 50 000 and 150 000
-    # (one more turn each) fit a constant rate equally well (residual 0): the fewest turns are
+    # (one more turn each) fit a constant rate equally well (residual 0 <= 0.5 x 0): the fewest turns are
     # kept (50 000) and the register gets one AMBIGUOUS_READ exception.
     out = _resolved([(0, 0), (91, 50_000), (182, 0)])
     assert out["consumption"].to_list() == [50_000.0, 50_000.0]
