@@ -126,6 +126,19 @@ def problems_where(frame: pl.DataFrame, condition: pl.Expr, reason: pl.Expr | st
     return frame.filter(condition).select("line", msg.alias("reason")).head(MAX_ERRORS)
 
 
+def problems_all(frame: pl.DataFrame, checks: list[tuple[pl.Expr, pl.Expr | str]]) -> list[pl.DataFrame]:
+    """``problems_where`` of each ``(condition, reason)``, after one pass over ``frame`` that finds
+    which conditions hold anywhere: a valid file costs one query per frame, not one per check."""
+    if frame.height == 0 or not checks:
+        return []
+    hits = frame.select(
+        [cond.fill_null(False).any().alias(f"c{i}") for i, (cond, _) in enumerate(checks)]
+    ).row(0)
+    return [
+        problems_where(frame, cond, reason) for (cond, reason), hit in zip(checks, hits, strict=True) if hit
+    ]
+
+
 def _structure_problems(lines: pl.DataFrame) -> list[pl.DataFrame]:
     found: list[pl.DataFrame] = []
     if lines.height == 0:
@@ -150,27 +163,28 @@ def _structure_problems(lines: pl.DataFrame) -> list[pl.DataFrame]:
             pl.DataFrame(
                 {
                     "line": [first["line"]],
-                    "reason": [f"100 record version is {(first['raw'].split(',')[1:2] or [''])[0]!r}, not NEM12"],
+                    "reason": [
+                        f"100 record version is {(first['raw'].split(',')[1:2] or [''])[0]!r}, not NEM12"
+                    ],
                 }
             )
         )
     found += envelope_problems(lines, RECORD_TYPES, "NEM12")
     prev = pl.col("rec").shift(1)
-    found += [
-        problems_where(
-            lines, (pl.col("rec") == "300") & pl.col("ctx200").is_null(), "300 record before any 200 record"
-        ),
-        problems_where(
-            lines,
-            (pl.col("rec") == "400") & ~prev.is_in(["300", "400"]),
-            "400 record not directly after a 300 or 400 record",
-        ),
-        problems_where(
-            lines,
-            (pl.col("rec") == "500") & ~prev.is_in(["300", "400", "500"]),
-            "500 record not after a 300/400 record",
-        ),
-    ]
+    found += problems_all(
+        lines,
+        [
+            ((pl.col("rec") == "300") & pl.col("ctx200").is_null(), "300 record before any 200 record"),
+            (
+                (pl.col("rec") == "400") & ~prev.is_in(["300", "400"]),
+                "400 record not directly after a 300 or 400 record",
+            ),
+            (
+                (pl.col("rec") == "500") & ~prev.is_in(["300", "400", "500"]),
+                "500 record not after a 300/400 record",
+            ),
+        ],
+    )
     return found
 
 
@@ -187,21 +201,20 @@ def envelope_problems(
                 {"line": [last["line"]], "reason": ["missing 900 end-of-data record at the end of the file"]}
             )
         )
-    found += [
-        problems_where(
-            lines,
-            ~pl.col("rec").is_in(list(record_types)),
-            pl.format(f"unknown record type '{{}}' in a {version} file", pl.col("rec").str.slice(0, 12)),
-        ),
-        problems_where(
-            lines, (pl.col("rec") == "100") & (pl.col("line") != first["line"]), "100 header record repeated"
-        ),
-        problems_where(
-            lines,
-            (pl.col("rec") == "900") & (pl.col("line") != last["line"]),
-            "900 end-of-data record before the end of the file",
-        ),
-    ]
+    found += problems_all(
+        lines,
+        [
+            (
+                ~pl.col("rec").is_in(list(record_types)),
+                pl.format(f"unknown record type '{{}}' in a {version} file", pl.col("rec").str.slice(0, 12)),
+            ),
+            ((pl.col("rec") == "100") & (pl.col("line") != first["line"]), "100 header record repeated"),
+            (
+                (pl.col("rec") == "900") & (pl.col("line") != last["line"]),
+                "900 end-of-data record before the end of the file",
+            ),
+        ],
+    )
     return found
 
 
@@ -217,23 +230,24 @@ def _nmi_details(lines: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame]]
         _field(8).alias("il_text"),
         pl.col("fields").list.len().alias("n_fields"),
     )
-    found = [
-        problems_where(
-            d200,
-            pl.col("n_fields") < 9,
-            pl.format("200 record has {} fields, needs at least 9", pl.col("n_fields")),
-        ),
-        problems_where(
-            d200,
-            (pl.col("nmi").fill_null("") == "") | (pl.col("suffix").fill_null("") == ""),
-            "200 record without NMI or NMISuffix",
-        ),
-        problems_where(
-            d200,
-            ~pl.col("interval_minutes").is_in(INTERVAL_LENGTHS).fill_null(False) & (pl.col("n_fields") >= 9),
-            pl.format("200 record IntervalLength '{}' is not one of 5, 10, 15, 30", pl.col("il_text")),
-        ),
-    ]
+    found = problems_all(
+        d200,
+        [
+            (
+                pl.col("n_fields") < 9,
+                pl.format("200 record has {} fields, needs at least 9", pl.col("n_fields")),
+            ),
+            (
+                (pl.col("nmi").fill_null("") == "") | (pl.col("suffix").fill_null("") == ""),
+                "200 record without NMI or NMISuffix",
+            ),
+            (
+                ~pl.col("interval_minutes").is_in(INTERVAL_LENGTHS).fill_null(False)
+                & (pl.col("n_fields") >= 9),
+                pl.format("200 record IntervalLength '{}' is not one of 5, 10, 15, 30", pl.col("il_text")),
+            ),
+        ],
+    )
     return d200.drop("il_text", "n_fields").rename({"line": "line200"}), found
 
 
@@ -277,7 +291,10 @@ def _interval_days(lines: pl.DataFrame, d200: pl.DataFrame) -> tuple[pl.DataFram
     suspect = days.filter(~looks_right.fill_null(False))
     if suspect.height:
         suspect = suspect.with_columns(
-            pl.col("fields").list.slice(2).list.eval(pl.element().str.contains(r"^\s*[A-Za-z]")).alias("is_alpha")
+            pl.col("fields")
+            .list.slice(2)
+            .list.eval(pl.element().str.contains(r"^\s*[A-Za-z]"))
+            .alias("is_alpha")
         ).with_columns(
             pl.when(pl.col("is_alpha").list.any())
             .then(pl.col("is_alpha").list.arg_max())
@@ -291,20 +308,22 @@ def _interval_days(lines: pl.DataFrame, d200: pl.DataFrame) -> tuple[pl.DataFram
     else:
         days = days.with_columns(pl.col("n").cast(pl.Int64).alias("n_values"))
     wrong_count = pl.col("n_values") != pl.col("n")
-    found = [
-        problems_where(
-            days,
-            wrong_count,
-            pl.format(
-                "300 record has {} interval values; IntervalLength {} of its 200 record (line {}) needs {}",
-                pl.col("n_values"),
-                pl.col("interval_minutes"),
-                pl.col("ctx200"),
-                pl.col("n"),
-            ),
-        )
-    ]
-    if found[0].height:
+    found = problems_all(
+        days,
+        [
+            (
+                wrong_count,
+                pl.format(
+                    "300 record has {} interval values; IntervalLength {} of its 200 record (line {}) needs {}",
+                    pl.col("n_values"),
+                    pl.col("interval_minutes"),
+                    pl.col("ctx200"),
+                    pl.col("n"),
+                ),
+            )
+        ],
+    )
+    if found:  # only rows with the right count of values are read further
         days = days.filter(~wrong_count)
     days = days.with_columns(
         pl.col("fields").list.slice(2, pl.col("n")).cast(pl.List(pl.Float64), strict=False).alias("values"),
@@ -326,28 +345,29 @@ def _interval_days(lines: pl.DataFrame, d200: pl.DataFrame) -> tuple[pl.DataFram
                 pl.format("300 record has a negative interval value ({})", pl.col("values").list.min()),
             )
         )
-    found += [
-        problems_where(
-            days,
-            (pl.col("date_text").str.len_chars() != 8) | pl.col("read_date").is_null(),
-            pl.format("300 record IntervalDate '{}' is not a valid YYYYMMDD date", pl.col("date_text")),
-        ),
-        problems_where(
-            days,
-            ~pl.col("quality_method").fill_null("").str.contains(QUALITY_300),
-            pl.format("300 record QualityMethod '{}' is not valid", pl.col("quality_method").fill_null("")),
-        ),
-        problems_where(
-            days,
-            bad_datetime(pl.col("update_text")),
-            pl.format("300 record UpdateDateTime '{}' is not a valid date-time", pl.col("update_text")),
-        ),
-        problems_where(
-            days,
-            bad_datetime(pl.col("msats_text")),
-            pl.format("300 record MSATSLoadDateTime '{}' is not a valid date-time", pl.col("msats_text")),
-        ),
-    ]
+    found += problems_all(
+        days,
+        [
+            (
+                (pl.col("date_text").str.len_chars() != 8) | pl.col("read_date").is_null(),
+                pl.format("300 record IntervalDate '{}' is not a valid YYYYMMDD date", pl.col("date_text")),
+            ),
+            (
+                ~pl.col("quality_method").fill_null("").str.contains(QUALITY_300),
+                pl.format(
+                    "300 record QualityMethod '{}' is not valid", pl.col("quality_method").fill_null("")
+                ),
+            ),
+            (
+                bad_datetime(pl.col("update_text")),
+                pl.format("300 record UpdateDateTime '{}' is not a valid date-time", pl.col("update_text")),
+            ),
+            (
+                bad_datetime(pl.col("msats_text")),
+                pl.format("300 record MSATSLoadDateTime '{}' is not a valid date-time", pl.col("msats_text")),
+            ),
+        ],
+    )
     return days.drop("last_value", "date_text", "update_text", "msats_text", "n_fields", "n_values"), found
 
 
@@ -369,26 +389,26 @@ def _events(lines: pl.DataFrame, days: pl.DataFrame) -> tuple[pl.DataFrame, list
             maintain_order="left",
         )
     )
-    found = [
-        problems_where(
-            ev,
-            pl.col("lo").is_null() | pl.col("hi").is_null(),
-            "400 record StartInterval/EndInterval is not a whole number",
-        ),
-        problems_where(
-            ev,
-            ~pl.col("qm").str.contains(QUALITY_400),
-            pl.format("400 record QualityMethod '{}' is not valid", pl.col("qm")),
-        ),
-        problems_where(
-            ev,
-            pl.col("quality_method") != "V",
-            pl.format(
-                "400 record after a 300 record of QualityMethod '{}' (400 records belong to V days)",
-                pl.col("quality_method"),
+    found = problems_all(
+        ev,
+        [
+            (
+                pl.col("lo").is_null() | pl.col("hi").is_null(),
+                "400 record StartInterval/EndInterval is not a whole number",
             ),
-        ),
-    ]
+            (
+                ~pl.col("qm").str.contains(QUALITY_400),
+                pl.format("400 record QualityMethod '{}' is not valid", pl.col("qm")),
+            ),
+            (
+                pl.col("quality_method") != "V",
+                pl.format(
+                    "400 record after a 300 record of QualityMethod '{}' (400 records belong to V days)",
+                    pl.col("quality_method"),
+                ),
+            ),
+        ],
+    )
     ev = ev.with_columns((pl.col("hi").shift(1).over("ctx300") + 1).fill_null(1).alias("expected_lo"))
     expected_lo = pl.col("expected_lo")
     gap = (pl.col("lo") != expected_lo) | (pl.col("hi") < pl.col("lo")) | (pl.col("hi") > pl.col("n"))
@@ -454,18 +474,19 @@ def _b2b(lines: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
         mdff_datetime(pl.col("read_text")).alias("b2b_read_datetime"),
         pl.col("index_text").cast(pl.Float64, strict=False).alias("b2b_index_read"),
     )
-    found = [
-        problems_where(
-            b,
-            (pl.col("index_text") != "") & pl.col("b2b_index_read").is_null(),
-            pl.format("500 record IndexRead '{}' is not a number", "index_text"),
-        ),
-        problems_where(
-            b,
-            bad_datetime(pl.col("read_text")),
-            pl.format("500 record ReadDateTime '{}' is not a valid date-time", "read_text"),
-        ),
-    ]
+    found = problems_all(
+        b,
+        [
+            (
+                (pl.col("index_text") != "") & pl.col("b2b_index_read").is_null(),
+                pl.format("500 record IndexRead '{}' is not a number", "index_text"),
+            ),
+            (
+                bad_datetime(pl.col("read_text")),
+                pl.format("500 record ReadDateTime '{}' is not a valid date-time", "read_text"),
+            ),
+        ],
+    )
     kept = (
         b.filter(pl.col("b2b_index_read").is_not_null())
         .group_by("ctx300")
@@ -548,12 +569,13 @@ def dedupe_register_days(frame: pl.DataFrame) -> pl.DataFrame:
 def _strictly_ascending(frame: pl.DataFrame, key: list[str]) -> bool:
     """True when every row's key is greater than the previous row's (sorted, no duplicates, no
     nulls): one comparison per row instead of a sort."""
+    if any(frame.get_column(k).null_count() for k in key):
+        return False
     if frame.height < 2:
-        return frame.select(pl.any_horizontal(pl.col(key).is_null()).any()).item() is not True
-    greater = pl.lit(False)
-    for k in reversed(key):
-        c, p = pl.col(k).slice(1), pl.col(k).slice(0, frame.height - 1)
-        greater = (c > p) | ((c == p) & greater)
-    return bool(
-        frame.select(greater.all(ignore_nulls=False) & ~pl.any_horizontal(pl.col(key).is_null()).any()).item()
-    )
+        return True
+    later, earlier = frame.select(key).slice(1), frame.select(key).slice(0, frame.height - 1)
+    greater: pl.Series | None = None
+    for k in reversed(key):  # (a, b, c) > (a', b', c') built from the last column outwards
+        c, p = later.get_column(k), earlier.get_column(k)
+        greater = (c > p) if greater is None else (c > p) | ((c == p) & greater)
+    return bool(greater is not None and greater.all())
