@@ -42,7 +42,8 @@ THETAS = (-1.0, -0.6, -0.3, 0.0, 0.3, 0.6)
 SMOOTH_THETAS = (-0.6, -0.3, 0.0, 0.3, 0.6)
 SPREADS = (0.25, 0.5, 0.75)
 NIGHT_INTERVALS = 18  # 00:00-09:00 of a 48-interval day: the heating window of night_heating
-NIGHT_CLIP = None
+NIGHT_CLIP = None  # the night excess is not clipped at 0 (a clip would bend it at mild days)
+ELECTRIC_PREFERENCE = 0.10  # ELECTRIC_NIGHT is chosen when its mse is within 10% of the best
 WEATHER_PERIOD = "1mo"  # resolution of the actual-weather factors of the gas heating index
 WEATHER_ITERATIONS = 3
 WEATHER_RIDGE = 0.01
@@ -388,9 +389,16 @@ def gas_shape(
     hi = max([date_to, *gas_pairs["end"].to_list()]) if gas_pairs.height else date_to
     drivers = _drivers(jurisdictions, lo, hi, macro if electric_driver else None, fixed)
     candidates = _fit_drivers(gas_pairs, drivers)
-    best = (
-        candidates.filter("_good").sort("jurisdiction", "mse", "driver").unique("jurisdiction", keep="first")
+    # the pairs barely tell the candidates apart (their mse are within a few percent: each
+    # register's own heating share is most of the residual); a driver carrying the actual weather
+    # predicts the unbilled weeks better than any average-year curve, so ELECTRIC_NIGHT wins
+    # whenever its mse is within ELECTRIC_PREFERENCE of the best
+    good = candidates.filter("_good").with_columns(
+        _rank=pl.when(pl.col("driver") == "ELECTRIC_NIGHT")
+        .then(pl.col("mse") / (1.0 + ELECTRIC_PREFERENCE))
+        .otherwise(pl.col("mse"))
     )
+    best = good.sort("jurisdiction", "_rank", "driver").unique("jurisdiction", keep="first").drop("_rank")
     overall = (
         gas_pairs.select(pl.col("consumption").sum() / pl.col("days").sum()).item()
         if gas_pairs.height
