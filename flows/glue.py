@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import importlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -232,9 +233,9 @@ def execute_phase(spec: RunSpec, phase: str, shard: int | None) -> PhaseResult:
     ``{"files": [...], "stats": {...}}`` when it also reports figures (artifacts, bench).
     """
     fn = phase_function(spec, phase)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _process_cpu()
     out = fn(spec) if shard is None else fn(spec, shard)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, _process_cpu() - cpu
     if should_fail(spec, phase, shard):
         where = "" if shard is None else f" shard {shard}"
         raise PhaseFailure(
@@ -254,8 +255,14 @@ def execute_phase(spec: RunSpec, phase: str, shard: int | None) -> PhaseResult:
         "shard_fingerprints": per_shard,
         "files": sorted(files),
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,  # of the whole process: the phase's own with one worker (bench)
         "stats": stats,
     }
+
+
+def _process_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
 
 
 # ---------------------------------------------------------------- storage and runners

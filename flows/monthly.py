@@ -138,6 +138,10 @@ def run_report(spec: glue.RunSpec, results: dict[str, Any]) -> dict[str, Any]:
         "seconds": {
             k: sum(r["seconds"] for r in (v if isinstance(v, list) else [v])) for k, v in phases.items()
         },
+        "cpu_seconds": {
+            k: sum(r.get("cpu_seconds", 0.0) for r in (v if isinstance(v, list) else [v]))
+            for k, v in phases.items()
+        },
         "fingerprints": {k: v["fingerprint"] for k, v in phases.items() if isinstance(v, dict)},
         "counts": stats.get("prepare", {}).get("counts", {}),
         "exceptions_by_code": stats.get("prepare", {}).get("exceptions_by_code", {}),
