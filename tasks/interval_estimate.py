@@ -15,9 +15,18 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
+from numpy.lib.stride_tricks import sliding_window_view
 
-from tasks.profiles import GRID_MINUTES, SUPPORTED_MINUTES, interval_registers
+from tasks.profiles import (
+    GRID_MINUTES,
+    SLOTS,
+    SUPPORTED_MINUTES,
+    _flat_lists,
+    _flat_strings,
+    interval_registers,
+)
 from tasks.scalars import (
     LONG_WINDOW_DAYS,
     MIN_SHORT_DAYS,
@@ -104,7 +113,6 @@ def estimate_interval(
             maintain_order="left",
         )
     )
-    n = 1440 // pl.col("interval_minutes")
     rows = (
         days.join(data, on=["nmi", "suffix", "read_date"], how="left")
         .join(fixed.select("segment", "read_date", "profile"), on=["segment", "read_date"], how="left")
@@ -115,30 +123,7 @@ def estimate_interval(
         )
         .join(_slot_index(), on="interval_minutes", how="left")
     )
-    zeros = pl.lit(0.0).repeat_by(n)
-    present = (
-        pl.when(pl.col("values").is_null())
-        .then(zeros)
-        .otherwise(
-            pl.col("quality").str.split("").list.eval((pl.element() != "N").cast(pl.Float64))
-            * pl.col("values").list.eval(pl.element().is_not_null().cast(pl.Float64))
-        )
-    )
-    actual = (
-        pl.when(pl.col("values").is_null())
-        .then(zeros)
-        .otherwise(pl.col("values").list.eval(pl.element().fill_null(0.0)))
-    )
-    k = (GRID_MINUTES // pl.col("interval_minutes")).cast(pl.Float64)
-    estimate = (
-        pl.when(pl.col("profile").is_null())
-        .then(zeros)
-        .otherwise(pl.col("profile").list.gather(pl.col("_slot")) * (pl.col("scalar") / k))
-    )
-    rows = rows.with_columns(_present=present, _actual=actual, _estimate=estimate).with_columns(
-        values=pl.col("_actual") * pl.col("_present") + (1.0 - pl.col("_present")) * pl.col("_estimate"),
-        estimated=pl.col("_present").list.eval(pl.element() == 0.0),
-    )
+    rows = _with_estimates(rows)
     usage = usage_rows(
         rows,
         interval_minutes=pl.col("interval_minutes"),
@@ -164,6 +149,107 @@ def estimate_interval(
         )
     )
     return usage, no_profile.cast(EXCEPTION_SCHEMA)  # type: ignore[arg-type]
+
+
+def _with_estimates(rows: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` with ``values`` = present·actual + (1 − present)·s_r·P(slot)/k and ``estimated``.
+
+    Register-days of a supported length whose values and quality cover the day and whose profile
+    has 48 slots (every row in practice) are computed with numpy, one 2-D array per interval
+    length; any other row with the same formula as polars list expressions (same IEEE operations
+    in the same order, so both give the same bytes).
+    """
+    n = 1440 // pl.col("interval_minutes")
+    clean = (
+        pl.col("interval_minutes").is_in(SUPPORTED_MINUTES)
+        & (
+            pl.col("values").is_null()
+            | ((pl.col("values").list.len() == n) & (pl.col("quality").str.len_bytes() == n))
+        )
+        & (pl.col("profile").is_null() | (pl.col("profile").list.len() == SLOTS))
+    ).fill_null(False)
+    rows = rows.with_row_index("_i").with_columns(_clean=clean)
+    parts = [_estimate_lists(rows.filter(~pl.col("_clean")))] if not rows["_clean"].all() else []
+    for (minutes,), part in (
+        rows.filter(pl.col("_clean"))
+        .partition_by("interval_minutes", as_dict=True, maintain_order=True)
+        .items()
+    ):
+        parts.append(_estimate_numpy(part, int(minutes)))  # type: ignore[call-overload]
+    if not parts:
+        return rows.drop("_i", "_clean", "values").with_columns(
+            values=pl.lit(None, pl.List(pl.Float64)), estimated=pl.lit(None, pl.List(pl.Boolean))
+        )
+    out = pl.concat(parts, how="vertical").sort("_i")
+    return rows.drop("_clean", "values").join(out, on="_i", how="left", maintain_order="left").drop("_i")
+
+
+def _estimate_lists(rows: pl.DataFrame) -> pl.DataFrame:
+    """The estimate with polars list expressions (rows of an unusual shape)."""
+    n = 1440 // pl.col("interval_minutes")
+    zeros = pl.lit(0.0).repeat_by(n)
+    present = (
+        pl.when(pl.col("values").is_null())
+        .then(zeros)
+        .otherwise(
+            pl.col("quality").str.split("").list.eval((pl.element() != "N").cast(pl.Float64))
+            * pl.col("values").list.eval(pl.element().is_not_null().cast(pl.Float64))
+        )
+    )
+    actual = (
+        pl.when(pl.col("values").is_null())
+        .then(zeros)
+        .otherwise(pl.col("values").list.eval(pl.element().fill_null(0.0)))
+    )
+    k = (GRID_MINUTES // pl.col("interval_minutes")).cast(pl.Float64)
+    estimate = (
+        pl.when(pl.col("profile").is_null())
+        .then(zeros)
+        .otherwise(pl.col("profile").list.gather(pl.col("_slot")) * (pl.col("scalar") / k))
+    )
+    return (
+        rows.with_columns(_present=present, _actual=actual, _estimate=estimate)
+        .with_columns(
+            values=pl.col("_actual") * pl.col("_present") + (1.0 - pl.col("_present")) * pl.col("_estimate"),
+            estimated=pl.col("_present").list.eval(pl.element() == 0.0),
+        )
+        .select("_i", "values", "estimated")
+    )
+
+
+def _rows_2d(col: pl.Series, width: int, fill: float | int, dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, width) array of a list or string column whose non-null rows have ``width`` items
+    (null items → NaN), ``fill`` on null rows; and which rows are not null."""
+    has = col.is_not_null().to_numpy()
+    out = np.full((len(col), width), fill, dtype=dtype)
+    if has.any():
+        flat, off = _flat_strings(col) if col.dtype == pl.Utf8 else _flat_lists(col)
+        out[has] = sliding_window_view(flat, width)[off[:-1][has]]
+    return out, has
+
+
+def _estimate_numpy(rows: pl.DataFrame, minutes: int) -> pl.DataFrame:
+    """The estimate of rows of one supported interval length, as numpy arrays (same formula)."""
+    n, k = 1440 // minutes, GRID_MINUTES // minutes
+    values, has = _rows_2d(rows["values"], n, np.nan, np.float64)
+    quality, _ = _rows_2d(rows["quality"], n, 0, np.uint8)
+    profile, has_profile = _rows_2d(rows["profile"], SLOTS, 0.0, np.float64)
+    present = (has[:, None] & (quality != ord("N")) & ~np.isnan(values)).astype(np.float64)
+    actual = np.where(np.isnan(values), 0.0, values)
+    estimate = profile[:, np.arange(n) // k] * (rows["scalar"].to_numpy() / float(k))[:, None]
+    estimate[~has_profile] = 0.0
+    out = actual * present + (1.0 - present) * estimate
+    # flat series reshaped (a 2-D numpy array given to pl.Series is converted row by row)
+    vals = pl.Series("values", out.ravel()).reshape(out.shape).cast(pl.List(pl.Float64))
+    if np.isnan(out).any():  # a null profile slot: null, as in polars
+        vals = vals.list.eval(pl.element().fill_nan(None))
+    return pl.DataFrame(
+        [
+            rows["_i"],
+            vals,
+            pl.Series("estimated", (present == 0.0).ravel()).reshape(out.shape).cast(pl.List(pl.Boolean)),
+        ]
+    )
 
 
 def scalars_shard(
