@@ -220,15 +220,6 @@ def _flat_lists(usage: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return flat, est, lengths, offsets
 
 
-def _ranges(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For rows of ``lengths`` elements: the row number of every element and its position in the row."""
-    row = np.repeat(np.arange(lengths.shape[0]), lengths)
-    first = np.zeros(lengths.shape[0], np.int64)
-    np.cumsum(lengths[:-1], out=first[1:])
-    pos = np.arange(row.shape[0], dtype=np.int64) - first[row]
-    return row, pos + starts[row]
-
-
 def usage_by_class(
     usage: pl.DataFrame,
     days: pl.DataFrame,
@@ -309,15 +300,21 @@ def usage_by_class(
                 f"usage of account {bad['account_id']} on {bad['day']}: {lengths[bad['_r']]} values, "
                 f"but a day of {bad['interval_minutes']}-minute intervals has {bad['_len']}"
             )
-        local, value_pos = _ranges(offsets[r], lens)
-        _, code_pos = _ranges(t["_start"].to_numpy(), lens)
         k = len(names)
-        group = local * k + codes[code_pos]
         size = t.height * k
-        count = np.bincount(group, minlength=size)
-        v = flat[value_pos]
-        q = np.bincount(group, weights=v, minlength=size)
-        qe = np.bincount(group, weights=v * est[value_pos], minlength=size)
+        count = np.zeros(size, np.int64)
+        q = np.zeros(size)
+        qe = np.zeros(size)
+        starts = t["_start"].to_numpy()
+        for n in np.unique(lens):  # one pass per interval length (48, 96, 288 …): rows × intervals
+            sel = np.flatnonzero(lens == n)
+            at = np.arange(n)
+            value_pos = offsets[r[sel]][:, None] + at
+            group = (sel[:, None] * k + codes[starts[sel][:, None] + at]).ravel()
+            v = flat[value_pos].ravel()
+            count += np.bincount(group, minlength=size)
+            q += np.bincount(group, weights=v, minlength=size)
+            qe += np.bincount(group, weights=v * est[value_pos].ravel(), minlength=size)
         present = np.flatnonzero(count)  # a (register-day, class) row only where the class occurs
         masked = t.select(c for c in cols if c not in ("time_class", "quantity", "quantity_estimated"))[
             present // k
