@@ -73,6 +73,8 @@ def check_shards(settings: Settings, *, create: bool) -> None:
 
 def _normalise(frame: pl.DataFrame) -> pl.DataFrame:
     """The store's columns in order; a column a partition written by an older bua lacks is null."""
+    if frame.schema == REGISTER_DAY_SCHEMA and frame.columns == list(REGISTER_DAY_SCHEMA):
+        return frame
     return frame.select(
         [
             pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c)
@@ -92,8 +94,10 @@ def split_partitions(frame: pl.DataFrame, shards: int) -> dict[tuple[int, str], 
     """Rows of ``frame`` by (shard, month), each part in the frame's own row order, store columns."""
     if frame.height == 0:
         return {}
-    parts = partition_key(frame, shards).partition_by(["shard", "_month"], as_dict=True, maintain_order=True)
-    return {(int(shard), str(month)): part.drop("shard", "_month") for (shard, month), part in parts.items()}
+    parts = partition_key(frame, shards).partition_by(
+        ["shard", "_month"], as_dict=True, maintain_order=True, include_key=False
+    )
+    return {(int(shard), str(month)): part for (shard, month), part in parts.items()}
 
 
 def merge_partition(new: pl.DataFrame, settings: Settings, shard: int, month: str) -> str | None:

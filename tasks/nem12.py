@@ -102,13 +102,13 @@ def mdff_lines(text: str, fields: bool = True) -> pl.DataFrame:
 
     Without fields, callers split only the lines they read (``fields_of``): splitting every line
     and then filtering the lists costs more than splitting each record type's lines once."""
-    lines = pl.DataFrame({"raw": pl.Series([text]).str.split("\n")}).explode("raw")
-    lines = (
-        lines.with_row_index("line", offset=1)
-        .with_columns(pl.col("line").cast(pl.Int32))
-        # a CR of CR LF stays on the last field, which every reader of a last field strips
-        .filter(pl.col("raw").str.contains(r"\S"))
-    )
+    # blank lines at the end need no line number: dropping them first usually leaves none to filter
+    lines = pl.DataFrame({"raw": pl.Series([text.rstrip()]).str.split("\n")}).explode("raw")
+    lines = lines.with_row_index("line", offset=1).with_columns(pl.col("line").cast(pl.Int32))
+    # a CR of CR LF stays on the last field, which every reader of a last field strips
+    blank = lines.get_column("raw").str.contains(r"\S").not_()
+    if blank.any():
+        lines = lines.filter(blank.not_())
     if not fields:
         return lines.with_columns(pl.col("raw").str.extract(r"^([^,]*)").str.strip_chars().alias("rec"))
     return lines.with_columns(pl.col("raw").str.split(",").alias("fields")).with_columns(
