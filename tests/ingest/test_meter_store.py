@@ -170,3 +170,48 @@ def test_partition_from_an_older_column_set_is_merged(files: tuple[Path, Path], 
     assert merged.filter(pl.col("read_date") >= dt.date(2024, 1, 15))[
         "values"
     ].list.first().unique().to_list() == [2.0]
+
+
+def test_partition_of_the_latest_file_waits_for_the_next_one(tmp_path: Path) -> None:
+    """Batches of 1,000 readings; three files of half a month of one NMI each (15 or 16 days × 48
+    = 720 / 768 readings): f1 NMI a, f2 NMI b (another shard), f3 NMI b again. After f2 the 1,440
+    rows waiting reach the batch: a's partition (untouched by f2) is written, b's (720 < 1,000)
+    waits; after f3 it holds 1,488 and is written once with both halves. So 2 partition writes
+    (flushing everything at each full batch would write b's partition twice), and the same bytes
+    as one batch."""
+    a, b = next((x, y) for x in NMIS for y in NMIS if shard_of(x, 4) != shard_of(y, 4))
+    update = dt.datetime(2024, 3, 2)
+    f1 = _file(tmp_path / "f1.csv", [(a, d, 1.0) for d in _days(dt.date(2024, 1, 1), 15)], update)
+    f2 = _file(tmp_path / "f2.csv", [(b, d, 2.0) for d in _days(dt.date(2024, 1, 1), 15)], update)
+    f3 = _file(tmp_path / "f3.csv", [(b, d, 3.0) for d in _days(dt.date(2024, 1, 16), 16)], update)
+    paths = [str(f1), str(f2), str(f3)]
+    small, one = _settings(tmp_path / "small"), _settings(tmp_path / "one")
+    summary = ingest_nem12(paths, small, batch_readings=1000)
+    assert summary.readings == (15 + 15 + 16) * 48 and summary.partitions_written == 2
+    ingest_nem12(paths, one)
+    assert _store_bytes(tmp_path / "small") == _store_bytes(tmp_path / "one")
+    days = scan_interval(small, shard_of(b, 4), nmis=[b]).collect()
+    assert days.height == 31 and days["read_date"].is_sorted()  # 1-31 Jan, both halves
+
+
+def test_dedupe_sorts_rows_out_of_order_in_any_key_column() -> None:
+    """Rows already in (nmi, suffix, read_date) order come back as they are; a row out of order in
+    the suffix alone (E2 before E1 on the same NMI and day) is put in order, and a repeated key
+    keeps its later row (equal UpdateDateTime)."""
+    from tasks.nem12 import dedupe_register_days
+
+    d = dt.date(2024, 1, 1)
+    frame = pl.DataFrame(
+        {
+            "nmi": ["N1", "N1", "N1", "N2"],
+            "suffix": ["E1", "E1", "E2", "E1"],
+            "read_date": [d, d + dt.timedelta(days=1), d, d],
+            "update_datetime": [dt.datetime(2024, 2, 1)] * 4,
+            "row": [0, 1, 2, 3],
+        }
+    )
+    assert dedupe_register_days(frame)["row"].to_list() == [0, 1, 2, 3]
+    swapped = frame[[2, 0, 1, 3]]  # E2 first
+    assert dedupe_register_days(swapped)["row"].to_list() == [0, 1, 2, 3]
+    repeated = pl.concat([frame, frame.with_columns(pl.col("row") + 10)])
+    assert dedupe_register_days(repeated)["row"].to_list() == [10, 11, 12, 13]
