@@ -161,7 +161,8 @@ def interval_compare(
     sums = interval_day_sums(regs, window, fixed_b, backtest_day, window_to, segment_with_tni)
     per = (
         sums.join(scalars.select("meter_register_id", "scalar"), on="meter_register_id", how="left")
-        .group_by("meter_register_id")
+        .sort("meter_register_id", "read_date")  # the same adding order on every run: same bytes
+        .group_by("meter_register_id", maintain_order=True)
         .agg(
             pl.len().cast(pl.Int64).alias("days"),
             pl.col("actual_sum").sum().alias("actual"),
@@ -271,7 +272,7 @@ def _pct(num: pl.Expr, den: pl.Expr) -> pl.Expr:
 def backtest_metrics(compared: pl.DataFrame) -> pl.DataFrame:
     """Metric rows per (fuel, method, segment, unit), then per (fuel, method) and per fuel with
     segment / method ``ALL`` over the CONSUMPTION and CONTROLLED_LOAD registers."""
-    c = compared.with_columns(
+    c = compared.sort("fuel", "method", "segment", "meter_register_id").with_columns(
         err=(pl.col("estimated") - pl.col("actual")).abs(),
         ape=pl.when(pl.col("actual") > 0).then(
             (pl.col("estimated") - pl.col("actual")).abs() / pl.col("actual")
@@ -432,7 +433,8 @@ def trueup_rows(
             _fd=pl.when(n_days > 0).then(c_days / n_days).otherwise(0.0),
             _fs=_share("_sc", "_sw", c_days, n_days),
         )
-        .group_by("account_id")
+        .sort("account_id", "year_mnth")  # joins do not keep order: add in one order every run
+        .group_by("account_id", maintain_order=True)
         .agg(
             (pl.col("volume") * pl.col("_fs")).sum().alias("accrued_volume"),
             (pl.col("usage_net") * pl.col("_fs") + pl.col("supply_net") * pl.col("_fd"))
@@ -461,7 +463,16 @@ def trueup_rows(
             .then(flat)
             .otherwise(_share("_so", "_sw", o_days, l_days))
         )
-        .group_by("account_id")
+        .sort(
+            "account_id",
+            "period_start",
+            "period_end",
+            "item_type",
+            "quantity",
+            "net_amount",
+            "discount_amount",
+        )
+        .group_by("account_id", maintain_order=True)
         .agg(
             (pl.col("quantity") * pl.col("_f"))
             .filter(pl.col("item_type").is_in(BILLED_VOLUME_ITEMS))
@@ -471,13 +482,15 @@ def trueup_rows(
         )
     )
     per = (
-        acc.select("account_id", "fuel", "segment", "covered")
+        acc.sort("account_id")
+        .select("account_id", "fuel", "segment", "covered")
         .join(a, on="account_id", how="left")
         .join(b, on="account_id", how="left")
         .with_columns(
             pl.col(c).fill_null(0.0)
             for c in ("accrued_volume", "accrued_net", "accrued_net_total", "billed_volume", "billed_net")
         )
+        .sort("account_id")
     )
     aggs = [
         pl.len().cast(pl.Int64).alias("accounts"),
