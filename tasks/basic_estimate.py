@@ -634,7 +634,7 @@ def _estimated_reads(
 # ---------------------------------------------------------------- dial turns (seasonal only)
 MAX_EXTRA_TURNS = 3  # turns of the dial a pair may hide beyond the SPEC's (0 or 1)
 TURN_CHECK_FRACTION = 0.3  # registers whose largest pair reaches 30% of a turn are checked
-TURN_REL_TOLERANCE = 0.25  # an assignment "fits" when its pairs' rms relative residual is <= 25%
+TURN_REL_TOLERANCE = 0.2  # an assignment "fits" when its pairs' rms residual is <= 0.2 turn
 TURN_RIVAL_RATIO = 0.5  # another number of turns fitting twice as well makes the choice a guess
 
 
@@ -647,14 +647,16 @@ def resolve_turns(pairs_m: pl.DataFrame, registers: pl.DataFrame, rmacro: pl.Dat
     of a turn (and ≥ 2 pairs), every candidate rate ρ = (c_j + k·T) / e_j (pair j, k = 0 …
     ``MAX_EXTRA_TURNS`` extra turns, e_j = Σ M over the pair) gives each pair the k_i that brings
     c_i + k_i·T closest to ρ·e_i; ρ is then refitted (Σ c' ÷ Σ e) and k re-chosen once. An
-    assignment fits when the day-weighted rms of its pairs' residuals relative to ρ·e_i is at most
-    ``TURN_REL_TOLERANCE`` (seasons the macro profile does not follow stay well inside); the
+    assignment fits when the day-weighted rms of its pairs' residuals c_i − ρ·e_i is at most
+    ``TURN_REL_TOLERANCE`` turns (a missed turn leaves a residual of about a turn; seasons the
+    macro profile does not follow leave much less). Absolute, not relative: adding a turn to
+    every pair always makes their relative differences smaller. The
     fitting assignment with the fewest turns wins (more turns can always fit a few pairs as well:
     a register turning twice a quarter is rarer than one turning once). The pairs of a checked
     register carry the chosen consumption and are fitted on (``ambiguous`` false); they are marked
     ``turns_ambiguous`` (exception AMBIGUOUS_READ by the caller, never silent) when no assignment
     fits (the best one is used) or another number of turns fits ``TURN_RIVAL_RATIO`` × better
-    (relative residual). Adds ``extra_turns``, ``turns_ambiguous``.
+    (rms residual). Adds ``extra_turns``, ``turns_ambiguous``.
     Pairs of registers not checked keep read_pairs' values (and its ``ambiguous``).
     """
     out = pairs_m.with_columns(extra_turns=pl.lit(0, pl.Int64), turns_ambiguous=pl.lit(False))
@@ -707,12 +709,14 @@ def resolve_turns(pairs_m: pl.DataFrame, registers: pl.DataFrame, rmacro: pl.Dat
     x = assign(cands)
     x = assign(x.with_columns(rho=(pl.col("c").sum() / pl.col("_e").sum()).over("meter_register_id", "cand")))
     x = x.with_columns(rho=(pl.col("c").sum() / pl.col("_e").sum()).over("meter_register_id", "cand"))
-    # rms of the pairs' residuals relative to the rate's prediction (day-weighted)
+    # day-weighted rms of the pairs' residuals from the rate's prediction, in turns of the dial
     pred = pl.col("rho") * pl.col("_e")
     scored = (
         x.group_by("meter_register_id", "cand")
         .agg(
-            rel=((pl.col("days") * ((pl.col("c") - pred) / pred) ** 2).sum() / pl.col("days").sum()).sqrt(),
+            rel=(
+                (pl.col("days") * ((pl.col("c") - pred) / pl.col("_T")) ** 2).sum() / pl.col("days").sum()
+            ).sqrt(),
             turns=pl.col("k").sum(),
         )
         .with_columns(rel=pl.col("rel").fill_nan(None).fill_null(float("inf")))
