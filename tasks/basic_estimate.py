@@ -189,6 +189,9 @@ def read_pairs(registers: pl.DataFrame, reads: pl.DataFrame) -> tuple[pl.DataFra
     return pairs.join(last, on="meter_register_id", how="left"), exceptions.cast(EXCEPTION_SCHEMA)  # type: ignore[arg-type]
 
 
+_SUMMED = ("daily", "w", "wh", "b")
+
+
 def register_macro(registers: pl.DataFrame, macro: pl.DataFrame, gas_macro: pl.DataFrame) -> pl.DataFrame:
     """Per basic register and macro day: daily (M), w (weather part) and their running sums."""
     regs = one_row_per_register(basic_registers(registers)).with_columns(segment_key(False), parent_key())
@@ -210,22 +213,27 @@ def register_macro(registers: pl.DataFrame, macro: pl.DataFrame, gas_macro: pl.D
         )
         for m in (macro, gas_macro)
     )
-    elec = regs.filter(~is_gas).join(macro.rename({"segment": "macro_key"}), on="macro_key")
-    gas = regs.filter(is_gas).join(gas_macro, on="jurisdiction")
-    cols = ["meter_register_id", "read_date", "daily", "w", "wh", "b"]
-    return (
-        pl.concat([elec.select(cols), gas.select(cols)])
-        .sort("meter_register_id", "read_date")
-        .with_columns(
-            cum_daily=pl.col("daily").cum_sum().over("meter_register_id"),
-            cum_w=pl.col("w").cum_sum().over("meter_register_id"),
-            cum_wh=pl.col("wh").cum_sum().over("meter_register_id"),
-            cum_b=pl.col("b").cum_sum().over("meter_register_id"),
+    # running sums per macro key (a few dozen keys), then one row per register and day by a join
+    cols = ["read_date", "daily", "w", "wh", "b"]
+    keyed = (
+        pl.concat(
+            [
+                macro.select(pl.col("segment").alias("macro_key"), *cols),
+                gas_macro.select(("gas:" + pl.col("jurisdiction")).alias("macro_key"), *cols),
+            ]
         )
+        .sort("macro_key", "read_date")
+        .with_columns([pl.col(c).cum_sum().over("macro_key").alias(f"cum_{c}") for c in _SUMMED])
     )
-
-
-_SUMMED = ("daily", "w", "wh", "b")
+    regs = regs.with_columns(
+        macro_key=pl.when(is_gas).then("gas:" + pl.col("jurisdiction")).otherwise(pl.col("macro_key"))
+    )
+    return (
+        regs.select("meter_register_id", "macro_key")
+        .join(keyed, on="macro_key")
+        .drop("macro_key")
+        .sort("meter_register_id", "read_date")
+    )
 
 
 _NAMES = {"daily": "sum_m", "w": "sum_w", "wh": "sum_wh", "b": "sum_b"}
