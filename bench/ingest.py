@@ -163,6 +163,7 @@ def main() -> None:
         print(json.dumps(run_nemreader(args.files)))
         return
 
+    load_at_start = os.getloadavg()
     t0 = time.perf_counter()
     files = generate(Path(args.data), args.nmis, args.days, args.groups, args.seed)
     gen_s = time.perf_counter() - t0
@@ -210,6 +211,7 @@ def main() -> None:
         ),
         "machine": {
             "cpus": os.cpu_count(),
+            "load_average_at_start": [round(x, 1) for x in load_at_start],
             "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
             "python": sys.version.split()[0],
             "polars": pl.__version__,
@@ -239,7 +241,7 @@ def main() -> None:
     )
     print(
         f"speed-up: {bua_rate / nr_rate:.1f}x wall-clock, {result['speedup_per_cpu_second']}x per CPU-second"
-        f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)  ->  {out.relative_to(ROOT)}"
+        f" (load average {load_at_start[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} CPUs)  ->  {out.relative_to(ROOT)}"
     )
 
 

@@ -42,11 +42,13 @@ class MeterStoreError(RuntimeError):
 def parquet_bytes(frame: pl.DataFrame) -> bytes:
     """A partition as parquet: zstd with pyarrow's writer, which dictionary-encodes the interval
     values (metered values repeat a lot) — 27% smaller and 30% faster than polars' writer on the
-    bench data. Deterministic: the same frame gives the same bytes."""
+    bench data. Column statistics (min/max, used to skip row groups) are written for the sort
+    key only: readers filter on nmi and read_date, and statistics of the values cost 6-12% of the
+    write. Deterministic: the same frame gives the same bytes."""
     import pyarrow.parquet as pq
 
     buf = io.BytesIO()
-    pq.write_table(frame.to_arrow(), buf, compression="zstd")
+    pq.write_table(frame.to_arrow(), buf, compression="zstd", write_statistics=list(SORT_KEY))
     return buf.getvalue()
 
 
