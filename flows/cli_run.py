@@ -80,6 +80,10 @@ def print_summary(result: Any, settings: Settings) -> None:
         console.print(
             f"NEM12 estimates: {settings.output_url}/nem12/{result.run_date}/ ({len(result.nem12_files)} files)"
         )
+    if "report" in result.seconds:
+        from tasks.report import report_url
+
+        console.print(f"report: {report_url(settings, result.run_date)}")
     seconds = sum(result.seconds.values())
     console.print(f"took {seconds:.1f} s")
 

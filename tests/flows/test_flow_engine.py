@@ -119,6 +119,7 @@ def run_cli(s: Settings) -> dict[str, str]:
     result = CliRunner().invoke(app, args, env={"BUA_MAX_WORKERS": "2", "BUA_TASK_RETRIES": "0"})
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "COMPLETED" in result.output and "took" in result.output
+    assert f"report: {s.output_url}/report/2026-11-01/report.html" in result.output
     return settled_phase_states(expected=2 + phase_task_runs(s.shards))
 
 
