@@ -105,14 +105,17 @@ def bua_monthly(
     spec = glue.resolve_run(settings, run_date, period_start, period_end, basic_method, shards)
     with glue.run_date_lock(spec.run_date, settings.run_lock_timeout_seconds):
         started = glue.now_utc()
-        glue.record_run(spec, "RUNNING", started)
         notify.notify_started(spec)
         try:
+            glue.record_run(spec, "RUNNING", started)
             phases = accrual_phases.with_options(task_runner=glue.task_runner(settings))
             results = phases(spec, refresh)
         except BaseException as exc:
-            glue.record_run(spec, "FAILED", started, glue.now_utc())
             notify.notify_failed(spec, *glue.failure_of(exc))
+            try:
+                glue.record_run(spec, "FAILED", started, glue.now_utc())
+            except Exception:  # noqa: BLE001 - the database may be why the run failed: raise that
+                pass
             raise
         glue.record_run(spec, "COMPLETED", started, glue.now_utc())
     publish_artifacts(spec, results)

@@ -96,6 +96,9 @@ def test_messages_by_hand():
     failed = failed_message(ctx, ["rating[2]"], ValueError(f"implausible read of NMI {NMI}"))
     assert "Failing phase: rating[2] (ValueError)" in failed and "re-run the same run_date" in failed
     assert NMI not in failed and "implausible" not in failed  # the error's text never leaves
+    early = failed_message(ctx, [], ConnectionRefusedError("db.example:3306"))
+    assert "Failing phase: before the first phase (ConnectionRefusedError)" in early
+    assert "db.example" not in early
 
 
 def test_no_webhook_configured_skips_with_a_log_line(caplog):
