@@ -185,13 +185,22 @@ def _history_start(ctx: Ctx) -> dt.date:
 
 def profiles_partial(ctx: Ctx, shard: int) -> list[str]:
     """One shard's segment-profile partial sums over the history window."""
-    from tasks.profiles import profile_partial_sums
+    from tasks.profiles import profile_partials_and_day_grid
+    from tasks.scalars import LONG_WINDOW_DAYS, MIN_SHORT_DAYS, SHORT_WINDOW_DAYS
 
     regs = _shard_of(_get(ctx, "extract", "registers"), shard)
     lo, hi = _history_start(ctx), ctx.run_date - dt.timedelta(days=1)
     lf = _interval_scan(ctx, shard, lo, hi)
-    partial = profile_partial_sums(regs, lf, ctx.settings.segment_with_tni, lo, hi)
-    return [_put(ctx, partial.sort("segment", "read_date"), "profiles", "partial", shard)]
+    partial, day_grid = profile_partials_and_day_grid(
+        regs, lf, ctx.settings.segment_with_tni, lo, hi,
+        grid_from=ctx.run_date - dt.timedelta(days=LONG_WINDOW_DAYS),
+        short_from=ctx.run_date - dt.timedelta(days=SHORT_WINDOW_DAYS), min_short_days=MIN_SHORT_DAYS,
+    )  # fmt: skip
+    return [
+        _put(ctx, partial.sort("segment", "read_date"), "profiles", "partial", shard),
+        # read by scalars (same shard) instead of the store: rows in read order, deterministic
+        _put(ctx, day_grid, "profiles", "day_grid", shard),
+    ]
 
 
 def profiles_combine(ctx: Ctx) -> list[str]:
@@ -270,15 +279,19 @@ def gas_shape(ctx: Ctx) -> list[str]:
 
 def scalars(ctx: Ctx, shard: int) -> list[str]:
     """Interval register scalars (SPEC §4.3) of one shard."""
-    from tasks.interval_estimate import scalars_shard
+    from tasks.interval_estimate import scalars_from_grid, scalars_shard
 
     regs = _shard_of(_get(ctx, "extract", "registers"), shard)
     lf = _interval_scan(
         ctx, shard, ctx.run_date - dt.timedelta(days=365), ctx.run_date - dt.timedelta(days=1)
     )
-    sc, exc = scalars_shard(
-        regs, lf, _get(ctx, "segments", "fixed"), ctx.run_date, ctx.settings.segment_with_tni
-    )
+    fixed = _get(ctx, "segments", "fixed")
+    grid_url = work_url(ctx, "profiles", "day_grid.parquet", shard)
+    if storage.exists(grid_url, ctx.settings):  # written by profiles_partial of this run
+        day_grid = _get(ctx, "profiles", "day_grid", shard)
+        sc, exc = scalars_from_grid(regs, day_grid, lf, fixed, ctx.run_date, ctx.settings.segment_with_tni)
+    else:  # a partial from an older bua (e.g. a cached flow task): read the store
+        sc, exc = scalars_shard(regs, lf, fixed, ctx.run_date, ctx.settings.segment_with_tni)
     return [
         _put(ctx, sc.sort("meter_register_id"), "scalars", "scalars", shard),
         _put(ctx, _exc(exc), "scalars", "exceptions", shard),
@@ -352,7 +365,7 @@ def interval_estimates(ctx: Ctx, shard: int) -> list[str]:
 
 def rating(ctx: Ctx, shard: int) -> list[str]:
     """Rate the shard's unbilled usage (SPEC §4.4); account-level totals for the summary."""
-    from tasks.rating import rate_unbilled
+    from tasks.rating import rate_unbilled, register_day_sums
     from tasks.unbilled import account_days
 
     w = _shard_of(_get(ctx, "windows", "windows"), shard)
@@ -371,10 +384,11 @@ def rating(ctx: Ctx, shard: int) -> list[str]:
         _get(ctx, "extract", "discounts"),
         w.select("account_id", "propensity"),
         ctx.settings.gst_rate,
+        row_sums=(sums := register_day_sums(usage)),
     )
     return [
         _put(ctx, lines, "rating", "lines", shard),
-        _put(ctx, account_totals(w, lines, usage), "rating", "accounts", shard),
+        _put(ctx, account_totals(w, lines, usage, sums), "rating", "accounts", shard),
         _put(ctx, exc, "rating", "exceptions", shard),
     ]
 

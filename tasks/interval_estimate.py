@@ -31,6 +31,7 @@ from tasks.scalars import (
     LONG_WINDOW_DAYS,
     MIN_SHORT_DAYS,
     SHORT_WINDOW_DAYS,
+    day_sums_from_grid,
     interval_day_sums,
     interval_scalars,
 )
@@ -273,6 +274,42 @@ def scalars_shard(
     rest = registers.filter(~pl.col("meter_register_id").is_in(enough.implode()))
     long = interval_day_sums(
         rest, interval, fixed, long_from, short_from - dt.timedelta(days=1), segment_with_tni
+    )
+    scalars, no_history = interval_scalars(registers, pl.concat([short, long]), run_date)
+    return scalars, no_history.cast(EXCEPTION_SCHEMA)  # type: ignore[arg-type]
+
+
+def scalars_from_grid(
+    registers: pl.DataFrame,
+    day_grid: pl.DataFrame,
+    interval: pl.LazyFrame,
+    fixed: pl.DataFrame,
+    run_date: dt.date,
+    segment_with_tni: bool = False,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """:func:`scalars_shard` from the shard's day grid (written by the profiles phase): the grid
+    holds every register-day with an actual half hour in R − 28 … R − 1, and the older days of
+    the registers with fewer than 14 of them. A register needing the 365-day window that the grid
+    does not cover (its segment lacks profile days, so fewer days count than the grid saw) is
+    read from the store as before (``interval``)."""
+    short_from = run_date - dt.timedelta(days=SHORT_WINDOW_DAYS)
+    long_from = run_date - dt.timedelta(days=LONG_WINDOW_DAYS)
+    end = run_date - dt.timedelta(days=1)
+    short = day_sums_from_grid(registers, day_grid, fixed, short_from, end, segment_with_tni)
+    enough = (
+        short.group_by("meter_register_id").len().filter(pl.col("len") >= MIN_SHORT_DAYS)["meter_register_id"]
+    )
+    rest = registers.filter(~pl.col("meter_register_id").is_in(enough.implode()))
+    seen = day_grid.filter(pl.col("read_date") >= short_from).group_by("meter_register_id").len()
+    not_kept = seen.filter(pl.col("len") >= MIN_SHORT_DAYS)["meter_register_id"]  # long days left out
+    in_grid = rest.filter(~pl.col("meter_register_id").is_in(not_kept.implode()))
+    from_store = rest.filter(pl.col("meter_register_id").is_in(not_kept.implode()))
+    long_to = short_from - dt.timedelta(days=1)
+    long = pl.concat(
+        [
+            day_sums_from_grid(in_grid, day_grid, fixed, long_from, long_to, segment_with_tni),
+            interval_day_sums(from_store, interval, fixed, long_from, long_to, segment_with_tni),
+        ]
     )
     scalars, no_history = interval_scalars(registers, pl.concat([short, long]), run_date)
     return scalars, no_history.cast(EXCEPTION_SCHEMA)  # type: ignore[arg-type]

@@ -84,36 +84,34 @@ def actual_quality(quality: np.ndarray) -> np.ndarray:
 def half_hours(
     values: np.ndarray, quality: np.ndarray, minutes: int, nulls: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(hh, ok) from (rows, intervals) values (NaN = null) and quality bytes of ONE interval length:
-    hh = 48 half-hour sums of actual values (0 where the half hour is not actual), ok = the half
-    hour is actual (every sub-interval has quality A, S or F and a value). ``nulls=False``: the
-    caller knows that no value is NaN (the NaN test is skipped)."""
+    """(hh, ok) from interval-major (intervals, rows) values (NaN = null) and quality bytes of ONE
+    interval length: hh = (48, rows) half-hour sums of actual values (0 where the half hour is not
+    actual), ok = the half hour is actual (every sub-interval has quality A, S or F and a value).
+    ``nulls=False``: the caller knows that no value is NaN (the NaN test is skipped)."""
     k = GRID_MINUTES // minutes
     ok = actual_quality(quality)
     if nulls:
         ok &= ~np.isnan(values)
     if k == 1:  # the general formula below gives the same bytes: x·1 = x, 0·0 = 0
         return np.where(ok, values, 0.0), ok
-    hh_ok = ok.reshape(-1, SLOTS, k).all(axis=2)
-    hh = np.where(ok, values, 0.0).reshape(-1, SLOTS, k).sum(axis=2) * hh_ok
+    rows = values.shape[1]
+    hh_ok = ok.reshape(SLOTS, k, rows).all(axis=1)
+    hh = np.where(ok, values, 0.0).reshape(SLOTS, k, rows).sum(axis=1) * hh_ok
     return hh, hh_ok
 
 
-def grid_arrays(rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(hh, ok) for register-day rows of ONE interval length (see :func:`half_hours`)."""
-    if rows.height == 0:
-        return np.zeros((0, SLOTS)), np.zeros((0, SLOTS), dtype=bool)
-    minutes = int(rows["interval_minutes"][0])
-    n = 1440 // minutes
-    values = rows["values"].list.to_array(n).to_numpy()  # nulls arrive as NaN
-    flags = np.frombuffer(rows["quality"].str.join("").item().encode("ascii"), dtype=np.uint8).reshape(-1, n)
-    return half_hours(values, flags, minutes)
-
-
 def any_slot(ok: np.ndarray) -> np.ndarray:
-    """Rows of a (rows, 48) bool array with any True (read as 6 uint64 words per row)."""
-    ok = np.ascontiguousarray(ok)
-    return ok.view(np.uint64).reshape(len(ok), SLOTS // 8).any(axis=1)
+    """Rows (columns of the slot-major (48, rows) array) with any actual half hour."""
+    return ok.any(axis=0)
+
+
+def gather_rows_t(view: np.ndarray, starts: np.ndarray, block: int = 1024) -> np.ndarray:
+    """``view[starts].T`` as a C-contiguous (width, rows) array, gathered in blocks of rows so that
+    each block is transposed in cache (a plain transposing copy is several times slower)."""
+    out = np.empty((view.shape[1], len(starts)), dtype=view.dtype)
+    for b in range(0, len(starts), block):
+        out[:, b : b + block] = view[starts[b : b + block]].T
+    return out
 
 
 @dataclass(frozen=True)
@@ -122,8 +120,8 @@ class Grid:
 
     reg: np.ndarray  # the row's register: row index into the registers frame given to interval_grids
     day: np.ndarray  # read_date as days since 1970-01-01 (int64)
-    hh: np.ndarray  # (rows, 48) half-hour sums of actual values, 0 where not actual
-    ok: np.ndarray  # (rows, 48) bool: the half hour is actual
+    hh: np.ndarray  # (48, rows) half-hour sums of actual values, 0 where not actual (slot-major)
+    ok: np.ndarray  # (48, rows) bool: the half hour is actual
 
 
 def calendar_chunks(date_from: dt.date, date_to: dt.date) -> list[tuple[dt.date, dt.date]]:
@@ -237,10 +235,11 @@ def interval_grids(
             if len(rows) == 0:
                 continue
             # each row's n values are contiguous: a row gather from a sliding-window view
-            # copies them without an index per value
+            # copies them without an index per value; slot-major so that sums over rows run
+            # along contiguous memory
             hh, ok = half_hours(
-                sliding_window_view(values, n)[voff[rows]],
-                sliding_window_view(quality, n)[qoff[rows]],
+                gather_rows_t(sliding_window_view(values, n), voff[rows]),
+                gather_rows_t(sliding_window_view(quality, n), qoff[rows]),
                 int(m),
                 nulls,
             )
@@ -307,6 +306,31 @@ def profile_partial_sums(
 ) -> pl.DataFrame:
     """One shard's partial sums: segment, read_date, total (48 kWh sums), count (48 register
     counts), registers (registers with any actual half hour). Parent segments are rows too.
+    See :func:`profile_partials_and_day_grid`."""
+    return profile_partials_and_day_grid(registers, interval, segment_with_tni, date_from, date_to)[0]
+
+
+DAY_GRID_SCHEMA = {"meter_register_id": pl.Int64, "read_date": pl.Date, "actual_sum": pl.Float64,
+                   "ok_mask": pl.Int64}  # fmt: skip
+
+
+def profile_partials_and_day_grid(
+    registers: pl.DataFrame,
+    interval: pl.LazyFrame,
+    segment_with_tni: bool = False,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    grid_from: dt.date | None = None,
+    short_from: dt.date | None = None,
+    min_short_days: int = 14,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The shard's profile partial sums and, from the same read, its **day grid**: one row per
+    register-day on or after ``grid_from`` with an actual half hour — meter_register_id,
+    read_date, actual_sum (Σ actual half hours), ok_mask (bit j = half hour j is actual) — for
+    the scalars (tasks/scalars.py), so that they need not read the store again. Rows before
+    ``short_from`` are kept only for registers with fewer than ``min_short_days`` such days from
+    ``short_from`` on (the registers that may fall back to the 365-day window). Empty when
+    ``grid_from`` is None.
 
     Sums are accumulated in one dense (segment, day, slot) array per shard: each chunk's rows of
     one interval length, sorted by (segment, day, store order), are summed with ``np.add.reduceat``
@@ -322,8 +346,12 @@ def profile_partial_sums(
         if date_from is not None and date_to is not None
         else month_chunks(interval)
     )
+    empty_grid = pl.DataFrame(schema=DAY_GRID_SCHEMA)
     if not names or not chunks:
-        return _empty_partial()
+        return _empty_partial(), empty_grid
+    g_from = _days(grid_from) if grid_from is not None else None
+    mrid = regs["meter_register_id"].to_numpy()
+    grid_parts: list[tuple[np.ndarray, ...]] = []
     day0 = _days(chunks[0][0])
     ndays = _days(chunks[-1][1]) - day0 + 1
     nseg = len(names)
@@ -342,18 +370,32 @@ def profile_partial_sums(
         seg, day = seg[start:], g.day[start:] - day0
         cut = np.flatnonzero((np.diff(seg) != 0) | (np.diff(day) != 0)) + 1
         starts = np.concatenate([[0], cut])
+        grid: tuple[np.ndarray, ...] = ()
+        if g_from is not None:
+            on = g.day[start:] >= g_from
+            ok = g.ok[:, start:][:, on]
+            hh = g.hh[:, start:][:, on]
+            anyok = any_slot(ok)
+            bits = np.packbits(ok[:, anyok], axis=0, bitorder="little").astype(np.int64)
+            mask = np.zeros(bits.shape[1], dtype=np.int64)
+            for i in range(len(bits)):
+                mask |= bits[i] << (8 * i)
+            grid = (g.reg[start:][on][anyok], g.day[start:][on][anyok], hh[:, anyok].sum(axis=0), mask)
         return (
+            grid,
             seg[starts],
             day[starts],
-            np.add.reduceat(g.hh[start:], starts, axis=0),
-            np.add.reduceat(g.ok[start:], starts, axis=0, dtype=np.int32),
-            np.add.reduceat(any_slot(g.ok[start:]), starts, dtype=np.int32),
+            np.add.reduceat(g.hh[:, start:], starts, axis=1).T,
+            np.add.reduceat(g.ok[:, start:], starts, axis=1, dtype=np.int32).T,
+            np.add.reduceat(any_slot(g.ok[:, start:]), starts, dtype=np.int32),
             np.diff(np.concatenate([starts, [len(seg)]])),
         )
 
     for part in interval_grids(regs, interval, chunks, reduce, group=seg_of_reg):
         if part:
-            s_i, d_i, p_tot, p_cnt, p_reg, p_rows = part
+            grid, s_i, d_i, p_tot, p_cnt, p_reg, p_rows = part
+            if grid:
+                grid_parts.append(grid)
             tot[s_i, d_i] += p_tot
             cnt[s_i, d_i] += p_cnt
             nreg[s_i, d_i] += p_reg
@@ -373,21 +415,49 @@ def profile_partial_sums(
         pnreg[j] += nreg[i]
         prows[j] += rows[i]
     all_names = names + parents
+    day_grid = _day_grid(grid_parts, mrid, short_from, min_short_days) if grid_parts else empty_grid
     seg_i, day_i = np.nonzero(np.concatenate([rows, prows]) > 0)
     if len(seg_i) == 0:
-        return _empty_partial()
+        return _empty_partial(), day_grid
     keys = pl.DataFrame(
         {
             "segment": pl.Series(all_names, dtype=pl.Utf8).gather(seg_i),
             "read_date": pl.Series((day0 + day_i).astype("datetime64[D]"), dtype=pl.Date),
         }
     )
-    return _partial_frame(
+    partial = _partial_frame(
         keys,
         np.concatenate([tot, ptot])[seg_i, day_i],
         np.concatenate([cnt, pcnt])[seg_i, day_i],
         np.concatenate([nreg, pnreg])[seg_i, day_i],
     ).sort("segment", "read_date")
+    return partial, day_grid
+
+
+def _day_grid(
+    parts: list[tuple[np.ndarray, ...]], mrid: np.ndarray, short_from: dt.date | None, min_short_days: int
+) -> pl.DataFrame:
+    """The day-grid frame from the reduce parts (rows in read order); see
+    :func:`profile_partials_and_day_grid` for which rows are kept."""
+    reg, day, actual, mask = (np.concatenate(c) for c in zip(*parts, strict=True))
+    if short_from is not None:
+        short = day >= _days(short_from)
+        n_short = np.bincount(reg[short], minlength=len(mrid))
+        keep = short | (n_short[reg] < min_short_days)
+        reg, day, actual, mask = reg[keep], day[keep], actual[keep], mask[keep]
+    return pl.DataFrame(
+        {
+            "meter_register_id": mrid[reg],
+            "read_date": day.astype("datetime64[D]"),
+            "actual_sum": actual,
+            "ok_mask": mask,
+        }
+    ).cast(DAY_GRID_SCHEMA)  # type: ignore[arg-type]
+
+
+def unpack_mask(mask: np.ndarray) -> np.ndarray:
+    """(48, rows) bool slot-major array of day-grid ``ok_mask`` bits."""
+    return ((mask[None, :] >> np.arange(SLOTS, dtype=np.int64)[:, None]) & 1).astype(bool)
 
 
 def _days(d: dt.date) -> int:

@@ -94,3 +94,56 @@ def test_scalar_uses_only_actual_half_hours_on_both_sides() -> None:
     fixed = pl.DataFrame({"segment": [SEG], "read_date": [day], "profile": [[1.0] * 47 + [9.0]]})
     sums = interval_day_sums(_regs(), pl.DataFrame(rows).lazy(), fixed, day, day)
     assert sums.select("actual_sum", "profile_sum").row(0) == pytest.approx((94.0, 47.0))
+
+
+def test_scalars_from_the_profiles_day_grid_match_the_store_path() -> None:
+    # Same data as the 28/365/none test, but the scalars come from the day grid the profiles
+    # phase keeps (actual sum and actual half hours per register-day) instead of a second read:
+    # N1 = 20·96 / 20·48 = 2.0 (28D); N2 = (10·3 + 30·1)·48 / (40·48) = 1.5 (365D, its December
+    # days are in the grid because it has < 14 days in R-28..R-1); N3 = 1 with NO_HISTORY.
+    from tasks.interval_estimate import scalars_from_grid, scalars_shard
+    from tasks.profiles import profile_partials_and_day_grid
+
+    rows = (
+        _days("N1", R - dt.timedelta(days=20), 20, 2.0)
+        + _days("N1", dt.date(2024, 1, 1), 10, 10.0)
+        + _days("N2", R - dt.timedelta(days=10), 10, 3.0)
+        + _days("N2", dt.date(2023, 12, 1), 30, 1.0)
+    )
+    lf = pl.DataFrame(rows).lazy()
+    fixed = _fixed(dt.date(2023, 3, 1), R - dt.timedelta(days=1))
+    _, grid = profile_partials_and_day_grid(
+        _regs(), lf, False, dt.date(2023, 3, 1), R - dt.timedelta(days=1),
+        grid_from=R - dt.timedelta(days=365), short_from=R - dt.timedelta(days=28),
+    )  # fmt: skip
+    # N1: its 20 recent days only (10 January days are dropped: it has >= 14 recent days);
+    # N2: all 40 days. All 48 half hours actual: mask = 2^48 - 1.
+    assert grid.group_by("meter_register_id").len().sort("meter_register_id").rows() == [(1, 20), (2, 40)]
+    assert set(grid["ok_mask"]) == {2**48 - 1}
+    scalars, exc = scalars_from_grid(_regs(), grid, lf, fixed, R)
+    got = {r["meter_register_id"]: (r["scalar"], r["reference"]) for r in scalars.to_dicts()}
+    assert got[1][0] == pytest.approx(2.0) and got[1][1] == "28D"
+    assert got[2][0] == pytest.approx(1.5) and got[2][1] == "365D"
+    assert got[3] == (1.0, "NONE")
+    assert exc.select("code").to_series().to_list() == ["NO_HISTORY"]
+    assert scalars.equals(scalars_shard(_regs(), lf, fixed, R)[0])
+
+
+def test_scalars_from_the_day_grid_read_the_store_for_long_days_the_grid_left_out() -> None:
+    # N1 has 20 actual days in R-28..R-1, so the grid keeps none of its older days; but the
+    # profile ends at R-11, so only 10 of them count (< 14) and N1 falls back to 365 days: those
+    # must come from the store. s = (10 days·96 + 10 January days·480) / (20·48) = 6.0.
+    from tasks.interval_estimate import scalars_from_grid
+    from tasks.profiles import profile_partials_and_day_grid
+
+    rows = _days("N1", R - dt.timedelta(days=20), 20, 2.0) + _days("N1", dt.date(2024, 1, 1), 10, 10.0)
+    lf = pl.DataFrame(rows).lazy()
+    fixed = _fixed(dt.date(2023, 3, 1), R - dt.timedelta(days=11))
+    _, grid = profile_partials_and_day_grid(
+        _regs(), lf, False, dt.date(2023, 3, 1), R - dt.timedelta(days=1),
+        grid_from=R - dt.timedelta(days=365), short_from=R - dt.timedelta(days=28),
+    )  # fmt: skip
+    assert grid["read_date"].min() == R - dt.timedelta(days=20)
+    scalars, _ = scalars_from_grid(_regs(), grid, lf, fixed, R)
+    got = {r["meter_register_id"]: (r["scalar"], r["reference"]) for r in scalars.to_dicts()}
+    assert got[1][0] == pytest.approx(6.0) and got[1][1] == "365D"
