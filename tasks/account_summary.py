@@ -17,23 +17,32 @@ ACCOUNT_SUMMARY_KEYS = [
 ]  # fmt: skip
 
 
-def account_totals(w: pl.DataFrame, lines: pl.DataFrame, usage: pl.DataFrame) -> pl.DataFrame:
+def account_totals(
+    w: pl.DataFrame, lines: pl.DataFrame, usage: pl.DataFrame, row_sums: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """``bua_account_summary`` rows without exception_count.
 
     Money = sums of the account's rounded line amounts; volume = the estimated consumption of its
     CONSUMPTION and CONTROLLED_LOAD registers over the window (also when some days could not be
-    rated), split into actual and estimated.
+    rated), split into actual and estimated. ``row_sums`` (quantity, quantity_estimated of every
+    usage row, :func:`tasks.rating.register_day_sums`) saves summing the value lists again.
     """
     money = lines.group_by("account_id").agg(
         pl.col("net_amount").sum(), pl.col("discount_net").sum(), pl.col("discount_net_propensity").sum()
     )
     est = pl.col("estimated").cast(pl.List(pl.Float64))
-    vol = (
-        usage.filter(pl.col("stream").is_in(["CONSUMPTION", "CONTROLLED_LOAD"]))
-        .with_columns(
+    summed = (
+        usage.select("account_id", "stream").with_columns(
+            row_sums["quantity"].alias("_v"), row_sums["quantity_estimated"].alias("_e")
+        )
+        if row_sums is not None
+        else usage.with_columns(
             pl.col("values").list.sum().alias("_v"),
             (pl.col("values") * est).list.sum().alias("_e"),  # list.sum skips nulls
         )
+    )
+    vol = (
+        summed.filter(pl.col("stream").is_in(["CONSUMPTION", "CONTROLLED_LOAD"]))
         .group_by("account_id")
         .agg(pl.col("_v").sum().alias("volume"), pl.col("_e").sum().alias("volume_estimated"))
     )

@@ -365,7 +365,7 @@ def interval_estimates(ctx: Ctx, shard: int) -> list[str]:
 
 def rating(ctx: Ctx, shard: int) -> list[str]:
     """Rate the shard's unbilled usage (SPEC §4.4); account-level totals for the summary."""
-    from tasks.rating import rate_unbilled
+    from tasks.rating import rate_unbilled, register_day_sums
     from tasks.unbilled import account_days
 
     w = _shard_of(_get(ctx, "windows", "windows"), shard)
@@ -384,10 +384,11 @@ def rating(ctx: Ctx, shard: int) -> list[str]:
         _get(ctx, "extract", "discounts"),
         w.select("account_id", "propensity"),
         ctx.settings.gst_rate,
+        row_sums=(sums := register_day_sums(usage)),
     )
     return [
         _put(ctx, lines, "rating", "lines", shard),
-        _put(ctx, account_totals(w, lines, usage), "rating", "accounts", shard),
+        _put(ctx, account_totals(w, lines, usage, sums), "rating", "accounts", shard),
         _put(ctx, exc, "rating", "exceptions", shard),
     ]
 

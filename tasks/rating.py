@@ -220,12 +220,23 @@ def _flat_lists(usage: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return flat, est, lengths, offsets
 
 
+def register_day_sums(usage: pl.DataFrame) -> pl.DataFrame:
+    """quantity and quantity_estimated of every usage row (row order): its values and estimated values summed."""
+    return usage.select(
+        pl.col("values").list.sum().alias("quantity"),
+        (pl.col("values") * pl.col("estimated").cast(pl.List(pl.Float64)))
+        .list.sum()
+        .alias("quantity_estimated"),
+    )
+
+
 def usage_by_class(
     usage: pl.DataFrame,
     days: pl.DataFrame,
     plans: pl.DataFrame,
     windows: pl.DataFrame,
     tou_windows: pl.DataFrame,
+    row_sums: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Register-day usage summed per time class: account_id, day, year_mnth, plan_id, item_type,
     time_class, unit, quantity, quantity_actual, quantity_estimated.
@@ -236,12 +247,7 @@ def usage_by_class(
     (:func:`tasks.calendar.time_class_codes`) and the values are summed per (register-day, class)
     with ``bincount``, so no list is copied, masked or exploded into a frame.
     """
-    sums = usage.select(
-        pl.col("values").list.sum().alias("quantity"),
-        (pl.col("values") * pl.col("estimated").cast(pl.List(pl.Float64)))
-        .list.sum()
-        .alias("quantity_estimated"),
-    ).with_row_index("_r")
+    sums = (register_day_sums(usage) if row_sums is None else row_sums).with_row_index("_r")
     meta = (
         usage.select(
             "account_id",
@@ -431,6 +437,7 @@ def rate_unbilled(
     discounts: pl.DataFrame,
     propensity: pl.DataFrame,
     gst_rate: float = 0.10,
+    row_sums: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``invoice_line_item_monthly`` rows (without run_id/run_date) and exceptions for one shard.
 
@@ -441,7 +448,7 @@ def rate_unbilled(
     days, exc_plans = plan_days(account_days_, account_plans)
     rates = day_rates(days, plan_rates)
     supply, exc_supply = supply_rows(days, rates)
-    energy = usage_by_class(usage, days, plans, windows, tou_windows)
+    energy = usage_by_class(usage, days, plans, windows, tou_windows, row_sums)
     energy_day, exc_energy = energy_rows(energy, days, rates)
     day_rows = pl.concat([supply, energy_day.select(supply.columns)])
     day_rows = apply_discounts(day_rows, discount_days(account_days_, discounts), propensity)
