@@ -188,7 +188,7 @@ def _is_other_version(data: bytes, kind: str) -> bool:
 
 
 def _each_parsed(
-    paths: list[str], settings: Settings, summary: IngestSummary, parse: Callable[[str, str], T]
+    paths: list[str], settings: Settings, summary: IngestSummary, parse: Callable[[bytes, str], T]
 ) -> Iterator[T]:
     """Parsed files in file order; rejected files quarantined on the way.
 
@@ -199,7 +199,7 @@ def _each_parsed(
 
     def job(unit: Unit) -> T | MdffError:
         try:
-            return parse(decode(unit.data), unit.name)
+            return parse(unit.data, unit.name)
         except MdffError as exc:
             return exc
 
@@ -242,9 +242,9 @@ class _Parts:
     readings: dict[tuple[int, str], int]
 
 
-def _parse_parts(shards: int) -> Callable[[str, str], _Parts]:
-    def parse(text: str, name: str) -> _Parts:
-        frame = parse_nem12(text, name)
+def _parse_parts(shards: int) -> Callable[[bytes, str], _Parts]:
+    def parse(data: bytes, name: str) -> _Parts:
+        frame = parse_nem12(data, name)
         parts = split_partitions(frame, shards)
         readings = {k: int(p["values"].list.len().sum() or 0) for k, p in parts.items()}
         return _Parts(frame.height, parts, readings)
@@ -334,7 +334,7 @@ def ingest_nem13(paths: list[str], settings: Settings) -> IngestSummary:
 
     require_tables(settings.database_url, ["site", "meter", "meter_register", "basic_read"])
     summary = IngestSummary("nem13")
-    frames = list(_each_parsed(paths, settings, summary, parse_nem13))
+    frames = list(_each_parsed(paths, settings, summary, lambda data, name: parse_nem13(decode(data), name)))
     if not frames:
         return summary
     reads = basic_reads(pl.concat(frames))

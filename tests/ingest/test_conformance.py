@@ -16,9 +16,10 @@ import polars as pl
 import pytest
 
 from tasks.meter_store import explode_intervals, merge_register_days, scan_interval
-from tasks.nem12 import decode, parse_nem12
+from tasks.nem12 import MdffError, decode, parse_nem12
 from tasks.nem13 import parse_nem13
 from tasks.settings import Settings
+from tests.conftest import MDFF
 from tests.ingest.helpers import NEM12_FILES, NEM13_FILES, member_bytes, nemreader_intervals
 
 NEMREADER_WRONG = {"NEM12#Scenario10#ETSAMDP#NEMMCO.zip"}  # see test_nemreader_exceptions.py
@@ -78,3 +79,46 @@ def test_nem13_equals_nemreader(path: Path) -> None:
     key = ["nmi", "suffix", "t_end"]
     assert ours.height == theirs.height > 0
     assert ours.sort(key).equals(theirs.sort(key))
+
+
+def _every_example() -> list[tuple[str, bytes]]:
+    """Every file (each member of a zip) under the example set, valid or not, NEM12 or NEM13."""
+    import zipfile
+
+    found: list[tuple[str, bytes]] = []
+    for path in sorted(p for p in MDFF.rglob("*") if p.is_file() and p.suffix != ".md"):
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                found += [(f"{path.name}!{m}", z.read(m)) for m in z.namelist() if not m.endswith("/")]
+        else:
+            found.append((path.name, path.read_bytes()))
+    return found
+
+
+def _outcome(data: str | bytes, name: str) -> pl.DataFrame | list[tuple[int, str]]:
+    try:
+        return parse_nem12(data, name)
+    except MdffError as exc:
+        return exc.problems
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        *_every_example(),
+        ("crlf-and-blank-lines.csv", b"\xef\xbb\xbf100,NEM12,200401011200,A,B\r\n\r\n  \r\n900\r\n\r\n"),
+        ("latin-1.csv", b"100,NEM12,200401011200,A,B\n200,NMI\xe9,E1,1,E1,,M,KWH,30,\n900\n"),
+        ("cr-inside.csv", b"100,NEM12\r900\n"),
+    ],
+    ids=lambda b: b[0],
+)
+def test_bytes_read_like_text(blob: tuple[str, bytes]) -> None:
+    """Ingest hands the reader a file's bytes (read by polars' CSV reader, or decoded when they are
+    not UTF-8); the conformance tests hand it the decoded text. Both give the same rows or the same
+    problems, on every example file and on BOM / CR LF / blank-line / Latin-1 / lone-CR files."""
+    name, data = blob
+    from_bytes, from_text = _outcome(data, name), _outcome(decode(data), name)
+    if isinstance(from_text, pl.DataFrame):
+        assert isinstance(from_bytes, pl.DataFrame) and from_bytes.equals(from_text)
+    else:
+        assert from_bytes == from_text and from_text
