@@ -116,6 +116,11 @@ def _read_lines(data: bytes) -> pl.DataFrame | None:
         return None
 
 
+def _unparsed(text: pl.Expr, parsed: pl.Expr) -> pl.Expr:
+    """``bad_datetime`` of a text already parsed by ``mdff_datetime``: not blank, yet null."""
+    return (text.str.strip_chars().fill_null("") != "") & parsed.is_null()
+
+
 def mdff_lines(text: str | bytes, fields: bool = True) -> pl.DataFrame:
     """Non-blank lines with their 1-based line number, record type and (``fields=True``) fields.
 
@@ -382,11 +387,11 @@ def _interval_days(lines: pl.DataFrame, d200: pl.DataFrame) -> tuple[pl.DataFram
                 ),
             ),
             (
-                bad_datetime(pl.col("update_text")),
+                _unparsed(pl.col("update_text"), pl.col("update_datetime")),
                 pl.format("300 record UpdateDateTime '{}' is not a valid date-time", pl.col("update_text")),
             ),
             (
-                bad_datetime(pl.col("msats_text")),
+                _unparsed(pl.col("msats_text"), pl.col("msats_load_datetime")),
                 pl.format("300 record MSATSLoadDateTime '{}' is not a valid date-time", pl.col("msats_text")),
             ),
         ],
