@@ -293,17 +293,23 @@ def usage_by_class(
     parts = [plain]
     tou = meta.filter(pl.col("_tou"))
     if tou.height:
-        flat, est, lengths, offsets = _flat_lists(usage)
         keys, names, codes = time_class_codes(tou.select(KEYS), tou_windows)
         # register-days whose key has no classified interval (no time zone) are not rated, as before
         t = tou.join(keys, on=KEYS, how="inner").filter(pl.col("_len") > 0)
         r = t["_r"].cast(pl.Int64).to_numpy()
-        lens = lengths[r]
+        # only the time-of-use rows' lists are flattened (row i of t = row i of the flat arrays)
+        flat, est, lens, offsets = _flat_lists(
+            usage.select("meter_register_id", "read_date", "values", "estimated")[r]
+        )
         key_len = t["_len"].to_numpy()
         if (lens != key_len).any():
-            bad = t.filter(pl.Series(lens != key_len)).row(0, named=True)
+            bad = (
+                t.with_columns(pl.Series("_n", lens))
+                .filter(pl.col("_n") != pl.col("_len"))
+                .row(0, named=True)
+            )
             raise ValueError(
-                f"usage of account {bad['account_id']} on {bad['day']}: {lengths[bad['_r']]} values, "
+                f"usage of account {bad['account_id']} on {bad['day']}: {bad['_n']} values, "
                 f"but a day of {bad['interval_minutes']}-minute intervals has {bad['_len']}"
             )
         k = len(names)
@@ -315,7 +321,7 @@ def usage_by_class(
         for n in np.unique(lens):  # one pass per interval length (48, 96, 288 …): rows × intervals
             sel = np.flatnonzero(lens == n)
             at = np.arange(n)
-            value_pos = offsets[r[sel]][:, None] + at
+            value_pos = offsets[sel][:, None] + at
             group = (sel[:, None] * k + codes[starts[sel][:, None] + at]).ravel()
             v = flat[value_pos].ravel()
             count += np.bincount(group, minlength=size)
