@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tasks.macro import gas_shape, macro_profile, night_heating, smooth_heating_index
+from tasks.macro import gas_shape, macro_profile, night_heating, smooth_heating_index, weather_factors
 
 D0 = dt.date(2025, 1, 1)
 
@@ -123,3 +123,31 @@ def test_gas_shape_follows_the_electricity_populations_actual_cold() -> None:
     daily = dict(zip(macro["read_date"].to_list(), macro["daily"].to_list(), strict=True))
     hot, cold = next(d for d in year if e(d) == 0.0), next(d for d in year if e(d) == 1.0)
     assert daily[cold] / daily[hot] == pytest.approx(3.0, rel=1e-6)
+
+
+def test_weather_factors_find_a_colder_month_from_the_gas_pairs() -> None:
+    # VIC, January and February 2025. Average-year heating index h = 1 on days 1-14 of each
+    # month, 0.2 after; February was twice as cold: two registers truly use k·(1 + g·h) MJ/day
+    # with g = 1 in January and 2 in February, read every 7 days (one pair spans both months).
+    # Within a month the pairs' mean h differ, which separates a register's base from its
+    # heating, so g is found up to a common scale (rescaled so that Σ g·H is unchanged); the
+    # ridge (1% of each month's weight) pulls it slightly towards 1: February / January ≈ 2.
+    days = [D0 + dt.timedelta(days=i) for i in range(59)]
+
+    def h(d: dt.date) -> float:
+        return 1.0 if d.day <= 14 else 0.2
+
+    hfull = pl.DataFrame({"jurisdiction": "VIC", "read_date": days, "h": [h(d) for d in days]})
+    fits = pl.DataFrame({"jurisdiction": ["VIC"], "a": [1.0], "b": [1.0]})
+    rows = []
+    for k in (1.0, 3.0):
+        for s in range(0, 56, 7):
+            span = [D0 + dt.timedelta(days=s + i) for i in range(7)]
+            use = sum(k * (1 + (2.0 if d.month == 2 else 1.0) * h(d)) for d in span)
+            rows.append({"meter_register_id": int(k), "jurisdiction": "VIC", "start": span[0],
+                         "end": span[-1] + dt.timedelta(days=1), "days": 7, "consumption": use})  # fmt: skip
+    g = weather_factors(pl.DataFrame(rows), hfull, fits).sort("period")
+    jan, feb = g["g"].to_list()
+    assert feb / jan == pytest.approx(2.0, rel=0.02)
+    hj, hf = sum(h(d) for d in days if d.month == 1), sum(h(d) for d in days if d.month == 2)
+    assert hj * jan + hf * feb == pytest.approx(hj + hf)  # Σ g·H over the range is unchanged
