@@ -20,6 +20,7 @@ import argparse
 import datetime as dt
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -76,14 +77,15 @@ def pipeline_daily(
     from tasks.accrual import run_accrual
 
     out = work / f"out-{method}"
-    t0 = time.perf_counter()
-    run_accrual(settings.model_copy(update={"output_url": str(out)}), run_date, basic_method=method)
-    seconds = time.perf_counter() - t0
+    t0, c0 = time.perf_counter(), time.process_time()
+    res = run_accrual(settings.model_copy(update={"output_url": str(out)}), run_date, basic_method=method)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     est = out / "work" / run_date.isoformat() / "estimates"
     usage = pl.concat([pl.read_parquet(f) for f in sorted(est.glob("shard=*/*_usage.parquet"))])
     excs = sorted((out / "work" / run_date.isoformat()).rglob("bua_exception.parquet"))
     exc = pl.read_parquet(excs[0]) if excs else pl.DataFrame(schema={"account_id": pl.Int64, "code": pl.Utf8})
-    return usage_daily(usage), exc, {"run_accrual": seconds}
+    phases = {f"phase_{k}": v for k, v in getattr(res, "seconds", {}).items()}
+    return usage_daily(usage), exc, {"run_accrual": seconds, "run_accrual_cpu": cpu, **phases}
 
 
 def run_date_of(gen: Path) -> dt.date:
@@ -300,6 +302,7 @@ def main() -> None:
                 "gas_fit": cache["gas_fit"].to_dicts() if cache else None,
                 "prepare_seconds": round(t_prep, 1),
                 "timings_seconds": {m: {k: round(v, 2) for k, v in t.items()} for m, t in timings.items()},
+                "load_average": list(os.getloadavg()),
                 "better_method": best,
                 "rows": rows,
             },
