@@ -55,6 +55,20 @@ def expected_breakdown(settings: Settings) -> tuple[str, int]:
     return f"${total:,.2f}", csv.select("state", "fuel").unique().height
 
 
+def report_links() -> list[str]:
+    """Links of the ``bua-report`` artifacts in the API, newest first."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["bua-report"])),
+            sort=ArtifactSort.CREATED_DESC,
+        )
+    return [a.data for a in arts]
+
+
 def test_messages_by_hand():
     from tasks.accrual import RunContext
     from tasks.notify import failed_message, finished_message, started_message
@@ -193,6 +207,11 @@ def test_flow_posts_started_then_finished_and_failed_naming_the_phase(
     assert len(texts) == 2 and "started" in texts[0] and "finished" in texts[1]
     total, pairs = expected_breakdown(s)
     assert f"Accrual {total}" in texts[1] and texts[1].count("\n• ") == pairs
+    # the flow also published a link artifact to this run's report (SPEC §5)
+    report = Path(s.output_url) / "report" / "2026-11-01" / "report.html"
+    assert report.exists() and ok.result["report"] == str(report)
+    links = report_links()
+    assert links and f"({report.resolve().as_uri()})" in links[0]  # [Accrual report 2026-11-01](file://…)
 
     # a re-run: every phase a cache hit, but notify runs again (its message is this run's)
     again = run_monthly(s, run_date=R)
