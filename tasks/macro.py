@@ -239,6 +239,21 @@ def _fit_drivers(gas_pairs: pl.DataFrame, drivers: pl.DataFrame) -> pl.DataFrame
     ).select("driver", "jurisdiction", "a", "b", "level", "pairs", "mse", "_good")
 
 
+def _group_sums(frame: pl.DataFrame, keys: list[str], order: list[str], **values: pl.Expr) -> pl.DataFrame:
+    """Σ of each value expression per group of ``keys``, added in a fixed order (rows sorted by
+    keys + ``order``, which must make them unique; numpy ``reduceat``): polars' parallel group-by
+    sums change in the last bits from run to run, and a re-run must give the same bytes."""
+    f = frame.sort([*keys, *order]).with_columns(**values)
+    if f.height == 0:
+        return f.select(*keys, *values.keys())
+    run = f.select(pl.struct(keys).rle_id().alias("_run"))["_run"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
+    out = f.select(keys)[starts]
+    return out.with_columns(
+        [pl.Series(k, np.add.reduceat(f[k].cast(pl.Float64).to_numpy(), starts)) for k in values]
+    )
+
+
 def weather_factors(gas_pairs: pl.DataFrame, hfull: pl.DataFrame, fits: pl.DataFrame) -> pl.DataFrame:
     """Actual-weather factors g (jurisdiction, period, g) of the heating index, from the gas pairs.
 
@@ -264,8 +279,14 @@ def weather_factors(gas_pairs: pl.DataFrame, hfull: pl.DataFrame, fits: pl.DataF
     days = hfull.with_columns(
         period=pl.col("read_date").dt.truncate(WEATHER_PERIOD), cum=pl.col("h").cum_sum().over("jurisdiction")
     )
-    periods = days.group_by("jurisdiction", "period").agg(
-        p0=pl.col("read_date").min(), p1=pl.col("read_date").max(), hp=pl.col("h").sum()
+    periods = (
+        days.group_by("jurisdiction", "period")
+        .agg(p0=pl.col("read_date").min(), p1=pl.col("read_date").max())
+        .join(
+            _group_sums(days, ["jurisdiction", "period"], ["read_date"], hp=pl.col("h")),
+            on=["jurisdiction", "period"],
+        )
+        .sort("jurisdiction", "period")
     )
     cum = days.select("jurisdiction", "read_date", "cum", "h")
     # heating exposure of each pair in each period it overlaps
@@ -279,28 +300,30 @@ def weather_factors(gas_pairs: pl.DataFrame, hfull: pl.DataFrame, fits: pl.DataF
     )
     # pairs the index does not cover every day of are left out
     covered = ov.group_by("_i").agg(pl.len())
-    pairs = (
-        pairs.join(covered.select("_i"), on="_i", how="semi")
-        .with_columns(
-            m_r=(pl.col("consumption").sum() / pl.col("days").sum()).over("meter_register_id"),
-            n_r=pl.len().over("meter_register_id"),
-        )
-        .filter(pl.col("m_r") > 0)
-    )
+    pairs = pairs.join(covered.select("_i"), on="_i", how="semi")
+    mean_use = _group_sums(pairs, ["meter_register_id"], ["_i"], _c=pl.col("consumption"), _d=pl.col("days"))
+    pairs = pairs.join(
+        mean_use.select("meter_register_id", (pl.col("_c") / pl.col("_d")).alias("m_r")),
+        on="meter_register_id",
+    ).filter(pl.col("m_r") > 0)
     jfit = fits.select("jurisdiction", pl.col("a").alias("_aj"), pl.col("b").alias("_bj"))
     g = periods.select("jurisdiction", "period", pl.lit(1.0).alias("g"))
     for _ in range(WEATHER_ITERATIONS):
-        x = ov.join(g, on=["jurisdiction", "period"]).group_by("_i").agg(X=(pl.col("g") * pl.col("H")).sum())
+        x = _group_sums(
+            ov.join(g, on=["jurisdiction", "period"]), ["_i"], ["period"], X=pl.col("g") * pl.col("H")
+        )
         pr = pairs.join(x, on="_i").with_columns(D=pl.col("days").cast(pl.Float64), c=pl.col("consumption"))
         reg = (
-            pr.group_by("meter_register_id", "jurisdiction")
-            .agg(
-                sdd=pl.col("D").sum(),
-                sdx=pl.col("X").sum(),
-                sxx=(pl.col("X") ** 2 / pl.col("D")).sum(),
-                sdc=pl.col("c").sum(),
-                sxc=(pl.col("X") * pl.col("c") / pl.col("D")).sum(),
-                n=pl.len(),
+            _group_sums(
+                pr,
+                ["meter_register_id", "jurisdiction"],
+                ["_i"],
+                sdd=pl.col("D"),
+                sdx=pl.col("X"),
+                sxx=pl.col("X") ** 2 / pl.col("D"),
+                sdc=pl.col("c"),
+                sxc=pl.col("X") * pl.col("c") / pl.col("D"),
+                n=pl.lit(1.0),
             )
             .join(jfit, on="jurisdiction", how="left")
             .with_columns(det=pl.col("sdd") * pl.col("sxx") - pl.col("sdx") ** 2)
@@ -332,11 +355,12 @@ def weather_factors(gas_pairs: pl.DataFrame, hfull: pl.DataFrame, fits: pl.DataF
             )
             .select("_i", "jurisdiction", "period", "z", "y", "w")
         )
-        rhs = z.group_by("jurisdiction", "period").agg(r=(pl.col("w") * pl.col("z") * pl.col("y")).sum())
-        gram = (
-            z.join(z.select("_i", pl.col("period").alias("period2"), pl.col("z").alias("z2")), on="_i")
-            .group_by("jurisdiction", "period", "period2")
-            .agg(v=(pl.col("w") * pl.col("z") * pl.col("z2")).sum())
+        rhs = _group_sums(z, ["jurisdiction", "period"], ["_i"], r=pl.col("w") * pl.col("z") * pl.col("y"))
+        gram = _group_sums(
+            z.join(z.select("_i", pl.col("period").alias("period2"), pl.col("z").alias("z2")), on="_i"),
+            ["jurisdiction", "period", "period2"],
+            ["_i"],
+            v=pl.col("w") * pl.col("z") * pl.col("z2"),
         )
         out = []
         for jur in sorted(periods["jurisdiction"].unique().to_list()):
