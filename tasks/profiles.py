@@ -105,6 +105,16 @@ def any_slot(ok: np.ndarray) -> np.ndarray:
     return ok.any(axis=0)
 
 
+def slot_sum(a: np.ndarray) -> np.ndarray:
+    """Per-row sum of a slot-major (48, rows) array, slot 0 + slot 1 + … in this order whatever
+    the memory layout (numpy's own reduction order depends on it, and the profiles' day grid and
+    the scalars' store path must give the same bytes)."""
+    out = a[0].astype(np.float64)
+    for j in range(1, len(a)):
+        out += a[j]
+    return out
+
+
 def gather_rows_t(view: np.ndarray, starts: np.ndarray, block: int = 1024) -> np.ndarray:
     """``view[starts].T`` as a C-contiguous (width, rows) array, gathered in blocks of rows so that
     each block is transposed in cache (a plain transposing copy is several times slower)."""
@@ -370,24 +380,25 @@ def profile_partials_and_day_grid(
         seg, day = seg[start:], g.day[start:] - day0
         cut = np.flatnonzero((np.diff(seg) != 0) | (np.diff(day) != 0)) + 1
         starts = np.concatenate([[0], cut])
+        ok, hh = g.ok[:, start:], g.hh[:, start:]  # views
+        any_ok = any_slot(ok)
         grid: tuple[np.ndarray, ...] = ()
         if g_from is not None:
-            on = g.day[start:] >= g_from
-            ok = g.ok[:, start:][:, on]
-            hh = g.hh[:, start:][:, on]
-            anyok = any_slot(ok)
-            bits = np.packbits(ok[:, anyok], axis=0, bitorder="little").astype(np.int64)
+            # reductions over the whole slot-major arrays, then a selection of 1-D results (a
+            # boolean selection of columns copies 48 strided rows)
+            sel = any_ok & (g.day[start:] >= g_from)
+            bits = np.packbits(ok, axis=0, bitorder="little")[:, sel].astype(np.int64)
             mask = np.zeros(bits.shape[1], dtype=np.int64)
             for i in range(len(bits)):
                 mask |= bits[i] << (8 * i)
-            grid = (g.reg[start:][on][anyok], g.day[start:][on][anyok], hh[:, anyok].sum(axis=0), mask)
+            grid = (g.reg[start:][sel], g.day[start:][sel], slot_sum(hh)[sel], mask)
         return (
             grid,
             seg[starts],
             day[starts],
-            np.add.reduceat(g.hh[:, start:], starts, axis=1).T,
-            np.add.reduceat(g.ok[:, start:], starts, axis=1, dtype=np.int32).T,
-            np.add.reduceat(any_slot(g.ok[:, start:]), starts, dtype=np.int32),
+            np.add.reduceat(hh, starts, axis=1).T,
+            np.add.reduceat(ok, starts, axis=1, dtype=np.int32).T,
+            np.add.reduceat(any_ok, starts, dtype=np.int32),
             np.diff(np.concatenate([starts, [len(seg)]])),
         )
 

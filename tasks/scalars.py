@@ -24,6 +24,7 @@ from tasks.profiles import (
     interval_registers,
     one_row_per_register,
     segment_codes,
+    slot_sum,
     unpack_mask,
 )
 
@@ -75,8 +76,8 @@ def interval_day_sums(
             {
                 "meter_register_id": mrid[g.reg[keep]],
                 "read_date": (day + day0).astype("datetime64[D]"),
-                "actual_sum": g.hh[:, keep].sum(axis=0),
-                "profile_sum": (pvals[seg, day].T * ok).sum(axis=0),
+                "actual_sum": slot_sum(g.hh[:, keep]),
+                "profile_sum": slot_sum(pvals[seg, day].T * ok),
                 "actual_slots": ok.sum(axis=0),
             }
         )
@@ -143,7 +144,7 @@ def day_sums_from_grid(
                 "meter_register_id": rows["meter_register_id"].to_numpy()[keep],
                 "read_date": (day + day0).astype("datetime64[D]"),
                 "actual_sum": rows["actual_sum"].to_numpy()[keep],
-                "profile_sum": (pvals[seg, day].T * ok).sum(axis=0),
+                "profile_sum": slot_sum(pvals[seg, day].T * ok),
                 "actual_slots": ok.sum(axis=0),
             }
         )
