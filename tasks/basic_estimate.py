@@ -27,6 +27,7 @@ multiplier, modulo 10^dial_digits.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -192,8 +193,33 @@ def read_pairs(registers: pl.DataFrame, reads: pl.DataFrame) -> tuple[pl.DataFra
 _SUMMED = ("daily", "w", "wh", "b")
 
 
+@dataclass(frozen=True)
+class KeyedMacro:
+    """The macro profile of a shard's basic registers without one row per register and day:
+    ``keyed`` (macro_key, read_date, daily, w, wh, b and their running sums cum_*, sorted by key
+    and day) and ``regkey`` (meter_register_id → macro_key). Range sums, day values and means
+    are taken per key and reach the registers by a join on a few hundred rows."""
+
+    keyed: pl.DataFrame
+    regkey: pl.DataFrame
+
+    def per_register(self) -> pl.DataFrame:
+        """One row per register and macro day (what :func:`register_macro` returns)."""
+        return (
+            self.regkey.join(self.keyed, on="macro_key")
+            .drop("macro_key")
+            .sort("meter_register_id", "read_date")
+        )
+
+
 def register_macro(registers: pl.DataFrame, macro: pl.DataFrame, gas_macro: pl.DataFrame) -> pl.DataFrame:
     """Per basic register and macro day: daily (M), w (weather part) and their running sums."""
+    return keyed_macro(registers, macro, gas_macro).per_register()
+
+
+def keyed_macro(registers: pl.DataFrame, macro: pl.DataFrame, gas_macro: pl.DataFrame) -> KeyedMacro:
+    """The basic registers' macro profile per macro key (segment, else parent, else
+    ``*|J|CONSUMPTION``; gas: ``gas:J``) with running sums, and each register's key."""
     regs = one_row_per_register(basic_registers(registers)).with_columns(segment_key(False), parent_key())
     have = set(macro["segment"].unique().to_list())
     fallback = pl.concat_str([pl.lit("*"), pl.col("jurisdiction"), pl.lit("CONSUMPTION")], separator="|")
@@ -228,24 +254,27 @@ def register_macro(registers: pl.DataFrame, macro: pl.DataFrame, gas_macro: pl.D
     regs = regs.with_columns(
         macro_key=pl.when(is_gas).then("gas:" + pl.col("jurisdiction")).otherwise(pl.col("macro_key"))
     )
-    return (
-        regs.select("meter_register_id", "macro_key")
-        .join(keyed, on="macro_key")
-        .drop("macro_key")
-        .sort("meter_register_id", "read_date")
-    )
+    return KeyedMacro(keyed, regs.select("meter_register_id", "macro_key").sort("meter_register_id"))
 
 
 _NAMES = {"daily": "sum_m", "w": "sum_w", "wh": "sum_wh", "b": "sum_b"}
 
 
-def _range_sums(frame: pl.DataFrame, first: str, last: str, rmacro: pl.DataFrame) -> pl.DataFrame:
+def _range_sums(
+    frame: pl.DataFrame, first: str, last: str, rmacro: pl.DataFrame | KeyedMacro
+) -> pl.DataFrame:
     """Add sum_m, sum_w, sum_wh, sum_b over the days first … last (inclusive) of each row's
     register; null when the range is not inside the register's macro range.
 
     rmacro (register_macro) is sorted by register and day, one row per day: when every register's
     days are contiguous, the running sums are gathered by row position (numpy) instead of two
-    joins on (register, day)."""
+    joins on (register, day). ``rmacro`` may be a :class:`KeyedMacro`: the rows are then those of
+    each register's macro key."""
+    if isinstance(rmacro, KeyedMacro):
+        frame = frame.join(rmacro.regkey, on="meter_register_id", how="left", maintain_order="left")
+        out = _range_sums(frame.rename({"meter_register_id": "_reg", "macro_key": "meter_register_id"}),
+                          first, last, rmacro.keyed.rename({"macro_key": "meter_register_id"}))  # fmt: skip
+        return out.rename({"meter_register_id": "macro_key", "_reg": "meter_register_id"}).drop("macro_key")
     meta = (
         rmacro.with_row_index("_row")
         .group_by("meter_register_id")
@@ -261,7 +290,7 @@ def _range_sums(frame: pl.DataFrame, first: str, last: str, rmacro: pl.DataFrame
     )
     if not contiguous:
         return _range_sums_join(frame, first, last, rmacro)
-    pos = frame.join(meta, on="meter_register_id", how="left").select(
+    pos = frame.join(meta, on="meter_register_id", how="left", maintain_order="left").select(
         (pl.col(first) - pl.col("_d0")).dt.total_days().alias("_a"),
         (pl.col(last) - pl.col("_d0")).dt.total_days().alias("_z"),
         "_off",
@@ -307,7 +336,7 @@ def _range_sums_join(frame: pl.DataFrame, first: str, last: str, rmacro: pl.Data
     ).drop([f"_hi_{c}" for c in _SUMMED] + [f"_lo_{c}" for c in _SUMMED])
 
 
-def _with_pair_sums(pairs: pl.DataFrame, rmacro: pl.DataFrame) -> pl.DataFrame:
+def _with_pair_sums(pairs: pl.DataFrame, rmacro: pl.DataFrame | KeyedMacro) -> pl.DataFrame:
     """Σ M, Σ W and Σ Wh over each pair's days (null when the pair is not inside the macro range)."""
     out = _range_sums(pairs.with_columns(_e=pl.col("end") - pl.duration(days=1)), "start", "_e", rmacro)
     return out.drop("_e")
@@ -479,7 +508,7 @@ def estimate_basic(
         pairs, bad = read_pairs(regs, reads)
     else:
         bad = pl.DataFrame(schema=EXCEPTION_SCHEMA)
-    rmacro = register_macro(regs, macro, gas_macro)
+    rmacro = keyed_macro(regs, macro, gas_macro)
     pairs_m = _with_pair_sums(pairs, rmacro)
     ambiguous = pl.DataFrame(schema=EXCEPTION_SCHEMA)
     if method == "seasonal":
@@ -504,10 +533,12 @@ def estimate_basic(
                 ),
             ]
         )
+    # the mean of the daily estimate over the macro range = the estimate on the key's mean day
+    key_means = rmacro.keyed.group_by("macro_key").agg(pl.col(c).mean() for c in _SUMMED)
     mean_shape = (
-        rmacro.join(models, on="meter_register_id")
-        .group_by("meter_register_id")
-        .agg(_shape().mean().alias("mean_shape"))
+        rmacro.regkey.join(key_means, on="macro_key")
+        .join(models, on="meter_register_id")
+        .select("meter_register_id", _shape().alias("mean_shape"))
     )
     pair_shape = pairs_m.join(models, on="meter_register_id", how="left").with_columns(
         pair_shape=_range_shape()
@@ -525,11 +556,13 @@ def estimate_basic(
             strategy="backward",
             check_sortedness=False,
         )
+        .join(rmacro.regkey, on="meter_register_id", how="left")
         .join(
-            rmacro.select("meter_register_id", "read_date", "daily", "w", "wh", "b"),
-            on=["meter_register_id", "read_date"],
+            rmacro.keyed.select("macro_key", "read_date", "daily", "w", "wh", "b"),
+            on=["macro_key", "read_date"],
             how="left",
         )
+        .drop("macro_key")
         .join(models, on="meter_register_id", how="left")
         .join(mean_shape, on="meter_register_id", how="left")
     )
@@ -594,7 +627,7 @@ def _ambiguous_exceptions(pairs_m: pl.DataFrame) -> pl.DataFrame:
 def _estimated_reads(
     regs: pl.DataFrame,
     pairs: pl.DataFrame,
-    rmacro: pl.DataFrame,
+    rmacro: pl.DataFrame | KeyedMacro,
     models: pl.DataFrame,
     mean_shape: pl.DataFrame,
     period_end: dt.date,
@@ -646,7 +679,9 @@ TURN_REL_TOLERANCE = 0.2  # an assignment "fits" when its pairs' rms residual is
 TURN_RIVAL_RATIO = 0.5  # another number of turns fitting twice as well makes the choice a guess
 
 
-def resolve_turns(pairs_m: pl.DataFrame, registers: pl.DataFrame, rmacro: pl.DataFrame) -> pl.DataFrame:
+def resolve_turns(
+    pairs_m: pl.DataFrame, registers: pl.DataFrame, rmacro: pl.DataFrame | KeyedMacro
+) -> pl.DataFrame:
     """Infer how many times the dial turned over each read pair of large registers (``seasonal``).
 
     SPEC §4.3 adds one turn (10^dial_digits × multiplier) to a negative difference; a register
@@ -676,7 +711,12 @@ def resolve_turns(pairs_m: pl.DataFrame, registers: pl.DataFrame, rmacro: pl.Dat
             pl.lit(10.0).pow(pl.col("dial_digits").cast(pl.Float64)) * pl.col("multiplier").cast(pl.Float64)
         ).alias("_T"),
     )
-    mean_m = rmacro.group_by("meter_register_id").agg(pl.col("daily").mean().alias("_mm"))
+    if isinstance(rmacro, KeyedMacro):
+        mean_m = rmacro.regkey.join(
+            rmacro.keyed.group_by("macro_key").agg(pl.col("daily").mean().alias("_mm")), on="macro_key"
+        ).select("meter_register_id", "_mm")
+    else:
+        mean_m = rmacro.group_by("meter_register_id").agg(pl.col("daily").mean().alias("_mm"))
     p = (
         out.with_row_index("_pid")
         .join(turn, on="meter_register_id", how="left")
