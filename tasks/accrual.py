@@ -185,6 +185,7 @@ def _history_start(ctx: Ctx) -> dt.date:
 
 def profiles_partial(ctx: Ctx, shard: int) -> list[str]:
     """One shard's segment-profile partial sums over the history window."""
+    from tasks.meter_store import interval_month_scans
     from tasks.profiles import profile_partials_and_day_grid
     from tasks.scalars import LONG_WINDOW_DAYS, MIN_SHORT_DAYS, SHORT_WINDOW_DAYS
 
@@ -195,6 +196,7 @@ def profiles_partial(ctx: Ctx, shard: int) -> list[str]:
         regs, lf, ctx.settings.segment_with_tni, lo, hi,
         grid_from=ctx.run_date - dt.timedelta(days=LONG_WINDOW_DAYS),
         short_from=ctx.run_date - dt.timedelta(days=SHORT_WINDOW_DAYS), min_short_days=MIN_SHORT_DAYS,
+        months=interval_month_scans(ctx.settings, shard, lo, hi),
     )  # fmt: skip
     return [
         _put(ctx, partial.sort("segment", "read_date"), "profiles", "partial", shard),

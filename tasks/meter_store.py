@@ -162,6 +162,24 @@ def scan_interval(
     return lf
 
 
+def interval_month_scans(
+    settings: Settings, shard: int, date_from: dt.date, date_to: dt.date
+) -> dict[str, pl.LazyFrame]:
+    """One lazy scan per month partition of the shard in ``date_from … date_to``, keyed ``YYYY-MM``,
+    without a date filter (a partition holds only its month's rows): for readers that go month by
+    month (``tasks.profiles.interval_grids``)."""
+    check_shards(settings, create=False)
+    prefix = join_url(interval_root(settings), f"shard={shard:03d}")
+    lo, hi = f"month={date_from:%Y-%m}", f"month={date_to:%Y-%m}"
+    return {
+        u.rstrip("/").split("/")[-2].removeprefix("month="): scan_parquet(
+            u, settings, hive_partitioning=False
+        )
+        for u in list_files(prefix, settings, suffix="data.parquet")
+        if lo <= u.rstrip("/").split("/")[-2] <= hi
+    }
+
+
 def explode_intervals(lf: pl.LazyFrame) -> pl.LazyFrame:
     """One row per interval (``INTERVAL_COLUMNS``); interval_start is market time (UTC+10, naive).
 
