@@ -81,12 +81,14 @@ def plan_days(account_days: pl.DataFrame, account_plans: pl.DataFrame) -> tuple[
             pl.col("day").max().alias("_last"),
         )
     )
-    chosen = (
-        j.sort(["account_id", "day", "start_date", "plan_id"], descending=[False, False, True, True])
-        .unique(["account_id", "day"], keep="first")
-        .select("account_id", "day", "year_mnth", "plan_id")
-        .sort("account_id", "day")
+    pick = (  # the later-starting plan where two overlap; nothing to pick when none do
+        j.sort(["account_id", "day", "start_date", "plan_id"], descending=[False, False, True, True]).unique(
+            ["account_id", "day"], keep="first"
+        )
+        if overlaps.height
+        else j
     )
+    chosen = pick.select("account_id", "day", "year_mnth", "plan_id").sort("account_id", "day")
     missing = (
         account_days.join(chosen, on=["account_id", "day"], how="anti")
         .group_by("account_id")
