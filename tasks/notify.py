@@ -193,7 +193,9 @@ def notify_failed(ctx: Ctx, phases: list[str], error: BaseException | None) -> b
 
 def configured(settings: Settings) -> bool:
     """Whether any webhook source is set (without resolving it)."""
-    return bool(settings.slack_webhook_url or settings.slack_webhook_block or settings.slack_webhook_secret_name)
+    return bool(
+        settings.slack_webhook_url or settings.slack_webhook_block or settings.slack_webhook_secret_name
+    )
 
 
 def notify_finished(ctx: Ctx) -> bool:
