@@ -18,6 +18,7 @@ registers whose consumption after B is now known, and compared with what is now 
   (:func:`tasks.basic_estimate.estimate_basic` with the reads before B, the macro profile of P_B
   and the gas shape fitted on the gas read pairs ending before B, the run's basic method) over the
   pair's days L … E − 1. Registers without a read pair before B (no history at B) are left out.
+  The gas shape as at B is fitted on the sampled shards' gas read pairs ending before B.
 
 The back-test covers the shards 0, 1, … until they hold at least ``BUA_BACKTEST_REGISTERS``
 interval registers (default 5,000; 0 = every shard): shards are a hash of the NMI, so this is a
@@ -543,7 +544,7 @@ def summary(backtest: pl.DataFrame, trueup: pl.DataFrame, note: str | None) -> d
 def backtest_from_work(ctx: Any) -> tuple[pl.DataFrame, list[int]]:
     """The back-test metrics of a run from its work files (extract, profiles, basic pairs) and the
     meter data of the sampled shards (365 days before B for the scalars, B … R − 1 to compare)."""
-    from tasks.accrual import _get, _get_all_shards, _history_start, _interval_scan, _shard_of
+    from tasks.accrual import _get, _history_start, _interval_scan, _shard_of
     from tasks.macro import gas_shape, macro_profile
 
     s = ctx.settings
@@ -564,12 +565,16 @@ def backtest_from_work(ctx: Any) -> tuple[pl.DataFrame, list[int]]:
         _get(ctx, "profiles", "profiles"), keys, b, hist_from, window_to, s.min_registers
     )
     macro_b = macro_profile(fixed_b)
+    # the gas shape as at B is fitted on the sampled shards' gas read pairs (a random sample of the
+    # gas population; the full fit costs seconds at 100k accounts)
     gas_regs = (
-        regs.filter(pl.col("service_type") == "GAS")
+        regs.filter((pl.col("service_type") == "GAS") & pl.col("shard").is_in(chosen))
         .select("meter_register_id", "jurisdiction")
         .unique("meter_register_id")
     )
-    pairs = _get_all_shards(ctx, "basic", "pairs")
+    frames = [_get(ctx, "basic", "pairs", shard) for shard in chosen]
+    frames = [f for f in frames if f.width]
+    pairs = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
     gas_pairs = (
         pairs.filter(pl.col("end") < b).join(gas_regs, on="meter_register_id", how="inner")
         if pairs.width
