@@ -26,7 +26,8 @@ from typing import TypeVar
 
 import polars as pl
 
-from tasks.meter_store import check_shards, merge_partition, split_partitions
+from tasks.ingest_staging import clean_staging, delete_runs, new_ingest_id, read_runs, run_url, write_run
+from tasks.meter_store import check_shards, interval_root, merge_partition, split_partitions
 from tasks.nem12 import MdffError, decode, parse_nem12
 from tasks.settings import Settings, join_url
 from tasks.storage import delete, is_s3, list_files, read_bytes, write_bytes_atomic
@@ -68,6 +69,7 @@ class IngestSummary:
     register_days: int = 0
     readings: int = 0
     partitions_written: int = 0
+    runs_written: int = 0
     reads: int = 0
     reads_inserted: int = 0
     reads_replaced: int = 0
@@ -89,6 +91,7 @@ class IngestSummary:
         if self.kind == "nem12":
             out.append(
                 f"meter store: {self.register_days} register-days ({self.readings} readings), {self.partitions_written} partition write(s)"
+                + (f" ({self.runs_written} sorted run(s) staged and merged)" if self.runs_written else "")
             )
         else:
             out.append(
@@ -253,14 +256,19 @@ def _parse_parts(shards: int) -> Callable[[bytes, str], _Parts]:
 
 
 class _StoreWriter:
-    """Register-days waiting for their partition, merged into the store on ``WRITE_THREADS``.
+    """Register-days waiting for their partition, written on ``WRITE_THREADS``.
 
     When the rows waiting reach ``batch_readings``, every partition the latest file did not
-    touch is merged (files usually come a month or an NMI range at a time, so a partition the
-    latest file touched is likely to get more rows from the next files: keeping it saves a
-    read-merge-rewrite later); if the rest still holds ``batch_readings``, it is merged too. So at
-    most one batch waits, plus one batch being written, plus one file. A flush first waits for
-    the previous one, so no partition is ever written by two threads at once.
+    touch is written (files usually come a month or an NMI range at a time, so a partition the
+    latest file touched is likely to get more rows from the next files); if the rest still holds
+    ``batch_readings``, it is written too. A partition that is not in the store yet and has no
+    run is written to the store directly (nothing to read back); any other is written as a sorted
+    run to the staging folder (``tasks.ingest_staging``), and ``close`` merges each partition
+    with runs once: store rows + runs + rows still waiting. So no partition is read and rewritten
+    batch after batch (that was quadratic in the input when every file touches every partition).
+    Memory: at most one batch waiting, one being written and a few files; at the end, one
+    partition per writer thread. A flush first waits for the previous one, so no partition is ever
+    written by two threads at once.
     """
 
     def __init__(self, settings: Settings, batch_readings: int, summary: IngestSummary) -> None:
@@ -269,7 +277,9 @@ class _StoreWriter:
         self.pending_readings: dict[tuple[int, str], int] = {}
         self.writing: list[Future[str | None]] = []
         self.pool = ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="bua-write")
-        self.checked = False
+        self.in_store: set[tuple[int, str]] | None = None  # partitions in the store (listed once)
+        self.runs: dict[tuple[int, str], list[str]] = {}
+        self.ingest_id = new_ingest_id()
 
     def add(self, parsed: _Parts) -> None:
         for key, part in parsed.parts.items():
@@ -280,16 +290,41 @@ class _StoreWriter:
             if sum(self.pending_readings.values()) >= self.batch_readings:
                 self.flush()
 
+    def _start(self) -> set[tuple[int, str]]:
+        if self.in_store is None:
+            check_shards(self.settings, create=True)
+            clean_staging(self.settings)  # runs an interrupted ingest left behind
+            self.in_store = set()
+            for url in list_files(interval_root(self.settings), self.settings, suffix="data.parquet"):
+                shard, month = url.rstrip("/").split("/")[-3:-1]
+                if shard.startswith("shard=") and month.startswith("month="):
+                    self.in_store.add((int(shard.removeprefix("shard=")), month.removeprefix("month=")))
+        return self.in_store
+
     def flush(self, keep: set[tuple[int, str]] | frozenset[tuple[int, str]] = frozenset()) -> None:
         self.wait()
-        if not self.checked:
-            check_shards(self.settings, create=True)
-            self.checked = True
+        in_store = self._start()
         for key in sorted(k for k in self.pending if k not in keep):
             frames = self.pending.pop(key)
             del self.pending_readings[key]
-            new = pl.concat(frames) if len(frames) > 1 else frames[0]
-            self.writing.append(self.pool.submit(merge_partition, new, self.settings, *key))
+            if key not in in_store and key not in self.runs:
+                in_store.add(key)
+                new = pl.concat(frames) if len(frames) > 1 else frames[0]
+                self.writing.append(self.pool.submit(merge_partition, new, self.settings, *key))
+            else:
+                runs = self.runs.setdefault(key, [])
+                runs.append(run_url(self.settings, self.ingest_id, *key, len(runs) + 1))
+                self.writing.append(self.pool.submit(self._write_run, frames, runs[-1]))
+                self.summary.runs_written += 1
+
+    def _write_run(self, frames: list[pl.DataFrame], url: str) -> None:
+        write_run(frames, url, self.settings)
+
+    def _merge_runs(self, key: tuple[int, str], urls: list[str], frames: list[pl.DataFrame]) -> str | None:
+        rows = read_runs(urls, self.settings) + frames
+        written = merge_partition(pl.concat(rows) if len(rows) > 1 else rows[0], self.settings, *key)
+        delete_runs(urls, self.settings)
+        return written
 
     def wait(self) -> None:
         writing, self.writing = self.writing, []
@@ -299,11 +334,31 @@ class _StoreWriter:
 
     def close(self) -> None:
         try:
-            if self.pending:
-                self.flush()
             self.wait()
+            if self.pending or self.runs:
+                self._start()
+            for key in sorted(set(self.pending) | set(self.runs)):
+                frames = self.pending.pop(key, [])
+                if key in self.runs:  # store rows + runs + rows still waiting, merged once
+                    self.writing.append(self.pool.submit(self._merge_runs, key, self.runs.pop(key), frames))
+                else:
+                    new = pl.concat(frames) if len(frames) > 1 else frames[0]
+                    self.writing.append(self.pool.submit(merge_partition, new, self.settings, *key))
+            self.pending_readings.clear()
+            self.wait()
+            if self.in_store is not None:
+                clean_staging(self.settings, self.ingest_id)
         finally:
             self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def abort(self) -> None:
+        """Stop writing; the store holds old or new partitions, the runs are deleted."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            if self.in_store is not None:
+                clean_staging(self.settings, self.ingest_id)
+        except OSError:  # the next ingest deletes them
+            pass
 
 
 def ingest_nem12(paths: list[str], settings: Settings, batch_readings: int = 6_000_000) -> IngestSummary:
@@ -320,10 +375,10 @@ def ingest_nem12(paths: list[str], settings: Settings, batch_readings: int = 6_0
             summary.register_days += parsed.register_days
             summary.readings += sum(parsed.readings.values())
             writer.add(parsed)
+        writer.close()
     except BaseException:
-        writer.pool.shutdown(wait=True, cancel_futures=True)
+        writer.abort()  # partitions written so far are whole; this ingest's runs are deleted
         raise
-    writer.close()
     return summary
 
 
