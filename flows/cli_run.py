@@ -74,16 +74,17 @@ def print_summary(result: Any, settings: Settings) -> None:
     from tasks.db import redact_url
     from tasks.export import accrual_export_url
 
-    console.print(f"tables: {redact_url(settings.database_url)} (run_date {result.run_date})")
-    console.print(f"CSV: {accrual_export_url(settings, result.run_date)}/ ({len(result.exports)} files)")
+    console.print(f"tables: {redact_url(settings.database_url)} (run_date {result.run_date})", soft_wrap=True)
+    console.print(f"CSV: {accrual_export_url(settings, result.run_date)}/ ({len(result.exports)} files)", soft_wrap=True)
     if result.nem12_files:
         console.print(
-            f"NEM12 estimates: {settings.output_url}/nem12/{result.run_date}/ ({len(result.nem12_files)} files)"
+            f"NEM12 estimates: {settings.output_url}/nem12/{result.run_date}/ ({len(result.nem12_files)} files)",
+            soft_wrap=True,  # paths are copied from the terminal: never wrapped
         )
     if "report" in result.seconds:
         from tasks.report import report_url
 
-        console.print(f"report: {report_url(settings, result.run_date)}")
+        console.print(f"report: {report_url(settings, result.run_date)}", soft_wrap=True)
     seconds = sum(result.seconds.values())
     console.print(f"took {seconds:.1f} s")
 
