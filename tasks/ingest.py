@@ -6,9 +6,11 @@ zip member) is read whole by ``tasks.nem12``/``tasks.nem13``; a malformed one is
 quarantine (``{quarantine}/{name}`` — a zip member as ``{zip name}!{member}`` with the member's
 bytes — plus ``{name}.reason.txt`` with every ``file:line: reason``) and the others go on.
 
-NEM12 register-days are merged into the meter store in batches of about ``batch_readings``
-readings, so interval data never sits whole in memory; every partition write is atomic and
-re-ingesting is idempotent, so an interrupted ingest is finished by running it again. NEM13 reads
+NEM12 register-days wait in batches of about ``batch_readings`` readings, so interval data never
+sits whole in memory; a full batch's partitions go to the store when new there, else to sorted runs
+merged once per partition at the end (``tasks.ingest_staging``: linear in the input). Every
+partition write is atomic and re-ingesting is idempotent, so an interrupted ingest is finished by
+running it again. NEM13 reads
 go to ``basic_read``; reads of NMIs/registers the database does not know go to
 ``{rejects}/{file}.rejects.csv`` (``rejects`` is the quarantine's sibling folder) with a reason.
 """

@@ -24,6 +24,7 @@ from tasks.nem12 import MdffError, parse_nem12
 from tasks.nem12_write import nem12_text
 from tasks.settings import Settings
 from tasks.shard import shard_of
+from tasks.storage import list_files, read_bytes
 from tests.ingest.helpers import NEM12_FILES, member_bytes
 
 CREATED = dt.datetime(2024, 5, 1)
@@ -67,6 +68,7 @@ def _settings(root: Path) -> Settings:
 
 
 def _store_bytes(root: Path) -> dict[str, bytes]:
+    """Every partition file's bytes by its path below the store (``interval/shard=…``)."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted((root / "interval").rglob("*.parquet"))}
 
 
@@ -178,3 +180,20 @@ def test_leftover_runs_of_a_killed_ingest_are_deleted_not_merged(load: list[str]
     ingest_nem12(load, settings, batch_readings=3000)
     assert list_staged(settings) == []
     assert _store_bytes(tmp_path / "s") == _store_bytes(tmp_path / "clean")
+
+
+def test_runs_on_s3_same_bytes_as_local(load: list[str], s3_bucket: str, tmp_path: Path) -> None:
+    """The same load into a store on S3 (moto) with runs forced: every partition object holds the
+    bytes of the local store's file, and no run is left under the staging prefix."""
+    s3 = Settings(meter_store=f"{s3_bucket}/store", output_url=f"{s3_bucket}/out", shards=4)
+    local = _settings(tmp_path / "local")
+    summary = ingest_nem12(load, s3, batch_readings=3000)
+    ingest_nem12(load, local)
+    assert summary.runs_written > 0
+    want = _store_bytes(tmp_path / "local")
+    got = {
+        url.split("/store/", 1)[1]: read_bytes(url, s3)
+        for url in list_files(f"{s3_bucket}/store/interval", s3, suffix=".parquet")
+    }
+    assert got == want != {}
+    assert list_files(staging_root(s3), s3) == []
