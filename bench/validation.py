@@ -36,13 +36,24 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    from bench.orchestration import prepare, settings_for
+    from bench.orchestration import prepare
     from tasks.accrual import RunContext, run_accrual
+    from tasks.settings import Settings
     from tasks.validation import backtest_date, backtest_from_work, run_validation, trueup_from_database
 
     base = args.base or prepare(args.work, args.accounts, args.shards)
     out = args.work / f"out-{args.accounts}-s{args.shards}"
-    s = settings_for(base, out, args.shards, 1)
+    s = Settings(
+        database_url=f"sqlite:///{base}/bua.db",
+        meter_store=str(base / "ms"),
+        output_url=str(out),
+        shards=args.shards,
+        max_workers=1,
+        slack_webhook_url=None,
+    )
+    from tasks.db import init_db
+
+    init_db(s.database_url)  # a dataset loaded before migration 0004 lacks the validation tables
     prev = backtest_date(args.run_date, 1)
     for r in (prev, args.run_date):
         if not (out / "export" / "csv" / r.isoformat() / "bua_account_summary.csv").exists():
