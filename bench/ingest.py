@@ -113,6 +113,7 @@ def run_bua(files: list[str], store: str) -> dict[str, float]:
         "peak_rss_mib": _peak_rss_mib(),
         "files": len(files),
         "partitions_written": summary.partitions_written,
+        "runs_written": summary.runs_written,
     }
 
 
