@@ -451,9 +451,6 @@ def _source_body(spec: RunSpec, part: str) -> PhaseResult:
     }
 
 
-ALWAYS_RUN = {"notify"}  # phase tasks that are never cached
-
-
 def failure_of(exc: BaseException) -> tuple[list[str], BaseException | None]:
     """The failing phase task runs (names only, never their messages) and the cause of a failed run."""
     if isinstance(exc, PhaseFailedError):
@@ -486,14 +483,6 @@ class Phases:
             refresh_cache=refresh,
             **retry_options(spec.settings),
         )
-        # notify's effect is this run's Slack message: it runs every time (never a cache hit)
-        self._always = task(
-            _phase_task_body,
-            name="phase",
-            cache_policy=NO_CACHE,
-            persist_result=False,
-            **retry_options(spec.settings),
-        )
         self._source = task(
             _source_body,
             name="source-fingerprint",
@@ -522,8 +511,7 @@ class Phases:
         return next((f for p, s, f in self.futures if p == phase and s is None), None)
 
     def once(self, phase: str, **inputs: Any) -> Any:
-        base = self._always if phase in ALWAYS_RUN else self._task
-        t = base.with_options(name=phase, task_run_name=phase)
+        t = self._task.with_options(name=phase, task_run_name=phase)
         future = t.submit(self.spec, phase, inputs, None)
         self._track(phase, [future])
         return future

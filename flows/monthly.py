@@ -118,6 +118,11 @@ def bua_monthly(
                 pass
             raise
         glue.record_run(spec, "COMPLETED", started, glue.now_utc())
+    # the notify phase composed "finished" (cached with the outputs it describes); posting it here
+    # means a re-run that recomputes nothing still tells Slack the run finished
+    message = ((results.get("notify") or {}).get("stats") or {}).get("message")
+    if message:
+        notify.notify_finished(spec, message)
     publish_artifacts(spec, results)
     return run_report(spec, results)
 

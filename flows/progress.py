@@ -157,7 +157,7 @@ def run_sequential(
     console: Any,
 ) -> Any:
     """``run_accrual`` with the Slack messages the flow sends: started, and failed naming the phase
-    (the phase after the last one that finished); "finished" is the ``notify`` phase's own."""
+    (the phase after the last one that finished); and finished, with the totals the ``notify`` phase composes."""
     from tasks import notify
     from tasks.accrual import PHASES, RunContext, run_accrual
 
@@ -170,12 +170,14 @@ def run_sequential(
 
     notify.notify_started(ctx)
     try:
-        return run_accrual(settings, run_date, period_start, period_end, basic_method, progress=progress)
+        result = run_accrual(settings, run_date, period_start, period_end, basic_method, progress=progress)
     except Exception as exc:
         names = [name for name, _, _ in PHASES]
         failing = names[len(done)] if len(done) < len(names) else "after the last phase"
         notify.notify_failed(ctx, [failing], exc)
         raise
+    notify.notify_finished(ctx)  # the notify phase composes; the runner posts (as bua_monthly does)
+    return result
 
 
 def prefect_server_problem() -> str | None:

@@ -512,10 +512,15 @@ def report(ctx: Ctx) -> list[str]:
 
 
 def notify(ctx: Ctx) -> dict[str, Any]:
-    """Slack: the run finished, with totals by state and fuel (SPEC §6, tasks/notify.py); best effort."""
-    from tasks.notify import notify_finished
+    """The Slack "finished" message with totals by state and fuel (SPEC §6, tasks/notify.py).
 
-    return {"files": [], "stats": {"posted": notify_finished(ctx)}}
+    The phase composes the message from the run date's outputs; it is cached like every phase, so a
+    re-run that changes nothing is all cache hits. Posting is the runner's (``bua_monthly`` after the
+    last phase, ``bua run``'s sequential path after ``run_accrual``): a re-run still says it finished.
+    """
+    from tasks.notify import finished_text
+
+    return {"files": [], "stats": {"message": finished_text(ctx)}}
 
 
 def validation(ctx: Ctx) -> dict[str, Any]:

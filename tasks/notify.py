@@ -198,7 +198,13 @@ def configured(settings: Settings) -> bool:
     )
 
 
-def notify_finished(ctx: Ctx) -> bool:
+def finished_text(ctx: Ctx) -> str:
+    """The "finished" message of the run date's outputs (what the ``notify`` phase composes)."""
+    return finished_message(ctx, run_totals(ctx.settings.database_url, ctx.run_date))
+
+
+def notify_finished(ctx: Ctx, message: str | None = None) -> bool:
+    """Post the "finished" message: ``message`` as the ``notify`` phase composed it, else composed now."""
     if not configured(ctx.settings):  # spare the totals' queries
         return post(ctx.settings, "")
-    return post(ctx.settings, finished_message(ctx, run_totals(ctx.settings.database_url, ctx.run_date)))
+    return post(ctx.settings, message if message else finished_text(ctx))
