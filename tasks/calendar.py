@@ -88,6 +88,31 @@ def interval_local_times(keys: pl.DataFrame) -> pl.DataFrame:
     return out.drop("_market").with_columns(pl.col("local_date").dt.weekday().alias("weekday"))
 
 
+# a window contains the local minute: [start, end), wrapping past midnight when end <= start
+_INSIDE = (
+    pl.when(pl.col("start_minute") < pl.col("end_minute"))
+    .then((pl.col("local_minute") >= pl.col("start_minute")) & (pl.col("local_minute") < pl.col("end_minute")))
+    .otherwise((pl.col("local_minute") >= pl.col("start_minute")) | (pl.col("local_minute") < pl.col("end_minute")))
+)  # fmt: skip
+
+
+def _windows_by_priority(tou_windows: pl.DataFrame) -> pl.DataFrame:
+    """The time-of-use windows with ``_prio``: PEAK, SHOULDER, OFFPEAK, then start minute (lowest wins)."""
+    return tou_windows.filter(pl.col("tou_scheme_id").is_not_null()).select(
+        "tou_scheme_id",
+        pl.col("time_class").alias("_class"),
+        pl.col("day_type").alias("_win_day_type"),
+        "start_minute",
+        "end_minute",
+        (
+            pl.col("time_class").replace_strict(CLASS_PRIORITY, default=9, return_dtype=pl.Int32) * 10_000
+            + pl.col("start_minute")
+        )
+        .cast(pl.Int64)
+        .alias("_prio"),
+    )
+
+
 def _classify(keys: pl.DataFrame, tou_windows: pl.DataFrame) -> pl.DataFrame:
     """``keys`` with an integer ``_key`` → one row per (_key, idx) with local_date, day_type, time_class."""
     iv = interval_local_times(keys)
@@ -104,30 +129,7 @@ def _classify(keys: pl.DataFrame, tou_windows: pl.DataFrame) -> pl.DataFrame:
         .otherwise(pl.lit("WEEKDAY"))
         .alias("day_type")
     )
-    win = tou_windows.select(
-        "tou_scheme_id",
-        pl.col("time_class").alias("_class"),
-        pl.col("day_type").alias("_win_day_type"),
-        "start_minute",
-        "end_minute",
-        (
-            pl.col("time_class").replace_strict(CLASS_PRIORITY, default=9, return_dtype=pl.Int32) * 10_000
-            + pl.col("start_minute")
-        )
-        .cast(pl.Int64)
-        .alias("_prio"),
-    )
-    inside = (
-        pl.when(pl.col("start_minute") < pl.col("end_minute"))
-        .then(
-            (pl.col("local_minute") >= pl.col("start_minute"))
-            & (pl.col("local_minute") < pl.col("end_minute"))
-        )
-        .otherwise(
-            (pl.col("local_minute") >= pl.col("start_minute"))
-            | (pl.col("local_minute") < pl.col("end_minute"))
-        )
-    )
+    win, inside = _windows_by_priority(tou_windows), _INSIDE
     matched = (
         iv.select("_key", "idx", "tou_scheme_id", "local_minute", "day_type")
         .join(win, on="tou_scheme_id", how="inner")
@@ -314,24 +316,7 @@ def _class_table(tou_windows: pl.DataFrame, names: list[str]) -> tuple[list[int]
     grid = pl.DataFrame({"local_minute": np.arange(1440, dtype=np.int64)}).join(
         pl.DataFrame({"day_type": ["WEEKDAY", "WEEKEND"]}), how="cross"
     )
-    inside = (
-        pl.when(pl.col("start_minute") < pl.col("end_minute"))
-        .then((pl.col("local_minute") >= pl.col("start_minute")) & (pl.col("local_minute") < pl.col("end_minute")))
-        .otherwise((pl.col("local_minute") >= pl.col("start_minute")) | (pl.col("local_minute") < pl.col("end_minute")))
-    )  # fmt: skip
-    win = tou_windows.filter(pl.col("tou_scheme_id").is_not_null()).select(
-        "tou_scheme_id",
-        pl.col("time_class").alias("_class"),
-        pl.col("day_type").alias("_win_day_type"),
-        "start_minute",
-        "end_minute",
-        (
-            pl.col("time_class").replace_strict(CLASS_PRIORITY, default=9, return_dtype=pl.Int32) * 10_000
-            + pl.col("start_minute")
-        )
-        .cast(pl.Int64)
-        .alias("_prio"),
-    )
+    win, inside = _windows_by_priority(tou_windows), _INSIDE
     best = (
         win.join(grid, how="cross")
         .filter(

@@ -13,23 +13,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from pydantic import SecretStr
 
 from tasks.settings import Settings
 
+if TYPE_CHECKING:  # the run context of tasks.accrual (RunContext, or the flow's RunSpec)
+    from tasks.accrual import Ctx
+
 log = logging.getLogger("bua.notify")
-
-
-class Ctx(Protocol):
-    settings: Settings
-    run_date: dt.date
-    period_start: dt.date
-    period_end: dt.date
-    basic_method: str
-    run_id: str
 
 
 def webhook(settings: Settings) -> SecretStr | None:

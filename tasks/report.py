@@ -15,25 +15,19 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import sqlalchemy as sa
 
 from tasks.settings import Settings, join_url
 
+if TYPE_CHECKING:  # the run context of tasks.accrual (RunContext, or the flow's RunSpec)
+    from tasks.accrual import Ctx
+
 VALIDATION_TABLES = ("bua_backtest", "bua_trueup")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf")  # fmt: skip
-
-
-class Ctx(Protocol):
-    settings: Settings
-    run_date: dt.date
-    period_start: dt.date
-    period_end: dt.date
-    basic_method: str
-    run_id: str
 
 
 def report_url(settings: Settings, run_date: dt.date) -> str:
