@@ -340,18 +340,22 @@ def interval_estimates(ctx: Ctx, shard: int) -> list[str]:
     """Interval register usage (actual + scalar × profile) and the shard's NEM12 estimate files."""
     from tasks.estimate_nem12 import write_estimate_nem12
     from tasks.interval_estimate import estimate_interval
+    from tasks.meter_store import interval_month_scans
 
     regs = _shard_of(_get(ctx, "extract", "registers"), shard)
     w = _shard_of(_get(ctx, "windows", "windows"), shard)
-    lo = min(w["unbilled_from"].min() or ctx.period_start, ctx.period_start)
-    lf = _interval_scan(ctx, shard, lo, ctx.run_date - dt.timedelta(days=1))
+    lo, hi = (
+        min(w["unbilled_from"].min() or ctx.period_start, ctx.period_start),
+        ctx.run_date - dt.timedelta(days=1),
+    )
     usage, exc = estimate_interval(
         regs,
         _windows_for_estimation(w),
-        lf,
+        _interval_scan(ctx, shard, lo, hi),
         _get(ctx, "segments", "fixed"),
         _get(ctx, "scalars", "scalars", shard),
         ctx.settings.segment_with_tni,
+        months=interval_month_scans(ctx.settings, shard, lo, hi),
     )
     usage = usage.select(USAGE_COLUMNS).sort("account_id", "meter_register_id", "read_date")
     nem12_dir = join_url(ctx.settings.output_url, "nem12", ctx.run_date.isoformat(), f"shard={shard:03d}")

@@ -14,6 +14,7 @@ exception. Output follows the ``usage`` contract of docs/DESIGN.md.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 import numpy as np
 import polars as pl
@@ -86,34 +87,18 @@ def estimate_interval(
     fixed: pl.DataFrame,
     scalars: pl.DataFrame,
     segment_with_tni: bool = False,
+    months: Mapping[str, pl.LazyFrame] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``usage`` rows (method INTERVAL) for the shard's interval registers, and NO_PROFILE exceptions."""
+    """``usage`` rows (method INTERVAL) for the shard's interval registers, and NO_PROFILE exceptions.
+
+    ``months`` (``meter_store.interval_month_scans``: one scan per month partition, keyed
+    ``YYYY-MM``) lets each month of the window be read from its partition without a date filter.
+    """
     regs = interval_registers(registers, segment_with_tni)
     days = register_days(regs, windows)
     if days.height == 0:
         return _empty_usage(), pl.DataFrame(schema=EXCEPTION_SCHEMA)
-    lo, hi = days["read_date"].min(), days["read_date"].max()
-    # one plain scan of the window's months (a predicate per NMI made polars evaluate it row by
-    # row while decoding every value anyway), then an eager semi join keeps the register-days
-    # estimated, in store order
-    data = (
-        interval.filter(pl.col("read_date").is_between(lo, hi))
-        .select(
-            "nmi",
-            "suffix",
-            "read_date",
-            pl.col("interval_minutes").cast(pl.Int64).alias("data_minutes"),
-            "values",
-            "quality",
-        )
-        .collect()
-        .join(
-            days.select("nmi", "suffix", "read_date").unique(),
-            on=["nmi", "suffix", "read_date"],
-            how="semi",
-            maintain_order="left",
-        )
-    )
+    data = _window_data(days, interval, months)
     rows = (
         days.join(data, on=["nmi", "suffix", "read_date"], how="left")
         .join(fixed.select("segment", "read_date", "profile"), on=["segment", "read_date"], how="left")
@@ -150,6 +135,46 @@ def estimate_interval(
         )
     )
     return usage, no_profile.cast(EXCEPTION_SCHEMA)  # type: ignore[arg-type]
+
+
+DATA_KEY = ["nmi", "suffix", "read_date"]
+
+
+def _window_data(
+    days: pl.DataFrame, interval: pl.LazyFrame, months: Mapping[str, pl.LazyFrame] | None
+) -> pl.DataFrame:
+    """The store rows of the register-days in ``days``, in store order (month, then nmi, suffix,
+    read_date).
+
+    Month by month: each month's partition is read whole (without ``months``: a date-range scan
+    of ``interval``) and a semi join keeps that month's register-days; the months are collected
+    together (``collect_all``: both cores), each dropping its decoded values after its join (the
+    old single scan of the whole window joined only after holding all of them: ~7 months when a
+    few stale accounts reach back to the period start). A predicate per NMI saves nothing:
+    polars still decodes the whole values column of a month (~0.08 CPU s per month partition at
+    100k accounts), and a row-range slice costs a quarter of that per range while stale
+    registers make tens of ranges per month; so every month of the window is still decoded
+    once. Skipping the date filter saves ~30% of the read's CPU.
+    """
+    cols = [
+        "nmi",
+        "suffix",
+        "read_date",
+        pl.col("interval_minutes").cast(pl.Int64).alias("data_minutes"),
+        "values",
+        "quality",
+    ]
+    keys = days.select(DATA_KEY).unique().with_columns(_month=pl.col("read_date").dt.strftime("%Y-%m"))
+    parts = []
+    for (month,), wanted in sorted(keys.partition_by("_month", as_dict=True, include_key=False).items()):
+        lo, hi = wanted["read_date"].min(), wanted["read_date"].max()
+        scan = (
+            months[str(month)]
+            if months is not None and str(month) in months
+            else interval.filter(pl.col("read_date").is_between(lo, hi))
+        )
+        parts.append(scan.select(cols).join(wanted.lazy(), on=DATA_KEY, how="semi", maintain_order="left"))
+    return pl.concat(pl.collect_all(parts), how="vertical")
 
 
 def _with_estimates(rows: pl.DataFrame) -> pl.DataFrame:

@@ -110,3 +110,43 @@ def test_no_history_register_estimated_at_scalar_one_with_exception() -> None:
     assert sum(usage.sort("read_date")["values"][0]) == pytest.approx(49.0)
     assert exc["code"].to_list() == ["NO_HISTORY"]
     assert scalars["scalar"].to_list() == [1.0]
+
+
+def _day(read_date: dt.date, value: float) -> dict:
+    return {
+        "nmi": "N1",
+        "suffix": "E1",
+        "read_date": read_date,
+        "interval_minutes": 30,
+        "values": [value] * 48,
+        "quality": "A" * 48,
+    }
+
+
+def test_window_across_months_read_from_each_month_partition() -> None:
+    # window 2024-02-28 .. 2024-03-01 (2024 is a leap year: 02-28, 02-29, 03-01). The February
+    # partition holds 02-28 = 2.0 per interval (and 02-10, outside the window, = 9.0); the March
+    # partition holds 03-01 = 3.0; 02-29 has no row anywhere -> 1.5 × P: Σ = 1.5 × 49 = 73.5.
+    # ``interval`` holds only a decoy 02-28 row (5.0): with ``months`` given, a month present
+    # there is read from its partition, never from ``interval``.
+    d0, d1, d2 = dt.date(2024, 2, 28), dt.date(2024, 2, 29), dt.date(2024, 3, 1)
+    fixed = pl.DataFrame({"segment": [SEG] * 3, "read_date": [d0, d1, d2], "profile": [PROFILE] * 3})
+    windows = pl.DataFrame({"account_id": [11], "unbilled_from": [d0], "unbilled_to": [d2]})
+    months = {
+        "2024-02": pl.DataFrame([_day(dt.date(2024, 2, 10), 9.0), _day(d0, 2.0)]).lazy(),
+        "2024-03": pl.DataFrame([_day(d2, 3.0)]).lazy(),
+    }
+    decoy = pl.DataFrame([_day(d0, 5.0)]).lazy()
+    usage, exc = estimate_interval(_regs(), windows, decoy, fixed, SCALARS, months=months)
+    rows = usage.sort("read_date").to_dicts()
+    assert [r["read_date"] for r in rows] == [d0, d1, d2]
+    assert [sum(r["values"]) for r in rows] == pytest.approx([96.0, 73.5, 144.0])
+    assert [any(r["estimated"]) for r in rows] == [False, True, False]
+    assert exc.height == 0
+    # a month the mapping lacks is read from ``interval`` with a date filter: 02-28 = 5.0 (Σ 240)
+    usage, _ = estimate_interval(
+        _regs(), windows, decoy, fixed, SCALARS, months={"2024-03": months["2024-03"]}
+    )
+    assert [sum(r["values"]) for r in usage.sort("read_date").to_dicts()] == pytest.approx(
+        [240.0, 73.5, 144.0]
+    )
