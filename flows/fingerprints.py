@@ -174,7 +174,15 @@ def phase_cache_key(context: Any, parameters: dict[str, Any]) -> str:
             "shard": shard,
             "run": spec.key_fields(),
             "inputs": input_fingerprints(parameters.get("inputs") or {}, shard),
+            # the true-up reads the previous run date's outputs, which no input fingerprint covers
+            **({"previous_run": _previous_run(spec)} if phase == "validation" else {}),
         }
     )
     where = "all" if shard is None else f"{shard:03d}"
     return f"bua-{spec.run_date.isoformat()}-{phase}-{where}-{digest[:40]}"
+
+
+def _previous_run(spec: RunSpec) -> list[str]:
+    from tasks.validation import previous_run_fingerprint
+
+    return previous_run_fingerprint(spec.settings.database_url, spec.run_date)

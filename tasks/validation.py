@@ -599,6 +599,20 @@ def backtest_from_work(ctx: Any) -> tuple[pl.DataFrame, list[int]]:
     return metrics.select(BACKTEST_COLUMNS), chosen
 
 
+def previous_run_fingerprint(url: str, run_date: dt.date) -> list[str]:
+    """The previous run's rows the true-up reads, as a short content fingerprint (empty: no earlier run).
+
+    Part of the validation phase's cache key (flows/fingerprints.py): the input fingerprints cover the
+    source tables, not earlier runs' outputs, so without it a later run date's cached true-up would
+    outlive a re-run of the earlier run date that changed its accrual."""
+    from tasks.db import read_sql
+
+    n, f = pl.Int64, pl.Float64
+    schema = {"run_date": pl.Date, "account_rows": n, "net_amount": f, "volume": f, "unbilled_days": n}
+    rows = read_sql(url, "validation_previous_fingerprint", {"run_date": run_date}, schema)
+    return [str(v) for v in rows.row(0)] if rows.height else []
+
+
 def trueup_from_database(
     url: str, run_date: dt.date, macro: pl.DataFrame | None = None, gas_macro: pl.DataFrame | None = None
 ) -> tuple[pl.DataFrame, dt.date | None]:

@@ -465,3 +465,48 @@ def test_validation_phase_on_a_generated_portfolio(portfolio: Path, tmp_path: Pa
             sa.text("SELECT COUNT(*) FROM bua_backtest WHERE run_date = :d"), {"d": second}
         ).scalar_one()
     assert n == bt.height
+
+
+def test_validation_cache_key_follows_the_previous_runs_accrual(db_url: str, tmp_path: Path) -> None:
+    """The true-up reads the previous run date's bua_account_summary, which no input fingerprint
+    covers: the validation phase's cache key carries its count and sums, so re-running the earlier run
+    date with another result makes a later run's validation recompute (and nothing else changes)."""
+    from flows.fingerprints import phase_cache_key
+    from flows.glue import resolve_run
+    from tasks.db import init_db, transaction
+    from tasks.settings import Settings
+    from tasks.validation import previous_run_fingerprint
+
+    init_db(db_url)
+    r = dt.date(2026, 11, 1)
+    s = Settings(database_url=db_url, meter_store=str(tmp_path / "ms"), output_url=str(tmp_path / "out"))
+    spec = resolve_run(s, r, None, None, None, None)
+
+    def key(phase: str) -> str:
+        return phase_cache_key(None, {"spec": spec, "phase": phase, "inputs": {}})
+
+    no_earlier, report_key = key("validation"), key("report")
+    assert previous_run_fingerprint(db_url, r) == []
+    row = {"run_id": "prev", "run_date": dt.date(2026, 10, 1), "account_id": 1, "account_number": "A1",
+           "service_type": "ELECTRICITY", "jurisdiction": "NSW", "customer_class": "RES",
+           "journal_segment": "RESIDENTIAL", "unbilled_from": dt.date(2026, 9, 16),
+           "unbilled_to": dt.date(2026, 10, 31), "unbilled_days": 46, "ili_state": "UNBILLED_NOT_DUE",
+           "estimation_method": "INTERVAL", "volume": 460, "volume_actual": 0, "volume_estimated": 460,
+           "net_amount": 138, "discount_net": 0, "discount_net_propensity": 0, "net_amount_less_discount": 138,
+           "exception_count": 0}  # fmt: skip
+    _insert(db_url, "bua_account_summary", [row])
+    # one row of 1 Oct: count 1, and the sums are that row's own net 138, volume 460, 46 days
+    assert previous_run_fingerprint(db_url, r) == ["2026-10-01", "1", "138.0", "460.0", "46"]
+    with_earlier = key("validation")
+    assert with_earlier != no_earlier and key("validation") == with_earlier  # stable while nothing changes
+    assert key("report") == report_key  # only validation reads earlier runs
+    # rows of the run date itself are not "previous": the key stays
+    _insert(db_url, "bua_account_summary", [{**row, "run_id": "this", "run_date": r, "net_amount": 999}])
+    assert key("validation") == with_earlier
+    # 1 Oct re-run with another accrual (net 140): a later run's cached true-up must not be reused
+    import sqlalchemy as sa
+
+    with transaction(db_url) as c:
+        c.execute(sa.text("UPDATE bua_account_summary SET net_amount = 140 WHERE run_id = 'prev'"))
+    assert previous_run_fingerprint(db_url, r)[2] == "140.0"
+    assert key("validation") not in (with_earlier, no_earlier)
