@@ -46,6 +46,17 @@ def _strip(url: str) -> str:
     return url[len("s3://") :] if is_s3(url) else url
 
 
+def _file_mode() -> int:
+    """The mode ``open()`` would give a new file (0666 less the umask): mkstemp's 0600 would keep the
+    exports and the report from the finance readers and integration jobs a plain write lets in."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+FILE_MODE = _file_mode()
+
+
 def write_bytes_atomic(data: bytes, url: str, settings: Settings) -> None:
     """Write ``data`` to ``url`` so that readers see the old content or the new, never half."""
     if is_s3(url):
@@ -56,6 +67,7 @@ def write_bytes_atomic(data: bytes, url: str, settings: Settings) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

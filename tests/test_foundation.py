@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import pytest
 from typer.testing import CliRunner
@@ -82,3 +84,22 @@ def test_s3_round_trip_on_moto(s3_bucket):
     assert storage.scan_parquet(url, s).select(pl.col("x").sum()).collect().item() == 6
     storage.delete([url], s)
     assert not storage.exists(url, s)
+
+
+def test_atomic_writes_get_the_mode_a_plain_write_gets(tmp_path: Path) -> None:
+    """Exports, the report and the store are written through a temporary file (mkstemp creates it
+    0600); the finished file gets the mode a plain ``open(..., "w")`` gets: 0666 less the umask
+    (0644 with the usual umask 022), so finance readers and integration jobs can read it."""
+    import os
+
+    target = tmp_path / "out" / "x.csv"
+    storage.write_bytes_atomic(b"a,b\n1,2\n", str(target), Settings())
+    storage.write_parquet_atomic(pl.DataFrame({"x": [1]}), str(tmp_path / "out" / "x.parquet"), Settings())
+    (tmp_path / "plain.csv").write_text("a,b\n")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    plain = (tmp_path / "plain.csv").stat().st_mode & 0o777
+    assert plain == 0o666 & ~umask == storage.FILE_MODE
+    assert target.stat().st_mode & 0o777 == plain
+    assert (tmp_path / "out" / "x.parquet").stat().st_mode & 0o777 == plain
+    assert target.read_bytes() == b"a,b\n1,2\n"
