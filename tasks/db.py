@@ -177,13 +177,33 @@ def _literal(value: Any) -> str | None:
     return None
 
 
+def sqlite_file(url: str) -> str | None:
+    """The file of a file-backed SQLite URL; None for another database, ``:memory:`` or a ``file:`` URI."""
+    u = sa.engine.make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return None if u.database.startswith("file:") else u.database
+
+
+def sqlite_values(df: pl.DataFrame) -> pl.DataFrame:
+    """Values as SQLAlchemy stores them in SQLite: dates 'YYYY-MM-DD', datetimes with microseconds, 0/1."""
+    return df.with_columns(
+        [pl.col(c).cast(pl.String) for c, t in df.schema.items() if t == pl.Date]
+        + [
+            pl.col(c).dt.strftime("%Y-%m-%d %H:%M:%S.%6f")
+            for c, t in df.schema.items()
+            if isinstance(t, pl.Datetime)
+        ]
+        + [pl.col(c).cast(pl.Int64) for c, t in df.schema.items() if t == pl.Boolean]
+    )
+
+
 def _connectorx_uri(url: str) -> str | None:
     u = sa.engine.make_url(url)
     backend = u.get_backend_name()
     if backend == "sqlite":
-        if not u.database or u.database == ":memory:" or u.database.startswith("file:"):
-            return None
-        return "sqlite://" + str(Path(u.database).resolve())
+        path = sqlite_file(url)
+        return None if path is None else "sqlite://" + str(Path(path).resolve())
     if backend not in ("postgresql", "mysql", "mariadb"):
         return None
     scheme = "postgresql" if backend == "postgresql" else "mysql"
@@ -377,15 +397,7 @@ def _load_data_mysql(conn: Connection, table: str, df: pl.DataFrame) -> bool:
 
 
 def _executemany_sqlite(conn: Connection, table: str, df: pl.DataFrame) -> int:
-    out = df.with_columns(
-        [pl.col(c).cast(pl.String) for c, t in df.schema.items() if t == pl.Date]
-        + [
-            pl.col(c).dt.strftime("%Y-%m-%d %H:%M:%S.%6f")
-            for c, t in df.schema.items()
-            if isinstance(t, pl.Datetime)
-        ]
-        + [pl.col(c).cast(pl.Int64) for c, t in df.schema.items() if t == pl.Boolean]
-    )
+    out = sqlite_values(df)
     cols = ", ".join(f'"{c}"' for c in out.columns)
     marks = ", ".join("?" for _ in out.columns)
     cur = conn.connection.driver_connection.cursor()

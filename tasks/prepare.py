@@ -20,7 +20,15 @@ import polars as pl
 import sqlalchemy as sa
 
 from sql.schema import OUTPUT_TABLES, metadata
-from tasks.db import engine_for, insert_frame, require_tables, sql_text, transaction
+from tasks.db import (
+    engine_for,
+    insert_frame,
+    require_tables,
+    sql_text,
+    sqlite_file,
+    sqlite_values,
+    transaction,
+)
 
 ROW_TABLES = ("invoice_line_item_monthly", "bua_account_summary", "bua_exception", "estimated_basic_read")
 
@@ -41,7 +49,7 @@ def write_outputs(
     unknown = set(frames) - set(ROW_TABLES)
     if unknown:
         raise ValueError(f"not an output table: {', '.join(sorted(unknown))}")
-    if _sqlite_file(url):
+    if sqlite_file(url):
         return _write_outputs_sqlite(url, run_id, run_date, frames, run_row)
     counts: dict[str, int] = {}
     with transaction(url) as conn:
@@ -64,26 +72,6 @@ def write_outputs(
     return counts
 
 
-def _sqlite_file(url: str) -> str | None:
-    u = sa.engine.make_url(url)
-    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
-        return None
-    return None if u.database.startswith("file:") else u.database
-
-
-def _sqlite_values(df: pl.DataFrame) -> pl.DataFrame:
-    """Values as SQLAlchemy stores them in SQLite: dates 'YYYY-MM-DD', datetimes with microseconds, 0/1."""
-    return df.with_columns(
-        [pl.col(c).cast(pl.String) for c, t in df.schema.items() if t == pl.Date]
-        + [
-            pl.col(c).dt.strftime("%Y-%m-%d %H:%M:%S.%6f")
-            for c, t in df.schema.items()
-            if isinstance(t, pl.Datetime)
-        ]
-        + [pl.col(c).cast(pl.Int64) for c, t in df.schema.items() if t == pl.Boolean]
-    )
-
-
 def _write_outputs_sqlite(
     url: str,
     run_id: str,
@@ -102,7 +90,7 @@ def _write_outputs_sqlite(
     import adbc_driver_manager as adbc
     import adbc_driver_sqlite
 
-    path = _sqlite_file(url)
+    path = sqlite_file(url)
     assert path is not None
     engine_for(url).dispose()
     day = f"'{run_date.isoformat()}'"  # a date's ISO text: safe as a literal
@@ -129,7 +117,7 @@ def _write_outputs_sqlite(
         }
         st.set_options(**mode)
         cols = [c.name for c in metadata.tables[name].columns if c.name in df.columns]
-        st.bind_stream(_sqlite_values(df.select(cols)))
+        st.bind_stream(sqlite_values(df.select(cols)))
         st.execute_update()
         return df.height
 
