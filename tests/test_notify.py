@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import shutil
 from pathlib import Path
 
 import polars as pl
@@ -14,7 +13,8 @@ import pytest
 
 from tasks.settings import Settings
 from tests.companion.conftest import SlackRecorder, slack_webhook  # noqa: F401 - the recording fixture
-from tests.test_report import customer_identifiers, loaded_portfolio
+from tests.portfolio import copy_of, generated_and_loaded
+from tests.test_report import customer_identifiers
 
 R = dt.date(2026, 11, 1)
 NMI = "4102001234"  # a made-up NMI quoted by a failing phase's error
@@ -22,20 +22,7 @@ NMI = "4102001234"  # a made-up NMI quoted by a failing phase's error
 
 @pytest.fixture(scope="module")
 def portfolio(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return loaded_portfolio(tmp_path_factory.mktemp("notify"))
-
-
-def settings_on(portfolio: Path, root: Path, **overrides: object) -> Settings:
-    shutil.copytree(portfolio, root)
-    base: dict[str, object] = {
-        "database_url": f"sqlite:///{root}/bua.db",
-        "meter_store": str(root / "ms"),
-        "output_url": str(root / "out"),
-        "shards": 4,
-        "max_workers": 2,
-        "task_retries": 0,
-    }
-    return Settings(**{**base, **overrides})
+    return generated_and_loaded(tmp_path_factory.mktemp("notify"))
 
 
 def assert_clean(texts: list[str], recorder: SlackRecorder, database_url: str) -> None:
@@ -151,7 +138,7 @@ def test_sequential_run_posts_started_and_finished_with_totals_by_state_and_fuel
 
     from flows.progress import run_sequential
 
-    s = settings_on(portfolio, tmp_path / "seq")
+    s = copy_of(portfolio, tmp_path / "seq", task_retries=0)
     assert s.slack_webhook_url is not None  # from the fixture's BUA_SLACK_WEBHOOK_URL
     run_sequential(s, R, None, None, None, Console(quiet=True))
     texts = slack_webhook.texts
@@ -180,7 +167,7 @@ def test_sequential_failure_names_the_phase_without_the_errors_text(
 
     patched = [(name, boom if name == "rating" else fn, per) for name, fn, per in PHASES]
     monkeypatch.setattr(tasks.accrual, "PHASES", patched)  # run_accrual imports it at call time
-    s = settings_on(portfolio, tmp_path / "fail")
+    s = copy_of(portfolio, tmp_path / "fail", task_retries=0)
     with pytest.raises(ValueError, match="implausible"):
         run_sequential(s, R, None, None, None, Console(quiet=True))
     texts = slack_webhook.texts
@@ -199,7 +186,7 @@ def test_flow_posts_started_then_finished_and_failed_naming_the_phase(
 ):
     from tests.flows.conftest import run_monthly
 
-    s = settings_on(portfolio, tmp_path / "flow")
+    s = copy_of(portfolio, tmp_path / "flow", task_retries=0)
     ok = run_monthly(s, run_date=R)
     assert ok.error is None, ok.error
     assert ok.states["notify"] == "Completed"

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from tasks.settings import Settings
+from tests.portfolio import generated_and_loaded
 
 R = dt.date(2026, 11, 1)
 
@@ -21,7 +21,7 @@ def engine_run(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """A 120-account generated portfolio, loaded, ingested and accrued once by ``run_accrual``."""
     from tasks.accrual import run_accrual
 
-    base = loaded_portfolio(tmp_path_factory.mktemp("report"))
+    base = generated_and_loaded(tmp_path_factory.mktemp("report"))
     s = Settings(
         database_url=f"sqlite:///{base}/bua.db",
         meter_store=str(base / "ms"),
@@ -31,23 +31,6 @@ def engine_run(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     )
     run_accrual(s, R)
     return s
-
-
-def loaded_portfolio(base: Path) -> Path:
-    from tasks.db import init_db
-    from tasks.generate import generate
-    from tasks.ingest import ingest_nem12, ingest_nem13
-    from tasks.load import load_portfolio
-
-    generate(base / "portfolio", accounts=120, seed=23, months=13)
-    s = Settings(database_url=f"sqlite:///{base}/bua.db", meter_store=str(base / "ms"), shards=4)
-    init_db(s.database_url)
-    load_portfolio(s.database_url, base / "portfolio")
-    ingest_nem12([str(base / "portfolio" / "nem12")], s)
-    if any((base / "portfolio" / "nem13").iterdir()):
-        ingest_nem13([str(base / "portfolio" / "nem13")], s)
-    shutil.rmtree(base / "portfolio")
-    return base
 
 
 def customer_identifiers(database_url: str) -> list[str]:

@@ -395,10 +395,9 @@ def portfolio(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 def test_validation_phase_on_a_generated_portfolio(portfolio: Path, tmp_path: Path) -> None:
     from tasks.accrual import run_accrual
-    from tasks.db import engine_for, init_db
-    from tasks.ingest import ingest_nem12, ingest_nem13
-    from tasks.load import load_portfolio
+    from tasks.db import engine_for
     from tasks.settings import Settings
+    from tests.portfolio import load_generated
 
     s = Settings(
         database_url=f"sqlite:///{tmp_path}/bua.db",
@@ -407,11 +406,7 @@ def test_validation_phase_on_a_generated_portfolio(portfolio: Path, tmp_path: Pa
         shards=2,
         slack_webhook_url=None,
     )
-    init_db(s.database_url)
-    load_portfolio(s.database_url, portfolio)
-    ingest_nem12([str(portfolio / "nem12")], s)
-    if any((portfolio / "nem13").iterdir()):
-        ingest_nem13([str(portfolio / "nem13")], s)
+    load_generated(portfolio, s)
     first, second = dt.date(2026, 10, 1), dt.date(2026, 11, 1)
     run_accrual(s, first)
     csv1 = Path(s.output_url) / "export" / "csv" / first.isoformat()

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tasks.settings import Settings
 from tests.flows.conftest import FINGERPRINT_TASKS, output_digests, run_monthly
+from tests.portfolio import copy_of, generated_and_loaded
 
 pytestmark = pytest.mark.usefixtures("harness")
 
@@ -35,35 +35,7 @@ def after(phase: str) -> set[str]:
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 120-account portfolio generated, loaded into SQLite and ingested into a meter store, once."""
-    from tasks.db import init_db
-    from tasks.generate import generate
-    from tasks.ingest import ingest_nem12, ingest_nem13
-    from tasks.load import load_portfolio
-
-    portfolio = tmp_path_factory.mktemp("portfolio")
-    generate(portfolio, accounts=120, seed=23, months=13)
-    base = tmp_path_factory.mktemp("loaded")
-    s = Settings(database_url=f"sqlite:///{base}/bua.db", meter_store=str(base / "ms"), shards=4)
-    init_db(s.database_url)
-    load_portfolio(s.database_url, portfolio)
-    ingest_nem12([str(portfolio / "nem12")], s)
-    if any((portfolio / "nem13").iterdir()):
-        ingest_nem13([str(portfolio / "nem13")], s)
-    return base
-
-
-def copy_of(loaded: Path, root: Path, **overrides: object) -> Settings:
-    shutil.copytree(loaded, root)
-    base: dict[str, object] = {
-        "database_url": f"sqlite:///{root}/bua.db",
-        "meter_store": str(root / "ms"),
-        "output_url": str(root / "out"),
-        "shards": 4,
-        "max_workers": 2,
-        "task_retries": 1,
-        "task_retry_delay_seconds": 0.01,
-    }
-    return Settings(**{**base, **overrides})
+    return generated_and_loaded(tmp_path_factory.mktemp("loaded"))
 
 
 # Not byte-deterministic in the engine yet (DESIGN.md "Orchestration needs" 7): compared as frames.

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from tasks.accrual import run_accrual
 from tasks.db import DatabaseError, engine_for, init_db, transaction
 from tasks.settings import Settings
+from tests.portfolio import load_generated
 
 R = dt.date(2026, 11, 1)
 
@@ -27,21 +28,13 @@ def portfolio(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _loaded(portfolio: Path, base: Path) -> Settings:
-    from tasks.ingest import ingest_nem12, ingest_nem13
-    from tasks.load import load_portfolio
-
     s = Settings(
         database_url=f"sqlite:///{base}/bua.db",
         meter_store=str(base / "ms"),
         output_url=str(base / "out"),
         shards=2,
     )
-    init_db(s.database_url)
-    load_portfolio(s.database_url, portfolio)
-    ingest_nem12([str(portfolio / "nem12")], s)
-    if any((portfolio / "nem13").iterdir()):
-        ingest_nem13([str(portfolio / "nem13")], s)
-    return s
+    return load_generated(portfolio, s)
 
 
 def _bad_input(url: str) -> dict[str, int]:
