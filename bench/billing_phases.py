@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import shutil
 import sys
@@ -145,17 +144,9 @@ def main() -> None:
     print(
         f"{'total':12s} wall {result['total_wall_s']:7.2f} s  cpu {result['total_cpu_s']:7.2f} s ({result['machine']})"
     )
-    out = REPO / "bench" / "results" / "billing_phases.json"
-    previous = json.loads(out.read_text()) if out.exists() else {}
-    runs = [
-        r
-        for r in previous.get("runs", [])
-        if (r["accounts"], r["estimates"]) != (accounts, result["estimates"])
-    ]
-    out.write_text(
-        json.dumps({"runs": sorted([*runs, result], key=lambda r: r["accounts"])}, indent=2) + "\n"
-    )
-    print(f"wrote {out}")
+    from results_file import save_run  # bench/, the script's own folder
+
+    print(f"wrote {save_run('billing_phases', result, keys=('accounts', 'estimates'))}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import shutil
 import sys
@@ -196,16 +195,9 @@ def main() -> None:
     show(result)
     if args.no_save:
         return
-    out = REPO / "bench" / "results" / "orchestration.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    previous = json.loads(out.read_text()) if out.exists() else {}
-    runs = [
-        r for r in previous.get("runs", []) if (r["accounts"], r["max_workers"]) != (accounts, args.workers)
-    ]
-    out.write_text(
-        json.dumps({"runs": sorted([*runs, result], key=lambda r: r["accounts"])}, indent=2) + "\n"
-    )
-    print(f"wrote {out}")
+    from results_file import save_run  # bench/, the script's own folder
+
+    print(f"wrote {save_run('orchestration', result, keys=('accounts', 'max_workers'))}")
 
 
 def show(r: dict) -> None:

@@ -178,13 +178,9 @@ def main() -> None:
     show(result)
     if args.no_write:
         return
-    out = REPO / "bench" / "results" / "scale.json"
-    previous = json.loads(out.read_text()) if out.exists() else {}
-    runs = [r for r in previous.get("runs", []) if r["accounts"] != args.accounts]
-    out.write_text(
-        json.dumps({"runs": sorted([*runs, result], key=lambda r: r["accounts"])}, indent=2) + "\n"
-    )
-    print(f"wrote {out}")
+    from results_file import save_run  # bench/, the script's own folder
+
+    print(f"wrote {save_run('scale', result, keys=('accounts',))}")
 
 
 def show(r: dict) -> None:
