@@ -176,7 +176,7 @@ def run_sequential(
         failing = names[len(done)] if len(done) < len(names) else "after the last phase"
         notify.notify_failed(ctx, [failing], exc)
         raise
-    notify.notify_finished(ctx)  # the notify phase composes; the runner posts (as bua_monthly does)
+    notify.notify_finished(ctx, result.notify_message)  # the notify phase composed it; the runner posts
     return result
 
 

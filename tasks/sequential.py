@@ -31,6 +31,7 @@ class RunResult:
     accrual_summary: list[dict[str, Any]] = field(default_factory=list)
     exports: list[str] = field(default_factory=list)
     nem12_files: list[str] = field(default_factory=list)
+    notify_message: str | None = None  # the "finished" message the notify phase composed
     error: str | None = None
 
 
@@ -83,6 +84,7 @@ def run_accrual(
                     result.counts = stats.get("counts", result.counts)
                     result.exceptions_by_code = stats.get("exceptions_by_code", result.exceptions_by_code)
                     result.accrual_summary = stats.get("accrual_summary", result.accrual_summary)
+                    result.notify_message = stats.get("message", result.notify_message)
                 elif name == "export":
                     result.exports += out
                 elif name == "interval_estimates":
