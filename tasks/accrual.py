@@ -187,15 +187,15 @@ def profiles_partial(ctx: Ctx, shard: int) -> list[str]:
     """One shard's segment-profile partial sums over the history window."""
     from tasks.meter_store import interval_month_scans
     from tasks.profiles import profile_partials_and_day_grid
-    from tasks.scalars import LONG_WINDOW_DAYS, MIN_SHORT_DAYS, SHORT_WINDOW_DAYS
+    from tasks.scalars import MIN_SHORT_DAYS, reference_windows
 
     regs = _shard_of(_get(ctx, "extract", "registers"), shard)
     lo, hi = _history_start(ctx), ctx.run_date - dt.timedelta(days=1)
     lf = _interval_scan(ctx, shard, lo, hi)
+    short_from, long_from = reference_windows(ctx.run_date)
     partial, day_grid = profile_partials_and_day_grid(
         regs, lf, ctx.settings.segment_with_tni, lo, hi,
-        grid_from=ctx.run_date - dt.timedelta(days=LONG_WINDOW_DAYS),
-        short_from=ctx.run_date - dt.timedelta(days=SHORT_WINDOW_DAYS), min_short_days=MIN_SHORT_DAYS,
+        grid_from=long_from, short_from=short_from, min_short_days=MIN_SHORT_DAYS,
         months=interval_month_scans(ctx.settings, shard, lo, hi),
     )  # fmt: skip
     return [

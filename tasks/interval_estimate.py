@@ -29,12 +29,11 @@ from tasks.profiles import (
     interval_registers,
 )
 from tasks.scalars import (
-    LONG_WINDOW_DAYS,
     MIN_SHORT_DAYS,
-    SHORT_WINDOW_DAYS,
     day_sums_from_grid,
     interval_day_sums,
     interval_scalars,
+    reference_windows,
 )
 from tasks.usage import usage_rows
 
@@ -289,19 +288,23 @@ def scalars_shard(
 
     The 365-day reference scan is made only for the registers that lack 14 days in the last 28.
     """
-    short_from = run_date - dt.timedelta(days=SHORT_WINDOW_DAYS)
-    long_from = run_date - dt.timedelta(days=LONG_WINDOW_DAYS)
+    short_from, long_from = reference_windows(run_date)
     end = run_date - dt.timedelta(days=1)
     short = interval_day_sums(registers, interval, fixed, short_from, end, segment_with_tni)
-    enough = (
-        short.group_by("meter_register_id").len().filter(pl.col("len") >= MIN_SHORT_DAYS)["meter_register_id"]
-    )
-    rest = registers.filter(~pl.col("meter_register_id").is_in(enough.implode()))
+    rest = _short_of_days(registers, short)
     long = interval_day_sums(
         rest, interval, fixed, long_from, short_from - dt.timedelta(days=1), segment_with_tni
     )
     scalars, no_history = interval_scalars(registers, pl.concat([short, long]), run_date)
     return scalars, no_history.cast(EXCEPTION_SCHEMA)  # type: ignore[arg-type]
+
+
+def _short_of_days(registers: pl.DataFrame, short: pl.DataFrame) -> pl.DataFrame:
+    """The registers with fewer than 14 days of actual data in the 28-day window (they need 365)."""
+    enough = (
+        short.group_by("meter_register_id").len().filter(pl.col("len") >= MIN_SHORT_DAYS)["meter_register_id"]
+    )
+    return registers.filter(~pl.col("meter_register_id").is_in(enough.implode()))
 
 
 def scalars_from_grid(
@@ -317,14 +320,10 @@ def scalars_from_grid(
     the registers with fewer than 14 of them. A register needing the 365-day window that the grid
     does not cover (its segment lacks profile days, so fewer days count than the grid saw) is
     read from the store as before (``interval``)."""
-    short_from = run_date - dt.timedelta(days=SHORT_WINDOW_DAYS)
-    long_from = run_date - dt.timedelta(days=LONG_WINDOW_DAYS)
+    short_from, long_from = reference_windows(run_date)
     end = run_date - dt.timedelta(days=1)
     short = day_sums_from_grid(registers, day_grid, fixed, short_from, end, segment_with_tni)
-    enough = (
-        short.group_by("meter_register_id").len().filter(pl.col("len") >= MIN_SHORT_DAYS)["meter_register_id"]
-    )
-    rest = registers.filter(~pl.col("meter_register_id").is_in(enough.implode()))
+    rest = _short_of_days(registers, short)
     seen = day_grid.filter(pl.col("read_date") >= short_from).group_by("meter_register_id").len()
     not_kept = seen.filter(pl.col("len") >= MIN_SHORT_DAYS)["meter_register_id"]  # long days left out
     in_grid = rest.filter(~pl.col("meter_register_id").is_in(not_kept.implode()))

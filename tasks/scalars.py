@@ -153,12 +153,16 @@ def day_sums_from_grid(
     )  # type: ignore[arg-type]
 
 
+def reference_windows(run_date: dt.date) -> tuple[dt.date, dt.date]:
+    """First days of the 28-day and of the 365-day reference windows (both end at R − 1)."""
+    return run_date - dt.timedelta(days=SHORT_WINDOW_DAYS), run_date - dt.timedelta(days=LONG_WINDOW_DAYS)
+
+
 def interval_scalars(
     registers: pl.DataFrame, day_sums: pl.DataFrame, run_date: dt.date
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """scalars (meter_register_id, scalar, reference 28D | 365D | NONE, reference_days) and exceptions."""
-    short_from = run_date - dt.timedelta(days=SHORT_WINDOW_DAYS)
-    long_from = run_date - dt.timedelta(days=LONG_WINDOW_DAYS)
+    short_from, long_from = reference_windows(run_date)
     before = day_sums.filter(pl.col("read_date") < run_date)
 
     def window(lo: dt.date, tag: str) -> pl.DataFrame:
