@@ -15,7 +15,6 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 from pydantic import SecretStr
 
 from tasks.settings import Settings
@@ -127,49 +126,26 @@ def failed_message(ctx: Ctx, phases: list[str], error: BaseException | None) -> 
 
 
 def run_totals(database_url: str, run_date: dt.date) -> dict[str, Any]:
-    """Totals of the run date's outputs, aggregated by the database (no row leaves it)."""
-    from sql.schema import metadata
+    """Totals of the run date's outputs, aggregated by the database (no row leaves it): the report's
+    :func:`tasks.report.totals_frames`."""
     from tasks.db import engine_for
+    from tasks.report import MONEY, totals_frames
 
-    acc = metadata.tables["accrual_summary"]
-    summ = metadata.tables["bua_account_summary"]
-    exc = metadata.tables["bua_exception"]
-    money = ("net_amount", "discount_net_propensity", "net_amount_less_discount")
     with engine_for(database_url).connect() as conn:
-        by = [acc.c.state, acc.c.fuel]
-        rows = conn.execute(
-            sa.select(*by, *(sa.func.sum(acc.c[m]).label(m) for m in money), sa.func.sum(acc.c.volume).label("volume"))
-            .where(acc.c.run_date == run_date)
-            .group_by(*by)
-            .order_by(*by)
-        ).mappings().all()  # fmt: skip
-        accounts = dict(
-            ((s, f), n)
-            for s, f, n in conn.execute(
-                sa.select(summ.c.jurisdiction, summ.c.service_type, sa.func.count())
-                .where(summ.c.run_date == run_date)
-                .group_by(summ.c.jurisdiction, summ.c.service_type)
-            ).all()
-        )
-        by_code = dict(
-            conn.execute(
-                sa.select(exc.c.code, sa.func.count())
-                .where(exc.c.run_date == run_date)
-                .group_by(exc.c.code)
-                .order_by(exc.c.code)
-            ).all()
-        )
+        frames = totals_frames(conn, run_date)
+    accounts = {(s, f): n for s, f, n in frames["accounts_by_state_fuel"].iter_rows()}
+    by_code = dict(frames["exceptions_by_code"].iter_rows())
     breakdown = [
         {
             "state": r["state"],
             "fuel": r["fuel"],
             "accounts": int(accounts.get((r["state"], r["fuel"]), 0)),
-            **{m: float(r[m] or 0) for m in (*money, "volume")},
+            **{m: float(r[m] or 0) for m in (*MONEY, "volume")},
         }
-        for r in rows
+        for r in frames["by_state_fuel"].iter_rows(named=True)  # one row per state and fuel
     ]
     return {
-        **{m: round(sum(b[m] for b in breakdown), 2) for m in money},
+        **{m: round(sum(b[m] for b in breakdown), 2) for m in MONEY},
         "accounts": int(sum(accounts.values())),
         "exceptions": int(sum(by_code.values())),
         "exceptions_by_code": {str(k): int(v) for k, v in by_code.items()},

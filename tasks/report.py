@@ -38,6 +38,9 @@ def report_url(settings: Settings, run_date: dt.date) -> str:
 # ---------------------------------------------------------------- figures (database GROUP BYs)
 
 
+MONEY = ("net_amount", "discount_net_propensity", "net_amount_less_discount")
+
+
 def _frame(conn: sa.Connection, query: sa.Select) -> pl.DataFrame:
     res = conn.execute(query)
     cols = list(res.keys())
@@ -48,6 +51,49 @@ def _frame(conn: sa.Connection, query: sa.Select) -> pl.DataFrame:
     return df.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
 
 
+def totals_frames(conn: sa.Connection, run_date: dt.date) -> dict[str, pl.DataFrame]:
+    """The run date's accrual by state and fuel, accounts by state and fuel and exceptions by code
+    (the report's totals and the Slack "finished" message): aggregates computed by the database."""
+    from sql.schema import metadata
+
+    acc = metadata.tables["accrual_summary"]
+    summ = metadata.tables["bua_account_summary"]
+    exc = metadata.tables["bua_exception"]
+    out: dict[str, pl.DataFrame] = {}
+    by = [acc.c.state, acc.c.fuel]
+    out["by_state_fuel"] = _frame(
+        conn,
+        sa.select(
+            *by,
+            *(sa.func.sum(acc.c[m]).label(m) for m in MONEY),
+            sa.func.sum(acc.c.volume).label("volume"),
+        )
+        .where(acc.c.run_date == run_date)
+        .group_by(*by)
+        .order_by(*by),
+    )
+    accounts_by = [summ.c.jurisdiction, summ.c.service_type]
+    out["accounts_by_state_fuel"] = _frame(
+        conn,
+        sa.select(
+            summ.c.jurisdiction.label("state"),
+            summ.c.service_type.label("fuel"),
+            sa.func.count().label("accounts"),
+        )
+        .where(summ.c.run_date == run_date)
+        .group_by(*accounts_by)
+        .order_by(*accounts_by),
+    )
+    out["exceptions_by_code"] = _frame(
+        conn,
+        sa.select(exc.c.code, sa.func.count().label("count"))
+        .where(exc.c.run_date == run_date)
+        .group_by(exc.c.code)
+        .order_by(exc.c.code),
+    )
+    return out
+
+
 def figures(database_url: str, run_date: dt.date) -> dict[str, pl.DataFrame]:
     """The report's frames for ``run_date``: small aggregates computed by the database."""
     from sql.schema import metadata
@@ -55,39 +101,12 @@ def figures(database_url: str, run_date: dt.date) -> dict[str, pl.DataFrame]:
 
     acc = metadata.tables["accrual_summary"]
     summ = metadata.tables["bua_account_summary"]
-    exc = metadata.tables["bua_exception"]
-    engine = engine_for(database_url)
-    money = ("net_amount", "discount_net_propensity", "net_amount_less_discount")
-    out: dict[str, pl.DataFrame] = {}
-    with engine.connect() as conn:
-        by = [acc.c.state, acc.c.fuel]
-        out["by_state_fuel"] = _frame(
-            conn,
-            sa.select(
-                *by,
-                *(sa.func.sum(acc.c[m]).label(m) for m in money),
-                sa.func.sum(acc.c.volume).label("volume"),
-            )
-            .where(acc.c.run_date == run_date)
-            .group_by(*by)
-            .order_by(*by),
-        )
-        accounts_by = [summ.c.jurisdiction, summ.c.service_type]
-        out["accounts_by_state_fuel"] = _frame(
-            conn,
-            sa.select(
-                summ.c.jurisdiction.label("state"),
-                summ.c.service_type.label("fuel"),
-                sa.func.count().label("accounts"),
-            )
-            .where(summ.c.run_date == run_date)
-            .group_by(*accounts_by)
-            .order_by(*accounts_by),
-        )
+    with engine_for(database_url).connect() as conn:
+        out = totals_frames(conn, run_date)
         by = [acc.c.year_mnth, acc.c.segment]
         out["by_month_segment"] = _frame(
             conn,
-            sa.select(*by, *(sa.func.sum(acc.c[m]).label(m) for m in money))
+            sa.select(*by, *(sa.func.sum(acc.c[m]).label(m) for m in MONEY))
             .where(acc.c.run_date == run_date)
             .group_by(*by)
             .order_by(*by),
@@ -104,13 +123,6 @@ def figures(database_url: str, run_date: dt.date) -> dict[str, pl.DataFrame]:
             .where(summ.c.run_date == run_date)
             .group_by(*by)
             .order_by(*by),
-        )
-        out["exceptions_by_code"] = _frame(
-            conn,
-            sa.select(exc.c.code, sa.func.count().label("count"))
-            .where(exc.c.run_date == run_date)
-            .group_by(exc.c.code)
-            .order_by(exc.c.code),
         )
         present = set(sa.inspect(conn).get_table_names())
         for name in VALIDATION_TABLES:
@@ -310,7 +322,7 @@ def render(ctx: Ctx, frames: dict[str, pl.DataFrame]) -> str:
         "state", "fuel", "accounts", "net_amount", "discount_net_propensity", "net_amount_less_discount",
         "volume",
     ) if sf.height else sf  # fmt: skip
-    money = ["net_amount", "discount_net_propensity", "net_amount_less_discount"]
+    money = list(MONEY)
     totals = (
         sf.select(pl.lit("total").alias("state"), pl.lit("").alias("fuel"), pl.col("accounts", *money).sum())
         if sf.height
