@@ -1,4 +1,5 @@
-"""The sequential month-end run: every phase of :mod:`tasks.accrual` in order, shard by shard.
+"""The month-end run without Prefect: every phase of :mod:`tasks.accrual` in order; a per-shard
+phase's shards on ``settings.max_workers`` threads (default 2), as the flow's task runner maps them.
 
 ``bua run`` without Prefect, the tests and the benchmarks use it; the Prefect flow calls the same
 phase functions. It records the run in ``bua_run`` (RUNNING, then COMPLETED or FAILED) with the
@@ -52,7 +53,7 @@ def run_accrual(
     basic_method: str | None = None,
     progress: Callable[[str, float], None] | None = None,
 ) -> RunResult:
-    """Run every phase in order (per-shard phases shard by shard) and record the run in ``bua_run``."""
+    """Run every phase in order (a per-shard phase's shards on ``settings.max_workers`` threads) and record the run in ``bua_run``."""
     from tasks.accrual import PHASES, RunContext
     from tasks.db import check_connection
     from tasks.prepare import upsert_run
@@ -74,7 +75,7 @@ def run_accrual(
         )
         for name, fn, per_shard in PHASES:
             t0 = time.perf_counter()
-            outs = [fn(ctx, s) for s in range(settings.shards)] if per_shard else [fn(ctx)]
+            outs = _per_shard(fn, ctx, settings) if per_shard else [fn(ctx)]
             result.seconds[name] = round(time.perf_counter() - t0, 3)
             if progress:
                 progress(name, result.seconds[name])
@@ -97,6 +98,29 @@ def run_accrual(
         raise
     _finish(settings, ctx, run_row, "COMPLETED")
     return result
+
+
+def _per_shard(fn: Callable[..., Any], ctx: Any, settings: Settings) -> list[Any]:
+    """``fn(ctx, shard)`` for every shard, in shard order, on ``settings.max_workers`` threads (the
+    flow's ThreadPoolTaskRunner does the same): shards are independent (each writes its own work
+    files) and polars and numpy release the GIL, so two shards at once keep both cores busy where
+    one shard's work is partly single-threaded. The first failing shard's exception is raised, after
+    the shards already running have finished."""
+    shards = range(settings.shards)
+    if settings.max_workers <= 1 or settings.shards <= 1:
+        return [fn(ctx, s) for s in shards]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(
+        min(settings.max_workers, settings.shards), thread_name_prefix="bua-shard"
+    ) as pool:
+        futures = [pool.submit(fn, ctx, s) for s in shards]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
 
 
 def _finish(settings: Settings, ctx: Any, run_row: dict[str, Any], status: str) -> None:
