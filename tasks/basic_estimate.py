@@ -44,6 +44,7 @@ MIN_SEASONAL_PAIRS = 3
 MIN_SEASONAL3_PAIRS = 5
 MIN_DET = 1e-9  # determinant of the scaled normal matrix below which the fit is singular
 MIN_W_SPREAD = 0.02  # weighted sd of the pairs' mean W, relative to the register's mean M
+SHRINK_PAIRS = 1.0  # the segment's shape weighs as much as one more read pair (weather coefficient)
 ACTUAL_READ = ("A", "S", "F")
 
 
@@ -391,10 +392,23 @@ def fit_registers(
     )
     regs = one_row_per_register(basic_registers(registers)).select("meter_register_id", "service_type")
     f = regs.join(win, on="meter_register_id", how="left").join(alls, on="meter_register_id", how="left")
-    two, three = _solve(f, 2), _solve(f, 3)
+    # the weather coefficient of the two-component fit is shrunk towards the register's own
+    # scalar s = Σ c / Σ M (beta = s: the register follows its segment's shape) with the weight
+    # of SHRINK_PAIRS pairs: a ridge on beta - s with alpha free, lam = K·S/n where S = Σ w·W² less
+    # its part explained by B, gives beta = (n·beta_ols + K·s) / (n + K). Three quarterly pairs
+    # cover a narrow range of W (10-20/day on BUS|NSW) and October's W (7/day) lies outside it:
+    # an unshrunk slope extrapolates the base far down (docs/ACCURACY.md)
+    s0 = pl.col("c_a") / pl.col("m_a")
+    partial_ww = (pl.col("ww") - pl.col("bw") ** 2 / pl.col("bb")).clip(lower_bound=0.0)
+    lam = (SHRINK_PAIRS * partial_ww / pl.col("n")).fill_null(0.0).fill_nan(0.0)
+    f2 = f.with_columns(ww=pl.col("ww") + lam, wy=pl.col("wy") + lam * s0.fill_null(0.0))
+    # ols: the unshrunk fit, whose slope alone decides whether the register is flatter than its
+    # segment (beta_ols < 0 → its base load alone, below): the prior tempers a slope, never flips it
+    two, three, ols = _solve(f2, 2), _solve(f, 3), _solve(f, 2)
     f = f.with_columns(
         *[pl.Series(f"{n}2", two[:, i]).fill_nan(None) for i, n in enumerate(("alpha", "beta", "gamma"))],
         *[pl.Series(f"{n}3", three[:, i]).fill_nan(None) for i, n in enumerate(("alpha", "beta", "gamma"))],
+        pl.Series("beta2o", ols[:, 1]).fill_nan(None),
         w_sd=((pl.col("ww") / pl.col("s") - (pl.col("sw") / pl.col("s")) ** 2).clip(lower_bound=0.0)).sqrt(),
         mean_m=pl.col("m_a") / pl.col("d_a"),
     )
@@ -413,6 +427,7 @@ def fit_registers(
         & (pl.col("w_sd") > MIN_W_SPREAD * pl.col("mean_m"))
         & (pl.col("alpha2") >= 0)
         & (pl.col("beta2") >= 0)
+        & (pl.col("beta2o") >= 0)
     ).fill_null(False)
     # three components (base, warm-season and cold-season weather parts): heating and cooling
     # sensitivities of their own; needs more pairs and both season parts >= 0; not for gas,
@@ -426,13 +441,13 @@ def fit_registers(
         & (pl.col("beta3") + pl.col("gamma3") >= 0)
     ).fill_null(False)
 
-    # a register flatter than its segment (the weather part's coefficient < 0 with enough pairs):
+    # a register flatter than its segment (the unshrunk weather coefficient < 0, enough pairs):
     # its base load alone, alpha = Σ w·B·y / Σ w·B², rather than the segment's seasonal shape
     one_ok = (
         seasonal
         & ~two_ok
         & (pl.col("n").fill_null(0) >= MIN_SEASONAL_PAIRS)
-        & (pl.col("beta2") < 0)
+        & (pl.col("beta2o") < 0)
         & (pl.col("bb") > 0)
     ).fill_null(False)
     f = f.with_columns(alpha1=pl.col("by") / pl.col("bb"), beta1=pl.lit(0.0), gamma1=pl.lit(0.0))
@@ -475,11 +490,12 @@ def _shape() -> pl.Expr:
 
 
 def _range_shape() -> pl.Expr:
-    """Σ of the daily estimate over a range with columns days, sum_m, sum_w, sum_wh."""
+    """Σ of the daily estimate over a range with columns days, sum_m, sum_w, sum_wh, sum_b (the
+    same days' :func:`_shape` summed, so a pair's days add up to its consumption)."""
     return (
         pl.when(pl.col("model") == "SEASONAL")
         .then(
-            pl.col("alpha") * pl.col("days")
+            pl.col("alpha") * pl.coalesce("sum_b", "days")
             + pl.col("beta") * pl.col("sum_w")
             + pl.col("gamma") * pl.col("sum_wh")
         )
