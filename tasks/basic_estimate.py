@@ -45,6 +45,9 @@ MIN_SEASONAL3_PAIRS = 5
 MIN_DET = 1e-9  # determinant of the scaled normal matrix below which the fit is singular
 MIN_W_SPREAD = 0.02  # weighted sd of the pairs' mean W, relative to the register's mean M
 SHRINK_PAIRS = 1.0  # the segment's shape weighs as much as one more read pair (weather coefficient)
+# fixed prior precision of the weather coefficient, in units of the register's mean M squared:
+# (day-to-day cv of its use / prior sd of beta ÷ s)², e.g. (0.25 / 0.8)² ≈ 0.1
+WEATHER_PRIOR = 0.1
 ACTUAL_READ = ("A", "S", "F")
 
 
@@ -393,14 +396,20 @@ def fit_registers(
     regs = one_row_per_register(basic_registers(registers)).select("meter_register_id", "service_type")
     f = regs.join(win, on="meter_register_id", how="left").join(alls, on="meter_register_id", how="left")
     # the weather coefficient of the two-component fit is shrunk towards the register's own
-    # scalar s = Σ c / Σ M (beta = s: the register follows its segment's shape) with the weight
-    # of SHRINK_PAIRS pairs: a ridge on beta - s with alpha free, lam = K·S/n where S = Σ w·W² less
-    # its part explained by B, gives beta = (n·beta_ols + K·s) / (n + K). Three quarterly pairs
-    # cover a narrow range of W (10-20/day on BUS|NSW) and October's W (7/day) lies outside it:
-    # an unshrunk slope extrapolates the base far down (docs/ACCURACY.md)
+    # scalar s = Σ c / Σ M (beta = s: the register follows its segment's shape): a ridge on
+    # beta - s with alpha free gives beta = (S·beta_ols + lam·s) / (S + lam), S = Σ days·W² less
+    # its part explained by B (what the pairs know about beta). lam = K·S/n (the segment's shape
+    # weighs as much as K = SHRINK_PAIRS more pairs) + kappa·M̄² (kappa = WEATHER_PRIOR: a fixed
+    # prior precision, which dominates when the pairs' W barely differ). Three or four quarterly
+    # pairs cover a narrow range of W (10-20/day on BUS|NSW) and October's W (7/day) lies outside
+    # it: an unshrunk slope extrapolates the base far down (docs/ACCURACY.md)
     s0 = pl.col("c_a") / pl.col("m_a")
     partial_ww = (pl.col("ww") - pl.col("bw") ** 2 / pl.col("bb")).clip(lower_bound=0.0)
-    lam = (SHRINK_PAIRS * partial_ww / pl.col("n")).fill_null(0.0).fill_nan(0.0)
+    lam = (
+        (SHRINK_PAIRS * partial_ww / pl.col("n") + WEATHER_PRIOR * (pl.col("m_a") / pl.col("d_a")) ** 2)
+        .fill_null(0.0)
+        .fill_nan(0.0)
+    )
     f2 = f.with_columns(ww=pl.col("ww") + lam, wy=pl.col("wy") + lam * s0.fill_null(0.0))
     # ols: the unshrunk fit, whose slope alone decides whether the register is flatter than its
     # segment (beta_ols < 0 → its base load alone, below): the prior tempers a slope, never flips it

@@ -269,12 +269,18 @@ def test_register_flatter_than_its_segment_keeps_its_base_load() -> None:
 
 def test_few_pairs_shrink_the_weather_coefficient_towards_the_segments_shape() -> None:
     # macro: 10/day, 30/day on days 100-199 (W = 20 there, else 0; B = 1 every day). Three 60-day
-    # pairs with mean W 0, 20·20/60 = 6.667 and 20; the register truly uses 160/3 + 2.5·W:
+    # pairs with mean W 0, 20·20/60 = 20/3 and 20; the register truly uses 160/3 + 2.5·W:
     # 3 200, 3 200 + 2.5·400 = 4 200 and 3 200 + 2.5·1 200 = 6 200 (indices 0, 3 200, 7 400, 13 600).
     # OLS would give alpha = 53.333, beta = 2.5. Its scalar s = Σ c / Σ M = 13 600 / (600 + 1 000 +
-    # 1 800) = 4, and the segment's shape counts as one more pair (SHRINK_PAIRS = 1):
-    # beta = (3·2.5 + 1·4) / 4 = 2.875, alpha = (Σ c − beta·Σ W) / Σ days = (13 600 − 2.875·1 600)
-    # / 180 = 50.
+    # 1 800) = 4. What the pairs know about beta: S = Σ days·W² − (Σ days·W)² / Σ days
+    # = 60·(400/9 + 400) − 1 600² / 180 = 12 444.4; the prior: lam = S / 3 (one pair among three,
+    # SHRINK_PAIRS = 1) + 0.1 (WEATHER_PRIOR) × (mean M = 3 400 / 180)². beta = (S·2.5 + lam·4) /
+    # (S + lam) = 2.8774, alpha = (Σ c − beta·Σ days·W) / Σ days = (13 600 − 1 600·beta) / 180 = 49.98.
+    big_s = 60 * (400 / 9 + 400) - 1600**2 / 180
+    lam = big_s / 3 + 0.1 * (3400 / 180) ** 2
+    beta = (big_s * 2.5 + lam * 4) / (big_s + lam)
+    alpha = (13_600 - 1_600 * beta) / 180
+    assert (round(beta, 4), round(alpha, 2)) == (2.8774, 49.98)
     regs = _regs()
     macro = _macro([30.0 if 100 <= i < 200 else 10.0 for i in range(400)])
     rm = register_macro(regs, macro, NO_GAS)
@@ -282,12 +288,12 @@ def test_few_pairs_shrink_the_weather_coefficient_towards_the_segments_shape() -
     pairs, _ = read_pairs(regs, _reads(reads))
     fit = fit_registers(regs, _with_pair_sums(pairs, rm), day(181), "seasonal").to_dicts()[0]
     assert fit["model"] == "SEASONAL" and fit["components"] == 2
-    assert (fit["alpha"], fit["beta"], fit["gamma"]) == pytest.approx((50.0, 2.875, 0.0), rel=1e-9)
+    assert (fit["alpha"], fit["beta"], fit["gamma"]) == pytest.approx((alpha, beta, 0.0), rel=1e-9)
     # a pair's days still add up to its consumption (days 60-119: 4 200), and a day after the last
-    # read with W = 0 (day 205) is estimated at alpha = 50 (OLS: 53.333)
+    # read with W = 0 (day 205) is estimated at alpha (OLS: 53.333)
     windows = pl.DataFrame({"account_id": [11, 11], "unbilled_from": [day(60), day(205)],
                             "unbilled_to": [day(119), day(205)]})  # fmt: skip
     usage, _, _ = estimate_basic(regs, windows, _reads(reads), macro, NO_GAS, day(206), day(205), "seasonal")
     values = dict(zip(usage["read_date"].to_list(), (v[0] for v in usage["values"]), strict=True))
     assert sum(values[day(d)] for d in range(60, 120)) == pytest.approx(4_200.0, rel=1e-9)
-    assert values[day(205)] == pytest.approx(50.0, rel=1e-9)
+    assert values[day(205)] == pytest.approx(alpha, rel=1e-9)
