@@ -13,7 +13,8 @@ gas shape): ``scalar`` — s_r × M(day), s_r = Σ consumption ÷ Σ M over the 
 last 365 days (all pairs in the macro range when those cover < 60 days; none → s_r = 1 and
 ``NO_HISTORY``); ``seasonal`` — α + β·W(day), W the weather-sensitive part of M (tasks.macro),
 α and β from a day-weighted least squares of the daily averages of the pairs of consecutive
-actual reads (estimated reads skipped) on their mean W, used when
+actual reads (estimated reads skipped) on their mean W, β shrunk towards the register's scalar
+(a ridge worth one more pair plus a fixed prior, ``SHRINK_PAIRS``, ``WEATHER_PRIOR``), used when
 there are ≥ 3 pairs, W varies between them and α, β ≥ 0 (β < 0, a register flatter than its
 segment: its base load alone, α·B), else the register falls back to scalar. ``seasonal`` also
 infers hidden dial turns of large registers from their other pairs (:func:`resolve_turns`;
