@@ -28,7 +28,7 @@ import numpy as np
 import polars as pl
 
 from tasks.calendar import KEYS, time_class_codes
-from tasks.discounts import RANK_STATE, apply_discounts, discount_days
+from tasks.discounts import RANK_STATE, apply_discounts, discount_days, join_account_days
 from tasks.exceptions import NO_PLAN, NO_RATE, OVERLAPPING_PLANS, combine, exception_rows
 
 ITEM_OF_STREAM = {"CONSUMPTION": "USAGE", "CONTROLLED_LOAD": "CONTROLLED_LOAD", "GENERATION": "FEED_IN"}
@@ -62,14 +62,18 @@ def round_half_away(x: pl.Expr, decimals: int = 2) -> pl.Expr:
 
 def plan_days(account_days: pl.DataFrame, account_plans: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(account_id, day, year_mnth) → plan_id; exceptions for days without a plan and overlaps."""
-    j = (
-        account_days.join(
-            account_plans.select("account_id", "plan_id", "start_date", "end_date"), on="account_id"
-        )
-        .filter(
-            (pl.col("day") >= pl.col("start_date")) & (pl.col("day") <= pl.col("end_date").fill_null(FAR))
-        )
-        .with_columns(pl.len().over("account_id", "day").alias("_n"))
+    j = account_days.join(
+        account_plans.select("account_id", "plan_id", "start_date", "end_date"), on="account_id"
+    ).filter((pl.col("day") >= pl.col("start_date")) & (pl.col("day") <= pl.col("end_date").fill_null(FAR)))
+    # plans per account-day: only an account with two plan rows can have more than one
+    several = account_plans.group_by("account_id").len().filter(pl.col("len") > 1)["account_id"].implode()
+    j = pl.concat(
+        [
+            j.filter(pl.col("account_id").is_in(several)).with_columns(
+                pl.len().over("account_id", "day").alias("_n")
+            ),
+            j.filter(~pl.col("account_id").is_in(several)).with_columns(pl.lit(1, pl.UInt32).alias("_n")),
+        ]
     )
     overlaps = (
         j.filter(pl.col("_n") > 1)
@@ -89,8 +93,10 @@ def plan_days(account_days: pl.DataFrame, account_plans: pl.DataFrame) -> tuple[
         else j
     )
     chosen = pick.select("account_id", "day", "year_mnth", "plan_id").sort("account_id", "day")
+    # account_days and chosen (a subset) are unique by (account_id, day): as many rows = none missing
     missing = (
-        account_days.join(chosen, on=["account_id", "day"], how="anti")
+        (account_days.clear() if chosen.height == account_days.height else account_days)
+        .pipe(join_account_days, chosen, "anti")
         .group_by("account_id")
         .agg(pl.len().alias("_days"), pl.col("day").min().alias("_first"), pl.col("day").max().alias("_last"))
     )
@@ -249,7 +255,7 @@ def usage_by_class(
     (:func:`tasks.calendar.time_class_codes`) and the values are summed per (register-day, class)
     with ``bincount``, so no list is copied, masked or exploded into a frame.
     """
-    sums = (register_day_sums(usage) if row_sums is None else row_sums).with_row_index("_r")
+    sums = register_day_sums(usage) if row_sums is None else row_sums
     meta = (
         usage.select(
             "account_id",
@@ -259,8 +265,9 @@ def usage_by_class(
             "unit",
             "interval_minutes",
         )
+        .with_columns(sums["quantity"], sums["quantity_estimated"])  # row i of sums = row i of usage
         .with_row_index("_r")
-        .join(days, on=["account_id", "day"], how="inner")
+        .pipe(join_account_days, days)
         .join(plans.select("plan_id", "tou_scheme_id", "holidays_as_weekend"), on="plan_id", how="left")
         .join(windows.select("account_id", "jurisdiction", "timezone"), on="account_id", how="left")
         .with_columns(
@@ -289,7 +296,6 @@ def usage_by_class(
             .otherwise(pl.col("register_time_class"))
             .alias("time_class")
         )
-        .join(sums, on="_r", how="left")
         .select(cols)
     )
     parts = [plain]
@@ -338,12 +344,24 @@ def usage_by_class(
             pl.Series("quantity_estimated", qe[present]),
         )
         parts.append(masked.select(cols))
-    return (
-        pl.concat(parts)
-        .group_by(["account_id", "day", "year_mnth", "plan_id", "item_type", "time_class", "unit"])
-        .agg(pl.col("quantity").sum(), pl.col("quantity_estimated").sum())
-        .with_columns((pl.col("quantity") - pl.col("quantity_estimated")).alias("quantity_actual"))
-    )
+    return _sum_duplicates(
+        pl.concat(parts), ["account_id", "day", "year_mnth", "plan_id", "item_type", "time_class", "unit"],
+        ["quantity", "quantity_estimated"],
+    ).with_columns((pl.col("quantity") - pl.col("quantity_estimated")).alias("quantity_actual"))  # fmt: skip
+
+
+def _sum_duplicates(df: pl.DataFrame, keys: list[str], values: list[str]) -> pl.DataFrame:
+    """``keys`` + the ``values`` summed per distinct ``keys``; rows already unique by keys pass as they are.
+
+    Register-day rows are nearly always unique by (account, day, item, class, unit) — a second
+    register of the same stream is rare — so the group-by (hashing string keys over every row) is
+    only run when some key occurs twice. The sum of one row is the row, so the values are the same.
+    Test: as many distinct key hashes as rows means no key occurs twice (equal keys hash equal; a
+    hash collision of two different keys only costs the group-by).
+    """
+    if df.height == 0 or df.select(pl.struct(keys).hash().n_unique()).item() == df.height:
+        return df.select(*keys, *values)
+    return df.group_by(keys).agg(pl.col(values).sum())
 
 
 def _match_rate_class(energy: pl.DataFrame, rates: pl.DataFrame) -> pl.DataFrame:
@@ -373,26 +391,43 @@ def energy_rows(
     """Day-level energy rows split into blocks and priced; (rows, NO_RATE exceptions)."""
     e = _match_rate_class(energy, rates)
     missing = _no_rate(e.filter(pl.col("rate_class").is_null()))
-    e = (
-        e.filter(pl.col("rate_class").is_not_null())
-        .group_by("account_id", "day", "year_mnth", "plan_id", "item_type", "rate_class", "unit")
-        .agg(pl.col("quantity", "quantity_actual", "quantity_estimated").sum())
-        .join(
-            rates.rename({"time_class": "rate_class"}),
-            on=["plan_id", "day", "item_type", "rate_class"],
-            how="left",
-        )
+    keys = ["account_id", "day", "year_mnth", "plan_id", "item_type", "rate_class", "unit"]
+    values = ["quantity", "quantity_actual", "quantity_estimated"]
+    e = e.filter(pl.col("rate_class").is_not_null())
+    # rows are unique by time class; only an account with a row rated in another class (FEED_IN
+    # PEAK … rated ANYTIME) can have two rows of one rate class, so only its rows are summed
+    merged = e.filter(pl.col("rate_class") != pl.col("time_class"))["account_id"].unique().implode()
+    e = pl.concat(
+        [
+            _sum_duplicates(e.filter(pl.col("account_id").is_in(merged)), keys, values),
+            e.filter(~pl.col("account_id").is_in(merged)).select(*keys, *values),
+        ]
+    ).join(
+        rates.rename({"time_class": "rate_class"}),
+        on=["plan_id", "day", "item_type", "rate_class"],
+        how="left",
     )
+    # threshold and usage before the day: only accounts with a block-limited row need them (the
+    # threshold and the running sum of an account's other rows are never read)
+    blocked_accounts = e.filter(pl.col("block_limit").is_not_null())["account_id"].unique()
+    e_block = e.filter(pl.col("account_id").is_in(blocked_accounts.implode()))
     group = ["account_id", "year_mnth", "item_type", "rate_class", "unit"]
     # threshold = Σ over the month's unbilled (planned) days of the day's block limit
     limits = (
-        days.join(rates.filter(pl.col("block_limit").is_not_null()), on=["plan_id", "day"])
+        days.filter(pl.col("account_id").is_in(blocked_accounts.implode()))
+        .join(rates.filter(pl.col("block_limit").is_not_null()), on=["plan_id", "day"])
         .group_by("account_id", "year_mnth", "item_type", pl.col("time_class").alias("rate_class"))
         .agg(pl.col("block_limit").sum().alias("threshold"))
     )
-    e = e.join(limits, on=["account_id", "year_mnth", "item_type", "rate_class"], how="left").with_columns(
+    e_block = e_block.join(
+        limits, on=["account_id", "year_mnth", "item_type", "rate_class"], how="left"
+    ).with_columns(
         (pl.col("quantity").cum_sum().over(group, order_by="day") - pl.col("quantity")).alias("_before")
     )
+    e_rest = e.filter(~pl.col("account_id").is_in(blocked_accounts.implode())).with_columns(
+        pl.lit(None, pl.Float64).alias("threshold"), pl.lit(None, pl.Float64).alias("_before")
+    )
+    e = pl.concat([e_block, e_rest.select(e_block.columns)]) if e_block.height else e_rest
     blocked = pl.col("block_limit").is_not_null() & pl.col("threshold").is_not_null()
     first = pl.min_horizontal(
         pl.max_horizontal(pl.col("threshold") - pl.col("_before"), pl.lit(0.0)), pl.col("quantity")
