@@ -147,6 +147,15 @@ def read_sql(
             if url.startswith("sqlite"):
                 fast = _sqlite_numbers_as_text(fast, schema)
             return cast_frame(fast, schema)
+    return _read_sqlalchemy(url, text, params, schema)
+
+
+def _read_sqlalchemy(
+    url: str,
+    text: str,
+    params: Mapping[str, Any] | None,
+    schema: Mapping[str, pl.DataType | type[pl.DataType]] | None,
+) -> pl.DataFrame:
     stmt = sa.text(text)
     with engine_for(url).connect() as conn:
         result = conn.execute(stmt, dict(params or {}))
@@ -156,6 +165,46 @@ def read_sql(
     if schema is None:
         return pl.DataFrame(data, strict=False)
     return cast_frame(_frame(data, schema), schema)
+
+
+READ_THREADS = 2  # connectorx reads at once in read_sql_many (the machine has 2 cores)
+
+
+def read_sql_many(
+    url: str,
+    queries: Mapping[str, tuple[Mapping[str, Any] | None, Mapping[str, pl.DataType | type[pl.DataType]]]],
+    *,
+    sqlite_connectorx: bool = False,
+    threads: int = READ_THREADS,
+) -> dict[str, pl.DataFrame]:
+    """:func:`read_sql` of several ``sql/{name}.sql`` files (name → (params, schema)); the same frames.
+
+    The connectorx reads run on ``threads`` threads, in the order given (largest first is best:
+    each is one connection and one core; connectorx releases the GIL); the queries connectorx
+    cannot do are then read on SQLAlchemy one after the other, after every connectorx read has
+    finished (on SQLite the two libraries never hold the file open at once, see :func:`read_sql`).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = {name: sql_text(name) for name in queries}
+    fast: dict[str, pl.DataFrame | None] = dict.fromkeys(queries)
+    if sqlite_connectorx or not url.startswith("sqlite"):
+
+        def one(name: str) -> pl.DataFrame | None:
+            return _read_connectorx(url, texts[name], dict(queries[name][0] or {}))
+
+        with ThreadPoolExecutor(max(1, threads), thread_name_prefix="bua-read") as pool:
+            fast = dict(zip(queries, pool.map(one, queries), strict=True))
+    out: dict[str, pl.DataFrame] = {}
+    for name, (params, schema) in queries.items():
+        df = fast[name]
+        if df is None:
+            out[name] = _read_sqlalchemy(url, texts[name], params, schema)
+            continue
+        if url.startswith("sqlite"):
+            df = _sqlite_numbers_as_text(df, schema)
+        out[name] = cast_frame(df, schema)
+    return out
 
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")

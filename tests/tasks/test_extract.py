@@ -54,3 +54,35 @@ def test_mixed_kinds_fall_back_to_sqlalchemy(tmp_path: Path, monkeypatch: pytest
     fast, slow, used = _both(_db_with_reads(tmp_path, [5, -5.25, "abc"]), monkeypatch)
     assert not used
     assert fast == slow == ["5", "-5.25", "abc"]
+
+
+def test_read_sql_many_gives_read_sql_frames_and_falls_back_one_by_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # two queries on two threads: basic_reads with mixed kinds (connectorx refuses it, SQLAlchemy
+    # reads it afterwards) and tou_windows (empty table: connectorx reads it); each frame equals
+    # read_sql's, and the fallback ran only after every connectorx read had returned
+    url = _db_with_reads(tmp_path, [5, -5.25, "abc"])
+    events: list[str] = []
+    cx, sa_read = db._read_connectorx, db._read_sqlalchemy
+
+    def fast(u: str, text: str, params: dict) -> object:
+        out = cx(u, text, params)
+        events.append("cx " + ("none" if out is None else "frame"))
+        return out
+
+    def slow(*args: object) -> object:
+        events.append("sqlalchemy")
+        return sa_read(*args)
+
+    monkeypatch.setattr(db, "_read_connectorx", fast)
+    monkeypatch.setattr(db, "_read_sqlalchemy", slow)
+    queries = {"basic_reads": (PARAMS, SCHEMAS["basic_reads"]), "tou_windows": ({}, SCHEMAS["tou_windows"])}
+    many = db.read_sql_many(url, queries, sqlite_connectorx=True)
+    assert list(many) == ["basic_reads", "tou_windows"]
+    assert sorted(events[:2]) == ["cx frame", "cx none"] and events[2:] == ["sqlalchemy"]
+    monkeypatch.undo()
+    for name, (params, schema) in queries.items():
+        assert many[name].equals(db.read_sql(url, name, params, schema, sqlite_connectorx=True))
+    assert many["basic_reads"]["index_value"].to_list() == ["5", "-5.25", "abc"]
+    assert many["tou_windows"].height == 0
