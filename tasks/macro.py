@@ -15,13 +15,15 @@ consumption, on the pair's mean h_θ; the θ with the smallest residual wins. le
 jurisdiction's mean daily consumption per register. Candidates besides h_θ: the smooth indices
 h_θ,s (the expected degree days of a day whose temperature varies normally around its
 climatological mean, :func:`smooth_heating_index`) and, when the electricity fixed profile is
-given, ``ELECTRIC_NIGHT`` — the electricity interval population's night and morning excess
-(:func:`night_heating`), which carries the actual weather of every day up to period_end (a cold
-October shows in it; a climatological curve cannot). Then (``weather=True``, the default)
-monthly actual-weather factors of the chosen index fitted on the gas pairs' residuals
-(:func:`weather_factors`): they correct the months where the proxy or the curve is off (on the
-accuracy benchmark gas NMBE −3.7% → +0.7% and −4.5% → −0.3%, docs/ACCURACY.md). Fallback (fewer than ``MIN_GAS_PAIRS`` usable
-pairs, or no fit with both components ≥ 0): θ = −1, a = 1, b = 2 (winter three times summer,
+given, ``ELECTRIC_HEATING`` — the electricity interval population's heating per day, read from
+the shape of each day's class profiles (:func:`electric_heating`, :func:`decompose_day_profiles`:
+base, heating and cooling shapes by least squares), which carries the actual weather of every
+day up to period_end (a cold October shows in it; a climatological curve cannot); days before
+the interval data take the climatological curve that follows it best (:func:`_with_climate_fill`).
+Optionally (``weather=True``, off by default) monthly actual-weather factors of the chosen index
+fitted on the gas pairs' residuals (:func:`weather_factors`): on the ELECTRIC_HEATING index they
+make the accuracy benchmark worse (gas CV 8.6% → 11.7% and 8.1% → 14.9%, docs/ACCURACY.md).
+Fallback (fewer than ``MIN_GAS_PAIRS`` usable pairs, or no fit with both components ≥ 0): θ = −1, a = 1, b = 2 (winter three times summer,
 typical of southern Australian residential gas) and the portfolio's gas level, or 1.0 when there
 are no gas reads at all.
 """
@@ -42,9 +44,12 @@ THETAS = (-1.0, -0.6, -0.3, 0.0, 0.3, 0.6)
 # smooth heating indices (expected degree days under day-to-day weather noise): θ and spread grids
 SMOOTH_THETAS = (-0.6, -0.3, 0.0, 0.3, 0.6)
 SPREADS = (0.25, 0.5, 0.75)
-NIGHT_INTERVALS = 18  # 00:00-09:00 of a 48-interval day: the heating window of night_heating
-NIGHT_CLIP = None  # the night excess is not clipped at 0 (a clip would bend it at mild days)
-ELECTRIC_PREFERENCE = 0.10  # ELECTRIC_NIGHT is chosen when its mse is within 10% of the best
+# decomposition of the electricity day profiles into base, heating and cooling (electric_heating)
+MILD_QUANTILE = 0.15  # the mildest days per day type give the first base shape
+SEASON_EDGE = 0.8  # |cos| of the annual cycle beyond which days give the first heating / cooling shape
+DECOMPOSE_ITERATIONS = 60
+MIN_DECOMPOSE_DAYS = 60
+ELECTRIC_PREFERENCE = 0.10  # ELECTRIC_HEATING is chosen when its mse is within 10% of the best
 WEATHER_PERIOD = "1mo"  # resolution of the actual-weather factors of the gas heating index
 WEATHER_ITERATIONS = 3
 WEATHER_RIDGE = 0.01
@@ -111,28 +116,155 @@ def smooth_heating_index(theta: float, spread: float, doy: np.ndarray) -> np.nda
     return expected(c) / expected(np.array([1.0]))[0]
 
 
-def night_heating(fixed: pl.DataFrame) -> pl.DataFrame:
-    """The electricity interval population's heating signal per jurisdiction and day (jurisdiction,
-    read_date, h): the excess of the parent profile ``*|J|CONSUMPTION`` over 00:00–09:00 market
-    time (``NIGHT_INTERVALS`` of a 48-interval day) above its 10th percentile of the same day type,
-    ≥ 0, scaled to peak 1. Heating runs at night and in the morning, cooling in the afternoon, so
-    this window carries the actual cold of each day up to the last day of interval data."""
-    night = (
-        fixed.filter(
-            pl.col("segment").str.starts_with("*|") & pl.col("segment").str.ends_with("|CONSUMPTION")
-        )
-        .with_columns(
-            jurisdiction=pl.col("segment").str.split("|").list.get(1),
-            x=pl.col("profile").list.slice(0, NIGHT_INTERVALS).list.sum(),
-            _we=pl.col("read_date").dt.weekday() >= 6,
-        )
-        .with_columns(
-            h=(pl.col("x") - pl.col("x").quantile(BASE_QUANTILE).over("jurisdiction", "_we")).clip(NIGHT_CLIP)
-        )
-        .with_columns(h=pl.col("h") / pl.col("h").max().over("jurisdiction"))
-        .filter(pl.col("h").is_finite())
+def _solve_nonnegative_weather(shapes: np.ndarray, wk: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Per day d, least squares of the day's profile on the shapes of its day type
+    ``shapes[wk[d]]`` (base, heating, cooling; ``r[d]`` = the shapes · the profile) with the
+    weather coefficients a[1], a[2] ≥ 0: a negative one is dropped (set to 0) and the day solved
+    again without it (an active set of at most two steps); the base coefficient a[0] is clipped
+    at 0. The normal matrices depend on the day type only: their inverses for each set of active
+    coefficients (2 day types × 4 sets) are computed once and gathered per day."""
+    g = np.einsum("tik,tjk->tij", shapes, shapes)
+    inv = np.zeros((2, 4, 3, 3))
+    for t in range(2):
+        for p in range(4):  # p = 2·(heating active) + (cooling active)
+            idx = np.flatnonzero([True, p >= 2, p % 2 == 1])
+            inv[t, p][np.ix_(idx, idx)] = np.linalg.inv(g[t][np.ix_(idx, idx)])
+    pattern = np.full(len(wk), 3)
+    for _ in range(3):
+        a = np.einsum("dij,dj->di", inv[wk, pattern], r)
+        new = pattern & ~(2 * (a[:, 1] < 0) + (a[:, 2] < 0))
+        if (new == pattern).all():
+            break
+        pattern = new
+    return np.clip(a, 0.0, None)
+
+
+def decompose_day_profiles(x: np.ndarray, weekend: np.ndarray, doy: np.ndarray) -> np.ndarray | None:
+    """Heating coefficient per day of one population's day profiles ``x`` (days × intervals), or
+    None when the days do not support the decomposition.
+
+    Model: x_d = a_d·B_{day type} + h_d·H + c_d·C — a base load with one intraday shape per day
+    type (weekday / weekend), a heating shape and a cooling shape, all ≥ 0 and of unit sum, so
+    a_d, h_d and c_d are the day's kWh of each part; h_d, c_d ≥ 0. The shapes come from the data:
+    B from the mildest days (the ``MILD_QUANTILE`` of daily totals per day type), H and C from
+    the cold-season and warm-season days (|cos| of the annual cycle beyond ``SEASON_EDGE``) less
+    the most base each day holds; then ``DECOMPOSE_ITERATIONS`` rounds of alternating least
+    squares (coefficients per day given the shapes, then the shapes given the coefficients). A
+    share of H in B or C would bend h_d; the days without heating (h_d clipped at 0) keep H out
+    of them. h_d is the population's heating per register on day d, ∝ its heating degree days
+    (correlation 0.993–0.997 with the generator's, docs/ACCURACY.md)."""
+    n, k = x.shape
+    wk = weekend.astype(np.int64)
+    season = np.cos(2 * np.pi * (doy.astype(np.float64) - HEATING_PEAK_DOY) / 365.25)
+    cold, warm = season > SEASON_EDGE, season < -SEASON_EDGE
+    counts = np.bincount(wk, minlength=2)
+    if n < MIN_DECOMPOSE_DAYS or counts.min() < 7 or cold.sum() < 7 or warm.sum() < 7:
+        return None
+    total = x.sum(axis=1)
+    base = np.zeros((2, k))
+    for t in (0, 1):
+        idx = np.flatnonzero(wk == t)
+        mild = idx[total[idx] <= np.quantile(total[idx], MILD_QUANTILE)]
+        base[t] = x[mild].mean(axis=0)
+    if (base.sum(axis=1) <= 0).any() or (base <= 0).any():
+        return None
+    base /= base.sum(axis=1, keepdims=True)
+
+    def excess_shape(days: np.ndarray) -> np.ndarray:
+        b = base[wk[days]]
+        s = (x[days] / b).min(axis=1, keepdims=True)  # the most base each day holds
+        e = np.clip((x[days] - s * b).mean(axis=0), 0.0, None)
+        return e / e.sum() if e.sum() > 0 else np.full(k, 1.0 / k)
+
+    heat, cool = excess_shape(np.flatnonzero(cold)), excess_shape(np.flatnonzero(warm))
+    try:
+        return _alternate(x, wk, base, heat, cool)
+    except np.linalg.LinAlgError:  # shapes that cannot be told apart (a flat profile)
+        return None
+
+
+def _alternate(
+    x: np.ndarray, wk: np.ndarray, base: np.ndarray, heat: np.ndarray, cool: np.ndarray
+) -> np.ndarray:
+    """The alternating least squares of :func:`decompose_day_profiles`: the heating coefficients."""
+    n, k = x.shape
+    a = np.zeros((n, 3))
+    for _ in range(DECOMPOSE_ITERATIONS):
+        shapes = np.stack([np.stack([base[t], heat, cool]) for t in range(2)])  # day type × 3 × k
+        r = np.column_stack([(x * base[wk]).sum(axis=1), x @ heat, x @ cool])
+        a = _solve_nonnegative_weather(shapes, wk, r)
+        f = np.column_stack([a[:, 0] * (wk == 0), a[:, 0] * (wk == 1), a[:, 1], a[:, 2]])
+        shapes = np.clip(np.linalg.solve(f.T @ f + 1e-12 * np.eye(4), f.T @ x), 1e-12, None)
+        shapes /= shapes.sum(axis=1, keepdims=True)
+        base, heat, cool = shapes[:2], shapes[2], shapes[3]
+    return a[:, 1]
+
+
+def _segment_heating(f: pl.DataFrame) -> pl.DataFrame | None:
+    """read_date, h of one segment's day profiles (:func:`decompose_day_profiles`), or None."""
+    f = f.filter(pl.col("_k") == pl.col("_k").max()).sort("read_date")
+    x = np.array(f["profile"].to_list(), dtype=np.float64).reshape(f.height, -1)
+    ok = np.isfinite(x).all(axis=1)
+    f, x = f.filter(pl.Series(ok)), x[ok]
+    if f.height == 0:
+        return None
+    h = decompose_day_profiles(
+        x, (f["read_date"].dt.weekday() >= 6).to_numpy(), f["read_date"].dt.ordinal_day().to_numpy()
     )
-    return night.select("jurisdiction", "read_date", "h").sort("jurisdiction", "read_date")
+    if h is None or h.mean() <= 0:
+        return None
+    return f.select("read_date").with_columns(h=pl.Series(h))
+
+
+def electric_heating(fixed: pl.DataFrame) -> pl.DataFrame:
+    """The electricity interval population's heating per jurisdiction and day (jurisdiction,
+    read_date, h), scaled to peak 1: :func:`decompose_day_profiles` of each customer-class
+    consumption segment ``C|J|CONSUMPTION[|tni]`` on its days with data of their own (``source``
+    OWN: a day filled from another day would carry that day's weather), each divided by its mean
+    and averaged per jurisdiction and day. Heating, cooling and the base load have different
+    intraday shapes, so each day's heating is read from the day's whole profile, up to the last
+    day of interval data. Per class, because a class's base load has one shape while the parent
+    profile's base shape moves with its mix of residential and business registers; divided by
+    the mean, because a class's heating per register drifts as registers come and go and the
+    two classes' heating differ tenfold (each class then counts as one estimate of the degree
+    days). A jurisdiction without a class segment that supports the decomposition uses its
+    parent profile ``*|J|CONSUMPTION``; one without either is left out."""
+    parts = pl.col("segment").str.split("|")
+    cons = fixed.filter(
+        (parts.list.get(2, null_on_oob=True) == "CONSUMPTION")
+        & ((pl.col("source") == "OWN") if "source" in fixed.columns else pl.lit(True))
+    ).with_columns(
+        jurisdiction=parts.list.get(1),
+        _parent=parts.list.get(0) == "*",
+        _k=pl.col("profile").list.len(),
+    )
+    out = []
+    for jur in sorted(cons["jurisdiction"].unique().to_list()):
+        found = []
+        for parent in (False, True):
+            segs = cons.filter((pl.col("jurisdiction") == jur) & (pl.col("_parent") == parent))
+            for seg in sorted(segs["segment"].unique().to_list()):
+                h = _segment_heating(segs.filter(pl.col("segment") == seg))
+                if h is not None:
+                    found.append(h.with_columns(h=pl.col("h") / pl.col("h").mean(), _s=pl.lit(seg)))
+            if found:
+                break
+        if found:
+            mean = _group_sums(
+                pl.concat(found).with_columns(_n=pl.lit(1.0)),
+                ["read_date"],
+                ["_s"],
+                h=pl.col("h"),
+                n=pl.col("_n"),
+            )
+            out.append(
+                mean.select(
+                    pl.lit(jur).alias("jurisdiction"), "read_date", (pl.col("h") / pl.col("n")).alias("h")
+                ).with_columns(h=pl.col("h") / pl.col("h").max())
+            )
+    if not out:
+        return pl.DataFrame(schema={"jurisdiction": pl.Utf8, "read_date": pl.Date, "h": pl.Float64})
+    return pl.concat(out).sort("jurisdiction", "read_date")
 
 
 def _drivers(
@@ -180,17 +312,60 @@ def _drivers(
         )
         parts.append(elec.select(parts[0].columns))
     if fixed is not None and fixed.height:
-        night = (
-            night_heating(fixed)
+        elec = (
+            electric_heating(fixed)
             .filter(pl.col("jurisdiction").is_in(jur["jurisdiction"].implode()))
             .join(days, on="read_date", how="semi")
-            .with_columns(driver=pl.lit("ELECTRIC_NIGHT"))
         )
-        parts.append(night.select(parts[0].columns))
+        if elec.height:
+            parts.append(
+                _with_climate_fill(elec, pl.concat(parts)).with_columns(driver=pl.lit("ELECTRIC_HEATING"))
+            )
     return (
         pl.concat(parts)
         .sort("driver", "jurisdiction", "read_date")
         .with_columns(cum_h=pl.col("h").cum_sum().over("driver", "jurisdiction"))
+    )
+
+
+def _with_climate_fill(elec: pl.DataFrame, curves: pl.DataFrame) -> pl.DataFrame:
+    """The electricity heating index (jurisdiction, read_date, h) on every day of ``curves``: the
+    days it does not reach (before the interval data starts, days filled from other days) take
+    α + β·h of the climatological curve that follows it best (least squares of h on each curve of
+    ``curves`` over the days both have, smallest residual per jurisdiction), clipped at 0. Without
+    it those days would take a curve on another scale (peak 1 in mid-July, where the electric
+    index peaks at 1 on the coldest day), and the gas pairs that cover them would be misfitted."""
+    both = curves.join(elec.rename({"h": "e"}), on=["jurisdiction", "read_date"])
+    sums = _group_sums(
+        both,
+        ["jurisdiction", "driver"],
+        ["read_date"],
+        n=pl.lit(1.0),
+        sx=pl.col("h"),
+        sy=pl.col("e"),
+        sxx=pl.col("h") ** 2,
+        sxy=pl.col("h") * pl.col("e"),
+        syy=pl.col("e") ** 2,
+    )
+    det = pl.col("n") * pl.col("sxx") - pl.col("sx") ** 2
+    best = (
+        sums.filter(det > 0)
+        .with_columns(beta=(pl.col("n") * pl.col("sxy") - pl.col("sx") * pl.col("sy")) / det)
+        .with_columns(alpha=(pl.col("sy") - pl.col("beta") * pl.col("sx")) / pl.col("n"))
+        .with_columns(sse=pl.col("syy") - pl.col("alpha") * pl.col("sy") - pl.col("beta") * pl.col("sxy"))
+        .sort("jurisdiction", "sse", "driver")
+        .unique("jurisdiction", keep="first")
+        .select("jurisdiction", "driver", "alpha", "beta")
+    )
+    fill = curves.join(best, on=["jurisdiction", "driver"]).select(
+        "jurisdiction",
+        "read_date",
+        (pl.col("alpha") + pl.col("beta") * pl.col("h")).clip(lower_bound=0.0).alias("_f"),
+    )
+    return (
+        fill.join(elec, on=["jurisdiction", "read_date"], how="left")
+        .select("jurisdiction", "read_date", pl.coalesce("h", "_f").alias("h"))
+        .sort("jurisdiction", "read_date")
     )
 
 
@@ -395,7 +570,7 @@ def gas_shape(
     date_to: dt.date,
     macro: pl.DataFrame | None = None,
     electric_driver: bool = False,
-    weather: bool = True,
+    weather: bool = False,
     fixed: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Gas macro profile per jurisdiction and its fit.
@@ -404,9 +579,10 @@ def gas_shape(
     ``macro`` with ``electric_driver``: the electricity macro profile adds the ELECTRIC driver
     candidate (its whole weather part, cooling included). Off by default: on the accuracy benchmark
     it fitted the pairs better but predicted the unbilled weeks worse (docs/ACCURACY.md).
-    ``fixed`` (the electricity fixed profile, segments phase) adds the ELECTRIC_NIGHT candidate
-    (heating only: night and morning excess). ``weather``: monthly actual-weather factors of the
-    chosen index from the pairs' residuals (:func:`weather_factors`); on by default.
+    ``fixed`` (the electricity fixed profile, segments phase) adds the ELECTRIC_HEATING candidate
+    (:func:`electric_heating`). ``weather``: monthly actual-weather factors of the chosen index
+    from the pairs' residuals (:func:`weather_factors`); off by default (they hurt the accuracy
+    benchmark once the index follows the weather, docs/ACCURACY.md).
     Returns (gas_macro: jurisdiction, read_date, daily, base, w; gas_fit: jurisdiction, driver,
     a, b, level, pairs, mse, source FIT | FALLBACK).
     """
@@ -416,10 +592,10 @@ def gas_shape(
     candidates = _fit_drivers(gas_pairs, drivers)
     # the pairs barely tell the candidates apart (their mse are within a few percent: each
     # register's own heating share is most of the residual); a driver carrying the actual weather
-    # predicts the unbilled weeks better than any average-year curve, so ELECTRIC_NIGHT wins
+    # predicts the unbilled weeks better than any average-year curve, so ELECTRIC_HEATING wins
     # whenever its mse is within ELECTRIC_PREFERENCE of the best
     good = candidates.filter("_good").with_columns(
-        _rank=pl.when(pl.col("driver") == "ELECTRIC_NIGHT")
+        _rank=pl.when(pl.col("driver") == "ELECTRIC_HEATING")
         .then(pl.col("mse") / (1.0 + ELECTRIC_PREFERENCE))
         .otherwise(pl.col("mse"))
     )
@@ -451,6 +627,7 @@ def gas_shape(
     )
     chosen = drivers.join(fits.select("jurisdiction", "driver"), on=["jurisdiction", "driver"])
     # the ELECTRIC driver may not reach every day of the range: climatological fallback there
+    # (ELECTRIC_HEATING reaches every day: _with_climate_fill)
     clim = drivers.filter(pl.col("driver") == fallback).select(
         "jurisdiction", "read_date", pl.col("h").alias("_h0")
     )
