@@ -388,24 +388,47 @@ def _match_rate_class(energy: pl.DataFrame, rates: pl.DataFrame) -> pl.DataFrame
 def energy_rows(
     energy: pl.DataFrame, days: pl.DataFrame, rates: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Day-level energy rows split into blocks and priced; (rows, NO_RATE exceptions)."""
-    e = _match_rate_class(energy, rates)
-    missing = _no_rate(e.filter(pl.col("rate_class").is_null()))
+    """Day-level energy rows split into blocks and priced; (rows, NO_RATE exceptions).
+
+    The rate class is the usage's time class when the plan prices it, else the item's only class
+    (:func:`_match_rate_class`); rows are then summed per rate class. Done in the order that hashes
+    fewest rows: one join brings the rates of every row priced in its own class (nearly all), the
+    item's only class is looked up for the rest, and rows are summed (and their rates joined
+    again) only for the accounts with a row rated in another class (FEED_IN PEAK … rated ANYTIME)
+    — the rows of every other account are already unique per rate class.
+    """
     keys = ["account_id", "day", "year_mnth", "plan_id", "item_type", "rate_class", "unit"]
     values = ["quantity", "quantity_actual", "quantity_estimated"]
-    e = e.filter(pl.col("rate_class").is_not_null())
-    # rows are unique by time class; only an account with a row rated in another class (FEED_IN
-    # PEAK … rated ANYTIME) can have two rows of one rate class, so only its rows are summed
-    merged = e.filter(pl.col("rate_class") != pl.col("time_class"))["account_id"].unique().implode()
-    e = pl.concat(
-        [
-            _sum_duplicates(e.filter(pl.col("account_id").is_in(merged)), keys, values),
-            e.filter(~pl.col("account_id").is_in(merged)).select(*keys, *values),
-        ]
+    rate_cols = ["block_limit", "rate_block", "rate_rest"]
+    e = energy.join(
+        rates.select("plan_id", "day", "item_type", "time_class", *rate_cols, pl.lit(True).alias("_exact")),
+        on=["plan_id", "day", "item_type", "time_class"],
+        how="left",
+    )
+    exact = e.filter(pl.col("_exact").is_not_null()).with_columns(pl.col("time_class").alias("rate_class"))
+    other = _match_rate_class(e.filter(pl.col("_exact").is_null()).drop(*rate_cols, "_exact"), rates)
+    missing = _no_rate(other.filter(pl.col("rate_class").is_null()))
+    other = other.filter(pl.col("rate_class").is_not_null())
+    merged = other["account_id"].unique().implode()
+    summed = _sum_duplicates(
+        pl.concat(
+            [
+                exact.filter(pl.col("account_id").is_in(merged)).select(*keys, *values),
+                other.select(*keys, *values),
+            ]
+        ),
+        keys,
+        values,
     ).join(
         rates.rename({"time_class": "rate_class"}),
         on=["plan_id", "day", "item_type", "rate_class"],
         how="left",
+    )
+    e = pl.concat(
+        [
+            summed.select(*keys, *values, *rate_cols),
+            exact.filter(~pl.col("account_id").is_in(merged)).select(*keys, *values, *rate_cols),
+        ]
     )
     # threshold and usage before the day: only accounts with a block-limited row need them (the
     # threshold and the running sum of an account's other rows are never read)
@@ -424,22 +447,19 @@ def energy_rows(
     ).with_columns(
         (pl.col("quantity").cum_sum().over(group, order_by="day") - pl.col("quantity")).alias("_before")
     )
-    e_rest = e.filter(~pl.col("account_id").is_in(blocked_accounts.implode())).with_columns(
-        pl.lit(None, pl.Float64).alias("threshold"), pl.lit(None, pl.Float64).alias("_before")
-    )
-    e = pl.concat([e_block, e_rest.select(e_block.columns)]) if e_block.height else e_rest
+    e_rest = e.filter(~pl.col("account_id").is_in(blocked_accounts.implode()))
     blocked = pl.col("block_limit").is_not_null() & pl.col("threshold").is_not_null()
     first = pl.min_horizontal(
         pl.max_horizontal(pl.col("threshold") - pl.col("_before"), pl.lit(0.0)), pl.col("quantity")
     )
-    e = e.with_columns(
+    e_block = e_block.with_columns(
         pl.when(blocked).then(first).otherwise(pl.col("quantity")).alias("_q1"),
     ).with_columns((pl.col("quantity") - pl.col("_q1")).alias("_q2"))
     share = lambda part: pl.when(pl.col("quantity") != 0).then(part / pl.col("quantity")).otherwise(0.0)  # noqa: E731
     sign = pl.when(pl.col("item_type") == "FEED_IN").then(-1.0).otherwise(1.0)
 
-    def part(q: str, feature: pl.Expr, rate: pl.Expr) -> pl.DataFrame:
-        return e.select(
+    def part(frame: pl.DataFrame, q: pl.Expr, feature: pl.Expr, rate: pl.Expr) -> pl.DataFrame:
+        return frame.select(
             "account_id",
             "day",
             "year_mnth",
@@ -447,19 +467,24 @@ def energy_rows(
             feature.alias("feature_type_name"),
             pl.col("rate_class").alias("time_class_name"),
             "unit",
-            pl.col(q).alias("quantity"),
-            (pl.col("quantity_actual") * share(pl.col(q))).alias("quantity_actual"),
-            (pl.col("quantity_estimated") * share(pl.col(q))).alias("quantity_estimated"),
+            q.alias("quantity"),
+            (pl.col("quantity_actual") * share(q)).alias("quantity_actual"),
+            (pl.col("quantity_estimated") * share(q)).alias("quantity_estimated"),
             rate.alias("_rate"),
             "plan_id",
             pl.col("rate_class").alias("time_class"),
-            blocked.alias("_blocked"),
         )
 
-    b1 = part("_q1", pl.when(blocked).then(pl.col("item_type") + "_BLOCK_1").otherwise(pl.col("item_type")),
-              pl.when(blocked).then(pl.col("rate_block")).otherwise(pl.col("rate_rest")))  # fmt: skip
-    b2 = part("_q2", pl.col("item_type") + "_BLOCK_2", pl.col("rate_rest")).filter(pl.col("_blocked"))
-    rows = pl.concat([b1, b2])
+    # first block (or the whole quantity), then the rest over the first block: rows of accounts
+    # without a block limit are never blocked (quantity as it is, the item, the remainder rate)
+    rows = pl.concat(
+        [
+            part(e_block, pl.col("_q1"), pl.when(blocked).then(pl.col("item_type") + "_BLOCK_1").otherwise(pl.col("item_type")),
+                 pl.when(blocked).then(pl.col("rate_block")).otherwise(pl.col("rate_rest"))),
+            part(e_rest, pl.col("quantity"), pl.col("item_type"), pl.col("rate_rest")),
+            part(e_block.filter(blocked), pl.col("_q2"), pl.col("item_type") + "_BLOCK_2", pl.col("rate_rest")),
+        ]
+    )  # fmt: skip
     unrated = rows.filter(pl.col("_rate").is_null() & (pl.col("quantity") != 0))
     rows = rows.filter(pl.col("_rate").is_not_null()).with_columns(
         (pl.col("quantity") * pl.col("_rate") * sign).alias("net_amount")
