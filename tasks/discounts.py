@@ -128,9 +128,10 @@ def apply_discounts(
 
     ``day_rows``: account_id, day, item_type, net_amount (unrounded).
     """
-    df = join_account_days(day_rows, disc_days, "left").join(
-        propensity.select("account_id", "propensity"), on="account_id", how="left"
-    )
+    # the propensity rides on the (fewer) discount days: a row without one has no pay-on-time percent,
+    # so its propensity (null, taken as 1) multiplies 0 as the account's would
+    disc = disc_days.join(propensity.select("account_id", "propensity"), on="account_id", how="left")
+    df = join_account_days(day_rows, disc, "left")
     is_usage = pl.col("item_type").is_in(USAGE_ITEMS)
     is_supply = pl.col("item_type") == "SUPPLY"
     pot = (

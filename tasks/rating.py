@@ -256,6 +256,7 @@ def usage_by_class(
     with ``bincount``, so no list is copied, masked or exploded into a frame.
     """
     sums = register_day_sums(usage) if row_sums is None else row_sums
+    tou_plans = plans.filter(pl.col("tou_scheme_id").is_not_null())["plan_id"].implode()
     meta = (
         usage.select(
             "account_id",
@@ -268,13 +269,9 @@ def usage_by_class(
         .with_columns(sums["quantity"], sums["quantity_estimated"])  # row i of sums = row i of usage
         .with_row_index("_r")
         .pipe(join_account_days, days)
-        .join(plans.select("plan_id", "tou_scheme_id", "holidays_as_weekend"), on="plan_id", how="left")
-        .join(windows.select("account_id", "jurisdiction", "timezone"), on="account_id", how="left")
         .with_columns(
             pl.col("stream").replace_strict(ITEM_OF_STREAM, default=None).alias("item_type"),
-            pl.col("day").alias("read_date"),
-            pl.col("holidays_as_weekend").fill_null(True),
-            (pl.col("tou_scheme_id").is_not_null() & (pl.col("interval_minutes") < 1440)).alias("_tou"),
+            (pl.col("plan_id").is_in(tou_plans) & (pl.col("interval_minutes") < 1440)).alias("_tou"),
         )
     )
     cols = [
@@ -299,7 +296,12 @@ def usage_by_class(
         .select(cols)
     )
     parts = [plain]
-    tou = meta.filter(pl.col("_tou"))
+    tou = (  # the scheme, holiday rule and local clock only for the time-of-use register-days
+        meta.filter(pl.col("_tou"))
+        .join(plans.select("plan_id", "tou_scheme_id", "holidays_as_weekend"), on="plan_id", how="left")
+        .join(windows.select("account_id", "jurisdiction", "timezone"), on="account_id", how="left")
+        .with_columns(pl.col("day").alias("read_date"), pl.col("holidays_as_weekend").fill_null(True))
+    )
     if tou.height:
         keys, names, codes = time_class_codes(tou.select(KEYS), tou_windows)
         # register-days whose key has no classified interval (no time zone) are not rated, as before
