@@ -423,7 +423,12 @@ def output_frames(ctx: Ctx) -> dict[str, pl.DataFrame]:
         .sort("account_id")
     )
     return {
-        "invoice_line_item_monthly": _get_all_shards(ctx, "rating", "lines"),
+        # the shards' lines by account (a stable sort: each account's lines keep their order, so the
+        # database's index order (run_date, account_id, rowid) and every sum over it are the same):
+        # the index is then written in order, not in 16 interleaved runs (~20% less insert CPU)
+        "invoice_line_item_monthly": _get_all_shards(ctx, "rating", "lines").sort(
+            "account_id", maintain_order=True
+        ),
         "bua_account_summary": accounts,
         "bua_exception": exc,
         "estimated_basic_read": _get_all_shards(ctx, "estimates", "estimated_basic_read"),
