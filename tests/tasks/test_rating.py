@@ -472,3 +472,53 @@ def test_first_block_fills_in_date_order_across_a_rate_change() -> None:
         _row(lines, feature_type_name="USAGE_BLOCK_2")["quantity"],
         _row(lines, feature_type_name="USAGE_BLOCK_2")["net_amount"],
     ) == (20.0, 10.00)
+
+
+def test_accounts_with_and_without_block_limits_and_two_registers_in_one_shard() -> None:
+    # One call rates two accounts over 10 October days; rating only sums repeated keys and only
+    # computes block thresholds for accounts with a block-limited rate, so both kinds must mix.
+    # Account 1, block plan 1: 12 kWh/day → threshold 10 × 10 = 100 kWh: 100 × 0.30 = 30.00 and
+    # 20 × 0.40 = 8.00. Account 2, flat plan 2, two CONSUMPTION registers of 5 kWh/day each:
+    # one USAGE row of 2 × 5 × 10 = 100 kWh × 0.25 = 25.00 (not split into blocks).
+    start, end = D(2026, 10, 1), D(2026, 10, 10)
+    w = pl.concat(
+        [_windows(start, end), _windows(start, end).with_columns(pl.lit(2, pl.Int64).alias("account_id"))]
+    )
+    acct2 = lambda df, reg: df.with_columns(  # noqa: E731
+        pl.lit(2, pl.Int64).alias("account_id"), pl.lit(reg, pl.Int64).alias("meter_register_id")
+    )
+    usage = pl.concat(
+        [
+            _basic_usage(start, end, 12.0),
+            acct2(_basic_usage(start, end, 5.0), 20),
+            acct2(_basic_usage(start, end, 5.0), 21),
+        ]
+    )
+    rates = pl.concat(
+        [
+            _rates(
+                ("USAGE", "ANYTIME", 10.0, 0.30, D(2026, 1, 1), None),
+                ("USAGE", "ANYTIME", None, 0.40, D(2026, 1, 1), None),
+                ("SUPPLY", "ANYTIME", None, 1.0, D(2026, 1, 1), None),
+            ),
+            _rates(
+                ("USAGE", "ANYTIME", None, 0.25, D(2026, 1, 1), None),
+                ("SUPPLY", "ANYTIME", None, 1.0, D(2026, 1, 1), None),
+            ).with_columns(pl.lit(2, pl.Int64).alias("plan_id")),
+        ]
+    )
+    plans = pl.DataFrame(
+        {"plan_id": [1, 2], "tou_scheme_id": [None, None], "holidays_as_weekend": [True, True]},
+        schema_overrides={"tou_scheme_id": pl.Int64},
+    )
+    account_plans = pl.concat(
+        [_plan(), _plan(plan_id=2).with_columns(pl.lit(2, pl.Int64).alias("account_id"))]
+    )
+    propensity = pl.DataFrame({"account_id": [1, 2], "propensity": [1.0, 1.0]})
+    lines, exc = _rate(w, usage, rates, plans=plans, account_plans=account_plans, propensity=propensity)
+    b1 = _row(lines, account_id=1, feature_type_name="USAGE_BLOCK_1")
+    b2 = _row(lines, account_id=1, feature_type_name="USAGE_BLOCK_2")
+    flat = _row(lines, account_id=2, plan_item_type_name="USAGE_RETAIL")
+    assert (b1["quantity"], b1["net_amount"], b2["quantity"], b2["net_amount"]) == (100.0, 30.00, 20.0, 8.00)
+    assert (flat["feature_type_name"], flat["quantity"], flat["net_amount"]) == ("USAGE", 100.0, 25.00)
+    assert exc.height == 0
