@@ -23,9 +23,9 @@ the interval data take the climatological curve that follows it best (:func:`_wi
 Optionally (``weather=True``, off by default) monthly actual-weather factors of the chosen index
 fitted on the gas pairs' residuals (:func:`weather_factors`): on the ELECTRIC_HEATING index they
 make the accuracy benchmark worse (gas CV 8.6% → 11.7% and 8.1% → 14.9%, docs/ACCURACY.md).
-Fallback (fewer than ``MIN_GAS_PAIRS`` usable pairs, or no fit with both components ≥ 0): θ = −1, a = 1, b = 2 (winter three times summer,
-typical of southern Australian residential gas) and the portfolio's gas level, or 1.0 when there
-are no gas reads at all.
+Fallback (fewer than ``MIN_GAS_PAIRS`` usable pairs, or no fit with both components ≥ 0):
+θ = −1, a = 1, b = 2 (winter three times summer, typical of southern Australian residential
+gas) and the portfolio's gas level, or 1.0 when there are no gas reads at all.
 """
 
 from __future__ import annotations
