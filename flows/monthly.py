@@ -29,7 +29,8 @@ def accrual_phases(spec: glue.RunSpec, refresh: bool = False) -> dict[str, Any]:
     database, meter_store = p.sources()  # input fingerprints: source tables; meter store per shard
     extract = p.once("extract", database=database)
     windows = p.once("windows", extract=extract)
-    partials = p.per_shard("profiles_partial", meter_store=meter_store, extract=extract)
+    # profiles_partial also keeps the store rows of the unbilled windows for interval_estimates
+    partials = p.per_shard("profiles_partial", meter_store=meter_store, extract=extract, windows=windows)
     profiles = p.once("profiles_combine", partials=partials)
     segments = p.once("segments", extract=extract, profiles=profiles)
     pairs = p.per_shard("read_pairs", extract=extract)

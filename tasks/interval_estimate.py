@@ -87,17 +87,22 @@ def estimate_interval(
     scalars: pl.DataFrame,
     segment_with_tni: bool = False,
     months: Mapping[str, pl.LazyFrame] | None = None,
+    data: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``usage`` rows (method INTERVAL) for the shard's interval registers, and NO_PROFILE exceptions.
 
     ``months`` (``meter_store.interval_month_scans``: one scan per month partition, keyed
     ``YYYY-MM``) lets each month of the window be read from its partition without a date filter.
+    ``data``: the store rows of the window's register-days (:func:`window_keys`), already read
+    (the profiles phase keeps them from its own read, ``profiles.profile_read``): then the store
+    is not read.
     """
     regs = interval_registers(registers, segment_with_tni)
     days = register_days(regs, windows)
     if days.height == 0:
         return _empty_usage(), pl.DataFrame(schema=EXCEPTION_SCHEMA)
-    data = _window_data(days, interval, months)
+    if data is None:
+        data = _window_data(days, interval, months)
     rows = (
         days.join(data, on=["nmi", "suffix", "read_date"], how="left")
         .join(fixed.select("segment", "read_date", "profile"), on=["segment", "read_date"], how="left")
@@ -137,6 +142,11 @@ def estimate_interval(
 
 
 DATA_KEY = ["nmi", "suffix", "read_date"]
+
+
+def window_keys(registers: pl.DataFrame, windows: pl.DataFrame) -> pl.DataFrame:
+    """The (nmi, suffix, read_date) keys whose store rows :func:`estimate_interval` reads."""
+    return register_days(interval_registers(registers), windows).select(DATA_KEY).unique(maintain_order=True)
 
 
 def _window_data(

@@ -160,6 +160,12 @@ def _flat_strings(series: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     return (np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)), off
 
 
+KEY = ["nmi", "suffix", "read_date"]
+KEPT_COLUMNS = [*KEY, "data_minutes", "values", "quality"]
+KEPT_SCHEMA = {"nmi": pl.Utf8, "suffix": pl.Utf8, "read_date": pl.Date, "data_minutes": pl.Int64,
+               "values": pl.List(pl.Float64), "quality": pl.Utf8}  # fmt: skip
+
+
 def interval_grids(
     regs: pl.DataFrame,
     interval: pl.LazyFrame,
@@ -168,6 +174,8 @@ def interval_grids(
     nmi_filter: bool = False,
     group: np.ndarray | None = None,
     months: Mapping[str, pl.LazyFrame] | None = None,
+    keep: pl.DataFrame | None = None,
+    kept: dict[int, pl.DataFrame] | None = None,
 ) -> Iterator[T]:
     """``fn`` of the meter-store rows of ``regs`` (one row per register: nmi, suffix, register_start,
     register_end) on their registers' lives, well formed (supported length, values and quality
@@ -184,6 +192,12 @@ def interval_grids(
     partition, keyed ``YYYY-MM``) lets a chunk that is a whole calendar month be read from its
     partition without a date filter (the filter costs a third of the read; a partition holds only
     its month's rows).
+
+    ``keep`` (nmi, suffix, read_date keys) with ``kept`` (a dict the caller reads once the
+    generator is exhausted): the store rows of those keys, whatever their length or register
+    life, are also copied out of each chunk as it is decoded — ``kept[chunk]`` = nmi, suffix,
+    read_date, data_minutes, values, quality in store order — so that a later reader needs not
+    decode the chunk again (``KEPT_COLUMNS``).
     """
     chunks = list(chunks)
     nmis = regs["nmi"].unique().implode()
@@ -205,9 +219,19 @@ def interval_grids(
             for i, (lo, hi) in enumerate(chunks)
         ]
     ).collect()
-    lives = regs.select("nmi", "suffix", "register_start", "register_end").with_row_index("_reg")
+    # (nmi, suffix) → an integer once, so that the joins below are on integers (a string join of
+    # every key row costs a quarter of a CPU second per 100k-account shard)
+    pair_keys = [regs.select("nmi", "suffix")] + ([keep.select("nmi", "suffix")] if keep is not None else [])
+    pairs = pl.concat(pair_keys).unique(maintain_order=True).with_row_index("_pair")
+    keyed = keys.join(pairs, on=["nmi", "suffix"], how="inner")
+    lives = (
+        regs.select("nmi", "suffix", "register_start", "register_end")
+        .with_row_index("_reg")
+        .join(pairs, on=["nmi", "suffix"], how="inner", maintain_order="left")
+        .drop("nmi", "suffix")
+    )
     match = (
-        keys.join(lives, on=["nmi", "suffix"], how="inner")
+        keyed.join(lives, on="_pair", how="inner")
         .filter(
             (pl.col("read_date") >= pl.col("register_start"))
             & (pl.col("register_end").is_null() | (pl.col("read_date") <= pl.col("register_end")))
@@ -221,7 +245,21 @@ def interval_grids(
             pl.col("read_date").cast(pl.Int32).cast(pl.Int64).alias("_day"),
         )
     )
-    if match.height == 0:
+    keep_rows: dict[int, pl.DataFrame] = {}
+    if keep is not None and kept is not None:
+        # one int64 per (pair, day): a hash lookup instead of a three-column join
+        code = (pl.col("_pair").cast(pl.Int64) * 2**32) + (
+            pl.col("read_date").cast(pl.Int32).cast(pl.Int64) + 2**31
+        )
+        wanted_codes = keep.join(pairs, on=["nmi", "suffix"], how="inner").select(code.alias("_code"))[
+            "_code"
+        ]
+        wanted = keyed.filter(code.is_in(wanted_codes.implode())).sort("_chunk", "_row")  # store order
+        keep_rows = {
+            int(c): part.select(*KEY, pl.col("interval_minutes").alias("data_minutes"), "_row")
+            for (c,), part in wanted.partition_by("_chunk", as_dict=True, maintain_order=True).items()
+        }
+    if match.height == 0 and not keep_rows:
         return
     chunk, minutes, row, reg, day = (match[c].to_numpy() for c in match.columns)
     grp = group[reg] if group is not None else np.zeros(len(reg), dtype=np.int64)
@@ -230,12 +268,18 @@ def interval_grids(
     )
     chunk, minutes, row, reg, day = chunk[order], minutes[order], row[order], reg[order], day[order]
     bounds = np.flatnonzero(np.diff(chunk)) + 1
-    todo = [int(c) for c in chunk[np.concatenate([[0], bounds])]]
-    starts = dict(zip(todo, np.concatenate([[0], bounds]).tolist(), strict=True))
-    ends = dict(zip(todo, [*bounds.tolist(), len(chunk)], strict=True))
+    with_rows = [int(c) for c in chunk[np.concatenate([[0], bounds])]] if len(chunk) else []
+    starts = dict(zip(with_rows, np.concatenate([[0], bounds]).tolist(), strict=False))
+    ends = dict(zip(with_rows, [*bounds.tolist(), len(chunk)], strict=False))
+    todo = sorted(set(with_rows) | set(keep_rows))
 
     def work(i: int) -> list[T]:
         df = scan(*chunks[i]).select("values", "quality").collect().rechunk()
+        if i in keep_rows and kept is not None:  # one dict key per chunk: safe across threads
+            ks = keep_rows[i]
+            kept[i] = pl.concat([ks.drop("_row"), df[ks["_row"].cast(pl.Int64).to_numpy()]], how="horizontal")
+        if i not in starts:
+            return []
         values, voff = _flat_lists(df["values"])
         quality, qoff = _flat_strings(df["quality"])
         nulls = bool(np.isnan(values).any())  # one pass on the month instead of one per part
@@ -342,6 +386,33 @@ def profile_partials_and_day_grid(
     min_short_days: int = 14,
     months: Mapping[str, pl.LazyFrame] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(partial, day grid) of :func:`profile_read` (without kept rows)."""
+    partial, day_grid, _ = profile_read(
+        registers,
+        interval,
+        segment_with_tni,
+        date_from,
+        date_to,
+        grid_from,
+        short_from,
+        min_short_days,
+        months,
+    )
+    return partial, day_grid
+
+
+def profile_read(
+    registers: pl.DataFrame,
+    interval: pl.LazyFrame,
+    segment_with_tni: bool = False,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    grid_from: dt.date | None = None,
+    short_from: dt.date | None = None,
+    min_short_days: int = 14,
+    months: Mapping[str, pl.LazyFrame] | None = None,
+    keep: pl.DataFrame | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The shard's profile partial sums and, from the same read, its **day grid**: one row per
     register-day on or after ``grid_from`` with an actual half hour — meter_register_id,
     read_date, actual_sum (Σ actual half hours), ok_mask (bit j = half hour j is actual) — for
@@ -357,6 +428,10 @@ def profile_partials_and_day_grid(
     segment (a null class, jurisdiction or stream) have no profile and are left out.
     ``date_from``/``date_to`` (the scan's range) save a pass over the data to find it; ``months``
     see :func:`interval_grids`.
+
+    Third, the **kept rows**: the store rows (``KEPT_COLUMNS``, store order) of the ``keep`` keys
+    (nmi, suffix, read_date) in the chunks read, copied out of the same decode (the interval
+    estimates' unbilled-window days, tasks/interval_estimate.py); empty when ``keep`` is None.
     """
     regs = one_row_per_register(interval_registers(registers, segment_with_tni))
     names, seg_of_reg = segment_codes(regs)
@@ -366,8 +441,13 @@ def profile_partials_and_day_grid(
         else month_chunks(interval)
     )
     empty_grid = pl.DataFrame(schema=DAY_GRID_SCHEMA)
-    if not names or not chunks:
-        return _empty_partial(), empty_grid
+    kept: dict[int, pl.DataFrame] = {}
+
+    def kept_rows() -> pl.DataFrame:
+        return pl.concat([kept[i] for i in sorted(kept)]) if kept else pl.DataFrame(schema=KEPT_SCHEMA)
+
+    if not chunks or (not names and keep is None):
+        return _empty_partial(), empty_grid, kept_rows()
     g_from = _days(grid_from) if grid_from is not None else None
     mrid = regs["meter_register_id"].to_numpy()
     grid_parts: list[tuple[np.ndarray, ...]] = []
@@ -411,7 +491,17 @@ def profile_partials_and_day_grid(
             np.diff(np.concatenate([starts, [len(seg)]])),
         )
 
-    for part in interval_grids(regs, interval, chunks, reduce, group=seg_of_reg, months=months):
+    parts = interval_grids(
+        regs,
+        interval,
+        chunks,
+        reduce,
+        group=seg_of_reg,
+        months=months,
+        keep=keep,
+        kept=kept if keep is not None else None,
+    )
+    for part in parts:
         if part:
             grid, s_i, d_i, p_tot, p_cnt, p_reg, p_rows = part
             if grid:
@@ -438,7 +528,7 @@ def profile_partials_and_day_grid(
     day_grid = _day_grid(grid_parts, mrid, short_from, min_short_days) if grid_parts else empty_grid
     seg_i, day_i = np.nonzero(np.concatenate([rows, prows]) > 0)
     if len(seg_i) == 0:
-        return _empty_partial(), day_grid
+        return _empty_partial(), day_grid, kept_rows()
     keys = pl.DataFrame(
         {
             "segment": pl.Series(all_names, dtype=pl.Utf8).gather(seg_i),
@@ -451,7 +541,7 @@ def profile_partials_and_day_grid(
         np.concatenate([cnt, pcnt])[seg_i, day_i],
         np.concatenate([nreg, pnreg])[seg_i, day_i],
     ).sort("segment", "read_date")
-    return partial, day_grid
+    return partial, day_grid, kept_rows()
 
 
 def _day_grid(

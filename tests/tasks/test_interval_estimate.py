@@ -150,3 +150,29 @@ def test_window_across_months_read_from_each_month_partition() -> None:
     assert [sum(r["values"]) for r in usage.sort("read_date").to_dicts()] == pytest.approx(
         [240.0, 73.5, 144.0]
     )
+
+
+def test_window_rows_kept_by_the_profiles_read_give_the_same_usage_as_the_store() -> None:
+    # the same window and data as above; the store rows of the window's days kept by the
+    # profiles' read (profiles.profile_read with keep = window_keys) are handed in as ``data``
+    # with ``interval`` an empty decoy: the usage frame is equal to the store path's (02-28 2.0 →
+    # 96, 02-29 estimated 1.5 × 49 = 73.5, 03-01 3.0 → 144).
+    from tasks.interval_estimate import window_keys
+    from tasks.profiles import profile_read
+
+    d0, d1, d2 = dt.date(2024, 2, 28), dt.date(2024, 2, 29), dt.date(2024, 3, 1)
+    fixed = pl.DataFrame({"segment": [SEG] * 3, "read_date": [d0, d1, d2], "profile": [PROFILE] * 3})
+    windows = pl.DataFrame({"account_id": [11], "unbilled_from": [d0], "unbilled_to": [d2]})
+    store = pl.DataFrame([_day(dt.date(2024, 2, 10), 9.0), _day(d0, 2.0), _day(d2, 3.0)]).lazy()
+    regs = _regs().with_columns(pl.lit(None, pl.Utf8).alias("customer_class"))  # no segment: no profile sums
+    _, _, kept = profile_read(
+        regs, store, date_from=dt.date(2024, 2, 1), date_to=d2, keep=window_keys(regs, windows)
+    )
+    assert kept["read_date"].to_list() == [d0, d2]
+    empty = pl.DataFrame(schema=store.collect_schema()).lazy()
+    from_kept, _ = estimate_interval(_regs(), windows, empty, fixed, SCALARS, data=kept)
+    from_store, _ = estimate_interval(_regs(), windows, store, fixed, SCALARS)
+    assert from_kept.equals(from_store)
+    assert [sum(r["values"]) for r in from_kept.sort("read_date").to_dicts()] == pytest.approx(
+        [96.0, 73.5, 144.0]
+    )

@@ -95,3 +95,40 @@ def test_register_held_by_two_accounts_is_counted_once() -> None:
     prof = combine_profiles([profile_partial_sums(regs, pl.DataFrame(rows).lazy())])
     seg = prof.filter(pl.col("segment") == "RES|NSW|CONSUMPTION").row(0, named=True)
     assert seg["profile"][0] == pytest.approx(3.0) and seg["registers"] == 2
+
+
+def test_kept_rows_are_the_store_rows_of_the_keys_whatever_their_shape() -> None:
+    # keys: N1 and N2 on D, N3 on D + 1 (no such row), N4 on D. Expected, by hand, in store order:
+    # N1 (a normal 30-minute day), N2 (a malformed day: 3 values, left out of the profile but kept
+    # as stored, since the interval estimate decides what to do with it) and N4 (a 1-minute day
+    # of an unsupported length whose register has no segment: never reduced, still kept); N5 is
+    # read but not asked for.
+    from tasks.profiles import KEPT_COLUMNS, profile_read
+
+    regs = _regs(5, [30] * 5).with_columns(
+        pl.when(pl.col("nmi") == "N4").then(None).otherwise(pl.col("stream")).alias("stream")
+    )
+    rows = [
+        _day("N1", [1.0] * 48, "A" * 48),
+        _day("N2", [2.0, None, 3.0], "AAN"),
+        _day("N4", [0.5] * 1440, "A" * 1440, minutes=1),
+        _day("N5", [4.0] * 48, "A" * 48),
+    ]
+    keep = pl.DataFrame(
+        {
+            "nmi": ["N4", "N1", "N2", "N3"],
+            "suffix": ["E1"] * 4,
+            "read_date": [D, D, D, D + dt.timedelta(days=1)],
+        }
+    )
+    partial, _, kept = profile_read(regs, pl.DataFrame(rows).lazy(), date_from=D, date_to=D, keep=keep)
+    assert kept.columns == KEPT_COLUMNS
+    assert kept["nmi"].to_list() == ["N1", "N2", "N4"]
+    assert kept["data_minutes"].to_list() == [30, 30, 1]
+    assert kept["values"].to_list()[1] == [2.0, None, 3.0]
+    assert kept["quality"].to_list()[1] == "AAN"
+    assert len(kept["values"].to_list()[2]) == 1440
+    # the profile is unchanged by keeping: N1 and N5 (1.0 and 4.0) -> registers 2 on the segment
+    assert partial.filter(pl.col("segment") == "RES|NSW|CONSUMPTION")["registers"].to_list() == [2.0]
+    # nothing kept when no key is asked for
+    assert profile_read(regs, pl.DataFrame(rows).lazy(), date_from=D, date_to=D)[2].height == 0
