@@ -54,6 +54,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import polars as pl
@@ -61,6 +62,7 @@ import polars as pl
 from tasks.profiles import one_row_per_register, segment_key
 
 ALL = "ALL"
+BACKTEST_THREADS = 2  # sampled shards compared at once (the machine has 2 cores)
 VOLUME_STREAMS = ("CONSUMPTION", "CONTROLLED_LOAD")
 BILLED_VOLUME_ITEMS = ("USAGE", "CONTROLLED_LOAD")
 ACCRUED_VOLUME_ITEMS = ("USAGE_RETAIL", "CONTROLLED_LOAD_RETAIL")
@@ -582,16 +584,24 @@ def backtest_from_work(ctx: Any) -> tuple[pl.DataFrame, list[int]]:
     )
     jurisdictions = sorted(regs["jurisdiction"].drop_nulls().unique().to_list())
     gas_macro_b, _ = gas_shape(gas_pairs, jurisdictions, hist_from, window_to, macro=macro_b)
-    parts = []
-    for shard in chosen:
-        sregs = _shard_of(regs, shard)
+
+    def compare(shard: int) -> pl.DataFrame:
         history = _interval_scan(ctx, shard, b - dt.timedelta(days=365), b - dt.timedelta(days=1))
         window = _interval_scan(ctx, shard, b, window_to)
-        parts.append(interval_compare(sregs, history, window, fixed_b, b, window_to, s.segment_with_tni))
+        return interval_compare(
+            _shard_of(regs, shard), history, window, fixed_b, b, window_to, s.segment_with_tni
+        )
+
     sample = regs.filter(pl.col("shard").is_in(chosen))
     reads = _get(ctx, "extract", "basic_reads")
     reads = reads.filter(pl.col("shard").is_in(chosen)) if "shard" in reads.columns else reads
-    parts.append(basic_compare(sample, reads, macro_b, gas_macro_b, b, ctx.basic_method))
+    # the sampled shards' comparisons and the basic one are independent: on BACKTEST_THREADS
+    # threads (each shard's reads are one month file or one NMI-filtered scan at a time, so one
+    # shard alone leaves a core idle); results in the same order as one after the other
+    with ThreadPoolExecutor(BACKTEST_THREADS, thread_name_prefix="bua-backtest") as pool:
+        interval = [pool.submit(compare, shard) for shard in chosen]
+        basic = pool.submit(basic_compare, sample, reads, macro_b, gas_macro_b, b, ctx.basic_method)
+        parts = [f.result() for f in interval] + [basic.result()]
     compared = pl.concat(parts, how="vertical_relaxed")
     metrics = backtest_metrics(compared).with_columns(
         backtest_date=pl.lit(b, pl.Date), window_to=pl.lit(window_to, pl.Date)
