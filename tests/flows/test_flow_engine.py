@@ -38,30 +38,14 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generated_and_loaded(tmp_path_factory.mktemp("loaded"))
 
 
-# Not byte-deterministic in the engine yet (DESIGN.md "Orchestration needs" 7): compared as frames.
-KNOWN_NONDETERMINISTIC = "/profiles/"
-
-
 def assert_same_outputs(a: Settings, b: Settings) -> None:
-    """Every output file byte-identical (known-nondeterministic partials: equal to 1e-12), same rows."""
-    import numpy as np
-    import polars as pl
-
+    """Every output file byte-identical (work files, /profiles/ partials included), same rows."""
     da, db = output_digests(a), output_digests(b)
     assert da.keys() == db.keys()
     assert any(k.startswith("export/csv/2026-11-01/invoice_line_item_monthly") for k in da)
+    assert any("/profiles/" in k for k in da)  # the profile partials are compared too
     for name in da:
-        if KNOWN_NONDETERMINISTIC in name:
-            fa, fb = (pl.read_parquet(Path(s.output_url) / name) for s in (a, b))
-            floats = [c for c, t in fa.schema.items() if t.is_float() or isinstance(t, pl.Array | pl.List)]
-            assert fa.drop(floats).equals(fb.drop(floats)), name
-            for c in floats:
-                x, y = (
-                    f[c].explode().to_numpy() if f[c].dtype.is_nested() else f[c].to_numpy() for f in (fa, fb)
-                )
-                assert np.allclose(x, y, rtol=1e-12, atol=1e-12, equal_nan=True), (name, c)
-        else:
-            assert da[name] == db[name], name
+        assert da[name] == db[name], name
     assert output_rows(a) == output_rows(b)
 
 
