@@ -1,4 +1,5 @@
-"""`bua run --run-date YYYY-MM-DD [--period-start] [--period-end] [--basic-method]`: the month-end accrual."""
+"""`bua run --run-date YYYY-MM-DD [--period-start] [--period-end] [--basic-method] [--backtest-months]`:
+the month-end accrual."""
 
 from __future__ import annotations
 
@@ -75,7 +76,9 @@ def print_summary(result: Any, settings: Settings) -> None:
     from tasks.export import accrual_export_url
 
     console.print(f"tables: {redact_url(settings.database_url)} (run_date {result.run_date})", soft_wrap=True)
-    console.print(f"CSV: {accrual_export_url(settings, result.run_date)}/ ({len(result.exports)} files)", soft_wrap=True)
+    console.print(
+        f"CSV: {accrual_export_url(settings, result.run_date)}/ ({len(result.exports)} files)", soft_wrap=True
+    )
     if result.nem12_files:
         console.print(
             f"NEM12 estimates: {settings.output_url}/nem12/{result.run_date}/ ({len(result.nem12_files)} files)",
@@ -100,6 +103,12 @@ def run_cmd(
     basic_method: str | None = typer.Option(
         None, help="basic register method: scalar or seasonal (default BUA_BASIC_METHOD)"
     ),
+    backtest_months: int | None = typer.Option(
+        None,
+        min=1,
+        max=11,
+        help="back-test the estimator as at run date minus this many months (default BUA_BACKTEST_MONTHS, 1)",
+    ),
 ) -> None:
     """Run the month-end accrual on the configured database and meter store; write tables and CSVs."""
     from tasks.db import DatabaseError
@@ -107,7 +116,7 @@ def run_cmd(
 
     if basic_method not in (None, "scalar", "seasonal"):
         fail(f"--basic-method must be scalar or seasonal, got {basic_method!r}")
-    settings = settings_from(ctx)
+    settings = settings_from(ctx, backtest_months=backtest_months)
     r = parse_date_option(run_date, "--run-date")
     assert r is not None
     try:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -174,8 +175,7 @@ def phase_cache_key(context: Any, parameters: dict[str, Any]) -> str:
             "shard": shard,
             "run": spec.key_fields(),
             "inputs": input_fingerprints(parameters.get("inputs") or {}, shard),
-            # the true-up reads the previous run date's outputs, which no input fingerprint covers
-            **({"previous_run": _previous_run(spec)} if phase == "validation" else {}),
+            **extra_key_parts(phase, spec),
         }
     )
     where = "all" if shard is None else f"{shard:03d}"
@@ -186,3 +186,30 @@ def _previous_run(spec: RunSpec) -> list[str]:
     from tasks.validation import previous_run_fingerprint
 
     return previous_run_fingerprint(spec.settings.database_url, spec.run_date)
+
+
+# Settings only the validation phase reads (the back-test's as-at date and sample): in its key, not
+# in every phase's run parameters (RunSpec.key_fields), so `bua run --backtest-months 3` after a
+# month-end run recomputes the validation and what follows it, not the accrual.
+PHASE_ONLY_SETTINGS = ("backtest_months", "backtest_registers")
+
+
+def _backtest_settings(spec: RunSpec) -> dict[str, Any]:
+    return {name: getattr(spec.settings, name) for name in PHASE_ONLY_SETTINGS}
+
+
+# Extra cache-key inputs a phase declares: what it reads that neither the run parameters nor its
+# inputs' fingerprints cover. phase -> {key part name: function of the run's spec -> JSON-able value}.
+EXTRA_KEY_INPUTS: dict[str, dict[str, Callable[[RunSpec], Any]]] = {
+    "validation": {
+        # the true-up reads the previous run date's outputs (bua_account_summary), which no input
+        # fingerprint covers
+        "previous_run": _previous_run,
+        "backtest": _backtest_settings,
+    },
+}
+
+
+def extra_key_parts(phase: str, spec: RunSpec) -> dict[str, Any]:
+    """The extra cache-key parts ``phase`` declares in :data:`EXTRA_KEY_INPUTS` (none for most)."""
+    return {name: part(spec) for name, part in sorted(EXTRA_KEY_INPUTS.get(phase, {}).items())}

@@ -31,7 +31,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flows.fingerprints import _sha, files_fingerprint, phase_cache_key, source_fingerprint
+from flows.fingerprints import (
+    PHASE_ONLY_SETTINGS,
+    _sha,
+    files_fingerprint,
+    phase_cache_key,
+    source_fingerprint,
+)
 from tasks.settings import Settings, join_url, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -122,8 +128,9 @@ class RunSpec:
     run_id: str = field(default="")
 
     def key_fields(self) -> dict[str, Any]:
-        """The output-relevant parameters: run dates, method, locations, code version."""
-        s = self.settings.model_dump(mode="json", exclude=_NOT_IN_KEY)
+        """The output-relevant parameters: run dates, method, locations, code version (settings that
+        one phase alone reads are in that phase's key only: fingerprints.EXTRA_KEY_INPUTS)."""
+        s = self.settings.model_dump(mode="json", exclude=_NOT_IN_KEY | set(PHASE_ONLY_SETTINGS))
         return {
             **self.parameters(),
             "code_version": self.code_version,
@@ -163,9 +170,13 @@ def resolve_run(
     period_end: dt.date | None,
     basic_method: str | None,
     shards: int | None,
+    backtest_months: int | None = None,
 ) -> RunSpec:
     """Apply the defaults of SPEC §4 and the flow's explicit parameters over the settings."""
-    updates = {k: v for k, v in {"basic_method": basic_method, "shards": shards}.items() if v is not None}
+    if backtest_months is not None and not 1 <= backtest_months <= 11:
+        raise ValueError(f"backtest_months must be 1 to 11 (BUA_BACKTEST_MONTHS), got {backtest_months}")
+    given = {"basic_method": basic_method, "shards": shards, "backtest_months": backtest_months}
+    updates = {k: v for k, v in given.items() if v is not None}
     settings = settings.model_copy(update=updates) if updates else settings
     r = run_date or default_run_date(settings)
     start = period_start or default_period_start(r)

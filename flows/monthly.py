@@ -91,6 +91,7 @@ def bua_monthly(
     basic_method: Literal["scalar", "seasonal"] | None = None,
     shards: int | None = None,
     refresh: bool = False,
+    backtest_months: int | None = None,
 ) -> dict[str, Any]:
     """Month-end bottom-up accrual of unbilled energy as at ``run_date``.
 
@@ -101,9 +102,12 @@ def bua_monthly(
         basic_method: Estimation method for basic (accumulation) meters, "scalar" (legacy micro-scalar) or "seasonal" (base + weather-sensitive fit). Default: BUA_BASIC_METHOD.
         shards: Number of NMI-hash shards the per-register work is split into (tens to a few hundred). Default: BUA_SHARDS; must match the meter store's partitioning.
         refresh: Recompute every phase even where a cached result exists (for an in-place database fix the input fingerprint cannot see).
+        backtest_months: The validation phase's back-test estimates as at run_date minus this many months (1 to 11). Default: BUA_BACKTEST_MONTHS (1).
     """
     settings = glue.current_settings()
-    spec = glue.resolve_run(settings, run_date, period_start, period_end, basic_method, shards)
+    spec = glue.resolve_run(
+        settings, run_date, period_start, period_end, basic_method, shards, backtest_months
+    )
     with glue.run_date_lock(spec.run_date, settings.run_lock_timeout_seconds):
         started = glue.now_utc()
         notify.notify_started(spec)
