@@ -78,7 +78,7 @@ def bare_scan(meter_store: Path, shards: int) -> dict:
     return {"wall_s": wall, "files": len(files), "values": int(count), "total_kwh": float(total), **_usage()}
 
 
-def accrual(base: Path, work: Path, shards: int) -> dict:
+def accrual(base: Path, work: Path, shards: int, max_workers: int | None = None) -> dict:
     """The real sequential month end on a copy of the database; per-phase wall and CPU seconds."""
     from tasks.accrual import run_accrual
     from tasks.settings import Settings
@@ -93,8 +93,9 @@ def accrual(base: Path, work: Path, shards: int) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     settings = Settings(
         database_url=f"sqlite:///{db}", meter_store=str(base / "ms"), output_url=str(out), shards=shards,
-        max_workers=1,
     )  # fmt: skip
+    if max_workers is not None:  # default: the settings' (BUA_MAX_WORKERS, 2), as `bua run`
+        settings = settings.model_copy(update={"max_workers": max_workers})
     cpu: dict[str, float] = {}
     last = [time.process_time()]
 
@@ -112,6 +113,7 @@ def accrual(base: Path, work: Path, shards: int) -> dict:
         "phase_seconds": result.seconds,
         "phase_cpu_seconds": cpu,
         "counts": result.counts,
+        "max_workers": settings.max_workers,
         "out": str(out),
         **_usage(),
     }
@@ -120,6 +122,8 @@ def accrual(base: Path, work: Path, shards: int) -> dict:
 def _child(part: str, args: argparse.Namespace, base: Path) -> dict:
     cmd = [sys.executable, __file__, "--part", part, "--data", str(base), "--work", str(args.work),
            "--shards", str(args.shards), "--accounts", str(args.accounts)]  # fmt: skip
+    if args.max_workers is not None:
+        cmd += ["--max-workers", str(args.max_workers)]
     done = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -130,6 +134,9 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=16)
     parser.add_argument("--data", type=Path, help="loaded dataset (bua.db + ms/); default by --accounts")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "bua-scale-bench")
+    parser.add_argument(
+        "--max-workers", type=int, help="shards of a per-shard phase run at once (default: the settings', 2)"
+    )
     parser.add_argument("--part", choices=["scan", "accrual"], help=argparse.SUPPRESS)
     parser.add_argument("--no-write", action="store_true", help="do not write bench/results/scale.json")
     args = parser.parse_args()
@@ -146,7 +153,7 @@ def main() -> None:
         print(json.dumps(bare_scan(base / "ms", args.shards)))
         return
     if args.part == "accrual":
-        print(json.dumps(accrual(base, args.work / f"run-{args.accounts}", args.shards), default=str))
+        print(json.dumps(accrual(base, args.work / f"run-{args.accounts}", args.shards, args.max_workers), default=str))
         return
 
     load_before = os.getloadavg()
@@ -157,6 +164,7 @@ def main() -> None:
     result = {
         "accounts": args.accounts,
         "shards": args.shards,
+        "max_workers": acc["max_workers"],
         "data": str(base),
         "run_date": R.isoformat(),
         "partitions_scanned": scan["files"],
