@@ -586,8 +586,8 @@ def gas_shape(
     Returns (gas_macro: jurisdiction, read_date, daily, base, w; gas_fit: jurisdiction, driver,
     a, b, level, pairs, mse, source FIT | FALLBACK).
     """
-    lo = min([date_from, *gas_pairs["start"].to_list()]) if gas_pairs.height else date_from
-    hi = max([date_to, *gas_pairs["end"].to_list()]) if gas_pairs.height else date_to
+    lo = min(date_from, gas_pairs["start"].min()) if gas_pairs.height else date_from
+    hi = max(date_to, gas_pairs["end"].max()) if gas_pairs.height else date_to
     drivers = _drivers(jurisdictions, lo, hi, macro if electric_driver else None, fixed)
     candidates = _fit_drivers(gas_pairs, drivers)
     # the pairs barely tell the candidates apart (their mse are within a few percent: each

@@ -583,7 +583,10 @@ def backtest_from_work(ctx: Any) -> tuple[pl.DataFrame, list[int]]:
         else pairs
     )
     jurisdictions = sorted(regs["jurisdiction"].drop_nulls().unique().to_list())
-    gas_macro_b, _ = gas_shape(gas_pairs, jurisdictions, hist_from, window_to, macro=macro_b)
+    # the ELECTRIC_HEATING driver from the profiles as at B, as the gas_shape phase does with R's
+    gas_macro_b, _ = gas_shape(
+        gas_pairs, jurisdictions, hist_from, window_to, macro=macro_b, fixed=fixed_b
+    )
 
     def compare(shard: int) -> pl.DataFrame:
         history = _interval_scan(ctx, shard, b - dt.timedelta(days=365), b - dt.timedelta(days=1))
