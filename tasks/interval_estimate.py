@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 from numpy.lib.stride_tricks import sliding_window_view
 
 from tasks.profiles import (
@@ -103,17 +104,39 @@ def estimate_interval(
         return _empty_usage(), pl.DataFrame(schema=EXCEPTION_SCHEMA)
     if data is None:
         data = _window_data(days, interval, months)
+    data = data.rechunk()
+    profiles = fixed.select("segment", "read_date", "profile").rechunk()
+    # the joins carry row numbers into ``data`` / ``profiles`` (and list lengths), not the lists:
+    # the numpy estimate reads the lists' flat buffers at those rows (:func:`_estimate_arrays`)
     rows = (
-        days.join(data, on=["nmi", "suffix", "read_date"], how="left")
-        .join(fixed.select("segment", "read_date", "profile"), on=["segment", "read_date"], how="left")
+        days.join(
+            data.select(
+                *DATA_KEY,
+                "data_minutes",
+                pl.int_range(pl.len(), dtype=pl.Int64).alias("_d"),
+                pl.col("values").list.len().alias("_vlen"),
+                pl.col("quality").str.len_bytes().alias("_qlen"),
+            ),
+            on=DATA_KEY,
+            how="left",
+        )
+        .join(
+            profiles.select(
+                "segment",
+                "read_date",
+                pl.int_range(pl.len(), dtype=pl.Int64).alias("_f"),
+                pl.col("profile").list.len().alias("_plen"),
+            ),
+            on=["segment", "read_date"],
+            how="left",
+        )
         .join(scalars.select("meter_register_id", "scalar"), on="meter_register_id", how="left")
         .with_columns(
             interval_minutes=pl.coalesce("data_minutes", pl.col("interval_minutes").cast(pl.Int64)),
             scalar=pl.col("scalar").fill_null(1.0),
         )
-        .join(_slot_index(), on="interval_minutes", how="left")
     )
-    rows = _with_estimates(rows)
+    rows = _with_estimates(rows, data, profiles)
     usage = usage_rows(
         rows,
         interval_minutes=pl.col("interval_minutes"),
@@ -122,7 +145,8 @@ def estimate_interval(
         method="INTERVAL",
     )
     no_profile = (
-        rows.filter(pl.col("profile").is_null() & pl.col("estimated").list.any())
+        rows.filter(pl.col("_plen").is_null())  # no profile row, or a null profile
+        .filter(pl.col("estimated").list.any())
         .group_by("account_id", "meter_register_id")
         .agg(
             pl.col("read_date").min().alias("first"),
@@ -186,37 +210,53 @@ def _window_data(
     return pl.concat(pl.collect_all(parts), how="vertical")
 
 
-def _with_estimates(rows: pl.DataFrame) -> pl.DataFrame:
+def _with_estimates(rows: pl.DataFrame, data: pl.DataFrame, profiles: pl.DataFrame) -> pl.DataFrame:
     """``rows`` with ``values`` = present·actual + (1 − present)·s_r·P(slot)/k and ``estimated``.
 
-    Register-days of a supported length whose values and quality cover the day and whose profile
-    has 48 slots (every row in practice) are computed with numpy, one 2-D array per interval
-    length; any other row with the same formula as polars list expressions (same IEEE operations
-    in the same order, so both give the same bytes).
+    ``rows`` carry ``_d`` / ``_f``, their row in ``data`` (store rows: values, quality) and in
+    ``profiles`` (segment-day profiles), and those rows' list lengths ``_vlen``, ``_qlen``,
+    ``_plen``. Register-days of a supported length whose values and quality cover the day and
+    whose profile has 48 slots (every row in practice) are computed with numpy straight from the
+    lists' flat buffers (:func:`_estimate_arrays`); any other row with the same formula as polars
+    list expressions (same IEEE operations, so both give the same bytes).
     """
     n = 1440 // pl.col("interval_minutes")
     clean = (
         pl.col("interval_minutes").is_in(SUPPORTED_MINUTES)
-        & (
-            pl.col("values").is_null()
-            | ((pl.col("values").list.len() == n) & (pl.col("quality").str.len_bytes() == n))
-        )
-        & (pl.col("profile").is_null() | (pl.col("profile").list.len() == SLOTS))
+        & (pl.col("_vlen").is_null() | ((pl.col("_vlen") == n) & (pl.col("_qlen") == n)))
+        & (pl.col("_plen").is_null() | (pl.col("_plen") == SLOTS))
     ).fill_null(False)
-    rows = rows.with_row_index("_i").with_columns(_clean=clean)
-    parts = [_estimate_lists(rows.filter(~pl.col("_clean")))] if not rows["_clean"].all() else []
-    for (minutes,), part in (
-        rows.filter(pl.col("_clean"))
-        .partition_by("interval_minutes", as_dict=True, maintain_order=True)
-        .items()
-    ):
-        parts.append(_estimate_numpy(part, int(minutes)))  # type: ignore[call-overload]
-    if not parts:
-        return rows.drop("_i", "_clean", "values").with_columns(
-            values=pl.lit(None, pl.List(pl.Float64)), estimated=pl.lit(None, pl.List(pl.Boolean))
+    rows = rows.with_columns(_clean=clean)
+    values, estimated = _estimate_arrays(rows, data, profiles)
+    rows = rows.with_columns(values=values, estimated=estimated)
+    if rows["_clean"].all():
+        return rows.drop("_clean")
+    odd = (
+        rows.with_row_index("_i")
+        .filter(~pl.col("_clean"))
+        .drop("values")
+        .join(
+            data.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("_d"), "values", "quality"),
+            on="_d",
+            how="left",
         )
-    out = pl.concat(parts, how="vertical").sort("_i")
-    return rows.drop("_clean", "values").join(out, on="_i", how="left", maintain_order="left").drop("_i")
+        .join(
+            profiles.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("_f"), "profile"),
+            on="_f",
+            how="left",
+        )
+        .join(_slot_index(), on="interval_minutes", how="left")
+    )
+    fix = _estimate_lists(odd)
+    return (
+        rows.with_row_index("_i")
+        .join(fix, on="_i", how="left", suffix="_odd", maintain_order="left")
+        .with_columns(
+            values=pl.when("_clean").then("values").otherwise("values_odd"),
+            estimated=pl.when("_clean").then("estimated").otherwise("estimated_odd"),
+        )
+        .drop("_i", "_clean", "values_odd", "estimated_odd")
+    )
 
 
 def _estimate_lists(rows: pl.DataFrame) -> pl.DataFrame:
@@ -252,38 +292,77 @@ def _estimate_lists(rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _rows_2d(col: pl.Series, width: int, fill: float | int, dtype: type) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, width) array of a list or string column whose non-null rows have ``width`` items
-    (null items → NaN), ``fill`` on null rows; and which rows are not null."""
-    has = col.is_not_null().to_numpy()
-    out = np.full((len(col), width), fill, dtype=dtype)
-    if has.any():
-        flat, off = _flat_strings(col) if col.dtype == pl.Utf8 else _flat_lists(col)
-        out[has] = sliding_window_view(flat, width)[off[:-1][has]]
-    return out, has
+def _gather_rows(
+    flat: np.ndarray, off: np.ndarray, at: np.ndarray, has: np.ndarray, width: int, fill: float | int
+) -> np.ndarray:
+    """(len(at), width) array: row ``at[i]`` of a flat list/string buffer with offsets ``off``
+    where ``has[i]`` (that row has ``width`` items), ``fill`` elsewhere."""
+    if not has.any():
+        return np.full((len(at), width), fill, dtype=flat.dtype)
+    # one gather of every row (a row without items reads row 0's, then gets ``fill``)
+    out = sliding_window_view(flat, width)[off[:-1][np.where(has, at, at[has][0])]]
+    out[~has] = fill
+    return out
 
 
-def _estimate_numpy(rows: pl.DataFrame, minutes: int) -> pl.DataFrame:
-    """The estimate of rows of one supported interval length, as numpy arrays (same formula)."""
-    n, k = 1440 // minutes, GRID_MINUTES // minutes
-    values, has = _rows_2d(rows["values"], n, np.nan, np.float64)
-    quality, _ = _rows_2d(rows["quality"], n, 0, np.uint8)
-    profile, has_profile = _rows_2d(rows["profile"], SLOTS, 0.0, np.float64)
-    present = (has[:, None] & (quality != ord("N")) & ~np.isnan(values)).astype(np.float64)
-    actual = np.where(np.isnan(values), 0.0, values)
-    estimate = profile[:, np.arange(n) // k] * (rows["scalar"].to_numpy() / float(k))[:, None]
-    estimate[~has_profile] = 0.0
-    out = actual * present + (1.0 - present) * estimate
-    # flat series reshaped (a 2-D numpy array given to pl.Series is converted row by row)
-    vals = pl.Series("values", out.ravel()).reshape(out.shape).cast(pl.List(pl.Float64))
-    if np.isnan(out).any():  # a null profile slot: null, as in polars
-        vals = vals.list.eval(pl.element().fill_nan(None))
-    return pl.DataFrame(
-        [
-            rows["_i"],
-            vals,
-            pl.Series("estimated", (present == 0.0).ravel()).reshape(out.shape).cast(pl.List(pl.Boolean)),
-        ]
+def _estimate_arrays(
+    rows: pl.DataFrame, data: pl.DataFrame, profiles: pl.DataFrame
+) -> tuple[pl.Series, pl.Series]:
+    """``values`` and ``estimated`` list columns of the ``_clean`` rows, one 2-D numpy array per
+    interval length, written into one flat buffer in row order (other rows: empty lists).
+
+    Same formula and IEEE operations as :func:`_estimate_lists` (products and sums commute
+    exactly), done in place: present = value row given, quality not N, value not null;
+    values = actual·present + (1 − present)·(P[slot]·(s_r / k)), P = 0 without a profile.
+    """
+    clean = rows["_clean"].to_numpy()
+    minutes = rows["interval_minutes"].fill_null(0).to_numpy()
+    counts = np.where(clean, 1440 // np.where(minutes > 0, minutes, 1440), 0)
+    off = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=off[1:])
+    out = np.empty(int(off[-1]), dtype=np.float64)
+    est = np.empty(int(off[-1]), dtype=np.bool_)
+    if off[-1]:
+        vflat, voff = _flat_lists(data["values"])
+        qflat, qoff = _flat_strings(data["quality"])
+        pflat, poff = _flat_lists(profiles["profile"])
+        d = rows["_d"].fill_null(0).to_numpy()
+        f = rows["_f"].fill_null(0).to_numpy()
+        has_values = rows["_vlen"].is_not_null().to_numpy()
+        has_profile = rows["_plen"].is_not_null().to_numpy()
+        scalar = rows["scalar"].to_numpy()
+        for m in SUPPORTED_MINUTES:
+            at = np.flatnonzero(clean & (minutes == m))
+            if not len(at):
+                continue
+            n, k = 1440 // m, GRID_MINUTES // m
+            has = has_values[at]
+            values = _gather_rows(vflat, voff, d[at], has, n, np.nan)
+            quality = _gather_rows(qflat, qoff, d[at], has, n, 0)
+            missing = np.isnan(values)
+            present = (quality != ord("N")) & ~missing
+            present &= has[:, None]
+            values[missing] = 0.0  # actual
+            p = present.astype(np.float64)
+            values *= p  # actual·present
+            np.subtract(1.0, p, out=p)  # 1 − present
+            hp = has_profile[at]
+            profile = _gather_rows(pflat, poff, f[at], hp, SLOTS, 0.0)
+            estimate = profile if k == 1 else profile[:, np.arange(n) // k]
+            estimate *= (scalar[at] / float(k))[:, None]
+            estimate[~hp] = 0.0
+            estimate *= p  # (1 − present)·estimate
+            values += estimate
+            out_rows = sliding_window_view(out, n, writeable=True)
+            out_rows[off[at]] = values
+            sliding_window_view(est, n, writeable=True)[off[at]] = ~present
+    nan = np.isnan(out)  # a null profile slot: null, as in polars
+    offsets = pa.array(off, pa.int64())
+    values_list = pa.LargeListArray.from_arrays(offsets, pa.array(out, mask=nan if nan.any() else None))
+    estimated_list = pa.LargeListArray.from_arrays(offsets, pa.array(est))
+    return (
+        pl.Series("values", values_list, dtype=pl.List(pl.Float64)),
+        pl.Series("estimated", estimated_list, dtype=pl.List(pl.Boolean)),
     )
 
 

@@ -176,3 +176,50 @@ def test_window_rows_kept_by_the_profiles_read_give_the_same_usage_as_the_store(
     assert [sum(r["values"]) for r in from_kept.sort("read_date").to_dicts()] == pytest.approx(
         [96.0, 73.5, 144.0]
     )
+
+
+def test_interval_lengths_mixed_with_an_odd_profile_and_a_day_without_profile() -> None:
+    # Four registers of one account, window D1..D2, s = 1.5 each; profiles exist on D1 only, so
+    # D2 is all zeros and estimated for every register (one NO_PROFILE exception each).
+    #   1: 30-min, D1 row 2.0 everywhere, quality N at slot 47 -> slot 47 = 1.5 × 1.0 = 1.5.
+    #   2: 15-min, no row -> interval i = 1.5 × P[i // 2] / 2: 0.75, intervals 6-7 = 1.5 × 2 / 2 = 1.5.
+    #   3: 5-min, D1 row 0.1 everywhere but interval 0 null -> 1.5 × P[0] / 6 = 0.25.
+    #   4: 30-min in VIC, whose D1 profile has 49 slots (1.0 each): not a 48-slot day, so the
+    #      polars-list path; D1 row 3.0 with quality N at slot 0 -> slot 0 = 1.5 × 1.0 = 1.5.
+    # The numpy rows (three lengths) and the list row come back in one frame, each row its own.
+    regs = pl.concat(
+        [
+            _regs(m).with_columns(
+                meter_register_id=pl.lit(i, pl.Int64), suffix=pl.lit(f"E{i}"), jurisdiction=pl.lit(j)
+            )
+            for i, m, j in [(1, 30, "NSW"), (2, 15, "NSW"), (3, 5, "NSW"), (4, 30, "VIC")]
+        ]
+    )
+    fine = [0.1] * 288
+    fine[0] = None
+    rows = [
+        ("E1", [2.0] * 48, "A" * 47 + "N", 30),
+        ("E3", fine, "A" * 288, 5),
+        ("E4", [3.0] * 48, "N" + "A" * 47, 30),
+    ]
+    data = pl.DataFrame(
+        [
+            {"nmi": "N1", "suffix": s, "read_date": D1, "interval_minutes": m, "values": v, "quality": q}
+            for s, v, q, m in rows
+        ]
+    ).lazy()
+    fixed = pl.DataFrame(
+        {"segment": [SEG, "RES|VIC|CONSUMPTION"], "read_date": [D1, D1], "profile": [PROFILE, [1.0] * 49]}
+    )
+    scalars = pl.DataFrame({"meter_register_id": [1, 2, 3, 4], "scalar": [1.5] * 4})
+    usage, exc = estimate_interval(regs, WINDOWS, data, fixed, scalars)
+    got = {(r["meter_register_id"], r["read_date"]): r for r in usage.to_dicts()}
+    r1, r2, r3, r4 = (got[(i, D1)] for i in (1, 2, 3, 4))
+    assert r1["values"] == [2.0] * 47 + [1.5] and r1["estimated"] == [False] * 47 + [True]
+    assert r2["values"] == [0.75] * 6 + [1.5, 1.5] + [0.75] * 88 and all(r2["estimated"])
+    assert r3["values"] == [0.25] + [0.1] * 287 and r3["estimated"] == [True] + [False] * 287
+    assert r4["values"] == [1.5] + [3.0] * 47 and r4["estimated"] == [True] + [False] * 47
+    for i, n in [(1, 48), (2, 96), (3, 288), (4, 48)]:
+        assert got[(i, D2)]["values"] == [0.0] * n and all(got[(i, D2)]["estimated"])
+    assert sorted(exc["meter_register_id"].to_list()) == [1, 2, 3, 4]
+    assert set(exc["detail"]) == {f"no segment profile for 1 day(s) {D2}..{D2}; missing intervals set to 0"}
