@@ -52,6 +52,20 @@ USAGE_COLUMNS = [
     "estimated",
     "method",
 ]
+# the register columns estimation uses (usage columns, the segment, the register's life)
+REGISTER_COLUMNS = [
+    "account_id",
+    "meter_register_id",
+    "nmi",
+    "suffix",
+    "stream",
+    "time_class",
+    "unit",
+    "interval_minutes",
+    "segment",
+    "register_start",
+    "register_end",
+]
 EXCEPTION_SCHEMA = {"account_id": pl.Int64, "meter_register_id": pl.Int64, "code": pl.Utf8, "detail": pl.Utf8}
 
 
@@ -98,8 +112,8 @@ def estimate_interval(
     (the profiles phase keeps them from its own read, ``profiles.profile_read``): then the store
     is not read.
     """
-    regs = interval_registers(registers, segment_with_tni)
-    days = register_days(regs, windows)
+    regs = interval_registers(registers, segment_with_tni).select(REGISTER_COLUMNS)
+    days = register_days(regs, windows).drop("register_start", "register_end")
     if days.height == 0:
         return _empty_usage(), pl.DataFrame(schema=EXCEPTION_SCHEMA)
     if data is None:
@@ -119,6 +133,7 @@ def estimate_interval(
             ),
             on=DATA_KEY,
             how="left",
+            maintain_order="left",
         )
         .join(
             profiles.select(
@@ -129,8 +144,14 @@ def estimate_interval(
             ),
             on=["segment", "read_date"],
             how="left",
+            maintain_order="left",
         )
-        .join(scalars.select("meter_register_id", "scalar"), on="meter_register_id", how="left")
+        .join(
+            scalars.select("meter_register_id", "scalar"),
+            on="meter_register_id",
+            how="left",
+            maintain_order="left",
+        )
         .with_columns(
             interval_minutes=pl.coalesce("data_minutes", pl.col("interval_minutes").cast(pl.Int64)),
             scalar=pl.col("scalar").fill_null(1.0),
