@@ -66,6 +66,8 @@ REGISTER_COLUMNS = [
     "register_start",
     "register_end",
 ]
+# values per block of rows in the numpy estimate: a block's arrays stay in the CPU caches
+BLOCK_VALUES = 1 << 16
 EXCEPTION_SCHEMA = {"account_id": pl.Int64, "meter_register_id": pl.Int64, "code": pl.Utf8, "detail": pl.Utf8}
 
 
@@ -326,6 +328,39 @@ def _gather_rows(
     return out
 
 
+def _estimate_block(
+    values_at: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    quality_buf: tuple[np.ndarray, np.ndarray],
+    profile_at: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    scalar: np.ndarray,
+    minutes: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(values, present) of a block of rows of one interval length: ``values_at`` = (flat values,
+    offsets, row of each, has a row), ``quality_buf`` = (flat quality bytes, offsets) of the same
+    rows, ``profile_at`` likewise for the profiles; ``scalar`` s_r per row."""
+    vflat, voff, d, has = values_at
+    qflat, qoff = quality_buf
+    pflat, poff, f, hp = profile_at
+    n, k = 1440 // minutes, GRID_MINUTES // minutes
+    values = _gather_rows(vflat, voff, d, has, n, np.nan)
+    quality = _gather_rows(qflat, qoff, d, has, n, 0)
+    missing = np.isnan(values)
+    present = quality != ord("N")
+    present &= ~missing
+    present &= has[:, None]
+    values[missing] = 0.0  # actual
+    p = present.astype(np.float64)
+    values *= p  # actual·present
+    np.subtract(1.0, p, out=p)  # 1 − present
+    profile = _gather_rows(pflat, poff, f, hp, SLOTS, 0.0)
+    estimate = profile if k == 1 else profile[:, np.arange(n) // k]
+    estimate *= (scalar / float(k))[:, None]
+    estimate[~hp] = 0.0
+    estimate *= p  # (1 − present)·estimate
+    values += estimate
+    return values, present
+
+
 def _estimate_arrays(
     rows: pl.DataFrame, data: pl.DataFrame, profiles: pl.DataFrame
 ) -> tuple[pl.Series, pl.Series]:
@@ -343,6 +378,7 @@ def _estimate_arrays(
     np.cumsum(counts, out=off[1:])
     out = np.empty(int(off[-1]), dtype=np.float64)
     est = np.empty(int(off[-1]), dtype=np.bool_)
+    nan = False
     if off[-1]:
         vflat, voff = _flat_lists(data["values"])
         qflat, qoff = _flat_strings(data["quality"])
@@ -353,33 +389,28 @@ def _estimate_arrays(
         has_profile = rows["_plen"].is_not_null().to_numpy()
         scalar = rows["scalar"].to_numpy()
         for m in SUPPORTED_MINUTES:
-            at = np.flatnonzero(clean & (minutes == m))
-            if not len(at):
+            group = np.flatnonzero(clean & (minutes == m))
+            if not len(group):
                 continue
-            n, k = 1440 // m, GRID_MINUTES // m
-            has = has_values[at]
-            values = _gather_rows(vflat, voff, d[at], has, n, np.nan)
-            quality = _gather_rows(qflat, qoff, d[at], has, n, 0)
-            missing = np.isnan(values)
-            present = (quality != ord("N")) & ~missing
-            present &= has[:, None]
-            values[missing] = 0.0  # actual
-            p = present.astype(np.float64)
-            values *= p  # actual·present
-            np.subtract(1.0, p, out=p)  # 1 − present
-            hp = has_profile[at]
-            profile = _gather_rows(pflat, poff, f[at], hp, SLOTS, 0.0)
-            estimate = profile if k == 1 else profile[:, np.arange(n) // k]
-            estimate *= (scalar[at] / float(k))[:, None]
-            estimate[~hp] = 0.0
-            estimate *= p  # (1 − present)·estimate
-            values += estimate
+            n = 1440 // m
             out_rows = sliding_window_view(out, n, writeable=True)
-            out_rows[off[at]] = values
-            sliding_window_view(est, n, writeable=True)[off[at]] = ~present
-    nan = np.isnan(out)  # a null profile slot: null, as in polars
+            est_rows = sliding_window_view(est, n, writeable=True)
+            step = max(1, BLOCK_VALUES // n)
+            for start in range(0, len(group), step):
+                at = group[start : start + step]
+                values, present = _estimate_block(
+                    (vflat, voff, d[at], has_values[at]),
+                    (qflat, qoff),
+                    (pflat, poff, f[at], has_profile[at]),
+                    scalar[at],
+                    m,
+                )
+                out_rows[off[at]] = values
+                est_rows[off[at]] = ~present
+                nan = nan or bool(np.isnan(values).any())
     offsets = pa.array(off, pa.int64())
-    values_list = pa.LargeListArray.from_arrays(offsets, pa.array(out, mask=nan if nan.any() else None))
+    # a null profile slot gives NaN: null, as in polars
+    values_list = pa.LargeListArray.from_arrays(offsets, pa.array(out, mask=np.isnan(out) if nan else None))
     estimated_list = pa.LargeListArray.from_arrays(offsets, pa.array(est))
     return (
         pl.Series("values", values_list, dtype=pl.List(pl.Float64)),
