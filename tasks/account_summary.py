@@ -46,7 +46,13 @@ def account_totals(
         .group_by("account_id")
         .agg(pl.col("_v").sum().alias("volume"), pl.col("_e").sum().alias("volume_estimated"))
     )
-    methods = usage.group_by("account_id").agg(pl.col("method").unique().sort().alias("_m"))
+    # distinct (account, method) pairs first: the group-by then sees ~1 row per account, not per day
+    methods = (
+        usage.select("account_id", "method")
+        .unique()
+        .group_by("account_id")
+        .agg(pl.col("method").unique().sort().alias("_m"))
+    )
     out = (
         w.select(ACCOUNT_SUMMARY_KEYS)
         .join(money, on="account_id", how="left")

@@ -386,12 +386,15 @@ def interval_estimates(ctx: Ctx, shard: int) -> list[str]:
 
 def rating(ctx: Ctx, shard: int) -> list[str]:
     """Rate the shard's unbilled usage (SPEC §4.4); account-level totals for the summary."""
-    from tasks.rating import rate_unbilled, register_day_sums
+    from tasks.rating import rate_unbilled, read_usage, register_day_sums
     from tasks.unbilled import account_days
 
     w = _shard_of(_get(ctx, "windows", "windows"), shard)
     usage = pl.concat(
-        [_get(ctx, "estimates", "interval_usage", shard), _get(ctx, "estimates", "basic_usage", shard)],
+        [
+            read_usage(storage.read_bytes(work_url(ctx, "estimates", f"{name}.parquet", shard), ctx.settings))
+            for name in ("interval_usage", "basic_usage")
+        ],
         how="vertical_relaxed",
     )
     lines, exc = rate_unbilled(

@@ -131,7 +131,20 @@ def apply_discounts(
     # the propensity rides on the (fewer) discount days: a row without one has no pay-on-time percent,
     # so its propensity (null, taken as 1) multiplies 0 as the account's would
     disc = disc_days.join(propensity.select("account_id", "propensity"), on="account_id", how="left")
-    df = join_account_days(day_rows, disc, "left")
+    # disc is unique by (account_id, day), so the left join has day_rows' rows in their order: only
+    # the key column is joined and the discount columns are set beside the (wide) day rows
+    first = min((d for d in (day_rows["day"].min(), disc["day"].min()) if d is not None), default=None)
+    found = (
+        day_rows.select(account_day_key(first))
+        .join(
+            disc.with_columns(account_day_key(first)).drop("account_id", "day"),
+            on="_ad",
+            how="left",
+            maintain_order="left",
+        )
+        .drop("_ad")
+    )
+    df = pl.concat([day_rows, found], how="horizontal")
     is_usage = pl.col("item_type").is_in(USAGE_ITEMS)
     is_supply = pl.col("item_type") == "SUPPLY"
     pot = (
