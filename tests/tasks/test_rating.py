@@ -522,3 +522,48 @@ def test_accounts_with_and_without_block_limits_and_two_registers_in_one_shard()
     assert (b1["quantity"], b1["net_amount"], b2["quantity"], b2["net_amount"]) == (100.0, 30.00, 20.0, 8.00)
     assert (flat["feature_type_name"], flat["quantity"], flat["net_amount"]) == ("USAGE", 100.0, 25.00)
     assert exc.height == 0
+
+
+def test_other_accounts_plans_and_discounts_in_the_extract_change_nothing() -> None:
+    # a shard is rated with the whole extract's account plans and discounts; rows of accounts not in
+    # the shard (account 2: two overlapping plans, a 50% discount) must neither be rated nor reported.
+    # Account 1: 10 days × $1 supply = $10.00; usage 10 kWh/day × $0.30 × 10 = $30.00; its own
+    # GUARANTEED 10% on supply → discount_net 10 × 10% = $1.00, on usage none.
+    w = _windows(D(2026, 10, 1), D(2026, 10, 10))
+    rates = _rates(
+        ("USAGE", "ANYTIME", None, 0.30, D(2026, 1, 1), None),
+        ("SUPPLY", "ANYTIME", None, 1.0, D(2026, 1, 1), None),
+    )
+    ap = pl.DataFrame(
+        {
+            "account_id": [2, 1, 2],
+            "plan_id": [1, 1, 2],
+            "start_date": [D(2020, 1, 1), D(2020, 1, 1), D(2026, 10, 5)],
+            "end_date": [None, None, None],
+        },
+        schema_overrides={"end_date": pl.Date},
+    )
+    disc = pl.DataFrame(
+        {
+            "account_id": [2, 1],
+            "discount_type": ["GUARANTEED", "GUARANTEED"],
+            "percent": [50.0, 10.0],
+            "applies_to": ["USAGE_AND_SUPPLY", "SUPPLY"],
+            "start_date": [D(2020, 1, 1)] * 2,
+            "end_date": [None, None],
+        },
+        schema_overrides={"end_date": pl.Date},
+    )
+    lines, exc = _rate(
+        w, _basic_usage(D(2026, 10, 1), D(2026, 10, 10), 10.0), rates, account_plans=ap, discounts=disc
+    )
+    assert lines["account_id"].unique().to_list() == [1]
+    assert exc.height == 0
+    u = _row(lines, plan_item_type_name="USAGE_RETAIL")
+    s = _row(lines, plan_item_type_name="DAILY_RETAIL")
+    assert (u["net_amount"], u["discount_net"], s["net_amount"], s["discount_net"]) == (
+        30.00,
+        0.00,
+        10.00,
+        1.00,
+    )
