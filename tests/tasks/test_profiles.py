@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tasks.profiles import combine_profiles, lex_order, profile_partial_sums
+from tasks.profiles import combine_profiles, lex_order, profile_partial_sums, slot_mask
 
 D = dt.date(2024, 2, 1)
 
@@ -160,3 +160,15 @@ def test_lex_order_equals_lexsort_on_random_keys_with_negatives_ties_and_fallbac
     for keys in cases:
         assert np.array_equal(lex_order(keys), np.lexsort(keys))
     assert lex_order((np.zeros(0, np.int64),)).tolist() == []
+
+
+def test_slot_mask_sets_bit_j_for_actual_slot_j_of_selected_rows() -> None:
+    # three rows (columns): row 0 actual in slots 0 and 47 → 1 + 2**47; row 1 in none (not
+    # selected, left out); row 2 in slots 1, 8 and 40 → 2 + 256 + 2**40
+    ok = np.zeros((48, 3), dtype=bool)
+    ok[[0, 47], 0] = True
+    ok[[1, 8, 40], 2] = True
+    sel = np.array([True, False, True])
+    assert slot_mask(ok, sel).tolist() == [1 + 2**47, 2 + 256 + 2**40]
+    # a column-sliced view (as the reduce passes) gives the same
+    assert slot_mask(ok[:, 1:], sel[1:]).tolist() == [2 + 256 + 2**40]
