@@ -389,7 +389,10 @@ def rating(ctx: Ctx, shard: int) -> list[str]:
     from tasks.rating import rate_unbilled, read_usage, register_day_sums
     from tasks.unbilled import account_days
 
-    w = _shard_of(_get(ctx, "windows", "windows"), shard)
+    # the shard's rows of the run's windows: the filter is applied while decoding (half the CPU of
+    # reading all 16 shards' rows, then filtering)
+    windows_file = storage.read_bytes(work_url(ctx, "windows", "windows.parquet"), ctx.settings)
+    w = pl.scan_parquet(io.BytesIO(windows_file)).filter(pl.col("shard") == shard).collect()
     usage = pl.concat(
         [
             read_usage(storage.read_bytes(work_url(ctx, "estimates", f"{name}.parquet", shard), ctx.settings))
