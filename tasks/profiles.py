@@ -82,21 +82,29 @@ def actual_quality(quality: np.ndarray) -> np.ndarray:
 
 
 def half_hours(
-    values: np.ndarray, quality: np.ndarray, minutes: int, nulls: bool = True
+    values: np.ndarray, quality: np.ndarray, minutes: int, nulls: bool = True, overwrite: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """(hh, ok) from interval-major (intervals, rows) values (NaN = null) and quality bytes of ONE
     interval length: hh = (48, rows) half-hour sums of actual values (0 where the half hour is not
     actual), ok = the half hour is actual (every sub-interval has quality A, S or F and a value).
-    ``nulls=False``: the caller knows that no value is NaN (the NaN test is skipped)."""
+    ``nulls=False``: the caller knows that no value is NaN (the NaN test is skipped).
+    ``overwrite=True``: ``values`` (a C-contiguous float64 array the caller owns) is used as
+    scratch — its non-actual values are set to 0 in place (the same bytes as ``np.where(ok,
+    values, 0.0)``, without allocating and filling a second array of the month's values)."""
     k = GRID_MINUTES // minutes
     ok = actual_quality(quality)
     if nulls:
         ok &= ~np.isnan(values)
+    if overwrite and values.dtype == np.float64 and values.flags.c_contiguous:
+        np.copyto(values, 0.0, where=~ok)
+        kept = values
+    else:
+        kept = np.where(ok, values, 0.0)
     if k == 1:  # the general formula below gives the same bytes: x·1 = x, 0·0 = 0
-        return np.where(ok, values, 0.0), ok
+        return kept, ok
     rows = values.shape[1]
     hh_ok = ok.reshape(SLOTS, k, rows).all(axis=1)
-    hh = np.where(ok, values, 0.0).reshape(SLOTS, k, rows).sum(axis=1) * hh_ok
+    hh = kept.reshape(SLOTS, k, rows).sum(axis=1) * hh_ok
     return hh, hh_ok
 
 
@@ -350,6 +358,7 @@ def interval_grids(
                 gather_rows_t(sliding_window_view(quality, n), qoff[rows]),
                 int(m),
                 nulls,
+                overwrite=True,  # the gathered values are this call's own
             )
             out.append(fn(Grid(rg, dy, hh, ok)))
         return out

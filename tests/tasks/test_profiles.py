@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tasks.profiles import combine_profiles, lex_order, profile_partial_sums, slot_mask
+from tasks.profiles import combine_profiles, half_hours, lex_order, profile_partial_sums, slot_mask
 
 D = dt.date(2024, 2, 1)
 
@@ -172,3 +172,23 @@ def test_slot_mask_sets_bit_j_for_actual_slot_j_of_selected_rows() -> None:
     assert slot_mask(ok, sel).tolist() == [1 + 2**47, 2 + 256 + 2**40]
     # a column-sliced view (as the reduce passes) gives the same
     assert slot_mask(ok[:, 1:], sel[1:]).tolist() == [2 + 256 + 2**40]
+
+
+@pytest.mark.parametrize("minutes", [30, 15])
+def test_half_hours_overwrite_gives_the_same_sums(minutes: int) -> None:
+    # 15-minute rows: slot 0 = 1 + 2 = 3 (both A); slot 1 has an E sub-interval → 0, not actual;
+    # slot 2 has a null (NaN) value → 0, not actual. 30-minute rows: slot 0 = 1, slot 1 = 0 (E),
+    # slot 2 = 0 (NaN); the other slots are 0.5 (A) per sub-interval
+    n = 1440 // minutes
+    values = np.full((n, 1), 0.5)
+    quality = np.full((n, 1), ord("A"), dtype=np.uint8)
+    k = 30 // minutes
+    values[0:k, 0] = [1.0, 2.0][:k]
+    quality[k, 0] = ord("E")
+    values[2 * k, 0] = np.nan
+    plain_hh, plain_ok = half_hours(values.copy(), quality, minutes)
+    hh, ok = half_hours(values, quality, minutes, overwrite=True)
+    expected = [3.0, 0.0, 0.0] if minutes == 15 else [1.0, 0.0, 0.0]
+    assert hh[:3, 0].tolist() == expected and hh[3, 0] == 0.5 * k
+    assert ok[:3, 0].tolist() == [True, False, False]
+    assert np.array_equal(hh.view(np.int64), plain_hh.view(np.int64)) and np.array_equal(ok, plain_ok)
