@@ -386,7 +386,7 @@ def interval_estimates(ctx: Ctx, shard: int) -> list[str]:
 
 def rating(ctx: Ctx, shard: int) -> list[str]:
     """Rate the shard's unbilled usage (SPEC §4.4); account-level totals for the summary."""
-    from tasks.rating import rate_unbilled, read_usage, register_day_sums
+    from tasks.rating import rate_unbilled, register_day_sums
     from tasks.unbilled import account_days
 
     # the shard's rows of the run's windows: the filter is applied while decoding (half the CPU of
@@ -394,10 +394,7 @@ def rating(ctx: Ctx, shard: int) -> list[str]:
     windows_file = storage.read_bytes(work_url(ctx, "windows", "windows.parquet"), ctx.settings)
     w = pl.scan_parquet(io.BytesIO(windows_file)).filter(pl.col("shard") == shard).collect()
     usage = pl.concat(
-        [
-            read_usage(storage.read_bytes(work_url(ctx, "estimates", f"{name}.parquet", shard), ctx.settings))
-            for name in ("interval_usage", "basic_usage")
-        ],
+        [_get(ctx, "estimates", "interval_usage", shard), _get(ctx, "estimates", "basic_usage", shard)],
         how="vertical_relaxed",
     )
     lines, exc = rate_unbilled(
