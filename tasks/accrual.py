@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,10 +102,31 @@ def _put(ctx: Ctx, df: pl.DataFrame, phase: str, name: str, shard: int | None = 
     return url
 
 
+# Run-once work files (extract, windows, segments, ...) are read by every shard of the per-shard
+# phases: decoded once per process and shared (polars frames are immutable through the API the
+# phases use). Keyed by local path, modification time and size, so a rewritten file (a re-run, a
+# resumed run) is read again; s3:// files are not kept. At most _ONCE_MAX frames, then cleared.
+_ONCE: dict[tuple[str, int, int], pl.DataFrame] = {}
+_ONCE_LOCK = threading.Lock()
+_ONCE_MAX = 32
+
+
 def _get(ctx: Ctx, phase: str, name: str, shard: int | None = None) -> pl.DataFrame:
-    return pl.read_parquet(
-        io.BytesIO(storage.read_bytes(work_url(ctx, phase, f"{name}.parquet", shard), ctx.settings))
-    )
+    url = work_url(ctx, phase, f"{name}.parquet", shard)
+    if shard is not None or storage.is_s3(url):
+        return pl.read_parquet(io.BytesIO(storage.read_bytes(url, ctx.settings)))
+    st = os.stat(url)
+    key = (url, st.st_mtime_ns, st.st_size)
+    with _ONCE_LOCK:
+        hit = _ONCE.get(key)
+    if hit is not None:
+        return hit
+    df = pl.read_parquet(io.BytesIO(storage.read_bytes(url, ctx.settings)))
+    with _ONCE_LOCK:
+        if len(_ONCE) >= _ONCE_MAX:
+            _ONCE.clear()
+        _ONCE[key] = df
+    return df
 
 
 def _get_all_shards(ctx: Ctx, phase: str, name: str) -> pl.DataFrame:
