@@ -190,8 +190,14 @@ def read_sql_many(
     fast: dict[str, pl.DataFrame | None] = dict.fromkeys(queries)
     if sqlite_connectorx or not url.startswith("sqlite"):
 
+        if url.startswith("sqlite"):
+            # the pooled sqlite3 connections closed once, before any connectorx read starts: a
+            # close in one thread while connectorx reads in another checkpoints and removes the
+            # WAL and its shared-memory file under connectorx's own SQLite (a Bus error, seen in CI)
+            engine_for(url).dispose()
+
         def one(name: str) -> pl.DataFrame | None:
-            return _read_connectorx(url, texts[name], dict(queries[name][0] or {}))
+            return _read_connectorx(url, texts[name], dict(queries[name][0] or {}), dispose=False)
 
         with ThreadPoolExecutor(max(1, threads), thread_name_prefix="bua-read") as pool:
             fast = dict(zip(queries, pool.map(one, queries), strict=True))
@@ -259,7 +265,7 @@ def _connectorx_uri(url: str) -> str | None:
     return u.set(drivername=scheme).render_as_string(hide_password=False)
 
 
-def _read_connectorx(url: str, text: str, params: dict[str, Any]) -> pl.DataFrame | None:
+def _read_connectorx(url: str, text: str, params: dict[str, Any], dispose: bool = True) -> pl.DataFrame | None:
     uri = _connectorx_uri(url)
     if uri is None:
         return None
@@ -283,7 +289,8 @@ def _read_connectorx(url: str, text: str, params: dict[str, Any]) -> pl.DataFram
         # pooled connections of Python's sqlite3 are closed first (as tasks/load.py does for ADBC)
         if not Path(uri[len("sqlite://") :]).exists():
             return None
-        engine_for(url).dispose()
+        if dispose:  # read_sql_many closes them once before its threads start
+            engine_for(url).dispose()
     try:
         import connectorx as cx
 

@@ -66,8 +66,8 @@ def test_read_sql_many_gives_read_sql_frames_and_falls_back_one_by_one(
     events: list[str] = []
     cx, sa_read = db._read_connectorx, db._read_sqlalchemy
 
-    def fast(u: str, text: str, params: dict) -> object:
-        out = cx(u, text, params)
+    def fast(u: str, text: str, params: dict, **kw: bool) -> object:
+        out = cx(u, text, params, **kw)
         events.append("cx " + ("none" if out is None else "frame"))
         return out
 
@@ -86,3 +86,40 @@ def test_read_sql_many_gives_read_sql_frames_and_falls_back_one_by_one(
         assert many[name].equals(db.read_sql(url, name, params, schema, sqlite_connectorx=True))
     assert many["basic_reads"]["index_value"].to_list() == ["5", "-5.25", "abc"]
     assert many["tou_windows"].height == 0
+
+
+def test_read_sql_many_closes_sqlite_pool_once_before_its_threads_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pooled sqlite3 connection closed in one read thread while connectorx reads in the other
+    # removes the WAL's shared-memory file under connectorx's SQLite (a Bus error in CI): the pool
+    # is closed once, on the calling thread, before the first connectorx read; the threads don't.
+    import threading
+
+    import connectorx
+    import sqlalchemy as sa
+
+    url = _db_with_reads(tmp_path, [7.5, 12, -3])
+    with db.engine_for(url).connect() as conn:  # a pooled connection, checked in
+        conn.execute(sa.text("SELECT 1"))
+    events: list[tuple[str, str]] = []
+    dispose, read = sa.engine.Engine.dispose, connectorx.read_sql
+
+    def spy_dispose(self: sa.engine.Engine, *a: object, **k: object) -> None:
+        events.append(("dispose", threading.current_thread().name))
+        dispose(self, *a, **k)
+
+    def spy_read(*a: object, **k: object) -> object:
+        events.append(("read", threading.current_thread().name))
+        return read(*a, **k)
+
+    monkeypatch.setattr(sa.engine.Engine, "dispose", spy_dispose)
+    monkeypatch.setattr(connectorx, "read_sql", spy_read)
+    queries = {"basic_reads": (PARAMS, SCHEMAS["basic_reads"]), "tou_windows": ({}, SCHEMAS["tou_windows"])}
+    many = db.read_sql_many(url, queries, sqlite_connectorx=True)
+    me = threading.current_thread().name
+    # one dispose, on this thread, first; then the two reads, on the pool's threads
+    assert events[0] == ("dispose", me)
+    assert [e for e, _ in events[1:]] == ["read", "read"]
+    assert all(t.startswith("bua-read") for _, t in events[1:])
+    assert many["basic_reads"]["index_value"].to_list() == ["7.5", "12", "-3"]
