@@ -99,24 +99,15 @@ def accrual(base: Path, work: Path, shards: int, max_workers: int | None = None)
     )  # fmt: skip
     if max_workers is not None:  # default: the settings' (BUA_MAX_WORKERS, 2), as `bua run`
         settings = settings.model_copy(update={"max_workers": max_workers})
-    cpu: dict[str, float] = {}
-    last = [time.process_time()]
-
-    def progress(name: str, _seconds: float) -> None:
-        now = time.process_time()
-        cpu[name] = now - last[0]
-        last[0] = now
-
     t = time.perf_counter()
-    result = run_accrual(settings, R, progress=progress)
+    result = run_accrual(settings, R)
     wall = time.perf_counter() - t
     return {
         "wall_s": wall,
         "status": result.status,
         "phase_seconds": result.seconds,
-        # run_accrual's own split (phases overlap: each stretch's CPU shared among the running
-        # tasks); the process-time deltas between progress calls where it has none
-        "phase_cpu_seconds": getattr(result, "cpu_seconds", None) or cpu,
+        # run_accrual's own split (phases overlap: each stretch's CPU shared among the running tasks)
+        "phase_cpu_seconds": result.cpu_seconds,
         "counts": result.counts,
         "max_workers": settings.max_workers,
         "out": str(out),

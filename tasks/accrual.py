@@ -412,10 +412,7 @@ def rating(ctx: Ctx, shard: int) -> list[str]:
     from tasks.rating import rate_unbilled, register_day_sums
     from tasks.unbilled import account_days
 
-    # the shard's rows of the run's windows: the filter is applied while decoding (half the CPU of
-    # reading all 16 shards' rows, then filtering)
-    windows_file = storage.read_bytes(work_url(ctx, "windows", "windows.parquet"), ctx.settings)
-    w = pl.scan_parquet(io.BytesIO(windows_file)).filter(pl.col("shard") == shard).collect()
+    w = _shard_of(_get(ctx, "windows", "windows"), shard)  # decoded once per process (_get)
     usage = pl.concat(
         [_get(ctx, "estimates", "interval_usage", shard), _get(ctx, "estimates", "basic_usage", shard)],
         how="vertical_relaxed",

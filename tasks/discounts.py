@@ -93,8 +93,7 @@ def _means_in_account_order(df: pl.DataFrame) -> tuple[pl.DataFrame, float | Non
 
 def discount_days(account_days: pl.DataFrame, discounts: pl.DataFrame) -> pl.DataFrame:
     """(account_id, day) → percent sums: pot_usage, guar_usage, pot_supply, guar_supply."""
-    # the extract's discounts of these accounts only (a shard holds 1/16 of them)
-    d = discounts.filter(pl.col("account_id").is_in(account_days["account_id"].unique().implode())).select(
+    d = of_accounts(discounts, account_days).select(
         "account_id",
         "discount_type",
         pl.col("percent").cast(pl.Float64),
@@ -133,19 +132,9 @@ def apply_discounts(
     # so its propensity (null, taken as 1) multiplies 0 as the account's would
     disc = disc_days.join(propensity.select("account_id", "propensity"), on="account_id", how="left")
     # disc is unique by (account_id, day), so the left join has day_rows' rows in their order: only
-    # the key column is joined and the discount columns are set beside the (wide) day rows
-    first = min((d for d in (day_rows["day"].min(), disc["day"].min()) if d is not None), default=None)
-    found = (
-        day_rows.select(account_day_key(first))
-        .join(
-            disc.with_columns(account_day_key(first)).drop("account_id", "day"),
-            on="_ad",
-            how="left",
-            maintain_order="left",
-        )
-        .drop("_ad")
-    )
-    df = pl.concat([day_rows, found], how="horizontal")
+    # the keys are joined and the discount columns are set beside the (wide) day rows
+    found = join_account_days(day_rows.select("account_id", "day"), disc, "left", maintain_order="left")
+    df = pl.concat([day_rows, found.drop("account_id", "day")], how="horizontal")
     is_usage = pl.col("item_type").is_in(USAGE_ITEMS)
     is_supply = pl.col("item_type") == "SUPPLY"
     pot = (
@@ -186,8 +175,20 @@ def account_day_key(first: dt.date | None) -> pl.Expr:
     return (pl.col("account_id").cast(pl.Int64) * (1 << 24) + offset).alias("_ad")
 
 
-def join_account_days(df: pl.DataFrame, days: pl.DataFrame, how: str = "inner") -> pl.DataFrame:
-    """``df.join(days, on=["account_id", "day"], how=how)`` on one integer key (:func:`account_day_key`)."""
+def join_account_days(
+    df: pl.DataFrame, days: pl.DataFrame, how: str = "inner", maintain_order: str | None = None
+) -> pl.DataFrame:
+    """``df.join(days, on=["account_id", "day"], how=how, maintain_order=…)`` on one integer key
+    (:func:`account_day_key`)."""
     first = min((d for d in (df["day"].min(), days["day"].min()) if d is not None), default=None)
     right = days.with_columns(account_day_key(first)).drop("account_id", "day")
-    return df.with_columns(account_day_key(first)).join(right, on="_ad", how=how).drop("_ad")  # type: ignore[arg-type]
+    joined = df.with_columns(account_day_key(first)).join(
+        right, on="_ad", how=how, maintain_order=maintain_order  # type: ignore[arg-type]
+    )
+    return joined.drop("_ad")
+
+
+def of_accounts(frame: pl.DataFrame, account_days: pl.DataFrame) -> pl.DataFrame:
+    """``frame``'s rows of the accounts in ``account_days`` (the whole extract's plans or discounts
+    cut to one shard's accounts, ~1/16 of them, before they are joined to its days)."""
+    return frame.filter(pl.col("account_id").is_in(account_days["account_id"].unique().implode()))

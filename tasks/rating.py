@@ -28,7 +28,7 @@ import numpy as np
 import polars as pl
 
 from tasks.calendar import KEYS, time_class_codes
-from tasks.discounts import RANK_STATE, apply_discounts, discount_days, join_account_days
+from tasks.discounts import RANK_STATE, apply_discounts, discount_days, join_account_days, of_accounts
 from tasks.exceptions import NO_PLAN, NO_RATE, OVERLAPPING_PLANS, combine, exception_rows
 
 ITEM_OF_STREAM = {"CONSUMPTION": "USAGE", "CONTROLLED_LOAD": "CONTROLLED_LOAD", "GENERATION": "FEED_IN"}
@@ -62,10 +62,7 @@ def round_half_away(x: pl.Expr, decimals: int = 2) -> pl.Expr:
 
 def plan_days(account_days: pl.DataFrame, account_plans: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(account_id, day, year_mnth) → plan_id; exceptions for days without a plan and overlaps."""
-    # the extract's plan rows of these accounts only (a shard holds 1/16 of them): smaller join and count
-    account_plans = account_plans.filter(
-        pl.col("account_id").is_in(account_days["account_id"].unique().implode())
-    )
+    account_plans = of_accounts(account_plans, account_days)  # smaller join and count
     j = account_days.join(
         account_plans.select("account_id", "plan_id", "start_date", "end_date"), on="account_id"
     ).filter((pl.col("day") >= pl.col("start_date")) & (pl.col("day") <= pl.col("end_date").fill_null(FAR)))
