@@ -4,7 +4,7 @@
 
 Generates a portfolio with a seed the tests do not use (``bua generate … --load``, then ingests its
 NEM12/NEM13 files), runs the accrual with each basic method (``--engine pipeline``, the default:
-``tasks.accrual.run_accrual`` — the month end ``bua run`` runs — and its usage work files; ``--engine functions``: the estimation
+``tasks.pipeline.accrual.run_accrual`` — the month end ``bua run`` runs — and its usage work files; ``--engine functions``: the estimation
 functions called shard by shard by bench/estimation_driver.py), and compares the unbilled volume of every account-month
 (consumption + controlled load registers; solar generation is a credit and is left out) with
 ``truth/register_day.parquet``. Metrics: portfolio NMBE = Σ(est − true) / Σ true; account-month
@@ -72,9 +72,9 @@ def prepare(work: Path, accounts: int, seed: int, months: int, shards: int) -> t
 def pipeline_daily(
     settings: Settings, work: Path, run_date: dt.date, method: str
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
-    """Run the real month end (``tasks.accrual.run_accrual``, what ``bua run`` runs, without the
+    """Run the real month end (``tasks.pipeline.accrual.run_accrual``, what ``bua run`` runs, without the
     Prefect server) with one basic method; read back its usage work files."""
-    from tasks.accrual import run_accrual
+    from tasks.pipeline.accrual import run_accrual
 
     out = work / f"out-{method}"
     t0, c0 = time.perf_counter(), time.process_time()

@@ -33,8 +33,8 @@ R = dt.date(2026, 11, 1)
 def main() -> None:
     from orchestration import prepare
 
-    from tasks.accrual import RunContext, basic_estimates, gas_shape, read_pairs
-    from tasks.sequential import run_accrual
+    from tasks.pipeline.accrual import RunContext, basic_estimates, gas_shape, read_pairs
+    from tasks.pipeline.sequential import run_accrual
     from tasks.settings import Settings
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

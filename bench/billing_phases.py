@@ -40,8 +40,8 @@ def synthetic_estimates(ctx) -> None:  # noqa: ANN001 — a RunContext
     import numpy as np
     import polars as pl
 
-    from tasks.accrual import USAGE_COLUMNS, _get, _put
-    from tasks.exceptions import empty_exceptions
+    from tasks.domain.exceptions import empty_exceptions
+    from tasks.pipeline.accrual import USAGE_COLUMNS, _get, _put
 
     regs, win = _get(ctx, "extract", "registers"), _get(ctx, "windows", "windows")
     rng = np.random.default_rng(7)
@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("--synthetic-estimates", action="store_true")
     args = parser.parse_args()
 
-    from tasks import accrual
+    from tasks.pipeline import accrual
     from tasks.settings import Settings
 
     args.work.mkdir(parents=True, exist_ok=True)

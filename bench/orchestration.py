@@ -34,10 +34,10 @@ R = dt.date(2026, 11, 1)
 
 def prepare(work: Path, accounts: int, shards: int) -> Path:
     """Generated, loaded and ingested portfolio under ``work`` (reused when already there)."""
-    from tasks.db import init_db
+    from tasks.adapters.db import init_db
+    from tasks.adapters.ingest import ingest_nem12, ingest_nem13
+    from tasks.adapters.load import load_portfolio
     from tasks.generate import generate
-    from tasks.ingest import ingest_nem12, ingest_nem13
-    from tasks.load import load_portfolio
     from tasks.settings import Settings
 
     base = work / f"loaded-{accounts}-s{shards}"
@@ -137,7 +137,7 @@ def main() -> None:
 
     from flows.glue import use_settings
     from flows.monthly import bua_monthly
-    from tasks.accrual import run_accrual
+    from tasks.pipeline.accrual import run_accrual
 
     with prefect_test_harness(server_startup_timeout=180):
         seq = seq_wall = seq_cpu = None

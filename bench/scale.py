@@ -7,7 +7,7 @@ Goal: a 100k-account month end in <= 90 s on the 2-core machine, within 5x a bar
 of its interval data. Runs, each in its own child process (so that CPU seconds and peak RSS are
 its own): (1) a bare polars streaming scan (sum and count of every value) of exactly the interval
 partitions the accrual reads (every shard, the months from the earliest day any meter-data phase
-asks for to R - 1), (2) the real ``tasks.accrual.run_accrual`` for R = 2026-11-01 against a COPY of
+asks for to R - 1), (2) the real ``tasks.pipeline.accrual.run_accrual`` for R = 2026-11-01 against a COPY of
 the billing database (the engine writes its output tables into it; the shared dataset stays
 read-only) with outputs under ``--work``. Prints a table (phase wall and CPU seconds, wall, CPU,
 peak RSS, values scanned, accrual / bare-scan ratio) and writes bench/results/scale.json.
@@ -49,8 +49,8 @@ def _usage() -> dict[str, float]:
 
 def scanned_partitions(meter_store: Path, shards: int) -> list[str]:
     """The partition files the accrual's meter-data phases open for R (every shard, months in range)."""
-    from tasks.accrual import RunContext, _history_start
-    from tasks.scalars import LONG_WINDOW_DAYS
+    from tasks.domain.scalars import LONG_WINDOW_DAYS
+    from tasks.pipeline.accrual import RunContext, _history_start
     from tasks.settings import Settings
 
     ctx = RunContext.create(Settings(meter_store=str(meter_store), shards=shards), R)
@@ -83,13 +83,13 @@ def bare_scan(meter_store: Path, shards: int) -> dict:
 
 def accrual(base: Path, work: Path, shards: int, max_workers: int | None = None) -> dict:
     """The real sequential month end on a copy of the database; per-phase wall and CPU seconds."""
-    from tasks.accrual import run_accrual
+    from tasks.pipeline.accrual import run_accrual
     from tasks.settings import Settings
 
     work.mkdir(parents=True, exist_ok=True)
     db = work / "bua.db"
     shutil.copyfile(base / "bua.db", db)  # fresh copy: the run writes its output tables into it
-    from tasks.db import init_db
+    from tasks.adapters.db import init_db
 
     init_db(f"sqlite:///{db}")  # tables added since the dataset was built (not timed)
     out = work / "out"

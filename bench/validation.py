@@ -37,9 +37,14 @@ def main() -> None:
     args = parser.parse_args()
 
     from bench.orchestration import prepare
-    from tasks.accrual import RunContext, run_accrual
+    from tasks.pipeline.accrual import RunContext, run_accrual
+    from tasks.pipeline.validation import (
+        backtest_date,
+        backtest_from_work,
+        run_validation,
+        trueup_from_database,
+    )
     from tasks.settings import Settings
-    from tasks.validation import backtest_date, backtest_from_work, run_validation, trueup_from_database
 
     base = args.base or prepare(args.work, args.accounts, args.shards)
     out = args.work / f"out-{args.accounts}-s{args.shards}"
@@ -51,7 +56,7 @@ def main() -> None:
         max_workers=1,
         slack_webhook_url=None,
     )
-    from tasks.db import init_db
+    from tasks.adapters.db import init_db
 
     init_db(s.database_url)  # a dataset loaded before migration 0004 lacks the validation tables
     prev = backtest_date(args.run_date, 1)

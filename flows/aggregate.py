@@ -1,8 +1,8 @@
 """Daily billing aggregation flow (SPEC §7.2): pre-checks, per-account report, history, CSV export.
 
 Phases: pre-checks (nothing is written unless all pass; a failure names the check and its figures)
-→ read sources → aggregate (tasks/aggregate.py) → write the report and its dated history copy in
-one transaction → export CSV split at ``max_rows_per_file`` (tasks/export.py, shared with the
+→ read sources → aggregate (tasks/companion/aggregate.py) → write the report and its dated history copy in
+one transaction → export CSV split at ``max_rows_per_file`` (tasks/adapters/export.py, shared with the
 accrual). ``billing_account_daily`` holds the newest report day only (replaced whole when a day at
 least as new is written; a back-fill of an older day only refreshes its history copy);
 ``billing_account_daily_history`` keeps one dated copy per day for ``aggregate_history_days``.
@@ -19,9 +19,9 @@ import sqlalchemy as sa
 from prefect import flow, get_run_logger, task
 
 from sql.schema import metadata
-from tasks import aggregate as agg
-from tasks.db import engine_for, insert_frame, read_sql, transaction
-from tasks.export import export_tables
+from tasks.adapters.db import engine_for, insert_frame, read_sql, transaction
+from tasks.adapters.export import export_tables
+from tasks.companion import aggregate as agg
 from tasks.settings import Settings, join_url, load_settings
 
 SOURCE_TABLES = ("account", "invoice", "payment", "billing_record")

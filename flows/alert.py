@@ -15,8 +15,9 @@ import polars as pl
 from prefect import flow, get_run_logger
 from pydantic import SecretStr
 
-from tasks.db import read_sql, redact_url, require_tables
-from tasks.revenue_alert import (
+from tasks.adapters.db import read_sql, redact_url, require_tables
+from tasks.adapters.slack import SlackError, post_message
+from tasks.companion.revenue_alert import (
     NETWORK_SCHEMA,
     PAYMENT_SCHEMA,
     Window,
@@ -27,7 +28,6 @@ from tasks.revenue_alert import (
     window_ending,
 )
 from tasks.settings import Settings, load_settings
-from tasks.slack import SlackError, post_message
 
 SOURCE_TABLES = ("payment", "account_site", "site", "network")
 

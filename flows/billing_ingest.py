@@ -14,8 +14,8 @@ import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.events import emit_event
 
-from tasks import storage
-from tasks.billing_ingest import IngestResult, known_files, load_billing_csv
+from tasks.adapters import storage
+from tasks.companion.billing_ingest import IngestResult, known_files, load_billing_csv
 from tasks.settings import Settings, load_settings
 
 EVENT_NAME = "aws.s3.object.created"

@@ -23,7 +23,7 @@ def ingest_billing_csv(
 ) -> None:
     """Load billing CSV records into billing_record (idempotent on id; bad rows to a rejects file)."""
     from flows.billing_ingest import BillingIngestError, billing_csv_ingest
-    from tasks.db import DatabaseError
+    from tasks.adapters.db import DatabaseError
 
     settings = settings_from(ctx)
     try:
@@ -44,7 +44,7 @@ def aggregate_cmd(
 ) -> None:
     """Daily billing aggregation: per-account charges, payments, balance, aged debt, write-offs."""
     from flows.aggregate import PreCheckFailed, daily_billing_aggregation
-    from tasks.db import DatabaseError
+    from tasks.adapters.db import DatabaseError
 
     settings = settings_from(ctx)
     try:

@@ -10,7 +10,7 @@ from flows.cli_app import db_app, fail, settings_from
 @db_app.command("init")
 def db_init(ctx: typer.Context) -> None:
     """Create or migrate the schema in BUA_DATABASE_URL (idempotent)."""
-    from tasks.db import DatabaseError, init_db, redact_url
+    from tasks.adapters.db import DatabaseError, init_db, redact_url
 
     settings = settings_from(ctx)
     try:

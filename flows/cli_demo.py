@@ -24,7 +24,7 @@ def _clear_source_tables(url: str) -> None:
     import sqlalchemy as sa
 
     from sql.schema import SOURCE_TABLES, metadata
-    from tasks.db import transaction
+    from tasks.adapters.db import transaction
 
     with transaction(url) as conn:
         for name in reversed(SOURCE_TABLES):
@@ -74,12 +74,12 @@ def demo_cmd(
     from rich.table import Table
 
     from flows.cli_run import print_summary, run_month_end
-    from tasks.db import DatabaseError, init_db, redact_url
+    from tasks.adapters.db import DatabaseError, init_db, redact_url
+    from tasks.adapters.ingest import ingest_nem12, ingest_nem13
+    from tasks.adapters.load import load_portfolio
+    from tasks.adapters.meter_store import MeterStoreError, interval_root
+    from tasks.adapters.storage import list_files
     from tasks.generate import generate
-    from tasks.ingest import ingest_nem12, ingest_nem13
-    from tasks.load import load_portfolio
-    from tasks.meter_store import MeterStoreError, interval_root
-    from tasks.storage import list_files
 
     console = Console()
     settings = settings_from(ctx)
@@ -114,7 +114,7 @@ def demo_cmd(
             if "Prefect" not in str(exc):
                 raise
             # the demo must finish on any machine: without a Prefect API, the same phases in order
-            from tasks.accrual import run_accrual
+            from tasks.pipeline.accrual import run_accrual
 
             console.print(f"[yellow]warning:[/] {exc}; running the phases sequentially without Prefect")
             result = run_accrual(

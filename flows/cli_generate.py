@@ -40,8 +40,8 @@ def generate_cmd(
         f"{files['nem13_files']} NEM13 files, {files['truth_rows']:,} truth register-days in {time.perf_counter() - t0:.1f} s"
     )
     if load:
-        from tasks.db import DatabaseError, init_db, redact_url
-        from tasks.load import load_portfolio
+        from tasks.adapters.db import DatabaseError, init_db, redact_url
+        from tasks.adapters.load import load_portfolio
 
         settings = settings_from(ctx)
         try:

@@ -72,8 +72,8 @@ def print_summary(result: Any, settings: Settings) -> None:
     console.print(f"run {result.run_id} {result.status}; rows written: {counts}")
     if result.exceptions_by_code:
         console.print("exceptions: " + ", ".join(f"{k} {v:,}" for k, v in result.exceptions_by_code.items()))
-    from tasks.db import redact_url
-    from tasks.export import accrual_export_url
+    from tasks.adapters.db import redact_url
+    from tasks.adapters.export import accrual_export_url
 
     console.print(f"tables: {redact_url(settings.database_url)} (run_date {result.run_date})", soft_wrap=True)
     console.print(
@@ -85,7 +85,7 @@ def print_summary(result: Any, settings: Settings) -> None:
             soft_wrap=True,  # paths are copied from the terminal: never wrapped
         )
     if "report" in result.seconds:
-        from tasks.report import report_url
+        from tasks.pipeline.report import report_url
 
         console.print(f"report: {report_url(settings, result.run_date)}", soft_wrap=True)
     seconds = sum(result.seconds.values())
@@ -111,8 +111,8 @@ def run_cmd(
     ),
 ) -> None:
     """Run the month-end accrual on the configured database and meter store; write tables and CSVs."""
-    from tasks.db import DatabaseError
-    from tasks.meter_store import MeterStoreError
+    from tasks.adapters.db import DatabaseError
+    from tasks.adapters.meter_store import MeterStoreError
 
     if basic_method not in (None, "scalar", "seasonal"):
         fail(f"--basic-method must be scalar or seasonal, got {basic_method!r}")

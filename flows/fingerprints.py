@@ -54,7 +54,7 @@ def files_fingerprint(urls: list[str], settings: Settings) -> tuple[str, str, di
 
 def _file_version(url: str, settings: Settings) -> str:
     """``size:mtime_ns:ctime_ns:inode`` of a local file, ``size:ETag`` of an S3 object, ``-`` if none."""
-    from tasks import storage
+    from tasks.adapters import storage
 
     if storage.is_s3(url):
         try:
@@ -108,7 +108,7 @@ def source_fingerprint(settings: Settings, tables: bool = True) -> tuple[str, di
     import sqlalchemy as sa
 
     from sql.schema import SOURCE_TABLES, metadata
-    from tasks import db, storage
+    from tasks.adapters import db, storage
 
     counts: dict[str, Any] = {}
     if tables:
@@ -183,7 +183,7 @@ def phase_cache_key(context: Any, parameters: dict[str, Any]) -> str:
 
 
 def _previous_run(spec: RunSpec) -> list[str]:
-    from tasks.validation import previous_run_fingerprint
+    from tasks.pipeline.validation import previous_run_fingerprint
 
     return previous_run_fingerprint(spec.settings.database_url, spec.run_date)
 

@@ -199,7 +199,7 @@ def resolve_run(
 def run_id_for(spec: RunSpec) -> str:
     """Deterministic: the engine's own run_id for these parameters (``RunContext.create``), so the
     flow, a resumed flow and the sequential ``run_accrual`` write identical rows (DESIGN.md)."""
-    from tasks.accrual import RunContext
+    from tasks.pipeline.accrual import RunContext
 
     return RunContext.create(
         spec.settings, spec.run_date, spec.period_start, spec.period_end, spec.basic_method
@@ -211,7 +211,7 @@ def run_id_for(spec: RunSpec) -> str:
 
 def pipeline_phase(pipeline: str, phase: str) -> Callable[..., Any] | None:
     """The pipeline module's function ``phase``: an attribute, or an entry of its ``PHASES`` list
-    (``tasks.accrual.PHASES``: phases appended there, like validation, report and notify, are
+    (``tasks.pipeline.accrual.PHASES``: phases appended there, like validation, report and notify, are
     found without re-exporting them)."""
     module = importlib.import_module(pipeline)
     fn = getattr(module, phase, None)
@@ -418,7 +418,7 @@ def record_run(
     spec: RunSpec, status: str, started_at: dt.datetime, finished_at: dt.datetime | None = None
 ) -> None:
     """Upsert the run's ``bua_run`` row (keyed by the deterministic run_id)."""
-    from tasks.prepare import upsert_run
+    from tasks.adapters.prepare import upsert_run
 
     row = {
         "period_start": spec.period_start,

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from prefect import flow
 
 from flows import glue
-from tasks import notify
+from tasks.pipeline import notify
 
 
 @flow(name="accrual-phases", validate_parameters=False)

@@ -1,6 +1,6 @@
 """The engine's phase functions as the flow calls them (DESIGN.md "Pipeline phases").
 
-``tasks.accrual``'s phases take any object with the run's parameters (its ``Ctx`` protocol:
+``tasks.pipeline.accrual``'s phases take any object with the run's parameters (its ``Ctx`` protocol:
 settings, run_date, period_start, period_end, basic_method, run_id), which
 :class:`flows.glue.RunSpec` is, so they are used as they are: one function per phase, ``fn(spec)``
 or ``fn(spec, shard)``, returning the URLs written (or files + stats for prepare). Tests swap this
@@ -9,7 +9,7 @@ module for ``tests.flows.fake_pipeline`` through ``BUA_PIPELINE``.
 
 from __future__ import annotations
 
-from tasks.accrual import (
+from tasks.pipeline.accrual import (
     PHASES,
     basic_estimates,
     exceptions,

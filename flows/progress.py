@@ -92,14 +92,14 @@ def run_from_cli(
 
     Where Prefect's local server cannot start (Prefect 3.8.8's server does not import under
     FastAPI >= 0.143; see docs/ORCHESTRATION.md) and no PREFECT_API_URL is set, it says so and runs
-    the same phases sequentially with ``tasks.accrual.run_accrual`` instead of failing.
+    the same phases sequentially with ``tasks.pipeline.accrual.run_accrual`` instead of failing.
     """
     import logging
 
     from rich.console import Console
 
     from flows import glue
-    from tasks.accrual import RunResult
+    from tasks.pipeline.accrual import RunResult
 
     console = Console(stderr=True)
     problem = prefect_server_problem()
@@ -124,8 +124,8 @@ def run_from_cli(
                 run_date=run_date, period_start=period_start, period_end=period_end, basic_method=basic_method
             )
     except glue.PhaseFailedError as exc:
-        from tasks.db import DatabaseError
-        from tasks.meter_store import MeterStoreError
+        from tasks.adapters.db import DatabaseError
+        from tasks.adapters.meter_store import MeterStoreError
 
         # the engine's own clear errors (missing table, unreachable database) as the CLI knows them
         raise (exc.cause if isinstance(exc.cause, DatabaseError | MeterStoreError) else exc) from None
@@ -158,8 +158,8 @@ def run_sequential(
 ) -> Any:
     """``run_accrual`` with the Slack messages the flow sends: started, and failed naming the phase
     (the phase after the last one that finished); and finished, with the totals the ``notify`` phase composes."""
-    from tasks import notify
-    from tasks.accrual import PHASES, RunContext, run_accrual
+    from tasks.pipeline import notify
+    from tasks.pipeline.accrual import PHASES, RunContext, run_accrual
 
     ctx = RunContext.create(settings, run_date, period_start, period_end, basic_method)
     done: list[str] = []

@@ -320,7 +320,7 @@ estimated_basic_read = Table(
 )
 
 # ---------------------------------------------------------------- validation outputs (SPEC §4.6)
-# tasks/validation.py; migration 0004_validation. Percentages are DECIMAL(12,2), null when the
+# tasks/pipeline/validation.py; migration 0004_validation. Percentages are DECIMAL(12,2), null when the
 # denominator is 0.
 PCT = Numeric(12, 2)
 bua_backtest = Table(

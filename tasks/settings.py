@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     timezone: str = "Australia/Sydney"
     reporting_currency: str = "AUD"
 
-    # validation (SPEC §4.6: back-test and true-up, tasks/validation.py)
+    # validation (SPEC §4.6: back-test and true-up, tasks/pipeline/validation.py)
     backtest_months: int = Field(1, ge=1, le=11, description="the back-test estimates as at run_date minus this many months")
     backtest_registers: int = Field(5000, ge=0, description="back-test the first shards holding at least this many interval registers (0 = every shard)")
 

@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tasks import storage
+from tasks.adapters import storage
+from tasks.domain.shard import shard_expr, shard_of
 from tasks.settings import Settings, load_settings
-from tasks.shard import shard_expr, shard_of
 
 
 def test_settings_defaults_env_and_overrides(monkeypatch):

@@ -57,8 +57,8 @@ def report_links() -> list[str]:
 
 
 def test_messages_by_hand():
-    from tasks.accrual import RunContext
-    from tasks.notify import failed_message, finished_message, started_message
+    from tasks.pipeline.accrual import RunContext
+    from tasks.pipeline.notify import failed_message, finished_message, started_message
 
     ctx = RunContext.create(Settings(shards=4), R)
     assert started_message(ctx).startswith(
@@ -103,7 +103,7 @@ def test_messages_by_hand():
 
 
 def test_no_webhook_configured_skips_with_a_log_line(caplog):
-    from tasks.notify import post
+    from tasks.pipeline.notify import post
 
     with caplog.at_level(logging.INFO, logger="bua.notify"):
         assert post(Settings(slack_webhook_url=None), "hello") is False
@@ -114,7 +114,7 @@ def test_webhook_from_aws_secrets_manager_by_name(slack_webhook, monkeypatch):  
     import boto3
     from moto import mock_aws
 
-    from tasks.notify import post
+    from tasks.pipeline.notify import post
 
     monkeypatch.delenv("BUA_SLACK_WEBHOOK_URL")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -158,15 +158,15 @@ def test_sequential_failure_names_the_phase_without_the_errors_text(
     from rich.console import Console
 
     from flows.progress import run_sequential
-    from tasks.accrual import PHASES
+    from tasks.pipeline.accrual import PHASES
 
     def boom(ctx: object, shard: int) -> None:
         raise ValueError(f"implausible read of NMI {NMI}")
 
-    import tasks.accrual
+    import tasks.pipeline.accrual
 
     patched = [(name, boom if name == "rating" else fn, per) for name, fn, per in PHASES]
-    monkeypatch.setattr(tasks.accrual, "PHASES", patched)  # run_accrual imports it at call time
+    monkeypatch.setattr(tasks.pipeline.accrual, "PHASES", patched)  # run_accrual imports it at call time
     s = copy_of(portfolio, tmp_path / "fail", task_retries=0)
     with pytest.raises(ValueError, match="implausible"):
         run_sequential(s, R, None, None, None, Console(quiet=True))
@@ -207,12 +207,12 @@ def test_flow_posts_started_then_finished_and_failed_naming_the_phase(
     assert set(again.states.values()) == {"Cached"}
     assert slack_webhook.texts[2:] == texts
 
-    import tasks.accrual
+    import tasks.pipeline.accrual
 
     def boom(ctx: object, shard: int) -> None:
         raise ValueError(f"implausible read of NMI {NMI}")
 
-    monkeypatch.setattr(tasks.accrual, "rating", boom)  # flows.pipeline resolves it by name
+    monkeypatch.setattr(tasks.pipeline.accrual, "rating", boom)  # flows.pipeline resolves it by name
     monkeypatch.setattr("flows.pipeline.rating", boom)
     failed = run_monthly(s, run_date=R, refresh=True)
     assert failed.error is not None

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from tasks.validation import (
+from tasks.pipeline.validation import (
     backtest_date,
     backtest_metrics,
     backtest_shards,
@@ -306,14 +306,14 @@ def test_trueup_spreads_usage_by_the_daily_shape() -> None:
 
 def _insert(url: str, table: str, rows: list[dict]) -> None:
     from sql.schema import metadata
-    from tasks.db import transaction
+    from tasks.adapters.db import transaction
 
     with transaction(url) as c:
         c.execute(metadata.tables[table].insert(), rows)
 
 
 def test_trueup_from_the_database_and_no_earlier_run(db_url: str) -> None:
-    from tasks.db import engine_for, init_db
+    from tasks.adapters.db import engine_for, init_db
 
     init_db(db_url)
     r = dt.date(2026, 11, 1)
@@ -394,8 +394,8 @@ def portfolio(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_validation_phase_on_a_generated_portfolio(portfolio: Path, tmp_path: Path) -> None:
-    from tasks.accrual import run_accrual
-    from tasks.db import engine_for
+    from tasks.adapters.db import engine_for
+    from tasks.pipeline.accrual import run_accrual
     from tasks.settings import Settings
     from tests.portfolio import load_generated
 
@@ -468,9 +468,9 @@ def test_validation_cache_key_follows_the_previous_runs_accrual(db_url: str, tmp
     date with another result makes a later run's validation recompute (and nothing else changes)."""
     from flows.fingerprints import phase_cache_key
     from flows.glue import resolve_run
-    from tasks.db import init_db, transaction
+    from tasks.adapters.db import init_db, transaction
+    from tasks.pipeline.validation import previous_run_fingerprint
     from tasks.settings import Settings
-    from tasks.validation import previous_run_fingerprint
 
     init_db(db_url)
     r = dt.date(2026, 11, 1)

@@ -21,7 +21,7 @@ def harness(prefect_api_url: str) -> str:
 
 
 def make_settings(root: Path, **overrides: Any) -> Settings:
-    from tasks.db import init_db
+    from tasks.adapters.db import init_db
 
     url = f"sqlite:///{root}/bua.db"
     init_db(url)

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from flows.glue import RunSpec
-from tasks import storage
+from tasks.adapters import storage
 from tasks.settings import Settings, join_url
 
 

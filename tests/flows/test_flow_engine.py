@@ -18,15 +18,15 @@ R = dt.date(2026, 11, 1)
 
 
 def phase_task_runs(shards: int) -> int:
-    """Task runs of the phases: one per one-off phase, one per shard of the others (tasks.accrual.PHASES)."""
-    from tasks.accrual import PHASES
+    """Task runs of the phases: one per one-off phase, one per shard of the others (tasks.pipeline.accrual.PHASES)."""
+    from tasks.pipeline.accrual import PHASES
 
     return sum(shards if per_shard else 1 for _, _, per_shard in PHASES)
 
 
 def after(phase: str) -> set[str]:
-    """The phases that come after ``phase`` in tasks.accrual.PHASES (validation, report, notify …)."""
-    from tasks.accrual import PHASES
+    """The phases that come after ``phase`` in tasks.pipeline.accrual.PHASES (validation, report, notify …)."""
+    from tasks.pipeline.accrual import PHASES
 
     names = [name for name, _, _ in PHASES]
     return set(names[names.index(phase) + 1 :])
@@ -53,7 +53,7 @@ def output_rows(settings: Settings) -> dict[str, list[tuple]]:
     import sqlalchemy as sa
 
     from sql.schema import OUTPUT_TABLES
-    from tasks.db import engine_for
+    from tasks.adapters.db import engine_for
 
     with engine_for(settings.database_url).connect() as conn:
         return {
@@ -90,7 +90,7 @@ def reference(loaded: Path, tmp_path_factory: pytest.TempPathFactory) -> Setting
 
 
 def test_flow_writes_the_same_bytes_as_run_accrual_and_a_rerun_is_all_cache_hits(reference, loaded, tmp_path):
-    from tasks.accrual import run_accrual
+    from tasks.pipeline.accrual import run_accrual
 
     sequential = copy_of(loaded, tmp_path / "seq")
     run_accrual(sequential, R)

@@ -114,7 +114,7 @@ def test_failure_in_one_shard_reruns_only_that_shard_and_what_depends_on_it(fake
 def test_changed_meter_data_in_one_shard_recomputes_that_shard_only(fake_settings):
     import polars as pl
 
-    from tasks import storage
+    from tasks.adapters import storage
 
     assert run_monthly(fake_settings).error is None
     url = Path(fake_settings.meter_store) / "interval" / "shard=001" / "month=2026-10" / "data.parquet"
@@ -146,7 +146,7 @@ def test_second_run_of_the_same_run_date_refuses_while_one_is_running(fake_setti
 def test_bua_run_records_the_run_with_a_deterministic_run_id(fake_settings):
     import sqlalchemy as sa
 
-    from tasks.db import engine_for
+    from tasks.adapters.db import engine_for
 
     first = run_monthly(fake_settings)
     second = run_monthly(fake_settings)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.db import init_db
-from tasks.inventory import format_inventory, inventory
-from tasks.load import load_portfolio
+from tasks.adapters.db import init_db
+from tasks.adapters.inventory import format_inventory, inventory
+from tasks.adapters.load import load_portfolio
+from tasks.adapters.storage import write_parquet_atomic
 from tasks.settings import Settings
-from tasks.storage import write_parquet_atomic
 
 
 def test_inventory_counts(small_portfolio: Path, tmp_path: Path) -> None:

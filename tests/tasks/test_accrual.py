@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from tasks.accrual import run_accrual
-from tasks.db import DatabaseError, engine_for, init_db, transaction
+from tasks.adapters.db import DatabaseError, engine_for, init_db, transaction
+from tasks.pipeline.accrual import run_accrual
 from tasks.settings import Settings
 from tests.portfolio import load_generated
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 def test_demo_runs_twice_with_the_same_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import flows.cli_run
     from flows.cli import app
-    from tasks.accrual import run_accrual
+    from tasks.pipeline.accrual import run_accrual
 
     # the Prefect flow path of `bua run` is tested by the orchestration tests; here the demo's own steps
     monkeypatch.setattr(

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-import tasks.db as db
-from tasks.extract import SCHEMAS
+import tasks.adapters.db as db
+from tasks.adapters.extract import SCHEMAS
 
 R = dt.date(2026, 11, 1)
 PARAMS = {"run_date": R, "history_start": R - dt.timedelta(days=400)}

@@ -8,8 +8,8 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from tasks.db import init_db
-from tasks.prepare import read_outputs, write_outputs
+from tasks.adapters.db import init_db
+from tasks.adapters.prepare import read_outputs, write_outputs
 
 R = dt.date(2026, 11, 1)
 
@@ -184,7 +184,7 @@ def _runs(db_url: str) -> dict[str, dict]:
     import sqlalchemy as sa
 
     from sql.schema import metadata
-    from tasks.db import engine_for
+    from tasks.adapters.db import engine_for
 
     tbl = metadata.tables["bua_run"]
     with engine_for(db_url).connect() as c:
@@ -195,8 +195,8 @@ def _check_read_sql(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """sql/plan_rates.sql read with explicit types; connectorx (PostgreSQL/MariaDB) equals SQLAlchemy."""
     import sqlalchemy as sa
 
-    import tasks.db as db
-    from tasks.extract import SCHEMAS
+    import tasks.adapters.db as db
+    from tasks.adapters.extract import SCHEMAS
 
     with db.transaction(db_url) as c:
         c.execute(sa.text("INSERT INTO plan (id, code, name, service_type, tou_scheme_id, holidays_as_weekend) "

@@ -1,4 +1,4 @@
-"""run_accrual's scheduler (tasks/sequential.py ``run_phases``): phases on ``max_workers`` threads,
+"""run_accrual's scheduler (tasks/pipeline/sequential.py ``run_phases``): phases on ``max_workers`` threads,
 each task once what it reads (``DEPENDS``, the flow's wiring) is written."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tasks.sequential import DEPENDS, run_phases, task_graph
+from tasks.pipeline.sequential import DEPENDS, run_phases, task_graph
 
 NAMES = [
     "extract", "windows", "profiles_partial", "profiles_combine", "segments", "read_pairs", "gas_shape",
