@@ -151,7 +151,7 @@ def test_engine_report_is_self_contained_true_to_the_export_and_the_same_bytes_o
     expected = f"{csv['net_amount_less_discount'].sum():,.2f}"
     total = re.search(r"<caption>Total</caption>.*?</table>", page)
     assert total is not None and f'<td class="n">{expected}</td>' in total.group(0)
-    for ident in customer_identifiers(engine_run.database_url):
+    for ident in customer_identifiers(engine_run.db_url):
         assert ident not in page
     # every segment of the summary appears in the month × segment table
     for seg in csv["segment"].drop_nulls().unique():
