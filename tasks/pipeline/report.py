@@ -30,9 +30,10 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#bcbd22", "#17becf")  # fmt: skip
 
 
-def report_url(settings: Settings, run_date: dt.date) -> str:
-    """``{output_url}/report/{run_date}/report.html``."""
-    return join_url(settings.output_url, "report", run_date.isoformat(), "report.html")
+def report_url(settings: Settings, run_date: dt.date, scenario: str = "") -> str:
+    """``{output_url}/report/{run_date}/report.html``; a what-if's ``report-{scenario}.html`` beside it."""
+    name = f"report-{scenario}.html" if scenario else "report.html"
+    return join_url(settings.output_url, "report", run_date.isoformat(), name)
 
 
 # ---------------------------------------------------------------- figures (database GROUP BYs)
@@ -51,7 +52,7 @@ def _frame(conn: sa.Connection, query: sa.Select) -> pl.DataFrame:
     return df.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
 
 
-def totals_frames(conn: sa.Connection, run_date: dt.date) -> dict[str, pl.DataFrame]:
+def totals_frames(conn: sa.Connection, run_date: dt.date, scenario: str = "") -> dict[str, pl.DataFrame]:
     """The run date's accrual by state and fuel, accounts by state and fuel and exceptions by code
     (the report's totals and the Slack "finished" message): aggregates computed by the database."""
     from sql.schema import metadata
@@ -68,7 +69,7 @@ def totals_frames(conn: sa.Connection, run_date: dt.date) -> dict[str, pl.DataFr
             *(sa.func.sum(acc.c[m]).label(m) for m in MONEY),
             sa.func.sum(acc.c.volume).label("volume"),
         )
-        .where(acc.c.run_date == run_date)
+        .where((acc.c.run_date == run_date) & (acc.c.scenario == scenario))
         .group_by(*by)
         .order_by(*by),
     )
@@ -80,21 +81,21 @@ def totals_frames(conn: sa.Connection, run_date: dt.date) -> dict[str, pl.DataFr
             summ.c.service_type.label("fuel"),
             sa.func.count().label("accounts"),
         )
-        .where(summ.c.run_date == run_date)
+        .where((summ.c.run_date == run_date) & (summ.c.scenario == scenario))
         .group_by(*accounts_by)
         .order_by(*accounts_by),
     )
     out["exceptions_by_code"] = _frame(
         conn,
         sa.select(exc.c.code, sa.func.count().label("count"))
-        .where(exc.c.run_date == run_date)
+        .where((exc.c.run_date == run_date) & (exc.c.scenario == scenario))
         .group_by(exc.c.code)
         .order_by(exc.c.code),
     )
     return out
 
 
-def figures(database_url: str, run_date: dt.date) -> dict[str, pl.DataFrame]:
+def figures(database_url: str, run_date: dt.date, scenario: str = "") -> dict[str, pl.DataFrame]:
     """The report's accrual frames for ``run_date``: small aggregates computed by the database."""
     from sql.schema import metadata
     from tasks.adapters.db import engine_for
@@ -102,12 +103,12 @@ def figures(database_url: str, run_date: dt.date) -> dict[str, pl.DataFrame]:
     acc = metadata.tables["accrual_summary"]
     summ = metadata.tables["bua_account_summary"]
     with engine_for(database_url).connect() as conn:
-        out = totals_frames(conn, run_date)
+        out = totals_frames(conn, run_date, scenario)
         by = [acc.c.year_mnth, acc.c.segment]
         out["by_month_segment"] = _frame(
             conn,
             sa.select(*by, *(sa.func.sum(acc.c[m]).label(m) for m in MONEY))
-            .where(acc.c.run_date == run_date)
+            .where((acc.c.run_date == run_date) & (acc.c.scenario == scenario))
             .group_by(*by)
             .order_by(*by),
         )
@@ -120,14 +121,14 @@ def figures(database_url: str, run_date: dt.date) -> dict[str, pl.DataFrame]:
                 sa.func.sum(summ.c.volume_actual).label("volume_actual"),
                 sa.func.sum(summ.c.volume_estimated).label("volume_estimated"),
             )
-            .where(summ.c.run_date == run_date)
+            .where((summ.c.run_date == run_date) & (summ.c.scenario == scenario))
             .group_by(*by)
             .order_by(*by),
         )
     return out
 
 
-def validation_figures(database_url: str, run_date: dt.date) -> dict[str, pl.DataFrame]:
+def validation_figures(database_url: str, run_date: dt.date, scenario: str = "") -> dict[str, pl.DataFrame]:
     """The run date's bua_backtest and bua_trueup rows (the report's validation section)."""
     from tasks.adapters.db import engine_for
 
@@ -138,10 +139,9 @@ def validation_figures(database_url: str, run_date: dt.date) -> dict[str, pl.Dat
             if name in present:
                 table = sa.Table(name, sa.MetaData(), autoload_with=conn)
                 query = sa.select(table)
-                if "run_date" in table.c:
-                    query = query.where(table.c.run_date == run_date)
-                cols = [c for c in table.c if c.name not in ("run_id", "run_date")]
-                out[name] = _frame(conn, query.order_by(*cols)).drop(["run_id", "run_date"], strict=False)
+                query = query.where((table.c.run_date == run_date) & (table.c.scenario == scenario))
+                cols = [c for c in table.c if c.name not in ("run_id", "run_date", "scenario")]
+                out[name] = _frame(conn, query.order_by(*cols)).drop(["run_id", "run_date", "scenario"], strict=False)
     return out
 
 
