@@ -24,7 +24,35 @@ AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_
 
 
 @pytest.fixture(scope="module")
-def aws(s3_server: str) -> dict[str, Any]:
+def fargate_moto() -> Iterator[None]:
+    """moto's RunTask sums the containers' own memory to place a task, even on Fargate, and fails
+    (500, None + int) when a container sets none — which real Fargate allows: the container then
+    shares the task's memory. Count it so while this module runs; nothing the worker sends changes."""
+    import copy
+
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original = EC2ContainerServiceBackend._calculate_task_resource_requirements
+
+    def fargate_aware(task_definition: Any) -> dict[str, Any]:
+        keys = ("memory", "memoryReservation", "Memory", "MemoryReservation")
+        task_memory = int(getattr(task_definition, "memory", None) or 0)
+        proxy = copy.copy(task_definition)
+        proxy.container_definitions = [
+            d if any(d.get(k) for k in keys) else {**d, "memory": task_memory}
+            for d in task_definition.container_definitions
+        ]
+        return original(proxy)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            EC2ContainerServiceBackend, "_calculate_task_resource_requirements", staticmethod(fargate_aware)
+        )
+        yield
+
+
+@pytest.fixture(scope="module")
+def aws(s3_server: str, fargate_moto: None) -> dict[str, Any]:
     """What infra/cloudformation/bua.yaml would have made, in moto: the cluster, the two flow roles,
     the database-URL secret, a VPC with two private subnets and a security group, the log group."""
     import boto3
@@ -84,12 +112,11 @@ def pool_variables(aws: dict[str, Any]) -> dict[str, Any]:
         "task_role_arn": aws["task_role_arn"],
         "database_url_secret_arn": aws["database_url_secret_arn"],
         "vpc_id": aws["vpc_id"],
+        # the awsvpcConfiguration itself: the worker wraps it (given wrapped, run_task was refused)
         "network_configuration": {
-            "awsvpcConfiguration": {
-                "subnets": aws["subnets"],
-                "securityGroups": [aws["security_group"]],
-                "assignPublicIp": "DISABLED",
-            }
+            "subnets": aws["subnets"],
+            "securityGroups": [aws["security_group"]],
+            "assignPublicIp": "DISABLED",
         },
         "env": {
             "BUA_METER_STORE": "s3://bua-prod-meter-store/ms",
@@ -200,8 +227,31 @@ def test_the_flow_run_is_handed_to_ecs_and_nothing_was_rejected(submitted, ecs_s
     assert "Traceback" not in text and "ClientError" not in text, ecs_site["worker"].tail()
 
 
-def test_a_pool_without_the_database_secret_arn_is_refused_before_aws_is_called():
-    """The template requires database_url_secret_arn: without it the container would start without
-    BUA_DATABASE_URL (or AWS would reject a secret without valueFrom)."""
+def test_a_run_on_a_pool_without_the_database_secret_arn_is_refused(ecs_site: dict[str, Any]):
+    """The template requires database_url_secret_arn: on a pool made from it without that variable,
+    the server refuses to create a flow run (otherwise the rendered secret would have no valueFrom —
+    prefect-aws drops empty keys — and the container would start without BUA_DATABASE_URL)."""
+    import httpx
+
+    server: Server = ecs_site["server"]
     template = json.loads(TEMPLATE.read_text())
-    assert "database_url_secret_arn" in template["variables"].get("required", [])
+    assert "database_url_secret_arn" in template["variables"]["required"]
+    server.post("/work_pools/", {"name": "bua-unset", "type": "ecs", "base_job_template": template})
+    flow_id = server.post("/flows/", {"name": "bua-unset-probe"})["id"]
+    dep = server.post(
+        "/deployments/",
+        {
+            "name": "probe",
+            "flow_id": flow_id,
+            "work_pool_name": "bua-unset",
+            "entrypoint": "flows/monthly.py:bua_monthly",
+        },
+    )
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        server.post(f"/deployments/{dep['id']}/create_flow_run", {"parameters": {}})
+    assert refused.value.response.status_code == 422
+    assert "database_url_secret_arn" in refused.value.response.text
+    # with the variable given (as the pool's default or the run's job variable) it is accepted
+    arn = "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:bua-db"
+    body = {"parameters": {}, "job_variables": {"database_url_secret_arn": arn}}
+    assert server.post(f"/deployments/{dep['id']}/create_flow_run", body)["id"]
