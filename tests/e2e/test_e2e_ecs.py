@@ -84,6 +84,8 @@ def aws(s3_server: str, fargate_moto: None) -> dict[str, Any]:
     task = iam.create_role(RoleName="bua-flow-task", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
     secret = sm.create_secret(Name="bua-db", SecretString="mysql+pymysql://bua:pw@db.internal/bua")["ARN"]
     vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    # as private Fargate subnets have it (and moto's awsvpc task attachment needs the ENI's DNS name)
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
     subnets = [
         ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"{REGION}{az}")["Subnet"][
             "SubnetId"
@@ -137,8 +139,10 @@ def ecs_site(aws: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> I
     try:
         create_pool(server, "ecs", base_job_template=TEMPLATE)
         template = json.loads(TEMPLATE.read_text())
+        props = template["variables"]["properties"]
         for name, value in pool_variables(aws).items():
-            template["variables"]["properties"][name]["default"] = value
+            # env is added to, as DEPLOY.md says: the template's own entries stay
+            props[name]["default"] = {**props[name]["default"], **value} if name == "env" else value
         updated = base / "pool-template.json"
         updated.write_text(json.dumps(template))
         env = server.env(base / "admin-home")
