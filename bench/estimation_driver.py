@@ -2,7 +2,7 @@
 
 Used by bench/accuracy.py. It reads the billing tables with plain SELECTs (the engine's own
 extraction lives in sql/ and tasks/; this keeps the benchmark independent of it), computes the
-unbilled windows with ``tasks.unbilled`` and calls the estimation functions in the order of the
+unbilled windows with ``tasks.domain.unbilled`` and calls the estimation functions in the order of the
 "Estimation API" section of docs/DESIGN.md. Returns the usage rows of every shard.
 """
 
@@ -15,15 +15,15 @@ from typing import Literal
 import polars as pl
 import sqlalchemy as sa
 
-from tasks.basic_estimate import estimate_basic, read_pairs
-from tasks.interval_estimate import estimate_interval, scalars_shard
-from tasks.macro import gas_shape, macro_profile
-from tasks.meter_store import scan_interval
-from tasks.profiles import combine_profiles, profile_partial_sums, segment_key
-from tasks.segments import check_and_fix
+from tasks.adapters.meter_store import scan_interval
+from tasks.domain.basic_estimate import estimate_basic, read_pairs
+from tasks.domain.interval_estimate import estimate_interval, scalars_shard
+from tasks.domain.macro import gas_shape, macro_profile
+from tasks.domain.profiles import combine_profiles, profile_partial_sums, segment_key
+from tasks.domain.segments import check_and_fix
+from tasks.domain.shard import shard_expr
+from tasks.domain.unbilled import unbilled_windows
 from tasks.settings import Settings
-from tasks.shard import shard_expr
-from tasks.unbilled import unbilled_windows
 
 PROFILE_DAYS = 400
 

@@ -8,7 +8,7 @@ fixed seed (same seed → same bytes) into ``--data`` and reused when already th
 Each measurement runs in its own subprocess (the two readers alternate, ``--repeat`` times, and
 each one's best time counts — the machine may be shared), so that its peak RSS (``ru_maxrss``) is
 its own:
-- bua: ``tasks.ingest.ingest_nem12`` of all files into a fresh local meter store (16 shards),
+- bua: ``tasks.adapters.ingest.ingest_nem12`` of all files into a fresh local meter store (16 shards),
   i.e. read + validate + merge + write parquet; also on a quarter of the files, to show that
   peak memory does not grow with the number of files;
 - nemreader 0.9.2: ``NEMFile(path).nem_data()`` (its cheapest full read, no DataFrame) on
@@ -48,7 +48,7 @@ def _month_days(month: int, n_days: int) -> list[dt.date]:
 
 def generate(out: Path, n_nmis: int, n_days: int, groups: int, seed: int) -> list[Path]:
     """Write the NEM12 files (one per month × NMI group); reuse them if the manifest matches."""
-    from tasks.nem12_write import nem12_text
+    from tasks.adapters.nem12_write import nem12_text
 
     manifest = {"nmis": n_nmis, "days": n_days, "groups": groups, "seed": seed}
     mpath = out / "manifest.json"
@@ -99,7 +99,7 @@ def _cpu_seconds() -> float:
 def run_bua(files: list[str], store: str) -> dict[str, float]:
     import pyarrow.parquet  # noqa: F401 - imported before the clock starts, like polars
 
-    from tasks.ingest import ingest_nem12
+    from tasks.adapters.ingest import ingest_nem12
     from tasks.settings import Settings
 
     t0, c0 = time.perf_counter(), _cpu_seconds()

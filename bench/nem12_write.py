@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from tasks.nem12_write import nem12_text
+from tasks.adapters.nem12_write import nem12_text
 
 CREATED = dt.datetime(2025, 1, 1)
 

@@ -10,15 +10,15 @@ from flows.cli_app import db_app, fail, settings_from
 @db_app.command("init")
 def db_init(ctx: typer.Context) -> None:
     """Create or migrate the schema in BUA_DATABASE_URL (idempotent)."""
-    from tasks.db import DatabaseError, init_db, redact_url
+    from tasks.adapters.db import DatabaseError, init_db, redact_url
 
     settings = settings_from(ctx)
     try:
-        applied = init_db(settings.database_url)
+        applied = init_db(settings.db_url)
     except DatabaseError as exc:
         fail(str(exc))
         return
-    where = redact_url(settings.database_url)
+    where = redact_url(settings.db_url)
     if applied:
         typer.echo(f"{where}: applied migration(s) {', '.join(applied)}")
     else:

@@ -11,7 +11,7 @@ from flows.cli_app import fail, ingest_app, meter_app, parse_date_option, settin
 MARKET_OFFSET = "+10:00"  # NEM market time: UTC+10, no daylight saving
 
 
-def _report(summary) -> None:  # noqa: ANN001 - tasks.ingest.IngestSummary, imported lazily
+def _report(summary) -> None:  # noqa: ANN001 - tasks.adapters.ingest.IngestSummary, imported lazily
     for line in summary.lines():
         is_rejection = line.startswith("rejected ")
         typer.secho(line, err=is_rejection, fg=typer.colors.YELLOW if is_rejection else None)
@@ -28,8 +28,8 @@ def ingest_nem12_cmd(
     ),
 ) -> None:
     """Load NEM12 interval data into the meter store (BUA_METER_STORE); bad files go to quarantine."""
-    from tasks.ingest import SourceError, ingest_nem12
-    from tasks.meter_store import MeterStoreError
+    from tasks.adapters.ingest import SourceError, ingest_nem12
+    from tasks.adapters.meter_store import MeterStoreError
 
     try:
         summary = ingest_nem12(paths, settings_from(ctx), batch_readings=batch_readings)
@@ -45,8 +45,8 @@ def ingest_nem13_cmd(
     paths: list[str] = typer.Argument(..., help="NEM13 files, zips, folders or s3:// prefixes"),
 ) -> None:
     """Load NEM13 basic (accumulation) reads into basic_read in BUA_DATABASE_URL."""
-    from tasks.db import DatabaseError
-    from tasks.ingest import SourceError, ingest_nem13
+    from tasks.adapters.db import DatabaseError
+    from tasks.adapters.ingest import SourceError, ingest_nem13
 
     try:
         summary = ingest_nem13(paths, settings_from(ctx))
@@ -70,8 +70,8 @@ def meter_show(
     """Print what the meter store holds for one NMI, one row per interval (market time)."""
     import polars as pl
 
-    from tasks.meter_store import INTERVAL_COLUMNS, MeterStoreError, explode_intervals, scan_interval
-    from tasks.shard import shard_of
+    from tasks.adapters.meter_store import INTERVAL_COLUMNS, MeterStoreError, explode_intervals, scan_interval
+    from tasks.domain.shard import shard_of
 
     settings = settings_from(ctx)
     lo, hi = parse_date_option(date_from, "--from"), parse_date_option(date_to, "--to")

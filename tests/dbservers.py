@@ -48,7 +48,7 @@ def fresh_database(kind: str, tmp_path) -> Iterator[str]:  # noqa: ANN001
     try:
         yield url
     finally:
-        from tasks.db import engine_for
+        from tasks.adapters.db import engine_for
 
         engine_for.cache_clear()
         with admin.connect() as c:

@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from sql.schema import metadata
-from tasks.db import engine_for, init_db
+from tasks.adapters.db import engine_for, init_db
 
 # SPEC §2 names, typed out here from the spec table (not read from sql/schema.py) so a rename fails.
 SPEC_COLUMNS = {
@@ -27,7 +27,7 @@ def _script_heads() -> set[str]:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from tasks.db import SQL_DIR
+    from tasks.adapters.db import SQL_DIR
 
     cfg = Config()
     cfg.set_main_option("script_location", str(SQL_DIR / "migrations"))

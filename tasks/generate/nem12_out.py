@@ -1,6 +1,6 @@
 """Fast NEM12 text for the generator: fixed-width lines from byte tables, no per-value formatting.
 
-Why not ``tasks/nem12_write.py``: that writer formats every value with polars string expressions
+Why not ``tasks/adapters/nem12_write.py``: that writer formats every value with polars string expressions
 (about 4 million values a second here); a 100k-account portfolio has over a billion interval
 values. Here every value has five significant characters — ``d.ddd`` below 10, ``dd.dd`` below
 100, ``ddd.d`` below 1000 (the generator quantises its values to exactly these, so the files and

@@ -7,10 +7,10 @@ from pathlib import Path
 import polars as pl
 
 from sql.schema import metadata
+from tasks.adapters.storage import parquet_bytes
 from tasks.generate.calendar import Calendar
 from tasks.generate.portfolio import Portfolio
 from tasks.generate.reference import jurisdiction_frame, network_frame, segment_frame, tni_frame
-from tasks.storage import parquet_bytes
 
 # load order: parents before children
 TABLE_ORDER = (

@@ -6,7 +6,7 @@ import datetime as dt
 
 import polars as pl
 
-from tasks.db import init_db, insert_frame, transaction
+from tasks.adapters.db import init_db, insert_frame, transaction
 
 D = dt.date
 T = dt.datetime

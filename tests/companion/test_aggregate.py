@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from flows.aggregate import PreCheckFailed, build_report, daily_billing_aggregation, pre_checks, write_report
-from tasks.aggregate import check_counts_within_tolerance, check_rows_for_day
-from tasks.db import engine_for
+from tasks.adapters.db import engine_for
+from tasks.companion.aggregate import check_counts_within_tolerance, check_rows_for_day
 from tasks.settings import load_settings
 from tests.companion.seed import D, T, insert, seed_reference
 

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 import yaml
 
 from flows.billing_ingest import billing_csv_ingest, billing_csv_poll
-from tasks.billing_ingest import load_fx_rates
-from tasks.db import engine_for, init_db
+from tasks.adapters.db import engine_for, init_db
+from tasks.companion.billing_ingest import load_fx_rates
 from tests.companion.test_billing_ingest import EXPECTED_BASE, FX, HEADER, ROWS
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from tasks.billing_csv import BillingCsvError, parse_billing_csv
-from tasks.billing_ingest import load_billing_csv, load_fx_rates
-from tasks.db import engine_for, init_db
+from tasks.adapters.db import engine_for, init_db
+from tasks.companion.billing_csv import BillingCsvError, parse_billing_csv
+from tasks.companion.billing_ingest import load_billing_csv, load_fx_rates
 from tasks.settings import load_settings
 
 HEADER = "id,company_name,country,city,product_line,item,bill_date,currency,bill_amount\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tasks.billing_ingest import load_fx_rates
+from tasks.companion.billing_ingest import load_fx_rates
 from tests.companion.seed import T, insert, seed_reference
 from tests.companion.test_billing_ingest import FX, HEADER, ROWS
 

@@ -9,8 +9,8 @@ import pytest
 from pydantic import SecretStr
 
 from flows.alert import revenue_alert
-from tasks.revenue_alert import format_currency, summarise, window_ending
-from tasks.slack import SlackError, post_message
+from tasks.adapters.slack import SlackError, post_message
+from tasks.companion.revenue_alert import format_currency, summarise, window_ending
 from tests.companion.seed import T, insert, seed_reference
 
 SYDNEY = "Australia/Sydney"

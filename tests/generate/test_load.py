@@ -9,9 +9,9 @@ import polars as pl
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from tasks.db import engine_for, init_db
+from tasks.adapters.db import engine_for, init_db
+from tasks.generate.load import load_portfolio
 from tasks.generate.tables import TABLE_ORDER
-from tasks.load import load_portfolio
 
 
 def test_load_row_counts_equal_parquet(db_url: str, small_portfolio: Path) -> None:

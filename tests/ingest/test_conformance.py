@@ -15,9 +15,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.meter_store import explode_intervals, merge_register_days, scan_interval
-from tasks.nem12 import MdffError, decode, parse_nem12
-from tasks.nem13 import parse_nem13
+from tasks.adapters.meter_store import explode_intervals, merge_register_days, scan_interval
+from tasks.adapters.nem12 import MdffError, decode, parse_nem12
+from tasks.adapters.nem13 import parse_nem13
 from tasks.settings import Settings
 from tests.conftest import MDFF
 from tests.ingest.helpers import NEM12_FILES, NEM13_FILES, member_bytes, nemreader_intervals

@@ -1,4 +1,4 @@
-"""NEM12 ingest merges through sorted runs (tasks.ingest_staging): the store's bytes do not depend
+"""NEM12 ingest merges through sorted runs (tasks.adapters.ingest_staging): the store's bytes do not depend
 on the batch size, match the old read-merge-rewrite after every file, and an interrupted ingest
 leaves a readable store that re-running completes.
 
@@ -16,15 +16,15 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-import tasks.ingest as ingest_mod
-from tasks.ingest import ingest_nem12
-from tasks.ingest_staging import staging_root
-from tasks.meter_store import merge_register_days, partition_url
-from tasks.nem12 import MdffError, parse_nem12
-from tasks.nem12_write import nem12_text
+import tasks.adapters.ingest as ingest_mod
+from tasks.adapters.ingest import ingest_nem12
+from tasks.adapters.ingest_staging import staging_root
+from tasks.adapters.meter_store import merge_register_days, partition_url
+from tasks.adapters.nem12 import MdffError, parse_nem12
+from tasks.adapters.nem12_write import nem12_text
+from tasks.adapters.storage import list_files, read_bytes
+from tasks.domain.shard import shard_of
 from tasks.settings import Settings
-from tasks.shard import shard_of
-from tasks.storage import list_files, read_bytes
 from tests.ingest.helpers import NEM12_FILES, member_bytes
 
 CREATED = dt.datetime(2024, 5, 1)

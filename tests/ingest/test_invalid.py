@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.ingest import ingest_nem12
-from tasks.nem12 import MdffError, decode, parse_nem12
+from tasks.adapters.ingest import ingest_nem12
+from tasks.adapters.nem12 import MdffError, decode, parse_nem12
 from tasks.settings import Settings
 from tests.conftest import MDFF
 from tests.ingest.helpers import INVALID, member_bytes

@@ -12,11 +12,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.ingest import ingest_nem12
-from tasks.meter_store import MeterStoreError, explode_intervals, partition_url, scan_interval
-from tasks.nem12_write import nem12_text
+from tasks.adapters.ingest import ingest_nem12
+from tasks.adapters.meter_store import MeterStoreError, explode_intervals, partition_url, scan_interval
+from tasks.adapters.nem12_write import nem12_text
+from tasks.domain.shard import shard_of
 from tasks.settings import Settings
-from tasks.shard import shard_of
 
 CREATED = dt.datetime(2024, 3, 1)
 NMIS = ["NMI0000001", "NMI0000002", "QB00000003"]
@@ -198,7 +198,7 @@ def test_dedupe_sorts_rows_out_of_order_in_any_key_column() -> None:
     """Rows already in (nmi, suffix, read_date) order come back as they are; a row out of order in
     the suffix alone (E2 before E1 on the same NMI and day) is put in order, and a repeated key
     keeps its later row (equal UpdateDateTime)."""
-    from tasks.nem12 import dedupe_register_days
+    from tasks.adapters.nem12 import dedupe_register_days
 
     d = dt.date(2024, 1, 1)
     frame = pl.DataFrame(

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from tasks.nem12 import MdffError, parse_nem12
+from tasks.adapters.nem12 import MdffError, parse_nem12
 
 H100 = "100,NEM12,202401100000,MDP1,RET1"
 H200 = "200,NMI0000001,E1B1,1,E1,N1,M1,kWh,30,"

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from nemreader import NEMFile
 
-from tasks.nem12_write import nem12_text
+from tasks.adapters.nem12_write import nem12_text
 
 CREATED = dt.datetime(2024, 2, 1, 9, 30)
 

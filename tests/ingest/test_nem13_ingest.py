@@ -14,8 +14,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from sql.schema import metadata
-from tasks.db import engine_for, init_db
-from tasks.ingest import ingest_nem13
+from tasks.adapters.db import engine_for, init_db
+from tasks.adapters.ingest import ingest_nem13
 from tasks.settings import Settings
 from tests.conftest import MDFF
 from tests.ingest.helpers import member_bytes

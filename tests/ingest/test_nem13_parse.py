@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from tasks.nem12 import MdffError
-from tasks.nem13 import basic_reads, parse_nem13
+from tasks.adapters.nem12 import MdffError
+from tasks.adapters.nem13 import basic_reads, parse_nem13
 
 
 def _r250(prev: str, prev_dt: str, curr: str, curr_dt: str, update: str, quality: str = "A") -> str:

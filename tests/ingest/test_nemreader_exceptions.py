@@ -14,8 +14,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.meter_store import explode_intervals, merge_register_days, scan_interval
-from tasks.nem12 import MdffError, decode, parse_nem12
+from tasks.adapters.meter_store import explode_intervals, merge_register_days, scan_interval
+from tasks.adapters.nem12 import MdffError, decode, parse_nem12
 from tasks.settings import Settings
 from tests.conftest import MDFF
 from tests.ingest.helpers import member_bytes, nemreader_intervals

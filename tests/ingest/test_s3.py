@@ -10,11 +10,11 @@ from pathlib import Path
 import boto3
 import polars as pl
 
-from tasks.ingest import ingest_nem12
-from tasks.meter_store import explode_intervals, scan_interval
-from tasks.nem12_write import nem12_text
+from tasks.adapters.ingest import ingest_nem12
+from tasks.adapters.meter_store import explode_intervals, scan_interval
+from tasks.adapters.nem12_write import nem12_text
+from tasks.domain.shard import shard_of
 from tasks.settings import Settings
-from tasks.shard import shard_of
 from tests.conftest import MDFF
 
 

@@ -9,7 +9,7 @@ import math
 import polars as pl
 import pytest
 
-from tasks.basic_estimate import (
+from tasks.domain.basic_estimate import (
     _ambiguous_exceptions,
     _with_pair_sums,
     estimate_basic,
@@ -18,7 +18,7 @@ from tasks.basic_estimate import (
     register_macro,
     resolve_turns,
 )
-from tasks.macro import with_components
+from tasks.domain.macro import with_components
 
 SEG = "RES|NSW|CONSUMPTION"
 J = dt.date(2024, 1, 1)

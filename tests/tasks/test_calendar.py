@@ -6,7 +6,7 @@ import datetime as dt
 
 import polars as pl
 
-from tasks.calendar import KEYS, interval_time_classes, time_class_codes, time_class_masks
+from tasks.domain.calendar import KEYS, interval_time_classes, time_class_codes, time_class_masks
 
 D = dt.date
 TOU = pl.DataFrame(

@@ -7,7 +7,7 @@ import datetime as dt
 import polars as pl
 from nemreader import NEMFile
 
-from tasks.estimate_nem12 import write_estimate_nem12
+from tasks.adapters.estimate_nem12 import write_estimate_nem12
 from tasks.settings import Settings
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.export import export_tables, file_names
+from tasks.adapters.export import export_tables, file_names
 from tasks.settings import Settings
 
 

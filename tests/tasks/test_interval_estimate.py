@@ -7,7 +7,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from tasks.interval_estimate import estimate_interval, estimate_interval_shard
+from tasks.domain.interval_estimate import estimate_interval, estimate_interval_shard
 
 SEG = "RES|NSW|CONSUMPTION"
 D1, D2 = dt.date(2024, 2, 27), dt.date(2024, 2, 28)
@@ -157,8 +157,8 @@ def test_window_rows_kept_by_the_profiles_read_give_the_same_usage_as_the_store(
     # profiles' read (profiles.profile_read with keep = window_keys) are handed in as ``data``
     # with ``interval`` an empty decoy: the usage frame is equal to the store path's (02-28 2.0 →
     # 96, 02-29 estimated 1.5 × 49 = 73.5, 03-01 3.0 → 144).
-    from tasks.interval_estimate import window_keys
-    from tasks.profiles import profile_read
+    from tasks.domain.interval_estimate import window_keys
+    from tasks.domain.profiles import profile_read
 
     d0, d1, d2 = dt.date(2024, 2, 28), dt.date(2024, 2, 29), dt.date(2024, 3, 1)
     fixed = pl.DataFrame({"segment": [SEG] * 3, "read_date": [d0, d1, d2], "profile": [PROFILE] * 3})

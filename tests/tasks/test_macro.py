@@ -9,7 +9,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tasks.macro import electric_heating, gas_shape, macro_profile, smooth_heating_index, weather_factors
+from tasks.domain.macro import (
+    electric_heating,
+    gas_shape,
+    macro_profile,
+    smooth_heating_index,
+    weather_factors,
+)
 
 D0 = dt.date(2025, 1, 1)
 

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tasks.profiles import combine_profiles, half_hours, lex_order, profile_partial_sums, slot_mask
+from tasks.domain.profiles import combine_profiles, half_hours, lex_order, profile_partial_sums, slot_mask
 
 D = dt.date(2024, 2, 1)
 
@@ -104,7 +104,7 @@ def test_kept_rows_are_the_store_rows_of_the_keys_whatever_their_shape() -> None
     # as stored, since the interval estimate decides what to do with it) and N4 (a 1-minute day
     # of an unsupported length whose register has no segment: never reduced, still kept); N5 is
     # read but not asked for.
-    from tasks.profiles import KEPT_COLUMNS, profile_read
+    from tasks.domain.profiles import KEPT_COLUMNS, profile_read
 
     regs = _regs(5, [30] * 5).with_columns(
         pl.when(pl.col("nmi") == "N4").then(None).otherwise(pl.col("stream")).alias("stream")

@@ -7,9 +7,9 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from tasks.discounts import pay_on_time_propensity
-from tasks.rating import rate_unbilled, round_half_away
-from tasks.unbilled import account_days
+from tasks.domain.discounts import pay_on_time_propensity
+from tasks.domain.rating import rate_unbilled, round_half_away
+from tasks.domain.unbilled import account_days
 
 D = dt.date
 

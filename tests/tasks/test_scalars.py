@@ -7,7 +7,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from tasks.scalars import interval_day_sums, interval_scalars
+from tasks.domain.scalars import interval_day_sums, interval_scalars
 
 R = dt.date(2024, 3, 1)
 SEG = "RES|NSW|CONSUMPTION"
@@ -101,8 +101,8 @@ def test_scalars_from_the_profiles_day_grid_match_the_store_path() -> None:
     # phase keeps (actual sum and actual half hours per register-day) instead of a second read:
     # N1 = 20·96 / 20·48 = 2.0 (28D); N2 = (10·3 + 30·1)·48 / (40·48) = 1.5 (365D, its December
     # days are in the grid because it has < 14 days in R-28..R-1); N3 = 1 with NO_HISTORY.
-    from tasks.interval_estimate import scalars_from_grid, scalars_shard
-    from tasks.profiles import profile_partials_and_day_grid
+    from tasks.domain.interval_estimate import scalars_from_grid, scalars_shard
+    from tasks.domain.profiles import profile_partials_and_day_grid
 
     rows = (
         _days("N1", R - dt.timedelta(days=20), 20, 2.0)
@@ -133,8 +133,8 @@ def test_scalars_from_the_day_grid_read_the_store_for_long_days_the_grid_left_ou
     # N1 has 20 actual days in R-28..R-1, so the grid keeps none of its older days; but the
     # profile ends at R-11, so only 10 of them count (< 14) and N1 falls back to 365 days: those
     # must come from the store. s = (10 days·96 + 10 January days·480) / (20·48) = 6.0.
-    from tasks.interval_estimate import scalars_from_grid
-    from tasks.profiles import profile_partials_and_day_grid
+    from tasks.domain.interval_estimate import scalars_from_grid
+    from tasks.domain.profiles import profile_partials_and_day_grid
 
     rows = _days("N1", R - dt.timedelta(days=20), 20, 2.0) + _days("N1", dt.date(2024, 1, 1), 10, 10.0)
     lf = pl.DataFrame(rows).lazy()

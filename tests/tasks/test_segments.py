@@ -6,7 +6,7 @@ import datetime as dt
 
 import polars as pl
 
-from tasks.segments import check_and_fix
+from tasks.domain.segments import check_and_fix
 
 SEG = "RES|NSW|CONSUMPTION"
 PAR = "*|NSW|CONSUMPTION"

@@ -6,7 +6,7 @@ import datetime as dt
 
 import polars as pl
 
-from tasks.unbilled import account_days, unbilled_windows
+from tasks.domain.unbilled import account_days, unbilled_windows
 
 D = dt.date
 R = D(2026, 11, 1)

@@ -1,0 +1,61 @@
+"""NEM12 files of the interval estimates (SPEC §4.5), one shard.
+
+Method: from the interval ``usage`` rows, keep every register-day with at least one estimated
+interval; its quality string is ``E`` for an interval bua estimated and ``A`` for one taken from
+the meter store as given. ``tasks.adapters.nem12_write`` then writes one 300 record per register-day:
+quality ``V`` with 400 records marking the estimated runs ``E`` on mixed days, quality ``E`` on
+all-estimated days. Values are exactly the floats rating used (the writer prints each float's
+shortest exact decimal). One file per shard, split every ``max_rows`` register-days:
+``{output_url}/nem12/{run_date}/shard=NNN/estimates-PPP.csv``; the 100 record's DateTime is the
+run's creation time passed in, so the same run writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from tasks.adapters.nem12_write import nem12_text
+from tasks.adapters.storage import write_bytes_atomic
+from tasks.settings import Settings, join_url
+
+
+def estimate_days(usage: pl.DataFrame) -> pl.DataFrame:
+    """Register-days (writer shape) of the interval usage rows that carry any estimate."""
+    return (
+        usage.filter((pl.col("method") == "INTERVAL") & pl.col("estimated").list.any())
+        .select(
+            "nmi",
+            "suffix",
+            "read_date",
+            "interval_minutes",
+            "unit",
+            "values",
+            pl.col("estimated")
+            .list.eval(pl.when(pl.element()).then(pl.lit("E")).otherwise(pl.lit("A")))
+            .list.join("")
+            .alias("quality"),
+        )
+        .sort("nmi", "suffix", "read_date")
+    )
+
+
+def write_estimate_nem12(
+    usage: pl.DataFrame,
+    settings: Settings,
+    run_date: dt.date,
+    shard: int,
+    created: dt.datetime,
+    max_rows: int = 200_000,
+) -> list[str]:
+    """Write the shard's NEM12 estimate files; returns their URLs (none when nothing was estimated)."""
+    days = estimate_days(usage)
+    base = join_url(settings.output_url, "nem12", run_date.isoformat(), f"shard={shard:03d}")
+    urls: list[str] = []
+    for part, offset in enumerate(range(0, days.height, max_rows)):
+        url = join_url(base, f"estimates-{part:03d}.csv")
+        text = nem12_text(days.slice(offset, max_rows), created=created)
+        write_bytes_atomic(text.encode("ascii"), url, settings)
+        urls.append(url)
+    return urls
