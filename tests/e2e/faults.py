@@ -1,26 +1,17 @@
 """The fault-injection contract the end-to-end tests use: a failure that can be switched off
 between a failed flow run and its retry, without touching the deployment or the run.
 
-Contract (what the flow must honour, issue 11/13):
+The flow honours it in ``flows/faults.py`` (outside the production Settings):
 
-    BUA_TEST_FAULT="phase" or "phase:shard"   that phase task (that shard of it) raises after its
-                                              function ran, as a crash after a partial write would
-    BUA_TEST_FAULT_SENTINEL=/path/to/file     ... but only while this file exists, checked when
-                                              the phase runs (so removing it before a retry makes
-                                              the retry succeed; the flow run and its job variables
-                                              stay exactly as they were)
+    BUA_TEST_FAULT="phase" or "phase:shard"   that phase task (that shard of it) fails after it
+                                              has written its outputs
+    BUA_TEST_FAULT_SENTINEL=/path/to/file     ... only while this file exists, checked when the
+                                              phase runs: removing it before a retry lets the retry
+                                              of the same flow run succeed
 
-Both arrive in the flow-run process's environment (here: the flow run's job variables ``env``,
-which the process worker puts over its own environment). Test hooks stay out of the production
-Settings.
-
-Until the flow reads these itself, ``fault_shim/sitecustomize.py`` bridges them to today's hook,
-``BUA_FAIL_PHASE`` (Settings.fail_phase): put on the worker's PYTHONPATH (:func:`worker_env`), it
-runs at the start of every Python process the worker starts and sets BUA_FAIL_PHASE from
-BUA_TEST_FAULT while the sentinel exists (removes it otherwise). Each flow run, and each retry of
-one, is a new process, so the sentinel is read when the (re)try starts — granular enough for these
-tests (a retry is one process). Once the flow implements the contract, drop the shim: the tests do
-not change.
+Both reach the flow-run process through its environment: here the failing flow run's job
+variables ``env``, which the process worker puts over its own environment. A retry keeps the run's
+job variables; only the sentinel decides.
 """
 
 from __future__ import annotations
@@ -30,7 +21,6 @@ from pathlib import Path
 
 FAULT_ENV = "BUA_TEST_FAULT"
 SENTINEL_ENV = "BUA_TEST_FAULT_SENTINEL"
-SHIM_DIR = Path(__file__).resolve().parent / "fault_shim"
 
 
 @dataclass
@@ -54,8 +44,3 @@ class Fault:
     @property
     def armed(self) -> bool:
         return self.sentinel.exists()
-
-
-def worker_env() -> dict[str, str]:
-    """The worker's environment additions that make the contract work on today's flow (the shim)."""
-    return {"PYTHONPATH": str(SHIM_DIR)}

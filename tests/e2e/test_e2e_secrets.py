@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import SHARDS, make_portfolio
-from tests.e2e.faults import Fault, worker_env
+from tests.e2e.faults import Fault
 from tests.e2e.procs import Server, start_worker
 
 pytestmark = pytest.mark.slow
@@ -146,7 +146,7 @@ def runs(
         "BUA_TASK_RETRIES": "0",
     }
     cli_output = make_portfolio(base, env)
-    worker = start_worker(e2e_server, base, {**env, "PREFECT_WORKER_QUERY_SECONDS": "1", **worker_env()})
+    worker = start_worker(e2e_server, base, {**env, "PREFECT_WORKER_QUERY_SECONDS": "1"})
     try:
         fault = Fault("rating:1", base / "fault-sentinel")
         fault.arm()
