@@ -72,9 +72,10 @@ def local_copy(loaded: Path, root: Path) -> dict[str, str]:
 
 
 def digests(root: Path) -> dict[str, str]:
-    """sha256 of every output file under ``root`` (Prefect's persisted results aside), by relative path."""
+    """sha256 of every published file (exports, NEM12 estimates, report) under ``root``, by relative
+    path — as tests/flows/conftest.py's output_digests (work files and manifests carry run identity)."""
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and "prefect-results" not in p.parts
+        if p.is_file() and p.relative_to(root).parts[0] in ("export", "nem12", "report")
     }
