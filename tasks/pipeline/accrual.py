@@ -553,9 +553,9 @@ def _export_order(name: str, df: pl.DataFrame) -> pl.DataFrame:
 
 def report(ctx: Ctx) -> list[str]:
     """The self-contained HTML report of the run date (SPEC §6, tasks/pipeline/report.py)."""
-    from tasks.pipeline.report import write_report
+    from tasks.pipeline.report import write_run_report
 
-    return [write_report(ctx)]
+    return [write_run_report(ctx)]
 
 
 def notify(ctx: Ctx) -> dict[str, Any]:
