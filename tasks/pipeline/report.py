@@ -42,6 +42,10 @@ if TYPE_CHECKING:  # the run context of tasks.pipeline.accrual (RunContext, or t
 
 VALIDATION_TABLES = ("bua_backtest", "bua_trueup")
 MONEY = ("net_amount", "discount_net_propensity", "net_amount_less_discount")
+# Liberation Sans has Arial's (and Helvetica's) metrics: vl-convert lays labels out with the widths
+# the reader's browser draws them with (Chromium on Debian: fonts-liberation; Windows: Arial; macOS:
+# Helvetica). With a generic "sans-serif", a browser's wider DejaVu Sans made axis labels overlap.
+CHART_FONT = "Liberation Sans, Arial, Helvetica, sans-serif"
 CHART_WIDTH = 620  # px of the plot area; the page is laid out for ~1,000 px and prints on A4 landscape
 
 
@@ -171,7 +175,7 @@ def _s3_client(settings: Settings) -> Any:
 
 def _theme(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
     return (
-        chart.configure(font="sans-serif")
+        chart.configure(font=CHART_FONT)
         .configure_axis(labelFontSize=11, titleFontSize=12, labelLimit=260)
         .configure_legend(labelFontSize=11, titleFontSize=12, labelLimit=260)
         .configure_title(fontSize=14, anchor="start")
