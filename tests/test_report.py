@@ -18,7 +18,13 @@ from tasks.settings import Settings
 from tests.portfolio import generated_and_loaded
 
 R = dt.date(2026, 11, 1)
-RAW_NAMES = ("net_amount_less_discount", "discount_net_propensity", "year_mnth", "net_amount", "volume_actual")
+RAW_NAMES = (
+    "net_amount_less_discount",
+    "discount_net_propensity",
+    "year_mnth",
+    "net_amount",
+    "volume_actual",
+)
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +115,9 @@ def table_after(page: str, anchor: str, n: int = 0) -> list[list[str]]:
 def test_accrual_by_month_and_segment_with_subtotals_and_units_apart():
     from tasks.pipeline import presentation as P
 
-    t = P.with_totals(P.accrual_by(hand_summary(), ["month", "segment"]), ["Month", "Segment"], subtotal_by="Month")
+    t = P.with_totals(
+        P.accrual_by(hand_summary(), ["month", "segment"]), ["Month", "Segment"], subtotal_by="Month"
+    )
     assert t.columns == ["Month", "Segment", *P.FIGURES, "row"]
     rows = [list(r) for r in t.iter_rows()]
     # by hand: 2026-09 RESIDENTIAL elec 100 kWh, $40 − $4 = $36; 2026-10 RESIDENTIAL: 200 kWh (elec NSW)
@@ -131,7 +139,10 @@ def test_formats_are_full_figures():
     assert P.money(19_915_223.456) == "19,915,223.46"
     assert P.money(-1234.5) == "-1,234.50" and P.money(-0.001) == "0.00" and P.money(None) == "–"
     assert P.quantity(144_712.6) == "144,713"
-    assert pl.DataFrame({"m": [202610, 202501]}).select(P.month_label("m"))["m"].to_list() == ["2026-10", "2025-01"]
+    assert pl.DataFrame({"m": [202610, 202501]}).select(P.month_label("m"))["m"].to_list() == [
+        "2026-10",
+        "2025-01",
+    ]
 
 
 def test_estimated_share_per_fuel_and_exceptions_table():
@@ -161,9 +172,13 @@ def test_compare_runs_by_state_fuel_segment_month():
                 .then(pl.col("net_amount_less_discount") + 10)
                 .otherwise(pl.col("net_amount_less_discount"))
                 .alias("net_amount_less_discount"),
-                pl.when(pl.col("year_mnth") == 202610).then(pl.col("volume") + 20).otherwise(pl.col("volume")),
+                pl.when(pl.col("year_mnth") == 202610)
+                .then(pl.col("volume") + 20)
+                .otherwise(pl.col("volume")),
             ),
-            booked.head(1).with_columns(pl.lit("QLD").alias("state"), pl.lit(5.0).alias("net_amount_less_discount")),
+            booked.head(1).with_columns(
+                pl.lit("QLD").alias("state"), pl.lit(5.0).alias("net_amount_less_discount")
+            ),
         ]
     )
     c = P.compare_runs(whatif, booked)
@@ -180,7 +195,11 @@ def test_compare_runs_by_state_fuel_segment_month():
     by_fuel = P.comparison_by(c, "fuel")
     # usage stays in its own unit: electricity kWh 350 → 350 + 20 (NSW) + 20 (SME) + 100 (QLD) = 490; gas 1000 MJ → 0
     gas = by_fuel.filter(pl.col("Fuel") == "Gas").row(0, named=True)
-    assert gas["Booked usage (MJ)"] == 1000.0 and gas["What-if usage (MJ)"] == 0.0 and gas["Booked usage (kWh)"] is None
+    assert (
+        gas["Booked usage (MJ)"] == 1000.0
+        and gas["What-if usage (MJ)"] == 0.0
+        and gas["Booked usage (kWh)"] is None
+    )
     elec = by_fuel.filter(pl.col("Fuel") == "Electricity").row(0, named=True)
     assert (elec["Booked usage (kWh)"], elec["What-if usage (kWh)"]) == (350.0, 490.0)
     assert P.comparison_by(c, "month")["Month"].to_list() == ["2026-09", "2026-10", "Total"]
@@ -200,7 +219,15 @@ def test_render_report_in_finance_language_with_hand_totals():
         links=[("accrual_summary.csv", "../../export/csv/2026-11-01/accrual_summary.csv")],
     )
     headers = set(re.findall(r"<th(?: [^>]*)?>(.*?)</th>", page))
-    assert {"Month", "Segment", "Usage (kWh)", "Usage (MJ)", "Charges ($)", "Discounts ($)", "Accrual ($)"} <= headers
+    assert {
+        "Month",
+        "Segment",
+        "Usage (kWh)",
+        "Usage (MJ)",
+        "Charges ($)",
+        "Discounts ($)",
+        "Accrual ($)",
+    } <= headers
     for raw in RAW_NAMES:
         assert raw not in page
     assert "202610" not in page and "<td>2026-10</td>" in page
@@ -213,7 +240,7 @@ def test_render_report_in_finance_language_with_hand_totals():
     assert ["VIC", "subtotal", "2", "50", "1,000", "50.00", "0.00", "50.00"] in sf
     assert sf[-1] == ["Total", "", "4", "350", "1,000", "150.00", "10.00", "140.00"]
     # headline: accrual 140.00, 350 kWh, 1,000 MJ, 4 accounts, 4 exceptions
-    assert table_after(page, "month-segment", 0) and "<td class=\"n\">140.00</td>" in page
+    assert table_after(page, "month-segment", 0) and '<td class="n">140.00</td>' in page
     assert "Pre-run checks: not run for this run." in page
     assert "The validation phase did not run" in page
     # charts: month × segment, state × fuel, share, exceptions — inline SVG from vl-convert, no script
@@ -279,9 +306,20 @@ def test_render_what_if_banner_and_comparison():
     page = render_report(run_facts("seasonal-fix"), whatif, comparison=P.compare_runs(whatif, booked))  # type: ignore[arg-type]
     assert "NOT the booked" in page and "what-if “seasonal-fix”" in page
     by_state = table_after(page, "comparison")
-    assert by_state[0][:5] == ["State", "Booked accrual ($)", "What-if accrual ($)", "Difference ($)", "Difference (%)"]
+    assert by_state[0][:5] == [
+        "State",
+        "Booked accrual ($)",
+        "What-if accrual ($)",
+        "Difference ($)",
+        "Difference (%)",
+    ]
     assert by_state[-1][:5] == ["Total", "140.00", "280.00", "140.00", "100.0"]
-    assert [table_after(page, "comparison", i)[0][0] for i in range(4)] == ["State", "Fuel", "Segment", "Month"]
+    assert [table_after(page, "comparison", i)[0][0] for i in range(4)] == [
+        "State",
+        "Fuel",
+        "Segment",
+        "Month",
+    ]
     no_booked = render_report(run_facts("x"), whatif)  # type: ignore[arg-type]
     assert "No booked run of 2026-11-01 to compare with" in no_booked
 
