@@ -152,7 +152,53 @@ def print_run_summary(
     n = len(csv_files)
     console.print(f"CSV: {csv_dir}/ ({n} file{'s' if n != 1 else ''})", soft_wrap=True)
     if nem12_dir and nem12_files:
-        console.print(f"NEM12 estimates: {nem12_dir}/ ({nem12_files:,} files)", soft_wrap=True)
+        console.print(
+            f"NEM12 estimates: {nem12_dir}/ ({nem12_files:,} file{'s' if nem12_files != 1 else ''})",
+            soft_wrap=True,
+        )
     if report:
         console.print(f"report: {report}", soft_wrap=True)
     console.print(f"took {elapsed_seconds:.1f} s")
+
+
+def _get(result: Any, key: str, default: Any = None) -> Any:
+    if isinstance(result, Mapping):
+        return result.get(key, default)
+    return getattr(result, key, default)
+
+
+def print_from_result(
+    console: Console, result: Any, settings: Any, elapsed_seconds: float, scenario: str = ""
+) -> None:
+    """:func:`print_run_summary` of a finished run as today's runners return it (``RunResult`` or
+    ``bua_monthly``'s dict: run_id, run_date, status, counts, exceptions_by_code, accrual_summary
+    rows, nem12_files) — the CSV files and the report are looked up where they are, not assumed."""
+    import datetime as dt
+
+    from tasks.adapters.db import redact_url
+    from tasks.adapters.storage import exists
+    from tasks.pipeline.report import csv_dir_url, report_url
+
+    run_date = _get(result, "run_date")
+    day = run_date if isinstance(run_date, dt.date) else dt.date.fromisoformat(str(run_date))
+    rows = _get(result, "accrual_summary") or []
+    summary = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
+    report = report_url(settings, day, scenario)
+    nem12 = [f for f in (_get(result, "nem12_files") or []) if str(f).endswith(".csv")]
+    print_run_summary(
+        console,
+        summary,
+        run_date=day.isoformat(),
+        run_id=str(_get(result, "run_id", "")),
+        status=str(_get(result, "status", "COMPLETED")),
+        counts=_get(result, "counts") or {},
+        exceptions_by_code=_get(result, "exceptions_by_code") or {},
+        elapsed_seconds=elapsed_seconds,
+        database=redact_url(settings.database_url),
+        csv_dir=csv_dir_url(settings, day, scenario),
+        csv_files=csv_files(settings, day, scenario),
+        report=report if exists(report, settings) else None,
+        nem12_dir=f"{settings.output_url}/nem12/{day.isoformat()}",
+        nem12_files=len(nem12),
+        scenario=scenario,
+    )

@@ -181,3 +181,32 @@ def test_run_note_has_totals_checks_and_links():
     assert "- [accrual_summary.csv](file:///out/accrual_summary.csv)" in note
     no_checks = run_note(run, hand_summary(), accounts=4, exceptions_by_code={})
     assert "## Pre-run checks\n\nNot run for this run." in no_checks
+
+
+def test_print_from_result_counts_the_files_found(tmp_path):
+    """The old summary said "(5 files)" where 7 were written (the validation phase's two CSVs were
+    not in the export phase's list): the count is now of the files in the folder."""
+    from flows.summary import print_from_result
+    from tasks.settings import Settings
+
+    s = Settings(database_url=f"sqlite:///{tmp_path}/bua.db", output_url=str(tmp_path / "out"))
+    csv = tmp_path / "out" / "export" / "csv" / "2026-11-01"
+    csv.mkdir(parents=True)
+    for name in ("a", "b", "c", "d", "e", "bua_backtest", "bua_trueup"):
+        (csv / f"{name}.csv").write_text("x\n")
+    (csv / "scenario=what-if").mkdir()
+    (csv / "scenario=what-if" / "a.csv").write_text("x\n")  # a what-if's files are not the booked run's
+    result = {
+        "run_id": "r",
+        "run_date": "2026-11-01",
+        "status": "COMPLETED",
+        "counts": {"accrual_summary": 4},
+        "exceptions_by_code": {},
+        "accrual_summary": hand_summary().to_dicts(),
+        "exports": ["a", "b", "c", "d", "e"],
+    }
+    console = Console(file=io.StringIO(), width=160, color_system=None)
+    print_from_result(console, result, s, 3.0)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert f"CSV: {csv}/ (7 files)" in text and "report:" not in text  # no report written: none named
+    assert "| 140.00" not in text and "140.00" in text
