@@ -122,7 +122,7 @@ def explain(exc: BaseException, database_url: str | None = None) -> tuple[str, i
         return f"S3: {text}", EXIT_FAULT
     if "ephemeral Prefect API server" in text or "PREFECT_API_URL" in text:
         return (
-            f"Prefect: {text}; start a server (`prefect server start`) and set PREFECT_API_URL, or retry "
+            f"Prefect: {text.rstrip('.')}; start a server (`prefect server start`) and set PREFECT_API_URL, or retry "
             "when the machine is less busy",
             EXIT_FAULT,
         )
