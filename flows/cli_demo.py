@@ -108,18 +108,7 @@ def demo_cmd(
         )
         files = list_files(interval_root(settings), settings, suffix=".parquet")
         store_rows = pl.scan_parquet(files).select(pl.len()).collect().item() if files else 0
-        try:
-            result = run_month_end(settings, DEMO_RUN_DATE)
-        except RuntimeError as exc:
-            if "Prefect" not in str(exc):
-                raise
-            # the demo must finish on any machine: without a Prefect API, the same phases in order
-            from tasks.pipeline.accrual import run_accrual
-
-            console.print(f"[yellow]warning:[/] {exc}; running the phases sequentially without Prefect")
-            result = run_accrual(
-                settings, DEMO_RUN_DATE, progress=lambda p, sec: console.log(f"{p:<20} {sec:7.2f} s")
-            )
+        result = run_month_end(settings, run_date=DEMO_RUN_DATE)
     except (DatabaseError, MeterStoreError) as exc:
         fail(str(exc))
         return
@@ -129,7 +118,7 @@ def demo_cmd(
     for k, v in _inventory(folder, store_rows):
         inv.add_row(k, v)
     console.print(inv)
-    print_summary(result, settings)
+    print_summary(result, settings, time.perf_counter() - t0)
     console.print(
         f"meter store: {settings.meter_store}; work files: {settings.output_url}/work/{DEMO_RUN_DATE}/"
     )

@@ -54,17 +54,16 @@ class Settings(BaseSettings):
     backtest_months: int = Field(1, ge=1, le=11, description="the back-test estimates as at run_date minus this many months")
     backtest_registers: int = Field(5000, ge=0, description="back-test the first shards holding at least this many interval registers (0 = every shard)")
 
-    # --- orchestration (issue 5: flows/monthly.py, flows/glue.py) ---
+    # --- orchestration (flows/monthly.py, tasks/adapters/run_lock.py) ---
     result_url: str | None = Field(
         None, description="Prefect task-result storage, path or s3:// (default OUTPUT_URL/prefect-results)"
     )
-    run_lock_timeout_seconds: float = Field(
-        0.0, ge=0, description="how long a second run of the same run_date waits for the first (0 = refuse)"
+    run_lock_wait_seconds: float = Field(
+        0.0, ge=0, description="how long a second run of the same run date waits for the first (0 = refuse)"
     )
-    fail_phase: str | None = Field(
-        None, description="fault injection for tests: 'phase' or 'phase:shard' raises in that phase"
+    run_lock_lease_seconds: float = Field(
+        120.0, ge=2, description="the run lock's lease: a dead run's lock is taken over this long after its last heartbeat"
     )
-    pipeline: str = Field("flows.pipeline", description="module of the phase functions the flow runs (tests swap in a fake)")
     slack_webhook_secret_name: str | None = Field(
         None, description="name of an AWS Secrets Manager secret holding the Slack webhook (bua_monthly)"
     )

@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 
 from tasks.settings import Settings
+from tests.engine import accrue
 from tests.portfolio import generated_and_loaded
 
 R = dt.date(2026, 11, 1)
@@ -28,11 +29,9 @@ RAW_NAMES = (
 
 
 @pytest.fixture(scope="module")
-def engine_run(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def engine_run(tmp_path_factory: pytest.TempPathFactory, harness: str) -> Settings:
     """A 120-account generated portfolio, loaded, ingested and accrued at 2026-10-01 and 2026-11-01
-    by ``run_accrual`` (the second run has a true-up against the first)."""
-    from tasks.pipeline.accrual import run_accrual
-
+    by ``bua_monthly`` (the second run has a true-up against the first)."""
     base = generated_and_loaded(tmp_path_factory.mktemp("report"))
     s = Settings(
         database_url=f"sqlite:///{base}/bua.db",
@@ -41,8 +40,8 @@ def engine_run(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         shards=4,
         slack_webhook_url=None,
     )
-    run_accrual(s, dt.date(2026, 10, 1))
-    run_accrual(s, R)
+    accrue(s, dt.date(2026, 10, 1))
+    accrue(s, R)
     return s
 
 
@@ -342,7 +341,6 @@ def test_chart_ids_are_unique_per_chart():
 
 
 def test_engine_report_true_to_the_export_links_and_same_bytes_on_a_rerun(engine_run):
-    from tasks.pipeline.accrual import run_accrual
     from tasks.pipeline.report import report_url
 
     path = Path(report_url(engine_run, R))
@@ -357,19 +355,30 @@ def test_engine_report_true_to_the_export_links_and_same_bytes_on_a_rerun(engine
     assert table_after(page, "state-fuel")[-1][-1] == expected
     for ident in customer_identifiers(engine_run.database_url):
         assert ident not in page
-    # every link is relative and resolves to a CSV of the run date (so a copy of the tree, or a
-    # bucket served as a website, keeps them working)
+    # the phase links the run's CSV folder, relatively (a copy of the tree, or a bucket served as a
+    # website, keeps it working)
     hrefs = re.findall(r'<a href="([^"]+)"', page)
+    assert (
+        hrefs == ["../../export/csv/2026-11-01/"] and (path.parent / hrefs[0]).resolve() == csv_dir.resolve()
+    )
+    # write_report links each CSV found there, relatively
+    from tasks.pipeline.report import ReportRun, read_report_frames, write_report
+
+    run = ReportRun("run-x", R, dt.date(2025, 11, 1), dt.date(2026, 10, 31))
+    other = Settings(database_url=engine_run.database_url, output_url=engine_run.output_url)
+    copy = Path(write_report(other, run, read_report_frames(other.database_url, R)))
+    hrefs = re.findall(r'<a href="([^"]+)"', copy.read_text())
     assert sorted(Path(h).name for h in hrefs) == sorted(p.name for p in csv_dir.glob("*.csv"))
     for h in hrefs:
-        assert not h.startswith(("/", "file:", "http")) and (path.parent / h).resolve().is_file()
+        assert not h.startswith(("/", "file:", "http")) and (copy.parent / h).resolve().is_file()
+    path.write_bytes(page.encode())  # the phase's page back (the rerun below must not change it)
     # the true-up against 2026-10-01 is there (the first run's report says there was no earlier run)
     assert "The accrual of the previous run (2026-10-01)" in page
     first = (Path(engine_run.output_url) / "report" / "2026-10-01" / "report.html").read_text()
     assert "No earlier run before 2026-10-01 to true up" in first
 
     before = path.read_bytes()
-    run_accrual(engine_run, R)
+    accrue(engine_run, R, refresh=True)
     assert path.read_bytes() == before
 
 

@@ -35,10 +35,10 @@ import polars as pl
 from tasks.pipeline import presentation as P
 from tasks.settings import Settings, join_url
 
-if TYPE_CHECKING:  # the run context of tasks.pipeline.accrual (RunContext, or the flow's RunSpec)
+if TYPE_CHECKING:
     import altair as alt
 
-    from tasks.pipeline.accrual import Ctx
+    from tasks.pipeline.datasets import PhaseContext as Ctx
 
 VALIDATION_TABLES = ("bua_backtest", "bua_trueup")
 MONEY = ("net_amount", "discount_net_propensity", "net_amount_less_discount")
@@ -656,6 +656,7 @@ def render_report(
     comparison: pl.DataFrame | None = None,
     links: Sequence[tuple[str, str]] = (),
     trueup_note: str | None = None,
+    csv_folder: str | None = None,
 ) -> str:
     """The report page (HTML) of one run: a pure function of its frames.
 
@@ -670,6 +671,7 @@ def render_report(
     - ``comparison``: for a what-if run, :func:`tasks.pipeline.presentation.compare_runs` of its
       summary and the booked run's (None: no booked run to compare with).
     - ``links``: ``(file name, href)`` of the exported CSVs (:func:`report_links`).
+    - ``csv_folder``: the href of the run's CSV folder, shown when ``links`` is empty.
     """
     what_if = bool(run.scenario)
     title = f"Bottom-up accrual as at {run.run_date.isoformat()}" + (
@@ -749,7 +751,7 @@ def render_report(
     parts.append(_trueup_section(run, trueup, trueup_note))
     if what_if:
         parts.append(_comparison_section(run, comparison))
-    parts.append(_files_section(links))
+    parts.append(_files_section(links, csv_folder))
     parts.append("</body></html>\n")
     return "".join(parts)
 
@@ -827,7 +829,14 @@ def _comparison_section(run: ReportRun, comparison: pl.DataFrame | None) -> str:
     return _section(title, "comparison", *parts)
 
 
-def _files_section(links: Sequence[tuple[str, str]]) -> str:
+def _files_section(links: Sequence[tuple[str, str]], csv_folder: str | None = None) -> str:
+    if not links and csv_folder:
+        return _section(
+            "Exported files",
+            "files",
+            f'<p>The CSVs (per-account detail, every exception) are in <a href="{html.escape(csv_folder)}">'
+            f"{html.escape(csv_folder)}</a>.</p>",
+        )
     if not links:
         return _section("Exported files", "files", "<p>No exported files listed.</p>")
     items = "".join(f'<li><a href="{html.escape(href)}">{html.escape(name)}</a></li>' for name, href in links)
@@ -974,10 +983,58 @@ def write_report(
     return url
 
 
-def write_run_report(ctx: Ctx) -> str:
-    """The report phase of today's runner (tasks/pipeline/accrual.py ``report``): the run context's
-    report from the database."""
-    return write_report(ctx.settings, ReportRun.of(ctx))
+# ---------------------------------------------------------------- the phase graph's report (tasks/pipeline/graph.py)
+# published_accrual = figures(), validation_figures = validation_figures() (sinks.py loads them);
+# the report phase (phases/publish.py) calls render(ctx, {**published_accrual, **validation_figures}).
+
+
+def figures(database_url: str, run_date: dt.date, scenario: str = "") -> dict[str, pl.DataFrame]:
+    """The run's published accrual frames: what :func:`render_report` reads (summary,
+    account_volumes, exceptions, prechecks when bua_precheck exists) and what the Slack totals read
+    (:func:`totals_frames`), all computed by the database."""
+    from tasks.adapters.db import engine_for
+
+    f = read_report_frames(database_url, run_date, scenario)
+    out = {
+        k: v
+        for k in ("summary", "account_volumes", "exceptions", "prechecks", "comparison")
+        if (v := f[k]) is not None
+    }
+    with engine_for(database_url).connect() as conn:
+        out.update(totals_frames(conn, run_date))
+    return out
+
+
+def validation_figures(database_url: str, run_date: dt.date) -> dict[str, pl.DataFrame]:
+    """The run date's bua_backtest and bua_trueup rows (absent: the validation phase did not run)."""
+    f = read_report_frames(database_url, run_date)
+    out: dict[str, pl.DataFrame] = {}
+    if f["backtest"] is not None:
+        out["bua_backtest"] = f["backtest"]
+    if f["trueup"] is not None:
+        out["bua_trueup"] = f["trueup"]
+    return out
+
+
+def render(ctx: Ctx, frames: Mapping[str, pl.DataFrame]) -> str:
+    """The report page of the run ``ctx`` from :func:`figures` and :func:`validation_figures` frames
+    (a pure function of them; the links go to the run's CSV folder, which is known without I/O)."""
+    run = ReportRun.of(ctx.spec if hasattr(ctx, "spec") else ctx)
+    page_url = report_url(ctx.settings, run.run_date, run.scenario)
+    folder = csv_dir_url(ctx.settings, run.run_date, run.scenario)
+    links = frames.get("links")
+    return render_report(
+        run,
+        frames.get("summary", pl.DataFrame()),
+        account_volumes=frames.get("account_volumes"),
+        exceptions=frames.get("exceptions"),
+        backtest=frames.get("bua_backtest"),
+        trueup=frames.get("bua_trueup"),
+        prechecks=frames.get("prechecks"),
+        comparison=frames.get("comparison"),
+        links=[tuple(r) for r in links.iter_rows()] if links is not None else [],
+        csv_folder=relative_link(page_url, folder) + "/",
+    )
 
 
 # ---------------------------------------------------------------- totals for Slack (tasks/pipeline/notify.py)
