@@ -287,7 +287,12 @@ def share_chart(volumes: pl.DataFrame) -> Any:
 def exceptions_chart(exceptions: pl.DataFrame) -> Any:
     import altair as alt
 
-    df = exceptions.group_by(pl.col("code").alias("Code")).agg(pl.col("count").sum().alias("Count"))
+    # sorted: group_by's order varies from run to run, and the SVG's marks follow the rows' order
+    df = (
+        exceptions.group_by(pl.col("code").alias("Code"))
+        .agg(pl.col("count").sum().alias("Count"))
+        .sort("Code")
+    )
     return (
         alt.Chart(df, title="Exceptions by code")
         .mark_bar(color="#e45756")
@@ -894,7 +899,9 @@ def read_report_frames(
         t = _reflect(conn, names)
         acc = t["accrual_summary"]
         cols = [c for c in acc.c if c.name not in ("run_id", "run_date", "scenario")]
-        out["summary"] = _frame(conn, sa.select(*cols).where(*_where(acc, run_date, scenario)))
+        out["summary"] = _frame(
+            conn, sa.select(*cols).where(*_where(acc, run_date, scenario)).order_by(*cols)
+        )
         summ = t["bua_account_summary"]
         keys = [summ.c.service_type, summ.c.jurisdiction, summ.c.journal_segment, summ.c.estimation_method]
         out["account_volumes"] = _frame(
@@ -929,7 +936,9 @@ def read_report_frames(
             if table is None:
                 out[key] = None
                 continue
-            df = _frame(conn, sa.select(table).where(*_where(table, run_date, scenario)))
+            # ordered: the page must be the same bytes on a re-run, whatever order the database returns
+            order = [c for c in table.c if c.name not in ("run_id", "run_date", "scenario")]
+            df = _frame(conn, sa.select(table).where(*_where(table, run_date, scenario)).order_by(*order))
             df = df.drop("run_id", "run_date", "scenario", strict=False)
             # validation not run for this run date: None, so the report says so (not "no earlier run")
             out[key] = df if (df.height or key == "trueup") else None
@@ -937,7 +946,7 @@ def read_report_frames(
             out["trueup"] = None
         out["comparison"] = None
         if scenario:
-            booked = _frame(conn, sa.select(*cols).where(*_where(acc, run_date, "")))
+            booked = _frame(conn, sa.select(*cols).where(*_where(acc, run_date, "")).order_by(*cols))
             if booked.height:
                 out["comparison"] = P.compare_runs(out["summary"], booked)  # type: ignore[arg-type]
     return out
