@@ -1,7 +1,7 @@
 """The month end as deployments run it, against the same phases without Prefect and a bare scan.
 
     .venv/bin/python bench/scale.py --data DIR          # DIR holds bua.db and the meter store (store/ or ms/)
-    .venv/bin/python bench/scale.py --accounts 10000    # generates and loads DIR first (bench/orchestration.py)
+    .venv/bin/python bench/scale.py --accounts 10000    # generates and loads DIR first (bench/portfolio.py)
 
 Three measurements in one run, each in its own child process (its CPU seconds and peak RSS are
 its own), on a fresh copy of the billing database and an empty output folder:
@@ -86,7 +86,7 @@ def part_scan(base: Path, work: Path, shards: int) -> dict:
     t = time.perf_counter()
     total, count = (
         pl.scan_parquet(files, hive_partitioning=False)
-        .select(pl.col("values").list.sum().sum(), pl.col("values").list.len().sum())
+        .select(pl.col("values").list.sum().sum().alias("total"), pl.col("values").list.len().sum().alias("n"))
         .collect(engine="streaming")
         .row(0)
     )
@@ -174,7 +174,7 @@ def main() -> None:
     if args.data is not None:
         base = args.data
     else:
-        from bench.orchestration import prepare
+        from bench.portfolio import prepare
 
         base = prepare(args.work, args.accounts, args.shards)
     if args.part:

@@ -101,9 +101,10 @@ def explain(exc: BaseException, database_url: str | None = None) -> tuple[str, i
         try:
             first = exc.errors()[0]  # type: ignore[attr-defined]
             key = ".".join(str(p) for p in first.get("loc", ()))
+            secret = re.search(r"url|secret|key|password|token|webhook", key)  # never echo a secret
+            got = "" if secret else f" (got {first.get('input')!r})"
             return (
-                f"setting {key}: {first.get('msg')} (got {first.get('input')!r}); fix BUA_{key.upper()} "
-                f"or --{key.replace('_', '-')}",
+                f"setting {key}: {first.get('msg')}{got}; fix BUA_{key.upper()} or --{key.replace('_', '-')}",
                 EXIT_FAULT,
             )
         except Exception:  # noqa: BLE001 - fall through to the generic line
@@ -172,7 +173,7 @@ class BuaGroup(TyperGroup):
             if _is_debug(ctx):
                 raise
             settings = ctx.obj if isinstance(ctx.obj, Settings) else None
-            message, code = explain(exc, settings.database_url if settings else None)
+            message, code = explain(exc, settings.db_url if settings else None)
             _say(message, code)
 
 
@@ -257,4 +258,4 @@ def require_database(settings: Settings, tables: tuple[str, ...] | list[str]) ->
     the database, the missing tables and `bua db init`)."""
     from tasks.adapters.db import require_tables
 
-    require_tables(settings.database_url, tables)
+    require_tables(settings.db_url, tables)

@@ -40,7 +40,7 @@ def ingest_billing_csv(
 
     settings = settings_from(ctx)
     try:
-        results = billing_csv_ingest(paths=paths, database_url=settings.database_url, rejects_url=rejects_url)
+        results = billing_csv_ingest(paths=paths, database_url=settings.db_url, rejects_url=rejects_url)
     except (BillingIngestError, DatabaseError) as exc:
         fail(str(exc), code=1)
         return
@@ -69,7 +69,7 @@ def aggregate_cmd(
     try:
         result = daily_billing_aggregation(
             day=day,
-            database_url=settings.database_url,
+            database_url=settings.db_url,
             output_url=settings.output_url,
             max_rows_per_file=max_rows_per_file,
         )
@@ -99,9 +99,9 @@ def alert_cmd(
     from flows.alert import revenue_alert
 
     try:
-        result = revenue_alert(window_end=window_end, database_url=settings.database_url)
+        result = revenue_alert(window_end=window_end, database_url=settings.db_url)
     except Exception as exc:  # noqa: BLE001 - the flow already reported it to Slack; say it plainly here
-        fail(explain(exc, settings.database_url)[0], code=1)
+        fail(explain(exc, settings.db_url)[0], code=1)
         return
     typer.echo(result["message"])
     if not result["posted"]:

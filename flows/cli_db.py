@@ -13,8 +13,8 @@ def db_init(ctx: typer.Context) -> None:
     from tasks.adapters.db import init_db, redact_url
 
     settings = settings_from(ctx)
-    applied = init_db(settings.database_url)  # a fault: one `error:` line, exit 1 (flows/cli_app.py)
-    where = redact_url(settings.database_url)
+    applied = init_db(settings.db_url)  # a fault: one `error:` line, exit 1 (flows/cli_app.py)
+    where = redact_url(settings.db_url)
     if applied:
         typer.echo(f"{where}: applied migration(s) {', '.join(applied)}")
     else:

@@ -76,10 +76,10 @@ def demo_cmd(
     from flows.cli_run import print_summary, run_month_end
     from tasks.adapters.db import DatabaseError, init_db, redact_url
     from tasks.adapters.ingest import ingest_nem12, ingest_nem13
-    from tasks.adapters.load import load_portfolio
     from tasks.adapters.meter_store import MeterStoreError, interval_root
     from tasks.adapters.storage import list_files
     from tasks.generate import generate
+    from tasks.generate.load import load_portfolio
 
     console = Console()
     settings = settings_from(ctx)
@@ -90,11 +90,11 @@ def demo_cmd(
     console.log(f"generated {accounts:,} accounts into {folder} ({time.perf_counter() - t0:.1f} s)")
     try:
         t1 = time.perf_counter()
-        init_db(settings.database_url)
-        _clear_source_tables(settings.database_url)
-        load_portfolio(settings.database_url, folder)
+        init_db(settings.db_url)
+        _clear_source_tables(settings.db_url)
+        load_portfolio(settings.db_url, folder)
         console.log(
-            f"loaded the billing tables into {redact_url(settings.database_url)} ({time.perf_counter() - t1:.1f} s)"
+            f"loaded the billing tables into {redact_url(settings.db_url)} ({time.perf_counter() - t1:.1f} s)"
         )
         t1 = time.perf_counter()
         nem12 = ingest_nem12([str(folder / "nem12")], settings)

@@ -37,7 +37,7 @@ def generate_cmd(
     if load:  # before minutes of generating: the database must answer
         from tasks.adapters.db import check_connection
 
-        check_connection(settings_from(ctx).database_url)
+        check_connection(settings_from(ctx).db_url)
     t0 = time.perf_counter()
     manifest = generate(out, accounts=accounts, seed=seed, months=months, end=end_day, log=typer.echo)
     files = manifest["files"]
@@ -47,9 +47,9 @@ def generate_cmd(
     )
     if load:
         from tasks.adapters.db import init_db, redact_url
-        from tasks.adapters.load import load_portfolio
+        from tasks.generate.load import load_portfolio
 
         settings = settings_from(ctx)
-        init_db(settings.database_url)
-        counts = load_portfolio(settings.database_url, out)
-        typer.echo(f"loaded {sum(counts.values()):,} rows into {redact_url(settings.database_url)}")
+        init_db(settings.db_url)  # a fault: one `error:` line, exit 1 (flows/cli_app.py)
+        counts = load_portfolio(settings.db_url, out)
+        typer.echo(f"loaded {sum(counts.values()):,} rows into {redact_url(settings.db_url)}")

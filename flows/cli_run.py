@@ -12,12 +12,32 @@ from tasks.settings import Settings
 
 
 def run_month_end(settings: Settings, console: Any = None, **parameters: Any) -> dict[str, Any]:
-    """The accrual of one run date: the Prefect flow ``bua_monthly`` with a progress display."""
+    """``bua run``/``bua demo``: the ``bua_monthly`` flow (the deployments' code path) with a progress
+    display, against PREFECT_API_URL or a temporary Prefect server that dies with this process."""
+    import logging
+
     from rich.console import Console
 
-    from flows.progress import run_from_cli
+    from flows.local_server import temporary_server
+    from flows.monthly import bua_monthly
+    from flows.progress import display
+    from flows.runtime import use_settings
 
-    return run_from_cli(settings, console or Console(stderr=True), **parameters)
+    console = console or Console(stderr=True)
+    quiet = logging.getLogger("prefect")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # the progress bars say what the per-task INFO lines would
+    try:
+        with console.status("starting Prefect (a temporary local server: set PREFECT_API_URL to use yours)"):
+            server = temporary_server()
+            server.__enter__()
+        try:
+            with use_settings(settings), display(console):
+                return bua_monthly(**parameters)
+        finally:
+            server.__exit__(None, None, None)
+    finally:
+        quiet.setLevel(level)
 
 
 def print_summary(result: dict[str, Any], settings: Settings, elapsed: float) -> None:
@@ -71,7 +91,7 @@ def print_summary(result: dict[str, Any], settings: Settings, elapsed: float) ->
     from tasks.adapters.export import accrual_export_url
 
     day = result["run_date"]
-    console.print(f"tables: {redact_url(settings.database_url)} (run_date {day})", soft_wrap=True)
+    console.print(f"tables: {redact_url(settings.db_url)} (run_date {day})", soft_wrap=True)
     console.print(f"CSV: {accrual_export_url(settings, day)}/ ({len(result['exports'])} files)", soft_wrap=True)
     if result["nem12_files"]:
         console.print(

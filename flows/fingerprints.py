@@ -47,7 +47,7 @@ def sha(parts: Any) -> str:
 def settings_key(settings: Settings) -> dict[str, Any]:
     """The output-relevant settings; the database by its redacted URL (no password in a key)."""
     out = {name: getattr(settings, name) for name in KEY_SETTINGS}
-    out["database"] = redact_url(settings.database_url)
+    out["database"] = redact_url(settings.db_url)
     return out
 
 
@@ -99,7 +99,7 @@ def _table_version(table: str, spec: RunSpec, settings: Settings) -> str:
     from sql.schema import metadata
 
     tbl = metadata.tables[table]
-    with engine_for(settings.database_url).connect() as conn:
+    with engine_for(settings.db_url).connect() as conn:
         n = conn.execute(sa.select(sa.func.count()).select_from(tbl).where((tbl.c.run_date == spec.run_date) & (tbl.c.run_id == spec.run_id))).scalar()
     return f"rows:{n}"
 
@@ -159,7 +159,7 @@ def source_fingerprints(spec: RunSpec, settings: Settings) -> dict[str, Any]:
     from tasks.adapters.validation_tables import previous_run_fingerprint
 
     counts: dict[str, Any] = {}
-    engine = engine_for(settings.database_url)
+    engine = engine_for(settings.db_url)
     present = set(sa.inspect(engine).get_table_names())
     with engine.connect() as conn:
         for name in SOURCE_TABLES:
@@ -179,7 +179,7 @@ def source_fingerprints(spec: RunSpec, settings: Settings) -> dict[str, Any]:
     return {
         "billing_source": sha(counts),
         "meter_data": [sha([common, per_shard.get(s, [])]) for s in range(spec.shards)],
-        "previous_accrual": sha(previous_run_fingerprint(settings.database_url, spec.run_date)),
+        "previous_accrual": sha(previous_run_fingerprint(settings.db_url, spec.run_date)),
     }
 
 

@@ -67,7 +67,7 @@ def bua_monthly(
     spec = resolve_run(settings, run_date, period_start, period_end, basic_method, shards, scenario, backtest_months)
     ctx = PhaseContext(spec, settings)
     attempt = str(uuid.uuid4())
-    url = settings.database_url
+    url = settings.db_url
     runs.require_schema(url)
     with run_lock(
         url, f"run-{spec.run_date.isoformat()}", attempt, settings.run_lock_lease_seconds, settings.run_lock_wait_seconds

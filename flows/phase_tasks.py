@@ -35,6 +35,7 @@ def execute(run: dict[str, Any], phase: str, shard: int | None, key: str) -> Pha
     spec = RunSpec.from_json(run)
     settings = current_settings()
     ph = next(p for p in PHASES if p.name == phase)
+    faults.delay(phase)
     done = run_phase(ph, spec, settings, shard)
     faults.check(phase, shard)
     written = versions([loc for locs in done.written.values() for loc in locs], spec, settings)

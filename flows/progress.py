@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 Listener = Callable[[str, str, int], None]  # (event, phase, count)
 
@@ -78,28 +77,3 @@ def display(console: object | None = None) -> Iterator[None]:
 
     with progress, listen(on_event):
         yield
-
-
-def run_from_cli(settings: Any, console: Any, **parameters: Any) -> dict[str, Any]:
-    """``bua run``/``bua demo``: the ``bua_monthly`` flow (the deployments' code path) with a progress
-    display, against PREFECT_API_URL or a temporary Prefect server that dies with this process."""
-    import logging
-
-    from flows.local_server import temporary_server
-    from flows.monthly import bua_monthly
-    from flows.runtime import use_settings
-
-    quiet = logging.getLogger("prefect")
-    level = quiet.level
-    quiet.setLevel(logging.WARNING)  # the progress bars say what the per-task INFO lines would
-    try:
-        with console.status("starting Prefect (a temporary local server: set PREFECT_API_URL to use yours)"):
-            server = temporary_server()
-            server.__enter__()
-        try:
-            with use_settings(settings), display(console):
-                return bua_monthly(**parameters)
-        finally:
-            server.__exit__(None, None, None)
-    finally:
-        quiet.setLevel(level)

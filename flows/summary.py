@@ -194,7 +194,7 @@ def print_from_result(
         counts=_get(result, "counts") or {},
         exceptions_by_code=_get(result, "exceptions_by_code") or {},
         elapsed_seconds=elapsed_seconds,
-        database=redact_url(settings.database_url),
+        database=redact_url(settings.db_url),
         csv_dir=csv_dir_url(settings, day, scenario),
         csv_files=csv_files(settings, day, scenario),
         report=report if exists(report, settings) else None,

@@ -19,7 +19,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BUA_", extra="ignore")
 
     # where things are
-    database_url: str = Field("sqlite:///.bua/bua.db", description="SQLAlchemy URL of the billing database")
+    database_url: SecretStr = Field(
+        SecretStr("sqlite:///.bua/bua.db"),
+        description="SQLAlchemy URL of the billing database (a secret: it may hold a password)",
+    )
     meter_store: str = Field(".bua/meter-store", description="path or s3:// prefix of the parquet meter store")
     output_url: str = Field(".bua/out", description="path or s3:// prefix for exports, NEM12 estimates, report")
     quarantine_url: str | None = Field(None, description="where rejected input goes (default OUTPUT_URL/quarantine)")
@@ -79,6 +82,11 @@ class Settings(BaseSettings):
     write_off_method: str = Field("WRITE_OFF", description="payment.method of a write-off (not cash)")
     alert_timezone: str | None = Field(None, description="timezone of the 6-hour revenue windows (default TIMEZONE)")
     slack_webhook_block: str | None = Field(None, description="name of a Prefect Secret block holding the Slack webhook")
+
+    @property
+    def db_url(self) -> str:
+        """The database URL in clear, for the database layer only (never log or store it)."""
+        return self.database_url.get_secret_value()
 
     def storage_options(self) -> dict[str, str]:
         """polars/object_store options for S3 paths (the ``aws_*`` keys polars understands)."""

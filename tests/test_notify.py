@@ -176,4 +176,4 @@ def test_flow_posts_started_then_finished_and_failed_naming_the_phase(
     assert len(texts) == 2 and "started" in texts[0]
     assert "FAILED" in texts[1] and "rating[0]" in texts[1] and "(ValueError)" in texts[1]
     assert NMI not in texts[1]
-    assert_clean(slack_webhook.texts, slack_webhook, s.database_url)
+    assert_clean(slack_webhook.texts, slack_webhook, s.db_url)

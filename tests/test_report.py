@@ -353,7 +353,7 @@ def test_engine_report_true_to_the_export_links_and_same_bytes_on_a_rerun(engine
     expected = f"{csv['net_amount_less_discount'].sum():,.2f}"
     assert table_after(page, "month-segment")[-1][-1] == expected
     assert table_after(page, "state-fuel")[-1][-1] == expected
-    for ident in customer_identifiers(engine_run.database_url):
+    for ident in customer_identifiers(engine_run.db_url):
         assert ident not in page
     # the phase links the run's CSV folder, relatively (a copy of the tree, or a bucket served as a
     # website, keeps it working)
@@ -365,8 +365,8 @@ def test_engine_report_true_to_the_export_links_and_same_bytes_on_a_rerun(engine
     from tasks.pipeline.report import ReportRun, read_report_frames, write_report
 
     run = ReportRun("run-x", R, dt.date(2025, 11, 1), dt.date(2026, 10, 31))
-    other = Settings(database_url=engine_run.database_url, output_url=engine_run.output_url)
-    copy = Path(write_report(other, run, read_report_frames(other.database_url, R)))
+    other = Settings(database_url=engine_run.db_url, output_url=engine_run.output_url)
+    copy = Path(write_report(other, run, read_report_frames(other.db_url, R)))
     hrefs = re.findall(r'<a href="([^"]+)"', copy.read_text())
     assert sorted(Path(h).name for h in hrefs) == sorted(p.name for p in csv_dir.glob("*.csv"))
     for h in hrefs:
@@ -387,12 +387,12 @@ def test_report_on_s3_with_presigned_links(engine_run, s3_bucket):
     from tasks.adapters import storage
     from tasks.pipeline.report import ReportRun, read_report_frames, report_url, write_report
 
-    s3 = Settings(database_url=engine_run.database_url, output_url=f"{s3_bucket}/bua", shards=4)
+    s3 = Settings(database_url=engine_run.db_url, output_url=f"{s3_bucket}/bua", shards=4)
     local = Path(engine_run.output_url) / "export" / "csv" / "2026-11-01"
     for f in sorted(local.glob("*.csv")):
         storage.write_bytes_atomic(f.read_bytes(), f"{s3_bucket}/bua/export/csv/2026-11-01/{f.name}", s3)
     run = ReportRun("run-s3", R, dt.date(2025, 11, 1), dt.date(2026, 10, 31))
-    url = write_report(s3, run, read_report_frames(s3.database_url, R), presign_seconds=3600)
+    url = write_report(s3, run, read_report_frames(s3.db_url, R), presign_seconds=3600)
     assert url == report_url(s3, R) == f"{s3_bucket}/bua/report/2026-11-01/report.html"
     page = storage.read_bytes(url, s3).decode()
     hrefs = re.findall(r'<a href="([^"]+)"', page)
@@ -402,7 +402,7 @@ def test_report_on_s3_with_presigned_links(engine_run, s3_bucket):
         with urllib.request.urlopen(h.replace("&amp;", "&")) as r:  # noqa: S310 - moto's local server
             assert r.read() == (local / name).read_bytes()
     # without pre-signing: relative links, the same as locally
-    write_report(s3, run, read_report_frames(s3.database_url, R))
+    write_report(s3, run, read_report_frames(s3.db_url, R))
     page = storage.read_bytes(url, s3).decode()
     assert 'href="../../export/csv/2026-11-01/accrual_summary.csv"' in page
 

@@ -437,7 +437,7 @@ def test_validation_phase_on_a_generated_portfolio(portfolio: Path, tmp_path: Pa
         by[("INTERVAL", "ALL")]["actual_volume"] + by[("BASIC", "ALL")]["actual_volume"], abs=0.002
     )
     # true-up against the run of 1 Oct: its whole accrual is that run's net less propensity discount
-    with engine_for(s.database_url).connect() as c:
+    with engine_for(s.db_url).connect() as c:
         prev_net = c.execute(
             sa.text(
                 "SELECT SUM(net_amount - discount_net_propensity) FROM invoice_line_item_monthly WHERE run_date = :d"
@@ -461,7 +461,7 @@ def test_validation_phase_on_a_generated_portfolio(portfolio: Path, tmp_path: Pa
         p.name: p.read_bytes() for p in csv.iterdir() if p.name.startswith(("bua_backtest", "bua_trueup"))
     }
     assert after == before and set(before) == {"bua_backtest.csv", "bua_trueup.csv"}
-    with engine_for(s.database_url).connect() as c:
+    with engine_for(s.db_url).connect() as c:
         n = c.execute(
             sa.text("SELECT COUNT(*) FROM bua_backtest WHERE run_date = :d"), {"d": second}
         ).scalar_one()

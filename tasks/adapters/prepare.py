@@ -143,7 +143,7 @@ def _write_outputs_sqlite(
     Python's sqlite3 inserts row by row (~100k rows/s); ADBC binds whole Arrow columns (polars
     hands them over through the Arrow C stream interface; the low-level API, so neither pyarrow's
     dataset module nor pandas is imported). Two SQLite libraries must never hold the same file open
-    in one process at once, so SQLAlchemy's pooled connections are closed first (as tasks/adapters/load.py
+    in one process at once, so SQLAlchemy's pooled connections are closed first (as tasks/generate/load.py
     does). Runs in a child process (:func:`_write_outputs_sqlite_in_child`).
     """
     import adbc_driver_manager as adbc

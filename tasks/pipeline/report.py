@@ -967,7 +967,7 @@ def write_report(
     f = (
         dict(frames)
         if frames is not None
-        else read_report_frames(settings.database_url, run.run_date, run.scenario)
+        else read_report_frames(settings.db_url, run.run_date, run.scenario)
     )
     csv_dir = csv_dir_url(settings, run.run_date, run.scenario)
     files = [

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 def billing_source(io: Datasets, shard: int | None) -> dict[str, pl.DataFrame]:
     """The billing database's datasets of the run (sql/*.sql)."""
     s = io.spec
-    return read_datasets(io.settings.database_url, s.run_date, s.period_start, s.period_end, io.settings.max_workers)
+    return read_datasets(io.settings.db_url, s.run_date, s.period_start, s.period_end, io.settings.max_workers)
 
 
 def meter_data(io: Datasets, shard: int | None) -> MeterData | list[MeterData]:
@@ -39,19 +39,19 @@ def meter_data(io: Datasets, shard: int | None) -> MeterData | list[MeterData]:
 
 
 def previous_accrual(io: Datasets, shard: int | None) -> Any:
-    return read_previous_accrual(io.settings.database_url, io.spec.run_date)
+    return read_previous_accrual(io.settings.db_url, io.spec.run_date)
 
 
 def accrual_summary(io: Datasets, shard: int | None) -> pl.DataFrame:
-    return read_outputs(io.settings.database_url, io.spec.run_date, ("accrual_summary",))["accrual_summary"]
+    return read_outputs(io.settings.db_url, io.spec.run_date, ("accrual_summary",))["accrual_summary"]
 
 
 def published_accrual(io: Datasets, shard: int | None) -> dict[str, pl.DataFrame]:
-    return figures(io.settings.database_url, io.spec.run_date)
+    return figures(io.settings.db_url, io.spec.run_date)
 
 
 def published_validation(io: Datasets, shard: int | None) -> dict[str, pl.DataFrame]:
-    return validation_figures(io.settings.database_url, io.spec.run_date)
+    return validation_figures(io.settings.db_url, io.spec.run_date)
 
 
 # ---------------------------------------------------------------- sinks
@@ -68,7 +68,7 @@ def nem12_estimates(io: Datasets, usage: pl.DataFrame, shard: int | None) -> lis
 
 def output_tables(io: Datasets, frames: dict[str, pl.DataFrame], shard: int | None) -> list[str]:
     """The run's output tables in one transaction (accrual_summary computed by the database)."""
-    counts = write_outputs(io.settings.database_url, io.spec.run_id, io.spec.run_date, frames)
+    counts = write_outputs(io.settings.db_url, io.spec.run_id, io.spec.run_date, frames)
     summary = accrual_summary(io, None)
     exc = frames["bua_exception"]
     io.stats.update(
@@ -86,7 +86,7 @@ def csv_exports(io: Datasets, frames: dict[str, pl.DataFrame], shard: int | None
 def validation_tables(io: Datasets, frames: dict[str, pl.DataFrame], shard: int | None) -> list[str]:
     """bua_backtest and bua_trueup: the run date's rows replaced, and their CSVs."""
     s = io.spec
-    counts = write_validation(io.settings.database_url, s.run_id, s.run_date, frames)
+    counts = write_validation(io.settings.db_url, s.run_id, s.run_date, frames)
     typed = {
         name: typed_like_table(
             name, df.with_columns(pl.lit(s.run_id).alias("run_id"), pl.lit(s.run_date).alias("run_date"))

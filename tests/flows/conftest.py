@@ -45,7 +45,7 @@ def output_digests(settings: Settings) -> dict[str, str]:
 
 def output_rows(settings: Settings, run_date: dt.date = R) -> dict[str, list[tuple]]:
     """The run date's rows of every output table (run_id included), sorted."""
-    path = settings.database_url.removeprefix("sqlite:///")
+    path = settings.db_url.removeprefix("sqlite:///")
     with sqlite3.connect(path) as conn:
         return {t: sorted(conn.execute(f"SELECT * FROM {t} WHERE run_date = ?", (run_date.isoformat(),)).fetchall(),
                           key=repr) for t in OUTPUT_TABLES}  # fmt: skip

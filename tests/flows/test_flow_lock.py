@@ -15,12 +15,12 @@ pytestmark = pytest.mark.usefixtures("harness")
 
 
 def rows(settings, sql: str) -> list[tuple]:
-    with sqlite3.connect(settings.database_url.removeprefix("sqlite:///")) as conn:
+    with sqlite3.connect(settings.db_url.removeprefix("sqlite:///")) as conn:
         return conn.execute(sql).fetchall()
 
 
 def test_a_second_run_of_the_same_date_refuses_and_writes_nothing(settings):
-    with run_lock(settings.database_url, f"run-{R}", "other-operator", lease_seconds=60):
+    with run_lock(settings.db_url, f"run-{R}", "other-operator", lease_seconds=60):
         second = run_monthly(settings)
     assert isinstance(second.error, RunLocked)
     assert "refusing to interleave writes" in str(second.error)
@@ -32,7 +32,7 @@ def test_a_second_run_of_the_same_date_refuses_and_writes_nothing(settings):
 
 
 def test_a_dead_attempts_lease_is_taken_over_and_it_is_recorded_failed(settings):
-    url = settings.database_url
+    url = settings.db_url
     assert try_acquire(url, f"run-{R}", "dead-attempt", 2) is not None  # a holder that never beats again
     with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
         conn.execute(

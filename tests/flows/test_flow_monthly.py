@@ -66,7 +66,7 @@ def test_a_failed_task_fails_the_run_and_the_rerun_resumes_to_the_same_bytes(
     name = fault.replace(":", "[") + ("]" if ":" in fault else "")
     assert failed.error.failed and failed.error.failed[0].startswith(f"{name} (Failed")
     assert failed.states[name] == "Failed"
-    with sqlite3.connect(settings.database_url.removeprefix("sqlite:///")) as conn:
+    with sqlite3.connect(settings.db_url.removeprefix("sqlite:///")) as conn:
         assert conn.execute("SELECT status FROM bua_run").fetchall() == [("FAILED",)]
 
     monkeypatch.delenv("BUA_TEST_FAULT")
@@ -92,7 +92,7 @@ def test_outputs_that_are_gone_are_rewritten_by_the_rerun(clean, settings):
     assert again.states["prepare"] == "Cached" and again.states["rating[0]"] == "Cached"
     assert csv.exists()
     # the run's rows deleted from a table: prepare rewrites them (and what reads them follows)
-    with sqlite3.connect(settings.database_url.removeprefix("sqlite:///")) as conn:
+    with sqlite3.connect(settings.db_url.removeprefix("sqlite:///")) as conn:
         conn.execute("DELETE FROM invoice_line_item_monthly WHERE run_date = ?", (R.isoformat(),))
     third = run_monthly(settings)
     assert third.error is None, third.error

@@ -80,7 +80,7 @@ def _bad_input(url: str) -> dict[str, int]:
 @pytest.mark.slow
 def test_month_end_with_bad_input(portfolio: Path, tmp_path: Path) -> None:
     s = _loaded(portfolio, tmp_path)
-    bad = _bad_input(s.database_url)
+    bad = _bad_input(s.db_url)
     result = accrue(s, R)
     csv = Path(s.output_url) / "export" / "csv" / R.isoformat()
     lines = pl.read_csv(csv / "invoice_line_item_monthly.csv")
@@ -130,7 +130,7 @@ def test_month_end_with_bad_input(portfolio: Path, tmp_path: Path) -> None:
     # feed-in is never positive, GST never on feed-in
     feed = lines.filter(pl.col("plan_item_type_name") == "FEED_IN_RETAIL")
     assert (feed["net_amount"] <= 0).all() and (feed["gst_amount"] == 0).all()
-    with engine_for(s.database_url).connect() as c:
+    with engine_for(s.db_url).connect() as c:
         assert (
             c.execute(
                 sa.text("SELECT status FROM bua_run WHERE run_id = :r"), {"r": result["run_id"]}
@@ -144,7 +144,7 @@ def test_month_end_with_bad_input(portfolio: Path, tmp_path: Path) -> None:
     assert again["run_id"] == result["run_id"]
     assert set(again["task_run_states"].values()) == {"Cached"}
     assert {p.name: p.read_bytes() for p in csv.iterdir()} == before
-    with engine_for(s.database_url).connect() as c:
+    with engine_for(s.db_url).connect() as c:
         n = c.execute(
             sa.text("SELECT COUNT(*) FROM invoice_line_item_monthly WHERE run_date = :d"), {"d": R}
         ).scalar_one()
@@ -157,13 +157,13 @@ def test_missing_table_stops_the_run_with_a_clear_message(tmp_path: Path) -> Non
         output_url=str(tmp_path / "out"),
         meter_store=str(tmp_path / "ms"),
     )
-    init_db(s.database_url)
-    with transaction(s.database_url) as c:
+    init_db(s.db_url)
+    with transaction(s.db_url) as c:
         c.execute(sa.text("DROP TABLE plan_rate"))
     with pytest.raises(DatabaseError, match="lacks table\\(s\\) plan_rate"):
         accrue(s, R)
     # nothing was published: no output rows, the attempt recorded FAILED
-    with engine_for(s.database_url).connect() as c:
+    with engine_for(s.db_url).connect() as c:
         assert c.execute(sa.text("SELECT COUNT(*) FROM invoice_line_item_monthly")).scalar_one() == 0
         assert c.execute(sa.text("SELECT status FROM bua_run_attempt")).scalars().all() == ["FAILED"]
 
