@@ -423,3 +423,47 @@ def test_same_page_whatever_order_the_rows_come_in():
         for seed in range(4)
     }
     assert len(pages) == 1
+
+
+def test_validation_tables_put_totals_last_whatever_the_row_order():
+    from tasks.pipeline.report import backtest_table, trueup_tables
+
+    bt = pl.DataFrame(
+        {
+            "fuel": ["ELECTRICITY"] * 3,
+            "method": ["ALL", "INTERVAL", "INTERVAL"],
+            "segment": ["ALL", "ALL", "RES|NSW|CONSUMPTION"],
+            "registers": [3, 3, 3],
+            "register_days": [9, 9, 9],
+            "actual_volume": [1.0, 1.0, 1.0],
+            "estimated_volume": [1.0, 1.0, 1.0],
+            "bias_pct": [0.0, 0.0, 0.0],
+            "mape_pct": [0.0, 0.0, 0.0],
+            "wape_pct": [0.0, 0.0, 0.0],
+        }
+    )
+    assert backtest_table(bt, "ELECTRICITY")["row"].to_list() == ["detail", "subtotal", "total"]
+    tu = pl.DataFrame(
+        {
+            "fuel": ["ALL", "GAS", "GAS"],
+            "segment": ["ALL", "ALL", "SME"],
+            **{c: [1, 1, 1] for c in ("accounts", "accounts_billed", "covered_days")},
+            **{
+                c: [1.0, 1.0, 1.0]
+                for c in (
+                    "accrued_volume",
+                    "billed_volume",
+                    "volume_difference",
+                    "volume_difference_pct",
+                    "accrued_net",
+                    "billed_net",
+                    "net_difference",
+                    "net_difference_pct",
+                    "accrued_net_total",
+                )
+            },
+        }
+    )
+    money, usage = trueup_tables(tu)
+    assert money["Fuel"].to_list() == ["Gas", "Gas", "Total"] and money["row"].to_list()[-1] == "total"
+    assert usage["GAS"]["Segment"].to_list() == ["SME", "All"]

@@ -473,9 +473,17 @@ def backtest_labelled(backtest: pl.DataFrame) -> pl.DataFrame:
         ],
         separator=" · ",
     )
+    # details first, then each method's subtotal, the fuel's total last (whatever order the rows came in)
+    order = [
+        pl.col("fuel"),
+        pl.col("method") == "ALL",
+        pl.col("segment") == "ALL",
+        pl.col("method"),
+        pl.col("segment"),
+    ]
     return b.with_columns(
         pl.when(pl.col("segment") == "ALL").then(portfolio).otherwise(detail).alias("Label")
-    )
+    ).sort(order)
 
 
 def backtest_table(backtest: pl.DataFrame, fuel: str) -> pl.DataFrame:
@@ -508,6 +516,8 @@ def trueup_tables(trueup: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, pl.Data
     """The money table (every fuel and segment, the portfolio last) and one usage table per fuel
     (its unit in the headers)."""
     t = trueup.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
+    # details, then each fuel's subtotal, the portfolio's total last (whatever order the rows came in)
+    t = t.sort(pl.col("fuel") == "ALL", pl.col("segment") == "ALL", "fuel", "segment")
     kind = (
         pl.when(pl.col("fuel") == "ALL")
         .then(pl.lit("total"))
