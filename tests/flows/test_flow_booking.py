@@ -98,9 +98,9 @@ def test_a_what_if_scenario_never_replaces_the_booked_run_and_is_compared_with_i
     booked_summary = pl.read_csv(csv.parent / "accrual_summary.csv")
     assert set(summary["scenario"]) == {params["scenario"]} and set(booked_summary["scenario"].fill_null("")) == {""}
     # the comparison's totals are the two summaries' totals (read independently)
-    assert comparison["scenario_net_less_discount"].sum() == pytest.approx(summary["net_amount_less_discount"].sum(), abs=0.05)
-    assert comparison["booked_net_less_discount"].sum() == pytest.approx(booked_summary["net_amount_less_discount"].sum(), abs=0.05)
-    assert (Path(booked.output_url) / "report" / R.isoformat() / f"report-{params['scenario']}.html").exists()
+    assert comparison["scenario_accrual"].sum() == pytest.approx(summary["net_amount_less_discount"].sum(), abs=0.05)
+    assert comparison["booked_accrual"].sum() == pytest.approx(booked_summary["net_amount_less_discount"].sum(), abs=0.05)
+    assert (Path(booked.output_url) / "report" / R.isoformat() / f"scenario={params['scenario']}" / "report.html").exists()
     with sqlite3.connect(booked.db_url.removeprefix("sqlite:///")) as conn:
         runs = dict(conn.execute("SELECT scenario, status FROM bua_run").fetchall())
     assert runs == {"": "COMPLETED", params["scenario"]: "COMPLETED"}

@@ -30,10 +30,10 @@ def report(
     prechecks: pl.DataFrame,
     comparison: pl.DataFrame,
 ) -> dict[str, Any]:
-    """The self-contained HTML report of the run."""
+    """The self-contained HTML report of the run: the accrual, the pre-run checks, the validation
+    and, for a what-if, its comparison with the booked run."""
     frames = {**published_accrual, **validation_figures, "prechecks": prechecks}
-    if not ctx.spec.booked:
-        frames["comparison"] = comparison
+    frames["comparison"] = None if ctx.spec.booked else comparison
     return {"report": render(ctx, frames)}
 
 
