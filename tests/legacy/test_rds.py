@@ -15,32 +15,15 @@ import pytest
 
 from tasks.adapters import rds
 from tasks.adapters.aws import AwsConfig
-from tests.conftest import free_port
 
 RUN = dt.date(2026, 11, 1)
 REGION = "ap-southeast-2"
 PASSWORD = "s3cr3t/with:odd@chars"
 
 
-@pytest.fixture(scope="module")
-def aws_server():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def env(aws_server, monkeypatch):  # noqa: ANN001
+def env(aws_server, aws_env):  # noqa: ANN001
     """A source instance and its snapshot (the 'shared' one), a KMS key, groups, a secret and a zone."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     prefix = f"bua-{uuid.uuid4().hex[:6]}"
     mk = lambda svc: boto3.client(svc, endpoint_url=aws_server, region_name=REGION)  # noqa: E731
     r, ec2 = mk("rds"), mk("ec2")
@@ -142,7 +125,7 @@ def test_wait_times_out_with_a_clear_error(env) -> None:  # noqa: ANN001
         rds.restore_instance(c, cfg, RUN, lambda s: None)
 
 
-def test_failure_midway_then_rerun_succeeds_and_cleans_up(env, monkeypatch) -> None:  # noqa: ANN001
+def test_failure_midway_then_rerun_succeeds_and_cleans_up(env) -> None:  # noqa: ANN001
     cfg, c, r = env
     # an earlier run date's attempt died before its teardown: its instance and copy are orphans
     old = dt.date(2026, 10, 1)
