@@ -106,6 +106,8 @@ def _as_codes(values: list[str]) -> np.ndarray:
 
 def permute(values: pl.Series, key: bytes, kind: str, keep: int = 0, tweak: int = 0) -> pl.Series:
     """The keyed shape-keeping pseudonym of each distinct ASCII identifier (same order as ``values``)."""
+    if values.len() == 0:
+        return values.cast(pl.String)
     frame = pl.DataFrame({"v": values.cast(pl.String)}).with_row_index("_i")
     ascii_ok = pl.col("v").str.contains(r"^[\x20-\x7e]+$")
     bad = frame.filter(~ascii_ok | pl.col("v").is_null())
@@ -136,7 +138,8 @@ def text_pseudonym(values: pl.Series, key: bytes, label: str) -> pl.Series:
     """``{label}-{12 base32 characters of HMAC-SHA256}`` per distinct value (names, places, file names)."""
     uniq = values.drop_nulls().unique(maintain_order=True)
     mapped = [
-        f"{label}-" + base64.b32encode(hmac.digest(key, f"{label}|{v}".encode(), hashlib.sha256)).decode()[:12]
+        f"{label}-"
+        + base64.b32encode(hmac.digest(key, f"{label}|{v}".encode(), hashlib.sha256)).decode()[:12]
         for v in uniq.to_list()
     ]
     return values.replace_strict(uniq, pl.Series(mapped, dtype=pl.String), default=None).alias(values.name)

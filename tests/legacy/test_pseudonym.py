@@ -23,7 +23,9 @@ def test_shape_kept_character_by_character_and_nmi_block_kept() -> None:
     assert [len(v) for v in out] == [10, 10, 9, 10, 5]
     assert out[0].startswith("4102") and out[0][4:].isdigit() and out[0] != "4102000001"
     assert out[1].startswith("QB12") and out[1][4:].isdigit()
-    assert out[3].startswith("VAAA") and out[3][4:9].isdigit() and out[3][9].isupper() and out[3][9] not in "IO"
+    assert (
+        out[3].startswith("VAAA") and out[3][4:9].isdigit() and out[3][9].isupper() and out[3][9] not in "IO"
+    )
     assert out[4][:2].islower() and out[4][2] == "-" and out[4][3:].isdigit()
 
 
