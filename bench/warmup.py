@@ -74,8 +74,8 @@ def main() -> None:
     from bench.results_file import save_run
     from tasks.adapters.db import engine_for, init_db
     from tasks.adapters.extract import read_datasets
-    from tasks.adapters.load import load_portfolio
     from tasks.adapters.warmup import warm_up
+    from tasks.generate.load import load_portfolio
 
     work = Path(tempfile.mkdtemp(prefix="bua-warmup-", dir=args.work))
     data = work / "data"

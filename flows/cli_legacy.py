@@ -25,7 +25,9 @@ def anonymise_cmd(
     from tasks.adapters.db import DatabaseError, redact_url
 
     src = settings_from(ctx)
-    dst = src.model_copy(update={"database_url": to_database_url, "meter_store": to_meter_store})
+    from pydantic import SecretStr
+
+    dst = src.model_copy(update={"database_url": SecretStr(to_database_url), "meter_store": to_meter_store})
     try:
         report = anonymise(src, dst, anonymise_key(src), progress=typer.echo, replace=replace)
     except (AnonymiseError, AwsConfigError, DatabaseError) as exc:

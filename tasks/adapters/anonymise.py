@@ -295,18 +295,18 @@ def anonymise(
     if src.shards != dst.shards:
         raise AnonymiseError("the copy keeps the source's shard count")
     try:
-        engine_for(src.database_url).connect().close()
+        engine_for(src.db_url).connect().close()
     except Exception as exc:  # noqa: BLE001
         raise DatabaseError(
-            f"cannot connect to database {redact_url(src.database_url)}: {type(exc).__name__}"
+            f"cannot connect to database {redact_url(src.db_url)}: {type(exc).__name__}"
         ) from None
     p = Pseudonyms(key, dst.anonymise_nmi_keep)
     seconds: dict[str, float] = {}
     t = time.perf_counter()
-    collect_identifiers(src.database_url, src, p, progress)
+    collect_identifiers(src.db_url, src, p, progress)
     seconds["maps"] = time.perf_counter() - t
     t = time.perf_counter()
-    tables = copy_database(src.database_url, dst.database_url, p, progress, replace)
+    tables = copy_database(src.db_url, dst.db_url, p, progress, replace)
     seconds["database"] = time.perf_counter() - t
     t = time.perf_counter()
     n_in, n_out, days = copy_store(src, dst, p, progress, replace)

@@ -25,6 +25,7 @@ import dataclasses
 import datetime as dt
 
 import polars as pl
+from pydantic import SecretStr
 
 from tasks.settings import Settings
 
@@ -45,14 +46,14 @@ def run_settings(settings: Settings, run_date: dt.date) -> Settings:
 
     cfg = rds.RdsConfig.from_settings(settings)
     return settings.model_copy(
-        update={"database_url": rds.database_url(rds.Clients.for_config(cfg), cfg, run_date)}
+        update={"database_url": SecretStr(rds.database_url(rds.Clients.for_config(cfg), cfg, run_date))}
     )
 
 
 def db_warmup(settings: Settings) -> pl.DataFrame:
     from tasks.adapters.warmup import warm_up
 
-    return warm_up(settings.database_url)
+    return warm_up(settings.db_url)
 
 
 def engine_lines(run_date: dt.date, run_id: str, settings: Settings) -> pl.DataFrame:
@@ -60,7 +61,7 @@ def engine_lines(run_date: dt.date, run_id: str, settings: Settings) -> pl.DataF
 
     token = settings.engine_http_token.get_secret_value() if settings.engine_http_token else None
     return be.engine_lines(
-        be.EngineConfig.from_settings(settings), settings.database_url, run_date, run_id, http_token=token
+        be.EngineConfig.from_settings(settings), settings.db_url, run_date, run_id, http_token=token
     )
 
 
