@@ -1,45 +1,54 @@
-"""The run's artifacts in the Prefect UI (SPEC §5): the accrual summary, exceptions by code, the
-back-test metrics, a link to the report and a run note linking the exported files."""
+"""The run's artifacts in the Prefect UI (SPEC §5): the accrual summary (month, state, fuel, segment,
+subtotals, total), exceptions by code, the back-test, the pre-run checks, a what-if's comparison, a
+link to the report and a run note with totals and links to the exported files. Their content is
+tasks/pipeline/artifacts.py (pure); a what-if's keys carry its name so it never shadows the booked run."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from tasks.pipeline.spec import RunSpec
 from tasks.settings import Settings
 
 
-def link(url: str, settings: Settings) -> str:
-    if url.startswith("s3://"):
-        bucket, _, key = url[len("s3://") :].partition("/")
-        return f"https://{bucket}.s3.{settings.aws_region}.amazonaws.com/{key}"
-    return Path(url).resolve().as_uri()
-
-
 def publish(spec: RunSpec, settings: Settings, report: dict[str, Any]) -> None:
     from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
-    day = spec.label
-    if report["accrual_summary"]:
-        create_table_artifact(report["accrual_summary"], key="bua-accrual-summary", description=f"Accrual summary as at {day}")
-    rows = [{"code": k, "count": v} for k, v in sorted(report["exceptions_by_code"].items())]
-    create_table_artifact(rows, key="bua-exceptions-by-code", description=f"Exceptions by code, {day}")
-    if report["report"]:
-        create_link_artifact(link(report["report"], settings), link_text=f"Accrual report {day}", key="bua-report")
-    if report["backtest"]:
-        create_table_artifact(report["backtest"], key="bua-backtest", description=f"Back-test metrics, {day}")
-    links = "".join(f"\n- [{u.rsplit('/', 1)[-1]}]({link(u, settings)})" for u in sorted(report["exports"]))
+    from flows.summary import csv_files
+    from tasks.pipeline import artifacts as A
+    from tasks.pipeline.report import ReportRun, absolute_links, read_report_frames
+
+    run, day = ReportRun.of(spec), spec.label
+    sfx = "" if spec.booked else f"-{spec.scenario}"
+    f = read_report_frames(settings.db_url, spec.run_date, spec.scenario)
+    if f["summary"] is not None and f["summary"].height:
+        create_table_artifact(A.summary_rows(f["summary"]), key=f"bua-accrual-summary{sfx}",
+                              description=f"Accrual as at {day}, GST exclusive")  # fmt: skip
+    create_table_artifact(A.exceptions_rows(report["exceptions_by_code"]), key=f"bua-exceptions-by-code{sfx}",
+                          description=f"Exceptions by code, {day}")  # fmt: skip
+    if f["backtest"] is not None:
+        create_table_artifact(A.backtest_rows(f["backtest"]), key=f"bua-backtest{sfx}",
+                              description=f"Back-test of the estimator, {day}")  # fmt: skip
+    if not spec.booked and f["comparison"] is not None:
+        for dim, rows in A.comparison_rows(f["comparison"]).items():
+            create_table_artifact(rows, key=f"bua-comparison-{dim}{sfx}", description=f"What-if vs booked by {dim}, {day}")
+    links = absolute_links(settings, csv_files(settings, spec.run_date, spec.scenario))
+    report_link = absolute_links(settings, [report["report"]])[0][1] if report["report"] else None
+    if report_link:
+        create_link_artifact(report_link, link_text=f"Accrual report {day}", key=f"bua-report{sfx}")
+    accounts = int(f["account_volumes"]["accounts"].sum()) if f["account_volumes"] is not None else None
     create_markdown_artifact(
-        f"# bua_monthly {day}\n\nrun_id `{spec.run_id}`, code `{spec.code_version}`, {spec.shards} shards, "
-        f"basic method `{spec.basic_method}`, period {spec.period_start} … {spec.period_end}.\n\n"
-        f"## Exported files{links or ' (none)'}",
-        key="bua-run",
-    )
+        A.run_note(run, f["summary"], accounts=accounts, exceptions_by_code=report["exceptions_by_code"],
+                   links=links, report_link=report_link, prechecks=f["prechecks"], status="COMPLETED"),
+        key=f"bua-run{sfx}",
+    )  # fmt: skip
 
 
 def prechecks(spec: RunSpec, checks: Any) -> None:
     """The pre-run checks as a table artifact (before any phase runs)."""
     from prefect.artifacts import create_table_artifact
 
-    create_table_artifact(checks.to_dicts(), key="bua-prechecks", description=f"Pre-run checks, {spec.label}")
+    from tasks.pipeline import artifacts as A
+
+    sfx = "" if spec.booked else f"-{spec.scenario}"
+    create_table_artifact(A.prechecks_rows(checks), key=f"bua-prechecks{sfx}", description=f"Pre-run checks, {spec.label}")

@@ -8,7 +8,7 @@ from flows.cli_app import app
 
 # Each module registers its commands on the shared app; a module that is not there yet is skipped
 # so that a partial checkout still runs the commands it has.
-for _name in ("cli_db", "cli_generate", "cli_meter", "cli_run", "cli_demo", "cli_companion"):
+for _name in ("cli_db", "cli_generate", "cli_meter", "cli_run", "cli_demo", "cli_companion", "cli_legacy"):
     try:
         importlib.import_module(f"flows.{_name}")
     except ModuleNotFoundError as exc:

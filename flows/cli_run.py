@@ -53,68 +53,13 @@ def run_month_end(settings: Settings, console: Any = None, **parameters: Any) ->
 
 
 def print_summary(result: dict[str, Any], settings: Settings, elapsed: float) -> None:
-    """The accrual summary by month, state and fuel with totals; counts; where the outputs are."""
-    import polars as pl
+    """The accrual summary (flows/summary.py): by fuel and month, by fuel and state, with subtotals
+    and totals, never truncated; counts; where the outputs are; the true elapsed time."""
     from rich.console import Console
-    from rich.table import Table
 
-    console = Console()
-    rows = pl.DataFrame(result["accrual_summary"]) if result["accrual_summary"] else pl.DataFrame()
-    table = Table(
-        title=f"Accrual as at {result['run_date']} by month, state, fuel (GST exclusive; discount weighted by propensity)",
-        show_footer=True,
-    )
-    if rows.height:
-        g = (
-            rows.group_by("year_mnth", "state", "fuel")
-            .agg(
-                pl.col("net_amount").sum(),
-                pl.col("discount_net_propensity").sum(),
-                pl.col("net_amount_less_discount").sum(),
-                pl.col("volume").sum(),
-                pl.col("accounts").max(),
-            )
-            .sort("year_mnth", "state", "fuel")
-        )
-        totals = g.select(
-            pl.col("net_amount", "discount_net_propensity", "net_amount_less_discount", "volume").sum()
-        ).row(0)
-        table.add_column("month", footer="total")
-        table.add_column("state")
-        table.add_column("fuel", no_wrap=True)
-        # electricity in kWh, gas in MJ: a volume total across fuels would add unlike units
-        table.add_column("usage kWh|MJ", justify="right")
-        table.add_column("net $", justify="right", footer=f"{totals[0]:,.2f}")
-        table.add_column("discount $", justify="right", footer=f"{totals[1]:,.2f}")
-        table.add_column("net − disc. $", justify="right", footer=f"{totals[2]:,.2f}")
-        for r in g.iter_rows(named=True):
-            fuel = {"ELECTRICITY": "ELEC"}.get(r["fuel"], r["fuel"] or "-")
-            table.add_row(str(r["year_mnth"]), r["state"] or "-", fuel, f"{r['volume']:,.0f}",
-                          f"{r['net_amount']:,.2f}", f"{r['discount_net_propensity']:,.2f}",
-                          f"{r['net_amount_less_discount']:,.2f}")  # fmt: skip
-        console.print(table)
-    else:
-        console.print("no unbilled accounts: the accrual is empty")
-    counts = ", ".join(f"{k} {v:,}" for k, v in result["counts"].items())
-    console.print(f"run {result['run_id']} COMPLETED; rows written: {counts}")
-    if result["exceptions_by_code"]:
-        console.print("exceptions: " + ", ".join(f"{k} {v:,}" for k, v in result["exceptions_by_code"].items()))
-    from tasks.adapters.db import redact_url
-    from tasks.adapters.export import accrual_export_url
+    from flows.summary import print_from_result
 
-    day = result["run_date"]
-    console.print(f"tables: {redact_url(settings.db_url)} (run_date {day})", soft_wrap=True)
-    console.print(
-        f"CSV: {accrual_export_url(settings, day, result['scenario'])}/ ({len(result['exports'])} files)", soft_wrap=True
-    )
-    if result["nem12_files"]:
-        console.print(
-            f"NEM12 estimates: {settings.output_url}/nem12/{day}/ ({len(result['nem12_files'])} files)",
-            soft_wrap=True,  # paths are copied from the terminal: never wrapped
-        )
-    if result["report"]:
-        console.print(f"report: {result['report']}", soft_wrap=True)
-    console.print(f"took {elapsed:.1f} s")
+    print_from_result(Console(), result, settings, elapsed, scenario=result.get("scenario", ""))
 
 
 @app.command("run")

@@ -91,6 +91,54 @@ class Settings(BaseSettings):
     alert_timezone: str | None = Field(None, description="timezone of the 6-hour revenue windows (default TIMEZONE)")
     slack_webhook_block: str | None = Field(None, description="name of a Prefect Secret block holding the Slack webhook")
 
+    # ==== legacy sources (issue 16): all off by default; none is needed for `bua demo` ====
+    # AWS clients for these: a prefect-aws AwsCredentials block when named, else the SDK's chain.
+    aws_credentials_block: str | None = Field(None, description="prefect-aws AwsCredentials block name (None = boto3's default chain)")
+    aws_endpoint_url: str | None = Field(None, description="one endpoint for RDS/KMS/Route 53/Secrets Manager/EKS (tests: moto)")
+    # restore the billing database from a shared RDS snapshot, tear it down after the run
+    rds_restore: bool = Field(False, description="restore the billing database from rds_source_snapshot before the run")
+    rds_teardown: bool = Field(False, description="delete the restored instance after the run")
+    rds_source_snapshot: str | None = Field(None, description="ARN or id of the shared, encrypted snapshot")
+    rds_kms_key_id: str | None = Field(None, description="the project's KMS key (id, ARN or alias) the copy is encrypted with")
+    rds_instance_prefix: str = Field("bua-billing", description="instances and snapshots are named {prefix}-{run_date:%Y%m%d}")
+    rds_instance_class: str = "db.r6g.large"
+    rds_parameter_group: str | None = None
+    rds_subnet_group: str | None = None
+    rds_security_group_ids: list[str] = Field(default_factory=list)
+    rds_wait_timeout_seconds: float = Field(3600.0, gt=0, description="bound on each wait for the snapshot copy / instance")
+    rds_poll_seconds: float = Field(30.0, gt=0)
+    rds_final_snapshot: bool = Field(False, description="teardown takes a final snapshot {name}-final first")
+    rds_app_user: str = Field("bua", description="application user whose password is reset from the secret")
+    rds_password_secret: str | None = Field(None, description="Secrets Manager secret (id/ARN) with the application user's password")
+    rds_database_name: str = Field("billing", description="schema/database name in the restored instance's URL")
+    rds_url_driver: str = Field("mysql+pymysql", description="SQLAlchemy driver of the restored instance's URL")
+    rds_route53_zone_id: str | None = Field(None, description="hosted zone of the alias (None = no DNS change)")
+    rds_route53_name: str | None = Field(None, description="record (e.g. billing-db.internal.example.) pointed at the instance")
+    # warm the database before the extract
+    db_warmup: bool = Field(False, description="ANALYZE the extract's tables and read their indexes before the extract")
+    # external billing engine on Kubernetes (instead of bua's rating)
+    engine_enabled: bool = Field(False, description="use the external billing engine's invoice runs")
+    engine_namespace: str = "billing"
+    engine_deployments: dict[str, int] = Field(default_factory=dict, description="deployment name -> replicas while running")
+    engine_kube_context: str | None = Field(None, description="kubeconfig context (None = in-cluster, else default kubeconfig)")
+    engine_kube_host: str | None = Field(None, description="API server URL overriding kubeconfig (tests: a local server)")
+    engine_eks_cluster: str | None = None
+    engine_eks_nodegroup: str | None = None
+    engine_eks_nodes: int = Field(0, ge=0, description="desired nodes while running (0 = leave the node group alone)")
+    engine_trigger: Literal["sql", "http"] = "sql"
+    engine_trigger_sql: str = Field("engine_trigger", description="sql/{name}.sql: CALLs the engine's procedure for :run_date")
+    engine_status_sql: str = Field("engine_status", description="sql/{name}.sql: the run's status for :run_date")
+    engine_lines_sql: str = Field("engine_invoice_lines", description="sql/{name}.sql: the run's lines in invoice_line_item_monthly shape")
+    engine_http_url: str | None = Field(None, description="engine endpoint: POST {url}/runs, GET {url}/runs/{id}")
+    engine_http_token: SecretStr | None = None
+    engine_timeout_seconds: float = Field(7200.0, gt=0)
+    engine_poll_seconds: float = Field(15.0, gt=0)
+    # anonymised copies (`bua anonymise`)
+    anonymise_key: SecretStr | None = Field(None, description="HMAC key of the pseudonyms (or anonymise_key_secret)")
+    anonymise_key_secret: str | None = Field(None, description="Secrets Manager secret holding the HMAC key")
+    anonymise_nmi_keep: int = Field(4, ge=0, le=9, description="leading NMI/MIRN characters kept (the network's allocation block)")
+    # ==== end legacy sources ====
+
     @property
     def db_url(self) -> str:
         """The database URL in clear, for the database layer only (never log or store it)."""
