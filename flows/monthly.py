@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 from flows import artifacts, runs
 from flows.fingerprints import source_fingerprints
 from flows.phase_tasks import PhaseFailedError, run_graph
-from flows.runtime import current_settings, task_runner
+from flows.runtime import current_settings, task_runner, use_settings
 from tasks.adapters.run_lock import LockLost, run_lock
 from tasks.domain.prechecks import blocking
 from tasks.pipeline import notify, prechecks
@@ -40,6 +40,28 @@ def precheck_task(run: dict[str, Any]) -> list[dict[str, str]]:
     checks = prechecks.run_prechecks(spec, settings)
     prechecks.record(spec, settings, checks)
     return checks.to_dicts()
+
+
+@task(name="rds-restore", cache_policy=NO_CACHE, persist_result=False)
+def restore_task(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """Restore the billing database from the shared snapshot for this run date (idempotent; issue 16)."""
+    from tasks.pipeline.legacy_phases import rds_restore
+
+    return rds_restore(RunSpec.from_json(run).run_date, current_settings()).to_dicts()
+
+
+@task(name="db-warmup", cache_policy=NO_CACHE, persist_result=False)
+def warmup_task(run: dict[str, Any]) -> int:
+    from tasks.pipeline.legacy_phases import db_warmup
+
+    return db_warmup(current_settings()).height
+
+
+@task(name="rds-teardown", cache_policy=NO_CACHE, persist_result=False)
+def teardown_task(run: dict[str, Any]) -> list[dict[str, Any]]:
+    from tasks.pipeline.legacy_phases import rds_teardown
+
+    return rds_teardown(RunSpec.from_json(run).run_date, current_settings()).to_dicts()
 
 
 @flow(name="accrual-phases", validate_parameters=False)
@@ -86,6 +108,17 @@ def bua_monthly(
     """
     settings = current_settings()
     spec = resolve_run(settings, run_date, period_start, period_end, basic_method, shards, scenario, backtest_months)
+    if settings.rds_restore:  # legacy sources (issue 16): the run reads a restored copy of the billing database
+        from tasks.pipeline.legacy_phases import run_settings
+
+        restore_task(spec.to_json())
+        settings = run_settings(settings, spec.run_date)
+        with use_settings(settings):
+            return _run(spec, settings, refresh, accept_warnings, force)
+    return _run(spec, settings, refresh, accept_warnings, force)
+
+
+def _run(spec: RunSpec, settings: Any, refresh: bool, accept_warnings: bool, force: bool) -> dict[str, Any]:
     ctx = PhaseContext(spec, settings)
     attempt = str(uuid.uuid4())
     url = settings.db_url
@@ -104,6 +137,8 @@ def bua_monthly(
             stop = blocking(checks, accept_warnings)
             if stop.height and not force:
                 raise PrecheckFailed(precheck_message(stop))
+            if settings.db_warmup:
+                warmup_task(spec.to_json())
             phases = accrual_phases.with_options(task_runner=task_runner(settings))
             result = phases(spec.to_json(), refresh)
             if beat.lost.is_set():
@@ -114,6 +149,8 @@ def bua_monthly(
             runs.finish(url, spec, attempt, started, "FAILED", f"{type(exc).__name__}")
             raise
         runs.finish(url, spec, attempt, started, "COMPLETED")
+    if settings.rds_teardown:  # only after a run that completed: a failed run's retry reuses the instance
+        teardown_task(spec.to_json())
     report = runs.run_report(spec, result)
     notify.notify_finished(ctx, report["finished_message"])
     artifacts.publish(spec, settings, report)
