@@ -6,8 +6,10 @@ read skipped, pairs re-formed around it) when its difference is negative and the
 dial_digits, or when its daily rate (after one rollover) exceeds ``IMPLAUSIBLE_FACTOR`` × the
 register's median pair rate (with at least 3 pairs): a negative difference that one rollover
 cannot make plausible is a "second rollover" (e.g. a misread low index). Large consumers on small
-dials legitimately wrap every quarter; their rollovers match their median and are kept. A read dated D is the index at the start of day D, so a pair
-(D1, D2) covers days D1 … D2 − 1. Each register has a daily shape on its macro profile M (its
+dials legitimately wrap every quarter; their rollovers match their median and are kept. A read dated D is
+the index at the END of day D (SPEC §4.3, as on retail bills: a bill's period ends on its read date),
+so a pair (D1, D2) covers days D1 + 1 … D2; a register's opening read is dated the day before it
+starts, its final read on its last day. Each register has a daily shape on its macro profile M (its
 segment's, else the parent's, else ``*|jurisdiction|CONSUMPTION``; gas: the jurisdiction's fitted
 gas shape): ``scalar`` — s_r × M(day), s_r = Σ consumption ÷ Σ M over the read pairs ending in the
 last 365 days (all pairs in the macro range when those cover < 60 days; none → s_r = 1 and
@@ -21,8 +23,8 @@ infers hidden dial turns of large registers from their other pairs (:func:`resol
 AMBIGUOUS_READ when the number of turns cannot be told apart); ``scalar`` keeps SPEC's rule.
 A day inside a read pair gets the pair's consumption spread in proportion to the shape (actual
 when both reads are actual, A/S/F); other days get the shape itself (estimated). The estimated
-index at ``period_end`` (end of that day) = last read + Σ shape from the last read to period_end ÷
-multiplier, modulo 10^dial_digits.
+index at ``period_end`` (end of that day) = last read + Σ shape over the days after the last read up to
+period_end ÷ multiplier, modulo 10^dial_digits.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
+from tasks.domain.flags import basic_method_flag
 from tasks.domain.interval_estimate import EXCEPTION_SCHEMA, register_days
 from tasks.domain.profiles import one_row_per_register, parent_key, segment_key
 from tasks.domain.usage import usage_rows
@@ -93,11 +96,9 @@ def read_pairs(registers: pl.DataFrame, reads: pl.DataFrame) -> tuple[pl.DataFra
         reads.select("meter_register_id", "read_date", pl.col("index_value").cast(pl.Float64), "quality")
         .join(regs, on="meter_register_id")
         .filter(
-            (pl.col("read_date") >= pl.col("register_start"))
-            & (
-                pl.col("register_end").is_null()
-                | (pl.col("read_date") <= pl.col("register_end") + pl.duration(days=1))
-            )
+            # the opening index is read at the end of the day before the register starts
+            (pl.col("read_date") >= pl.col("register_start") - pl.duration(days=1))
+            & (pl.col("register_end").is_null() | (pl.col("read_date") <= pl.col("register_end")))
         )
         .unique(["meter_register_id", "read_date"], keep="last")
     )
@@ -342,9 +343,10 @@ def _range_sums_join(frame: pl.DataFrame, first: str, last: str, rmacro: pl.Data
 
 
 def _with_pair_sums(pairs: pl.DataFrame, rmacro: pl.DataFrame | KeyedMacro) -> pl.DataFrame:
-    """Σ M, Σ W and Σ Wh over each pair's days (null when the pair is not inside the macro range)."""
-    out = _range_sums(pairs.with_columns(_e=pl.col("end") - pl.duration(days=1)), "start", "_e", rmacro)
-    return out.drop("_e")
+    """Σ M, Σ W and Σ Wh over each pair's days start + 1 … end (null when the pair is not inside the
+    macro range)."""
+    out = _range_sums(pairs.with_columns(_s=pl.col("start") + pl.duration(days=1)), "_s", "end", rmacro)
+    return out.drop("_s")
 
 
 def _solve(f: pl.DataFrame, k: int) -> np.ndarray:
@@ -569,14 +571,16 @@ def estimate_basic(
     pair_shape = pairs_m.join(models, on="meter_register_id", how="left").with_columns(
         pair_shape=_range_shape()
     )
+    # the pair covering day d is the one with the latest start before d (a pair covers start + 1 … end)
     days = (
         register_days(regs, windows)
-        .sort("read_date")
+        .with_columns(_before=pl.col("read_date") - pl.duration(days=1))
+        .sort("_before")
         .join_asof(
             pair_shape.select(
                 "meter_register_id", "start", "end", "days", "consumption", "actual", "pair_shape"
             ).sort("start"),
-            left_on="read_date",
+            left_on="_before",
             right_on="start",
             by="meter_register_id",
             strategy="backward",
@@ -591,9 +595,10 @@ def estimate_basic(
         .drop("macro_key")
         .join(models, on="meter_register_id", how="left")
         .join(mean_shape, on="meter_register_id", how="left")
+        .drop("_before")
     )
     shape = pl.coalesce(_shape(), pl.col("mean_shape"), pl.lit(0.0))
-    in_pair = pl.col("end").is_not_null() & (pl.col("read_date") < pl.col("end"))
+    in_pair = pl.col("end").is_not_null() & (pl.col("read_date") <= pl.col("end"))
     spread = (
         pl.when((pl.col("pair_shape") > 0) & _shape().is_not_null())
         .then(pl.col("consumption") * _shape() / pl.col("pair_shape"))
@@ -658,7 +663,8 @@ def _estimated_reads(
     mean_shape: pl.DataFrame,
     period_end: dt.date,
 ) -> pl.DataFrame:
-    """Index at the end of period_end for registers live on that day with a last read."""
+    """Index at the end of period_end for registers live on that day with a last read (the days
+    last_read_date + 1 … period_end are estimated; none when the last read is on period_end)."""
     last = pairs.select("meter_register_id", "last_read_date", "last_index").unique("meter_register_id")
     live = one_row_per_register(regs).filter(
         (pl.col("register_start") <= period_end)
@@ -668,14 +674,18 @@ def _estimated_reads(
         live.select("meter_register_id", "dial_digits", pl.col("multiplier").cast(pl.Float64))
         .join(last, on="meter_register_id")
         .filter(pl.col("last_read_date") <= period_end)
-        .with_columns(_pe=pl.lit(period_end))
+        .with_columns(_pe=pl.lit(period_end), _from=pl.col("last_read_date") + pl.duration(days=1))
         .join(models, on="meter_register_id", how="left")
         .join(mean_shape, on="meter_register_id", how="left"),
-        "last_read_date",
+        "_from",
         "_pe",
         rmacro,
-    ).with_columns(days=(pl.col("_pe") - pl.col("last_read_date")).dt.total_days() + 1)
-    consumption = pl.coalesce(_range_shape(), pl.col("mean_shape").fill_null(0.0) * pl.col("days"))
+    ).with_columns(days=(pl.col("_pe") - pl.col("last_read_date")).dt.total_days())
+    consumption = (
+        pl.when(pl.col("days") <= 0)
+        .then(pl.lit(0.0))
+        .otherwise(pl.coalesce(_range_shape(), pl.col("mean_shape").fill_null(0.0) * pl.col("days")))
+    )
     index = pl.col("last_index") + pl.col("consumption") / pl.col("multiplier")
     mod = pl.lit(10.0).pow(pl.col("dial_digits").cast(pl.Float64))
     return (
@@ -693,6 +703,7 @@ def _estimated_reads(
             .then(pl.lit("SEASONAL"))
             .otherwise(pl.lit("SCALAR"))
             .alias("method"),
+            basic_method_flag(pl.col("model").fill_null("NONE")).alias("method_flag"),
         )
         .sort("meter_register_id")
     )

@@ -379,8 +379,8 @@ def _fit_drivers(gas_pairs: pl.DataFrame, drivers: pl.DataFrame) -> pl.DataFrame
             reg_mean=pl.col("consumption").sum().over("meter_register_id")
             / pl.col("days").sum().over("meter_register_id"),
             n_reg=pl.len().over("meter_register_id"),
-            _s=pl.col("start"),
-            _e=pl.col("end") - pl.duration(days=1),
+            _s=pl.col("start") + pl.duration(days=1),  # a pair covers start + 1 … end (SPEC §4.3)
+            _e=pl.col("end"),
         )
         .filter((pl.col("n_reg") >= 2) & (pl.col("reg_mean") > 0))
         .join(cum.rename({"read_date": "_s", "cum_h": "_cs", "h": "_hs"}), on=["jurisdiction", "_s"])
@@ -447,7 +447,8 @@ def weather_factors(gas_pairs: pl.DataFrame, hfull: pl.DataFrame, fits: pl.DataF
         )
         .select("meter_register_id", "jurisdiction", "start", "end", "days", "consumption")
         .with_row_index("_i")
-        .with_columns(_last=pl.col("end") - pl.duration(days=1))
+        # a pair covers start + 1 … end (SPEC §4.3): its first day is _first, its last the read's day
+        .with_columns(_first=pl.col("start") + pl.duration(days=1), _last=pl.col("end"))
     )
     if pairs.height == 0:
         return pl.DataFrame(schema={"jurisdiction": pl.Utf8, "period": pl.Date, "g": pl.Float64})
@@ -467,8 +468,8 @@ def weather_factors(gas_pairs: pl.DataFrame, hfull: pl.DataFrame, fits: pl.DataF
     # heating exposure of each pair in each period it overlaps
     ov = (
         pairs.join(periods, on="jurisdiction")
-        .filter((pl.col("p0") <= pl.col("_last")) & (pl.col("p1") >= pl.col("start")))
-        .with_columns(s=pl.max_horizontal("start", "p0"), e=pl.min_horizontal("_last", "p1"))
+        .filter((pl.col("p0") <= pl.col("_last")) & (pl.col("p1") >= pl.col("_first")))
+        .with_columns(s=pl.max_horizontal("_first", "p0"), e=pl.min_horizontal("_last", "p1"))
         .join(cum.rename({"read_date": "s", "cum": "_cs", "h": "_hs"}), on=["jurisdiction", "s"])
         .join(cum.rename({"read_date": "e", "cum": "_ce"}).drop("h"), on=["jurisdiction", "e"])
         .select("_i", "jurisdiction", "period", (pl.col("_ce") - pl.col("_cs") + pl.col("_hs")).alias("H"))
@@ -575,7 +576,8 @@ def gas_shape(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Gas macro profile per jurisdiction and its fit.
 
-    ``gas_pairs``: meter_register_id, jurisdiction, start, end (exclusive), days, consumption.
+    ``gas_pairs``: meter_register_id, jurisdiction, start, end, days, consumption (a pair covers the
+    days start + 1 … end, SPEC §4.3).
     ``macro`` with ``electric_driver``: the electricity macro profile adds the ELECTRIC driver
     candidate (its whole weather part, cooling included). Off by default: on the accuracy benchmark
     it fitted the pairs better but predicted the unbilled weeks worse (docs/ACCURACY.md).
@@ -586,7 +588,7 @@ def gas_shape(
     Returns (gas_macro: jurisdiction, read_date, daily, base, w; gas_fit: jurisdiction, driver,
     a, b, level, pairs, mse, source FIT | FALLBACK).
     """
-    lo = min(date_from, gas_pairs["start"].min()) if gas_pairs.height else date_from
+    lo = min(date_from, gas_pairs["start"].min() + dt.timedelta(days=1)) if gas_pairs.height else date_from
     hi = max(date_to, gas_pairs["end"].max()) if gas_pairs.height else date_to
     drivers = _drivers(jurisdictions, lo, hi, macro if electric_driver else None, fixed)
     candidates = _fit_drivers(gas_pairs, drivers)
