@@ -167,6 +167,7 @@ def _accounts(
                 "customer_class",
                 "journal_segment_id",
                 "jurisdiction",
+                "interval",
             ),
             on="site_id",
         )
@@ -181,6 +182,11 @@ def _accounts(
         res & ~gas, rng.choice([1, 2, 3], size=n, p=[0.3, 0.2, 0.5]),
         np.where(res, rng.choice([2, 3], size=n, p=[0.5, 0.5]), rng.choice([1, 3], size=n, p=[0.75, 0.25])),
     )  # fmt: skip
+    # a basic meter is read when its bill's period ends (reads.py): residential basic electricity is
+    # read (and billed) quarterly, as its MDP reads it
+    basic_res = res & ~gas & ~acc["interval"].to_numpy()
+    cycle = np.where(basic_res, 3, cycle)
+    acc = acc.drop("interval")
     big = np.iinfo(np.int64).max
     acc = (
         acc.with_columns(

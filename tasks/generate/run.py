@@ -188,7 +188,7 @@ def generate(
         return st, tr, _fill(reg_lines, b, daily, tou_full)
 
     basic = regs.filter(pl.col("installation_type") == "BASIC").sort("id")
-    move_days = p.accounts.filter(pl.col("open_i") > 0).select("site_id", pl.col("open_i").alias("day"))
+    read_days = billing.read_days(p.accounts, cal, seed)
     created = (dt.datetime.combine(end, dt.time()) + dt.timedelta(days=1, hours=2)).strftime("%Y%m%d%H%M")
     basic_parts = [basic.slice(o, 4000) for o in range(0, basic.height, 4000)]
 
@@ -198,7 +198,7 @@ def generate(
             np.arange(cal.n_days)[None, :] <= b["active_to"].to_numpy()[:, None]
         )
         daily = np.where(on, loadshape.basic_daily(b, cal, wx, seed, part=100_000 + i), 0.0)
-        r, d = reads.schedule(b, move_days, cal, seed, i)
+        r, d = reads.schedule(b, read_days, cal)
         rv = reads.read_values(b, daily, r, d, seed, i)
         nem13 = b["nem13"].to_numpy()[rv["row"].to_numpy()]
         st = {"nem13_files": 0}
