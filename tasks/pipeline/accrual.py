@@ -34,7 +34,7 @@ USAGE_COLUMNS = [
     "account_id", "meter_register_id", "nmi", "suffix", "stream", "register_time_class", "unit", "read_date",
     "interval_minutes", "values", "estimated", "method",
 ]  # fmt: skip
-EBR_COLUMNS = ["meter_register_id", "read_date", "index_value", "consumption", "method"]
+EBR_COLUMNS = ["meter_register_id", "read_date", "index_value", "consumption", "method", "method_flag"]
 RUN_NAMESPACE = uuid.UUID("6f1d3c2e-8a4b-4e0f-9b57-2a1c0d9e7b11")
 
 
