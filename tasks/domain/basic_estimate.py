@@ -493,10 +493,17 @@ def fit_registers(
 
 
 def _shape() -> pl.Expr:
-    """The register's daily estimate on a day with macro columns daily, w and wh."""
+    """The register's daily estimate on a day with macro columns daily, w, wh, b and (weather
+    model, tasks.domain.basic_weather) the day's degree days hdd, cdd at the register's balance points."""
     return (
         pl.when(pl.col("model") == "SEASONAL")
         .then(pl.col("alpha") * pl.col("b") + pl.col("beta") * pl.col("w") + pl.col("gamma") * pl.col("wh"))
+        .when(pl.col("model") == "WEATHER")
+        .then(
+            pl.col("alpha") * pl.col("b")
+            + pl.col("beta_h") * pl.col("hdd")
+            + pl.col("beta_c") * pl.col("cdd")
+        )
         .otherwise(pl.col("scalar") * pl.col("daily"))
     )
 
@@ -511,8 +518,57 @@ def _range_shape() -> pl.Expr:
             + pl.col("beta") * pl.col("sum_w")
             + pl.col("gamma") * pl.col("sum_wh")
         )
+        .when(pl.col("model") == "WEATHER")
+        .then(
+            pl.col("alpha") * pl.coalesce("sum_b", "days")
+            + pl.col("beta_h") * pl.col("sum_hdd")
+            + pl.col("beta_c") * pl.col("sum_cdd")
+        )
         .otherwise(pl.col("scalar") * pl.col("sum_m"))
     )
+
+
+_WEATHER_COLS = {"beta_h": pl.Float64, "beta_c": pl.Float64, "h_bp": pl.Float64, "c_bp": pl.Float64}
+
+
+def _with_weather_models(models: pl.DataFrame, wm: pl.DataFrame | None) -> pl.DataFrame:
+    """Registers with a qualifying weather model (tasks.domain.basic_weather) become model WEATHER
+    with alpha, beta_h, beta_c, h_bp, c_bp; the others keep their model (weather columns null)."""
+    if wm is None or wm.height == 0:
+        return models.with_columns([pl.lit(None, dtype=t).alias(c) for c, t in _WEATHER_COLS.items()])
+    j = models.join(wm, on="meter_register_id", how="left")
+    has = pl.col("wmodel").is_not_null()
+    return j.with_columns(
+        model=pl.when(has).then(pl.lit("WEATHER")).otherwise(pl.col("model")),
+        alpha=pl.when(has).then(pl.col("w_alpha")).otherwise(pl.col("alpha")),
+        beta=pl.when(has).then(pl.lit(0.0)).otherwise(pl.col("beta")),
+        gamma=pl.when(has).then(pl.lit(0.0)).otherwise(pl.col("gamma")),
+        components=pl.when(has)
+        .then(pl.col("wmodel").replace_strict({"HEAT": 2, "COOL": 2, "BOTH": 3}, return_dtype=pl.Int32))
+        .otherwise(pl.col("components")),
+        beta_h=pl.when(has).then(pl.col("beta_h")),
+        beta_c=pl.when(has).then(pl.col("beta_c")),
+        h_bp=pl.when(has).then(pl.col("h_bp")),
+        c_bp=pl.when(has).then(pl.col("c_bp")),
+    ).drop("wmodel", "w_alpha", "adj_r2", "w_pairs")
+
+
+def _with_weather_sums(
+    frame: pl.DataFrame, first: str, last: str, dd: pl.DataFrame | None, jur: pl.DataFrame
+) -> pl.DataFrame:
+    """Add sum_hdd, sum_cdd over first … last at each row's register's balance points (rows carry
+    meter_register_id, h_bp, c_bp; a model without a cooling term sums 0 cooling)."""
+    if dd is None:
+        return frame.with_columns(sum_hdd=pl.lit(None, pl.Float64), sum_cdd=pl.lit(None, pl.Float64))
+    from tasks.domain.basic_weather import range_dd
+
+    f = frame.join(jur, on="meter_register_id", how="left", maintain_order="left")
+    f = range_dd(f, first, last, "H", "h_bp", dd, "sum_hdd")
+    f = range_dd(f, first, last, "C", "c_bp", dd, "sum_cdd")
+    return f.with_columns(
+        sum_hdd=pl.when(pl.col("h_bp").is_null()).then(0.0).otherwise(pl.col("sum_hdd")),
+        sum_cdd=pl.when(pl.col("c_bp").is_null()).then(0.0).otherwise(pl.col("sum_cdd")),
+    ).drop("jurisdiction")
 
 
 def estimate_basic(
@@ -525,11 +581,16 @@ def estimate_basic(
     period_end: dt.date,
     method: Literal["scalar", "seasonal"] = "seasonal",
     pairs: pl.DataFrame | None = None,
+    temperature: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(usage, estimated_basic_read, exceptions) for the shard's basic registers.
 
     ``pairs``: the shard's :func:`read_pairs` result when the caller already has it (its BAD_READ
     exceptions are then the caller's to keep, and ``reads`` is not used).
+    ``temperature``: jurisdiction, read_date, temp (tasks.domain.weather.daily_temperature of
+    ``weather_daily``), or None. With ``seasonal``, a register of a jurisdiction whose temperature
+    reaches ``period_end`` gets the weather model of tasks.domain.basic_weather when one qualifies
+    (model WEATHER); every other register keeps the method without weather.
     """
     regs = basic_registers(registers)
     if pairs is None:
@@ -561,16 +622,52 @@ def estimate_basic(
                 ),
             ]
         )
+    dd, wm = None, None
+    jur = one_row_per_register(regs).select("meter_register_id", "jurisdiction")
+    if method == "seasonal" and temperature is not None and temperature.height:
+        from tasks.domain.basic_weather import degree_day_table, fill_temperature, fit_weather_models
+
+        filled = fill_temperature(temperature)
+        reach = filled.group_by("jurisdiction").agg(pl.col("read_date").max().alias("_to"))
+        dd = degree_day_table(filled)
+        wregs = one_row_per_register(regs).join(reach, on="jurisdiction").filter(pl.col("_to") >= period_end)
+        wm = fit_weather_models(wregs, fit_pairs_m, dd, run_date)
+    models = _with_weather_models(models, wm)
     # the mean of the daily estimate over the macro range = the estimate on the key's mean day
     key_means = rmacro.keyed.group_by("macro_key").agg(pl.col(c).mean() for c in _SUMMED)
-    mean_shape = (
-        rmacro.regkey.join(key_means, on="macro_key")
-        .join(models, on="meter_register_id")
-        .select("meter_register_id", _shape().alias("mean_shape"))
-    )
-    pair_shape = pairs_m.join(models, on="meter_register_id", how="left").with_columns(
-        pair_shape=_range_shape()
-    )
+    mean_shape = rmacro.regkey.join(key_means, on="macro_key").join(models, on="meter_register_id")
+    if dd is not None:
+        dd_mean = dd.group_by("jurisdiction", "kind", "bp").agg(pl.col("dd").mean().alias("_m"))
+        mean_shape = (
+            mean_shape.join(jur, on="meter_register_id", how="left")
+            .join(
+                dd_mean.filter(pl.col("kind") == "H").select(
+                    "jurisdiction", pl.col("bp").alias("h_bp"), pl.col("_m").alias("hdd")
+                ),
+                on=["jurisdiction", "h_bp"],
+                how="left",
+            )
+            .join(
+                dd_mean.filter(pl.col("kind") == "C").select(
+                    "jurisdiction", pl.col("bp").alias("c_bp"), pl.col("_m").alias("cdd")
+                ),
+                on=["jurisdiction", "c_bp"],
+                how="left",
+            )
+            .with_columns(pl.col("cdd").fill_null(0.0))
+        )
+    else:
+        mean_shape = mean_shape.with_columns(hdd=pl.lit(None, pl.Float64), cdd=pl.lit(None, pl.Float64))
+    mean_shape = mean_shape.select("meter_register_id", _shape().alias("mean_shape"))
+    pair_shape = _with_weather_sums(
+        pairs_m.join(models, on="meter_register_id", how="left").with_columns(
+            _first=pl.col("start") + pl.duration(days=1)
+        ),
+        "_first",
+        "end",
+        dd,
+        jur,
+    ).with_columns(pair_shape=_range_shape())
     # the pair covering day d is the one with the latest start before d (a pair covers start + 1 … end)
     days = (
         register_days(regs, windows)
@@ -597,6 +694,24 @@ def estimate_basic(
         .join(mean_shape, on="meter_register_id", how="left")
         .drop("_before")
     )
+    if dd is not None:
+        days = (
+            days.join(jur.rename({"jurisdiction": "_j"}), on="meter_register_id", how="left")
+            .join(
+                filled.select(pl.col("jurisdiction").alias("_j"), "read_date", pl.col("temp").alias("_t")),
+                on=["_j", "read_date"],
+                how="left",
+            )
+            .with_columns(
+                hdd=(pl.col("h_bp") - pl.col("_t")).clip(lower_bound=0.0),
+                cdd=pl.when(pl.col("c_bp").is_null())
+                .then(0.0)
+                .otherwise((pl.col("_t") - pl.col("c_bp")).clip(lower_bound=0.0)),
+            )
+            .drop("_j", "_t")
+        )
+    else:
+        days = days.with_columns(hdd=pl.lit(None, pl.Float64), cdd=pl.lit(None, pl.Float64))
     shape = pl.coalesce(_shape(), pl.col("mean_shape"), pl.lit(0.0))
     in_pair = pl.col("end").is_not_null() & (pl.col("read_date") <= pl.col("end"))
     spread = (
@@ -615,7 +730,7 @@ def estimate_basic(
         estimated=pl.concat_list("est"),
         method="BASIC",
     )
-    ebr = _estimated_reads(regs, pairs, rmacro, models, mean_shape, period_end)
+    ebr = _estimated_reads(regs, pairs, rmacro, models, mean_shape, period_end, dd, jur)
     no_hist = (
         regs.join(models.filter(pl.col("model") == "NONE"), on="meter_register_id")
         .select(
@@ -662,6 +777,8 @@ def _estimated_reads(
     models: pl.DataFrame,
     mean_shape: pl.DataFrame,
     period_end: dt.date,
+    dd: pl.DataFrame | None = None,
+    jur: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Index at the end of period_end for registers live on that day with a last read (the days
     last_read_date + 1 … period_end are estimated; none when the last read is on period_end)."""
@@ -681,6 +798,13 @@ def _estimated_reads(
         "_pe",
         rmacro,
     ).with_columns(days=(pl.col("_pe") - pl.col("last_read_date")).dt.total_days())
+    out = _with_weather_sums(
+        out,
+        "_from",
+        "_pe",
+        dd,
+        jur if jur is not None else regs.select("meter_register_id", "jurisdiction").unique(),
+    )
     consumption = (
         pl.when(pl.col("days") <= 0)
         .then(pl.lit(0.0))
@@ -699,8 +823,8 @@ def _estimated_reads(
             .round(3)
             .alias("index_value"),
             pl.col("consumption").round(3),
-            pl.when(pl.col("model") == "SEASONAL")
-            .then(pl.lit("SEASONAL"))
+            pl.when(pl.col("model").is_in(["SEASONAL", "WEATHER"]))
+            .then(pl.col("model"))
             .otherwise(pl.lit("SCALAR"))
             .alias("method"),
             basic_method_flag(pl.col("model").fill_null("NONE")).alias("method_flag"),

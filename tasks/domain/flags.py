@@ -8,9 +8,9 @@ data it has not received yet, so its quality is always ``E``; the method flag sa
 
 - interval registers, s_r × P(segment, day, interval) — the segment's average interval profile
   scaled to the register's own actual data of the reference window: **24 Data Scaling**;
-- basic registers (``scalar`` and ``seasonal``): the register's own average daily load from its
-  read pairs, spread over the days by its segment's (or the weather's) daily shape: **65 ADL**
-  (average daily load);
+- basic registers (``scalar``, ``seasonal`` and its weather model): the register's own average
+  daily load from its read pairs, spread over the days by its segment's shape or its degree days:
+  **65 ADL** (average daily load);
 - basic registers without a usable read pair (``NO_HISTORY``: scalar 1 on the segment's macro
   profile, i.e. the average register of its customer class): **63 Customer Class**.
 
@@ -27,7 +27,12 @@ BASIC_ADL_FLAG = "65"  # ADL: average daily load from the register's own reads (
 BASIC_CUSTOMER_CLASS_FLAG = "63"  # Customer Class: no usable history (type 6, EST/SUB)
 
 # bua's basic model (basic_estimate.fit_registers "model") → method flag
-BASIC_MODEL_FLAGS = {"SEASONAL": BASIC_ADL_FLAG, "SCALAR": BASIC_ADL_FLAG, "NONE": BASIC_CUSTOMER_CLASS_FLAG}
+BASIC_MODEL_FLAGS = {
+    "SEASONAL": BASIC_ADL_FLAG,
+    "WEATHER": BASIC_ADL_FLAG,
+    "SCALAR": BASIC_ADL_FLAG,
+    "NONE": BASIC_CUSTOMER_CLASS_FLAG,
+}
 
 # MDFF method flags that may follow an E (forward estimate) quality flag, per installation family
 # (MDFF table of method flags: type EST or EST/SUB); interval 11–25 are SUB-typed there, see METHOD.md
