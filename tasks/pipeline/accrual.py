@@ -349,6 +349,7 @@ def basic_estimates(ctx: Ctx, shard: int) -> list[str]:
         ctx.period_end,
         ctx.basic_method,  # type: ignore[arg-type]
         pairs=_get(ctx, "basic", "pairs", shard),
+        temperature=_temperature(ctx),
     )
     return [
         _put(
@@ -367,6 +368,14 @@ def basic_estimates(ctx: Ctx, shard: int) -> list[str]:
         ),
         _put(ctx, _exc(exc), "estimates", "basic_exceptions", shard),
     ]
+
+
+def _temperature(ctx: Ctx) -> pl.DataFrame | None:
+    """The extract's daily temperature per jurisdiction (weather_daily), or None without weather."""
+    url = work_url(ctx, "extract", "temperature.parquet")
+    if not ctx.settings.use_weather or not storage.exists(url, ctx.settings):
+        return None
+    return _get(ctx, "extract", "temperature")
 
 
 def interval_estimates(ctx: Ctx, shard: int) -> list[str]:
