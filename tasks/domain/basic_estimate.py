@@ -654,7 +654,10 @@ def estimate_basic(
                 on=["jurisdiction", "c_bp"],
                 how="left",
             )
-            .with_columns(pl.col("cdd").fill_null(0.0))
+            .with_columns(
+                hdd=pl.when(pl.col("h_bp").is_null()).then(0.0).otherwise(pl.col("hdd")),
+                cdd=pl.when(pl.col("c_bp").is_null()).then(0.0).otherwise(pl.col("cdd")),
+            )
         )
     else:
         mean_shape = mean_shape.with_columns(hdd=pl.lit(None, pl.Float64), cdd=pl.lit(None, pl.Float64))
@@ -703,7 +706,9 @@ def estimate_basic(
                 how="left",
             )
             .with_columns(
-                hdd=(pl.col("h_bp") - pl.col("_t")).clip(lower_bound=0.0),
+                hdd=pl.when(pl.col("h_bp").is_null())
+                .then(0.0)
+                .otherwise((pl.col("h_bp") - pl.col("_t")).clip(lower_bound=0.0)),
                 cdd=pl.when(pl.col("c_bp").is_null())
                 .then(0.0)
                 .otherwise((pl.col("_t") - pl.col("c_bp")).clip(lower_bound=0.0)),

@@ -117,3 +117,17 @@ def test_gas_registers_get_heating_only() -> None:
         regs, _with_pair_sums(pairs, rm), degree_day_table(fill_temperature(temp)), day(400)
     )
     assert set(wm["wmodel"].to_list()) <= {"HEAT"}
+
+
+def test_cooling_only_register_is_estimated_from_its_cooling_degree_days() -> None:
+    # 4 + 3·max(0, T − 20): the cooling model at 20 °C (no heating term: its HDD count 0 in the
+    # daily estimate), a day after the last read (day 390) = 4 + 3·CDD_20(d)
+    temp, use, reads = _case(lambda t: 4 + 3 * max(0.0, t - 20))
+    regs = _regs()
+    macro = _macro([10.0] * 420)
+    windows = pl.DataFrame({"account_id": [11], "unbilled_from": [day(391)], "unbilled_to": [day(399)]})
+    usage, ebr, _ = estimate_basic(
+        regs, windows, _reads(reads), macro, NO_GAS, day(400), day(399), "seasonal", temperature=temp
+    )
+    assert ebr["method"].to_list() == ["WEATHER"]
+    assert [v[0] for v in usage["values"]] == pytest.approx(use[391:400], abs=1e-6)
