@@ -35,6 +35,12 @@ from tasks.settings import Settings  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 VOLUME_STREAMS = ("CONSUMPTION", "CONTROLLED_LOAD")
+JOURNAL = {
+    1: "RESIDENTIAL",
+    2: "SME",
+    3: "C&I",
+}  # the generator's journal_segment ids (tasks/generate/reference.py)
+METHODS = ("scalar", "seasonal", "weather")
 
 
 def _bua(args: list[str]) -> None:
@@ -42,8 +48,11 @@ def _bua(args: list[str]) -> None:
     subprocess.run([str(exe), *args], check=True, cwd=REPO)
 
 
-def prepare(work: Path, accounts: int, seed: int, months: int, shards: int) -> tuple[Settings, Path]:
-    """Generate, load and ingest once (reused when the work folder already holds them)."""
+def prepare(
+    work: Path, accounts: int, seed: int, months: int, shards: int, variant: Path | None = None
+) -> tuple[Settings, Path]:
+    """Generate (with the generator variant, if any), load and ingest once — NEM12, NEM13 and the
+    weather files (reused when the work folder already holds them)."""
     gen = work / "gen"
     settings = Settings(
         database_url=f"sqlite:///{work / 'bua.db'}", meter_store=str(work / "store"), output_url=str(work / "out"),
@@ -61,11 +70,15 @@ def prepare(work: Path, accounts: int, seed: int, months: int, shards: int) -> t
         work.mkdir(parents=True, exist_ok=True)
         _bua([*common, "db", "init"])
         _bua([*common, "generate", "--accounts", str(accounts), "--seed", str(seed), "--months", str(months),
-              "--out", str(gen), "--load"])  # fmt: skip
+              "--out", str(gen), "--load", *(["--variant", str(variant)] if variant else [])])  # fmt: skip
         if not any((work / "store").rglob("*.parquet")):
             _bua([*common, "ingest", "nem12", str(gen / "nem12")])
         if (gen / "nem13").exists() and any((gen / "nem13").iterdir()):
             _bua([*common, "ingest", "nem13", str(gen / "nem13")])
+        if (gen / "weather").exists() and any((gen / "weather").iterdir()):
+            _bua(
+                [*common, "--output-url", str(work / "out-ingest"), "ingest", "weather", str(gen / "weather")]
+            )
     return settings, gen
 
 
@@ -73,12 +86,15 @@ def pipeline_daily(
     settings: Settings, work: Path, run_date: dt.date, method: str
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
     """Run the real month end (``tasks.pipeline.accrual.run_accrual``, what ``bua run`` runs, without the
-    Prefect server) with one basic method; read back its usage work files."""
+    Prefect server) with one basic method; read back its usage work files. ``weather`` is ``seasonal``
+    with the weather_daily observations (BUA_USE_WEATHER); ``scalar`` and ``seasonal`` run without them."""
     from tasks.pipeline.accrual import run_accrual
 
     out = work / f"out-{method}"
     t0, c0 = time.perf_counter(), time.process_time()
-    res = run_accrual(settings.model_copy(update={"output_url": str(out)}), run_date, basic_method=method)
+    basic = "seasonal" if method == "weather" else method
+    run_settings = settings.model_copy(update={"output_url": str(out), "use_weather": method == "weather"})
+    res = run_accrual(run_settings, run_date, basic_method=basic)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     est = out / "work" / run_date.isoformat() / "estimates"
     usage = pl.concat([pl.read_parquet(f) for f in sorted(est.glob("shard=*/*_usage.parquet"))])
@@ -152,6 +168,11 @@ def account_months(
         "account_id",
         pl.col("service_type").alias("fuel"),
         pl.concat_str(["customer_class", "jurisdiction"], separator="|").alias("segment"),
+        pl.col("journal_segment_id")
+        .replace_strict(JOURNAL, default="?", return_dtype=pl.String)
+        .alias("journal")
+        if "journal_segment_id" in inputs.accounts.columns
+        else pl.lit("?").alias("journal"),
     )
     bad = exceptions.filter(pl.col("code") == "BAD_READ")["account_id"].unique().implode()
     return (
@@ -204,6 +225,15 @@ def table(am: dict[str, pl.DataFrame]) -> list[dict]:
                 (pl.col("fuel") == "ELECTRICITY") & (pl.col("meter_type") == "BASIC") & ~key.is_in(top),
             )
         )
+    groups += [(f"journal={s}", pl.col("journal") == s) for s in sorted(base["journal"].unique())]
+    groups += [
+        (
+            f"{f}/BASIC/{s}",
+            (pl.col("fuel") == f) & (pl.col("meter_type") == "BASIC") & (pl.col("journal") == s),
+        )
+        for f in sorted(base["fuel"].unique())
+        for s in sorted(base["journal"].unique())
+    ]
     groups += [(f"segment={s}", pl.col("segment") == s) for s in sorted(base["segment"].unique())]
     for name, cond in groups:
         row: dict = {"group": name}
@@ -244,15 +274,23 @@ def main() -> None:
     ap.add_argument("--run-date", type=dt.date.fromisoformat, default=None)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "accuracy.json")
     ap.add_argument(
+        "--variant",
+        type=Path,
+        default=None,
+        help="generator settings JSON (bench/variants/*.json, tasks/generate/variant.py); default: the standard generator",
+    )
+    ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated: scalar, seasonal, weather")
+    ap.add_argument(
         "--engine",
         choices=["pipeline", "functions"],
         default="pipeline",
         help="pipeline: `bua run` per method (the real month end); functions: call the estimation directly",
     )
     a = ap.parse_args()
-    work = a.work / f"a{a.accounts}-s{a.seed}-m{a.months}"
+    vname = a.variant.stem if a.variant else "default"
+    work = a.work / f"a{a.accounts}-s{a.seed}-m{a.months}" / vname
     t0 = time.perf_counter()
-    settings, gen = prepare(work, a.accounts, a.seed, a.months, a.shards)
+    settings, gen = prepare(work, a.accounts, a.seed, a.months, a.shards, a.variant)
     t_prep = time.perf_counter() - t0
     run_date = a.run_date or run_date_of(gen)
     inputs = load_inputs(settings.database_url, a.shards)
@@ -268,7 +306,8 @@ def main() -> None:
     cache: dict = {}
     am: dict[str, pl.DataFrame] = {}
     timings: dict[str, dict[str, float]] = {}
-    for method in ("scalar", "seasonal"):
+    methods = [m for m in a.methods.split(",") if m]
+    for method in methods:
         if a.engine == "pipeline":
             daily, exc, timings[method] = pipeline_daily(settings, work, run_date, method)
         else:
@@ -276,14 +315,15 @@ def main() -> None:
         am[method] = account_months(daily, truth, inputs, naive, exc)
     rows = table(am)
     print(
-        f"run_date {run_date}, {a.accounts} accounts, seed {a.seed}, engine {a.engine}; account-months {am['scalar'].height}"
+        f"run_date {run_date}, {a.accounts} accounts, seed {a.seed}, variant {vname}, engine {a.engine}; "
+        f"account-months {next(iter(am.values())).height}"
     )
     print_table(rows, list(am))
     port = {r["group"]: r for r in rows}["portfolio"]
-    best = min(("scalar", "seasonal"), key=lambda m: port[m]["cvrmse_pct"])
+    best = min(methods, key=lambda m: port[m]["cvrmse_pct"])
     basic_rows = {r["group"]: r for r in rows}.get("meter=BASIC", {})
-    print(f"\nbasic CV(RMSE): scalar {basic_rows.get('scalar', {}).get('cvrmse_pct', math.nan):.2f}% "
-          f"seasonal {basic_rows.get('seasonal', {}).get('cvrmse_pct', math.nan):.2f}% -> better overall: {best}")  # fmt: skip
+    print("\nbasic CV(RMSE): " + ", ".join(f"{m} {basic_rows.get(m, {}).get('cvrmse_pct', math.nan):.2f}%" for m in methods)
+          + f" -> better overall: {best}")  # fmt: skip
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(
         json.dumps(
@@ -294,8 +334,10 @@ def main() -> None:
                     "months": a.months,
                     "shards": a.shards,
                     "run_date": run_date.isoformat(),
+                    "variant": vname,
                 },  # fmt: skip
-                "account_months": am["scalar"].height,
+                "variant_settings": json.loads(a.variant.read_text()) if a.variant else None,
+                "account_months": next(iter(am.values())).height,
                 "engine": a.engine,
                 "exceptions": exc.group_by("code").len().sort("code").rows(),
                 "fills": cache["fills"].group_by("source").len().sort("source").rows() if cache else None,

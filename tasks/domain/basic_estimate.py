@@ -528,6 +528,33 @@ def _range_shape() -> pl.Expr:
     )
 
 
+def _model_mse(pairs_m: pl.DataFrame, models: pl.DataFrame, run_date: dt.date) -> pl.DataFrame:
+    """meter_register_id, _mse: Σ days·(pair daily use − the model's daily mean)² / (pairs −
+    parameters) of each register's model without weather on its pairs (the weather model's w_mse
+    counterpart; null with no degree of freedom left)."""
+    p = pairs_m.filter((pl.col("days") > 0) & (pl.col("end") < run_date)).join(models, on="meter_register_id")
+    p = p.filter(pl.col("sum_m").is_not_null()).with_columns(
+        [pl.lit(None, pl.Float64).alias(c) for c in ("beta_h", "beta_c", "sum_hdd", "sum_cdd")]
+    )
+    fit = _range_shape() / pl.col("days")
+    k = (
+        pl.when(pl.col("model") == "SEASONAL")
+        .then(pl.max_horizontal(pl.col("components"), pl.lit(1)))
+        .otherwise(1)
+    )
+    return (
+        p.with_columns(_r=pl.col("days") * (pl.col("consumption") / pl.col("days") - fit) ** 2, _k=k)
+        .group_by("meter_register_id")
+        .agg(_sse=pl.col("_r").sum(), _n=pl.len(), _k=pl.col("_k").first())
+        .select(
+            "meter_register_id",
+            pl.when(pl.col("_n") > pl.col("_k"))
+            .then(pl.col("_sse") / (pl.col("_n") - pl.col("_k")))
+            .alias("_mse"),
+        )
+    )
+
+
 _WEATHER_COLS = {"beta_h": pl.Float64, "beta_c": pl.Float64, "h_bp": pl.Float64, "c_bp": pl.Float64}
 
 
@@ -550,7 +577,7 @@ def _with_weather_models(models: pl.DataFrame, wm: pl.DataFrame | None) -> pl.Da
         beta_c=pl.when(has).then(pl.col("beta_c")),
         h_bp=pl.when(has).then(pl.col("h_bp")),
         c_bp=pl.when(has).then(pl.col("c_bp")),
-    ).drop("wmodel", "w_alpha", "adj_r2", "w_pairs")
+    ).drop("wmodel", "w_alpha", "adj_r2", "w_pairs", "w_mse", "_mse", strict=False)
 
 
 def _with_weather_sums(
@@ -632,6 +659,12 @@ def estimate_basic(
         dd = degree_day_table(filled)
         wregs = one_row_per_register(regs).join(reach, on="jurisdiction").filter(pl.col("_to") >= period_end)
         wm = fit_weather_models(wregs, fit_pairs_m, dd, run_date)
+        # a register keeps its model without weather when that fits its pairs better (residual
+        # mean square per degree of freedom, the same day-weighted pairs): the weather model wins
+        # where the temperature explains the register better than its segment's shape does
+        wm = wm.join(_model_mse(fit_pairs_m, models, run_date), on="meter_register_id", how="left").filter(
+            pl.col("_mse").is_null() | (pl.col("w_mse") < pl.col("_mse"))
+        )
     models = _with_weather_models(models, wm)
     # the mean of the daily estimate over the macro range = the estimate on the key's mean day
     key_means = rmacro.keyed.group_by("macro_key").agg(pl.col(c).mean() for c in _SUMMED)

@@ -30,6 +30,7 @@ import polars as pl
 
 HEAT_BPS = tuple(float(b) for b in range(10, 23))  # °C
 COOL_BPS = tuple(float(b) for b in range(16, 29))
+POOLED_BALANCE_POINTS = True  # balance points per population, slopes per register (see fit_weather_models)
 MIN_PAIRS = 3
 MIN_PAIRS_BOTH = 5
 P_VALUE = 0.10
@@ -48,6 +49,7 @@ MODEL_SCHEMA = {
     "c_bp": pl.Float64,
     "adj_r2": pl.Float64,
     "w_pairs": pl.Int64,
+    "w_mse": pl.Float64,  # Σ days·(daily use − fit)² / (pairs − parameters): comparable across models
 }
 
 
@@ -140,7 +142,12 @@ def fit_weather_models(
     ``pairs_m``: the register's pairs of consecutive actual reads with start, end, days,
     consumption and sum_b (tasks.domain.basic_estimate._with_pair_sums); ``dd``:
     :func:`degree_day_table`. Pairs ending on or after ``run_date`` are not used."""
-    regs = registers.select("meter_register_id", "service_type", "jurisdiction").unique("meter_register_id")
+    regs = registers.select(
+        "meter_register_id",
+        "service_type",
+        "jurisdiction",
+        (pl.col("customer_class") if "customer_class" in registers.columns else pl.lit("")).alias("_class"),
+    ).unique("meter_register_id")
     p = (
         pairs_m.filter(
             (pl.col("days") > 0) & (pl.col("end") < run_date) & pl.col("consumption").is_not_null()
@@ -247,8 +254,36 @@ def fit_weather_models(
         pl.Series("beta_h", np.where(use_h, beta[:, 1], 0.0)),
         pl.Series("beta_c", np.where(use_c, beta[:, 2], 0.0)),
         pl.Series("adj_r2", adj),
+        pl.Series("w_mse", sse / np.maximum(dof, 1e-9)),
         pl.Series("_good", good),
-    ).filter("_good")
+        # the candidate's residual relative to the register's mean square use (pooled below)
+        pl.Series(
+            "_rsse", np.where(ok & (n >= need) & (dof >= 1), sse / np.maximum(yy / sw, 1e-300), np.nan)
+        ),
+    )
+    if POOLED_BALANCE_POINTS:
+        # the balance points of a population (jurisdiction, fuel, customer class): per model kind,
+        # the candidate with the smallest total relative residual over its registers; each register
+        # then only chooses between the kinds at those points (3-7 quarterly pairs cannot tell a
+        # register's own balance point from noise: its October, near the balance point, moves with it)
+        grp = res.join(
+            regs.select("meter_register_id", "jurisdiction", "service_type", "_class"), on="meter_register_id"
+        )
+        pooled = (
+            grp.filter(pl.col("_rsse").is_not_nan())
+            .group_by("jurisdiction", "service_type", "_class", "wmodel", "h_bp", "c_bp")
+            .agg(pl.col("_rsse").sum().alias("_tot"), pl.len().alias("_n"))
+            .sort("jurisdiction", "service_type", "_class", "wmodel", "_tot", "h_bp", "c_bp", nulls_last=True)
+            .unique(["jurisdiction", "service_type", "_class", "wmodel"], keep="first", maintain_order=True)
+            .select("jurisdiction", "service_type", "_class", "wmodel", "h_bp", "c_bp")
+        )
+        res = grp.join(
+            pooled,
+            on=["jurisdiction", "service_type", "_class", "wmodel", "h_bp", "c_bp"],
+            how="semi",
+            nulls_equal=True,
+        ).drop("jurisdiction", "service_type", "_class")
+    res = res.filter("_good")
     # the highest adjusted R²; on a tie the model with fewer weather terms, then the lower balance point
     # (adjusted R² compared to 9 decimals: an exact fit is a tie whatever the rounding of its sums)
     res = res.with_columns(_terms=(pl.col("wmodel") == "BOTH").cast(pl.Int8), _rank=pl.col("adj_r2").round(9))
