@@ -49,7 +49,8 @@ MILD_QUANTILE = 0.15  # the mildest days per day type give the first base shape
 SEASON_EDGE = 0.8  # |cos| of the annual cycle beyond which days give the first heating / cooling shape
 DECOMPOSE_ITERATIONS = 60
 MIN_DECOMPOSE_DAYS = 60
-ELECTRIC_PREFERENCE = 0.10  # ELECTRIC_HEATING is chosen when its mse is within 10% of the best
+ELECTRIC_PREFERENCE = 0.10  # ELECTRIC_HEATING (or HDD=b) is chosen when its mse is within 10% of the best
+GAS_HDD_BPS = (14.0, 15.0, 16.0, 17.0, 18.0, 19.0, 20.0)  # balance points of the HDD=b gas drivers (°C)
 WEATHER_PERIOD = "1mo"  # resolution of the actual-weather factors of the gas heating index
 WEATHER_ITERATIONS = 3
 WEATHER_RIDGE = 0.01
@@ -273,8 +274,14 @@ def _drivers(
     hi: dt.date,
     macro: pl.DataFrame | None,
     fixed: pl.DataFrame | None = None,
+    temperature: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Candidate heating drivers per jurisdiction and day: driver, jurisdiction, read_date, h, cum_h.
+
+    ``HDD=b``: heating degree days max(0, b − T) of the jurisdiction's daily mean temperature
+    (``temperature``: jurisdiction, read_date, temp from weather_daily) at the balance points of
+    ``GAS_HDD_BPS``, scaled to peak 1; days without observations take the climatological curve that
+    follows it best (as ELECTRIC_HEATING).
 
     ``THETA=θ``: the climatological index h_θ (every day of lo … hi). ``ELECTRIC``: the weather
     part W of the jurisdiction's electricity parent profile ``*|J|CONSUMPTION`` on the days it
@@ -321,6 +328,21 @@ def _drivers(
             parts.append(
                 _with_climate_fill(elec, pl.concat(parts)).with_columns(driver=pl.lit("ELECTRIC_HEATING"))
             )
+    if temperature is not None and temperature.height:
+        from tasks.domain.basic_weather import fill_temperature
+
+        temp = fill_temperature(temperature).filter(
+            pl.col("jurisdiction").is_in(jur["jurisdiction"].implode())
+        )
+        temp = temp.join(days, on="read_date", how="semi")
+        curves = pl.concat(parts)
+        for b in GAS_HDD_BPS:
+            hdd = temp.select(
+                "jurisdiction", "read_date", (pl.lit(b) - pl.col("temp")).clip(lower_bound=0.0).alias("h")
+            ).with_columns(h=pl.col("h") / pl.col("h").max().over("jurisdiction"))
+            hdd = hdd.filter(pl.col("h").is_finite())
+            if hdd.height:
+                parts.append(_with_climate_fill(hdd, curves).with_columns(driver=pl.lit(f"HDD={b:g}")))
     return (
         pl.concat(parts)
         .sort("driver", "jurisdiction", "read_date")
@@ -573,6 +595,7 @@ def gas_shape(
     electric_driver: bool = False,
     weather: bool = False,
     fixed: pl.DataFrame | None = None,
+    temperature: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Gas macro profile per jurisdiction and its fit.
 
@@ -582,7 +605,9 @@ def gas_shape(
     candidate (its whole weather part, cooling included). Off by default: on the accuracy benchmark
     it fitted the pairs better but predicted the unbilled weeks worse (docs/ACCURACY.md).
     ``fixed`` (the electricity fixed profile, segments phase) adds the ELECTRIC_HEATING candidate
-    (:func:`electric_heating`). ``weather``: monthly actual-weather factors of the chosen index
+    (:func:`electric_heating`); ``temperature`` (weather_daily's daily mean per jurisdiction) adds the
+    HDD=b candidates — the measured weather drives the gas shape where it fits the gas pairs as well
+    as the electricity heating index. ``weather``: monthly actual-weather factors of the chosen index
     from the pairs' residuals (:func:`weather_factors`); off by default (they hurt the accuracy
     benchmark once the index follows the weather, docs/ACCURACY.md).
     Returns (gas_macro: jurisdiction, read_date, daily, base, w; gas_fit: jurisdiction, driver,
@@ -590,14 +615,14 @@ def gas_shape(
     """
     lo = min(date_from, gas_pairs["start"].min() + dt.timedelta(days=1)) if gas_pairs.height else date_from
     hi = max(date_to, gas_pairs["end"].max()) if gas_pairs.height else date_to
-    drivers = _drivers(jurisdictions, lo, hi, macro if electric_driver else None, fixed)
+    drivers = _drivers(jurisdictions, lo, hi, macro if electric_driver else None, fixed, temperature)
     candidates = _fit_drivers(gas_pairs, drivers)
     # the pairs barely tell the candidates apart (their mse are within a few percent: each
     # register's own heating share is most of the residual); a driver carrying the actual weather
     # predicts the unbilled weeks better than any average-year curve, so ELECTRIC_HEATING wins
     # whenever its mse is within ELECTRIC_PREFERENCE of the best
     good = candidates.filter("_good").with_columns(
-        _rank=pl.when(pl.col("driver") == "ELECTRIC_HEATING")
+        _rank=pl.when((pl.col("driver") == "ELECTRIC_HEATING") | pl.col("driver").str.starts_with("HDD="))
         .then(pl.col("mse") / (1.0 + ELECTRIC_PREFERENCE))
         .otherwise(pl.col("mse"))
     )
