@@ -308,6 +308,7 @@ def gas_shape(ctx: Ctx) -> list[str]:
         ctx.period_end,
         macro=_get(ctx, "segments", "macro"),
         fixed=_get(ctx, "segments", "fixed"),
+        temperature=_temperature(ctx),
     )
     return [_put(ctx, gas_macro, "segments", "gas_macro"), _put(ctx, gas_fit, "segments", "gas_fit")]
 
