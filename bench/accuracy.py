@@ -192,6 +192,11 @@ def metrics(df: pl.DataFrame, est: str) -> dict[str, float]:
     pos = df.filter(pl.col("true") >= 1.0)
     return {
         "n": df.height,
+        # sums, so that several portfolios' metrics can be pooled (bench/accuracy_table.py)
+        "sum_err": float(err.sum()),
+        "sum_sq_err": float((err**2).sum()),
+        "n_pos": pos.height,
+        "sum_ape": float(((pos[est] - pos["true"]).abs() / pos["true"]).sum()) if pos.height else 0.0,
         "true": float(t.sum()),
         "nmbe_pct": 100.0 * float(err.sum()) / float(t.sum()) if t.sum() else math.nan,
         "cvrmse_pct": 100.0 * math.sqrt(float((err**2).mean())) / mean_t,

@@ -405,7 +405,7 @@ def fit_registers(
     # weighs as much as K = SHRINK_PAIRS more pairs) + kappa·M̄² (kappa = WEATHER_PRIOR: a fixed
     # prior precision, which dominates when the pairs' W barely differ). Three or four quarterly
     # pairs cover a narrow range of W (10-20/day on BUS|NSW) and October's W (7/day) lies outside
-    # it: an unshrunk slope extrapolates the base far down (docs/ACCURACY.md)
+    # it: an unshrunk slope extrapolates the base far down (bench/results/accuracy-history-issue4.md)
     s0 = pl.col("c_a") / pl.col("m_a")
     partial_ww = (pl.col("ww") - pl.col("bw") ** 2 / pl.col("bb")).clip(lower_bound=0.0)
     lam = (

@@ -22,7 +22,7 @@ day up to period_end (a cold October shows in it; a climatological curve cannot)
 the interval data take the climatological curve that follows it best (:func:`_with_climate_fill`).
 Optionally (``weather=True``, off by default) monthly actual-weather factors of the chosen index
 fitted on the gas pairs' residuals (:func:`weather_factors`): on the ELECTRIC_HEATING index they
-make the accuracy benchmark worse (gas CV 8.6% → 11.7% and 8.1% → 14.9%, docs/ACCURACY.md).
+make the accuracy benchmark worse (gas CV 8.6% → 11.7% and 8.1% → 14.9%, bench/results/accuracy-history-issue4.md).
 Fallback (fewer than ``MIN_GAS_PAIRS`` usable pairs, or no fit with both components ≥ 0):
 θ = −1, a = 1, b = 2 (winter three times summer, typical of southern Australian residential
 gas) and the portfolio's gas level, or 1.0 when there are no gas reads at all.
@@ -153,7 +153,7 @@ def decompose_day_profiles(x: np.ndarray, weekend: np.ndarray, doy: np.ndarray) 
     squares (coefficients per day given the shapes, then the shapes given the coefficients). A
     share of H in B or C would bend h_d; the days without heating (h_d clipped at 0) keep H out
     of them. h_d is the population's heating per register on day d, ∝ its heating degree days
-    (per jurisdiction, classes averaged: correlation 0.995–0.998 with the generator's, docs/ACCURACY.md)."""
+    (per jurisdiction, classes averaged: correlation 0.995–0.998 with the generator's, bench/results/accuracy-history-issue4.md)."""
     n, k = x.shape
     wk = weekend.astype(np.int64)
     season = np.cos(2 * np.pi * (doy.astype(np.float64) - HEATING_PEAK_DOY) / 365.25)
@@ -603,13 +603,13 @@ def gas_shape(
     days start + 1 … end, SPEC §4.3).
     ``macro`` with ``electric_driver``: the electricity macro profile adds the ELECTRIC driver
     candidate (its whole weather part, cooling included). Off by default: on the accuracy benchmark
-    it fitted the pairs better but predicted the unbilled weeks worse (docs/ACCURACY.md).
+    it fitted the pairs better but predicted the unbilled weeks worse (bench/results/accuracy-history-issue4.md).
     ``fixed`` (the electricity fixed profile, segments phase) adds the ELECTRIC_HEATING candidate
     (:func:`electric_heating`); ``temperature`` (weather_daily's daily mean per jurisdiction) adds the
     HDD=b candidates — the measured weather drives the gas shape where it fits the gas pairs as well
     as the electricity heating index. ``weather``: monthly actual-weather factors of the chosen index
     from the pairs' residuals (:func:`weather_factors`); off by default (they hurt the accuracy
-    benchmark once the index follows the weather, docs/ACCURACY.md).
+    benchmark once the index follows the weather, bench/results/accuracy-history-issue4.md).
     Returns (gas_macro: jurisdiction, read_date, daily, base, w; gas_fit: jurisdiction, driver,
     a, b, level, pairs, mse, source FIT | FALLBACK).
     """
