@@ -60,7 +60,7 @@ def prepare(
     )  # fmt: skip
     common = [
         "--database-url",
-        settings.database_url,
+        settings.db_url,
         "--meter-store",
         settings.meter_store,
         "--shards",
@@ -85,23 +85,30 @@ def prepare(
 def pipeline_daily(
     settings: Settings, work: Path, run_date: dt.date, method: str
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
-    """Run the real month end (``tasks.pipeline.accrual.run_accrual``, what ``bua run`` runs, without the
-    Prefect server) with one basic method; read back its usage work files. ``weather`` is ``seasonal``
-    with the weather_daily observations (BUA_USE_WEATHER); ``scalar`` and ``seasonal`` run without them."""
-    from tasks.pipeline.accrual import run_accrual
+    """Run the month end's phase graph (tasks/pipeline/graph.py, the phases ``bua run`` runs, walked
+    without Prefect: accuracy, not time, is measured here) with one basic method; read back its
+    usage work files. ``weather`` is ``seasonal`` with the weather_daily observations
+    (BUA_USE_WEATHER); ``scalar`` and ``seasonal`` run without them."""
+    from tasks.pipeline.datasets import Datasets
+    from tasks.pipeline.graph import REGISTRY
+    from tasks.pipeline.spec import resolve_run
+    from tasks.pipeline.walk import walk_graph
 
-    out = work / f"out-{method}"
-    t0, c0 = time.perf_counter(), time.process_time()
     basic = "seasonal" if method == "weather" else method
-    run_settings = settings.model_copy(update={"output_url": str(out), "use_weather": method == "weather"})
-    res = run_accrual(run_settings, run_date, basic_method=basic)
+    s = settings.model_copy(
+        update={"output_url": str(work / f"out-{method}"), "use_weather": method == "weather"}
+    )
+    spec = resolve_run(s, run_date, basic_method=basic)
+    t0, c0 = time.perf_counter(), time.process_time()
+    runs = walk_graph(spec, s)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    est = out / "work" / run_date.isoformat() / "estimates"
-    usage = pl.concat([pl.read_parquet(f) for f in sorted(est.glob("shard=*/*_usage.parquet"))])
-    excs = sorted((out / "work" / run_date.isoformat()).rglob("bua_exception.parquet"))
-    exc = pl.read_parquet(excs[0]) if excs else pl.DataFrame(schema={"account_id": pl.Int64, "code": pl.Utf8})
-    phases = {f"phase_{k}": v for k, v in getattr(res, "seconds", {}).items()}
-    return usage_daily(usage), exc, {"run_accrual": seconds, "run_accrual_cpu": cpu, **phases}
+    io = Datasets(spec, s, REGISTRY)
+    usage = pl.concat([*io.load("interval_usage"), *io.load("basic_usage")], how="vertical_relaxed")
+    exc = io.load("bua_exception")
+    phases: dict[str, float] = {}
+    for (phase, _), r in runs.items():
+        phases[f"phase_{phase}"] = phases.get(f"phase_{phase}", 0.0) + r.seconds
+    return usage_daily(usage), exc, {"month_end": seconds, "month_end_cpu": cpu, **phases}
 
 
 def run_date_of(gen: Path) -> dt.date:
@@ -298,7 +305,7 @@ def main() -> None:
     settings, gen = prepare(work, a.accounts, a.seed, a.months, a.shards, a.variant)
     t_prep = time.perf_counter() - t0
     run_date = a.run_date or run_date_of(gen)
-    inputs = load_inputs(settings.database_url, a.shards)
+    inputs = load_inputs(settings.db_url, a.shards)
     windows = windows_for(inputs, run_date)
     truth = pl.read_parquet(gen / "truth" / "register_day.parquet")
     value_col = "consumption" if "consumption" in truth.columns else truth.columns[-1]

@@ -61,7 +61,7 @@ def day_counts(url: str, day: dt.date, timezone: str) -> dict[str, int]:
 @task(name="aggregation-pre-checks")
 def pre_checks(settings: Settings, day: dt.date) -> list[agg.CheckResult]:
     """Source tables exist, have rows for the day, counts plausible vs the previous day; else stop."""
-    url, tz = settings.database_url, settings.timezone
+    url, tz = settings.db_url, settings.timezone
     present = set(sa.inspect(engine_for(url)).get_table_names())
     missing = [t for t in SOURCE_TABLES if t not in present]
     if missing:
@@ -81,7 +81,7 @@ def pre_checks(settings: Settings, day: dt.date) -> list[agg.CheckResult]:
 
 @task(name="aggregate-billing-day")
 def build_report(settings: Settings, day: dt.date) -> agg.DailyReport:
-    url, tz = settings.database_url, settings.timezone
+    url, tz = settings.db_url, settings.timezone
     _, end = day_bounds_utc(day, tz)
     return agg.account_daily(
         day,
@@ -102,7 +102,7 @@ def write_report(settings: Settings, rows: pl.DataFrame, day: dt.date, history_d
     stamped = rows.with_columns(
         pl.lit(dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)).alias("created_at")
     )
-    with transaction(settings.database_url) as conn:
+    with transaction(settings.db_url) as conn:
         newest = conn.execute(sa.select(sa.func.max(report.c.report_date))).scalar()
         newest = dt.date.fromisoformat(str(newest)[:10]) if newest is not None else None
         current = newest is None or day >= newest

@@ -83,9 +83,9 @@ def revenue_alert(window_end: str | None = None, database_url: str | None = None
     settings = load_settings(database_url=database_url)
     logger = get_run_logger()
     window = _alert_window(window_end, settings)
-    require_tables(settings.database_url, SOURCE_TABLES)
+    require_tables(settings.db_url, SOURCE_TABLES)
     payments = read_sql(
-        settings.database_url,
+        settings.db_url,
         "companion_alert_payments",
         {"start_utc": window.start_utc, "end_utc": window.end_utc},
         schema={
@@ -94,7 +94,7 @@ def revenue_alert(window_end: str | None = None, database_url: str | None = None
             **{k: v for k, v in PAYMENT_SCHEMA.items() if k != "network"},
         },
     )
-    networks = read_sql(settings.database_url, "companion_account_network", schema=NETWORK_SCHEMA)
+    networks = read_sql(settings.db_url, "companion_account_network", schema=NETWORK_SCHEMA)
     summary = summarise(
         attach_network(payments, networks),
         window,
@@ -109,7 +109,7 @@ def revenue_alert(window_end: str | None = None, database_url: str | None = None
         )
     else:
         post_message(webhook, text)
-        logger.info("revenue alert posted for %s (%s)", window.label(), redact_url(settings.database_url))
+        logger.info("revenue alert posted for %s (%s)", window.label(), redact_url(settings.db_url))
     return {
         "window_start": window.start.isoformat(),
         "window_end": window.end.isoformat(),

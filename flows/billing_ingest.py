@@ -80,7 +80,7 @@ def billing_csv_ingest(
     files = expand_sources(sources, settings)
     single_object = bool(bucket and key and not paths)
     results = [
-        ingest_file(f, settings.database_url, settings, etag if single_object else None) for f in files
+        ingest_file(f, settings.db_url, settings, etag if single_object else None) for f in files
     ]
     for r in results:
         logger.info(
@@ -131,7 +131,7 @@ def billing_csv_poll(prefix: str | None = None, database_url: str | None = None)
     prefix = prefix or settings.billing_inbox_url
     if not prefix:
         raise ValueError("billing-csv-poll needs a prefix (parameter or BUA_BILLING_INBOX_URL)")
-    fresh = new_objects(list_objects(prefix, settings), known_files(settings.database_url))
+    fresh = new_objects(list_objects(prefix, settings), known_files(settings.db_url))
     emitted = []
     for obj in fresh.iter_rows(named=True):
         spec = s3_event(obj["url"], obj["etag"], obj["size"])

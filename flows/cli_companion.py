@@ -27,7 +27,7 @@ def ingest_billing_csv(
 
     settings = settings_from(ctx)
     try:
-        results = billing_csv_ingest(paths=paths, database_url=settings.database_url, rejects_url=rejects_url)
+        results = billing_csv_ingest(paths=paths, database_url=settings.db_url, rejects_url=rejects_url)
     except (BillingIngestError, DatabaseError) as exc:
         fail(str(exc), code=1)
         return
@@ -50,7 +50,7 @@ def aggregate_cmd(
     try:
         result = daily_billing_aggregation(
             day=day,
-            database_url=settings.database_url,
+            database_url=settings.db_url,
             output_url=settings.output_url,
             max_rows_per_file=max_rows_per_file,
         )
@@ -77,7 +77,7 @@ def alert_cmd(
 
     settings = settings_from(ctx)
     try:
-        result = revenue_alert(window_end=window_end, database_url=settings.database_url)
+        result = revenue_alert(window_end=window_end, database_url=settings.db_url)
     except Exception as exc:  # noqa: BLE001 - the flow already reported it to Slack; say it plainly here
         fail(f"{type(exc).__name__}: {exc}", code=1)
         return

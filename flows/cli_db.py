@@ -14,11 +14,11 @@ def db_init(ctx: typer.Context) -> None:
 
     settings = settings_from(ctx)
     try:
-        applied = init_db(settings.database_url)
+        applied = init_db(settings.db_url)
     except DatabaseError as exc:
         fail(str(exc))
         return
-    where = redact_url(settings.database_url)
+    where = redact_url(settings.db_url)
     if applied:
         typer.echo(f"{where}: applied migration(s) {', '.join(applied)}")
     else:

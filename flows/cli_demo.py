@@ -76,10 +76,10 @@ def demo_cmd(
     from flows.cli_run import print_summary, run_month_end
     from tasks.adapters.db import DatabaseError, init_db, redact_url
     from tasks.adapters.ingest import ingest_nem12, ingest_nem13
-    from tasks.adapters.load import load_portfolio
     from tasks.adapters.meter_store import MeterStoreError, interval_root
     from tasks.adapters.storage import list_files
     from tasks.generate import generate
+    from tasks.generate.load import load_portfolio
 
     console = Console()
     settings = settings_from(ctx)
@@ -90,11 +90,11 @@ def demo_cmd(
     console.log(f"generated {accounts:,} accounts into {folder} ({time.perf_counter() - t0:.1f} s)")
     try:
         t1 = time.perf_counter()
-        init_db(settings.database_url)
-        _clear_source_tables(settings.database_url)
-        load_portfolio(settings.database_url, folder)
+        init_db(settings.db_url)
+        _clear_source_tables(settings.db_url)
+        load_portfolio(settings.db_url, folder)
         console.log(
-            f"loaded the billing tables into {redact_url(settings.database_url)} ({time.perf_counter() - t1:.1f} s)"
+            f"loaded the billing tables into {redact_url(settings.db_url)} ({time.perf_counter() - t1:.1f} s)"
         )
         t1 = time.perf_counter()
         nem12 = ingest_nem12([str(folder / "nem12")], settings)
@@ -112,18 +112,7 @@ def demo_cmd(
         )
         files = list_files(interval_root(settings), settings, suffix=".parquet")
         store_rows = pl.scan_parquet(files).select(pl.len()).collect().item() if files else 0
-        try:
-            result = run_month_end(settings, DEMO_RUN_DATE)
-        except RuntimeError as exc:
-            if "Prefect" not in str(exc):
-                raise
-            # the demo must finish on any machine: without a Prefect API, the same phases in order
-            from tasks.pipeline.accrual import run_accrual
-
-            console.print(f"[yellow]warning:[/] {exc}; running the phases sequentially without Prefect")
-            result = run_accrual(
-                settings, DEMO_RUN_DATE, progress=lambda p, sec: console.log(f"{p:<20} {sec:7.2f} s")
-            )
+        result = run_month_end(settings, run_date=DEMO_RUN_DATE)
     except (DatabaseError, MeterStoreError) as exc:
         fail(str(exc))
         return
@@ -133,7 +122,7 @@ def demo_cmd(
     for k, v in _inventory(folder, store_rows):
         inv.add_row(k, v)
     console.print(inv)
-    print_summary(result, settings)
+    print_summary(result, settings, time.perf_counter() - t0)
     console.print(
         f"meter store: {settings.meter_store}; work files: {settings.output_url}/work/{DEMO_RUN_DATE}/"
     )

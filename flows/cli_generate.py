@@ -56,13 +56,13 @@ def generate_cmd(
     )
     if load:
         from tasks.adapters.db import DatabaseError, init_db, redact_url
-        from tasks.adapters.load import load_portfolio
+        from tasks.generate.load import load_portfolio
 
         settings = settings_from(ctx)
         try:
-            init_db(settings.database_url)
-            counts = load_portfolio(settings.database_url, out)
+            init_db(settings.db_url)
+            counts = load_portfolio(settings.db_url, out)
         except DatabaseError as exc:
             fail(str(exc))
             return
-        typer.echo(f"loaded {sum(counts.values()):,} rows into {redact_url(settings.database_url)}")
+        typer.echo(f"loaded {sum(counts.values()):,} rows into {redact_url(settings.db_url)}")

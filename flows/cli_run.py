@@ -3,7 +3,6 @@ the month-end accrual."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import typer
@@ -12,29 +11,45 @@ from flows.cli_app import app, fail, parse_date_option, settings_from
 from tasks.settings import Settings
 
 
-def run_month_end(
-    settings: Settings,
-    run_date: dt.date,
-    period_start: dt.date | None = None,
-    period_end: dt.date | None = None,
-    basic_method: str | None = None,
-) -> Any:
-    """The accrual of one run date: the Prefect flow ``bua_monthly`` with a progress display."""
-    from flows.progress import run_from_cli
+def run_month_end(settings: Settings, console: Any = None, **parameters: Any) -> dict[str, Any]:
+    """``bua run``/``bua demo``: the ``bua_monthly`` flow (the deployments' code path) with a progress
+    display, against PREFECT_API_URL or a temporary Prefect server that dies with this process."""
+    import logging
 
-    return run_from_cli(settings, run_date, period_start, period_end, basic_method)
+    from rich.console import Console
+
+    from flows.local_server import temporary_server
+    from flows.monthly import bua_monthly
+    from flows.progress import display
+    from flows.runtime import use_settings
+
+    console = console or Console(stderr=True)
+    quiet = logging.getLogger("prefect")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # the progress bars say what the per-task INFO lines would
+    try:
+        with console.status("starting Prefect (a temporary local server: set PREFECT_API_URL to use yours)"):
+            server = temporary_server()
+            server.__enter__()
+        try:
+            with use_settings(settings), display(console):
+                return bua_monthly(**parameters)
+        finally:
+            server.__exit__(None, None, None)
+    finally:
+        quiet.setLevel(level)
 
 
-def print_summary(result: Any, settings: Settings) -> None:
+def print_summary(result: dict[str, Any], settings: Settings, elapsed: float) -> None:
     """The accrual summary by month, state and fuel with totals; counts; where the outputs are."""
     import polars as pl
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
-    rows = pl.DataFrame(result.accrual_summary) if result.accrual_summary else pl.DataFrame()
+    rows = pl.DataFrame(result["accrual_summary"]) if result["accrual_summary"] else pl.DataFrame()
     table = Table(
-        title=f"Accrual as at {result.run_date} by month, state, fuel (GST exclusive; discount weighted by propensity)",
+        title=f"Accrual as at {result['run_date']} by month, state, fuel (GST exclusive; discount weighted by propensity)",
         show_footer=True,
     )
     if rows.height:
@@ -68,28 +83,24 @@ def print_summary(result: Any, settings: Settings) -> None:
         console.print(table)
     else:
         console.print("no unbilled accounts: the accrual is empty")
-    counts = ", ".join(f"{k} {v:,}" for k, v in result.counts.items())
-    console.print(f"run {result.run_id} {result.status}; rows written: {counts}")
-    if result.exceptions_by_code:
-        console.print("exceptions: " + ", ".join(f"{k} {v:,}" for k, v in result.exceptions_by_code.items()))
+    counts = ", ".join(f"{k} {v:,}" for k, v in result["counts"].items())
+    console.print(f"run {result['run_id']} COMPLETED; rows written: {counts}")
+    if result["exceptions_by_code"]:
+        console.print("exceptions: " + ", ".join(f"{k} {v:,}" for k, v in result["exceptions_by_code"].items()))
     from tasks.adapters.db import redact_url
     from tasks.adapters.export import accrual_export_url
 
-    console.print(f"tables: {redact_url(settings.database_url)} (run_date {result.run_date})", soft_wrap=True)
-    console.print(
-        f"CSV: {accrual_export_url(settings, result.run_date)}/ ({len(result.exports)} files)", soft_wrap=True
-    )
-    if result.nem12_files:
+    day = result["run_date"]
+    console.print(f"tables: {redact_url(settings.db_url)} (run_date {day})", soft_wrap=True)
+    console.print(f"CSV: {accrual_export_url(settings, day)}/ ({len(result['exports'])} files)", soft_wrap=True)
+    if result["nem12_files"]:
         console.print(
-            f"NEM12 estimates: {settings.output_url}/nem12/{result.run_date}/ ({len(result.nem12_files)} files)",
+            f"NEM12 estimates: {settings.output_url}/nem12/{day}/ ({len(result['nem12_files'])} files)",
             soft_wrap=True,  # paths are copied from the terminal: never wrapped
         )
-    if "report" in result.seconds:
-        from tasks.pipeline.report import report_url
-
-        console.print(f"report: {report_url(settings, result.run_date)}", soft_wrap=True)
-    seconds = sum(result.seconds.values())
-    console.print(f"took {seconds:.1f} s")
+    if result["report"]:
+        console.print(f"report: {result['report']}", soft_wrap=True)
+    console.print(f"took {elapsed:.1f} s")
 
 
 @app.command("run")
@@ -103,31 +114,52 @@ def run_cmd(
     basic_method: str | None = typer.Option(
         None, help="basic register method: scalar or seasonal (default BUA_BASIC_METHOD)"
     ),
+    scenario: str | None = typer.Option(
+        None, help="a what-if run's name: its outputs never replace the booked run's (default: the booked run)"
+    ),
     backtest_months: int | None = typer.Option(
         None,
         min=1,
         max=11,
         help="back-test the estimator as at run date minus this many months (default BUA_BACKTEST_MONTHS, 1)",
     ),
+    refresh: bool = typer.Option(False, "--refresh", help="recompute every phase, ignoring cached results"),
 ) -> None:
     """Run the month-end accrual on the configured database and meter store; write tables and CSVs."""
+    import time
+
+    from flows.phase_tasks import PhaseFailedError
     from tasks.adapters.db import DatabaseError
     from tasks.adapters.meter_store import MeterStoreError
+    from tasks.adapters.run_lock import RunLocked
+    from tasks.pipeline.spec import RunParameterError, resolve_run
 
-    if basic_method not in (None, "scalar", "seasonal"):
-        fail(f"--basic-method must be scalar or seasonal, got {basic_method!r}")
-    settings = settings_from(ctx, backtest_months=backtest_months)
+    settings = settings_from(ctx)
     r = parse_date_option(run_date, "--run-date")
     assert r is not None
-    try:
-        result = run_month_end(
-            settings,
-            r,
-            parse_date_option(period_start, "--period-start"),
-            parse_date_option(period_end, "--period-end"),
-            basic_method,
-        )
-    except (DatabaseError, MeterStoreError, ValueError) as exc:
+    params = {
+        "run_date": r,
+        "period_start": parse_date_option(period_start, "--period-start"),
+        "period_end": parse_date_option(period_end, "--period-end"),
+        "basic_method": basic_method,
+        "scenario": scenario,
+        "backtest_months": backtest_months,
+        "refresh": refresh,
+    }
+    try:  # the parameters are checked before any Prefect machinery starts
+        resolve_run(settings, **{k: v for k, v in params.items() if k != "refresh"})
+    except RunParameterError as exc:
         fail(str(exc))
+    started = time.perf_counter()
+    try:
+        result = run_month_end(settings, **params)
+    except PhaseFailedError as exc:
+        cause = exc.cause
+        if isinstance(cause, DatabaseError | MeterStoreError):
+            fail(str(cause), 1)
+        fail(str(exc), 1)
         return
-    print_summary(result, settings)
+    except (DatabaseError, MeterStoreError, RunLocked, RunParameterError) as exc:
+        fail(str(exc), 1)
+        return
+    print_summary(result, settings, time.perf_counter() - started)

@@ -232,6 +232,34 @@ bua_run = Table(
     Column("parameters", Text),
     Column("code_version", String(64), nullable=False),
 )
+# The run lock (tasks/adapters/run_lock.py): one row per run date being accrued, a lease renewed by
+# the holder's heartbeat; a dead holder's lease expires and the next run takes over. Migration 0005.
+bua_run_lock = Table(
+    "bua_run_lock", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("token", String(64), nullable=False),
+    Column("attempt_id", String(36), nullable=False),
+    Column("holder", String(200), nullable=False),
+    Column("acquired_at", DateTime, nullable=False),
+    Column("heartbeat_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+)
+# Every attempt at a run (a flow run, a CLI invocation, a retry): bua_run keeps one row per run_id
+# (the deterministic id every output row carries) with the latest attempt's status; this table keeps
+# them all, so a killed attempt stays on record as FAILED after its re-run completed.
+bua_run_attempt = Table(
+    "bua_run_attempt", metadata,
+    Column("attempt_id", String(36), primary_key=True),
+    Column("run_id", String(36), nullable=False, index=True),
+    Column("run_date", Date, nullable=False),
+    Column("scenario", String(40), nullable=False),
+    Column("flow_run_id", String(36)),
+    Column("holder", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("detail", String(500)),
+)
 invoice_line_item_monthly = Table(
     "invoice_line_item_monthly", metadata,
     Column("run_id", String(36), nullable=False),

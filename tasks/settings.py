@@ -19,7 +19,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BUA_", extra="ignore")
 
     # where things are
-    database_url: str = Field("sqlite:///.bua/bua.db", description="SQLAlchemy URL of the billing database")
+    database_url: SecretStr = Field(
+        SecretStr("sqlite:///.bua/bua.db"),
+        description="SQLAlchemy URL of the billing database (a secret: it may hold a password)",
+    )
     meter_store: str = Field(".bua/meter-store", description="path or s3:// prefix of the parquet meter store")
     output_url: str = Field(".bua/out", description="path or s3:// prefix for exports, NEM12 estimates, report")
     quarantine_url: str | None = Field(None, description="where rejected input goes (default OUTPUT_URL/quarantine)")
@@ -61,17 +64,16 @@ class Settings(BaseSettings):
     backtest_months: int = Field(1, ge=1, le=11, description="the back-test estimates as at run_date minus this many months")
     backtest_registers: int = Field(5000, ge=0, description="back-test the first shards holding at least this many interval registers (0 = every shard)")
 
-    # --- orchestration (issue 5: flows/monthly.py, flows/glue.py) ---
+    # --- orchestration (flows/monthly.py, tasks/adapters/run_lock.py) ---
     result_url: str | None = Field(
         None, description="Prefect task-result storage, path or s3:// (default OUTPUT_URL/prefect-results)"
     )
-    run_lock_timeout_seconds: float = Field(
-        0.0, ge=0, description="how long a second run of the same run_date waits for the first (0 = refuse)"
+    run_lock_wait_seconds: float = Field(
+        0.0, ge=0, description="how long a second run of the same run date waits for the first (0 = refuse)"
     )
-    fail_phase: str | None = Field(
-        None, description="fault injection for tests: 'phase' or 'phase:shard' raises in that phase"
+    run_lock_lease_seconds: float = Field(
+        120.0, ge=2, description="the run lock's lease: a dead run's lock is taken over this long after its last heartbeat"
     )
-    pipeline: str = Field("flows.pipeline", description="module of the phase functions the flow runs (tests swap in a fake)")
     slack_webhook_secret_name: str | None = Field(
         None, description="name of an AWS Secrets Manager secret holding the Slack webhook (bua_monthly)"
     )
@@ -87,6 +89,11 @@ class Settings(BaseSettings):
     write_off_method: str = Field("WRITE_OFF", description="payment.method of a write-off (not cash)")
     alert_timezone: str | None = Field(None, description="timezone of the 6-hour revenue windows (default TIMEZONE)")
     slack_webhook_block: str | None = Field(None, description="name of a Prefect Secret block holding the Slack webhook")
+
+    @property
+    def db_url(self) -> str:
+        """The database URL in clear, for the database layer only (never log or store it)."""
+        return self.database_url.get_secret_value()
 
     def storage_options(self) -> dict[str, str]:
         """polars/object_store options for S3 paths (the ``aws_*`` keys polars understands)."""

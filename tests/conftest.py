@@ -93,3 +93,9 @@ def prefect_api_url():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield str(PREFECT_API_URL.value())
+
+
+@pytest.fixture(scope="session")
+def harness(prefect_api_url: str) -> str:
+    """The session's Prefect test harness; its PREFECT_API_URL (tests that run bua_monthly use it)."""
+    return prefect_api_url

@@ -9,14 +9,14 @@ from tasks.settings import Settings
 
 
 def load_generated(portfolio: Path, settings: Settings) -> Settings:
-    """Load a generated portfolio's billing tables into ``settings.database_url`` and ingest its
+    """Load a generated portfolio's billing tables into ``settings.db_url`` and ingest its
     NEM12 files into the meter store and its NEM13 files (if any) into basic_read."""
     from tasks.adapters.db import init_db
     from tasks.adapters.ingest import ingest_nem12, ingest_nem13
-    from tasks.adapters.load import load_portfolio
+    from tasks.generate.load import load_portfolio
 
-    init_db(settings.database_url)
-    load_portfolio(settings.database_url, portfolio)
+    init_db(settings.db_url)
+    load_portfolio(settings.db_url, portfolio)
     ingest_nem12([str(portfolio / "nem12")], settings)
     if any((portfolio / "nem13").iterdir()):
         ingest_nem13([str(portfolio / "nem13")], settings)

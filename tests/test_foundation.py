@@ -16,13 +16,13 @@ from tasks.settings import Settings, load_settings
 
 def test_settings_defaults_env_and_overrides(monkeypatch):
     monkeypatch.delenv("BUA_DATABASE_URL", raising=False)
-    assert Settings().database_url == "sqlite:///.bua/bua.db"  # SPEC §1 embedded default
+    assert Settings().db_url == "sqlite:///.bua/bua.db"  # SPEC §1 embedded default
     monkeypatch.setenv("BUA_DATABASE_URL", "sqlite:///env.db")
     monkeypatch.setenv("BUA_SHARDS", "8")
     s = load_settings(database_url=None, shards=None)
-    assert (s.database_url, s.shards) == ("sqlite:///env.db", 8)
+    assert (s.db_url, s.shards) == ("sqlite:///env.db", 8)
     s = load_settings(database_url="sqlite:///cli.db")  # a CLI option beats the environment
-    assert s.database_url == "sqlite:///cli.db"
+    assert s.db_url == "sqlite:///cli.db"
 
 
 def test_secret_never_in_repr(monkeypatch):

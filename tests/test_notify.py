@@ -57,10 +57,12 @@ def report_links() -> list[str]:
 
 
 def test_messages_by_hand():
-    from tasks.pipeline.accrual import RunContext
+    from tasks.pipeline.datasets import PhaseContext
     from tasks.pipeline.notify import failed_message, finished_message, started_message
+    from tasks.pipeline.spec import resolve_run
 
-    ctx = RunContext.create(Settings(shards=4), R)
+    settings = Settings(shards=4)
+    ctx = PhaseContext(resolve_run(settings, R), settings)
     assert started_message(ctx).startswith(
         ":arrow_forward: bua month-end accrual started: run_date 2026-11-01"
     )
@@ -129,54 +131,6 @@ def test_webhook_from_aws_secrets_manager_by_name(slack_webhook, monkeypatch):  
     assert slack_webhook.texts == ["from the secret"]
 
 
-def test_sequential_run_posts_started_and_finished_with_totals_by_state_and_fuel(
-    slack_webhook,  # noqa: F811
-    portfolio,
-    tmp_path,
-):
-    from rich.console import Console
-
-    from flows.progress import run_sequential
-
-    s = copy_of(portfolio, tmp_path / "seq", task_retries=0)
-    assert s.slack_webhook_url is not None  # from the fixture's BUA_SLACK_WEBHOOK_URL
-    run_sequential(s, R, None, None, None, Console(quiet=True))
-    texts = slack_webhook.texts
-    assert len(texts) == 2 and "started" in texts[0] and "finished" in texts[1]
-    total, pairs = expected_breakdown(s)
-    assert f"Accrual {total}" in texts[1]
-    assert texts[1].count("\n• ") == pairs
-    assert_clean(texts, slack_webhook, s.database_url)
-
-
-def test_sequential_failure_names_the_phase_without_the_errors_text(
-    slack_webhook,  # noqa: F811
-    portfolio,
-    tmp_path,
-    monkeypatch,
-):
-    from rich.console import Console
-
-    from flows.progress import run_sequential
-    from tasks.pipeline.accrual import PHASES
-
-    def boom(ctx: object, shard: int) -> None:
-        raise ValueError(f"implausible read of NMI {NMI}")
-
-    import tasks.pipeline.accrual
-
-    patched = [(name, boom if name == "rating" else fn, per) for name, fn, per in PHASES]
-    monkeypatch.setattr(tasks.pipeline.accrual, "PHASES", patched)  # run_accrual imports it at call time
-    s = copy_of(portfolio, tmp_path / "fail", task_retries=0)
-    with pytest.raises(ValueError, match="implausible"):
-        run_sequential(s, R, None, None, None, Console(quiet=True))
-    texts = slack_webhook.texts
-    assert len(texts) == 2 and "started" in texts[0]
-    assert "FAILED" in texts[1] and "Failing phase: rating (ValueError)" in texts[1] and "Hint:" in texts[1]
-    assert NMI not in texts[1]
-    assert_clean(texts, slack_webhook, s.database_url)
-
-
 def test_flow_posts_started_then_finished_and_failed_naming_the_phase(
     prefect_api_url,
     slack_webhook,  # noqa: F811
@@ -184,7 +138,7 @@ def test_flow_posts_started_then_finished_and_failed_naming_the_phase(
     tmp_path,
     monkeypatch,
 ):
-    from tests.flows.conftest import run_monthly
+    from tests.engine import run_monthly
 
     s = copy_of(portfolio, tmp_path / "flow", task_retries=0)
     ok = run_monthly(s, run_date=R)
@@ -207,17 +161,19 @@ def test_flow_posts_started_then_finished_and_failed_naming_the_phase(
     assert set(again.states.values()) == {"Cached"}
     assert slack_webhook.texts[2:] == texts
 
-    import tasks.pipeline.accrual
+    import dataclasses
 
-    def boom(ctx: object, shard: int) -> None:
+    import flows.phase_tasks
+
+    def boom(ctx: object, **frames: object) -> None:
         raise ValueError(f"implausible read of NMI {NMI}")
 
-    monkeypatch.setattr(tasks.pipeline.accrual, "rating", boom)  # flows.pipeline resolves it by name
-    monkeypatch.setattr("flows.pipeline.rating", boom)
+    patched = [dataclasses.replace(p, fn=boom) if p.name == "rating" else p for p in flows.phase_tasks.PHASES]
+    monkeypatch.setattr(flows.phase_tasks, "PHASES", patched)
     failed = run_monthly(s, run_date=R, refresh=True)
     assert failed.error is not None
     texts = slack_webhook.texts[4:]
     assert len(texts) == 2 and "started" in texts[0]
     assert "FAILED" in texts[1] and "rating[0]" in texts[1] and "(ValueError)" in texts[1]
     assert NMI not in texts[1]
-    assert_clean(slack_webhook.texts, slack_webhook, s.database_url)
+    assert_clean(slack_webhook.texts, slack_webhook, s.db_url)

@@ -11,15 +11,15 @@ import polars as pl
 import pytest
 
 from tasks.settings import Settings
+from tests.engine import accrue
 from tests.portfolio import generated_and_loaded
 
 R = dt.date(2026, 11, 1)
 
 
 @pytest.fixture(scope="module")
-def engine_run(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """A 120-account generated portfolio, loaded, ingested and accrued once by ``run_accrual``."""
-    from tasks.pipeline.accrual import run_accrual
+def engine_run(tmp_path_factory: pytest.TempPathFactory, harness: str) -> Settings:
+    """A 120-account generated portfolio, loaded, ingested and accrued once by ``bua_monthly``."""
 
     base = generated_and_loaded(tmp_path_factory.mktemp("report"))
     s = Settings(
@@ -29,7 +29,7 @@ def engine_run(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         shards=4,
         slack_webhook_url=None,
     )
-    run_accrual(s, R)
+    accrue(s, R)
     return s
 
 
@@ -91,9 +91,11 @@ def hand_frames() -> dict[str, pl.DataFrame]:
 
 
 def _ctx() -> object:
-    from tasks.pipeline.accrual import RunContext
+    from tasks.pipeline.datasets import PhaseContext
+    from tasks.pipeline.spec import resolve_run
 
-    return RunContext.create(Settings(shards=4), R)
+    settings = Settings(shards=4)
+    return PhaseContext(resolve_run(settings, R), settings)
 
 
 def test_render_totals_shares_and_no_validation_results():
@@ -136,7 +138,6 @@ def test_render_validation_tables_with_their_charts():
 
 
 def test_engine_report_is_self_contained_true_to_the_export_and_the_same_bytes_on_a_rerun(engine_run):
-    from tasks.pipeline.accrual import run_accrual
     from tasks.pipeline.report import report_url
 
     path = Path(report_url(engine_run, R))
@@ -150,12 +151,12 @@ def test_engine_report_is_self_contained_true_to_the_export_and_the_same_bytes_o
     expected = f"{csv['net_amount_less_discount'].sum():,.2f}"
     total = re.search(r"<caption>Total</caption>.*?</table>", page)
     assert total is not None and f'<td class="n">{expected}</td>' in total.group(0)
-    for ident in customer_identifiers(engine_run.database_url):
+    for ident in customer_identifiers(engine_run.db_url):
         assert ident not in page
     # every segment of the summary appears in the month × segment table
     for seg in csv["segment"].drop_nulls().unique():
         assert f"<td>{seg.replace('&', '&amp;')}</td>" in page
 
     before = path.read_bytes()
-    run_accrual(engine_run, R)
+    accrue(engine_run, R, refresh=True)
     assert path.read_bytes() == before

@@ -9,16 +9,22 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from tasks.pipeline.validation import (
+from tasks.adapters.validation_tables import read_previous_accrual, write_validation
+from tasks.domain.backtest import (
     backtest_date,
     backtest_metrics,
     backtest_shards,
     basic_compare,
     interval_compare,
-    trueup_from_database,
-    trueup_rows,
-    write_validation,
 )
+from tasks.domain.trueup import trueup_rows
+from tasks.pipeline.phases.validation import trueup
+
+
+def trueup_from_database(url: str, run_date: dt.date) -> tuple[pl.DataFrame, dt.date | None]:
+    """The true-up rows against the previous run found in the database, and that run's date."""
+    previous = read_previous_accrual(url, run_date)
+    return trueup(previous), previous.run_date
 
 B = dt.date(2026, 10, 1)
 SEG = "RES|NSW|CONSUMPTION"
@@ -393,10 +399,10 @@ def portfolio(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-def test_validation_phase_on_a_generated_portfolio(portfolio: Path, tmp_path: Path) -> None:
+def test_validation_phase_on_a_generated_portfolio(portfolio: Path, tmp_path: Path, harness: str) -> None:
     from tasks.adapters.db import engine_for
-    from tasks.pipeline.accrual import run_accrual
     from tasks.settings import Settings
+    from tests.engine import accrue
     from tests.portfolio import load_generated
 
     s = Settings(
@@ -408,16 +414,16 @@ def test_validation_phase_on_a_generated_portfolio(portfolio: Path, tmp_path: Pa
     )
     load_generated(portfolio, s)
     first, second = dt.date(2026, 10, 1), dt.date(2026, 11, 1)
-    run_accrual(s, first)
+    accrue(s, first)
     csv1 = Path(s.output_url) / "export" / "csv" / first.isoformat()
     # no earlier run: the true-up CSV is a header only
     assert (csv1 / "bua_trueup.csv").read_text().startswith("run_id,run_date,accrual_run_date,fuel,segment,")
     assert pl.read_csv(csv1 / "bua_trueup.csv").height == 0
-    result = run_accrual(s, second)
+    result = accrue(s, second)
     csv = Path(s.output_url) / "export" / "csv" / second.isoformat()
     bt = pl.read_csv(csv / "bua_backtest.csv", try_parse_dates=True)
     tu = pl.read_csv(csv / "bua_trueup.csv", try_parse_dates=True)
-    assert set(bt["run_id"]) == {result.run_id} and set(tu["run_id"]) == {result.run_id}
+    assert set(bt["run_id"]) == {result["run_id"]} and set(tu["run_id"]) == {result["run_id"]}
     assert set(bt["backtest_date"]) == {first} and set(bt["window_to"]) == {dt.date(2026, 10, 31)}
     # both methods are back-tested; ALL rows add up their methods' rows
     elec = bt.filter(pl.col("fuel") == "ELECTRICITY")
@@ -431,7 +437,7 @@ def test_validation_phase_on_a_generated_portfolio(portfolio: Path, tmp_path: Pa
         by[("INTERVAL", "ALL")]["actual_volume"] + by[("BASIC", "ALL")]["actual_volume"], abs=0.002
     )
     # true-up against the run of 1 Oct: its whole accrual is that run's net less propensity discount
-    with engine_for(s.database_url).connect() as c:
+    with engine_for(s.db_url).connect() as c:
         prev_net = c.execute(
             sa.text(
                 "SELECT SUM(net_amount - discount_net_propensity) FROM invoice_line_item_monthly WHERE run_date = :d"
@@ -450,12 +456,12 @@ def test_validation_phase_on_a_generated_portfolio(portfolio: Path, tmp_path: Pa
     before = {
         p.name: p.read_bytes() for p in csv.iterdir() if p.name.startswith(("bua_backtest", "bua_trueup"))
     }
-    run_accrual(s, second)
+    accrue(s, second, refresh=True)
     after = {
         p.name: p.read_bytes() for p in csv.iterdir() if p.name.startswith(("bua_backtest", "bua_trueup"))
     }
     assert after == before and set(before) == {"bua_backtest.csv", "bua_trueup.csv"}
-    with engine_for(s.database_url).connect() as c:
+    with engine_for(s.db_url).connect() as c:
         n = c.execute(
             sa.text("SELECT COUNT(*) FROM bua_backtest WHERE run_date = :d"), {"d": second}
         ).scalar_one()
@@ -463,22 +469,28 @@ def test_validation_phase_on_a_generated_portfolio(portfolio: Path, tmp_path: Pa
 
 
 def test_validation_cache_key_follows_the_previous_runs_accrual(db_url: str, tmp_path: Path) -> None:
-    """The true-up reads the previous run date's bua_account_summary, which no input fingerprint
-    covers: the validation phase's cache key carries its count and sums, so re-running the earlier run
-    date with another result makes a later run's validation recompute (and nothing else changes)."""
-    from flows.fingerprints import phase_cache_key
-    from flows.glue import resolve_run
+    """The true-up reads the previous run date's bua_account_summary, which no work file covers: it is
+    the source dataset ``previous_accrual``, whose fingerprint (count and sums of those rows) is in the
+    validation phase's cache key — re-running the earlier run date with another result makes a later
+    run's validation recompute; no other phase reads it."""
+    from flows.fingerprints import cache_key, source_fingerprints
+    from flows.phase_tasks import inputs_of
     from tasks.adapters.db import init_db, transaction
-    from tasks.pipeline.validation import previous_run_fingerprint
+    from tasks.adapters.validation_tables import previous_run_fingerprint
+    from tasks.pipeline.graph import PHASES, phase_named, upstream
+    from tasks.pipeline.spec import resolve_run
     from tasks.settings import Settings
 
     init_db(db_url)
     r = dt.date(2026, 11, 1)
     s = Settings(database_url=db_url, meter_store=str(tmp_path / "ms"), output_url=str(tmp_path / "out"))
-    spec = resolve_run(s, r, None, None, None, None)
+    spec = resolve_run(s, r)
+    deps = upstream(PHASES)
+    assert [p.name for p in PHASES if "previous_accrual" in p.reads] == ["validation"]
 
     def key(phase: str) -> str:
-        return phase_cache_key(None, {"spec": spec, "phase": phase, "inputs": {}})
+        sources = source_fingerprints(spec, s)
+        return cache_key(spec, s, phase, None, inputs_of(phase_named(phase), None, {}, sources, deps[phase]))
 
     no_earlier, report_key = key("validation"), key("report")
     assert previous_run_fingerprint(db_url, r) == []
@@ -499,8 +511,6 @@ def test_validation_cache_key_follows_the_previous_runs_accrual(db_url: str, tmp
     _insert(db_url, "bua_account_summary", [{**row, "run_id": "this", "run_date": r, "net_amount": 999}])
     assert key("validation") == with_earlier
     # 1 Oct re-run with another accrual (net 140): a later run's cached true-up must not be reused
-    import sqlalchemy as sa
-
     with transaction(db_url) as c:
         c.execute(sa.text("UPDATE bua_account_summary SET net_amount = 140 WHERE run_id = 'prev'"))
     assert previous_run_fingerprint(db_url, r)[2] == "140.0"

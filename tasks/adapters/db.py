@@ -134,15 +134,16 @@ def read_sql(
 
     PostgreSQL and MySQL/MariaDB are read with connectorx (Arrow, no Python object per value) when a
     schema is given; the parameters (dates, numbers, plain strings) are then rendered as literals.
-    SQLite files too when ``sqlite_connectorx`` is set (the extract phase: it runs alone, before any
-    write of the run, so closing the pooled sqlite3 connections first is safe); connectorx types a
+    SQLite files too when ``sqlite_connectorx`` is set, in a child process (:func:`_in_child`); connectorx types a
     NUMERIC column from its first value and refuses a later one of another kind (5 then 5.25), and
     such a query quietly takes the SQLAlchemy path. Anything connectorx cannot do falls back to
     SQLAlchemy.
     """
     text = sql_text(name)
     if schema is not None and (sqlite_connectorx or not url.startswith("sqlite")):
-        fast = _read_connectorx(url, text, dict(params or {}))
+        jobs = {name: (text, dict(params or {}))}
+        reads = _in_child(_connectorx_reads, url, jobs, 1) if url.startswith("sqlite") else _connectorx_reads(url, jobs, 1)
+        fast = reads[name]
         if fast is not None:
             if url.startswith("sqlite"):
                 fast = _sqlite_numbers_as_text(fast, schema)
@@ -167,7 +168,45 @@ def _read_sqlalchemy(
     return cast_frame(_frame(data, schema), schema)
 
 
-READ_THREADS = 2  # connectorx reads at once in read_sql_many (the machine has 2 cores)
+READ_THREADS = 2  # connectorx reads at once in read_sql_many (each one connection and one core)
+
+
+def _connectorx_reads(
+    url: str, jobs: Mapping[str, tuple[str, dict[str, Any]]], threads: int
+) -> dict[str, pl.DataFrame | None]:
+    """connectorx reads of ``jobs`` (name → (query text, params)) on ``threads`` threads, in order;
+    None where connectorx cannot do a query (the SQLAlchemy path reads it)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(name: str) -> pl.DataFrame | None:
+        return _read_connectorx(url, *jobs[name])
+
+    with ThreadPoolExecutor(max(1, threads), thread_name_prefix="bua-read") as pool:
+        return dict(zip(jobs, pool.map(one, jobs), strict=True))
+
+
+def _in_child(fn: Any, *args: Any) -> Any:
+    """``fn(*args)`` in a fresh child process (spawned, so it shares nothing with this one).
+
+    connectorx and ADBC carry their own SQLite library. Two SQLite libraries in one process do not
+    see each other's locks: when one closes the file it checkpoints and removes the WAL and drops
+    the process's locks under the other — a write through Python's sqlite3 from another thread (the
+    run lock's heartbeat, another phase) then corrupts the file. Across processes SQLite's own
+    locking holds, so reads of a SQLite file by connectorx run in a child.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(
+        1, mp_context=multiprocessing.get_context("spawn"), initializer=_child_init
+    ) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def _child_init() -> None:
+    from tasks.adapters.children import die_with_parent
+
+    die_with_parent()
 
 
 def read_sql_many(
@@ -181,26 +220,17 @@ def read_sql_many(
 
     The connectorx reads run on ``threads`` threads, in the order given (largest first is best:
     each is one connection and one core; connectorx releases the GIL); the queries connectorx
-    cannot do are then read on SQLAlchemy one after the other, after every connectorx read has
-    finished (on SQLite the two libraries never hold the file open at once, see :func:`read_sql`).
+    cannot do are then read on SQLAlchemy one after the other (on SQLite the connectorx reads run in
+    a child process, see :func:`_in_child`).
     """
-    from concurrent.futures import ThreadPoolExecutor
 
     texts = {name: sql_text(name) for name in queries}
     fast: dict[str, pl.DataFrame | None] = dict.fromkeys(queries)
-    if sqlite_connectorx or not url.startswith("sqlite"):
-
-        if url.startswith("sqlite"):
-            # the pooled sqlite3 connections closed once, before any connectorx read starts: a
-            # close in one thread while connectorx reads in another checkpoints and removes the
-            # WAL and its shared-memory file under connectorx's own SQLite (a Bus error, seen in CI)
-            engine_for(url).dispose()
-
-        def one(name: str) -> pl.DataFrame | None:
-            return _read_connectorx(url, texts[name], dict(queries[name][0] or {}), dispose=False)
-
-        with ThreadPoolExecutor(max(1, threads), thread_name_prefix="bua-read") as pool:
-            fast = dict(zip(queries, pool.map(one, queries), strict=True))
+    jobs = {name: (texts[name], dict(queries[name][0] or {})) for name in queries}
+    if url.startswith("sqlite") and sqlite_connectorx:
+        fast = _in_child(_connectorx_reads, url, jobs, threads)
+    elif not url.startswith("sqlite"):
+        fast = _connectorx_reads(url, jobs, threads)
     out: dict[str, pl.DataFrame] = {}
     for name, (params, schema) in queries.items():
         df = fast[name]
@@ -265,7 +295,7 @@ def _connectorx_uri(url: str) -> str | None:
     return u.set(drivername=scheme).render_as_string(hide_password=False)
 
 
-def _read_connectorx(url: str, text: str, params: dict[str, Any], dispose: bool = True) -> pl.DataFrame | None:
+def _read_connectorx(url: str, text: str, params: dict[str, Any]) -> pl.DataFrame | None:
     uri = _connectorx_uri(url)
     if uri is None:
         return None
@@ -283,14 +313,8 @@ def _read_connectorx(url: str, text: str, params: dict[str, Any], dispose: bool 
     )
     if missing:
         return None
-    if uri.startswith("sqlite:"):
-        # connectorx carries its own SQLite library: two copies must never hold the same file open
-        # in one process at once (closing one copy's descriptor drops the other's locks), so the
-        # pooled connections of Python's sqlite3 are closed first (as tasks/adapters/load.py does for ADBC)
-        if not Path(uri[len("sqlite://") :]).exists():
-            return None
-        if dispose:  # read_sql_many closes them once before its threads start
-            engine_for(url).dispose()
+    if uri.startswith("sqlite:") and not Path(uri[len("sqlite://") :]).exists():
+        return None
     try:
         import connectorx as cx
 

@@ -71,7 +71,7 @@ READ_ORDER = (
 
 
 def read_datasets(
-    url: str, run_date: dt.date, period_start: dt.date, period_end: dt.date
+    url: str, run_date: dt.date, period_start: dt.date, period_end: dt.date, threads: int = 2
 ) -> dict[str, pl.DataFrame]:
     """Run every extraction query (two at a time, :func:`tasks.adapters.db.read_sql_many`); raise DatabaseError
     when the database or a table is missing."""
@@ -86,7 +86,7 @@ def read_datasets(
         name: ({k: v for k, v in params.items() if f":{k}" in _text(name)}, SCHEMAS[name])
         for name in sorted(SCHEMAS, key=READ_ORDER.index)
     }
-    raw = read_sql_many(url, queries, sqlite_connectorx=True)
+    raw = read_sql_many(url, queries, sqlite_connectorx=True, threads=threads)
     return {name: raw[name] for name in SCHEMAS}
 
 

@@ -408,14 +408,14 @@ def ingest_nem13(paths: list[str], settings: Settings) -> IngestSummary:
         write_basic_reads,
     )
 
-    require_tables(settings.database_url, ["site", "meter", "meter_register", "basic_read"])
+    require_tables(settings.db_url, ["site", "meter", "meter_register", "basic_read"])
     summary = IngestSummary("nem13")
     frames = list(_each_parsed(paths, settings, summary, lambda data, name: parse_nem13(decode(data), name)))
     if not frames:
         return summary
     reads = basic_reads(pl.concat(frames))
-    matched, unknown = resolve_registers(reads, lookup_registers(settings.database_url))
-    counts = write_basic_reads(settings.database_url, matched)
+    matched, unknown = resolve_registers(reads, lookup_registers(settings.db_url))
+    counts = write_basic_reads(settings.db_url, matched)
     summary.reads = reads.height
     summary.reads_inserted, summary.reads_replaced, summary.reads_unchanged = (
         counts["inserted"],

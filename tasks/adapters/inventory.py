@@ -33,7 +33,7 @@ def interval_register_days(settings: Settings) -> int:
 
 def inventory(settings: Settings) -> dict[str, Any]:
     """Counts for the demo (nested dict, JSON-ready)."""
-    with engine_for(settings.database_url).connect() as conn:
+    with engine_for(settings.db_url).connect() as conn:
         out: dict[str, Any] = {
             "accounts": int(conn.execute(sa.select(sa.func.count()).select_from(account)).scalar_one()),
             "accounts_by_fuel": _grouped(conn, account.c.service_type),

@@ -210,3 +210,17 @@ def explode_intervals(lf: pl.LazyFrame) -> pl.LazyFrame:
             "quality",
         )
     )
+
+
+class MeterData:
+    """One shard's interval data as phases read it: lazy scans of a date range, whole or by month
+    (so a phase never holds a path or settings; tests pass their own frames through the same API)."""
+
+    def __init__(self, settings: Settings, shard: int) -> None:
+        self.settings, self.shard = settings, shard
+
+    def scan(self, date_from: dt.date, date_to: dt.date) -> pl.LazyFrame:
+        return scan_interval(self.settings, self.shard, date_from, date_to)
+
+    def months(self, date_from: dt.date, date_to: dt.date) -> dict[str, pl.LazyFrame]:
+        return interval_month_scans(self.settings, self.shard, date_from, date_to)

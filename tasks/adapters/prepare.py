@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from sql.schema import OUTPUT_TABLES, metadata
 from tasks.adapters.db import (
+    DatabaseError,
     engine_for,
     insert_frame,
     require_tables,
@@ -50,7 +51,7 @@ def write_outputs(
     if unknown:
         raise ValueError(f"not an output table: {', '.join(sorted(unknown))}")
     if sqlite_file(url):
-        return _write_outputs_sqlite(url, run_id, run_date, frames, run_row)
+        return _write_outputs_sqlite_in_child(url, run_id, run_date, frames, run_row)
     counts: dict[str, int] = {}
     with transaction(url) as conn:
         for name in (*ROW_TABLES, "accrual_summary"):
@@ -72,6 +73,64 @@ def write_outputs(
     return counts
 
 
+def _write_outputs_sqlite_in_child(
+    url: str,
+    run_id: str,
+    run_date: dt.date,
+    frames: Mapping[str, pl.DataFrame],
+    run_row: Mapping[str, Any] | None,
+) -> dict[str, int]:
+    """:func:`_write_outputs_sqlite` in a child process.
+
+    ADBC brings its own SQLite library. Two SQLite libraries in one process do not see each other's
+    locks (POSIX locks are per process), so a write through Python's sqlite3 from another thread
+    while ADBC writes — the run lock's heartbeat, the validation phase — corrupts the file. In a
+    child process the two are separate processes again and SQLite's own locking applies.
+    """
+    import subprocess
+    import sys
+    import tempfile
+
+    from tasks.adapters.children import die_with_parent
+
+    with tempfile.TemporaryDirectory(prefix="bua-prepare-") as tmp:
+        job: dict[str, Any] = {"url": url, "run_id": run_id, "run_date": run_date.isoformat(), "frames": {}}
+        for name, df in frames.items():
+            path = f"{tmp}/{name}.arrow"
+            df.write_ipc(path)
+            job["frames"][name] = path
+        if run_row is not None:
+            job["run_row"] = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in run_row.items()}
+        with open(f"{tmp}/job.json", "w") as fh:
+            json.dump(job, fh, default=str)
+        done = subprocess.run(
+            [sys.executable, "-m", "tasks.adapters.prepare", f"{tmp}/job.json"],
+            capture_output=True,
+            text=True,
+            preexec_fn=die_with_parent,  # a killed run must not leave a writer behind
+        )
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise DatabaseError(f"writing the output tables into {sqlite_file(url)} failed: {last}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _child_main(job_path: str) -> None:
+    with open(job_path) as fh:
+        job = json.load(fh)
+    frames = {name: pl.read_ipc(path) for name, path in job["frames"].items()}
+    run_row = job.get("run_row")
+    if run_row is not None:
+        for key in ("period_start", "period_end"):
+            if run_row.get(key):
+                run_row[key] = dt.date.fromisoformat(run_row[key])
+        for key in ("started_at", "finished_at"):
+            if run_row.get(key):
+                run_row[key] = dt.datetime.fromisoformat(run_row[key])
+    counts = _write_outputs_sqlite(job["url"], job["run_id"], dt.date.fromisoformat(job["run_date"]), frames, run_row)
+    print(json.dumps(counts))
+
+
 def _write_outputs_sqlite(
     url: str,
     run_id: str,
@@ -84,15 +143,14 @@ def _write_outputs_sqlite(
     Python's sqlite3 inserts row by row (~100k rows/s); ADBC binds whole Arrow columns (polars
     hands them over through the Arrow C stream interface; the low-level API, so neither pyarrow's
     dataset module nor pandas is imported). Two SQLite libraries must never hold the same file open
-    in one process at once, so SQLAlchemy's pooled connections are closed first (as tasks/adapters/load.py
-    does); prepare runs alone in a run.
+    in one process at once, so SQLAlchemy's pooled connections are closed first (as tasks/generate/load.py
+    does). Runs in a child process (:func:`_write_outputs_sqlite_in_child`).
     """
     import adbc_driver_manager as adbc
     import adbc_driver_sqlite
 
     path = sqlite_file(url)
     assert path is not None
-    engine_for(url).dispose()
     day = f"'{run_date.isoformat()}'"  # a date's ISO text: safe as a literal
     counts: dict[str, int] = {}
     database = adbc_driver_sqlite.connect(path)
@@ -221,3 +279,9 @@ def _typed(name: str, df: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
         else:
             exprs.append(col.cast(target).alias(c))
     return df.select(exprs)
+
+
+if __name__ == "__main__":  # the child of _write_outputs_sqlite_in_child
+    import sys
+
+    _child_main(sys.argv[1])

@@ -99,7 +99,7 @@ def _quarantine_copy(unit: Unit, report: str, settings: Settings) -> Rejected:
 
 def ingest_weather(paths: list[str], settings: Settings) -> WeatherSummary:
     """Load BoM daily temperature files into ``weather_daily`` (see the module docstring)."""
-    require_tables(settings.database_url, ["jurisdiction", "weather_daily"])
+    require_tables(settings.db_url, ["jurisdiction", "weather_daily"])
     stations = station_table(settings)
     summary = WeatherSummary()
     frames: list[pl.DataFrame] = []
@@ -129,7 +129,7 @@ def ingest_weather(paths: list[str], settings: Settings) -> WeatherSummary:
     if obs.height == 0:
         return summary
     jt = metadata.tables["jurisdiction"]
-    with engine_for(settings.database_url).connect() as conn:
+    with engine_for(settings.db_url).connect() as conn:
         jid = {code: int(i) for i, code in conn.execute(sa.select(jt.c.id, jt.c.code))}
     unknown = sorted(set(obs["jurisdiction"].drop_nulls().to_list()) - set(jid))
     if unknown:
@@ -139,7 +139,7 @@ def ingest_weather(paths: list[str], settings: Settings) -> WeatherSummary:
     new = obs.with_columns(
         pl.col("jurisdiction").replace_strict(jid, return_dtype=pl.Int64).alias("jurisdiction_id")
     )
-    counts = _upsert(settings.database_url, new)
+    counts = _upsert(settings.db_url, new)
     summary.station_days = new.height
     summary.inserted, summary.updated, summary.unchanged = counts
     return summary

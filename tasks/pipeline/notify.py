@@ -11,7 +11,6 @@ a Slack outage is logged as a warning and never fails or masks the accrual itsel
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +18,10 @@ from pydantic import SecretStr
 
 from tasks.settings import Settings
 
-if TYPE_CHECKING:  # the run context of tasks.pipeline.accrual (RunContext, or the flow's RunSpec)
-    from tasks.pipeline.accrual import Ctx
+if TYPE_CHECKING:
+    import polars as pl
+
+    from tasks.pipeline.datasets import PhaseContext as Ctx
 
 log = logging.getLogger("bua.notify")
 
@@ -125,14 +126,11 @@ def failed_message(ctx: Ctx, phases: list[str], error: BaseException | None) -> 
     )
 
 
-def run_totals(database_url: str, run_date: dt.date) -> dict[str, Any]:
-    """Totals of the run date's outputs, aggregated by the database (no row leaves it): the report's
-    :func:`tasks.pipeline.report.totals_frames`."""
-    from tasks.adapters.db import engine_for
-    from tasks.pipeline.report import MONEY, totals_frames
+def run_totals(frames: dict[str, pl.DataFrame]) -> dict[str, Any]:
+    """Totals of a run from its aggregates (:func:`tasks.pipeline.report.totals_frames`: no row
+    leaves the database): by state and fuel, accounts, exceptions by code."""
+    from tasks.pipeline.report import MONEY
 
-    with engine_for(database_url).connect() as conn:
-        frames = totals_frames(conn, run_date)
     accounts = {(s, f): n for s, f, n in frames["accounts_by_state_fuel"].iter_rows()}
     by_code = dict(frames["exceptions_by_code"].iter_rows())
     breakdown = [
@@ -168,13 +166,6 @@ def configured(settings: Settings) -> bool:
     )
 
 
-def finished_text(ctx: Ctx) -> str:
-    """The "finished" message of the run date's outputs (what the ``notify`` phase composes)."""
-    return finished_message(ctx, run_totals(ctx.settings.database_url, ctx.run_date))
-
-
-def notify_finished(ctx: Ctx, message: str | None = None) -> bool:
-    """Post the "finished" message: ``message`` as the ``notify`` phase composed it, else composed now."""
-    if not configured(ctx.settings):  # spare the totals' queries
-        return post(ctx.settings, "")
-    return post(ctx.settings, message if message else finished_text(ctx))
+def notify_finished(ctx: Ctx, message: str | None) -> bool:
+    """Post the "finished" message the ``notify`` phase composed."""
+    return post(ctx.settings, message) if message else False

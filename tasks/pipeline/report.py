@@ -22,8 +22,8 @@ import sqlalchemy as sa
 
 from tasks.settings import Settings, join_url
 
-if TYPE_CHECKING:  # the run context of tasks.pipeline.accrual (RunContext, or the flow's RunSpec)
-    from tasks.pipeline.accrual import Ctx
+if TYPE_CHECKING:
+    from tasks.pipeline.datasets import PhaseContext as Ctx
 
 VALIDATION_TABLES = ("bua_backtest", "bua_trueup")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -95,7 +95,7 @@ def totals_frames(conn: sa.Connection, run_date: dt.date) -> dict[str, pl.DataFr
 
 
 def figures(database_url: str, run_date: dt.date) -> dict[str, pl.DataFrame]:
-    """The report's frames for ``run_date``: small aggregates computed by the database."""
+    """The report's accrual frames for ``run_date``: small aggregates computed by the database."""
     from sql.schema import metadata
     from tasks.adapters.db import engine_for
 
@@ -124,6 +124,15 @@ def figures(database_url: str, run_date: dt.date) -> dict[str, pl.DataFrame]:
             .group_by(*by)
             .order_by(*by),
         )
+    return out
+
+
+def validation_figures(database_url: str, run_date: dt.date) -> dict[str, pl.DataFrame]:
+    """The run date's bua_backtest and bua_trueup rows (the report's validation section)."""
+    from tasks.adapters.db import engine_for
+
+    out: dict[str, pl.DataFrame] = {}
+    with engine_for(database_url).connect() as conn:
         present = set(sa.inspect(conn).get_table_names())
         for name in VALIDATION_TABLES:
             if name in present:
@@ -369,13 +378,3 @@ def render(ctx: Ctx, frames: dict[str, pl.DataFrame]) -> str:
         "</body></html>\n",
     ]
     return "".join(parts)
-
-
-def write_report(ctx: Ctx) -> str:
-    """Build the report of ``ctx``'s run date and write it atomically; returns its URL."""
-    from tasks.adapters import storage
-
-    url = report_url(ctx.settings, ctx.run_date)
-    page = render(ctx, figures(ctx.settings.database_url, ctx.run_date))
-    storage.write_bytes_atomic(page.encode(), url, ctx.settings)
-    return url

@@ -1,157 +1,125 @@
-"""bua_monthly's machinery on the fake pipeline: caching, resume after a failure, the run_date lock."""
+"""bua_monthly on the real engine and a small generated portfolio (150 accounts, 4 shards): caching,
+resume after a failed task with byte-identical outputs, outputs that disappear, --refresh."""
 
 from __future__ import annotations
 
-import datetime as dt
+import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from tests.flows.conftest import output_digests, run_monthly
-from tests.flows.fake_pipeline import PER_SHARD, PHASES
+from flows.phase_tasks import PhaseFailedError
+from tasks.pipeline.graph import PHASES, tasks
+from tests.flows.conftest import R, output_digests, output_rows, phase_of, run_monthly
 
 pytestmark = pytest.mark.usefixtures("harness")
 
-
-def phase_of(task_run_name: str) -> str:
-    return task_run_name.split("[", 1)[0]
-
-
-def test_first_run_completes_every_phase_and_second_run_is_all_cache_hits(fake_settings):
-    first = run_monthly(fake_settings)
-    assert first.error is None, first.error
-    phases = first.states
-    # every phase once, every per-shard phase once per shard, all computed
-    assert len(phases) == len(PHASES) + len(PER_SHARD) * (fake_settings.shards - 1)
-    assert set(phases.values()) == {"Completed"}
-    before = output_digests(fake_settings)
-    assert any(k.startswith("export/csv/2026-11-01/") for k in before)
-
-    second = run_monthly(fake_settings)
-    assert second.error is None, second.error
-    again = second.states
-    assert again.keys() == phases.keys()
-    assert set(again.values()) == {"Cached"}
-    assert output_digests(fake_settings) == before
-    assert second.result["fingerprints"] == first.result["fingerprints"]
-
-
-# Each phase fails once, before it ever completed: a failure at phase k lets everything not
-# downstream of k finish, so each chain follows dependencies (every phase appears in one chain).
-CHAINS = [
-    ["extract", "windows", "basic_estimates", "rating", "exceptions", "prepare", "export"],
-    ["profiles_partial", "profiles_combine", "segments", "scalars", "interval_estimates"],
-    ["read_pairs", "gas_shape"],
-]
-
-
-def test_chains_cover_every_phase():
-    assert sorted(p for chain in CHAINS for p in chain) == sorted(PHASES)
+SHARDS = 4
+TASK_RUNS = len(tasks(PHASES, SHARDS))  # 11 run-once phases + 6 per-shard phases x 4 = 35
 
 
 @pytest.fixture(scope="module")
-def clean_run(tmp_path_factory: pytest.TempPathFactory):
-    """An uninterrupted run of the fake pipeline (the byte reference)."""
-    from tests.flows.conftest import make_settings
-    from tests.flows.fake_pipeline import make_source
+def clean(loaded: Path, tmp_path_factory: pytest.TempPathFactory):
+    """An uninterrupted run (the byte reference) and its outcome."""
+    from tests.portfolio import copy_of
 
-    settings = make_settings(tmp_path_factory.mktemp("clean"))
-    make_source(settings)
-    assert run_monthly(settings).error is None
-    return settings
+    settings = copy_of(loaded, tmp_path_factory.mktemp("clean") / "run")
+    outcome = run_monthly(settings)
+    assert outcome.error is None, outcome.error
+    return settings, outcome
 
 
-@pytest.mark.parametrize("chain", CHAINS, ids=lambda c: f"{c[0]}..{c[-1]}")
-def test_failure_in_each_phase_resumes_only_the_failed_work_and_ends_byte_identical(
-    chain, fake_settings, clean_run
+def test_graph_has_the_expected_task_runs():
+    # 17 phases; profiles_partial, read_pairs, scalars, basic_estimates, interval_estimates, rating per shard
+    per_shard = [p.name for p in PHASES if p.per_shard]
+    assert len(per_shard) == 6 and len(PHASES) == 17
+    assert TASK_RUNS == 11 + 6 * SHARDS == 35
+
+
+def test_first_run_computes_every_task_and_a_rerun_is_all_cache_hits(clean):
+    settings, first = clean
+    assert len(first.states) == TASK_RUNS
+    assert set(first.states.values()) == {"Completed"}
+    before, rows = output_digests(settings), output_rows(settings)
+    assert any(k.startswith("export/csv/2026-11-01/invoice_line_item_monthly") for k in before)
+    assert any(k.startswith("nem12/2026-11-01/") for k in before)
+    assert rows["invoice_line_item_monthly"]
+
+    second = run_monthly(settings)
+    assert second.error is None, second.error
+    assert second.states.keys() == first.states.keys()
+    assert set(second.states.values()) == {"Cached"}
+    assert output_digests(settings) == before and output_rows(settings) == rows
+    assert second.result["fingerprints"] == first.result["fingerprints"]
+    assert second.result["accrual_summary"] == first.result["accrual_summary"]
+
+
+@pytest.mark.parametrize("fault", ["profiles_partial:1", "rating:2", "prepare", "validation"])
+def test_a_failed_task_fails_the_run_and_the_rerun_resumes_to_the_same_bytes(
+    fault, clean, settings, monkeypatch: pytest.MonkeyPatch
 ):
-    done: set[str] = set()  # task runs that completed in an earlier run of the same run_date
-    for phase in chain:
-        out = run_monthly(fake_settings.model_copy(update={"fail_phase": phase}))
-        assert out.error is not None and f"injected failure in phase {phase}" in str(out.error), phase
-        for name, state in out.states.items():
-            if name in done:
-                assert state == "Cached", (phase, name, state)  # finished work is never redone
-            elif phase_of(name) == phase:
-                assert state == "Failed", (phase, name, state)
-            else:
-                assert state in ("Completed", "NotReady"), (phase, name, state)
-        done |= {n for n, s in out.states.items() if s == "Completed"}
+    ref_settings, ref = clean
+    monkeypatch.setenv("BUA_TEST_FAULT", fault)
+    failed = run_monthly(settings)
+    assert isinstance(failed.error, PhaseFailedError)
+    name = fault.replace(":", "[") + ("]" if ":" in fault else "")
+    assert failed.error.failed and failed.error.failed[0].startswith(f"{name} (Failed")
+    assert failed.states[name] == "Failed"
+    with sqlite3.connect(settings.db_url.removeprefix("sqlite:///")) as conn:
+        assert conn.execute("SELECT status FROM bua_run").fetchall() == [("FAILED",)]
 
-    final = run_monthly(fake_settings)
-    assert final.error is None, final.error
-    recomputed = {n for n, s in final.states.items() if s == "Completed"}
-    assert recomputed and not recomputed & done
-    assert {phase_of(n) for n in recomputed} >= {chain[-1]}  # the last failed phase, and what waited on it
-    assert all(s == "Cached" for n, s in final.states.items() if n not in recomputed)
-    assert output_digests(fake_settings) == output_digests(clean_run)
-
-
-def test_failure_in_one_shard_reruns_only_that_shard_and_what_depends_on_it(fake_settings, clean_run):
-
-    failed = run_monthly(fake_settings.model_copy(update={"fail_phase": "scalars:2"}))
-    assert failed.error is not None and "scalars[2]" in str(failed.error)
-    assert failed.states["scalars[2]"] == "Failed"
-    assert failed.states["scalars[1]"] == "Completed"
-    assert failed.states["interval_estimates[1]"] == "Completed"  # other shards went on
-    assert failed.states["interval_estimates[2]"] in ("NotReady", "Pending")
-
-    resumed = run_monthly(fake_settings)
+    monkeypatch.delenv("BUA_TEST_FAULT")
+    resumed = run_monthly(settings)
     assert resumed.error is None, resumed.error
-    computed = {n for n, s in resumed.states.items() if s == "Completed"}
-    assert computed == {
-        "scalars[2]",
-        "interval_estimates[2]",
-        "rating[2]",
-        "exceptions",
-        "prepare",
-        "export",
-    }
-    assert resumed.states["scalars[0]"] == "Cached"
-    assert output_digests(fake_settings) == output_digests(clean_run)
+    # what completed before the failure is a cache hit; the failed task and what depends on it run
+    for task_run, state in failed.states.items():
+        if state == "Completed":
+            assert resumed.states[task_run] == "Cached", task_run
+    assert resumed.states[name] == "Completed"
+    assert output_digests(settings) == output_digests(ref_settings)
+    assert output_rows(settings) == output_rows(ref_settings)
 
 
-def test_changed_meter_data_in_one_shard_recomputes_that_shard_only(fake_settings):
-    import polars as pl
-
-    from tasks.adapters import storage
-
-    assert run_monthly(fake_settings).error is None
-    url = Path(fake_settings.meter_store) / "interval" / "shard=001" / "month=2026-10" / "data.parquet"
-    df = pl.read_parquet(url)
-    storage.write_parquet_atomic(df.with_columns(pl.col("kwh") * 2), str(url), fake_settings)
-
-    out = run_monthly(fake_settings)
-    assert out.error is None, out.error
-    computed = {n for n, s in out.states.items() if s == "Completed"}
-    assert "profiles_partial[1]" in computed and "scalars[1]" in computed
-    assert "profiles_partial[0]" not in computed and "read_pairs[1]" not in computed
-    assert out.states["extract"] == "Cached"
-
-
-def test_second_run_of_the_same_run_date_refuses_while_one_is_running(fake_settings):
-    from flows.glue import run_date_lock
-
-    day = dt.date(2026, 11, 1)
-    with run_date_lock(day, timeout_seconds=0):
-        blocked = run_monthly(fake_settings, run_date=day)
-        other_day = run_monthly(fake_settings, run_date=dt.date(2026, 10, 1))
-    assert blocked.error is not None
-    assert "run_date 2026-11-01 is already being accrued" in str(blocked.error)
-    assert other_day.error is None, other_day.error
-    # the lock is released: the same date now runs
-    assert run_monthly(fake_settings, run_date=day).error is None
+def test_outputs_that_are_gone_are_rewritten_by_the_rerun(clean, settings):
+    ref_settings, _ = clean
+    assert run_monthly(settings).error is None
+    csv = Path(settings.output_url) / "export" / "csv" / R.isoformat() / "bua_exception.csv"
+    csv.unlink()
+    again = run_monthly(settings)
+    assert again.error is None, again.error
+    assert again.states["export"] == "Completed"  # its CSV was gone
+    assert again.states["prepare"] == "Cached" and again.states["rating[0]"] == "Cached"
+    assert csv.exists()
+    # the run's rows deleted from a table: prepare rewrites them (and what reads them follows)
+    with sqlite3.connect(settings.db_url.removeprefix("sqlite:///")) as conn:
+        conn.execute("DELETE FROM invoice_line_item_monthly WHERE run_date = ?", (R.isoformat(),))
+    third = run_monthly(settings)
+    assert third.error is None, third.error
+    assert third.states["prepare"] == "Completed" and third.states["extract"] == "Cached"
+    assert output_rows(settings) == output_rows(ref_settings)
+    assert output_digests(settings) == output_digests(ref_settings)
 
 
-def test_bua_run_records_the_run_with_a_deterministic_run_id(fake_settings):
-    import sqlalchemy as sa
+def test_refresh_recomputes_every_task_to_the_same_bytes(clean, settings):
+    ref_settings, _ = clean
+    assert run_monthly(settings).error is None
+    again = run_monthly(settings, refresh=True)
+    assert again.error is None, again.error
+    assert set(again.states.values()) == {"Completed"}
+    assert output_digests(settings) == output_digests(ref_settings)
 
-    from tasks.adapters.db import engine_for
 
-    first = run_monthly(fake_settings)
-    second = run_monthly(fake_settings)
-    assert first.result["run_id"] == second.result["run_id"]
-    with engine_for(fake_settings.database_url).connect() as conn:
-        rows = conn.execute(sa.text("SELECT run_id, status, code_version FROM bua_run")).all()
-    assert len(rows) == 1
-    assert rows[0][0] == first.result["run_id"] and rows[0][1] == "COMPLETED"
+def test_a_new_meter_file_in_one_shard_reruns_that_shards_meter_phases(clean, settings):
+    assert run_monthly(settings).error is None
+    store = Path(settings.meter_store)
+    part = sorted(store.rglob("shard=002/**/*.parquet"))[0]
+    shutil.copy(part, part.with_name("copy.parquet"))  # a new file in shard 2's folder: its listing changed
+    part.with_name("copy.parquet").unlink()
+    part.touch()  # a newer mtime: as a re-ingest of that partition would leave it
+    again = run_monthly(settings)
+    assert again.error is None, again.error
+    assert again.states["profiles_partial[2]"] == "Completed"
+    assert again.states["profiles_partial[0]"] == "Cached"
+    assert again.states["read_pairs[2]"] == "Cached"  # reads no meter data
+    assert {phase_of(n) for n, s in again.states.items() if s == "Completed"} >= {"profiles_combine"}

@@ -8,15 +8,15 @@ import polars as pl
 
 from tasks.adapters.db import init_db
 from tasks.adapters.inventory import format_inventory, inventory
-from tasks.adapters.load import load_portfolio
 from tasks.adapters.storage import write_parquet_atomic
+from tasks.generate.load import load_portfolio
 from tasks.settings import Settings
 
 
 def test_inventory_counts(small_portfolio: Path, tmp_path: Path) -> None:
     settings = Settings(database_url=f"sqlite:///{tmp_path}/inv.db", meter_store=str(tmp_path / "store"))
-    init_db(settings.database_url)
-    load_portfolio(settings.database_url, small_portfolio)
+    init_db(settings.db_url)
+    load_portfolio(settings.db_url, small_portfolio)
     # two register-days in one partition, one in another: 3 rows
     part = pl.DataFrame({"nmi": ["A", "A"], "suffix": ["E1", "E1"]})
     write_parquet_atomic(part, f"{tmp_path}/store/interval/shard=000/month=2026-10/data.parquet", settings)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from tasks.adapters.db import engine_for, init_db
-from tasks.adapters.load import load_portfolio
+from tasks.generate.load import load_portfolio
 from tasks.generate.tables import TABLE_ORDER
 
 

@@ -1,4 +1,4 @@
-"""End to end: run_accrual on a tiny generated portfolio (SQLite, local meter store, 2 shards)."""
+"""End to end: bua_monthly on a tiny generated portfolio (SQLite, local meter store, 2 shards)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ import pytest
 import sqlalchemy as sa
 
 from tasks.adapters.db import DatabaseError, engine_for, init_db, transaction
-from tasks.pipeline.accrual import run_accrual
 from tasks.settings import Settings
+from tests.engine import accrue, run_monthly
 from tests.portfolio import load_generated
+
+pytestmark = pytest.mark.usefixtures("harness")
 
 R = dt.date(2026, 11, 1)
 
@@ -76,11 +78,10 @@ def _bad_input(url: str) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_run_accrual_end_to_end_with_bad_input(portfolio: Path, tmp_path: Path) -> None:
+def test_month_end_with_bad_input(portfolio: Path, tmp_path: Path) -> None:
     s = _loaded(portfolio, tmp_path)
-    bad = _bad_input(s.database_url)
-    result = run_accrual(s, R)
-    assert result.status == "COMPLETED"
+    bad = _bad_input(s.db_url)
+    result = accrue(s, R)
     csv = Path(s.output_url) / "export" / "csv" / R.isoformat()
     lines = pl.read_csv(csv / "invoice_line_item_monthly.csv")
     accounts = pl.read_csv(csv / "bua_account_summary.csv", try_parse_dates=True)
@@ -129,20 +130,21 @@ def test_run_accrual_end_to_end_with_bad_input(portfolio: Path, tmp_path: Path) 
     # feed-in is never positive, GST never on feed-in
     feed = lines.filter(pl.col("plan_item_type_name") == "FEED_IN_RETAIL")
     assert (feed["net_amount"] <= 0).all() and (feed["gst_amount"] == 0).all()
-    with engine_for(s.database_url).connect() as c:
+    with engine_for(s.db_url).connect() as c:
         assert (
             c.execute(
-                sa.text("SELECT status FROM bua_run WHERE run_id = :r"), {"r": result.run_id}
+                sa.text("SELECT status FROM bua_run WHERE run_id = :r"), {"r": result["run_id"]}
             ).scalar_one()
             == "COMPLETED"
         )
 
     # a re-run replaces the run date: same CSV bytes, no duplicated rows
     before = {p.name: p.read_bytes() for p in csv.iterdir()}
-    again = run_accrual(s, R)
-    assert again.run_id == result.run_id
+    again = accrue(s, R)
+    assert again["run_id"] == result["run_id"]
+    assert set(again["task_run_states"].values()) == {"Cached"}
     assert {p.name: p.read_bytes() for p in csv.iterdir()} == before
-    with engine_for(s.database_url).connect() as c:
+    with engine_for(s.db_url).connect() as c:
         n = c.execute(
             sa.text("SELECT COUNT(*) FROM invoice_line_item_monthly WHERE run_date = :d"), {"d": R}
         ).scalar_one()
@@ -155,17 +157,22 @@ def test_missing_table_stops_the_run_with_a_clear_message(tmp_path: Path) -> Non
         output_url=str(tmp_path / "out"),
         meter_store=str(tmp_path / "ms"),
     )
-    init_db(s.database_url)
-    with transaction(s.database_url) as c:
+    init_db(s.db_url)
+    with transaction(s.db_url) as c:
         c.execute(sa.text("DROP TABLE plan_rate"))
     with pytest.raises(DatabaseError, match="lacks table\\(s\\) plan_rate"):
-        run_accrual(s, R)
+        accrue(s, R)
+    # nothing was published: no output rows, the attempt recorded FAILED
+    with engine_for(s.db_url).connect() as c:
+        assert c.execute(sa.text("SELECT COUNT(*) FROM invoice_line_item_monthly")).scalar_one() == 0
+        assert c.execute(sa.text("SELECT status FROM bua_run_attempt")).scalars().all() == ["FAILED"]
 
 
 def test_unreachable_database_stops_the_run(tmp_path: Path) -> None:
     s = Settings(
         database_url="postgresql+psycopg://nobody@127.0.0.1:1/none", output_url=str(tmp_path / "out")
     )
-    with pytest.raises(DatabaseError, match="cannot connect to database"):
-        run_accrual(s, R)
+    outcome = run_monthly(s, run_date=R)
+    assert isinstance(outcome.error, DatabaseError)
+    assert "cannot connect to database postgresql+psycopg://nobody@127.0.0.1:1/none" in str(outcome.error)
     shutil.rmtree(tmp_path / "out", ignore_errors=True)

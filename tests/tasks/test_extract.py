@@ -32,7 +32,8 @@ def _db_with_reads(tmp_path: Path, values: list[object]) -> str:
 def _both(url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[str], bool]:
     schema = SCHEMAS["basic_reads"]
     fast = db.read_sql(url, "basic_reads", PARAMS, schema, sqlite_connectorx=True).sort("read_date")
-    used = db._read_connectorx(url, db.sql_text("basic_reads"), PARAMS) is not None
+    jobs = {"basic_reads": (db.sql_text("basic_reads"), PARAMS)}
+    used = db._in_child(db._connectorx_reads, url, jobs, 1)["basic_reads"] is not None  # never in this process
     with monkeypatch.context() as m:
         m.setattr(db, "_read_connectorx", lambda *a: None)
         slow = db.read_sql(url, "basic_reads", PARAMS, schema).sort("read_date")
@@ -59,28 +60,22 @@ def test_mixed_kinds_fall_back_to_sqlalchemy(tmp_path: Path, monkeypatch: pytest
 def test_read_sql_many_gives_read_sql_frames_and_falls_back_one_by_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # two queries on two threads: basic_reads with mixed kinds (connectorx refuses it, SQLAlchemy
-    # reads it afterwards) and tou_windows (empty table: connectorx reads it); each frame equals
-    # read_sql's, and the fallback ran only after every connectorx read had returned
+    # two queries: basic_reads with mixed kinds (connectorx refuses it, SQLAlchemy reads it in this
+    # process afterwards) and tou_windows (empty table: connectorx reads it, in a child process);
+    # each frame equals read_sql's
     url = _db_with_reads(tmp_path, [5, -5.25, "abc"])
     events: list[str] = []
-    cx, sa_read = db._read_connectorx, db._read_sqlalchemy
-
-    def fast(u: str, text: str, params: dict, **kw: bool) -> object:
-        out = cx(u, text, params, **kw)
-        events.append("cx " + ("none" if out is None else "frame"))
-        return out
+    sa_read = db._read_sqlalchemy
 
     def slow(*args: object) -> object:
         events.append("sqlalchemy")
         return sa_read(*args)
 
-    monkeypatch.setattr(db, "_read_connectorx", fast)
     monkeypatch.setattr(db, "_read_sqlalchemy", slow)
     queries = {"basic_reads": (PARAMS, SCHEMAS["basic_reads"]), "tou_windows": ({}, SCHEMAS["tou_windows"])}
     many = db.read_sql_many(url, queries, sqlite_connectorx=True)
     assert list(many) == ["basic_reads", "tou_windows"]
-    assert sorted(events[:2]) == ["cx frame", "cx none"] and events[2:] == ["sqlalchemy"]
+    assert events == ["sqlalchemy"]  # only basic_reads fell back
     monkeypatch.undo()
     for name, (params, schema) in queries.items():
         assert many[name].equals(db.read_sql(url, name, params, schema, sqlite_connectorx=True))
@@ -88,38 +83,47 @@ def test_read_sql_many_gives_read_sql_frames_and_falls_back_one_by_one(
     assert many["tou_windows"].height == 0
 
 
-def test_read_sql_many_closes_sqlite_pool_once_before_its_threads_read(
+def test_sqlite_connectorx_reads_run_in_a_child_process_and_a_concurrent_writer_is_safe(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A pooled sqlite3 connection closed in one read thread while connectorx reads in the other
-    # removes the WAL's shared-memory file under connectorx's SQLite (a Bus error in CI): the pool
-    # is closed once, on the calling thread, before the first connectorx read; the threads don't.
+    # connectorx carries its own SQLite: in this process its close would remove the WAL under a
+    # sqlite3 writer in another thread (the run lock's heartbeat) and corrupt the file. The reads
+    # therefore run in a child: connectorx.read_sql broken here changes nothing, and a writer
+    # thread hammering the same file during three reads leaves it intact.
+    import sqlite3
     import threading
 
     import connectorx
-    import sqlalchemy as sa
 
     url = _db_with_reads(tmp_path, [7.5, 12, -3])
-    with db.engine_for(url).connect() as conn:  # a pooled connection, checked in
-        conn.execute(sa.text("SELECT 1"))
-    events: list[tuple[str, str]] = []
-    dispose, read = sa.engine.Engine.dispose, connectorx.read_sql
 
-    def spy_dispose(self: sa.engine.Engine, *a: object, **k: object) -> None:
-        events.append(("dispose", threading.current_thread().name))
-        dispose(self, *a, **k)
+    def broken(*a: object, **k: object) -> object:
+        raise AssertionError("connectorx must not read a SQLite file in this process")
 
-    def spy_read(*a: object, **k: object) -> object:
-        events.append(("read", threading.current_thread().name))
-        return read(*a, **k)
+    monkeypatch.setattr(connectorx, "read_sql", broken)
+    path = url.removeprefix("sqlite:///")
+    stop = threading.Event()
 
-    monkeypatch.setattr(sa.engine.Engine, "dispose", spy_dispose)
-    monkeypatch.setattr(connectorx, "read_sql", spy_read)
-    queries = {"basic_reads": (PARAMS, SCHEMAS["basic_reads"]), "tou_windows": ({}, SCHEMAS["tou_windows"])}
-    many = db.read_sql_many(url, queries, sqlite_connectorx=True)
-    me = threading.current_thread().name
-    # one dispose, on this thread, first; then the two reads, on the pool's threads
-    assert events[0] == ("dispose", me)
-    assert [e for e, _ in events[1:]] == ["read", "read"]
-    assert all(t.startswith("bua-read") for _, t in events[1:])
-    assert many["basic_reads"]["index_value"].to_list() == ["7.5", "12", "-3"]
+    def writer() -> None:
+        conn = sqlite3.connect(path, timeout=30)
+        conn.execute("CREATE TABLE IF NOT EXISTS beat (n INTEGER)")
+        n = 0
+        while not stop.is_set():
+            conn.execute("INSERT INTO beat VALUES (?)", (n,))
+            conn.commit()
+            n += 1
+        conn.close()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        queries = {"basic_reads": (PARAMS, SCHEMAS["basic_reads"]), "tou_windows": ({}, SCHEMAS["tou_windows"])}
+        for _ in range(3):
+            many = db.read_sql_many(url, queries, sqlite_connectorx=True)
+            assert many["basic_reads"]["index_value"].to_list() == ["7.5", "12", "-3"]
+    finally:
+        stop.set()
+        t.join()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("SELECT COUNT(*) FROM beat").fetchone()[0] > 0

@@ -1,0 +1,83 @@
+"""Publishing a run (SPEC §4.5, §4.6, §6): the output tables, the CSV exports, the validation, the
+report and the "finished" message. Each phase returns frames; the sinks that write them to the
+database or the output location live in tasks/pipeline/sinks.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from tasks.domain.exceptions import counts_by_account
+from tasks.pipeline.datasets import PhaseContext, concat_shards
+
+EXPORT_ORDER = {
+    "invoice_line_item_monthly": ["account_id", "year_mnth", "plan_item_type_name", "feature_type_name",
+                                  "time_class_name"],
+    "bua_account_summary": ["account_id"],
+    "accrual_summary": ["year_mnth", "state", "fuel", "segment", "ili_state", "discount_state",
+                        "feature_type_name", "time_class_name"],
+    "bua_exception": ["account_id", "meter_register_id", "code", "detail"],
+    "estimated_basic_read": ["meter_register_id", "read_date"],
+}  # fmt: skip
+
+
+def output_frames(
+    bua_exception: pl.DataFrame,
+    account_totals: list[pl.DataFrame],
+    lines: list[pl.DataFrame],
+    estimated_basic_read: list[pl.DataFrame],
+) -> dict[str, pl.DataFrame]:
+    """The run's rows of the four row tables (SPEC §4.5), from the shards' frames."""
+    accounts = (
+        concat_shards(account_totals)
+        .join(counts_by_account(bua_exception), on="account_id", how="left")
+        .with_columns(pl.col("exception_count").fill_null(0))
+        .sort("account_id")
+    )
+    return {
+        # the shards' lines by account (a stable sort: each account's lines keep their order, so the
+        # database's index order and every sum over it are the same; the index is written in order)
+        "invoice_line_item_monthly": concat_shards(lines).sort("account_id", maintain_order=True),
+        "bua_account_summary": accounts,
+        "bua_exception": bua_exception,
+        "estimated_basic_read": concat_shards(estimated_basic_read),
+    }
+
+
+def prepare(
+    ctx: PhaseContext,
+    bua_exception: pl.DataFrame,
+    account_totals: list[pl.DataFrame],
+    lines: list[pl.DataFrame],
+    estimated_basic_read: list[pl.DataFrame],
+) -> dict[str, Any]:
+    """The output tables of the run (written in one transaction by the ``output_tables`` sink, which
+    also has the database compute ``accrual_summary`` from them, sql/accrual_summary.sql)."""
+    frames = output_frames(bua_exception, account_totals, lines, estimated_basic_read)
+    return {"output_tables": frames, "accrual_summary": None}
+
+
+def export(
+    ctx: PhaseContext,
+    bua_exception: pl.DataFrame,
+    account_totals: list[pl.DataFrame],
+    lines: list[pl.DataFrame],
+    estimated_basic_read: list[pl.DataFrame],
+    accrual_summary: pl.DataFrame,
+) -> dict[str, Any]:
+    """The CSV files of the run's output tables (SPEC §6), typed like the table columns."""
+    from tasks.adapters.prepare import typed_like_table  # the schema's column types (sql/schema.py)
+
+    frames = {
+        name: typed_like_table(
+            name, df.with_columns(pl.lit(ctx.run_id).alias("run_id"), pl.lit(ctx.run_date).alias("run_date"))
+        )
+        for name, df in output_frames(bua_exception, account_totals, lines, estimated_basic_read).items()
+    }
+    frames["accrual_summary"] = accrual_summary
+    return {
+        "csv_exports": {
+            name: frames[name].sort(keys, nulls_last=True, maintain_order=True) for name, keys in EXPORT_ORDER.items()
+        }
+    }

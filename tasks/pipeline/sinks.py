@@ -1,0 +1,108 @@
+"""Where a run's datasets come from outside the run and where its results are published: the
+loaders and savers of the source and sink datasets (tasks/pipeline/graph.py names them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from tasks.adapters import storage
+from tasks.adapters.estimate_nem12 import write_estimate_nem12
+from tasks.adapters.export import accrual_export_url, export_tables
+from tasks.adapters.extract import read_datasets
+from tasks.adapters.meter_store import MeterData
+from tasks.adapters.prepare import read_outputs, typed_like_table, write_outputs
+from tasks.adapters.validation_tables import read_previous_accrual, write_validation
+from tasks.pipeline.report import figures, report_url, validation_figures
+from tasks.settings import join_url
+
+if TYPE_CHECKING:
+    from tasks.pipeline.datasets import Datasets
+
+
+# ---------------------------------------------------------------- sources
+
+
+def billing_source(io: Datasets, shard: int | None) -> dict[str, pl.DataFrame]:
+    """The billing database's datasets of the run (sql/*.sql)."""
+    s = io.spec
+    return read_datasets(io.settings.db_url, s.run_date, s.period_start, s.period_end, io.settings.max_workers)
+
+
+def meter_data(io: Datasets, shard: int | None) -> MeterData | list[MeterData]:
+    """The meter store of one shard (a run-once phase: every shard's, in order)."""
+    if shard is None:
+        return [MeterData(io.settings, s) for s in range(io.spec.shards)]
+    return MeterData(io.settings, shard)
+
+
+def previous_accrual(io: Datasets, shard: int | None) -> Any:
+    return read_previous_accrual(io.settings.db_url, io.spec.run_date)
+
+
+def accrual_summary(io: Datasets, shard: int | None) -> pl.DataFrame:
+    return read_outputs(io.settings.db_url, io.spec.run_date, ("accrual_summary",))["accrual_summary"]
+
+
+def published_accrual(io: Datasets, shard: int | None) -> dict[str, pl.DataFrame]:
+    return figures(io.settings.db_url, io.spec.run_date)
+
+
+def published_validation(io: Datasets, shard: int | None) -> dict[str, pl.DataFrame]:
+    return validation_figures(io.settings.db_url, io.spec.run_date)
+
+
+# ---------------------------------------------------------------- sinks
+
+
+def nem12_estimates(io: Datasets, usage: pl.DataFrame, shard: int | None) -> list[str]:
+    """The shard's NEM12 estimate files (stale files of the shard removed first)."""
+    assert shard is not None
+    folder = join_url(io.settings.output_url, "nem12", io.spec.run_date.isoformat(), f"shard={shard:03d}")
+    storage.delete(storage.list_files(folder, io.settings), io.settings)
+    created = dt.datetime.combine(io.spec.run_date, dt.time(0, 0))
+    return write_estimate_nem12(usage, io.settings, io.spec.run_date, shard, created)
+
+
+def output_tables(io: Datasets, frames: dict[str, pl.DataFrame], shard: int | None) -> list[str]:
+    """The run's output tables in one transaction (accrual_summary computed by the database)."""
+    counts = write_outputs(io.settings.db_url, io.spec.run_id, io.spec.run_date, frames)
+    summary = accrual_summary(io, None)
+    exc = frames["bua_exception"]
+    io.stats.update(
+        counts=counts,
+        exceptions_by_code=dict(sorted(exc.group_by("code").len().iter_rows())),
+        accrual_summary=summary.with_columns(pl.col(pl.Decimal).cast(pl.Float64)).drop("run_id").to_dicts(),
+    )
+    return [f"table:{name}" for name in sorted(counts)]
+
+
+def csv_exports(io: Datasets, frames: dict[str, pl.DataFrame], shard: int | None) -> list[str]:
+    return export_tables(frames, accrual_export_url(io.settings, io.spec.run_date), io.settings)
+
+
+def validation_tables(io: Datasets, frames: dict[str, pl.DataFrame], shard: int | None) -> list[str]:
+    """bua_backtest and bua_trueup: the run date's rows replaced, and their CSVs."""
+    s = io.spec
+    counts = write_validation(io.settings.db_url, s.run_id, s.run_date, frames)
+    typed = {
+        name: typed_like_table(
+            name, df.with_columns(pl.lit(s.run_id).alias("run_id"), pl.lit(s.run_date).alias("run_date"))
+        )
+        for name, df in frames.items()
+    }
+
+    def rows(df: pl.DataFrame) -> list[dict[str, Any]]:
+        return df.drop("run_id", "run_date", strict=False).with_columns(pl.col(pl.Decimal).cast(pl.Float64)).to_dicts()
+
+    io.stats.update(backtest=rows(typed["bua_backtest"]), trueup=rows(typed["bua_trueup"]), rows=counts)
+    files = export_tables(typed, accrual_export_url(io.settings, s.run_date), io.settings)
+    return [*files, *(f"table:{name}" for name in sorted(counts))]
+
+
+def report(io: Datasets, page: str, shard: int | None) -> list[str]:
+    url = report_url(io.settings, io.spec.run_date)
+    storage.write_bytes_atomic(page.encode(), url, io.settings)
+    return [url]
