@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rendered {out} (timezone {Settings().timezone})")
     if args.dry_run:
         return 0
-    cmd = ["prefect", "--no-prompt", "deploy", "--all", "--prefect-file", str(out)]
+    # the prefect of this interpreter (the venv bua is installed in), not whichever is first on PATH
+    cmd = [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all", "--prefect-file", str(out)]
     return subprocess.call(cmd, cwd=REPO)
 
 

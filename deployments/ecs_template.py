@@ -65,6 +65,11 @@ def build_template() -> dict[str, Any]:
         "description": "Secrets Manager ARN whose value is BUA_DATABASE_URL (injected as an ECS secret).",
         "type": "string",
     }
+    # Required: without it the rendered secret has no valueFrom (prefect-aws drops empty keys) and the
+    # flow container would start with no database URL at all.
+    required = template["variables"].setdefault("required", [])
+    if "database_url_secret_arn" not in required:
+        required.append("database_url_secret_arn")
     container = template["job_configuration"]["task_definition"]["containerDefinitions"][0]
     container["secrets"] = [{"name": "BUA_DATABASE_URL", "valueFrom": "{{ database_url_secret_arn }}"}]
     return template

@@ -36,3 +36,10 @@ def publish(spec: RunSpec, settings: Settings, report: dict[str, Any]) -> None:
         f"## Exported files{links or ' (none)'}",
         key="bua-run",
     )
+
+
+def prechecks(spec: RunSpec, checks: Any) -> None:
+    """The pre-run checks as a table artifact (before any phase runs)."""
+    from prefect.artifacts import create_table_artifact
+
+    create_table_artifact(checks.to_dicts(), key="bua-prechecks", description=f"Pre-run checks, {spec.label}")

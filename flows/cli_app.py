@@ -1,19 +1,189 @@
-"""The `bua` Typer application object, its sub-command groups and the global options.
+"""The `bua` Typer application object, its sub-command groups, the global options and the one-line
+errors of every command (docs/ERRORS.md).
 
 Command modules (flows/cli_*.py) add their commands to these objects; flows/cli.py imports them
 all. Heavy imports (prefect, polars pipelines) happen inside the commands so `bua --help` is fast.
+
+Errors: whatever a command raises reaches :class:`BuaGroup`, which prints ONE line
+``error: <what and where>: <what is wrong>; <what to do>`` on stderr and exits 1 (an environment or
+input fault) or 2 (a bad argument or option: click's usage errors, :func:`fail`'s default). The
+global ``--debug`` (or ``BUA_DEBUG=1``) shows the traceback instead. :func:`explain` is the one
+place that turns a known exception into its line (secrets redacted); an unknown one says it is
+unexpected and how to see the traceback. Commands validate their arguments before anything slow
+starts (no Prefect server, no database connection for a bad date).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
+import sys
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
+
+try:  # Typer 0.2x vendors click as typer._click: its exceptions are not click's
+    from typer._click import exceptions as cx
+    from typer._click.core import Context
+except ImportError:  # pragma: no cover - an older Typer on click itself
+    import click.exceptions as cx  # type: ignore[no-redef]
+    from click import Context  # type: ignore[assignment]
 
 from tasks.settings import Settings, load_settings
 
+EXIT_FAULT = 1  # the environment or the input (database, files, meter store, S3, settings)
+EXIT_USAGE = 2  # the command line (click's own usage errors use 2 as well)
+# exits a command asks for itself (typer.Exit after its own message, Ctrl-C's Abort): not errors here
+PASS_THROUGH = tuple(
+    {typer.Exit, typer.Abort, *(getattr(cx, n) for n in ("Exit", "Abort") if hasattr(cx, n))}
+)
+
+
+def explain(exc: BaseException, database_url: str | None = None) -> tuple[str, int]:
+    """The one-line message (without ``error:``) and exit code for an exception a command raised."""
+    from tasks.adapters.db import redact_url
+
+    def clean(text: str) -> str:
+        line = (text.strip().splitlines() or [type(exc).__name__])[0]
+        if database_url:
+            line = line.replace(database_url, redact_url(database_url))
+        # any other URL's password (user kept, as tasks.adapters.db.redact_url does)
+        return re.sub(r"(\w[\w+.-]*://[^/:@\s]+):(?!\*\*\*@)[^/@\s]+@", r"\1:***@", line)
+
+    where = redact_url(database_url) if database_url else "the database"
+    text = clean(str(exc))
+    name = type(exc).__name__
+    low = text.lower()
+    chain = [exc]
+    while chain[-1].__cause__ is not None and len(chain) < 5:
+        chain.append(chain[-1].__cause__)
+    names = {type(e).__name__ for e in chain}
+    init_hint = "run `bua db init` (with the same BUA_DATABASE_URL / --database-url) to create the schema"
+    if "lacks table" in low:  # tasks.adapters.db.require_tables: names the database and the tables
+        return f"{text.split(';')[0]}: {init_hint}", EXIT_FAULT
+    missing = re.search(
+        r"no such table:?\s*([\w.]+)|table\s+'([\w.]+)'\s+doesn't exist|relation\s+\"([\w.]+)\"\s+does not exist",
+        text,
+        flags=re.I,
+    )
+    if missing:
+        table = next(g for g in missing.groups() if g).rsplit(".", 1)[-1]  # MariaDB says db.table
+        return f"{where} has no table {table}: {init_hint}", EXIT_FAULT
+    if (
+        "NoSuchModuleError" in text
+        or "NoSuchModuleError" in names
+        or "ArgumentError" in names
+        or "Could not parse" in text
+    ):
+        return (
+            f"database URL {where} is not usable ({text.split(': ')[-1]}); give a SQLAlchemy URL such as "
+            "sqlite:///.bua/bua.db, mysql+pymysql://user@host:3306/db or postgresql+psycopg://user@host/db "
+            "in BUA_DATABASE_URL or --database-url",
+            EXIT_FAULT,
+        )
+    if name == "DatabaseError" or names & {"OperationalError", "InterfaceError"}:
+        if low.startswith("cannot connect") and (database_url or "").startswith("sqlite"):
+            return (
+                f"{text}; check BUA_DATABASE_URL / --database-url (a SQLite file in a folder bua can create and write)",
+                EXIT_FAULT,
+            )
+        if low.startswith("cannot connect"):
+            return (
+                f"{text}; check BUA_DATABASE_URL / --database-url and that the database server is running",
+                EXIT_FAULT,
+            )
+        return f"database {where}: {text}", EXIT_FAULT
+    if name == "MeterStoreError":
+        return f"meter store: {text}; check BUA_METER_STORE / --meter-store", EXIT_FAULT
+    if name == "ValidationError" and hasattr(exc, "errors"):  # pydantic: a BUA_* setting
+        try:
+            first = exc.errors()[0]  # type: ignore[attr-defined]
+            key = ".".join(str(p) for p in first.get("loc", ()))
+            secret = re.search(r"url|secret|key|password|token|webhook", key)  # never echo a secret
+            got = "" if secret else f" (got {first.get('input')!r})"
+            return (
+                f"setting {key}: {first.get('msg')}{got}; fix BUA_{key.upper()} or --{key.replace('_', '-')}",
+                EXIT_FAULT,
+            )
+        except Exception:  # noqa: BLE001 - fall through to the generic line
+            pass
+    if isinstance(exc, OSError) and exc.filename:
+        what = exc.strerror or text
+        return f"{what}: {exc.filename}", EXIT_FAULT
+    if names & {"NoCredentialsError", "PartialCredentialsError"}:
+        return (
+            f"S3: no AWS credentials ({text}); set BUA_AWS_ACCESS_KEY_ID/BUA_AWS_SECRET_ACCESS_KEY or an AWS profile",
+            EXIT_FAULT,
+        )
+    if names & {"EndpointConnectionError", "ConnectTimeoutError"}:
+        return f"S3 unreachable: {text}; check BUA_S3_ENDPOINT_URL and the network", EXIT_FAULT
+    if names & {"ClientError", "NoSuchBucket"}:
+        return f"S3: {text}", EXIT_FAULT
+    if "ephemeral Prefect API server" in text or "PREFECT_API_URL" in text:
+        return (
+            f"Prefect: {text.rstrip('.')}; start a server (`prefect server start`) and set PREFECT_API_URL, or retry "
+            "when the machine is less busy",
+            EXIT_FAULT,
+        )
+    if name in ("PreCheckFailed", "BillingIngestError", "SourceError"):
+        return text, EXIT_FAULT
+    return f"unexpected {name}: {text} (run `bua --debug …` for the traceback)", EXIT_FAULT
+
+
+def _is_debug(ctx: Context) -> bool:
+    root = ctx.find_root()
+    return bool(root.params.get("debug")) or os.environ.get("BUA_DEBUG", "") not in ("", "0", "false")
+
+
+def _say(message: str, code: int) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    sys.exit(code)
+
+
+class BuaGroup(TyperGroup):
+    """The root command: every error of every sub-command ends here as one ``error:`` line."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Context | None = None, **extra: Any
+    ) -> Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except cx.UsageError as exc:  # a bad global option: one line too (help stays help)
+            if type(exc).__name__ == "NoArgsIsHelpError" or "--debug" in args:
+                raise
+            _say(_usage_line(exc), exc.exit_code)
+            raise  # unreachable
+
+    def invoke(self, ctx: Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PASS_THROUGH:
+            raise
+        except cx.UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError" or _is_debug(ctx):
+                raise
+            _say(_usage_line(exc), exc.exit_code)
+        except cx.ClickException as exc:
+            if _is_debug(ctx):
+                raise
+            _say(exc.format_message(), exc.exit_code)
+        except Exception as exc:
+            if _is_debug(ctx):
+                raise
+            settings = ctx.obj if isinstance(ctx.obj, Settings) else None
+            message, code = explain(exc, settings.db_url if settings else None)
+            _say(message, code)
+
+
+def _usage_line(exc: cx.UsageError) -> str:
+    where = exc.ctx.command_path if exc.ctx is not None else "bua"
+    return f"{exc.format_message().strip().splitlines()[0]} (see `{where} --help`)"
+
+
 app = typer.Typer(
+    cls=BuaGroup,
     name="bua",
     help="Bottom-up accrual of unbilled energy: month-end accrual, meter data ingest, companion flows.",
     no_args_is_help=True,
@@ -36,6 +206,9 @@ def main(
     meter_store: str | None = typer.Option(None, help="meter store path or s3:// (default BUA_METER_STORE)"),
     output_url: str | None = typer.Option(None, help="output path or s3:// (default BUA_OUTPUT_URL)"),
     shards: int | None = typer.Option(None, help="number of shards (default BUA_SHARDS)"),
+    debug: bool = typer.Option(
+        False, "--debug", envvar="BUA_DEBUG", help="on an error, show the traceback instead of one line"
+    ),
 ) -> None:
     """Global options override the BUA_* environment, which overrides the embedded defaults."""
     # Prefect's local server must not phone home from a finance system (set before prefect loads).
@@ -67,3 +240,22 @@ def parse_date_option(value: str | None, option: str) -> dt.date | None:
     except ValueError:
         fail(f"{option} {value!r} is not a date (YYYY-MM-DD)")
         raise  # unreachable: fail exits
+
+
+def parse_time_option(value: str | None, option: str) -> dt.datetime | None:
+    """An ISO date-time option value (``2026-11-01T06:00``, ``…+10:00``, ``…Z``) as a datetime."""
+    if value is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"{option} {value!r} is not a date-time (YYYY-MM-DDTHH:MM, optionally with +10:00 or Z)")
+        raise  # unreachable: fail exits
+
+
+def require_database(settings: Settings, tables: tuple[str, ...] | list[str]) -> None:
+    """Before anything slow starts: the database answers and has ``tables`` (else one line naming
+    the database, the missing tables and `bua db init`)."""
+    from tasks.adapters.db import require_tables
+
+    require_tables(settings.db_url, tables)

@@ -10,7 +10,20 @@ import json
 
 import typer
 
-from flows.cli_app import app, fail, ingest_app, settings_from
+from flows.cli_app import (
+    app,
+    explain,
+    fail,
+    ingest_app,
+    parse_date_option,
+    parse_time_option,
+    require_database,
+    settings_from,
+)
+
+# the tables each companion command reads or writes, checked before Prefect starts
+AGGREGATE_TABLES = ("account", "invoice", "payment", "billing_record", "billing_account_daily")
+ALERT_TABLES = ("payment", "account_site", "site", "network")
 
 
 @ingest_app.command("billing-csv")
@@ -43,10 +56,16 @@ def aggregate_cmd(
     max_rows_per_file: int | None = typer.Option(None, help="split CSV exports at this many rows"),
 ) -> None:
     """Daily billing aggregation: per-account charges, payments, balance, aged debt, write-offs."""
+    the_day = parse_date_option(day, "--day")
+    if max_rows_per_file is not None and max_rows_per_file < 1:
+        fail(f"--max-rows-per-file must be at least 1, got {max_rows_per_file}")
+    settings = settings_from(ctx)
+    require_database(settings, AGGREGATE_TABLES)  # before Prefect starts
+
     from flows.aggregate import PreCheckFailed, daily_billing_aggregation
     from tasks.adapters.db import DatabaseError
 
-    settings = settings_from(ctx)
+    day = the_day.isoformat() if the_day else None
     try:
         result = daily_billing_aggregation(
             day=day,
@@ -73,13 +92,16 @@ def alert_cmd(
     ),
 ) -> None:
     """Revenue of the 6-hour window just ended, by network, posted to Slack."""
+    parse_time_option(window_end, "--window-end")
+    settings = settings_from(ctx)
+    require_database(settings, ALERT_TABLES)  # before Prefect starts
+
     from flows.alert import revenue_alert
 
-    settings = settings_from(ctx)
     try:
         result = revenue_alert(window_end=window_end, database_url=settings.db_url)
     except Exception as exc:  # noqa: BLE001 - the flow already reported it to Slack; say it plainly here
-        fail(f"{type(exc).__name__}: {exc}", code=1)
+        fail(explain(exc, settings.db_url)[0], code=1)
         return
     typer.echo(result["message"])
     if not result["posted"]:

@@ -36,8 +36,14 @@ def generate_cmd(
     try:
         end_day = dt.date.fromisoformat(end)
     except ValueError:
-        fail(f"--end must be a date YYYY-MM-DD, got {end!r}")
+        fail(f"--end {end!r} is not a date (YYYY-MM-DD)")
         return
+    if out.exists() and not out.is_dir():
+        fail(f"--out {out} is a file, not a folder: give a folder (it is created if missing)")
+    if load:  # before minutes of generating: the database must answer
+        from tasks.adapters.db import check_connection
+
+        check_connection(settings_from(ctx).db_url)
     t0 = time.perf_counter()
     try:
         from tasks.generate.variant import Variant
@@ -55,14 +61,10 @@ def generate_cmd(
         f"{files['nem13_files']} NEM13 files, {files['truth_rows']:,} truth register-days in {time.perf_counter() - t0:.1f} s"
     )
     if load:
-        from tasks.adapters.db import DatabaseError, init_db, redact_url
+        from tasks.adapters.db import init_db, redact_url
         from tasks.generate.load import load_portfolio
 
         settings = settings_from(ctx)
-        try:
-            init_db(settings.db_url)
-            counts = load_portfolio(settings.db_url, out)
-        except DatabaseError as exc:
-            fail(str(exc))
-            return
+        init_db(settings.db_url)  # a fault: one `error:` line, exit 1 (flows/cli_app.py)
+        counts = load_portfolio(settings.db_url, out)
         typer.echo(f"loaded {sum(counts.values()):,} rows into {redact_url(settings.db_url)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import typer
@@ -9,6 +10,7 @@ import typer
 from flows.cli_app import fail, ingest_app, meter_app, parse_date_option, settings_from
 
 MARKET_OFFSET = "+10:00"  # NEM market time: UTC+10, no daylight saving
+NMI_PATTERN = re.compile(r"[A-Za-z0-9]{10}[0-9]?")  # AEMO NMI / gas MIRN: 10 characters, checksum optional
 
 
 def _report(summary) -> None:  # noqa: ANN001 - tasks.adapters.ingest.IngestSummary, imported lazily
@@ -75,6 +77,19 @@ def meter_show(
 
     settings = settings_from(ctx)
     lo, hi = parse_date_option(date_from, "--from"), parse_date_option(date_to, "--to")
+    if not NMI_PATTERN.fullmatch(nmi):
+        fail(f"NMI {nmi!r} is not a NMI or MIRN (10 letters or digits, optionally an 11th checksum digit)")
+    if lo and hi and lo > hi:
+        fail(f"--from {lo} is after --to {hi}")
+    from tasks.adapters.meter_store import interval_root
+    from tasks.adapters.storage import exists
+
+    if not exists(interval_root(settings), settings):
+        fail(
+            f"meter store {settings.meter_store} holds no interval data (no such folder or prefix): "
+            "check BUA_METER_STORE / --meter-store, or load NEM12 files with `bua ingest nem12`",
+            code=1,
+        )
     try:
         lf = scan_interval(settings, shard_of(nmi, settings.shards), lo, hi, nmis=[nmi])
     except MeterStoreError as exc:

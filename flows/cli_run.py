@@ -27,6 +27,16 @@ def run_month_end(settings: Settings, console: Any = None, **parameters: Any) ->
     quiet = logging.getLogger("prefect")
     level = quiet.level
     quiet.setLevel(logging.WARNING)  # the progress bars say what the per-task INFO lines would
+    # Prefect's console handlers print a failed run's traceback; the CLI prints one `error:` line
+    # instead (the Prefect UI and its API log handler still get everything)
+    muted = [
+        (h, h.level)
+        for name in ("prefect", *(n for n in logging.root.manager.loggerDict if n.startswith("prefect.")))
+        for h in logging.getLogger(name).handlers
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    ]
+    for handler, _ in muted:
+        handler.setLevel(logging.CRITICAL + 1)
     try:
         with console.status("starting Prefect (a temporary local server: set PREFECT_API_URL to use yours)"):
             server = temporary_server()
@@ -38,6 +48,8 @@ def run_month_end(settings: Settings, console: Any = None, **parameters: Any) ->
             server.__exit__(None, None, None)
     finally:
         quiet.setLevel(level)
+        for handler, old in muted:
+            handler.setLevel(old)
 
 
 def print_summary(result: dict[str, Any], settings: Settings, elapsed: float) -> None:
@@ -92,7 +104,9 @@ def print_summary(result: dict[str, Any], settings: Settings, elapsed: float) ->
 
     day = result["run_date"]
     console.print(f"tables: {redact_url(settings.db_url)} (run_date {day})", soft_wrap=True)
-    console.print(f"CSV: {accrual_export_url(settings, day)}/ ({len(result['exports'])} files)", soft_wrap=True)
+    console.print(
+        f"CSV: {accrual_export_url(settings, day, result['scenario'])}/ ({len(result['exports'])} files)", soft_wrap=True
+    )
     if result["nem12_files"]:
         console.print(
             f"NEM12 estimates: {settings.output_url}/nem12/{day}/ ({len(result['nem12_files'])} files)",
@@ -124,11 +138,15 @@ def run_cmd(
         help="back-test the estimator as at run date minus this many months (default BUA_BACKTEST_MONTHS, 1)",
     ),
     refresh: bool = typer.Option(False, "--refresh", help="recompute every phase, ignoring cached results"),
+    force: bool = typer.Option(False, "--force", help="book even when a pre-run check FAILs (recorded in bua_run)"),
+    strict: bool = typer.Option(False, "--strict", help="stop on a pre-run check WARN too (accept_warnings=False)"),
 ) -> None:
     """Run the month-end accrual on the configured database and meter store; write tables and CSVs."""
     import time
 
+    from flows.monthly import PrecheckFailed
     from flows.phase_tasks import PhaseFailedError
+    from flows.runs import require_schema
     from tasks.adapters.db import DatabaseError
     from tasks.adapters.meter_store import MeterStoreError
     from tasks.adapters.run_lock import RunLocked
@@ -144,22 +162,60 @@ def run_cmd(
         "basic_method": basic_method,
         "scenario": scenario,
         "backtest_months": backtest_months,
-        "refresh": refresh,
     }
-    try:  # the parameters are checked before any Prefect machinery starts
-        resolve_run(settings, **{k: v for k, v in params.items() if k != "refresh"})
+    try:  # the parameters and the database are checked before any Prefect machinery starts
+        resolve_run(settings, **params)
+        require_schema(settings.db_url)
     except RunParameterError as exc:
         fail(str(exc))
+    except DatabaseError as exc:
+        fail(str(exc), 1)
     started = time.perf_counter()
     try:
-        result = run_month_end(settings, **params)
+        result = run_month_end(settings, **params, refresh=refresh, force=force, accept_warnings=not strict)
     except PhaseFailedError as exc:
         cause = exc.cause
         if isinstance(cause, DatabaseError | MeterStoreError):
             fail(str(cause), 1)
         fail(str(exc), 1)
         return
-    except (DatabaseError, MeterStoreError, RunLocked, RunParameterError) as exc:
+    except (DatabaseError, MeterStoreError, RunLocked, RunParameterError, PrecheckFailed) as exc:
         fail(str(exc), 1)
         return
     print_summary(result, settings, time.perf_counter() - started)
+
+
+@app.command("check")
+def check_cmd(
+    ctx: typer.Context,
+    run_date: str = typer.Option(..., "--run-date", help="the run date to check the inputs of"),
+) -> None:
+    """The pre-run checks of a run date (SPEC §4.0) as a table; exit 1 when one FAILs. Writes nothing."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from tasks.adapters.db import DatabaseError
+    from tasks.adapters.meter_store import MeterStoreError
+    from tasks.pipeline.prechecks import run_prechecks
+    from tasks.pipeline.spec import RunParameterError, resolve_run
+
+    settings = settings_from(ctx)
+    r = parse_date_option(run_date, "--run-date")
+    try:
+        spec = resolve_run(settings, r)
+        checks = run_prechecks(spec, settings)
+    except RunParameterError as exc:
+        fail(str(exc))
+        return
+    except (DatabaseError, MeterStoreError) as exc:
+        fail(str(exc), 1)
+        return
+    table = Table(title=f"Pre-run checks as at {spec.run_date}")
+    for col in ("check", "status", "figure", "threshold", "detail"):
+        table.add_column(col, overflow="fold")
+    colour = {"PASS": "green", "WARN": "yellow", "FAIL": "red"}
+    for row in checks.to_dicts():
+        table.add_row(row["check"], f"[{colour[row['status']]}]{row['status']}[/]", row["figure"], row["threshold"], row["detail"])
+    Console().print(table)
+    if (checks["status"] == "FAIL").any():
+        raise typer.Exit(1)

@@ -157,6 +157,7 @@ def source_fingerprints(spec: RunSpec, settings: Settings) -> dict[str, Any]:
     mtimes/ETags) and ``previous_accrual`` (the previous run's totals)."""
     from sql.schema import SOURCE_TABLES, metadata
     from tasks.adapters.validation_tables import previous_run_fingerprint
+    from tasks.pipeline.prechecks import recorded
 
     counts: dict[str, Any] = {}
     engine = engine_for(settings.db_url)
@@ -180,7 +181,21 @@ def source_fingerprints(spec: RunSpec, settings: Settings) -> dict[str, Any]:
         "billing_source": sha(counts),
         "meter_data": [sha([common, per_shard.get(s, [])]) for s in range(spec.shards)],
         "previous_accrual": sha(previous_run_fingerprint(settings.db_url, spec.run_date)),
+        "prechecks": sha(recorded(settings, spec).rows()),
+        "booked_summary": "" if spec.booked else sha(_booked_totals(spec, settings)),
     }
+
+
+def _booked_totals(spec: RunSpec, settings: Settings) -> list[str]:
+    """Count and sums of the booked run's accrual_summary of the run date (what a what-if compares with)."""
+    from sql.schema import metadata
+
+    acc = metadata.tables["accrual_summary"]
+    query = sa.select(sa.func.count(), sa.func.sum(acc.c.net_amount_less_discount), sa.func.sum(acc.c.volume)).where(
+        (acc.c.run_date == spec.run_date) & (acc.c.scenario == "")
+    )
+    with engine_for(settings.db_url).connect() as conn:
+        return [str(v) for v in conn.execute(query).one()]
 
 
 def _store_listing(settings: Settings) -> list[list[Any]]:

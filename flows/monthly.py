@@ -13,16 +13,33 @@ import datetime as dt
 import uuid
 from typing import Any, Literal
 
-from prefect import flow
+import polars as pl
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 
 from flows import artifacts, runs
 from flows.fingerprints import source_fingerprints
 from flows.phase_tasks import PhaseFailedError, run_graph
 from flows.runtime import current_settings, task_runner
 from tasks.adapters.run_lock import LockLost, run_lock
-from tasks.pipeline import notify
+from tasks.domain.prechecks import blocking
+from tasks.pipeline import notify, prechecks
 from tasks.pipeline.datasets import PhaseContext
 from tasks.pipeline.spec import RunSpec, resolve_run
+
+
+class PrecheckFailed(RuntimeError):
+    """A pre-run check stopped the run before it wrote anything (SPEC §4.0)."""
+
+
+@task(name="prechecks", cache_policy=NO_CACHE, persist_result=False)
+def precheck_task(run: dict[str, Any]) -> list[dict[str, str]]:
+    """The pre-run checks of SPEC §4.0, recorded in bua_precheck (never cached: they look at now)."""
+    spec = RunSpec.from_json(run)
+    settings = current_settings()
+    checks = prechecks.run_prechecks(spec, settings)
+    prechecks.record(spec, settings, checks)
+    return checks.to_dicts()
 
 
 @flow(name="accrual-phases", validate_parameters=False)
@@ -50,6 +67,8 @@ def bua_monthly(
     scenario: str | None = None,
     refresh: bool = False,
     backtest_months: int | None = None,
+    accept_warnings: bool = True,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Month-end bottom-up accrual of unbilled energy as at ``run_date``.
 
@@ -62,6 +81,8 @@ def bua_monthly(
         scenario: A what-if run's name (another method or period): its outputs never replace the booked run's. Empty: the booked run.
         refresh: Recompute every phase even where a cached result exists (after an in-place database fix the input fingerprint cannot see).
         backtest_months: The validation phase's back-test estimates as at run_date minus this many months (1 to 11). Default: BUA_BACKTEST_MONTHS (1).
+        accept_warnings: Go on when a pre-run check WARNs (it is reported and recorded). False: a WARN stops the run like a FAIL.
+        force: Go on even when a pre-run check FAILs (recorded in bua_run): for an operator who has checked the figures.
     """
     settings = current_settings()
     spec = resolve_run(settings, run_date, period_start, period_end, basic_method, shards, scenario, backtest_months)
@@ -75,15 +96,20 @@ def bua_monthly(
         if taken.took_over_attempt:
             runs.mark_dead(url, taken.took_over_attempt, attempt)
         started = runs.now_utc()
-        runs.start(url, spec, attempt, started)
+        runs.start(url, spec, attempt, started, {"accept_warnings": accept_warnings, "force": force})
         notify.notify_started(ctx)
         try:
+            checks = pl.DataFrame(precheck_task(spec.to_json()))
+            artifacts.prechecks(spec, checks)
+            stop = blocking(checks, accept_warnings)
+            if stop.height and not force:
+                raise PrecheckFailed(precheck_message(stop))
             phases = accrual_phases.with_options(task_runner=task_runner(settings))
             result = phases(spec.to_json(), refresh)
             if beat.lost.is_set():
                 raise LockLost("the run lock was taken over while this run was writing; its outputs are not trusted")
         except BaseException as exc:
-            failing = exc.failed if isinstance(exc, PhaseFailedError) else []
+            failing = exc.failed if isinstance(exc, PhaseFailedError) else ["prechecks"] if isinstance(exc, PrecheckFailed) else []
             notify.notify_failed(ctx, [f.split(" (", 1)[0] for f in failing], getattr(exc, "cause", None) or exc)
             runs.finish(url, spec, attempt, started, "FAILED", f"{type(exc).__name__}")
             raise
@@ -92,3 +118,12 @@ def bua_monthly(
     notify.notify_finished(ctx, report["finished_message"])
     artifacts.publish(spec, settings, report)
     return report
+
+
+def precheck_message(stop: pl.DataFrame) -> str:
+    """One line naming each check that stopped the run, its figures, and what to do."""
+    parts = [f"{r['check']} {r['status']} {r['figure']} ({r['threshold']}): {r['detail']}" for r in stop.to_dicts()]
+    return (
+        "pre-run checks stopped the run before anything was written: " + "; ".join(parts)
+        + ". Fix the inputs and re-run, or re-run with force to book anyway (recorded)."
+    )

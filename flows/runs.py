@@ -37,7 +37,8 @@ def _flow_run_id() -> str | None:
         return None
 
 
-def start(url: str, spec: RunSpec, attempt: str, started: dt.datetime) -> None:
+def start(url: str, spec: RunSpec, attempt: str, started: dt.datetime, options: dict[str, Any] | None = None) -> None:
+    """The attempt RUNNING, and its run's bua_run row (with the operator's options: force …)."""
     tbl = metadata.tables["bua_run_attempt"]
     with engine_for(url).begin() as conn:
         conn.execute(
@@ -45,7 +46,7 @@ def start(url: str, spec: RunSpec, attempt: str, started: dt.datetime) -> None:
             [{"attempt_id": attempt, "run_id": spec.run_id, "run_date": spec.run_date, "scenario": spec.scenario,
               "flow_run_id": _flow_run_id(), "holder": holder(), "status": "RUNNING", "started_at": started}],
         )  # fmt: skip
-    _run_row(url, spec, "RUNNING", started, None)
+    _run_row(url, spec, "RUNNING", started, None, options)
 
 
 def finish(url: str, spec: RunSpec, attempt: str, started: dt.datetime, status: str, detail: str | None = None) -> None:
@@ -79,15 +80,24 @@ def mark_dead(url: str, dead_attempt: str, by_attempt: str) -> None:
             )
 
 
-def _run_row(url: str, spec: RunSpec, status: str, started: dt.datetime, finished: dt.datetime | None) -> None:
+def _run_row(
+    url: str, spec: RunSpec, status: str, started: dt.datetime, finished: dt.datetime | None,
+    options: dict[str, Any] | None = None,
+) -> None:
+    tbl = metadata.tables["bua_run"]
+    if options is None:  # keep the options the attempt started with
+        with engine_for(url).connect() as conn:
+            old = conn.execute(sa.select(tbl.c.parameters).where(tbl.c.run_id == spec.run_id)).scalar()
+        options = {k: v for k, v in json.loads(old or "{}").items() if k in ("accept_warnings", "force")}
     row = {
         "period_start": spec.period_start,
         "period_end": spec.period_end,
         "status": status,
         "started_at": started,
         "finished_at": finished,
-        "parameters": json.dumps(spec.parameters(), sort_keys=True),
+        "parameters": json.dumps({**spec.parameters(), **options}, sort_keys=True),
         "code_version": spec.code_version,
+        "scenario": spec.scenario,
     }
     upsert_run(url, spec.run_id, spec.run_date, row)
 

@@ -231,6 +231,7 @@ bua_run = Table(
     Column("finished_at", DateTime),
     Column("parameters", Text),
     Column("code_version", String(64), nullable=False),
+    Column("scenario", String(40), nullable=False, server_default=""),  # SPEC §4.5: '' = booked
 )
 # The run lock (tasks/adapters/run_lock.py): one row per run date being accrued, a lease renewed by
 # the holder's heartbeat; a dead holder's lease expires and the next run takes over. Migration 0005.
@@ -280,6 +281,7 @@ invoice_line_item_monthly = Table(
     Column("discount_net", MONEY, nullable=False),
     Column("discount_net_propensity", MONEY, nullable=False),
     Column("gst_amount", MONEY, nullable=False),
+    Column("scenario", String(40), nullable=False, server_default=""),  # SPEC §4.5: '' = booked
     Index("ix_ilim_run_date_account", "run_date", "account_id"),
 )
 bua_account_summary = Table(
@@ -308,6 +310,7 @@ bua_account_summary = Table(
     Column("discount_net_propensity", MONEY, nullable=False),
     Column("net_amount_less_discount", MONEY, nullable=False),
     Column("exception_count", Integer, nullable=False),
+    Column("scenario", String(40), nullable=False, server_default=""),  # SPEC §4.5: '' = booked
     Index("ix_bas_run_date_account", "run_date", "account_id"),
 )
 accrual_summary = Table(
@@ -329,6 +332,7 @@ accrual_summary = Table(
     Column("discount_net", MONEY, nullable=False),
     Column("discount_net_propensity", MONEY, nullable=False),
     Column("net_amount_less_discount", MONEY, nullable=False),
+    Column("scenario", String(40), nullable=False, server_default=""),  # SPEC §4.5: '' = booked
 )
 bua_exception = Table(
     "bua_exception", metadata,
@@ -338,6 +342,7 @@ bua_exception = Table(
     Column("meter_register_id", Integer),
     Column("code", String(32), nullable=False),
     Column("detail", Text, nullable=False),
+    Column("scenario", String(40), nullable=False, server_default=""),  # SPEC §4.5: '' = booked
 )
 estimated_basic_read = Table(
     "estimated_basic_read", metadata,
@@ -351,6 +356,21 @@ estimated_basic_read = Table(
     # AEMO method flag of the estimate (quality E): 65 ADL, 63 Customer Class (tasks/domain/flags.py);
     # null on rows written before migration 0005_estimates_weather
     Column("method_flag", String(2)),
+    Column("scenario", String(40), nullable=False, server_default=""),  # SPEC §4.5: '' = booked
+)
+
+# Pre-run checks (SPEC §4.0, tasks/domain/prechecks.py): one row per check of a run. Migration 0006.
+bua_precheck = Table(
+    "bua_precheck", metadata,
+    Column("run_id", String(36), nullable=False),
+    Column("run_date", Date, nullable=False, index=True),
+    Column("scenario", String(40), nullable=False, server_default=""),
+    Column("check", String(32), nullable=False),
+    Column("status", String(4), nullable=False),
+    Column("figure", String(64), nullable=False),
+    Column("threshold", String(128), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("checked_at", DateTime, nullable=False),
 )
 
 # ---------------------------------------------------------------- validation outputs (SPEC §4.6)
@@ -374,6 +394,7 @@ bua_backtest = Table(
     Column("bias_pct", PCT),
     Column("mape_pct", PCT),
     Column("wape_pct", PCT),
+    Column("scenario", String(40), nullable=False, server_default=""),  # SPEC §4.5: '' = booked
 )
 bua_trueup = Table(
     "bua_trueup", metadata,
@@ -394,6 +415,7 @@ bua_trueup = Table(
     Column("net_difference", MONEY, nullable=False),
     Column("net_difference_pct", PCT),
     Column("accrued_net_total", MONEY, nullable=False),
+    Column("scenario", String(40), nullable=False, server_default=""),  # SPEC §4.5: '' = booked
 )
 VALIDATION_TABLES = ("bua_backtest", "bua_trueup")
 
@@ -417,7 +439,7 @@ SOURCE_TABLES = (
 )
 OUTPUT_TABLES = (
     "bua_run", "invoice_line_item_monthly", "bua_account_summary", "accrual_summary", "bua_exception",
-    "estimated_basic_read",
+    "estimated_basic_read", "bua_precheck",
 )
 
 # ---------------------------------------------------------------- companion flows (SPEC §7)

@@ -7,4 +7,4 @@ SELECT s.account_id      AS account_id,
        s.unbilled_from   AS unbilled_from,
        s.unbilled_to     AS unbilled_to
 FROM bua_account_summary s
-WHERE s.run_date = :run_date
+WHERE s.run_date = :run_date AND s.scenario = ''

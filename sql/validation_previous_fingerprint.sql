@@ -7,5 +7,6 @@ SELECT s.run_date AS run_date,
        SUM(s.volume) AS volume,
        SUM(s.unbilled_days) AS unbilled_days
 FROM bua_account_summary s
-WHERE s.run_date = (SELECT MAX(p.run_date) FROM bua_account_summary p WHERE p.run_date < :run_date)
+WHERE s.scenario = ''
+  AND s.run_date = (SELECT MAX(p.run_date) FROM bua_account_summary p WHERE p.run_date < :run_date AND p.scenario = '')
 GROUP BY s.run_date

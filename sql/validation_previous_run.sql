@@ -2,4 +2,4 @@
 -- (its accrual is what the true-up compares with the invoices issued since). NULL when none.
 SELECT MAX(s.run_date) AS run_date
 FROM bua_account_summary s
-WHERE s.run_date < :run_date
+WHERE s.run_date < :run_date AND s.scenario = ''

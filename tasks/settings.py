@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     backtest_months: int = Field(1, ge=1, le=11, description="the back-test estimates as at run_date minus this many months")
     backtest_registers: int = Field(5000, ge=0, description="back-test the first shards holding at least this many interval registers (0 = every shard)")
 
+    # pre-run checks (SPEC §4.0, tasks/domain/prechecks.py; docs/METHOD.md "Pre-run checks")
+    precheck_coverage_pass: float = Field(0.95, ge=0, le=1, description="share of interval registers with data in the 7 days before the run date for PASS")
+    precheck_coverage_fail: float = Field(0.80, ge=0, le=1, description="below this share: FAIL")
+    precheck_invoice_warn_days: int = Field(3, ge=0, description="WARN when the newest invoice is older than this many days")
+    precheck_invoice_fail_days: int = Field(10, ge=0, description="FAIL when the newest invoice is older than this many days")
+    precheck_stale_basic_warn: float = Field(0.05, ge=0, le=1, description="WARN above this share of basic registers without a read within their cycle + a month")
+    precheck_stale_basic_fail: float = Field(0.25, ge=0, le=1, description="FAIL above this share")
+
     # --- orchestration (flows/monthly.py, tasks/adapters/run_lock.py) ---
     result_url: str | None = Field(
         None, description="Prefect task-result storage, path or s3:// (default OUTPUT_URL/prefect-results)"

@@ -97,7 +97,7 @@ def test_messages_by_hand():
     assert "Exceptions: NO_READS 2" in text
 
     failed = failed_message(ctx, ["rating[2]"], ValueError(f"implausible read of NMI {NMI}"))
-    assert "Failing phase: rating[2] (ValueError)" in failed and "re-run the same run_date" in failed
+    assert "Failing phase: rating[2] (ValueError)" in failed and "re-run the same run date" in failed
     assert NMI not in failed and "implausible" not in failed  # the error's text never leaves
     early = failed_message(ctx, [], ConnectionRefusedError("db.example:3306"))
     assert "Failing phase: before the first phase (ConnectionRefusedError)" in early

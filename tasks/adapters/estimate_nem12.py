@@ -44,6 +44,12 @@ def estimate_days(usage: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def nem12_folder(settings: Settings, run_date: dt.date, shard: int, scenario: str = "") -> str:
+    """``{output_url}/nem12/{run_date}/[scenario={name}/]shard=NNN``."""
+    base = join_url(settings.output_url, "nem12", run_date.isoformat())
+    return join_url(join_url(base, f"scenario={scenario}") if scenario else base, f"shard={shard:03d}")
+
+
 def write_estimate_nem12(
     usage: pl.DataFrame,
     settings: Settings,
@@ -51,10 +57,11 @@ def write_estimate_nem12(
     shard: int,
     created: dt.datetime,
     max_rows: int = 200_000,
+    scenario: str = "",
 ) -> list[str]:
     """Write the shard's NEM12 estimate files; returns their URLs (none when nothing was estimated)."""
     days = estimate_days(usage)
-    base = join_url(settings.output_url, "nem12", run_date.isoformat(), f"shard={shard:03d}")
+    base = nem12_folder(settings, run_date, shard, scenario)
     urls: list[str] = []
     for part, offset in enumerate(range(0, days.height, max_rows)):
         url = join_url(base, f"estimates-{part:03d}.csv")

@@ -102,6 +102,7 @@ def _integration_dest(dest_url: str, settings: Settings) -> str | None:
     return join_url(settings.integration_url, rel)
 
 
-def accrual_export_url(settings: Settings, run_date: object) -> str:
-    """``{output_url}/export/csv/{run_date}``."""
-    return join_url(settings.output_url, "export", "csv", str(run_date))
+def accrual_export_url(settings: Settings, run_date: object, scenario: str = "") -> str:
+    """``{output_url}/export/csv/{run_date}``; a what-if scenario's under ``scenario={name}/`` in it."""
+    base = join_url(settings.output_url, "export", "csv", str(run_date))
+    return join_url(base, f"scenario={scenario}") if scenario else base

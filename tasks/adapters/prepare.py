@@ -34,8 +34,10 @@ from tasks.adapters.db import (
 ROW_TABLES = ("invoice_line_item_monthly", "bua_account_summary", "bua_exception", "estimated_basic_read")
 
 
-def _stamp(df: pl.DataFrame, run_id: str, run_date: dt.date) -> pl.DataFrame:
-    return df.with_columns(pl.lit(run_id).alias("run_id"), pl.lit(run_date, pl.Date).alias("run_date"))
+def _stamp(df: pl.DataFrame, run_id: str, run_date: dt.date, scenario: str = "") -> pl.DataFrame:
+    return df.with_columns(
+        pl.lit(run_id).alias("run_id"), pl.lit(run_date, pl.Date).alias("run_date"), pl.lit(scenario).alias("scenario")
+    )
 
 
 def write_outputs(
@@ -44,23 +46,25 @@ def write_outputs(
     run_date: dt.date,
     frames: Mapping[str, pl.DataFrame],
     run_row: Mapping[str, Any] | None = None,
+    scenario: str = "",
 ) -> dict[str, int]:
-    """Replace the run date's rows of every output table in one transaction; return row counts."""
+    """Replace the rows of the run date and scenario ('' = the booked run) of every output table in
+    one transaction; return row counts."""
     require_tables(url, OUTPUT_TABLES)
     unknown = set(frames) - set(ROW_TABLES)
     if unknown:
         raise ValueError(f"not an output table: {', '.join(sorted(unknown))}")
     if sqlite_file(url):
-        return _write_outputs_sqlite_in_child(url, run_id, run_date, frames, run_row)
+        return _write_outputs_sqlite_in_child(url, run_id, run_date, frames, run_row, scenario)
     counts: dict[str, int] = {}
     with transaction(url) as conn:
         for name in (*ROW_TABLES, "accrual_summary"):
             tbl = metadata.tables[name]
-            conn.execute(tbl.delete().where(tbl.c.run_date == run_date))
+            conn.execute(tbl.delete().where((tbl.c.run_date == run_date) & (tbl.c.scenario == scenario)))
         for name in ROW_TABLES:
             df = frames.get(name)
-            counts[name] = insert_frame(conn, name, _stamp(df, run_id, run_date)) if df is not None else 0
-        result = conn.execute(sa.text(sql_text("accrual_summary")), {"run_date": run_date})
+            counts[name] = insert_frame(conn, name, _stamp(df, run_id, run_date, scenario)) if df is not None else 0
+        result = conn.execute(sa.text(sql_text("accrual_summary")), {"run_date": run_date, "scenario": scenario})
         counts["accrual_summary"] = result.rowcount
         if run_row is not None:
             tbl = metadata.tables["bua_run"]
@@ -68,7 +72,7 @@ def write_outputs(
             row = dict(run_row)
             if isinstance(row.get("parameters"), dict):
                 row["parameters"] = json.dumps(row["parameters"], sort_keys=True, default=str)
-            conn.execute(tbl.insert(), [{"run_id": run_id, "run_date": run_date, **row}])
+            conn.execute(tbl.insert(), [{"run_id": run_id, "run_date": run_date, "scenario": scenario, **row}])
             counts["bua_run"] = 1
     return counts
 
@@ -79,6 +83,7 @@ def _write_outputs_sqlite_in_child(
     run_date: dt.date,
     frames: Mapping[str, pl.DataFrame],
     run_row: Mapping[str, Any] | None,
+    scenario: str,
 ) -> dict[str, int]:
     """:func:`_write_outputs_sqlite` in a child process.
 
@@ -94,7 +99,9 @@ def _write_outputs_sqlite_in_child(
     from tasks.adapters.children import die_with_parent
 
     with tempfile.TemporaryDirectory(prefix="bua-prepare-") as tmp:
-        job: dict[str, Any] = {"url": url, "run_id": run_id, "run_date": run_date.isoformat(), "frames": {}}
+        job: dict[str, Any] = {
+            "url": url, "run_id": run_id, "run_date": run_date.isoformat(), "scenario": scenario, "frames": {}
+        }  # fmt: skip
         for name, df in frames.items():
             path = f"{tmp}/{name}.arrow"
             df.write_ipc(path)
@@ -127,7 +134,8 @@ def _child_main(job_path: str) -> None:
         for key in ("started_at", "finished_at"):
             if run_row.get(key):
                 run_row[key] = dt.datetime.fromisoformat(run_row[key])
-    counts = _write_outputs_sqlite(job["url"], job["run_id"], dt.date.fromisoformat(job["run_date"]), frames, run_row)
+    day = dt.date.fromisoformat(job["run_date"])
+    counts = _write_outputs_sqlite(job["url"], job["run_id"], day, frames, run_row, job["scenario"])
     print(json.dumps(counts))
 
 
@@ -137,6 +145,7 @@ def _write_outputs_sqlite(
     run_date: dt.date,
     frames: Mapping[str, pl.DataFrame],
     run_row: Mapping[str, Any] | None,
+    scenario: str = "",
 ) -> dict[str, int]:
     """:func:`write_outputs` on a SQLite file: one ADBC transaction, rows by Arrow bulk ingest.
 
@@ -152,6 +161,7 @@ def _write_outputs_sqlite(
     path = sqlite_file(url)
     assert path is not None
     day = f"'{run_date.isoformat()}'"  # a date's ISO text: safe as a literal
+    what_if = "'" + scenario.replace("'", "''") + "'"  # checked: [a-z0-9_-]{0,40}
     counts: dict[str, int] = {}
     database = adbc_driver_sqlite.connect(path)
     conn = adbc.AdbcConnection(database)
@@ -183,13 +193,14 @@ def _write_outputs_sqlite(
         conn.set_autocommit(False)  # everything below is one transaction
         run("PRAGMA busy_timeout=30000")
         for name in (*ROW_TABLES, "accrual_summary"):
-            run(f'DELETE FROM "{name}" WHERE run_date = {day}')
+            run(f'DELETE FROM "{name}" WHERE run_date = {day} AND scenario = {what_if}')
         for name in ROW_TABLES:
             df = frames.get(name)
-            counts[name] = ingest(name, _stamp(df, run_id, run_date)) if df is not None and df.height else 0
-        counts["accrual_summary"] = run(re.sub(r"(?<![:\w]):run_date\b", day, sql_text("accrual_summary")))
+            counts[name] = ingest(name, _stamp(df, run_id, run_date, scenario)) if df is not None and df.height else 0
+        summary = re.sub(r"(?<![:\w]):run_date\b", day, sql_text("accrual_summary"))
+        counts["accrual_summary"] = run(re.sub(r"(?<![:\w]):scenario\b", what_if, summary))
         if run_row is not None:
-            row = {"run_id": run_id, "run_date": run_date, **run_row}
+            row = {"run_id": run_id, "run_date": run_date, "scenario": scenario, **run_row}
             if isinstance(row.get("parameters"), dict):
                 row["parameters"] = json.dumps(row["parameters"], sort_keys=True, default=str)
             tbl = metadata.tables["bua_run"]
@@ -210,7 +221,8 @@ def _write_outputs_sqlite(
 
 
 def upsert_run(url: str, run_id: str, run_date: dt.date, row: Mapping[str, Any]) -> None:
-    """Insert or replace one ``bua_run`` row (e.g. RUNNING at the start, FAILED on error)."""
+    """Insert or replace one ``bua_run`` row (e.g. RUNNING at the start, FAILED on error); ``row``
+    carries the scenario."""
     tbl = metadata.tables["bua_run"]
     values = dict(row)
     if isinstance(values.get("parameters"), dict):
@@ -221,14 +233,15 @@ def upsert_run(url: str, run_id: str, run_date: dt.date, row: Mapping[str, Any])
 
 
 def read_outputs(
-    url: str, run_date: dt.date, tables: tuple[str, ...] = (*ROW_TABLES, "accrual_summary")
+    url: str, run_date: dt.date, tables: tuple[str, ...] = (*ROW_TABLES, "accrual_summary"), scenario: str = ""
 ) -> dict[str, pl.DataFrame]:
-    """The run date's rows of each output table, typed from the schema (money as Decimal(14,2))."""
+    """The rows of the run date and scenario of each output table, typed from the schema (money as
+    Decimal(14,2))."""
     out: dict[str, pl.DataFrame] = {}
     with engine_for(url).connect() as conn:
         for name in tables:
             tbl = metadata.tables[name]
-            res = conn.execute(sa.select(tbl).where(tbl.c.run_date == run_date))
+            res = conn.execute(sa.select(tbl).where((tbl.c.run_date == run_date) & (tbl.c.scenario == scenario)))
             cols = list(res.keys())
             rows = res.fetchall()
             out[name] = _typed(

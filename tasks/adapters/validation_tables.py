@@ -14,7 +14,8 @@ from tasks.adapters.db import insert_frame, read_sql, require_tables, transactio
 
 @dataclass(frozen=True)
 class PreviousAccrual:
-    """The latest booked run before this run date (None: no earlier run) and its true-up inputs."""
+    """The latest booked run before this run date (None: no earlier run) and its true-up inputs (what-if
+    runs are never trued up)."""
 
     run_date: dt.date | None
     accounts: pl.DataFrame
@@ -63,17 +64,17 @@ def read_previous_accrual(url: str, run_date: dt.date) -> PreviousAccrual:
 
 
 def write_validation(
-    url: str, run_id: str, run_date: dt.date, frames: dict[str, pl.DataFrame]
+    url: str, run_id: str, run_date: dt.date, frames: dict[str, pl.DataFrame], scenario: str = ""
 ) -> dict[str, int]:
-    """Replace the run date's rows of bua_backtest and bua_trueup in one transaction."""
+    """Replace the run date's (and scenario's) rows of bua_backtest and bua_trueup in one transaction."""
     require_tables(url, VALIDATION_TABLES)
     counts = {}
     with transaction(url) as conn:
         for name in VALIDATION_TABLES:
             tbl = metadata.tables[name]
-            conn.execute(tbl.delete().where(tbl.c.run_date == run_date))
+            conn.execute(tbl.delete().where((tbl.c.run_date == run_date) & (tbl.c.scenario == scenario)))
             df = frames[name].with_columns(
-                pl.lit(run_id).alias("run_id"), pl.lit(run_date, pl.Date).alias("run_date")
+                pl.lit(run_id).alias("run_id"), pl.lit(run_date, pl.Date).alias("run_date"), pl.lit(scenario).alias("scenario")
             )
             counts[name] = insert_frame(conn, name, df)
     return counts

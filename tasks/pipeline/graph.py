@@ -41,6 +41,8 @@ DATASETS: list[Dataset] = [
     Dataset("billing_source", kind="source", load=sinks.billing_source),
     Dataset("meter_data", per_shard=True, kind="source", load=sinks.meter_data),
     Dataset("previous_accrual", kind="source", load=sinks.previous_accrual),
+    Dataset("prechecks", kind="source", load=sinks.prechecks),
+    Dataset("booked_summary", kind="source", load=sinks.booked_summary),
     # work frames
     *_frames("extract", *accounts.EXTRACT_DATASETS, "extract_exceptions"),
     *_frames("windows", "windows", "windows_exceptions"),
@@ -55,6 +57,7 @@ DATASETS: list[Dataset] = [
     *_frames("rating", "lines", "account_totals", "rating_exceptions", per_shard=True),
     *_frames("exceptions", "bua_exception"),
     Dataset("finished_message", "notify", kind="json"),
+    Dataset("comparison", "comparison"),
     # sinks: what the run publishes (and views of it read back)
     Dataset("nem12_estimates", per_shard=True, kind="sink", save=sinks.nem12_estimates),
     Dataset("output_tables", kind="sink", save=sinks.output_tables),
@@ -63,6 +66,7 @@ DATASETS: list[Dataset] = [
     Dataset("csv_exports", kind="sink", save=sinks.csv_exports),
     Dataset("validation_tables", kind="sink", save=sinks.validation_tables),
     Dataset("validation_figures", kind="sink", load=sinks.published_validation),
+    Dataset("comparison_export", kind="sink", save=sinks.comparison),
     Dataset("report", kind="sink", save=sinks.report),
 ]
 REGISTRY: dict[str, Dataset] = {d.name: d for d in DATASETS}
@@ -106,7 +110,10 @@ PHASES: list[Phase] = [
           ("registers", "profiles", "read_pairs", "basic_reads", "macro_profile", "gas_macro", "meter_data",
            "previous_accrual"),
           ("validation_tables", "validation_figures"), keyed_by=("backtest_months", "backtest_registers")),
-    Phase("report", publish.report, ("published_accrual", "validation_figures"), ("report",)),
+    Phase("comparison", publish.comparison, ("accrual_summary", "booked_summary"),
+          ("comparison", "comparison_export")),
+    Phase("report", publish.report,
+          ("published_accrual", "validation_figures", "prechecks", "comparison"), ("report",)),
     Phase("notify", publish.notify, ("published_accrual",), ("finished_message",)),
 ]  # fmt: skip
 

@@ -64,9 +64,10 @@ def post(settings: Settings, text: str) -> bool:
 
 
 def _header(ctx: Ctx) -> str:
+    what_if = "" if not ctx.scenario else f", WHAT-IF scenario {ctx.scenario} (not booked)"
     return (
         f"run_date {ctx.run_date.isoformat()} (period {ctx.period_start.isoformat()} to "
-        f"{ctx.period_end.isoformat()}, basic method {ctx.basic_method}, run {ctx.run_id[:8]})"
+        f"{ctx.period_end.isoformat()}, basic method {ctx.basic_method}{what_if}, run {ctx.run_id[:8]})"
     )
 
 
@@ -107,10 +108,13 @@ HINTS = {
     "DatabaseError": "check that the billing database (BUA_DATABASE_URL) is reachable and migrated (bua db init)",
     "OperationalError": "check that the billing database (BUA_DATABASE_URL) is reachable",
     "MeterStoreError": "check the meter store (BUA_METER_STORE): shards and files as ingested",
-    "RunAlreadyRunning": "another run of this run_date holds the lock: wait for it to finish",
-    "PhaseFailure": "a failure injected by BUA_FAIL_PHASE (tests): unset it",
+    "RunLocked": "another run of this run date holds the lock: wait for it to finish",
+    "LockLost": "another run took this run's lock over (it stalled past its lease): re-run when that one ends",
+    "InjectedFault": "a failure injected by BUA_TEST_FAULT (tests): unset it",
+    "PrecheckFailed": "a pre-run check failed (see the bua_precheck table, the run's artifact or `bua check`): "
+    "nothing was written; fix the inputs, or re-run with force to book anyway",
 }
-RESUME = "Fix the cause and re-run the same run_date (or Retry the flow run): finished phases are cached."
+RESUME = "Fix the cause and re-run the same run date (or Retry the flow run): finished phases are cached."
 
 
 def failed_message(ctx: Ctx, phases: list[str], error: BaseException | None) -> str:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from tasks.adapters import storage
-from tasks.adapters.estimate_nem12 import write_estimate_nem12
-from tasks.adapters.export import accrual_export_url, export_tables
+from tasks.adapters.estimate_nem12 import nem12_folder, write_estimate_nem12
+from tasks.adapters.export import accrual_export_url, csv_bytes, export_tables
 from tasks.adapters.extract import read_datasets
 from tasks.adapters.meter_store import MeterData
 from tasks.adapters.prepare import read_outputs, typed_like_table, write_outputs
@@ -43,15 +43,32 @@ def previous_accrual(io: Datasets, shard: int | None) -> Any:
 
 
 def accrual_summary(io: Datasets, shard: int | None) -> pl.DataFrame:
-    return read_outputs(io.settings.db_url, io.spec.run_date, ("accrual_summary",))["accrual_summary"]
+    s = io.spec
+    return read_outputs(io.settings.db_url, s.run_date, ("accrual_summary",), s.scenario)["accrual_summary"]
+
+
+def prechecks(io: Datasets, shard: int | None) -> pl.DataFrame:
+    """The run's pre-run checks as bua_monthly recorded them before the first phase."""
+    from tasks.pipeline.prechecks import recorded
+
+    return recorded(io.settings, io.spec)
+
+
+def booked_summary(io: Datasets, shard: int | None) -> pl.DataFrame | None:
+    """The booked run's accrual_summary of the run date (what a what-if is compared with); None for
+    the booked run itself."""
+    s = io.spec
+    if s.booked:
+        return None
+    return read_outputs(io.settings.db_url, s.run_date, ("accrual_summary",), "")["accrual_summary"]
 
 
 def published_accrual(io: Datasets, shard: int | None) -> dict[str, pl.DataFrame]:
-    return figures(io.settings.db_url, io.spec.run_date)
+    return figures(io.settings.db_url, io.spec.run_date, io.spec.scenario)
 
 
 def published_validation(io: Datasets, shard: int | None) -> dict[str, pl.DataFrame]:
-    return validation_figures(io.settings.db_url, io.spec.run_date)
+    return validation_figures(io.settings.db_url, io.spec.run_date, io.spec.scenario)
 
 
 # ---------------------------------------------------------------- sinks
@@ -60,49 +77,68 @@ def published_validation(io: Datasets, shard: int | None) -> dict[str, pl.DataFr
 def nem12_estimates(io: Datasets, usage: pl.DataFrame, shard: int | None) -> list[str]:
     """The shard's NEM12 estimate files (stale files of the shard removed first)."""
     assert shard is not None
-    folder = join_url(io.settings.output_url, "nem12", io.spec.run_date.isoformat(), f"shard={shard:03d}")
+    s = io.spec
+    folder = nem12_folder(io.settings, s.run_date, shard, s.scenario)
     storage.delete(storage.list_files(folder, io.settings), io.settings)
-    created = dt.datetime.combine(io.spec.run_date, dt.time(0, 0))
-    return write_estimate_nem12(usage, io.settings, io.spec.run_date, shard, created)
+    created = dt.datetime.combine(s.run_date, dt.time(0, 0))
+    return write_estimate_nem12(usage, io.settings, s.run_date, shard, created, scenario=s.scenario)
 
 
 def output_tables(io: Datasets, frames: dict[str, pl.DataFrame], shard: int | None) -> list[str]:
     """The run's output tables in one transaction (accrual_summary computed by the database)."""
-    counts = write_outputs(io.settings.db_url, io.spec.run_id, io.spec.run_date, frames)
+    s = io.spec
+    counts = write_outputs(io.settings.db_url, s.run_id, s.run_date, frames, scenario=s.scenario)
     summary = accrual_summary(io, None)
     exc = frames["bua_exception"]
     io.stats.update(
         counts=counts,
         exceptions_by_code=dict(sorted(exc.group_by("code").len().iter_rows())),
-        accrual_summary=summary.with_columns(pl.col(pl.Decimal).cast(pl.Float64)).drop("run_id").to_dicts(),
+        accrual_summary=summary.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
+        .drop("run_id", "scenario")
+        .to_dicts(),
     )
     return [f"table:{name}" for name in sorted(counts)]
 
 
 def csv_exports(io: Datasets, frames: dict[str, pl.DataFrame], shard: int | None) -> list[str]:
-    return export_tables(frames, accrual_export_url(io.settings, io.spec.run_date), io.settings)
+    return export_tables(frames, accrual_export_url(io.settings, io.spec.run_date, io.spec.scenario), io.settings)
 
 
 def validation_tables(io: Datasets, frames: dict[str, pl.DataFrame], shard: int | None) -> list[str]:
     """bua_backtest and bua_trueup: the run date's rows replaced, and their CSVs."""
     s = io.spec
-    counts = write_validation(io.settings.db_url, s.run_id, s.run_date, frames)
-    typed = {
-        name: typed_like_table(
-            name, df.with_columns(pl.lit(s.run_id).alias("run_id"), pl.lit(s.run_date).alias("run_date"))
-        )
-        for name, df in frames.items()
-    }
+    counts = write_validation(io.settings.db_url, s.run_id, s.run_date, frames, s.scenario)
+    typed = {name: typed_like_table(name, stamped(io, df)) for name, df in frames.items()}
 
     def rows(df: pl.DataFrame) -> list[dict[str, Any]]:
-        return df.drop("run_id", "run_date", strict=False).with_columns(pl.col(pl.Decimal).cast(pl.Float64)).to_dicts()
+        return (
+            df.drop("run_id", "run_date", "scenario", strict=False)
+            .with_columns(pl.col(pl.Decimal).cast(pl.Float64))
+            .to_dicts()
+        )
 
     io.stats.update(backtest=rows(typed["bua_backtest"]), trueup=rows(typed["bua_trueup"]), rows=counts)
-    files = export_tables(typed, accrual_export_url(io.settings, s.run_date), io.settings)
+    files = export_tables(typed, accrual_export_url(io.settings, s.run_date, s.scenario), io.settings)
     return [*files, *(f"table:{name}" for name in sorted(counts))]
 
 
+def stamped(io: Datasets, df: pl.DataFrame) -> pl.DataFrame:
+    """The run's id, date and scenario on every row (as the tables hold them)."""
+    s = io.spec
+    return df.with_columns(
+        pl.lit(s.run_id).alias("run_id"), pl.lit(s.run_date).alias("run_date"), pl.lit(s.scenario).alias("scenario")
+    )
+
+
+def comparison(io: Datasets, frame: pl.DataFrame, shard: int | None) -> list[str]:
+    """A what-if's comparison with the booked run, as CSV beside its other exports."""
+    s = io.spec
+    url = join_url(accrual_export_url(io.settings, s.run_date, s.scenario), "comparison_with_booked.csv")
+    storage.write_bytes_atomic(csv_bytes(frame), url, io.settings)
+    return [url]
+
+
 def report(io: Datasets, page: str, shard: int | None) -> list[str]:
-    url = report_url(io.settings, io.spec.run_date)
+    url = report_url(io.settings, io.spec.run_date, io.spec.scenario)
     storage.write_bytes_atomic(page.encode(), url, io.settings)
     return [url]

@@ -43,12 +43,13 @@ def output_digests(settings: Settings) -> dict[str, str]:
     }
 
 
-def output_rows(settings: Settings, run_date: dt.date = R) -> dict[str, list[tuple]]:
-    """The run date's rows of every output table (run_id included), sorted."""
+def output_rows(settings: Settings, run_date: dt.date = R, scenario: str = "") -> dict[str, list[tuple]]:
+    """The rows of the run date's booked run (or a scenario) in every output table (run_id included), sorted."""
     path = settings.db_url.removeprefix("sqlite:///")
     with sqlite3.connect(path) as conn:
-        return {t: sorted(conn.execute(f"SELECT * FROM {t} WHERE run_date = ?", (run_date.isoformat(),)).fetchall(),
-                          key=repr) for t in OUTPUT_TABLES}  # fmt: skip
+        return {t: sorted(conn.execute(f"SELECT * FROM {t} WHERE run_date = ? AND scenario = ?",
+                                       (run_date.isoformat(), scenario)).fetchall(), key=repr)
+                for t in OUTPUT_TABLES}  # fmt: skip
 
 
 def phase_of(task_run_name: str) -> str:

@@ -39,8 +39,9 @@ def env_for(settings: Settings, api: str | None, mark: str, **extra: str) -> dic
     env.update(
         BUA_DATABASE_URL=settings.db_url, BUA_METER_STORE=settings.meter_store, BUA_OUTPUT_URL=settings.output_url,
         BUA_SHARDS=str(settings.shards), BUA_RUN_LOCK_LEASE_SECONDS=LEASE, BUA_RUN_LOCK_WAIT_SECONDS="20",
-        BUA_TEST_MARK=mark, PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_LOGGING_LEVEL="WARNING", **extra,
+        BUA_TEST_MARK=mark, PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_LOGGING_LEVEL="WARNING",
     )  # fmt: skip
+    env.update(extra)
     if api:
         env["PREFECT_API_URL"] = api
     return env

@@ -69,10 +69,10 @@ def export(
     """The CSV files of the run's output tables (SPEC §6), typed like the table columns."""
     from tasks.adapters.prepare import typed_like_table  # the schema's column types (sql/schema.py)
 
+    stamp = [pl.lit(ctx.run_id).alias("run_id"), pl.lit(ctx.run_date).alias("run_date"),
+             pl.lit(ctx.scenario).alias("scenario")]  # fmt: skip
     frames = {
-        name: typed_like_table(
-            name, df.with_columns(pl.lit(ctx.run_id).alias("run_id"), pl.lit(ctx.run_date).alias("run_date"))
-        )
+        name: typed_like_table(name, df.with_columns(stamp))
         for name, df in output_frames(bua_exception, account_totals, lines, estimated_basic_read).items()
     }
     frames["accrual_summary"] = accrual_summary

@@ -7,16 +7,34 @@ from typing import Any
 
 import polars as pl
 
+from tasks.domain.comparison import COLUMNS, compare
 from tasks.pipeline.datasets import PhaseContext
 from tasks.pipeline.notify import finished_message, run_totals
 from tasks.pipeline.report import render
 
 
-def report(
-    ctx: PhaseContext, published_accrual: dict[str, pl.DataFrame], validation_figures: dict[str, pl.DataFrame]
+def comparison(
+    ctx: PhaseContext, accrual_summary: pl.DataFrame, booked_summary: pl.DataFrame | None
 ) -> dict[str, Any]:
-    """The self-contained HTML report of the run."""
-    return {"report": render(ctx, {**published_accrual, **validation_figures})}
+    """A what-if run against the booked run of its run date (nothing for the booked run itself)."""
+    if booked_summary is None:
+        return {"comparison": pl.DataFrame(schema=dict.fromkeys(COLUMNS, pl.Utf8))}
+    frame = compare(accrual_summary, booked_summary)
+    return {"comparison": frame, "comparison_export": frame}
+
+
+def report(
+    ctx: PhaseContext,
+    published_accrual: dict[str, pl.DataFrame],
+    validation_figures: dict[str, pl.DataFrame],
+    prechecks: pl.DataFrame,
+    comparison: pl.DataFrame,
+) -> dict[str, Any]:
+    """The self-contained HTML report of the run: the accrual, the pre-run checks, the validation
+    and, for a what-if, its comparison with the booked run."""
+    frames = {**published_accrual, **validation_figures, "prechecks": prechecks}
+    frames["comparison"] = None if ctx.spec.booked else comparison
+    return {"report": render(ctx, frames)}
 
 
 def notify(ctx: PhaseContext, published_accrual: dict[str, pl.DataFrame]) -> dict[str, Any]:
