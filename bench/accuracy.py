@@ -35,6 +35,12 @@ from tasks.settings import Settings  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 VOLUME_STREAMS = ("CONSUMPTION", "CONTROLLED_LOAD")
+JOURNAL = {
+    1: "RESIDENTIAL",
+    2: "SME",
+    3: "C&I",
+}  # the generator's journal_segment ids (tasks/generate/reference.py)
+METHODS = ("scalar", "seasonal", "weather")
 
 
 def _bua(args: list[str]) -> None:
@@ -42,8 +48,11 @@ def _bua(args: list[str]) -> None:
     subprocess.run([str(exe), *args], check=True, cwd=REPO)
 
 
-def prepare(work: Path, accounts: int, seed: int, months: int, shards: int) -> tuple[Settings, Path]:
-    """Generate, load and ingest once (reused when the work folder already holds them)."""
+def prepare(
+    work: Path, accounts: int, seed: int, months: int, shards: int, variant: Path | None = None
+) -> tuple[Settings, Path]:
+    """Generate (with the generator variant, if any), load and ingest once — NEM12, NEM13 and the
+    weather files (reused when the work folder already holds them)."""
     gen = work / "gen"
     settings = Settings(
         database_url=f"sqlite:///{work / 'bua.db'}", meter_store=str(work / "store"), output_url=str(work / "out"),
@@ -61,11 +70,15 @@ def prepare(work: Path, accounts: int, seed: int, months: int, shards: int) -> t
         work.mkdir(parents=True, exist_ok=True)
         _bua([*common, "db", "init"])
         _bua([*common, "generate", "--accounts", str(accounts), "--seed", str(seed), "--months", str(months),
-              "--out", str(gen), "--load"])  # fmt: skip
+              "--out", str(gen), "--load", *(["--variant", str(variant)] if variant else [])])  # fmt: skip
         if not any((work / "store").rglob("*.parquet")):
             _bua([*common, "ingest", "nem12", str(gen / "nem12")])
         if (gen / "nem13").exists() and any((gen / "nem13").iterdir()):
             _bua([*common, "ingest", "nem13", str(gen / "nem13")])
+        if (gen / "weather").exists() and any((gen / "weather").iterdir()):
+            _bua(
+                [*common, "--output-url", str(work / "out-ingest"), "ingest", "weather", str(gen / "weather")]
+            )
     return settings, gen
 
 
@@ -74,14 +87,18 @@ def pipeline_daily(
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
     """Run the month end's phase graph (tasks/pipeline/graph.py, the phases ``bua run`` runs, walked
     without Prefect: accuracy, not time, is measured here) with one basic method; read back its
-    usage work files."""
+    usage work files. ``weather`` is ``seasonal`` with the weather_daily observations
+    (BUA_USE_WEATHER); ``scalar`` and ``seasonal`` run without them."""
     from tasks.pipeline.datasets import Datasets
     from tasks.pipeline.graph import REGISTRY
     from tasks.pipeline.spec import resolve_run
     from tasks.pipeline.walk import walk_graph
 
-    s = settings.model_copy(update={"output_url": str(work / f"out-{method}")})
-    spec = resolve_run(s, run_date, basic_method=method)
+    basic = "seasonal" if method == "weather" else method
+    s = settings.model_copy(
+        update={"output_url": str(work / f"out-{method}"), "use_weather": method == "weather"}
+    )
+    spec = resolve_run(s, run_date, basic_method=basic)
     t0, c0 = time.perf_counter(), time.process_time()
     runs = walk_graph(spec, s)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -158,6 +175,11 @@ def account_months(
         "account_id",
         pl.col("service_type").alias("fuel"),
         pl.concat_str(["customer_class", "jurisdiction"], separator="|").alias("segment"),
+        pl.col("journal_segment_id")
+        .replace_strict(JOURNAL, default="?", return_dtype=pl.String)
+        .alias("journal")
+        if "journal_segment_id" in inputs.accounts.columns
+        else pl.lit("?").alias("journal"),
     )
     bad = exceptions.filter(pl.col("code") == "BAD_READ")["account_id"].unique().implode()
     return (
@@ -177,6 +199,11 @@ def metrics(df: pl.DataFrame, est: str) -> dict[str, float]:
     pos = df.filter(pl.col("true") >= 1.0)
     return {
         "n": df.height,
+        # sums, so that several portfolios' metrics can be pooled (bench/accuracy_table.py)
+        "sum_err": float(err.sum()),
+        "sum_sq_err": float((err**2).sum()),
+        "n_pos": pos.height,
+        "sum_ape": float(((pos[est] - pos["true"]).abs() / pos["true"]).sum()) if pos.height else 0.0,
         "true": float(t.sum()),
         "nmbe_pct": 100.0 * float(err.sum()) / float(t.sum()) if t.sum() else math.nan,
         "cvrmse_pct": 100.0 * math.sqrt(float((err**2).mean())) / mean_t,
@@ -210,6 +237,15 @@ def table(am: dict[str, pl.DataFrame]) -> list[dict]:
                 (pl.col("fuel") == "ELECTRICITY") & (pl.col("meter_type") == "BASIC") & ~key.is_in(top),
             )
         )
+    groups += [(f"journal={s}", pl.col("journal") == s) for s in sorted(base["journal"].unique())]
+    groups += [
+        (
+            f"{f}/BASIC/{s}",
+            (pl.col("fuel") == f) & (pl.col("meter_type") == "BASIC") & (pl.col("journal") == s),
+        )
+        for f in sorted(base["fuel"].unique())
+        for s in sorted(base["journal"].unique())
+    ]
     groups += [(f"segment={s}", pl.col("segment") == s) for s in sorted(base["segment"].unique())]
     for name, cond in groups:
         row: dict = {"group": name}
@@ -250,15 +286,23 @@ def main() -> None:
     ap.add_argument("--run-date", type=dt.date.fromisoformat, default=None)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "accuracy.json")
     ap.add_argument(
+        "--variant",
+        type=Path,
+        default=None,
+        help="generator settings JSON (bench/variants/*.json, tasks/generate/variant.py); default: the standard generator",
+    )
+    ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated: scalar, seasonal, weather")
+    ap.add_argument(
         "--engine",
         choices=["pipeline", "functions"],
         default="pipeline",
         help="pipeline: `bua run` per method (the real month end); functions: call the estimation directly",
     )
     a = ap.parse_args()
-    work = a.work / f"a{a.accounts}-s{a.seed}-m{a.months}"
+    vname = a.variant.stem if a.variant else "default"
+    work = a.work / f"a{a.accounts}-s{a.seed}-m{a.months}" / vname
     t0 = time.perf_counter()
-    settings, gen = prepare(work, a.accounts, a.seed, a.months, a.shards)
+    settings, gen = prepare(work, a.accounts, a.seed, a.months, a.shards, a.variant)
     t_prep = time.perf_counter() - t0
     run_date = a.run_date or run_date_of(gen)
     inputs = load_inputs(settings.db_url, a.shards)
@@ -274,7 +318,8 @@ def main() -> None:
     cache: dict = {}
     am: dict[str, pl.DataFrame] = {}
     timings: dict[str, dict[str, float]] = {}
-    for method in ("scalar", "seasonal"):
+    methods = [m for m in a.methods.split(",") if m]
+    for method in methods:
         if a.engine == "pipeline":
             daily, exc, timings[method] = pipeline_daily(settings, work, run_date, method)
         else:
@@ -282,14 +327,15 @@ def main() -> None:
         am[method] = account_months(daily, truth, inputs, naive, exc)
     rows = table(am)
     print(
-        f"run_date {run_date}, {a.accounts} accounts, seed {a.seed}, engine {a.engine}; account-months {am['scalar'].height}"
+        f"run_date {run_date}, {a.accounts} accounts, seed {a.seed}, variant {vname}, engine {a.engine}; "
+        f"account-months {next(iter(am.values())).height}"
     )
     print_table(rows, list(am))
     port = {r["group"]: r for r in rows}["portfolio"]
-    best = min(("scalar", "seasonal"), key=lambda m: port[m]["cvrmse_pct"])
+    best = min(methods, key=lambda m: port[m]["cvrmse_pct"])
     basic_rows = {r["group"]: r for r in rows}.get("meter=BASIC", {})
-    print(f"\nbasic CV(RMSE): scalar {basic_rows.get('scalar', {}).get('cvrmse_pct', math.nan):.2f}% "
-          f"seasonal {basic_rows.get('seasonal', {}).get('cvrmse_pct', math.nan):.2f}% -> better overall: {best}")  # fmt: skip
+    print("\nbasic CV(RMSE): " + ", ".join(f"{m} {basic_rows.get(m, {}).get('cvrmse_pct', math.nan):.2f}%" for m in methods)
+          + f" -> better overall: {best}")  # fmt: skip
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(
         json.dumps(
@@ -300,8 +346,10 @@ def main() -> None:
                     "months": a.months,
                     "shards": a.shards,
                     "run_date": run_date.isoformat(),
+                    "variant": vname,
                 },  # fmt: skip
-                "account_months": am["scalar"].height,
+                "variant_settings": json.loads(a.variant.read_text()) if a.variant else None,
+                "account_months": next(iter(am.values())).height,
                 "engine": a.engine,
                 "exceptions": exc.group_by("code").len().sort("code").rows(),
                 "fills": cache["fills"].group_by("source").len().sort("source").rows() if cache else None,

@@ -103,6 +103,10 @@ def demo_cmd(
         )
         if nem13_files:
             ingest_nem13([str(folder / "nem13")], settings)
+        if (folder / "weather").is_dir() and any((folder / "weather").iterdir()):
+            from tasks.adapters.weather import ingest_weather
+
+            ingest_weather([str(folder / "weather")], settings)  # SPEC §2 weather_daily (BoM daily files)
         console.log(
             f"ingested NEM12 ({nem12.accepted} files) and NEM13 ({len(nem13_files)} files) ({time.perf_counter() - t1:.1f} s)"
         )

@@ -21,6 +21,12 @@ def generate_cmd(
     load: bool = typer.Option(
         False, "--load", help="also create/migrate the schema and load the rows into BUA_DATABASE_URL"
     ),
+    variant: Path | None = typer.Option(
+        None,
+        "--variant",
+        help="JSON file of generator settings (tasks/generate/variant.py: weather, balance points, "
+        "sensitivities, noise, drift, seasonal base); default: the standard generator",
+    ),
 ) -> None:
     """Generate a deterministic portfolio: db/*.parquet, nem12/, nem13/, truth/, manifest.json."""
     import time
@@ -39,7 +45,16 @@ def generate_cmd(
 
         check_connection(settings_from(ctx).db_url)
     t0 = time.perf_counter()
-    manifest = generate(out, accounts=accounts, seed=seed, months=months, end=end_day, log=typer.echo)
+    try:
+        from tasks.generate.variant import Variant
+
+        v = Variant.load(variant)
+    except (OSError, ValueError) as exc:
+        fail(f"--variant {variant}: {exc}")
+        return
+    manifest = generate(
+        out, accounts=accounts, seed=seed, months=months, end=end_day, log=typer.echo, variant=v
+    )
     files = manifest["files"]
     typer.echo(
         f"{out}: {accounts} accounts, {files['nem12_files']} NEM12 files ({files['nem12_values']:,} interval values), "

@@ -1,4 +1,4 @@
-"""`bua ingest nem12|nem13 PATH...` and `bua meter show NMI`."""
+"""`bua ingest nem12|nem13|weather PATH...` and `bua meter show NMI`."""
 
 from __future__ import annotations
 
@@ -115,3 +115,30 @@ def meter_show(
         return
     with pl.Config(tbl_rows=50, tbl_cols=-1):
         typer.echo(rows)
+
+
+@ingest_app.command("weather")
+def ingest_weather_cmd(
+    ctx: typer.Context,
+    paths: list[str] = typer.Argument(
+        ..., help="BoM daily min/max temperature CSVs, zips, folders or s3:// prefixes"
+    ),
+) -> None:
+    """Load daily weather observations (Bureau of Meteorology daily CSV) into weather_daily (SPEC §2).
+
+    Stations map to jurisdictions through BUA_WEATHER_STATIONS (CSV station_id,jurisdiction) or the
+    built-in table; unreadable rows go to the rejects folder with file:line and a reason."""
+    from tasks.adapters.db import DatabaseError
+    from tasks.adapters.ingest import SourceError
+    from tasks.adapters.weather import ingest_weather
+
+    try:
+        summary = ingest_weather(paths, settings_from(ctx))
+    except (SourceError, DatabaseError) as exc:
+        fail(str(exc))
+        return
+    for line in summary.lines():
+        is_rejection = line.startswith("rejected ")
+        typer.secho(line, err=is_rejection, fg=typer.colors.YELLOW if is_rejection else None)
+    if summary.accepted == 0:
+        raise typer.Exit(1)

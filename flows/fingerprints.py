@@ -33,7 +33,7 @@ from tasks.settings import Settings, join_url
 # secrets, Slack, lock timings — are not in the cache keys).
 KEY_SETTINGS = (
     "meter_store", "output_url", "quarantine_url", "integration_url", "segment_with_tni", "gst_rate",
-    "grace_days", "min_registers", "max_rows_per_file", "timezone", "reporting_currency",
+    "grace_days", "min_registers", "max_rows_per_file", "timezone", "reporting_currency", "use_weather",
 )  # fmt: skip
 # Run parameters and settings that only some phases read: in their keys only (Phase.keyed_by), so
 # `bua run --backtest-months 3` after a month end recomputes the validation and what reads it.

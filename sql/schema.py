@@ -111,6 +111,9 @@ basic_read = Table(
     Column("read_date", Date, nullable=False),
     Column("index_value", Numeric(16, 3), nullable=False),
     Column("quality", String(1), nullable=False),
+    # the MDFF record's UpdateDateTime of a read ingested from NEM13 (null for rows from elsewhere):
+    # across files the latest update wins (tasks/adapters/nem13.py; migration 0005_estimates_weather)
+    Column("update_datetime", DateTime),
     UniqueConstraint("meter_register_id", "read_date"),
 )
 
@@ -350,6 +353,9 @@ estimated_basic_read = Table(
     Column("index_value", Numeric(16, 3), nullable=False),
     Column("consumption", QTY, nullable=False),
     Column("method", String(16), nullable=False),
+    # AEMO method flag of the estimate (quality E): 65 ADL, 63 Customer Class (tasks/domain/flags.py);
+    # null on rows written before migration 0005_estimates_weather
+    Column("method_flag", String(2)),
     Column("scenario", String(40), nullable=False, server_default=""),  # SPEC §4.5: '' = booked
 )
 
@@ -413,10 +419,23 @@ bua_trueup = Table(
 )
 VALIDATION_TABLES = ("bua_backtest", "bua_trueup")
 
+# ---------------------------------------------------------------- weather (SPEC §2, §4.3)
+# Daily observations (e.g. the Bureau of Meteorology's daily minimum and maximum temperature) per
+# station, mapped to a jurisdiction at ingest (`bua ingest weather`, tasks/adapters/weather.py);
+# optional: estimation falls back to its methods without weather. Migration 0005_estimates_weather.
+weather_daily = Table(
+    "weather_daily", metadata,
+    Column("jurisdiction_id", Integer, ForeignKey("jurisdiction.id"), nullable=False),
+    Column("station_id", String(16), primary_key=True),
+    Column("date", Date, primary_key=True),
+    Column("min_temp_c", Numeric(5, 1)),
+    Column("max_temp_c", Numeric(5, 1)),
+)
+
 SOURCE_TABLES = (
     "jurisdiction", "network", "tni", "journal_segment", "account", "site", "account_site", "meter",
     "meter_register", "basic_read", "tou_window", "plan", "plan_rate", "account_plan", "account_discount",
-    "invoice", "invoice_line", "payment", "billing_record", "fx_rate",
+    "invoice", "invoice_line", "payment", "billing_record", "fx_rate", "weather_daily",
 )
 OUTPUT_TABLES = (
     "bua_run", "invoice_line_item_monthly", "bua_account_summary", "accrual_summary", "bua_exception",

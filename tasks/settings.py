@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     max_rows_per_file: int = 1_000_000
     timezone: str = "Australia/Sydney"
     reporting_currency: str = "AUD"
+    # weather (SPEC §2 weather_daily, §4.3; tasks/adapters/weather.py, docs/METHOD.md "Weather")
+    weather_stations: str | None = Field(
+        None,
+        description="CSV (station_id,jurisdiction) mapping BoM station numbers to jurisdictions for "
+        "`bua ingest weather`; default: the built-in table of tasks/adapters/weather.py",
+    )
+    use_weather: bool = Field(True, description="basic estimation uses weather_daily where it has observations")
 
     # validation (SPEC §4.6: back-test and true-up, tasks/pipeline/validation.py)
     backtest_months: int = Field(1, ge=1, le=11, description="the back-test estimates as at run_date minus this many months")

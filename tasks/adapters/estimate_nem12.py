@@ -3,8 +3,9 @@
 Method: from the interval ``usage`` rows, keep every register-day with at least one estimated
 interval; its quality string is ``E`` for an interval bua estimated and ``A`` for one taken from
 the meter store as given. ``tasks.adapters.nem12_write`` then writes one 300 record per register-day:
-quality ``V`` with 400 records marking the estimated runs ``E`` on mixed days, quality ``E`` on
-all-estimated days. Values are exactly the floats rating used (the writer prints each float's
+quality ``V`` with 400 records marking the estimated runs ``E24`` on mixed days, quality ``E24`` on
+all-estimated days (MDFF requires a method flag after E; 24 Data Scaling is bua's interval
+method, tasks/domain/flags.py). Values are exactly the floats rating used (the writer prints each float's
 shortest exact decimal). One file per shard, split every ``max_rows`` register-days:
 ``{output_url}/nem12/{run_date}/shard=NNN/estimates-PPP.csv``; the 100 record's DateTime is the
 run's creation time passed in, so the same run writes the same bytes.
@@ -18,6 +19,7 @@ import polars as pl
 
 from tasks.adapters.nem12_write import nem12_text
 from tasks.adapters.storage import write_bytes_atomic
+from tasks.domain.flags import INTERVAL_METHOD_FLAG
 from tasks.settings import Settings, join_url
 
 
@@ -36,6 +38,7 @@ def estimate_days(usage: pl.DataFrame) -> pl.DataFrame:
             .list.eval(pl.when(pl.element()).then(pl.lit("E")).otherwise(pl.lit("A")))
             .list.join("")
             .alias("quality"),
+            pl.lit(INTERVAL_METHOD_FLAG).alias("method_flag"),
         )
         .sort("nmi", "suffix", "read_date")
     )

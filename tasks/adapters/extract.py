@@ -20,12 +20,16 @@ import polars as pl
 from tasks.adapters.db import read_sql_many, require_tables
 from tasks.domain.exceptions import NEGATIVE_READ, NO_METER, combine, exception_rows
 from tasks.domain.shard import shard_expr
+from tasks.domain.weather import daily_temperature
+
+_NO_TEMPERATURE = pl.DataFrame(schema={"jurisdiction": pl.String, "read_date": pl.Date, "temp": pl.Float64})
 
 HISTORY_DAYS = 400  # profiles, scalars and basic read pairs look back this far before the run date
 
 SOURCE_TABLES_USED = (
     "jurisdiction", "network", "tni", "journal_segment", "account", "site", "account_site", "meter",
     "meter_register", "basic_read", "tou_window", "plan", "plan_rate", "account_plan", "account_discount", "invoice",
+    "weather_daily",
 )  # fmt: skip
 
 S, N, F, D, B = pl.String(), pl.Int64(), pl.Float64(), pl.Date(), pl.Boolean()
@@ -54,6 +58,7 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "account_id": N, "discount_type": S, "percent": F, "applies_to": S, "start_date": D, "end_date": D,
     },
     "basic_reads": {"meter_register_id": N, "read_date": D, "index_value": S, "quality": S},
+    "weather": {"jurisdiction": S, "station_id": S, "date": D, "min_temp_c": F, "max_temp_c": F},
 }  # fmt: skip
 
 
@@ -61,7 +66,7 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
 # invoices ~790k rows, as long as all the others together; basic_reads ~320k, registers ~130k …)
 READ_ORDER = (
     "invoices", "basic_reads", "registers", "accounts", "account_plans", "discounts", "plan_rates", "plans",
-    "tou_windows",
+    "tou_windows", "weather",
 )  # fmt: skip
 
 
@@ -166,4 +171,6 @@ def shape(raw: dict[str, pl.DataFrame], n_shards: int) -> tuple[dict[str, pl.Dat
     # every dataset in a stable row order, whatever order the database returned (deterministic bytes)
     datasets = {name: df.sort(df.columns, nulls_last=True) for name, df in raw.items()}
     datasets.update(accounts=accounts, registers=registers, basic_reads=reads, site_history=site_history)
+    # the jurisdictions' daily mean temperature from weather_daily (the basic weather model's input)
+    datasets["temperature"] = daily_temperature(raw["weather"]) if "weather" in raw else _NO_TEMPERATURE
     return datasets, exceptions

@@ -83,6 +83,7 @@ class IngestSummary:
     reads_inserted: int = 0
     reads_replaced: int = 0
     reads_unchanged: int = 0
+    reads_older: int = 0  # NEM13 reads not stored: the stored read of that day is a later update
     unknown_reads: int = 0
     rejects_files: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -105,6 +106,11 @@ class IngestSummary:
         else:
             out.append(
                 f"basic_read: {self.reads} read(s): {self.reads_inserted} inserted, {self.reads_replaced} replaced, {self.reads_unchanged} unchanged"
+                + (
+                    f", {self.reads_older} older than the stored update (kept out)"
+                    if self.reads_older
+                    else ""
+                )
             )
             if self.unknown_reads:
                 out.append(
@@ -416,6 +422,7 @@ def ingest_nem13(paths: list[str], settings: Settings) -> IngestSummary:
         counts["replaced"],
         counts["unchanged"],
     )
+    summary.reads_older = counts.get("older", 0)
     summary.unknown_reads = unknown.height
     for (source,), part in (
         unknown.sort("source_file", "source_line").partition_by(["source_file"], as_dict=True).items()

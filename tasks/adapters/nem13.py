@@ -5,7 +5,9 @@ a QualityMethod, plus the quantity between them, the UOM and UpdateDateTime. ``p
 returns one row per 250 record (vectorised, like the NEM12 reader) or rejects the file whole with
 ``file:line: reason``. ``basic_reads`` turns those into one read per (NMI, suffix, read date):
 both the previous and the current read, because a previous read may be the only copy bua gets
-of a read (the latest UpdateDateTime, then the later line, then the current read wins).
+of a read (the latest UpdateDateTime, then the later line, then the current read wins). Across
+files the same rule holds: ``basic_read.update_datetime`` keeps the update time of the stored read
+and an older update never replaces a newer one (:func:`write_basic_reads`).
 
 550 records (B2B details: previous/current transaction code and retailer service order) carry no
 read value, so they are checked for position and otherwise not kept (``basic_read`` has no
@@ -235,7 +237,13 @@ def resolve_registers(reads: pl.DataFrame, registers: pl.DataFrame) -> tuple[pl.
         subset=["_r"], keep="first", maintain_order=True
     )
     matched = best.select(
-        "meter_register_id", "read_date", "index_value", "quality", "source_file", "source_line"
+        "meter_register_id",
+        "read_date",
+        "index_value",
+        "quality",
+        "update_datetime",
+        "source_file",
+        "source_line",
     ).sort("meter_register_id", "read_date")
     known_nmi = keyed.join(registers.select("nmi").unique(), on="nmi", how="semi").select("_r")
     rejects = (
@@ -264,20 +272,33 @@ def lookup_registers(database_url: str) -> pl.DataFrame:
 
 
 def write_basic_reads(database_url: str, matched: pl.DataFrame) -> dict[str, int]:
-    """Upsert on (meter_register_id, read_date) in one transaction: insert new, replace changed.
+    """Upsert on (meter_register_id, read_date) in one transaction: the latest update wins.
 
-    Returns counts ``inserted``, ``replaced``, ``unchanged``. Re-ingesting a file inserts nothing.
+    A read replaces the stored one when its UpdateDateTime is the same or later (the same: the
+    later file wins, as for NEM12) or the stored row has none (it came from elsewhere); an older
+    update never replaces a newer one, whatever order the files are ingested in. A newer update
+    with the same value and quality is "unchanged" but its update time is kept, so that a file
+    dated in between cannot win later. Returns counts ``inserted``, ``replaced``, ``unchanged`` and
+    ``older`` (reads kept out because the stored read is a later update). Re-ingesting a file
+    inserts nothing.
     """
     table = metadata.tables["basic_read"]
-    counts = {"inserted": 0, "replaced": 0, "unchanged": 0}
+    counts = {"inserted": 0, "replaced": 0, "unchanged": 0, "older": 0}
     if matched.height == 0:
         return counts
+    if "update_datetime" not in matched.columns:
+        matched = matched.with_columns(pl.lit(None, dtype=pl.Datetime("us")).alias("update_datetime"))
     ids = matched["meter_register_id"].unique().sort().to_list()
     with transaction(database_url) as conn:
         existing_rows = []
         for start in range(0, len(ids), 500):
             stmt = sa.select(
-                table.c.id, table.c.meter_register_id, table.c.read_date, table.c.index_value, table.c.quality
+                table.c.id,
+                table.c.meter_register_id,
+                table.c.read_date,
+                table.c.index_value,
+                table.c.quality,
+                table.c.update_datetime,
             ).where(table.c.meter_register_id.in_(ids[start : start + 500]))
             existing_rows += [tuple(r) for r in conn.execute(stmt)]
         existing = pl.DataFrame(
@@ -288,25 +309,47 @@ def write_basic_reads(database_url: str, matched: pl.DataFrame) -> dict[str, int
                 "read_date": pl.Date,
                 "old_value": pl.Float64,
                 "old_quality": pl.String,
+                "old_update": pl.Datetime("us"),
             },
             orient="row",
         )
-        joined = matched.with_columns(pl.col("index_value").round(3)).join(
-            existing, on=["meter_register_id", "read_date"], how="left"
+        joined = matched.with_columns(
+            pl.col("index_value").round(3), pl.col("update_datetime").cast(pl.Datetime("us"))
+        ).join(existing, on=["meter_register_id", "read_date"], how="left")
+        stored = pl.col("id").is_not_null()
+        new = joined.filter(~stored)
+        older = (
+            stored
+            & pl.col("old_update").is_not_null()
+            & (pl.col("update_datetime").is_null() | (pl.col("update_datetime") < pl.col("old_update")))
         )
-        new = joined.filter(pl.col("id").is_null())
         differs = ((pl.col("old_value") - pl.col("index_value")).abs() > 5e-4) | (
             pl.col("old_quality") != pl.col("quality")
         )
-        changed = joined.filter(pl.col("id").is_not_null() & differs)
-        if changed.height:
-            conn.execute(table.delete().where(table.c.id.in_(changed["id"].to_list())))
-        rows = pl.concat([new, changed]).select("meter_register_id", "read_date", "index_value", "quality")
+        later = pl.col("update_datetime").is_not_null() & (
+            pl.col("old_update").is_null() | (pl.col("update_datetime") > pl.col("old_update"))
+        )
+        joined = joined.with_columns(
+            _older=older.fill_null(False),
+            _differs=(stored & differs).fill_null(False),
+            _later=(stored & later).fill_null(False),
+        )
+        rewrite = joined.filter(~pl.col("_older") & (pl.col("_differs") | pl.col("_later")))
+        if rewrite.height:
+            ids_out = rewrite["id"].to_list()
+            for start in range(0, len(ids_out), 500):
+                conn.execute(table.delete().where(table.c.id.in_(ids_out[start : start + 500])))
+        rows = pl.concat([new, rewrite.drop("_older", "_differs", "_later")]).select(
+            "meter_register_id", "read_date", "index_value", "quality", "update_datetime"
+        )
         for start in range(0, rows.height, 5000):
             conn.execute(table.insert(), rows.slice(start, 5000).to_dicts())
+        n_older = joined.filter("_older").height
+        n_replaced = joined.filter(~pl.col("_older") & pl.col("_differs")).height
         counts = {
             "inserted": new.height,
-            "replaced": changed.height,
-            "unchanged": joined.height - new.height - changed.height,
+            "replaced": n_replaced,
+            "unchanged": joined.height - new.height - n_replaced - n_older,
+            "older": n_older,
         }
     return counts

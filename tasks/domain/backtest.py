@@ -183,7 +183,8 @@ def basic_compare(
     method: str,
 ) -> pl.DataFrame:
     """Per basic register with an actual read pair (L, E), L its last read before B, E >= B:
-    the pair's consumption (actual) and the as-at-B estimate over L … E − 1 (``COMPARED_SCHEMA``).
+    the pair's consumption (actual) and the as-at-B estimate over L + 1 … E (a read closes its day,
+    SPEC §4.3) (``COMPARED_SCHEMA``).
 
     ``reads``: basic reads dated before R (what the run knows); the estimate sees those before B.
     """
@@ -206,8 +207,8 @@ def basic_compare(
     tregs = regs.join(target.select("meter_register_id"), on="meter_register_id", how="semi")
     span = target.join(tregs.select("meter_register_id", "account_id"), on="meter_register_id")
     windows = span.group_by("account_id").agg(
-        pl.col("start").min().alias("unbilled_from"),
-        (pl.col("end").max() - pl.duration(days=1)).alias("unbilled_to"),
+        (pl.col("start").min() + pl.duration(days=1)).alias("unbilled_from"),
+        pl.col("end").max().alias("unbilled_to"),
     )
     usage, _, _ = estimate_basic(
         tregs,
@@ -223,7 +224,7 @@ def basic_compare(
     est = (
         usage.select("meter_register_id", "read_date", pl.col("values").list.sum().alias("v"))
         .join(target.select("meter_register_id", "start", "end"), on="meter_register_id")
-        .filter((pl.col("read_date") >= pl.col("start")) & (pl.col("read_date") < pl.col("end")))
+        .filter((pl.col("read_date") > pl.col("start")) & (pl.col("read_date") <= pl.col("end")))
         .group_by("meter_register_id")
         .agg(pl.col("v").sum().alias("estimated"))
     )

@@ -6,8 +6,10 @@ read skipped, pairs re-formed around it) when its difference is negative and the
 dial_digits, or when its daily rate (after one rollover) exceeds ``IMPLAUSIBLE_FACTOR`` × the
 register's median pair rate (with at least 3 pairs): a negative difference that one rollover
 cannot make plausible is a "second rollover" (e.g. a misread low index). Large consumers on small
-dials legitimately wrap every quarter; their rollovers match their median and are kept. A read dated D is the index at the start of day D, so a pair
-(D1, D2) covers days D1 … D2 − 1. Each register has a daily shape on its macro profile M (its
+dials legitimately wrap every quarter; their rollovers match their median and are kept. A read dated D is
+the index at the END of day D (SPEC §4.3, as on retail bills: a bill's period ends on its read date),
+so a pair (D1, D2) covers days D1 + 1 … D2; a register's opening read is dated the day before it
+starts, its final read on its last day. Each register has a daily shape on its macro profile M (its
 segment's, else the parent's, else ``*|jurisdiction|CONSUMPTION``; gas: the jurisdiction's fitted
 gas shape): ``scalar`` — s_r × M(day), s_r = Σ consumption ÷ Σ M over the read pairs ending in the
 last 365 days (all pairs in the macro range when those cover < 60 days; none → s_r = 1 and
@@ -21,8 +23,8 @@ infers hidden dial turns of large registers from their other pairs (:func:`resol
 AMBIGUOUS_READ when the number of turns cannot be told apart); ``scalar`` keeps SPEC's rule.
 A day inside a read pair gets the pair's consumption spread in proportion to the shape (actual
 when both reads are actual, A/S/F); other days get the shape itself (estimated). The estimated
-index at ``period_end`` (end of that day) = last read + Σ shape from the last read to period_end ÷
-multiplier, modulo 10^dial_digits.
+index at ``period_end`` (end of that day) = last read + Σ shape over the days after the last read up to
+period_end ÷ multiplier, modulo 10^dial_digits.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
+from tasks.domain.flags import basic_method_flag
 from tasks.domain.interval_estimate import EXCEPTION_SCHEMA, register_days
 from tasks.domain.profiles import one_row_per_register, parent_key, segment_key
 from tasks.domain.usage import usage_rows
@@ -93,11 +96,9 @@ def read_pairs(registers: pl.DataFrame, reads: pl.DataFrame) -> tuple[pl.DataFra
         reads.select("meter_register_id", "read_date", pl.col("index_value").cast(pl.Float64), "quality")
         .join(regs, on="meter_register_id")
         .filter(
-            (pl.col("read_date") >= pl.col("register_start"))
-            & (
-                pl.col("register_end").is_null()
-                | (pl.col("read_date") <= pl.col("register_end") + pl.duration(days=1))
-            )
+            # the opening index is read at the end of the day before the register starts
+            (pl.col("read_date") >= pl.col("register_start") - pl.duration(days=1))
+            & (pl.col("register_end").is_null() | (pl.col("read_date") <= pl.col("register_end")))
         )
         .unique(["meter_register_id", "read_date"], keep="last")
     )
@@ -342,9 +343,10 @@ def _range_sums_join(frame: pl.DataFrame, first: str, last: str, rmacro: pl.Data
 
 
 def _with_pair_sums(pairs: pl.DataFrame, rmacro: pl.DataFrame | KeyedMacro) -> pl.DataFrame:
-    """Σ M, Σ W and Σ Wh over each pair's days (null when the pair is not inside the macro range)."""
-    out = _range_sums(pairs.with_columns(_e=pl.col("end") - pl.duration(days=1)), "start", "_e", rmacro)
-    return out.drop("_e")
+    """Σ M, Σ W and Σ Wh over each pair's days start + 1 … end (null when the pair is not inside the
+    macro range)."""
+    out = _range_sums(pairs.with_columns(_s=pl.col("start") + pl.duration(days=1)), "_s", "end", rmacro)
+    return out.drop("_s")
 
 
 def _solve(f: pl.DataFrame, k: int) -> np.ndarray:
@@ -403,7 +405,7 @@ def fit_registers(
     # weighs as much as K = SHRINK_PAIRS more pairs) + kappa·M̄² (kappa = WEATHER_PRIOR: a fixed
     # prior precision, which dominates when the pairs' W barely differ). Three or four quarterly
     # pairs cover a narrow range of W (10-20/day on BUS|NSW) and October's W (7/day) lies outside
-    # it: an unshrunk slope extrapolates the base far down (docs/ACCURACY.md)
+    # it: an unshrunk slope extrapolates the base far down (bench/results/accuracy-history-issue4.md)
     s0 = pl.col("c_a") / pl.col("m_a")
     partial_ww = (pl.col("ww") - pl.col("bw") ** 2 / pl.col("bb")).clip(lower_bound=0.0)
     lam = (
@@ -491,10 +493,17 @@ def fit_registers(
 
 
 def _shape() -> pl.Expr:
-    """The register's daily estimate on a day with macro columns daily, w and wh."""
+    """The register's daily estimate on a day with macro columns daily, w, wh, b and (weather
+    model, tasks.domain.basic_weather) the day's degree days hdd, cdd at the register's balance points."""
     return (
         pl.when(pl.col("model") == "SEASONAL")
         .then(pl.col("alpha") * pl.col("b") + pl.col("beta") * pl.col("w") + pl.col("gamma") * pl.col("wh"))
+        .when(pl.col("model") == "WEATHER")
+        .then(
+            pl.col("alpha") * pl.col("b")
+            + pl.col("beta_h") * pl.col("hdd")
+            + pl.col("beta_c") * pl.col("cdd")
+        )
         .otherwise(pl.col("scalar") * pl.col("daily"))
     )
 
@@ -509,8 +518,84 @@ def _range_shape() -> pl.Expr:
             + pl.col("beta") * pl.col("sum_w")
             + pl.col("gamma") * pl.col("sum_wh")
         )
+        .when(pl.col("model") == "WEATHER")
+        .then(
+            pl.col("alpha") * pl.coalesce("sum_b", "days")
+            + pl.col("beta_h") * pl.col("sum_hdd")
+            + pl.col("beta_c") * pl.col("sum_cdd")
+        )
         .otherwise(pl.col("scalar") * pl.col("sum_m"))
     )
+
+
+def _model_mse(pairs_m: pl.DataFrame, models: pl.DataFrame, run_date: dt.date) -> pl.DataFrame:
+    """meter_register_id, _mse: Σ days·(pair daily use − the model's daily mean)² / (pairs −
+    parameters) of each register's model without weather on its pairs (the weather model's w_mse
+    counterpart; null with no degree of freedom left)."""
+    p = pairs_m.filter((pl.col("days") > 0) & (pl.col("end") < run_date)).join(models, on="meter_register_id")
+    p = p.filter(pl.col("sum_m").is_not_null()).with_columns(
+        [pl.lit(None, pl.Float64).alias(c) for c in ("beta_h", "beta_c", "sum_hdd", "sum_cdd")]
+    )
+    fit = _range_shape() / pl.col("days")
+    k = (
+        pl.when(pl.col("model") == "SEASONAL")
+        .then(pl.max_horizontal(pl.col("components"), pl.lit(1)))
+        .otherwise(1)
+    )
+    return (
+        p.with_columns(_r=pl.col("days") * (pl.col("consumption") / pl.col("days") - fit) ** 2, _k=k)
+        .group_by("meter_register_id")
+        .agg(_sse=pl.col("_r").sum(), _n=pl.len(), _k=pl.col("_k").first())
+        .select(
+            "meter_register_id",
+            pl.when(pl.col("_n") > pl.col("_k"))
+            .then(pl.col("_sse") / (pl.col("_n") - pl.col("_k")))
+            .alias("_mse"),
+        )
+    )
+
+
+_WEATHER_COLS = {"beta_h": pl.Float64, "beta_c": pl.Float64, "h_bp": pl.Float64, "c_bp": pl.Float64}
+
+
+def _with_weather_models(models: pl.DataFrame, wm: pl.DataFrame | None) -> pl.DataFrame:
+    """Registers with a qualifying weather model (tasks.domain.basic_weather) become model WEATHER
+    with alpha, beta_h, beta_c, h_bp, c_bp; the others keep their model (weather columns null)."""
+    if wm is None or wm.height == 0:
+        return models.with_columns([pl.lit(None, dtype=t).alias(c) for c, t in _WEATHER_COLS.items()])
+    j = models.join(wm, on="meter_register_id", how="left")
+    has = pl.col("wmodel").is_not_null()
+    return j.with_columns(
+        model=pl.when(has).then(pl.lit("WEATHER")).otherwise(pl.col("model")),
+        alpha=pl.when(has).then(pl.col("w_alpha")).otherwise(pl.col("alpha")),
+        beta=pl.when(has).then(pl.lit(0.0)).otherwise(pl.col("beta")),
+        gamma=pl.when(has).then(pl.lit(0.0)).otherwise(pl.col("gamma")),
+        components=pl.when(has)
+        .then(pl.col("wmodel").replace_strict({"HEAT": 2, "COOL": 2, "BOTH": 3}, return_dtype=pl.Int32))
+        .otherwise(pl.col("components")),
+        beta_h=pl.when(has).then(pl.col("beta_h")),
+        beta_c=pl.when(has).then(pl.col("beta_c")),
+        h_bp=pl.when(has).then(pl.col("h_bp")),
+        c_bp=pl.when(has).then(pl.col("c_bp")),
+    ).drop("wmodel", "w_alpha", "adj_r2", "w_pairs", "w_mse", "_mse", strict=False)
+
+
+def _with_weather_sums(
+    frame: pl.DataFrame, first: str, last: str, dd: pl.DataFrame | None, jur: pl.DataFrame
+) -> pl.DataFrame:
+    """Add sum_hdd, sum_cdd over first … last at each row's register's balance points (rows carry
+    meter_register_id, h_bp, c_bp; a model without a cooling term sums 0 cooling)."""
+    if dd is None:
+        return frame.with_columns(sum_hdd=pl.lit(None, pl.Float64), sum_cdd=pl.lit(None, pl.Float64))
+    from tasks.domain.basic_weather import range_dd
+
+    f = frame.join(jur, on="meter_register_id", how="left", maintain_order="left")
+    f = range_dd(f, first, last, "H", "h_bp", dd, "sum_hdd")
+    f = range_dd(f, first, last, "C", "c_bp", dd, "sum_cdd")
+    return f.with_columns(
+        sum_hdd=pl.when(pl.col("h_bp").is_null()).then(0.0).otherwise(pl.col("sum_hdd")),
+        sum_cdd=pl.when(pl.col("c_bp").is_null()).then(0.0).otherwise(pl.col("sum_cdd")),
+    ).drop("jurisdiction")
 
 
 def estimate_basic(
@@ -523,11 +608,16 @@ def estimate_basic(
     period_end: dt.date,
     method: Literal["scalar", "seasonal"] = "seasonal",
     pairs: pl.DataFrame | None = None,
+    temperature: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(usage, estimated_basic_read, exceptions) for the shard's basic registers.
 
     ``pairs``: the shard's :func:`read_pairs` result when the caller already has it (its BAD_READ
     exceptions are then the caller's to keep, and ``reads`` is not used).
+    ``temperature``: jurisdiction, read_date, temp (tasks.domain.weather.daily_temperature of
+    ``weather_daily``), or None. With ``seasonal``, a register of a jurisdiction whose temperature
+    reaches ``period_end`` gets the weather model of tasks.domain.basic_weather when one qualifies
+    (model WEATHER); every other register keeps the method without weather.
     """
     regs = basic_registers(registers)
     if pairs is None:
@@ -559,24 +649,71 @@ def estimate_basic(
                 ),
             ]
         )
+    dd, wm = None, None
+    jur = one_row_per_register(regs).select("meter_register_id", "jurisdiction")
+    if method == "seasonal" and temperature is not None and temperature.height:
+        from tasks.domain.basic_weather import degree_day_table, fill_temperature, fit_weather_models
+
+        filled = fill_temperature(temperature)
+        reach = filled.group_by("jurisdiction").agg(pl.col("read_date").max().alias("_to"))
+        dd = degree_day_table(filled)
+        wregs = one_row_per_register(regs).join(reach, on="jurisdiction").filter(pl.col("_to") >= period_end)
+        wm = fit_weather_models(wregs, fit_pairs_m, dd, run_date)
+        # a register keeps its model without weather when that fits its pairs better (residual
+        # mean square per degree of freedom, the same day-weighted pairs): the weather model wins
+        # where the temperature explains the register better than its segment's shape does
+        wm = wm.join(_model_mse(fit_pairs_m, models, run_date), on="meter_register_id", how="left").filter(
+            pl.col("_mse").is_null() | (pl.col("w_mse") < pl.col("_mse"))
+        )
+    models = _with_weather_models(models, wm)
     # the mean of the daily estimate over the macro range = the estimate on the key's mean day
     key_means = rmacro.keyed.group_by("macro_key").agg(pl.col(c).mean() for c in _SUMMED)
-    mean_shape = (
-        rmacro.regkey.join(key_means, on="macro_key")
-        .join(models, on="meter_register_id")
-        .select("meter_register_id", _shape().alias("mean_shape"))
-    )
-    pair_shape = pairs_m.join(models, on="meter_register_id", how="left").with_columns(
-        pair_shape=_range_shape()
-    )
+    mean_shape = rmacro.regkey.join(key_means, on="macro_key").join(models, on="meter_register_id")
+    if dd is not None:
+        dd_mean = dd.group_by("jurisdiction", "kind", "bp").agg(pl.col("dd").mean().alias("_m"))
+        mean_shape = (
+            mean_shape.join(jur, on="meter_register_id", how="left")
+            .join(
+                dd_mean.filter(pl.col("kind") == "H").select(
+                    "jurisdiction", pl.col("bp").alias("h_bp"), pl.col("_m").alias("hdd")
+                ),
+                on=["jurisdiction", "h_bp"],
+                how="left",
+            )
+            .join(
+                dd_mean.filter(pl.col("kind") == "C").select(
+                    "jurisdiction", pl.col("bp").alias("c_bp"), pl.col("_m").alias("cdd")
+                ),
+                on=["jurisdiction", "c_bp"],
+                how="left",
+            )
+            .with_columns(
+                hdd=pl.when(pl.col("h_bp").is_null()).then(0.0).otherwise(pl.col("hdd")),
+                cdd=pl.when(pl.col("c_bp").is_null()).then(0.0).otherwise(pl.col("cdd")),
+            )
+        )
+    else:
+        mean_shape = mean_shape.with_columns(hdd=pl.lit(None, pl.Float64), cdd=pl.lit(None, pl.Float64))
+    mean_shape = mean_shape.select("meter_register_id", _shape().alias("mean_shape"))
+    pair_shape = _with_weather_sums(
+        pairs_m.join(models, on="meter_register_id", how="left").with_columns(
+            _first=pl.col("start") + pl.duration(days=1)
+        ),
+        "_first",
+        "end",
+        dd,
+        jur,
+    ).with_columns(pair_shape=_range_shape())
+    # the pair covering day d is the one with the latest start before d (a pair covers start + 1 … end)
     days = (
         register_days(regs, windows)
-        .sort("read_date")
+        .with_columns(_before=pl.col("read_date") - pl.duration(days=1))
+        .sort("_before")
         .join_asof(
             pair_shape.select(
                 "meter_register_id", "start", "end", "days", "consumption", "actual", "pair_shape"
             ).sort("start"),
-            left_on="read_date",
+            left_on="_before",
             right_on="start",
             by="meter_register_id",
             strategy="backward",
@@ -591,9 +728,30 @@ def estimate_basic(
         .drop("macro_key")
         .join(models, on="meter_register_id", how="left")
         .join(mean_shape, on="meter_register_id", how="left")
+        .drop("_before")
     )
+    if dd is not None:
+        days = (
+            days.join(jur.rename({"jurisdiction": "_j"}), on="meter_register_id", how="left")
+            .join(
+                filled.select(pl.col("jurisdiction").alias("_j"), "read_date", pl.col("temp").alias("_t")),
+                on=["_j", "read_date"],
+                how="left",
+            )
+            .with_columns(
+                hdd=pl.when(pl.col("h_bp").is_null())
+                .then(0.0)
+                .otherwise((pl.col("h_bp") - pl.col("_t")).clip(lower_bound=0.0)),
+                cdd=pl.when(pl.col("c_bp").is_null())
+                .then(0.0)
+                .otherwise((pl.col("_t") - pl.col("c_bp")).clip(lower_bound=0.0)),
+            )
+            .drop("_j", "_t")
+        )
+    else:
+        days = days.with_columns(hdd=pl.lit(None, pl.Float64), cdd=pl.lit(None, pl.Float64))
     shape = pl.coalesce(_shape(), pl.col("mean_shape"), pl.lit(0.0))
-    in_pair = pl.col("end").is_not_null() & (pl.col("read_date") < pl.col("end"))
+    in_pair = pl.col("end").is_not_null() & (pl.col("read_date") <= pl.col("end"))
     spread = (
         pl.when((pl.col("pair_shape") > 0) & _shape().is_not_null())
         .then(pl.col("consumption") * _shape() / pl.col("pair_shape"))
@@ -610,7 +768,7 @@ def estimate_basic(
         estimated=pl.concat_list("est"),
         method="BASIC",
     )
-    ebr = _estimated_reads(regs, pairs, rmacro, models, mean_shape, period_end)
+    ebr = _estimated_reads(regs, pairs, rmacro, models, mean_shape, period_end, dd, jur)
     no_hist = (
         regs.join(models.filter(pl.col("model") == "NONE"), on="meter_register_id")
         .select(
@@ -657,8 +815,11 @@ def _estimated_reads(
     models: pl.DataFrame,
     mean_shape: pl.DataFrame,
     period_end: dt.date,
+    dd: pl.DataFrame | None = None,
+    jur: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Index at the end of period_end for registers live on that day with a last read."""
+    """Index at the end of period_end for registers live on that day with a last read (the days
+    last_read_date + 1 … period_end are estimated; none when the last read is on period_end)."""
     last = pairs.select("meter_register_id", "last_read_date", "last_index").unique("meter_register_id")
     live = one_row_per_register(regs).filter(
         (pl.col("register_start") <= period_end)
@@ -668,14 +829,25 @@ def _estimated_reads(
         live.select("meter_register_id", "dial_digits", pl.col("multiplier").cast(pl.Float64))
         .join(last, on="meter_register_id")
         .filter(pl.col("last_read_date") <= period_end)
-        .with_columns(_pe=pl.lit(period_end))
+        .with_columns(_pe=pl.lit(period_end), _from=pl.col("last_read_date") + pl.duration(days=1))
         .join(models, on="meter_register_id", how="left")
         .join(mean_shape, on="meter_register_id", how="left"),
-        "last_read_date",
+        "_from",
         "_pe",
         rmacro,
-    ).with_columns(days=(pl.col("_pe") - pl.col("last_read_date")).dt.total_days() + 1)
-    consumption = pl.coalesce(_range_shape(), pl.col("mean_shape").fill_null(0.0) * pl.col("days"))
+    ).with_columns(days=(pl.col("_pe") - pl.col("last_read_date")).dt.total_days())
+    out = _with_weather_sums(
+        out,
+        "_from",
+        "_pe",
+        dd,
+        jur if jur is not None else regs.select("meter_register_id", "jurisdiction").unique(),
+    )
+    consumption = (
+        pl.when(pl.col("days") <= 0)
+        .then(pl.lit(0.0))
+        .otherwise(pl.coalesce(_range_shape(), pl.col("mean_shape").fill_null(0.0) * pl.col("days")))
+    )
     index = pl.col("last_index") + pl.col("consumption") / pl.col("multiplier")
     mod = pl.lit(10.0).pow(pl.col("dial_digits").cast(pl.Float64))
     return (
@@ -689,10 +861,11 @@ def _estimated_reads(
             .round(3)
             .alias("index_value"),
             pl.col("consumption").round(3),
-            pl.when(pl.col("model") == "SEASONAL")
-            .then(pl.lit("SEASONAL"))
+            pl.when(pl.col("model").is_in(["SEASONAL", "WEATHER"]))
+            .then(pl.col("model"))
             .otherwise(pl.lit("SCALAR"))
             .alias("method"),
+            basic_method_flag(pl.col("model").fill_null("NONE")).alias("method_flag"),
         )
         .sort("meter_register_id")
     )

@@ -22,7 +22,7 @@ day up to period_end (a cold October shows in it; a climatological curve cannot)
 the interval data take the climatological curve that follows it best (:func:`_with_climate_fill`).
 Optionally (``weather=True``, off by default) monthly actual-weather factors of the chosen index
 fitted on the gas pairs' residuals (:func:`weather_factors`): on the ELECTRIC_HEATING index they
-make the accuracy benchmark worse (gas CV 8.6% → 11.7% and 8.1% → 14.9%, docs/ACCURACY.md).
+make the accuracy benchmark worse (gas CV 8.6% → 11.7% and 8.1% → 14.9%, bench/results/accuracy-history-issue4.md).
 Fallback (fewer than ``MIN_GAS_PAIRS`` usable pairs, or no fit with both components ≥ 0):
 θ = −1, a = 1, b = 2 (winter three times summer, typical of southern Australian residential
 gas) and the portfolio's gas level, or 1.0 when there are no gas reads at all.
@@ -49,7 +49,8 @@ MILD_QUANTILE = 0.15  # the mildest days per day type give the first base shape
 SEASON_EDGE = 0.8  # |cos| of the annual cycle beyond which days give the first heating / cooling shape
 DECOMPOSE_ITERATIONS = 60
 MIN_DECOMPOSE_DAYS = 60
-ELECTRIC_PREFERENCE = 0.10  # ELECTRIC_HEATING is chosen when its mse is within 10% of the best
+ELECTRIC_PREFERENCE = 0.10  # ELECTRIC_HEATING (or HDD=b) is chosen when its mse is within 10% of the best
+GAS_HDD_BPS = (14.0, 15.0, 16.0, 17.0, 18.0, 19.0, 20.0)  # balance points of the HDD=b gas drivers (°C)
 WEATHER_PERIOD = "1mo"  # resolution of the actual-weather factors of the gas heating index
 WEATHER_ITERATIONS = 3
 WEATHER_RIDGE = 0.01
@@ -152,7 +153,7 @@ def decompose_day_profiles(x: np.ndarray, weekend: np.ndarray, doy: np.ndarray) 
     squares (coefficients per day given the shapes, then the shapes given the coefficients). A
     share of H in B or C would bend h_d; the days without heating (h_d clipped at 0) keep H out
     of them. h_d is the population's heating per register on day d, ∝ its heating degree days
-    (per jurisdiction, classes averaged: correlation 0.995–0.998 with the generator's, docs/ACCURACY.md)."""
+    (per jurisdiction, classes averaged: correlation 0.995–0.998 with the generator's, bench/results/accuracy-history-issue4.md)."""
     n, k = x.shape
     wk = weekend.astype(np.int64)
     season = np.cos(2 * np.pi * (doy.astype(np.float64) - HEATING_PEAK_DOY) / 365.25)
@@ -273,8 +274,14 @@ def _drivers(
     hi: dt.date,
     macro: pl.DataFrame | None,
     fixed: pl.DataFrame | None = None,
+    temperature: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Candidate heating drivers per jurisdiction and day: driver, jurisdiction, read_date, h, cum_h.
+
+    ``HDD=b``: heating degree days max(0, b − T) of the jurisdiction's daily mean temperature
+    (``temperature``: jurisdiction, read_date, temp from weather_daily) at the balance points of
+    ``GAS_HDD_BPS``, scaled to peak 1; days without observations take the climatological curve that
+    follows it best (as ELECTRIC_HEATING).
 
     ``THETA=θ``: the climatological index h_θ (every day of lo … hi). ``ELECTRIC``: the weather
     part W of the jurisdiction's electricity parent profile ``*|J|CONSUMPTION`` on the days it
@@ -321,6 +328,21 @@ def _drivers(
             parts.append(
                 _with_climate_fill(elec, pl.concat(parts)).with_columns(driver=pl.lit("ELECTRIC_HEATING"))
             )
+    if temperature is not None and temperature.height:
+        from tasks.domain.basic_weather import fill_temperature
+
+        temp = fill_temperature(temperature).filter(
+            pl.col("jurisdiction").is_in(jur["jurisdiction"].implode())
+        )
+        temp = temp.join(days, on="read_date", how="semi")
+        curves = pl.concat(parts)
+        for b in GAS_HDD_BPS:
+            hdd = temp.select(
+                "jurisdiction", "read_date", (pl.lit(b) - pl.col("temp")).clip(lower_bound=0.0).alias("h")
+            ).with_columns(h=pl.col("h") / pl.col("h").max().over("jurisdiction"))
+            hdd = hdd.filter(pl.col("h").is_finite())
+            if hdd.height:
+                parts.append(_with_climate_fill(hdd, curves).with_columns(driver=pl.lit(f"HDD={b:g}")))
     return (
         pl.concat(parts)
         .sort("driver", "jurisdiction", "read_date")
@@ -379,8 +401,8 @@ def _fit_drivers(gas_pairs: pl.DataFrame, drivers: pl.DataFrame) -> pl.DataFrame
             reg_mean=pl.col("consumption").sum().over("meter_register_id")
             / pl.col("days").sum().over("meter_register_id"),
             n_reg=pl.len().over("meter_register_id"),
-            _s=pl.col("start"),
-            _e=pl.col("end") - pl.duration(days=1),
+            _s=pl.col("start") + pl.duration(days=1),  # a pair covers start + 1 … end (SPEC §4.3)
+            _e=pl.col("end"),
         )
         .filter((pl.col("n_reg") >= 2) & (pl.col("reg_mean") > 0))
         .join(cum.rename({"read_date": "_s", "cum_h": "_cs", "h": "_hs"}), on=["jurisdiction", "_s"])
@@ -447,7 +469,8 @@ def weather_factors(gas_pairs: pl.DataFrame, hfull: pl.DataFrame, fits: pl.DataF
         )
         .select("meter_register_id", "jurisdiction", "start", "end", "days", "consumption")
         .with_row_index("_i")
-        .with_columns(_last=pl.col("end") - pl.duration(days=1))
+        # a pair covers start + 1 … end (SPEC §4.3): its first day is _first, its last the read's day
+        .with_columns(_first=pl.col("start") + pl.duration(days=1), _last=pl.col("end"))
     )
     if pairs.height == 0:
         return pl.DataFrame(schema={"jurisdiction": pl.Utf8, "period": pl.Date, "g": pl.Float64})
@@ -467,8 +490,8 @@ def weather_factors(gas_pairs: pl.DataFrame, hfull: pl.DataFrame, fits: pl.DataF
     # heating exposure of each pair in each period it overlaps
     ov = (
         pairs.join(periods, on="jurisdiction")
-        .filter((pl.col("p0") <= pl.col("_last")) & (pl.col("p1") >= pl.col("start")))
-        .with_columns(s=pl.max_horizontal("start", "p0"), e=pl.min_horizontal("_last", "p1"))
+        .filter((pl.col("p0") <= pl.col("_last")) & (pl.col("p1") >= pl.col("_first")))
+        .with_columns(s=pl.max_horizontal("_first", "p0"), e=pl.min_horizontal("_last", "p1"))
         .join(cum.rename({"read_date": "s", "cum": "_cs", "h": "_hs"}), on=["jurisdiction", "s"])
         .join(cum.rename({"read_date": "e", "cum": "_ce"}).drop("h"), on=["jurisdiction", "e"])
         .select("_i", "jurisdiction", "period", (pl.col("_ce") - pl.col("_cs") + pl.col("_hs")).alias("H"))
@@ -572,30 +595,34 @@ def gas_shape(
     electric_driver: bool = False,
     weather: bool = False,
     fixed: pl.DataFrame | None = None,
+    temperature: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Gas macro profile per jurisdiction and its fit.
 
-    ``gas_pairs``: meter_register_id, jurisdiction, start, end (exclusive), days, consumption.
+    ``gas_pairs``: meter_register_id, jurisdiction, start, end, days, consumption (a pair covers the
+    days start + 1 … end, SPEC §4.3).
     ``macro`` with ``electric_driver``: the electricity macro profile adds the ELECTRIC driver
     candidate (its whole weather part, cooling included). Off by default: on the accuracy benchmark
-    it fitted the pairs better but predicted the unbilled weeks worse (docs/ACCURACY.md).
+    it fitted the pairs better but predicted the unbilled weeks worse (bench/results/accuracy-history-issue4.md).
     ``fixed`` (the electricity fixed profile, segments phase) adds the ELECTRIC_HEATING candidate
-    (:func:`electric_heating`). ``weather``: monthly actual-weather factors of the chosen index
+    (:func:`electric_heating`); ``temperature`` (weather_daily's daily mean per jurisdiction) adds the
+    HDD=b candidates — the measured weather drives the gas shape where it fits the gas pairs as well
+    as the electricity heating index. ``weather``: monthly actual-weather factors of the chosen index
     from the pairs' residuals (:func:`weather_factors`); off by default (they hurt the accuracy
-    benchmark once the index follows the weather, docs/ACCURACY.md).
+    benchmark once the index follows the weather, bench/results/accuracy-history-issue4.md).
     Returns (gas_macro: jurisdiction, read_date, daily, base, w; gas_fit: jurisdiction, driver,
     a, b, level, pairs, mse, source FIT | FALLBACK).
     """
-    lo = min(date_from, gas_pairs["start"].min()) if gas_pairs.height else date_from
+    lo = min(date_from, gas_pairs["start"].min() + dt.timedelta(days=1)) if gas_pairs.height else date_from
     hi = max(date_to, gas_pairs["end"].max()) if gas_pairs.height else date_to
-    drivers = _drivers(jurisdictions, lo, hi, macro if electric_driver else None, fixed)
+    drivers = _drivers(jurisdictions, lo, hi, macro if electric_driver else None, fixed, temperature)
     candidates = _fit_drivers(gas_pairs, drivers)
     # the pairs barely tell the candidates apart (their mse are within a few percent: each
     # register's own heating share is most of the residual); a driver carrying the actual weather
     # predicts the unbilled weeks better than any average-year curve, so ELECTRIC_HEATING wins
     # whenever its mse is within ELECTRIC_PREFERENCE of the best
     good = candidates.filter("_good").with_columns(
-        _rank=pl.when(pl.col("driver") == "ELECTRIC_HEATING")
+        _rank=pl.when((pl.col("driver") == "ELECTRIC_HEATING") | pl.col("driver").str.starts_with("HDD="))
         .then(pl.col("mse") / (1.0 + ELECTRIC_PREFERENCE))
         .otherwise(pl.col("mse"))
     )

@@ -94,8 +94,9 @@ def assign_discounts(accounts: pl.DataFrame, cal: Calendar, seed: int) -> pl.Dat
     return d.with_columns(_day(cal, "start_i"), _day(cal, "end_i")).drop("open_i", "close_i")
 
 
-def bill_periods(accounts: pl.DataFrame, cal: Calendar, seed: int) -> pl.DataFrame:
-    """One row per bill (account, period) issued before R = end + 1: period_start_i/end_i, issue_i."""
+def _cycle_periods(accounts: pl.DataFrame, cal: Calendar, seed: int) -> pl.DataFrame:
+    """Every billing period of every account on its own anchor day (before any is issued or held):
+    account_id, period_start_i, period_end_i, final, held_from. Periods may start before the calendar."""
     rng = rng_for(seed, "bills")
     n, d = accounts.height, cal.n_days
     r_day = d  # R as a day index
@@ -127,8 +128,30 @@ def bill_periods(accounts: pl.DataFrame, cal: Calendar, seed: int) -> pl.DataFra
             pl.min_horizontal("b1_i", pl.col("close_i").fill_null(10**9)).alias("period_end_i"),
             (pl.col("close_i").is_not_null() & (pl.col("close_i") <= pl.col("b1_i"))).alias("final"),
         )
-        .filter((pl.col("period_start_i") <= pl.col("period_end_i")) & (pl.col("period_start_i") >= 0))
+        .filter(pl.col("period_start_i") <= pl.col("period_end_i"))
     )
+    return b
+
+
+def read_days(accounts: pl.DataFrame, cal: Calendar, seed: int) -> pl.DataFrame:
+    """site_id, day: the end of every billing period of the site's accounts inside the calendar —
+    the days a basic meter is read, so that a bill's period ends on its read date (SPEC §4.3: a read
+    dated D is the index at the end of day D). A closing account's period ends on its close day."""
+    per = _cycle_periods(accounts, cal, seed).join(
+        accounts.select(pl.col("id").alias("account_id"), "site_id"), on="account_id"
+    )
+    return (
+        per.filter(pl.col("period_end_i").is_between(0, cal.n_days - 1))
+        .select("site_id", pl.col("period_end_i").alias("day"))
+        .unique()
+        .sort("site_id", "day")
+    )
+
+
+def bill_periods(accounts: pl.DataFrame, cal: Calendar, seed: int) -> pl.DataFrame:
+    """One row per bill (account, period) issued before R = end + 1: period_start_i/end_i, issue_i."""
+    r_day = cal.n_days  # R as a day index
+    b = _cycle_periods(accounts, cal, seed).filter(pl.col("period_start_i") >= 0)
     lag = rng_for(seed, "bill-lag").integers(2, 7, b.height)
     final_lag = rng_for(seed, "final-lag").integers(4, 13, b.height)
     b = b.with_columns(

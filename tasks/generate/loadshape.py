@@ -23,13 +23,17 @@ import polars as pl
 from tasks.generate.calendar import Calendar, rng_for
 from tasks.generate.nem12_out import quantise
 from tasks.generate.reference import JURISDICTIONS, LOCAL_OFFSET_HOURS
+from tasks.generate.variant import Variant, bdew_dynamisation
 
 # temperature cycle: mean, amplitude (warmest mid-January)
 _CLIMATE = {"NSW": (18.0, 5.5), "VIC": (15.0, 5.5), "QLD": (22.5, 4.5), "SA": (17.0, 6.5)}
 
 
-def weather(cal: Calendar, seed: int) -> dict[str, np.ndarray]:
-    """Per jurisdiction (rows in JURISDICTIONS order) and day: temperature, HDD, CDD, solar clearness."""
+def weather(cal: Calendar, seed: int, variant: Variant | None = None) -> dict[str, np.ndarray]:
+    """Per jurisdiction (rows in JURISDICTIONS order) and day: temperature, HDD, CDD (at the
+    variant's mean balance points), solar clearness. The day-to-day noise is regional: every site of
+    a jurisdiction sees the same weather; a variant may add heat waves and cold snaps (shocks)."""
+    v = variant or Variant()
     rng = rng_for(seed, "weather")
     doy = cal.day_of_year
     n = cal.n_days
@@ -38,13 +42,21 @@ def weather(cal: Calendar, seed: int) -> dict[str, np.ndarray]:
     for j in JURISDICTIONS:
         mean, amp = _CLIMATE[j]
         noise = np.convolve(rng.normal(0, 1, n + 6), kernel / np.sqrt((kernel**2).sum()), mode="valid")[:n]
-        temps.append(mean + amp * np.cos(2 * np.pi * (doy - 15) / 365.25) + 3.0 * noise)
+        temps.append(
+            mean + v.temp_shift + amp * np.cos(2 * np.pi * (doy - 15) / 365.25) + v.temp_noise * noise
+        )
         clear.append(np.clip(rng.beta(6, 1.6, n), 0.1, 1.0))
     t = np.vstack(temps)
+    if v.shock_rate > 0:
+        sr = rng_for(seed, "weather-shocks")
+        for j in range(len(JURISDICTIONS)):
+            k = sr.poisson(v.shock_rate * n / 365.25)
+            for start, sign in zip(sr.integers(0, n, k), sr.choice([-1.0, 1.0], k), strict=True):
+                t[j, start : start + v.shock_days] += sign * v.shock_size
     return {
         "temp": t,
-        "hdd": np.maximum(18.0 - t, 0.0),
-        "cdd": np.maximum(t - 21.0, 0.0),
+        "hdd": np.maximum(v.heat_base - t, 0.0),
+        "cdd": np.maximum(t - v.cool_base, 0.0),
         "clear": np.vstack(clear),
     }
 
@@ -108,17 +120,35 @@ def _jidx(regs: pl.DataFrame) -> np.ndarray:
     )
 
 
-def expected_daily(regs: pl.DataFrame, cal: Calendar, wx: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Components (n, days) of each register's expected daily quantity: base, heat, cool parts."""
+def expected_daily(
+    regs: pl.DataFrame, cal: Calendar, wx: dict[str, np.ndarray], variant: Variant | None = None
+) -> dict[str, np.ndarray]:
+    """Components (n, days) of each register's expected daily quantity: base, heat, cool parts.
+
+    A variant may give each site its own balance points (heat_base / cool_base columns), a yearly
+    growth of its base (drift) and a seasonal base (BDEW dynamisation)."""
+    v = variant or Variant()
     j = _jidx(regs)
     weekend = cal.weekend[None, :]
     stream = regs["stream"].to_numpy()
     res = (regs["customer_class"].to_numpy() == "RES")[:, None]
     gas = (regs["service_type"].to_numpy() == "GAS")[:, None]
-    factor = np.where(weekend, np.where(res, np.where(gas, 1.10, 1.08), 0.45), 1.0)
+    factor = np.where(weekend, np.where(res, np.where(gas, 1.10, 1.08), v.business_weekend), 1.0)
     base = regs["base"].to_numpy()[:, None] * factor
-    heat = regs["heat"].to_numpy()[:, None] * wx["hdd"][j]
-    cool = regs["cool"].to_numpy()[:, None] * wx["cdd"][j]
+    if v.drift_sd > 0 and "drift" in regs.columns:
+        # years since a fixed day, so that every calendar (meter data, bills) sees the same growth
+        years = ((cal.dates - np.datetime64("2026-01-01")).astype(np.int64) / 365.25)[None, :]
+        base = base * (1.0 + regs["drift"].to_numpy()[:, None]) ** years
+    if v.base_season == "bdew":
+        base = base * bdew_dynamisation(cal.day_of_year)[None, :]
+    if (v.heat_base_sd > 0 or v.cool_base_sd > 0) and "heat_base" in regs.columns:
+        t = wx["temp"][j]
+        hdd = np.maximum(regs["heat_base"].to_numpy()[:, None] - t, 0.0)
+        cdd = np.maximum(t - regs["cool_base"].to_numpy()[:, None], 0.0)
+    else:
+        hdd, cdd = wx["hdd"][j], wx["cdd"][j]
+    heat = regs["heat"].to_numpy()[:, None] * hdd
+    cool = regs["cool"].to_numpy()[:, None] * cdd
     doy = cal.day_of_year[None, :]
     winter = np.cos(2 * np.pi * (doy - 196) / 365.25)
     ctl = regs["controlled_kwh"].to_numpy()[:, None] * (1 + 0.35 * winter)
@@ -138,26 +168,39 @@ def expected_daily(regs: pl.DataFrame, cal: Calendar, wx: dict[str, np.ndarray])
 
 
 def basic_daily(
-    regs: pl.DataFrame, cal: Calendar, wx: dict[str, np.ndarray], seed: int, part: int = 0
+    regs: pl.DataFrame,
+    cal: Calendar,
+    wx: dict[str, np.ndarray],
+    seed: int,
+    part: int = 0,
+    variant: Variant | None = None,
 ) -> np.ndarray:
     """True daily quantity (n, days) of registers without interval data, rounded to 0.001."""
-    comp = expected_daily(regs, cal, wx)
-    noise = rng_for(seed, "basic-daily", part).lognormal(0.0, 0.12, comp["base"].shape)
+    v = variant or Variant()
+    comp = expected_daily(regs, cal, wx, v)
+    noise = rng_for(seed, "basic-daily", part).lognormal(0.0, v.basic_day_noise, comp["base"].shape)
     return np.round((comp["base"] + comp["heat"] + comp["cool"]) * noise, 3)
 
 
 def interval_values(
-    regs: pl.DataFrame, cal: Calendar, wx: dict[str, np.ndarray], k: int, seed: int, part: int
+    regs: pl.DataFrame,
+    cal: Calendar,
+    wx: dict[str, np.ndarray],
+    k: int,
+    seed: int,
+    part: int,
+    variant: Variant | None = None,
 ) -> np.ndarray:
     """True interval values of registers with ``k`` intervals a day: int32 thousandths, (n, days, k).
 
     Per (jurisdiction, class, stream) group and day type the day's values are one matrix product
     [base, cool, heat] × [shapes]; then each interval gets multiplicative noise.
     """
+    v = variant or Variant()
     rng = rng_for(seed, "intervals", part)
-    comp = expected_daily(regs, cal, wx)
+    comp = expected_daily(regs, cal, wx, v)
     n, d = comp["base"].shape
-    day_noise = rng.lognormal(0.0, 0.10, (n, d))
+    day_noise = rng.lognormal(0.0, v.interval_day_noise, (n, d))
     parts = np.stack(
         [comp["base"] * day_noise, comp["cool"] * day_noise, comp["heat"] * day_noise], axis=2
     ).astype(np.float32)

@@ -21,6 +21,7 @@ import polars as pl
 
 from tasks.generate.calendar import Calendar, rng_for, to_dates
 from tasks.generate.reference import JURISDICTION_WEIGHTS, JURISDICTIONS, network_frame, tni_frame
+from tasks.generate.variant import Variant
 
 GAS_SHARE = 0.30
 RES_SHARE = 0.86
@@ -50,7 +51,8 @@ def _pick(rng: np.random.Generator, options: list, p: list[float], n: int) -> np
     return np.asarray(options)[rng.choice(len(options), size=n, p=p_arr / p_arr.sum())]
 
 
-def _sites(n_sites: int, seed: int) -> pl.DataFrame:
+def _sites(n_sites: int, seed: int, variant: Variant | None = None) -> pl.DataFrame:
+    v = variant or Variant()
     rng = rng_for(seed, "sites")
     gas = rng.random(n_sites) < GAS_SHARE
     fuel = np.where(gas, "GAS", "ELECTRICITY")
@@ -76,8 +78,24 @@ def _sites(n_sites: int, seed: int) -> pl.DataFrame:
     # load parameters: base (kWh or MJ per day) and site-specific weather sensitivities
     base_median = np.select([gas & (cls == "RES"), gas, seg == 1, seg == 2], [28.0, 160.0, 9.5, 48.0], 420.0)
     base = base_median * rng.lognormal(0.0, 0.45, n_sites)
-    heat = base * np.where(gas, 0.28, 0.035) * rng.lognormal(0.0, 0.6, n_sites) * (rng.random(n_sites) > 0.15)
-    cool = base * np.where(gas, 0.0, 0.08) * rng.lognormal(0.0, 0.6, n_sites) * (rng.random(n_sites) > 0.2)
+    heat = (
+        base
+        * np.where(gas, 0.28, 0.035)
+        * rng.lognormal(0.0, v.sens_sigma, n_sites)
+        * (rng.random(n_sites) > 0.15)
+    )
+    cool = (
+        base
+        * np.where(gas, 0.0, 0.08)
+        * rng.lognormal(0.0, v.sens_sigma, n_sites)
+        * (rng.random(n_sites) > 0.2)
+    )
+    heat, cool = heat * v.heat_scale, cool * v.cool_scale
+    # per-site balance points and yearly growth (variant knobs; their own random stream)
+    vr = rng_for(seed, "variant-sites")
+    heat_base = v.heat_base + v.heat_base_sd * vr.standard_normal(n_sites)
+    cool_base = np.maximum(v.cool_base + v.cool_base_sd * vr.standard_normal(n_sites), heat_base + 1.0)
+    drift = v.drift_sd * vr.standard_normal(n_sites)
     elec = ~gas
     interval = elec & (
         rng.random(n_sites) < np.where(cls == "RES", INTERVAL_SHARE["RES"], INTERVAL_SHARE["BUS"])
@@ -100,6 +118,9 @@ def _sites(n_sites: int, seed: int) -> pl.DataFrame:
                 "base": base,
                 "heat": heat,
                 "cool": cool,
+                "heat_base": heat_base,
+                "cool_base": cool_base,
+                "drift": drift,
                 "solar_kw": np.where(solar, np.round(rng.lognormal(np.log(5.5), 0.35, n_sites), 1), 0.0),
                 "controlled_kwh": np.where(controlled, rng.lognormal(np.log(5.0), 0.35, n_sites), 0.0),
                 "interval": interval,
@@ -167,6 +188,7 @@ def _accounts(
                 "customer_class",
                 "journal_segment_id",
                 "jurisdiction",
+                "interval",
             ),
             on="site_id",
         )
@@ -181,6 +203,11 @@ def _accounts(
         res & ~gas, rng.choice([1, 2, 3], size=n, p=[0.3, 0.2, 0.5]),
         np.where(res, rng.choice([2, 3], size=n, p=[0.5, 0.5]), rng.choice([1, 3], size=n, p=[0.75, 0.25])),
     )  # fmt: skip
+    # a basic meter is read when its bill's period ends (reads.py): residential basic electricity is
+    # read (and billed) quarterly, as its MDP reads it
+    basic_res = res & ~gas & ~acc["interval"].to_numpy()
+    cycle = np.where(basic_res, 3, cycle)
+    acc = acc.drop("interval")
     big = np.iinfo(np.int64).max
     acc = (
         acc.with_columns(
@@ -225,7 +252,7 @@ def _meters(
     exchange = s["exchange"].to_numpy()
     gen = s.select(
         pl.col("id").alias("site_id"), "identifier", "service_type", "jurisdiction", "customer_class", "journal_segment_id",
-        "base", "heat", "cool", "solar_kw", "controlled_kwh", "nem13",
+        "base", "heat", "cool", "heat_base", "cool_base", "drift", "solar_kw", "controlled_kwh", "nem13",
         "site_from", pl.when(pl.col("open_n") > 0).then(None).otherwise(pl.col("site_to")).alias("site_to"),
     )  # fmt: skip
     main = gen.with_columns(
@@ -307,10 +334,10 @@ def _registers(meters: pl.DataFrame, cal: Calendar, seed: int) -> pl.DataFrame:
     ).drop("order")
 
 
-def build_portfolio(n_accounts: int, cal: Calendar, seed: int) -> Portfolio:
+def build_portfolio(n_accounts: int, cal: Calendar, seed: int, variant: Variant | None = None) -> Portfolio:
     """Sites, accounts (exactly ``n_accounts``), account_site, meters and registers."""
     n_moves = max(1, int(round(MOVE_SHARE * n_accounts))) if n_accounts >= 10 else 0
-    sites = _sites(n_accounts - n_moves, seed)
+    sites = _sites(n_accounts - n_moves, seed, variant)
     accounts, account_site = _accounts(sites, n_accounts, cal, seed)
     meters, registers = _meters(sites, accounts, cal, seed)
     return Portfolio(

@@ -1,12 +1,13 @@
 """Basic (accumulation) meter reads: schedule, index values, qualities, NEM13 text.
 
-Reads are taken about every 91 days (electricity) or 61/91 days (gas) with ±3 days of jitter,
-plus a read on the day a meter is removed (exchange) and on each move-in day. A read dated D is
-the index at the start of day D (DESIGN: read-pair convention), floored to whole units and wrapped
-at 10^dial_digits. 93% of reads are actual (A); 7% are estimates (E) whose consumption since the
-previous read is the true consumption ×0.8–1.2. NEM13 files (one 250 record per read pair) are
-written for the electricity basic registers flagged ``nem13``; every other register's reads are
-``basic_read`` rows.
+A basic register is read on the last day of every billing period of the account holding its site
+(so a bill's period ends on its read date; a closing account's final read is on its close day), on
+the day before it starts (its opening index) and on its last day when it is removed (exchange). A
+read dated D is the index at the END of day D (SPEC §4.3: a pair (D1, D2) covers D1 + 1 … D2),
+floored to whole units and wrapped at 10^dial_digits. 93% of reads are actual (A); 7% are
+estimates (E) whose consumption since the previous read is the true consumption ×0.8–1.2. NEM13
+files (one 250 record per read pair) are written for the electricity basic registers flagged
+``nem13``; every other register's reads are ``basic_read`` rows.
 """
 
 from __future__ import annotations
@@ -17,29 +18,21 @@ import polars as pl
 from tasks.generate.calendar import Calendar, rng_for
 
 
-def schedule(
-    regs: pl.DataFrame, move_days: pl.DataFrame, cal: Calendar, seed: int, part: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(register row, day) of every read of the registers, sorted; days in 0..n_days-1."""
-    rng = rng_for(seed, "read-schedule", part)
+def schedule(regs: pl.DataFrame, read_days: pl.DataFrame, cal: Calendar) -> tuple[np.ndarray, np.ndarray]:
+    """(register row, day) of every read of the registers, sorted; days in 0..n_days-1.
+
+    ``read_days``: site_id, day — the billing period ends of the site's accounts
+    (:func:`tasks.generate.billing.read_days`)."""
     n, d = regs.height, cal.n_days
-    gas = regs["service_type"].to_numpy() == "GAS"
-    period = np.where(gas, rng.choice([61, 91], n), 91)
-    phase = rng.integers(0, 91, n)
-    k = np.arange(d // 61 + 2)
-    days = phase[:, None] + k[None, :] * period[:, None] + rng.integers(-3, 4, (n, k.size))
     af, at = regs["active_from"].to_numpy(), regs["active_to"].to_numpy()
-    ok = (days >= np.maximum(af, 0)[:, None]) & (days <= at[:, None])
-    r, c = np.nonzero(ok)
-    rows, dd = [r], [days[r, c]]
-    # the meter's first day and, when removed inside the calendar, the day after its last
-    rows += [np.arange(n), np.flatnonzero(at < d - 1)]
-    dd += [np.maximum(af, 0), at[at < d - 1] + 1]
-    if move_days.height:
+    # the opening index (end of the day before the register starts; day 0 for older registers) and,
+    # when removed inside the calendar, the final index at the end of its last day
+    rows, dd = [np.arange(n), np.flatnonzero(at < d - 1)], [np.maximum(af - 1, 0), at[at < d - 1]]
+    if read_days.height:
         m = regs.select(
             pl.col("site_id"), pl.int_range(pl.len()).alias("row"), "active_from", "active_to"
-        ).join(move_days, on="site_id")
-        m = m.filter((pl.col("day") > pl.col("active_from")) & (pl.col("day") <= pl.col("active_to")))
+        ).join(read_days, on="site_id")
+        m = m.filter((pl.col("day") >= pl.col("active_from")) & (pl.col("day") <= pl.col("active_to")))
         rows.append(m["row"].to_numpy())
         dd.append(m["day"].to_numpy())
     allr, alld = np.concatenate(rows), np.concatenate(dd)
@@ -53,7 +46,7 @@ def read_values(
     """Index value and quality of each read; ``daily`` = true daily quantity (n, days), 0 when inactive."""
     rng = rng_for(seed, "read-values", part)
     cum = np.concatenate([np.zeros((daily.shape[0], 1)), np.cumsum(daily, axis=1)], axis=1)
-    true_idx = regs["index0"].to_numpy()[r] + cum[r, day]
+    true_idx = regs["index0"].to_numpy()[r] + cum[r, day + 1]  # index at the end of the day
     first = np.r_[True, r[1:] != r[:-1]]
     last = np.r_[r[1:] != r[:-1], True]
     est = (rng.random(r.size) < 0.07) & ~first & ~last

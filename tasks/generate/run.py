@@ -22,11 +22,12 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from tasks.generate import billing, invoices, loadshape, mdp, reads, reference
+from tasks.generate import billing, invoices, loadshape, mdp, reads, reference, weather_out
 from tasks.generate.calendar import Calendar
 from tasks.generate.portfolio import build_portfolio
 from tasks.generate.tables import db_tables, write_tables
 from tasks.generate.truth import TruthWriter, site_accounts, truth_rows
+from tasks.generate.variant import Variant
 
 DEFAULT_END = dt.date(2026, 10, 31)
 HISTORY_MONTHS = 3  # bills and basic reads start this many months before the meter data
@@ -114,8 +115,11 @@ def generate(
     batch_nmis: int = 200,
     workers: int = 2,
     log: Callable[[str], None] | None = None,
+    variant: Variant | str | Path | dict | None = None,
 ) -> dict:
-    """Generate the portfolio under ``out`` (db/, nem12/, nem13/, truth/, manifest.json); returns the manifest."""
+    """Generate the portfolio under ``out`` (db/, nem12/, nem13/, weather/, truth/, manifest.json); returns
+    the manifest. ``variant``: generator settings (tasks/generate/variant.py; a JSON file or dict)."""
+    gv = variant if isinstance(variant, Variant) else Variant.load(variant)
     t0 = time.perf_counter()
 
     def say(message: str) -> None:  # progress with elapsed seconds (never written to the files)
@@ -123,15 +127,19 @@ def generate(
             log(f"[{time.perf_counter() - t0:6.1f} s] {message}")
 
     root = Path(out)
-    for sub in ("db", "nem12", "nem13", "truth"):
+    for sub in ("db", "nem12", "nem13", "truth", "weather"):
         shutil.rmtree(root / sub, ignore_errors=True)
         (root / sub).mkdir(parents=True, exist_ok=True)
     data_cal = Calendar.for_months(end, months)
     cal = Calendar.for_months(end, months + HISTORY_MONTHS)
     data0 = cal.index(data_cal.start)
-    p = build_portfolio(accounts, cal, seed)
+    p = build_portfolio(accounts, cal, seed, gv)
     regs = _registers(p.registers)
-    wx = loadshape.weather(cal, seed)
+    wx = loadshape.weather(cal, seed, gv)
+    # the weather the sites' heating and cooling followed, as BoM daily files (`bua ingest weather`)
+    weather_files = weather_out.write_bom_files(
+        weather_out.station_observations(cal, wx["temp"], seed, gv), root / "weather"
+    )
     wx_data = {k: v[:, data0:] for k, v in wx.items()}
     plans, plan_rate = reference.plan_catalogue()
     account_plan = billing.assign_plans(p.accounts, p.sites, plans, cal, seed)
@@ -162,7 +170,7 @@ def generate(
     def interval_batch(arg: tuple[int, pl.DataFrame]) -> tuple[dict, pa.Table, pl.DataFrame]:
         i, b = arg
         k = 1440 // int(b["interval_minutes"][0])
-        q = loadshape.interval_values(b, data_cal, wx_data, k, seed, i)
+        q = loadshape.interval_values(b, data_cal, wx_data, k, seed, i, gv)
         af = np.maximum(b["active_from"].to_numpy() - data0, 0)
         at = b["active_to"].to_numpy() - data0
         day = np.arange(data_cal.n_days)[None, :]
@@ -175,7 +183,7 @@ def generate(
         full_on = (np.arange(cal.n_days)[None, :] >= b["active_from"].to_numpy()[:, None]) & (
             np.arange(cal.n_days)[None, :] <= b["active_to"].to_numpy()[:, None]
         )
-        pre = loadshape.basic_daily(b, cal, wx, seed, part=i)[:, :data0]
+        pre = loadshape.basic_daily(b, cal, wx, seed, part=i, variant=gv)[:, :data0]
         daily = np.where(full_on, np.concatenate([pre, daily_data], axis=1), 0.0)
         share = {
             c: np.divide(v.sum(1), daily_data.sum(1), out=np.zeros(v.shape[0]), where=daily_data.sum(1) > 0)
@@ -188,7 +196,7 @@ def generate(
         return st, tr, _fill(reg_lines, b, daily, tou_full)
 
     basic = regs.filter(pl.col("installation_type") == "BASIC").sort("id")
-    move_days = p.accounts.filter(pl.col("open_i") > 0).select("site_id", pl.col("open_i").alias("day"))
+    read_days = billing.read_days(p.accounts, cal, seed)
     created = (dt.datetime.combine(end, dt.time()) + dt.timedelta(days=1, hours=2)).strftime("%Y%m%d%H%M")
     basic_parts = [basic.slice(o, 4000) for o in range(0, basic.height, 4000)]
 
@@ -197,8 +205,8 @@ def generate(
         on = (np.arange(cal.n_days)[None, :] >= b["active_from"].to_numpy()[:, None]) & (
             np.arange(cal.n_days)[None, :] <= b["active_to"].to_numpy()[:, None]
         )
-        daily = np.where(on, loadshape.basic_daily(b, cal, wx, seed, part=100_000 + i), 0.0)
-        r, d = reads.schedule(b, move_days, cal, seed, i)
+        daily = np.where(on, loadshape.basic_daily(b, cal, wx, seed, part=100_000 + i, variant=gv), 0.0)
+        r, d = reads.schedule(b, read_days, cal)
         rv = reads.read_values(b, daily, r, d, seed, i)
         nem13 = b["nem13"].to_numpy()[rv["row"].to_numpy()]
         st = {"nem13_files": 0}
@@ -251,8 +259,9 @@ def generate(
         },
         "meter_data": {"first_day": data_cal.start.isoformat(), "last_day": end.isoformat()},
         "history_from": cal.start.isoformat(),
+        **({} if gv.is_default else {"variant": gv.as_dict()}),
         "tables": {name: df.height for name, df in tables.items()},
-        "files": {k: v for k, v in stats.items()},
+        "files": {**dict(stats.items()), "weather_files": weather_files},
         "db_bytes": sizes,
     }
     say("done")

@@ -40,7 +40,10 @@ def db_tables(
         "basic_read": (
             basic_reads.sort("meter_register_id", "day")
             .with_row_index("id", offset=1)
-            .with_columns(_day(cal, "day", "read_date"))
+            # billing-system reads carry no MDFF update time (NEM13 ingest sets it)
+            .with_columns(
+                _day(cal, "day", "read_date"), pl.lit(None, dtype=pl.Datetime("us")).alias("update_datetime")
+            )
             if basic_reads.height
             else pl.DataFrame(
                 schema={
@@ -49,6 +52,7 @@ def db_tables(
                     "read_date": pl.Date,
                     "index_value": pl.Float64,
                     "quality": pl.String,
+                    "update_datetime": pl.Datetime("us"),
                 }
             )
         ),

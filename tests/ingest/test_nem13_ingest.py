@@ -140,3 +140,41 @@ def test_basic_reads_idempotent_newer_replaces_unknown_rejected(db_url: str, tmp
         == "unknown.csv,2,VDEF005890,11,1,MET12345,2004-01-08,888.0,A,NMI VDEF005890 is not in the database"
     )
     assert len(rejects) == 5
+
+
+def test_latest_update_wins_across_files_whatever_the_ingest_order(db_url: str, tmp_path: Path) -> None:
+    # SPEC §3 (as for NEM12): the read of register 41 on 19 Sep 2004 is 7462 E62 in the example
+    # (UpdateDateTime 2004-08-20 08:36:57) and 7470 A in a corrected file updated 2004-10-01.
+    # Ingesting the corrected file FIRST and the example after must keep 7470 A (the older update
+    # is counted as "older" and kept out), and the stored update time is the corrected file's.
+    _setup(db_url)
+    settings = Settings(database_url=db_url, output_url=str(tmp_path / "out"))
+    _, data = member_bytes(EXAMPLE)
+    newer = (
+        data.decode()
+        .replace("07462,20040919000000,E62", "07470,20040919000000,A")
+        .replace("20040820083657", "20041001000000")
+    )
+    (tmp_path / "newer.csv").write_text(newer, newline="")
+    first = ingest_nem13([str(tmp_path / "newer.csv")], settings)
+    assert first.reads_inserted == 6
+    old = ingest_nem13([str(EXAMPLE)], settings)
+    # the example's 9 Jun and 19 Sep reads of both registers come from its 250 records updated
+    # 2004-08-20 (older than 2004-10-01: 4 kept out); its 15 Apr reads carry the same update time
+    # (2004-06-10) in both files: unchanged (2)
+    assert (old.reads_inserted, old.reads_replaced, old.reads_older, old.reads_unchanged) == (0, 0, 4, 2)
+    assert _reads(db_url)[2] == (7, dt.date(2004, 9, 19), 7470.0, "A")
+    t = metadata.tables["basic_read"]
+    with engine_for(db_url).connect() as c:
+        upd = c.execute(
+            sa.select(t.c.update_datetime).where(
+                (t.c.meter_register_id == 7) & (t.c.read_date == dt.date(2004, 9, 19))
+            )
+        ).scalar_one()
+    assert str(upd).startswith("2004-10-01 00:00:00")
+    # the same file again with a later update time and the original value wins again (later update)
+    later = data.decode().replace("20040820083657", "20041101000000")
+    (tmp_path / "later.csv").write_text(later, newline="")
+    third = ingest_nem13([str(tmp_path / "later.csv")], settings)
+    assert (third.reads_replaced, third.reads_older) == (1, 0)
+    assert _reads(db_url)[2] == (7, dt.date(2004, 9, 19), 7462.0, "E")

@@ -109,28 +109,48 @@ def test_second_rollover_is_a_bad_read_and_skipped() -> None:
 
 
 def test_read_pair_spread_by_macro_then_scalar_after_last_read_and_index_at_period_end() -> None:
-    # M = 1 on days 0-4, 3 on days 5-9, 2 on days 10-14. Pair (day 0, day 10) = 200 kWh,
-    # Σ M = 5·1 + 5·3 = 20 -> 10 kWh on days 0-4, 30 kWh on days 5-9 (actual reads -> actual).
-    # After the last read (day 10): scalar s = 200 / 20 = 10 -> 10 × 2 = 20 kWh/day (estimated).
-    # Period end day 12: consumption since the last read = days 10, 11, 12 = 60 kWh;
-    # multiplier 1 -> index 100 + 60 = 160.
+    # SPEC §4.3: a read dated D is the index at the END of day D, so the pair (day 0, day 10)
+    # covers days 1 … 10. M = 1 on days 0-4, 3 on days 5-9, 2 on days 10-14. The pair (99 900 ->
+    # 00 110, one rollover) = 210 kWh, Σ M over days 1-10 = 4·1 + 5·3 + 1·2 = 21 -> 10 kWh per unit
+    # of M: 10 on days 3-4, 30 on days 5-9 and 20 on day 10, the read's own day (actual reads ->
+    # actual). After the last read (days 11 on): scalar s = 210 / 21 = 10 -> 10 × 2 = 20 kWh/day
+    # (estimated). Period end day 12: consumption since the last read = days 11 and 12 = 40 kWh;
+    # multiplier 1 -> index 110 + 40 = 150.
     macro = _macro([1.0] * 5 + [3.0] * 5 + [2.0] * 5)
     windows = pl.DataFrame({"account_id": [11], "unbilled_from": [day(3)], "unbilled_to": [day(12)]})
     usage, ebr, exc = estimate_basic(
-        _regs(), windows, _reads([(0, 99_900), (10, 100)]), macro, NO_GAS, day(13), day(12), "scalar"
+        _regs(), windows, _reads([(0, 99_900), (10, 110)]), macro, NO_GAS, day(13), day(12), "scalar"
     )
     got = [(r["read_date"], r["values"][0], r["estimated"][0]) for r in usage.to_dicts()]
     assert got == [
         (day(3), pytest.approx(10.0), False),
         (day(4), pytest.approx(10.0), False),
         *[(day(d), pytest.approx(30.0), False) for d in range(5, 10)],
-        *[(day(d), pytest.approx(20.0), True) for d in (10, 11, 12)],
+        (day(10), pytest.approx(20.0), False),
+        *[(day(d), pytest.approx(20.0), True) for d in (11, 12)],
     ]
     assert usage["interval_minutes"].unique().to_list() == [1440]
-    assert ebr.select("read_date", "index_value", "consumption", "method").rows() == [
-        (day(12), 160.0, 60.0, "SCALAR")
+    # method flag 65 (ADL: the register's own average daily load from its reads, tasks/domain/flags.py)
+    assert ebr.select("read_date", "index_value", "consumption", "method", "method_flag").rows() == [
+        (day(12), 150.0, 40.0, "SCALAR", "65")
     ]
     assert exc.height == 0
+
+
+def test_read_on_period_end_leaves_nothing_to_estimate() -> None:
+    # the last read is dated period_end (day 10): it closes that day, so the estimated index at the
+    # end of period_end is the read itself (110) with zero consumption since it
+    macro = _macro([1.0] * 5 + [3.0] * 5 + [2.0] * 5)
+    windows = pl.DataFrame({"account_id": [11], "unbilled_from": [day(9)], "unbilled_to": [day(10)]})
+    usage, ebr, _ = estimate_basic(
+        _regs(), windows, _reads([(0, 99_900), (10, 110)]), macro, NO_GAS, day(11), day(10), "scalar"
+    )
+    assert ebr.select("read_date", "index_value", "consumption").rows() == [(day(10), 110.0, 0.0)]
+    # days 9 and 10 are inside the pair: 30 and 20 kWh, actual
+    assert [(r["read_date"], r["values"][0], r["estimated"][0]) for r in usage.to_dicts()] == [
+        (day(9), pytest.approx(30.0), False),
+        (day(10), pytest.approx(20.0), False),
+    ]
 
 
 def test_no_reads_gives_scalar_one_and_no_history() -> None:
@@ -146,7 +166,8 @@ def _seasonal_case(alpha: float, beta_warm: float, beta_cold: float, pairs: int)
     """M(d) = 10 + 8·(1 + cos(2π(d − 190)/365))/2 over 400 days from 2024-01-01; W = M − its
     10th percentile per day type, B = that base relative to its mean (weekday/weekend shape of
     the base load), Wh = W·h(d) its cold-season part. The register truly uses
-    alpha·B + beta_warm·(W − Wh) + beta_cold·Wh kWh/day and is read every 30 days."""
+    alpha·B + beta_warm·(W − Wh) + beta_cold·Wh kWh/day and is read every 30 days; a read dated d
+    is the index at the end of day d (SPEC §4.3), so the read of day d adds days prev + 1 … d."""
     n = 400
     daily = [10 + 8 * (1 + math.cos(2 * math.pi * (i - 190) / 365)) / 2 for i in range(n)]
     macro = _macro(daily)
@@ -156,7 +177,7 @@ def _seasonal_case(alpha: float, beta_warm: float, beta_cold: float, pairs: int)
     idx, reads = 1000.0, []
     for k, d in enumerate(read_days):
         if k:
-            idx += sum(true[read_days[k - 1] : d])
+            idx += sum(true[read_days[k - 1] + 1 : d + 1])
         reads.append((d, round(idx, 6)))
     return macro, true, reads
 
@@ -253,12 +274,13 @@ def test_scalar_keeps_the_spec_rollover_rule() -> None:
 
 
 def test_register_flatter_than_its_segment_keeps_its_base_load() -> None:
-    # macro: 10/day with a weather part W = 20/day on days 100-199 (B = 1 every day). The register
-    # uses 60/day, but 50/day on days 100-199 (less when its segment uses more): a + b·W gives
+    # macro: 10/day with a weather part W = 20/day on days 101-200 (B = 1 every day). The register
+    # uses 60/day, but 50/day on days 101-200 (less when its segment uses more): a + b·W gives
     # b = -0.5 < 0, so the one-component fit alpha = Σ w·B·y / Σ w·B² = its mean daily use is
-    # used: (300·60 - 100·10) / 300 = 56.667. Indices: 60·d - 10·(days of 100-199 before d).
+    # used: (300·60 - 100·10) / 300 = 56.667. A read closes its day (SPEC §4.3): index of day d =
+    # 60·d - 10·(days of 101-200 up to d), e.g. day 120: 7 200 - 10·20 = 7 000.
     regs = _regs()
-    macro = _macro([30.0 if 100 <= i < 200 else 10.0 for i in range(400)])
+    macro = _macro([30.0 if 101 <= i <= 200 else 10.0 for i in range(400)])
     rm = register_macro(regs, macro, NO_GAS)
     reads = [(0, 0), (60, 3_600), (120, 7_000), (180, 10_000), (240, 13_400), (300, 17_000)]
     pairs, _ = read_pairs(regs, _reads(reads))
@@ -268,8 +290,9 @@ def test_register_flatter_than_its_segment_keeps_its_base_load() -> None:
 
 
 def test_few_pairs_shrink_the_weather_coefficient_towards_the_segments_shape() -> None:
-    # macro: 10/day, 30/day on days 100-199 (W = 20 there, else 0; B = 1 every day). Three 60-day
-    # pairs with mean W 0, 20·20/60 = 20/3 and 20; the register truly uses 160/3 + 2.5·W:
+    # macro: 10/day, 30/day on days 101-200 (W = 20 there, else 0; B = 1 every day). Three 60-day
+    # pairs covering days 1-60, 61-120 and 121-180 (a read closes its day, SPEC §4.3) with mean W
+    # 0, 20·20/60 = 20/3 and 20; the register truly uses 160/3 + 2.5·W:
     # 3 200, 3 200 + 2.5·400 = 4 200 and 3 200 + 2.5·1 200 = 6 200 (indices 0, 3 200, 7 400, 13 600).
     # OLS would give alpha = 53.333, beta = 2.5. Its scalar s = Σ c / Σ M = 13 600 / (600 + 1 000 +
     # 1 800) = 4. What the pairs know about beta: S = Σ days·W² − (Σ days·W)² / Σ days
@@ -282,18 +305,18 @@ def test_few_pairs_shrink_the_weather_coefficient_towards_the_segments_shape() -
     alpha = (13_600 - 1_600 * beta) / 180
     assert (round(beta, 4), round(alpha, 2)) == (2.8774, 49.98)
     regs = _regs()
-    macro = _macro([30.0 if 100 <= i < 200 else 10.0 for i in range(400)])
+    macro = _macro([30.0 if 101 <= i <= 200 else 10.0 for i in range(400)])
     rm = register_macro(regs, macro, NO_GAS)
     reads = [(0, 0), (60, 3_200), (120, 7_400), (180, 13_600)]
     pairs, _ = read_pairs(regs, _reads(reads))
     fit = fit_registers(regs, _with_pair_sums(pairs, rm), day(181), "seasonal").to_dicts()[0]
     assert fit["model"] == "SEASONAL" and fit["components"] == 2
     assert (fit["alpha"], fit["beta"], fit["gamma"]) == pytest.approx((alpha, beta, 0.0), rel=1e-9)
-    # a pair's days still add up to its consumption (days 60-119: 4 200), and a day after the last
+    # a pair's days still add up to its consumption (days 61-120: 4 200), and a day after the last
     # read with W = 0 (day 205) is estimated at alpha (OLS: 53.333)
-    windows = pl.DataFrame({"account_id": [11, 11], "unbilled_from": [day(60), day(205)],
-                            "unbilled_to": [day(119), day(205)]})  # fmt: skip
+    windows = pl.DataFrame({"account_id": [11, 11], "unbilled_from": [day(61), day(205)],
+                            "unbilled_to": [day(120), day(205)]})  # fmt: skip
     usage, _, _ = estimate_basic(regs, windows, _reads(reads), macro, NO_GAS, day(206), day(205), "seasonal")
     values = dict(zip(usage["read_date"].to_list(), (v[0] for v in usage["values"]), strict=True))
-    assert sum(values[day(d)] for d in range(60, 120)) == pytest.approx(4_200.0, rel=1e-9)
+    assert sum(values[day(d)] for d in range(61, 121)) == pytest.approx(4_200.0, rel=1e-9)
     assert values[day(205)] == pytest.approx(alpha, rel=1e-9)

@@ -12,7 +12,7 @@ from tasks.settings import Settings
 
 
 def test_estimate_file_reads_back_with_nemreader(tmp_path) -> None:  # noqa: ANN001
-    # day 1: intervals 11-15 estimated (V + 400 A/E/A), day 2: all estimated (E), day 3: none
+    # day 1: intervals 11-15 estimated (V + 400 A/E24/A), day 2: all estimated (E24), day 3: none
     # estimated -> not written. nemreader must return the very values with E on estimated ones.
     days = [dt.date(2024, 2, d) for d in (1, 2, 3)]
     est1 = [False] * 10 + [True] * 5 + [False] * 33
@@ -39,5 +39,6 @@ def test_estimate_file_reads_back_with_nemreader(tmp_path) -> None:  # noqa: ANN
     readings = NEMFile(urls[0]).nem_data().readings["NCDE001111"]["E1"]
     assert len(readings) == 96  # day 3 has no estimate and is not written
     assert [r.read_value for r in readings[:48]] == [0.1 * i for i in range(48)]
-    assert [r.quality_method[0] for r in readings[:48]] == ["E" if e else "A" for e in est1]
-    assert {r.quality_method for r in readings[48:]} == {"E"} and readings[50].read_value == 1.0 / 3
+    # MDFF: a method flag follows E; bua's interval method is 24 Data Scaling (tasks/domain/flags.py)
+    assert [r.quality_method for r in readings[:48]] == ["E24" if e else "A" for e in est1]
+    assert {r.quality_method for r in readings[48:]} == {"E24"} and readings[50].read_value == 1.0 / 3

@@ -35,14 +35,15 @@ def test_macro_is_daily_total_of_the_profile() -> None:
 
 def test_gas_shape_recovers_threshold_heating_and_falls_back_without_pairs() -> None:
     # 12 VIC registers of different sizes k (1..12) truly use k·(1 + 2·h_0(day)) MJ/day; each is
-    # read every 60 days over a year (6 pairs, 72 pairs >= 30). Normalising each pair's rate by
+    # read every 60 days over a year (6 pairs, 72 pairs >= 30; a read closes its day, SPEC §4.3, so
+    # the pair (start, end) holds the days start + 1 … end). Normalising each pair's rate by
     # its register's mean removes k, so the θ = 0 driver fits exactly: b / a = 2, mse = 0.
     # NSW has no pairs -> FALLBACK (θ = −1, a = 1, b = 2).
     rows = []
     for k in range(1, 13):
         for p in range(6):
             start = D0 + dt.timedelta(days=60 * p + k)
-            days = [start + dt.timedelta(days=i) for i in range(60)]
+            days = [start + dt.timedelta(days=i + 1) for i in range(60)]
             rows.append(
                 {
                     "meter_register_id": k,
@@ -171,7 +172,7 @@ def test_gas_shape_follows_the_electricity_populations_actual_cold() -> None:
             start = D0 + dt.timedelta(days=60 * p + k)
             rows.append(
                 {"meter_register_id": k, "jurisdiction": "VIC", "start": start, "end": start + dt.timedelta(days=60),
-                 "days": 60, "consumption": sum(k * (1 + 2 * e(start + dt.timedelta(days=i))) for i in range(60))}
+                 "days": 60, "consumption": sum(k * (1 + 2 * e(start + dt.timedelta(days=i + 1))) for i in range(60))}
             )  # fmt: skip
     macro, fit = gas_shape(pl.DataFrame(rows), ["VIC"], D0, dt.date(2025, 12, 31), fixed=fixed, weather=False)
     vic = fit.row(0, named=True)
@@ -201,10 +202,39 @@ def test_weather_factors_find_a_colder_month_from_the_gas_pairs() -> None:
         for s in range(0, 56, 7):
             span = [D0 + dt.timedelta(days=s + i) for i in range(7)]
             use = sum(k * (1 + (2.0 if d.month == 2 else 1.0) * h(d)) for d in span)
-            rows.append({"meter_register_id": int(k), "jurisdiction": "VIC", "start": span[0],
-                         "end": span[-1] + dt.timedelta(days=1), "days": 7, "consumption": use})  # fmt: skip
+            # the pair's reads close the day before the span and its last day (SPEC §4.3)
+            rows.append({"meter_register_id": int(k), "jurisdiction": "VIC", "start": span[0] - dt.timedelta(days=1),
+                         "end": span[-1], "days": 7, "consumption": use})  # fmt: skip
     g = weather_factors(pl.DataFrame(rows), hfull, fits).sort("period")
     jan, feb = g["g"].to_list()
     assert feb / jan == pytest.approx(2.0, rel=0.02)
     hj, hf = sum(h(d) for d in days if d.month == 1), sum(h(d) for d in days if d.month == 2)
     assert hj * jan + hf * feb == pytest.approx(hj + hf)  # Σ g·H over the range is unchanged
+
+
+def test_gas_shape_is_driven_by_measured_degree_days_when_given() -> None:
+    # VIC temperatures T(d) = 14 + 7·cos(2π(d − 15)/365) + 3·sin(0.6·d) over 2025 (a weather no
+    # climatological curve follows); 12 registers truly use k·(1 + 2·h(d)) MJ/day with
+    # h = HDD_17 / max HDD_17 (HDD_17 = max(0, 17 − T)), read every 60 days (the pair (start, end)
+    # holds days start + 1 … end). Among the candidates the HDD=17 driver fits exactly (mse 0):
+    # it is chosen with b / a = 2, and the shape follows the measured weather day by day.
+    days = [D0 + dt.timedelta(days=i) for i in range(365)]
+    temps = [14 + 7 * math.cos(2 * math.pi * (i - 15) / 365) + 3 * math.sin(0.6 * i) for i in range(365)]
+    hdd = [max(0.0, 17 - t) for t in temps]
+    h = {d: x / max(hdd) for d, x in zip(days, hdd, strict=True)}
+    rows = []
+    for k in range(1, 13):
+        for p in range(5):
+            start = D0 + dt.timedelta(days=60 * p + k)
+            rows.append(
+                {"meter_register_id": k, "jurisdiction": "VIC", "start": start, "end": start + dt.timedelta(days=60),
+                 "days": 60, "consumption": sum(k * (1 + 2 * h[start + dt.timedelta(days=i + 1)]) for i in range(60))}
+            )  # fmt: skip
+    temperature = pl.DataFrame({"jurisdiction": "VIC", "read_date": days, "temp": temps})
+    macro, fit = gas_shape(pl.DataFrame(rows), ["VIC"], D0, dt.date(2025, 12, 31), temperature=temperature)
+    vic = fit.row(0, named=True)
+    assert vic["driver"] == "HDD=17" and vic["b"] / vic["a"] == pytest.approx(2.0, rel=1e-4)
+    daily = dict(zip(macro["read_date"].to_list(), macro["daily"].to_list(), strict=True))
+    warm = next(d for d in days if h[d] == 0.0)
+    cold = max(days, key=lambda d: h[d])
+    assert daily[cold] / daily[warm] == pytest.approx(3.0, rel=1e-4)

@@ -12,7 +12,7 @@ from tasks.pipeline.datasets import PhaseContext
 
 EXTRACT_DATASETS = (
     "accounts", "registers", "basic_reads", "invoices", "account_plans", "plans", "plan_rates",
-    "tou_windows", "discounts", "site_history",
+    "tou_windows", "discounts", "site_history", "temperature",
 )  # fmt: skip
 
 

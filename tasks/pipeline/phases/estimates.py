@@ -19,7 +19,7 @@ USAGE_COLUMNS = [
     "account_id", "meter_register_id", "nmi", "suffix", "stream", "register_time_class", "unit", "read_date",
     "interval_minutes", "values", "estimated", "method",
 ]  # fmt: skip
-EBR_COLUMNS = ["meter_register_id", "read_date", "index_value", "consumption", "method"]
+EBR_COLUMNS = ["meter_register_id", "read_date", "index_value", "consumption", "method", "method_flag"]
 
 
 def _exceptions(df: pl.DataFrame | None) -> pl.DataFrame:
@@ -56,8 +56,11 @@ def basic_estimates(
     read_pairs: pl.DataFrame,
     macro_profile: pl.DataFrame,
     gas_macro: pl.DataFrame,
+    temperature: pl.DataFrame,
 ) -> dict[str, pl.DataFrame]:
-    """Basic register usage over the unbilled windows and the estimated index at period end."""
+    """Basic register usage over the unbilled windows and the estimated index at period end
+    (with the weather model where ``temperature`` — weather_daily's daily means — has observations
+    and BUA_USE_WEATHER is on)."""
     usage, ebr, exc = estimate_basic(
         of_shard(registers, ctx.shard),
         estimation_windows(of_shard(windows, ctx.shard)),
@@ -68,6 +71,7 @@ def basic_estimates(
         ctx.period_end,
         ctx.basic_method,  # type: ignore[arg-type]
         pairs=read_pairs,
+        temperature=temperature if ctx.settings.use_weather and temperature.height else None,
     )
     return {
         "basic_usage": usage.select(USAGE_COLUMNS).sort("account_id", "meter_register_id", "read_date"),

@@ -80,8 +80,10 @@ def gas_shape(
     read_pairs: list[pl.DataFrame],
     macro_profile: pl.DataFrame,
     segment_profiles: pl.DataFrame,
+    temperature: pl.DataFrame,
 ) -> dict[str, pl.DataFrame]:
-    """The gas macro profile per jurisdiction, fitted on all shards' gas read pairs."""
+    """The gas macro profile per jurisdiction, fitted on all shards' gas read pairs (with the HDD
+    drivers of ``temperature`` when BUA_USE_WEATHER is on and it has observations)."""
     gas_regs = (
         registers.filter(pl.col("service_type") == "GAS")
         .select("meter_register_id", "jurisdiction")
@@ -91,6 +93,12 @@ def gas_shape(
     gas_pairs = pairs.join(gas_regs, on="meter_register_id", how="inner") if pairs.width else pairs
     jurisdictions = sorted(registers["jurisdiction"].drop_nulls().unique().to_list())
     gas_macro, gas_fit = fit_gas_shape(
-        gas_pairs, jurisdictions, history_start(ctx), ctx.period_end, macro=macro_profile, fixed=segment_profiles
+        gas_pairs,
+        jurisdictions,
+        history_start(ctx),
+        ctx.period_end,
+        macro=macro_profile,
+        fixed=segment_profiles,
+        temperature=temperature if ctx.settings.use_weather and temperature.height else None,
     )
     return {"gas_macro": gas_macro, "gas_fit": gas_fit}

@@ -1,0 +1,133 @@
+"""The weather model of basic registers (CalTRACK billing-period method), on frames computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+import pytest
+
+from tasks.domain.basic_estimate import _with_pair_sums, estimate_basic, read_pairs, register_macro
+from tasks.domain.basic_weather import (
+    degree_day_table,
+    fill_temperature,
+    fit_weather_models,
+    range_dd,
+    t_critical,
+)
+from tests.tasks.test_basic_estimate import NO_GAS, _macro, _reads, _regs, day
+
+
+def _temps(n: int = 420) -> list[float]:
+    # an annual cycle plus a "weather" wiggle no annual curve follows: 15 + 8·cos(2π(d − 180)/365) + 3·sin(0.7·d)
+    return [15 + 8 * math.cos(2 * math.pi * (d - 180) / 365) + 3 * math.sin(0.7 * d) for d in range(n)]
+
+
+def _case(true, n_pairs: int = 13, every: int = 30):
+    temps = _temps()
+    temp = pl.DataFrame(
+        {"jurisdiction": "NSW", "read_date": [day(i) for i in range(len(temps))], "temp": temps}
+    )
+    use = [true(t) for t in temps]
+    reads, idx = [], 1000.0
+    for k in range(n_pairs + 1):
+        d = k * every
+        if k:
+            idx += sum(use[d - every + 1 : d + 1])  # a read closes its day: days prev + 1 … d
+        reads.append((d, round(idx, 9)))
+    return temp, use, reads
+
+
+def test_degree_days_and_range_sums_by_hand() -> None:
+    # temperatures 10, 20, missing, 14 on days 0-3: day 2 interpolated to 17. HDD at 16: 6, 0, 0, 2;
+    # CDD at 18: 0, 2, 0, 0. Σ HDD_16 over days 1-3 = 0 + 0 + 2 = 2; over day 0 alone = 6; an empty
+    # range (first > last) is 0
+    temp = pl.DataFrame(
+        {"jurisdiction": "NSW", "read_date": [day(0), day(1), day(3)], "temp": [10.0, 20.0, 14.0]}
+    )
+    filled = fill_temperature(temp)
+    assert filled["temp"].to_list() == [10.0, 20.0, 17.0, 14.0]
+    dd = degree_day_table(filled)
+    h16 = dd.filter((pl.col("kind") == "H") & (pl.col("bp") == 16.0))["dd"].to_list()
+    c18 = dd.filter((pl.col("kind") == "C") & (pl.col("bp") == 18.0))["dd"].to_list()
+    assert h16 == [6.0, 0.0, 0.0, 2.0] and c18 == [0.0, 2.0, 0.0, 0.0]
+    f = pl.DataFrame(
+        {"jurisdiction": "NSW", "a": [day(1), day(0), day(3)], "z": [day(3), day(0), day(2)], "bp": 16.0}
+    )
+    assert range_dd(f, "a", "z", "H", "bp", dd, "s")["s"].to_list() == [2.0, 6.0, 0.0]
+
+
+def test_t_critical_values() -> None:
+    # two-sided p = 0.10: 6.314 at 1 dof, 2.920 at 2, 1.697 at 30, the normal's 1.645 beyond
+    assert t_critical([1, 2, 30, 200]).tolist() == [6.314, 2.920, 1.697, 1.645]
+
+
+def test_heating_register_recovers_its_balance_point_and_slope() -> None:
+    # the register truly uses 5 + 2·max(0, 16 − T) kWh a day (flat base: M constant, b = 1) and is
+    # read every 30 days: the heating model at 16 °C fits exactly (adjusted R² 1) and wins; every other
+    # balance point leaves a residual; the cooling and two-term candidates add nothing (β_c ~ 0 is not > 0
+    # significantly, and a tie goes to the model with fewer terms)
+    temp, use, reads = _case(lambda t: 5 + 2 * max(0.0, 16 - t))
+    regs = _regs()
+    macro = _macro([10.0] * 420)
+    pairs, _ = read_pairs(regs, _reads(reads))
+    pm = _with_pair_sums(pairs, register_macro(regs, macro, NO_GAS))
+    dd = degree_day_table(fill_temperature(temp))
+    wm = fit_weather_models(regs, pm, dd, day(400)).to_dicts()
+    assert len(wm) == 1
+    m = wm[0]
+    assert (m["wmodel"], m["h_bp"], m["w_pairs"]) == ("HEAT", 16.0, 13)
+    assert (m["w_alpha"], m["beta_h"], m["beta_c"]) == pytest.approx((5.0, 2.0, 0.0), abs=1e-6)
+    # estimation: a day after the last read (day 390) is 5 + 2·HDD_16(d); the index at period end
+    # (day 395) = last index + Σ days 391-395; method WEATHER, flag 65 (ADL)
+    windows = pl.DataFrame({"account_id": [11], "unbilled_from": [day(392)], "unbilled_to": [day(395)]})
+    usage, ebr, _ = estimate_basic(
+        regs, windows, _reads(reads), macro, NO_GAS, day(396), day(395), "seasonal", temperature=temp
+    )
+    assert [v[0] for v in usage["values"]] == pytest.approx(use[392:396], abs=1e-6)
+    assert ebr.select("method", "method_flag").rows() == [("WEATHER", "65")]
+    assert ebr["consumption"][0] == pytest.approx(round(sum(use[391:396]), 3), abs=2e-3)
+    # without temperature the same register keeps the method without weather
+    _, ebr0, _ = estimate_basic(regs, windows, _reads(reads), macro, NO_GAS, day(396), day(395), "seasonal")
+    assert ebr0["method"].to_list() != ["WEATHER"]
+
+
+def test_heating_and_cooling_register_and_too_few_pairs() -> None:
+    # 3 + 1.5·HDD_14 + 2.5·CDD_19: the two-term model at (14, 19) fits exactly and wins
+    temp, _, reads = _case(lambda t: 3 + 1.5 * max(0.0, 14 - t) + 2.5 * max(0.0, t - 19))
+    regs = _regs()
+    rm = register_macro(regs, _macro([10.0] * 420), NO_GAS)
+    dd = degree_day_table(fill_temperature(temp))
+    pairs, _ = read_pairs(regs, _reads(reads))
+    m = fit_weather_models(regs, _with_pair_sums(pairs, rm), dd, day(400)).row(0, named=True)
+    assert (m["wmodel"], m["h_bp"], m["c_bp"]) == ("BOTH", 14.0, 19.0)
+    assert (m["w_alpha"], m["beta_h"], m["beta_c"]) == pytest.approx((3.0, 1.5, 2.5), abs=1e-6)
+    # two pairs: fewer than MIN_PAIRS (3) -> no weather model (the register keeps its method)
+    pairs2, _ = read_pairs(regs, _reads(reads[:3]))
+    assert fit_weather_models(regs, _with_pair_sums(pairs2, rm), dd, day(400)).height == 0
+
+
+def test_gas_registers_get_heating_only() -> None:
+    # a gas register that (oddly) follows cooling: no COOL or BOTH candidate for gas -> none qualifies
+    temp, _, reads = _case(lambda t: 3 + 2.5 * max(0.0, t - 19))
+    regs = _regs().with_columns(service_type=pl.lit("GAS"))
+    rm = register_macro(regs, _macro([10.0] * 420), NO_GAS)
+    pairs, _ = read_pairs(regs, _reads(reads))
+    wm = fit_weather_models(
+        regs, _with_pair_sums(pairs, rm), degree_day_table(fill_temperature(temp)), day(400)
+    )
+    assert set(wm["wmodel"].to_list()) <= {"HEAT"}
+
+
+def test_cooling_only_register_is_estimated_from_its_cooling_degree_days() -> None:
+    # 4 + 3·max(0, T − 20): the cooling model at 20 °C (no heating term: its HDD count 0 in the
+    # daily estimate), a day after the last read (day 390) = 4 + 3·CDD_20(d)
+    temp, use, reads = _case(lambda t: 4 + 3 * max(0.0, t - 20))
+    regs = _regs()
+    macro = _macro([10.0] * 420)
+    windows = pl.DataFrame({"account_id": [11], "unbilled_from": [day(391)], "unbilled_to": [day(399)]})
+    usage, ebr, _ = estimate_basic(
+        regs, windows, _reads(reads), macro, NO_GAS, day(400), day(399), "seasonal", temperature=temp
+    )
+    assert ebr["method"].to_list() == ["WEATHER"]
+    assert [v[0] for v in usage["values"]] == pytest.approx(use[391:400], abs=1e-6)
