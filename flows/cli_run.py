@@ -37,6 +37,10 @@ def run_month_end(settings: Settings, console: Any = None, **parameters: Any) ->
     ]
     for handler, _ in muted:
         handler.setLevel(logging.CRITICAL + 1)
+    # Prefect 3.9 puts its console handler on the root logger: drop the Prefect records there
+    prefect_only = _DropPrefectRecords()
+    for handler in logging.root.handlers:
+        handler.addFilter(prefect_only)
     try:
         with console.status("starting Prefect (a temporary local server: set PREFECT_API_URL to use yours)"):
             server = temporary_server()
@@ -45,11 +49,30 @@ def run_month_end(settings: Settings, console: Any = None, **parameters: Any) ->
             with use_settings(settings), display(console):
                 return bua_monthly(**parameters)
         finally:
+            _drain_api_logs()  # send the run's logs while the server (maybe a temporary one) is up
             server.__exit__(None, None, None)
     finally:
         quiet.setLevel(level)
         for handler, old in muted:
             handler.setLevel(old)
+        for handler in logging.root.handlers:
+            handler.removeFilter(prefect_only)
+
+
+class _DropPrefectRecords:
+    """A logging filter: records of Prefect's loggers stay off the console (the API gets them)."""
+
+    def filter(self, record: Any) -> bool:
+        return not record.name.startswith("prefect")
+
+
+def _drain_api_logs() -> None:
+    from prefect.logging.handlers import APILogWorker
+
+    try:
+        APILogWorker.drain_all(timeout=10)
+    except Exception:  # noqa: BLE001 - logs that cannot be sent must not hide the run's outcome
+        pass
 
 
 def print_summary(result: dict[str, Any], settings: Settings, elapsed: float) -> None:

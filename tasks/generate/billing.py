@@ -30,7 +30,11 @@ def assign_plans(
 ) -> pl.DataFrame:
     """account_plan rows (with generator columns start_i/end_i, kind)."""
     rng = rng_for(seed, "plans")
-    a = accounts.join(sites.select(pl.col("id").alias("site_id"), "interval", "exchange"), on="site_id")
+    a = accounts.join(
+        sites.select(pl.col("id").alias("site_id"), "interval", "exchange"),
+        on="site_id",
+        maintain_order="left",
+    )
     n = a.height
     u = rng.random(n)
     tou_ok = (a["interval"] & ~a["exchange"] & (a["service_type"] == "ELECTRICITY")).to_numpy()

@@ -76,7 +76,7 @@ def build_invoices(
         pl.concat([first, again])
         .sort("account_id", "period_start_i", "issue_i")
         .with_row_index("id", offset=1)
-        .join(acc, on="account_id", how="left")
+        .join(acc, on="account_id", how="left", maintain_order="left")  # the rng draws follow row order
     )
     n = inv.height
     due = inv["issue_i"].to_numpy() + np.where(inv["customer_class"].to_numpy() == "RES", 14, 21)
@@ -137,7 +137,9 @@ def build_invoices(
         .sum()
         .alias("taxable"),
     )
-    inv = inv.join(totals, left_on="id", right_on="invoice_id", how="left").with_columns(
+    inv = inv.join(
+        totals, left_on="id", right_on="invoice_id", how="left", maintain_order="left"
+    ).with_columns(
         _money(pl.col("net").fill_null(0.0)).alias("net_amount"),
         _money(pl.col("taxable").fill_null(0.0) * GST).alias("gst_amount"),
     )

@@ -278,13 +278,12 @@ def test_the_runs_used_every_secret_and_the_scan_sees_every_place(
     assert find(prefect_api_texts(e2e_server), {"canary": canary})
 
 
-@pytest.mark.xfail(strict=True, reason="until the flow takes run parameters only (issue 11/13)")
 def test_no_secret_reaches_the_prefect_server_logs_outputs_or_slack(
     e2e_server: Server, runs: dict[str, Any], slack: dict[str, Any], sentinels: dict[str, str]
 ):
     assert runs["retried"]["state"]["type"] == "COMPLETED"
     found = find(everything(e2e_server, runs, slack), sentinels)
-    # kept beside the server's logs for whoever fixes them (the assertion message is cut for xfails)
+    # kept beside the server's logs for whoever has to find a leak
     (e2e_server.logs / "secret-findings.txt").write_text("\n".join(found) + "\n")
     # Slack's own URL path carries the token by design (it is where the webhook posts); bodies may not
     assert found == [], "\n".join(found[:40]) + (f"\n… {len(found)} in all" if len(found) > 40 else "")

@@ -47,12 +47,20 @@ def test_bua_run_checks_options_before_prefect(tmp_path: Path, monkeypatch: pyte
     seen: list[dict[str, Any]] = []
     monkeypatch.setattr(cli_run, "run_month_end", lambda settings, **p: seen.append(p) or {})
     monkeypatch.setattr(cli_run, "print_summary", lambda *a: None)
-    args = ["--database-url", f"sqlite:///{tmp_path}/bua.db", "run", "--run-date", R.isoformat()]
-    assert CliRunner().invoke(app, [*args, "--backtest-months", "3"]).exit_code == 0
+    url = ["--database-url", f"sqlite:///{tmp_path}/bua.db"]
+    args = [*url, "run", "--run-date", R.isoformat()]
+    # before `bua db init` the run stops with a hint, before Prefect starts
+    out = CliRunner().invoke(app, [*args, "--backtest-months", "3"])
+    assert out.exit_code == 1 and "bua db init" in out.output and not seen, out.output
+    assert CliRunner().invoke(app, [*url, "db", "init"]).exit_code == 0
+    done = CliRunner().invoke(app, [*args, "--backtest-months", "3"])
+    assert done.exit_code == 0, done.output
     assert seen[-1]["backtest_months"] == 3 and seen[-1]["run_date"] == dt.date(2026, 11, 1)
     out = CliRunner().invoke(app, [*args, "--backtest-months", "0"])
     assert out.exit_code == 2 and "--backtest-months" in out.output and len(seen) == 1
     out = CliRunner().invoke(app, [*args, "--period-start", "2026-11-05"])
-    assert out.exit_code == 2 and "error: period_start 2026-11-05 is after period_end 2026-10-31" in out.output
+    assert (
+        out.exit_code == 2 and "error: period_start 2026-11-05 is after period_end 2026-10-31" in out.output
+    )
     out = CliRunner().invoke(app, [*args, "--scenario", "Bad Name!"])
     assert out.exit_code == 2 and "scenario 'Bad Name!'" in out.output and len(seen) == 1
