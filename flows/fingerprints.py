@@ -34,6 +34,7 @@ from tasks.settings import Settings, join_url
 KEY_SETTINGS = (
     "meter_store", "output_url", "quarantine_url", "integration_url", "segment_with_tni", "gst_rate",
     "grace_days", "min_registers", "max_rows_per_file", "timezone", "reporting_currency", "use_weather",
+    "engine_enabled",  # the external billing engine's lines instead of rating's (issue 16)
 )  # fmt: skip
 # Run parameters and settings that only some phases read: in their keys only (Phase.keyed_by), so
 # `bua run --backtest-months 3` after a month end recomputes the validation and what reads it.
@@ -100,7 +101,11 @@ def _table_version(table: str, spec: RunSpec, settings: Settings) -> str:
 
     tbl = metadata.tables[table]
     with engine_for(settings.db_url).connect() as conn:
-        n = conn.execute(sa.select(sa.func.count()).select_from(tbl).where((tbl.c.run_date == spec.run_date) & (tbl.c.run_id == spec.run_id))).scalar()
+        n = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(tbl)
+            .where((tbl.c.run_date == spec.run_date) & (tbl.c.run_id == spec.run_id))
+        ).scalar()
     return f"rows:{n}"
 
 
@@ -134,7 +139,9 @@ def manifest_url(spec: RunSpec, settings: Settings, phase: str, shard: int | Non
     return join_url(root, "_manifests", f"{name}.json")
 
 
-def write_manifest(spec: RunSpec, settings: Settings, phase: str, shard: int | None, written: dict[str, str]) -> None:
+def write_manifest(
+    spec: RunSpec, settings: Settings, phase: str, shard: int | None, written: dict[str, str]
+) -> None:
     data = json.dumps({"written": written}, sort_keys=True).encode()
     storage.write_bytes_atomic(data, manifest_url(spec, settings, phase, shard), settings)
 
@@ -191,9 +198,9 @@ def _booked_totals(spec: RunSpec, settings: Settings) -> list[str]:
     from sql.schema import metadata
 
     acc = metadata.tables["accrual_summary"]
-    query = sa.select(sa.func.count(), sa.func.sum(acc.c.net_amount_less_discount), sa.func.sum(acc.c.volume)).where(
-        (acc.c.run_date == spec.run_date) & (acc.c.scenario == "")
-    )
+    query = sa.select(
+        sa.func.count(), sa.func.sum(acc.c.net_amount_less_discount), sa.func.sum(acc.c.volume)
+    ).where((acc.c.run_date == spec.run_date) & (acc.c.scenario == ""))
     with engine_for(settings.db_url).connect() as conn:
         return [str(v) for v in conn.execute(query).one()]
 
@@ -204,7 +211,10 @@ def _store_listing(settings: Settings) -> list[list[Any]]:
         base = settings.meter_store[len("s3://") :].rstrip("/")
         if not fs.exists(base):
             return []
-        return [[k[len(base) :], i.get("size"), str(i.get("ETag", ""))] for k, i in sorted(fs.find(base, detail=True).items())]
+        return [
+            [k[len(base) :], i.get("size"), str(i.get("ETag", ""))]
+            for k, i in sorted(fs.find(base, detail=True).items())
+        ]
     root = Path(settings.meter_store)
     if not root.exists():
         return []

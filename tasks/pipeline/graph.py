@@ -54,6 +54,7 @@ DATASETS: list[Dataset] = [
     *_frames("scalars", "scalars", "scalar_exceptions", per_shard=True),
     *_frames("estimates", "basic_usage", "estimated_basic_read", "basic_exceptions", per_shard=True),
     *_frames("estimates", "interval_usage", "interval_exceptions", per_shard=True),
+    *_frames("engine", "engine_lines"),
     *_frames("rating", "lines", "account_totals", "rating_exceptions", per_shard=True),
     *_frames("exceptions", "bua_exception"),
     Dataset("finished_message", "notify", kind="json"),
@@ -93,9 +94,10 @@ PHASES: list[Phase] = [
     Phase("interval_estimates", estimates.interval_estimates,
           ("registers", "windows", "segment_profiles", "scalars", "window_data", "meter_data"),
           ("interval_usage", "interval_exceptions", "nem12_estimates"), per_shard=True),
+    Phase("engine_lines", rating.engine_lines, ("windows",), ("engine_lines",)),
     Phase("rating", rating.rating,
           ("windows", "interval_usage", "basic_usage", "account_plans", "plans", "plan_rates", "tou_windows",
-           "discounts"),
+           "discounts", "engine_lines"),
           ("lines", "account_totals", "rating_exceptions"), per_shard=True),
     Phase("exceptions", rating.exceptions,
           ("extract_exceptions", "windows_exceptions", "read_pair_exceptions", "scalar_exceptions",
@@ -213,7 +215,9 @@ def run_phase(phase: Phase, spec: RunSpec, settings: Settings, shard: int | None
         if out.get(name) is not None:
             written[name] = io.save(name, out[name], dataset_shard(name, phase, shard))
     stats.update(io.stats)
-    return PhaseRun(phase.name, shard, written, stats, time.perf_counter() - started, time.process_time() - cpu)
+    return PhaseRun(
+        phase.name, shard, written, stats, time.perf_counter() - started, time.process_time() - cpu
+    )
 
 
 def phase_named(name: str, phases: list[Phase] | None = None) -> Phase:

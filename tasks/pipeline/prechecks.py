@@ -49,7 +49,10 @@ def _store(settings: Settings, spec: RunSpec) -> tuple[bool, dt.date | None, pl.
     )
     lo, hi = spec.run_date - dt.timedelta(days=COVERAGE_DAYS), spec.run_date - dt.timedelta(days=1)
     recent = pl.concat(
-        [scan_interval(settings, s, lo, hi).select("nmi", "suffix").unique().collect() for s in range(spec.shards)]
+        [
+            scan_interval(settings, s, lo, hi).select("nmi", "suffix").unique().collect()
+            for s in range(spec.shards)
+        ]
     ).unique()
     return True, newest, recent
 
@@ -71,8 +74,12 @@ def gather(spec: RunSpec, settings: Settings) -> Figures:
     basic = read_sql(url, "precheck_basic_registers", params,
                      {"meter_register_id": pl.Int64, "billing_cycle_months": pl.Int64, "last_read": pl.Date})  # fmt: skip
     allowed = pl.duration(days=pl.col("billing_cycle_months").fill_null(3) * 31 + 31)
-    stale = basic.filter(pl.col("last_read").is_null() | (pl.col("last_read") < pl.lit(spec.run_date) - allowed))
-    billing = read_sql(url, "precheck_billing", params, {"open_accounts": pl.Int64, "newest_invoice": pl.Date})
+    stale = basic.filter(
+        pl.col("last_read").is_null() | (pl.col("last_read") < pl.lit(spec.run_date) - allowed)
+    )
+    billing = read_sql(
+        url, "precheck_billing", params, {"open_accounts": pl.Int64, "newest_invoice": pl.Date}
+    )
     plans = read_sql(url, "precheck_plans", params,
                      {"plan_id": pl.Int64, "plan_code": pl.Utf8, "accounts": pl.Int64, "rates": pl.Int64})  # fmt: skip
     no_rates = plans.filter(pl.col("plan_id").is_not_null() & (pl.col("rates") == 0))
@@ -110,7 +117,9 @@ def record(spec: RunSpec, settings: Settings, checks: pl.DataFrame) -> None:
         for r in checks.to_dicts()
     ]
     with engine_for(settings.db_url).begin() as conn:
-        conn.execute(tbl.delete().where((tbl.c.run_date == spec.run_date) & (tbl.c.scenario == spec.scenario)))
+        conn.execute(
+            tbl.delete().where((tbl.c.run_date == spec.run_date) & (tbl.c.scenario == spec.scenario))
+        )
         conn.execute(tbl.insert(), rows)
 
 
@@ -120,6 +129,8 @@ def recorded(settings: Settings, spec: RunSpec) -> pl.DataFrame:
     cols = ["check", "status", "figure", "threshold", "detail"]
     with engine_for(settings.db_url).connect() as conn:
         rows = conn.execute(
-            sa.select(*(tbl.c[c] for c in cols)).where((tbl.c.run_date == spec.run_date) & (tbl.c.scenario == spec.scenario))
+            sa.select(*(tbl.c[c] for c in cols)).where(
+                (tbl.c.run_date == spec.run_date) & (tbl.c.scenario == spec.scenario)
+            )
         ).fetchall()
     return pl.DataFrame([tuple(r) for r in rows], schema=dict.fromkeys(cols, pl.Utf8), orient="row")

@@ -26,7 +26,9 @@ def _exceptions(df: pl.DataFrame | None) -> pl.DataFrame:
     return combine([df] if df is not None else [])
 
 
-def read_pairs(ctx: PhaseContext, registers: pl.DataFrame, basic_reads: pl.DataFrame) -> dict[str, pl.DataFrame]:
+def read_pairs(
+    ctx: PhaseContext, registers: pl.DataFrame, basic_reads: pl.DataFrame
+) -> dict[str, pl.DataFrame]:
     """Basic read pairs (rollovers, BAD_READ) of one shard."""
     pairs, exc = pairs_of(of_shard(registers, ctx.shard), of_shard(basic_reads, ctx.shard))
     return {"read_pairs": pairs.sort("meter_register_id", "start"), "read_pair_exceptions": _exceptions(exc)}

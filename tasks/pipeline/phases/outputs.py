@@ -78,6 +78,7 @@ def export(
     frames["accrual_summary"] = accrual_summary
     return {
         "csv_exports": {
-            name: frames[name].sort(keys, nulls_last=True, maintain_order=True) for name, keys in EXPORT_ORDER.items()
+            name: frames[name].sort(keys, nulls_last=True, maintain_order=True)
+            for name, keys in EXPORT_ORDER.items()
         }
     }

@@ -66,7 +66,9 @@ def segments(ctx: PhaseContext, registers: pl.DataFrame, profiles: pl.DataFrame)
         .sort()
         .to_list()
     )
-    fixed, fills = check_and_fix(profiles, keys, history_start(ctx), ctx.period_end, ctx.settings.min_registers)
+    fixed, fills = check_and_fix(
+        profiles, keys, history_start(ctx), ctx.period_end, ctx.settings.min_registers
+    )
     return {
         "segment_profiles": fixed.sort("segment", "read_date"),
         "segment_fills": fills.sort("segment", "read_date"),

@@ -80,7 +80,9 @@ def backtest(
         )
 
     sample = registers.filter(pl.col("shard").is_in(chosen))
-    reads = basic_reads.filter(pl.col("shard").is_in(chosen)) if "shard" in basic_reads.columns else basic_reads
+    reads = (
+        basic_reads.filter(pl.col("shard").is_in(chosen)) if "shard" in basic_reads.columns else basic_reads
+    )
     # the sampled shards' comparisons and the basic one are independent: on threads (each shard's
     # reads are one month file at a time, so one shard alone leaves a core idle); results in order
     with ThreadPoolExecutor(s.max_workers, thread_name_prefix="bua-backtest") as pool:
@@ -101,7 +103,11 @@ def trueup(
     macro profiles (the actual shape of the days since), to spread usage over days."""
     if previous.run_date is None:
         return pl.DataFrame(schema={c: pl.Utf8 for c in TRUEUP_COLUMNS}).head(0)
-    shapes = daily_shapes(previous.accounts, macro, gas_macro) if macro is not None and gas_macro is not None else None
+    shapes = (
+        daily_shapes(previous.accounts, macro, gas_macro)
+        if macro is not None and gas_macro is not None
+        else None
+    )
     rows = trueup_rows(previous.accounts, previous.accrued, previous.billed, shapes).with_columns(
         accrual_run_date=pl.lit(previous.run_date, pl.Date)
     )
