@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import zipfile
 from pathlib import Path
@@ -46,10 +47,11 @@ def test_s3_sources_store_and_quarantine(s3_bucket: str, tmp_path: Path) -> None
 
     summary = ingest_nem12([f"{s3_bucket}/in/"], settings)
     assert (summary.files, summary.accepted, summary.register_days) == (3, 2, 6)
-    assert summary.rejected[0].quarantined_as == f"{s3_bucket}/out/quarantine/day1.zip!bad.csv"
-    reason = (
-        s3.get_object(Bucket=bucket, Key="out/quarantine/day1.zip!bad.csv.reason.txt")["Body"].read().decode()
-    )
+    bad = (MDFF / "invalid" / "Example_NEM12_missing_header.csv").read_bytes()
+    kept = f"{hashlib.sha256(bad).hexdigest()[:16]}-day1.zip!bad.csv"  # the member's bytes' hash
+    assert summary.rejected[0].quarantined_as == f"{s3_bucket}/out/quarantine/{kept}"
+    assert s3.get_object(Bucket=bucket, Key=f"out/quarantine/{kept}")["Body"].read() == bad
+    reason = s3.get_object(Bucket=bucket, Key=f"out/quarantine/{kept}.reason.txt")["Body"].read().decode()
     assert reason.startswith("day1.zip!bad.csv:2: missing 100 header record")
 
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="store/")["Contents"])
