@@ -15,7 +15,7 @@ import pytest
 from tasks.adapters.ingest import ingest_nem12
 from tasks.adapters.nem12 import MdffError, decode, parse_nem12
 from tasks.settings import Settings
-from tests.conftest import MDFF
+from tests.conftest import MDFF, needs_mdff
 from tests.ingest.helpers import INVALID, member_bytes
 
 REJECTED = {
@@ -48,10 +48,12 @@ REJECTED = {
 }
 
 
+@needs_mdff
 def test_the_decisions_cover_every_invalid_file() -> None:
     assert {p.name for p in INVALID.iterdir()} == set(REJECTED) | {"Example_NEM12_empty.csv"}
 
 
+@needs_mdff
 @pytest.mark.parametrize("name", sorted(REJECTED))
 def test_invalid_file_is_rejected_with_line_and_reason(name: str) -> None:
     member, data = member_bytes(INVALID / name)
@@ -62,12 +64,14 @@ def test_invalid_file_is_rejected_with_line_and_reason(name: str) -> None:
     assert str(err.value).startswith(f"{member}:{line}: {reason}")
 
 
+@needs_mdff
 def test_concatenated_powercor_file_also_reports_the_early_900() -> None:
     with pytest.raises(MdffError) as err:
         parse_nem12((INVALID / "Example_NEM12_powercor.csv").read_text(), "p.csv")
     assert (6, "900 end-of-data record before the end of the file") in err.value.problems
 
 
+@needs_mdff
 def test_header_and_footer_only_is_valid_and_empty() -> None:
     """Example_NEM12_empty.csv is a 100 and a 900 record: valid MDFF with no data."""
     assert parse_nem12((INVALID / "Example_NEM12_empty.csv").read_text(), "empty.csv").height == 0
@@ -78,6 +82,7 @@ def _kept_name(data: bytes, name: str) -> str:
     return f"{hashlib.sha256(data).hexdigest()[:16]}-{name}"
 
 
+@needs_mdff
 def test_ingest_quarantines_copies_of_rejects_and_goes_on(tmp_path: Path) -> None:
     src = tmp_path / "in"
     shutil.copytree(INVALID, src)
@@ -135,6 +140,7 @@ def test_two_bad_files_of_one_name_both_keep_their_bytes(tmp_path: Path) -> None
     assert len(again.rejected) == 1 and len(list(q.iterdir())) == 4
 
 
+@needs_mdff
 def test_read_only_source_is_copied(tmp_path: Path) -> None:
     src = tmp_path / "ro"
     src.mkdir()
@@ -153,6 +159,7 @@ def test_read_only_source_is_copied(tmp_path: Path) -> None:
     )
 
 
+@needs_mdff
 def test_the_other_mdff_version_is_skipped_not_quarantined(tmp_path: Path) -> None:
     """A folder may hold NEM12 and NEM13 files: each ingest leaves the other kind in place."""
     src = tmp_path / "in"

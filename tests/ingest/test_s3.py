@@ -16,7 +16,7 @@ from tasks.adapters.meter_store import explode_intervals, scan_interval
 from tasks.adapters.nem12_write import nem12_text
 from tasks.domain.shard import shard_of
 from tasks.settings import Settings
-from tests.conftest import MDFF
+from tests.conftest import MDFF, needs_mdff
 
 
 def _nem12(nmi: str, value: float) -> bytes:
@@ -34,6 +34,7 @@ def _nem12(nmi: str, value: float) -> bytes:
     return nem12_text(df, created=dt.datetime(2024, 6, 2)).encode()
 
 
+@needs_mdff
 def test_s3_sources_store_and_quarantine(s3_bucket: str, tmp_path: Path) -> None:
     settings = Settings(meter_store=f"{s3_bucket}/store", output_url=f"{s3_bucket}/out", shards=4)
     s3 = boto3.client("s3", endpoint_url=settings.s3_endpoint_url, region_name="ap-southeast-2")
