@@ -11,6 +11,7 @@ import io
 import itertools
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterable
@@ -87,13 +88,15 @@ _writes = itertools.count(1)
 
 def _test_pause(name: str) -> None:
     """Test hook: ``BUA_TEST_PAUSE_BEFORE_RENAME=<file name>:<seconds>[:<after n>]`` holds the
-    (n+1)-th and later local writes of files of that name with their temporary file in place, so a
-    test can ``kill -9`` the process there (tests/ingest/test_kill.py). Unset in production."""
+    (n+1)-th and later local writes of files of that name with their temporary file in place,
+    saying so on stderr, so a test can ``kill -9`` the process there (tests/ingest/test_kill.py).
+    Unset in production."""
     hook = os.environ.get("BUA_TEST_PAUSE_BEFORE_RENAME")
     if not hook:
         return
     target, seconds, *after = hook.split(":")
     if name == target and next(_writes) > int(after[0] if after else 0):
+        print(f"BUA_TEST_PAUSE_BEFORE_RENAME: holding a write of {name}", file=sys.stderr, flush=True)
         time.sleep(float(seconds))
 
 
