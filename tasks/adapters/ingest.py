@@ -6,11 +6,12 @@ zip member) is read whole by ``tasks.adapters.nem12``/``tasks.adapters.nem13``; 
 rejected whole and COPIED to the quarantine as ``{sha256[:16]}-{name}`` (the first 16 hex digits of
 its bytes' SHA-256; a zip member as ``{hash}-{zip name}!{member}`` with the member's bytes) plus
 ``….reason.txt`` with every ``file:line: reason``; the source is never moved or deleted, so two
-bad files of one name from two folders both keep their bytes; the others go on. A zip member
-whose declared size is over ``ingest_max_member_bytes`` or whose compression ratio is over
-``ingest_max_zip_ratio`` is rejected before it is extracted (the archive's bytes are kept, the
-reason file is ``{hash}-{zip name}!{member}.reason.txt``); zipfile never inflates a member past its
-declared size (a lying header ends in a CRC error: the archive is rejected).
+bad files of one name from two folders both keep their bytes; the others go on. Caps are checked
+before reading: a file over ``ingest_max_file_bytes`` is not read (nor copied: it stays where it
+is; the reason is ``unread-{sha256(path)[:16]}-{name}.reason.txt``); a zip member declaring more
+than that, or a compression ratio over ``ingest_max_zip_ratio``, is not extracted (the archive's
+bytes are kept, the reason is ``{hash}-{zip name}!{member}.reason.txt``). zipfile never inflates
+a member past its declared size (a lying header ends in a CRC error: the archive is rejected).
 
 NEM12 register-days wait in batches of about ``batch_readings`` readings, so interval data never
 sits whole in memory; a full batch's partitions go to the store when new there, else to sorted runs
@@ -47,7 +48,7 @@ from tasks.adapters.ingest_staging import (
 )
 from tasks.adapters.meter_store import check_shards, interval_root, merge_partition, split_partitions
 from tasks.adapters.nem12 import MdffError, cut_text, decode, parse_nem12
-from tasks.adapters.storage import exists, is_s3, list_files, read_bytes, write_bytes_atomic
+from tasks.adapters.storage import exists, is_s3, list_files, read_bytes, size, write_bytes_atomic
 from tasks.settings import Settings, join_url
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -153,8 +154,11 @@ def _base(url: str) -> str:
 
 
 def units(url: str, settings: Settings) -> Iterator[Unit | Rejected]:
-    """The readable units of one file: itself, or each member of a zip archive (a member over the
-    size or ratio caps is rejected from its header, before it is extracted)."""
+    """The readable units of one file: itself, or each member of a zip archive (a file over the size
+    cap is rejected before it is read, a member over the size or ratio caps from its header)."""
+    if (n := size(url, settings)) > settings.ingest_max_file_bytes:
+        yield _too_big(url, n, settings)
+        return
     data = read_bytes(url, settings)
     if not data.startswith(ZIP_MAGIC):
         yield Unit(_base(url), url, None, data)
@@ -177,13 +181,27 @@ def units(url: str, settings: Settings) -> Iterator[Unit | Rejected]:
         )
 
 
+def _too_big(url: str, n: int, settings: Settings) -> Rejected:
+    """A file over the size cap: not read, so not copied (it stays where it is); the reason file
+    is ``unread-{sha256(url)[:16]}-{name}.reason.txt``."""
+    name = _base(url)
+    report = (
+        f"{name}:0: file is {n} bytes, over the cap of {settings.ingest_max_file_bytes} "
+        "(BUA_INGEST_MAX_FILE_BYTES); not read\n"
+    )
+    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+    reason_url = join_url(settings.quarantine(), f"unread-{digest}-{_safe_name(name)}.reason.txt")
+    write_bytes_atomic(report.encode(), reason_url, settings)
+    return Rejected(name, report, url)
+
+
 def _over_caps(member: zipfile.ZipInfo, settings: Settings) -> str | None:
     """Why a zip member is not extracted (its declared sizes over the caps), or None."""
     size, packed = member.file_size, member.compress_size
-    if size > settings.ingest_max_member_bytes:
+    if size > settings.ingest_max_file_bytes:
         return (
             f"zip member declares {size} bytes uncompressed, over the cap of "
-            f"{settings.ingest_max_member_bytes} (BUA_INGEST_MAX_MEMBER_BYTES); not extracted"
+            f"{settings.ingest_max_file_bytes} (BUA_INGEST_MAX_FILE_BYTES); not extracted"
         )
     if size > settings.ingest_max_zip_ratio * max(packed, 1):
         return (

@@ -126,6 +126,13 @@ def scan_parquet(url: str | list[str], settings: Settings, **kwargs: object) -> 
     return pl.scan_parquet(url, **kwargs)  # type: ignore[arg-type]
 
 
+def size(url: str, settings: Settings) -> int:
+    """The size in bytes of the file or object at ``url`` (without reading it)."""
+    if is_s3(url):
+        return int(_fs(settings).size(_strip(url)))
+    return os.path.getsize(url)
+
+
 def exists(url: str, settings: Settings) -> bool:
     if is_s3(url):
         return bool(_fs(settings).exists(_strip(url)))

@@ -101,7 +101,7 @@ NEM12_CASES = [
         "bad.zip",
         _zip({"m.csv": GOOD.encode()}, declare=3 << 30),  # 3 GiB declared > 2 GiB = 2147483648
         "bad.zip!m.csv:0: zip member declares 3221225472 bytes uncompressed, over the cap of 2147483648 "
-        "(BUA_INGEST_MAX_MEMBER_BYTES); not extracted",
+        "(BUA_INGEST_MAX_FILE_BYTES); not extracted",
     ),
     (
         "zip-ratio",

@@ -51,7 +51,7 @@ def test_member_declaring_3_gib_is_rejected_unread(tmp_path: Path) -> None:
     assert (summary.files, summary.accepted, len(summary.rejected)) == (1, 0, 1)
     reason = (
         "day.zip!bomb.csv:0: zip member declares 3221225472 bytes uncompressed, over the cap of "
-        "2147483648 (BUA_INGEST_MAX_MEMBER_BYTES); not extracted\n"
+        "2147483648 (BUA_INGEST_MAX_FILE_BYTES); not extracted\n"
     )
     assert summary.rejected[0].reason == reason
     # the archive's bytes are kept; the reason file is named after the member
@@ -78,16 +78,31 @@ def test_member_over_the_ratio_is_rejected_and_the_good_member_loaded(tmp_path: 
 
 
 def test_member_cap_is_a_setting(tmp_path: Path) -> None:
-    """A cap of 100 bytes rejects the member (GOOD is longer: its 300 record alone has 48 values of
-    3 characters); a cap of exactly its length does not (only a larger size is over the cap)."""
-    (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "day.zip").write_bytes(_zip({"m.csv": GOOD.encode()}))
-    rejected = ingest_nem12([str(tmp_path / "in")], _settings(tmp_path, ingest_max_member_bytes=100))
-    assert rejected.rejected[0].reason.startswith(
-        f"day.zip!m.csv:0: zip member declares {len(GOOD)} bytes uncompressed, over the cap of 100 "
+    """A month of GOOD's day (31 300 records of 224 bytes + header lines: 7,049 bytes) deflates to far
+    fewer bytes, so with a cap of 3,000 the archive is read but its member is over the cap; a cap of
+    exactly the member's length lets it load (only a larger size is over the cap)."""
+    day = GOOD.splitlines()[2]
+    month = (
+        "\n".join(
+            [
+                *GOOD.splitlines()[:2],
+                *(day.replace("20240101", f"202401{d:02d}") for d in range(1, 32)),
+                "900",
+            ]
+        )
+        + "\n"
     )
-    loaded = ingest_nem12([str(tmp_path / "in")], _settings(tmp_path, ingest_max_member_bytes=len(GOOD)))
-    assert (loaded.accepted, loaded.rejected) == (1, [])
+    assert len(month) == 32 + 1 + 36 + 1 + 31 * 225 + 4 == 7049
+    archive = _zip({"m.csv": month.encode()})
+    assert len(archive) < 3000
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "day.zip").write_bytes(archive)
+    rejected = ingest_nem12([str(tmp_path / "in")], _settings(tmp_path, ingest_max_file_bytes=3000))
+    assert rejected.rejected[0].reason.startswith(
+        "day.zip!m.csv:0: zip member declares 7049 bytes uncompressed, over the cap of 3000 "
+    )
+    loaded = ingest_nem12([str(tmp_path / "in")], _settings(tmp_path, ingest_max_file_bytes=7049))
+    assert (loaded.accepted, loaded.rejected, loaded.register_days) == (1, [], 31)
 
 
 def test_line_over_the_cap_is_rejected_and_not_echoed(tmp_path: Path) -> None:
@@ -102,3 +117,27 @@ def test_line_over_the_cap_is_rejected_and_not_echoed(tmp_path: Path) -> None:
     assert summary.rejected[0].reason == reason
     kept = Path(summary.rejected[0].quarantined_as)
     assert Path(f"{kept}.reason.txt").read_text() == reason and kept.read_text() == text
+
+
+def test_file_over_the_cap_is_rejected_unread_and_left_in_place(tmp_path: Path) -> None:
+    """GOOD is longer than 100 bytes (its 300 record alone has 48 values of 3 characters): with a
+    cap of 100 it is not read, not copied (it stays where it is), and its reason is filed under the
+    hash of its path."""
+    (tmp_path / "in").mkdir()
+    src = tmp_path / "in" / "big.csv"
+    src.write_text(GOOD)
+    summary = ingest_nem12([str(tmp_path / "in")], _settings(tmp_path, ingest_max_file_bytes=100))
+    reason = (
+        f"big.csv:0: file is {len(GOOD)} bytes, over the cap of 100 (BUA_INGEST_MAX_FILE_BYTES); not read\n"
+    )
+    assert (summary.files, summary.accepted, summary.rejected[0].reason) == (1, 0, reason)
+    assert summary.rejected[0].quarantined_as == str(src) and src.read_text() == GOOD
+    q = tmp_path / "out" / "quarantine"
+    assert [p.name for p in q.iterdir()] == [
+        f"unread-{hashlib.sha256(str(src).encode()).hexdigest()[:16]}-big.csv.reason.txt"
+    ]
+    assert next(q.iterdir()).read_text() == reason
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "BAD-INPUTS.md").read_text()
+    assert "`big.csv:0: file is 299 bytes, over the cap of 100 (BUA_INGEST_MAX_FILE_BYTES); not read`" in doc
+    # the doc's example: 32 + 1 (100) + 36 + 1 (200) + 224 + 1 (300: 4 + 9 + 48 x 3 + 47 commas + 20) + 4 (900)
+    assert len(GOOD) == 299
