@@ -11,14 +11,19 @@ from flows.cli_app import fail, ingest_app, meter_app, parse_date_option, settin
 
 MARKET_OFFSET = "+10:00"  # NEM market time: UTC+10, no daylight saving
 NMI_PATTERN = re.compile(r"[A-Za-z0-9]{10}[0-9]?")  # AEMO NMI / gas MIRN: 10 characters, checksum optional
+SOME_REJECTED = 3  # exit code: some input rejected (quarantine / rejects file), the rest loaded
 
 
 def _report(summary) -> None:  # noqa: ANN001 - tasks.adapters.ingest.IngestSummary, imported lazily
+    """Print the summary; exit 1 when no file was loaded, 3 when some input was rejected (a file
+    quarantined or NEM13 reads written to a rejects file), else 0 (docs/BAD-INPUTS.md)."""
     for line in summary.lines():
         is_rejection = line.startswith("rejected ")
         typer.secho(line, err=is_rejection, fg=typer.colors.YELLOW if is_rejection else None)
     if summary.accepted == 0:
         raise typer.Exit(1)
+    if summary.rejected or summary.unknown_reads:
+        raise typer.Exit(SOME_REJECTED)
 
 
 @ingest_app.command("nem12")
@@ -29,7 +34,8 @@ def ingest_nem12_cmd(
         6_000_000, min=1, help="readings merged into the store per batch (bounds memory)"
     ),
 ) -> None:
-    """Load NEM12 interval data into the meter store (BUA_METER_STORE); bad files go to quarantine."""
+    """Load NEM12 interval data into the meter store (BUA_METER_STORE); a bad file is copied to the
+    quarantine with its reason (the source stays). Exit 3 when some input was rejected."""
     from tasks.adapters.ingest import SourceError, ingest_nem12
     from tasks.adapters.meter_store import MeterStoreError
 
@@ -46,7 +52,8 @@ def ingest_nem13_cmd(
     ctx: typer.Context,
     paths: list[str] = typer.Argument(..., help="NEM13 files, zips, folders or s3:// prefixes"),
 ) -> None:
-    """Load NEM13 basic (accumulation) reads into basic_read in BUA_DATABASE_URL."""
+    """Load NEM13 basic (accumulation) reads into basic_read in BUA_DATABASE_URL. Exit 3 when some
+    input was rejected (a file quarantined, or reads of unknown NMIs in a rejects file)."""
     from tasks.adapters.db import DatabaseError
     from tasks.adapters.ingest import SourceError, ingest_nem13
 

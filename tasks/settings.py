@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     meter_store: str = Field(".bua/meter-store", description="path or s3:// prefix of the parquet meter store")
     output_url: str = Field(".bua/out", description="path or s3:// prefix for exports, NEM12 estimates, report")
     quarantine_url: str | None = Field(None, description="where rejected input goes (default OUTPUT_URL/quarantine)")
+    # meter data ingest caps, checked before reading (docs/BAD-INPUTS.md)
+    ingest_max_file_bytes: int = Field(2 << 30, ge=1, description="a file, or a zip member declaring more uncompressed bytes, is rejected unread")
+    ingest_max_zip_ratio: float = Field(500.0, gt=1, description="a zip member whose uncompressed/compressed size is above this is rejected unread (an all-zero 5-minute NEM12 file deflates 244x; a zip bomb 1000x)")
+    ingest_max_line_bytes: int = Field(1 << 20, ge=1, description="a NEM12/NEM13 file with a longer line is rejected")
     integration_url: str | None = Field(None, description="exports are also copied here when set")
     slack_webhook_url: SecretStr | None = Field(None, description="Slack incoming webhook (secret)")
 

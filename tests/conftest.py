@@ -17,8 +17,12 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 from tests.dbservers import KINDS, fresh_database, server_problem  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("BUA_SHARED_DATA") or REPO.parent / "shared" / "data")
 MDFF = SHARED_DATA / "mdff-examples"
+# tests that read the shared AEMO MDFF examples (a checkout without them skips these, with the reason)
+needs_mdff = pytest.mark.skipif(
+    not MDFF.is_dir(), reason=f"{MDFF} is absent (the shared AEMO MDFF examples; set BUA_SHARED_DATA)"
+)
 
 _problems: dict[str, str | None] = {}
 

@@ -2,21 +2,30 @@
 
 Sources are files, folders (every file below, sorted), zip archives (every member, including
 archives with several members) and ``s3://`` prefixes, taken in the order given. Each file (or
-zip member) is read whole by ``tasks.adapters.nem12``/``tasks.adapters.nem13``; a malformed one is moved to the
-quarantine (``{quarantine}/{name}`` — a zip member as ``{zip name}!{member}`` with the member's
-bytes — plus ``{name}.reason.txt`` with every ``file:line: reason``) and the others go on.
+zip member) is read whole by ``tasks.adapters.nem12``/``tasks.adapters.nem13``; a malformed one is
+rejected whole and COPIED to the quarantine as ``{sha256[:16]}-{name}`` (the first 16 hex digits of
+its bytes' SHA-256; a zip member as ``{hash}-{zip name}!{member}`` with the member's bytes) plus
+``….reason.txt`` with every ``file:line: reason``; the source is never moved or deleted, so two
+bad files of one name from two folders both keep their bytes; the others go on. Caps are checked
+before reading: a file over ``ingest_max_file_bytes`` is not read (nor copied: it stays where it
+is; the reason is ``unread-{sha256(path)[:16]}-{name}.reason.txt``); a zip member declaring more
+than that, or a compression ratio over ``ingest_max_zip_ratio``, is not extracted (the archive's
+bytes are kept, the reason is ``{hash}-{zip name}!{member}.reason.txt``). zipfile never inflates
+a member past its declared size (a lying header ends in a CRC error: the archive is rejected).
 
 NEM12 register-days wait in batches of about ``batch_readings`` readings, so interval data never
 sits whole in memory; a full batch's partitions go to the store when new there, else to sorted runs
 merged once per partition at the end (``tasks.adapters.ingest_staging``: linear in the input). Every
 partition write is atomic and re-ingesting is idempotent, so an interrupted ingest is finished by
-running it again. NEM13 reads
+running it again; the next NEM12 ingest also deletes the ``.*.tmp`` files a killed write left in
+the store (``clean_tmp_files``). NEM13 reads
 go to ``basic_read``; reads of NMIs/registers the database does not know go to
 ``{rejects}/{file}.rejects.csv`` (``rejects`` is the quarantine's sibling folder) with a reason.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
 from collections import deque
@@ -30,6 +39,7 @@ import polars as pl
 
 from tasks.adapters.ingest_staging import (
     clean_staging,
+    clean_tmp_files,
     delete_runs,
     new_ingest_id,
     read_runs,
@@ -37,8 +47,8 @@ from tasks.adapters.ingest_staging import (
     write_run,
 )
 from tasks.adapters.meter_store import check_shards, interval_root, merge_partition, split_partitions
-from tasks.adapters.nem12 import MdffError, decode, parse_nem12
-from tasks.adapters.storage import delete, is_s3, list_files, read_bytes, write_bytes_atomic
+from tasks.adapters.nem12 import MdffError, cut_text, decode, parse_nem12
+from tasks.adapters.storage import exists, is_s3, list_files, read_bytes, size, write_bytes_atomic
 from tasks.settings import Settings, join_url
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -144,51 +154,80 @@ def _base(url: str) -> str:
 
 
 def units(url: str, settings: Settings) -> Iterator[Unit | Rejected]:
-    """The readable units of one file: itself, or each member of a zip archive."""
+    """The readable units of one file: itself, or each member of a zip archive (a file over the size
+    cap is rejected before it is read, a member over the size or ratio caps from its header)."""
+    if (n := size(url, settings)) > settings.ingest_max_file_bytes:
+        yield _too_big(url, n, settings)
+        return
     data = read_bytes(url, settings)
     if not data.startswith(ZIP_MAGIC):
         yield Unit(_base(url), url, None, data)
         return
+    archive_unit = Unit(_base(url), url, None, data)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = [m for m in archive.infolist() if not m.is_dir()]
             if not members:
-                yield quarantine(
-                    Unit(_base(url), url, None, data), f"{_base(url)}:0: zip archive has no files\n", settings
-                )
+                yield quarantine(archive_unit, f"{_base(url)}:0: zip archive has no files\n", settings)
             for m in members:
+                if too_big := _over_caps(m, settings):
+                    name = f"{_base(url)}!{cut_text(m.filename)}"
+                    yield quarantine(archive_unit, f"{name}:0: {too_big}\n", settings, member=m.filename)
+                    continue
                 yield Unit(f"{_base(url)}!{m.filename}", url, m.filename, archive.read(m))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
         yield quarantine(
-            Unit(_base(url), url, None, data),
-            f"{_base(url)}:0: not a readable zip archive ({exc})\n",
-            settings,
+            archive_unit, f"{_base(url)}:0: not a readable zip archive ({cut_text(str(exc))})\n", settings
         )
 
 
-def quarantine(unit: Unit, report: str, settings: Settings) -> Rejected:
-    """Keep the rejected bytes in the quarantine with the reason beside them; remove a plain source."""
-    name = unit.name.replace("/", "_")
-    dst = join_url(settings.quarantine(), name)
-    write_bytes_atomic(unit.data, dst, settings)
-    write_bytes_atomic(report.encode(), dst + ".reason.txt", settings)
-    if unit.member is None and unit.url != dst:
-        if _read_only(unit.url):
-            report += "(source left in place: its folder is read-only)\n"
-        else:
-            try:
-                delete([unit.url], settings)
-            except OSError as exc:  # the copy is in quarantine either way
-                report += f"(source left in place: {exc.strerror or exc})\n"
-    return Rejected(unit.name, report, dst)
+def _too_big(url: str, n: int, settings: Settings) -> Rejected:
+    """A file over the size cap: not read, so not copied (it stays where it is); the reason file
+    is ``unread-{sha256(url)[:16]}-{name}.reason.txt``."""
+    name = _base(url)
+    report = (
+        f"{name}:0: file is {n} bytes, over the cap of {settings.ingest_max_file_bytes} "
+        "(BUA_INGEST_MAX_FILE_BYTES); not read\n"
+    )
+    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+    reason_url = join_url(settings.quarantine(), f"unread-{digest}-{_safe_name(name)}.reason.txt")
+    write_bytes_atomic(report.encode(), reason_url, settings)
+    return Rejected(name, report, url)
 
 
-def _read_only(url: str) -> bool:
-    """A local file whose folder or itself has no write permission bits (root ignores them)."""
-    if is_s3(url):
-        return False
-    path = Path(url)
-    return not (path.parent.stat().st_mode & 0o222) or not (path.stat().st_mode & 0o222)
+def _over_caps(member: zipfile.ZipInfo, settings: Settings) -> str | None:
+    """Why a zip member is not extracted (its declared sizes over the caps), or None."""
+    size, packed = member.file_size, member.compress_size
+    if size > settings.ingest_max_file_bytes:
+        return (
+            f"zip member declares {size} bytes uncompressed, over the cap of "
+            f"{settings.ingest_max_file_bytes} (BUA_INGEST_MAX_FILE_BYTES); not extracted"
+        )
+    if size > settings.ingest_max_zip_ratio * max(packed, 1):
+        return (
+            f"zip member declares {size} bytes from {packed} compressed, a ratio over "
+            f"{settings.ingest_max_zip_ratio:g} (BUA_INGEST_MAX_ZIP_RATIO); not extracted"
+        )
+    return None
+
+
+def _safe_name(name: str) -> str:
+    """A file name for the quarantine: no folder separators, at most 200 bytes."""
+    return name.replace("/", "_").replace("\\", "_").encode()[:200].decode(errors="ignore")
+
+
+def quarantine(unit: Unit, report: str, settings: Settings, member: str | None = None) -> Rejected:
+    """Copy the rejected bytes to the quarantine as ``{sha256[:16]}-{name}`` with the reason beside
+    them; the source is left where it is. ``member``: a zip member rejected unread — the archive
+    (``unit``) is kept and the reason file is named after the member."""
+    digest = hashlib.sha256(unit.data).hexdigest()[:16]
+    dst = join_url(settings.quarantine(), f"{digest}-{_safe_name(unit.name)}")
+    if not exists(dst, settings):  # the same hash and name: the same bytes are there already
+        write_bytes_atomic(unit.data, dst, settings)
+    reason_url = (f"{dst}!{_safe_name(member)}" if member is not None else dst) + ".reason.txt"
+    write_bytes_atomic(report.encode(), reason_url, settings)
+    name = unit.name if member is None else f"{unit.name}!{cut_text(member)}"
+    return Rejected(name, report, dst)
 
 
 def rejects_root(settings: Settings) -> str:
@@ -260,9 +299,9 @@ class _Parts:
     readings: dict[tuple[int, str], int]
 
 
-def _parse_parts(shards: int) -> Callable[[bytes, str], _Parts]:
+def _parse_parts(shards: int, max_line_bytes: int) -> Callable[[bytes, str], _Parts]:
     def parse(data: bytes, name: str) -> _Parts:
-        frame = parse_nem12(data, name)
+        frame = parse_nem12(data, name, max_line_bytes)
         parts = split_partitions(frame, shards)
         readings = {k: int(p["values"].list.len().sum() or 0) for k, p in parts.items()}
         return _Parts(frame.height, parts, readings)
@@ -384,9 +423,11 @@ def ingest_nem12(paths: list[str], settings: Settings, batch_readings: int = 6_0
     order, and partitions are independent).
     """
     summary = IngestSummary("nem12")
+    clean_tmp_files(settings.meter_store)  # left by a killed write (a killed ingest)
     writer = _StoreWriter(settings, batch_readings, summary)
+    parse = _parse_parts(settings.shards, settings.ingest_max_line_bytes)
     try:
-        for parsed in _each_parsed(paths, settings, summary, _parse_parts(settings.shards)):
+        for parsed in _each_parsed(paths, settings, summary, parse):
             summary.register_days += parsed.register_days
             summary.readings += sum(parsed.readings.values())
             writer.add(parsed)
@@ -410,7 +451,10 @@ def ingest_nem13(paths: list[str], settings: Settings) -> IngestSummary:
 
     require_tables(settings.db_url, ["site", "meter", "meter_register", "basic_read"])
     summary = IngestSummary("nem13")
-    frames = list(_each_parsed(paths, settings, summary, lambda data, name: parse_nem13(decode(data), name)))
+    cap = settings.ingest_max_line_bytes
+    frames = list(
+        _each_parsed(paths, settings, summary, lambda data, name: parse_nem13(decode(data), name, cap))
+    )
     if not frames:
         return summary
     reads = basic_reads(pl.concat(frames))

@@ -13,13 +13,19 @@ The file is checked as a whole and rejected on the first problems found — with
 reason`` — rather than partly read: a 100 record first (version NEM12), a 900 record last,
 known record types only, a 200 record before any 300, a 300 record before any 400/500, interval
 lengths dividing the day (5, 10, 15, 30), exactly the right number of non-negative numeric
-values, valid dates and date-times, QualityMethod V exactly when 400 records follow.
+values, valid dates and date-times, QualityMethod V exactly when 400 records follow. A value
+that is not a finite number (``nan``, ``inf``, ``1e400`` — beyond f64, read as infinity) rejects
+the file like any other malformed value, naming the interval and the text; so does a line longer
+than ``max_line_bytes`` (``BUA_INGEST_MAX_LINE_BYTES``), checked before any line is split.
+Quoted fields in messages are cut to ``CUT`` characters + "…" (a 20 MB field is not echoed).
 
 Duplicates inside one file (the same NMI, suffix and day twice) are resolved like duplicates
 across files: latest UpdateDateTime, then the later line, wins (``dedupe_register_days``).
 """
 
 from __future__ import annotations
+
+import re
 
 import polars as pl
 
@@ -28,6 +34,9 @@ INTERVAL_LENGTHS = (5, 10, 15, 30)
 QUALITY_300 = r"^(?:[AEFNS][0-9]{0,2}|V)$"
 QUALITY_400 = r"^[AEFNS][0-9]{0,2}$"
 MAX_ERRORS = 20
+MAX_LINE_BYTES = 1 << 20  # default line cap (Settings.ingest_max_line_bytes)
+CUT = 80  # characters of a quoted field kept in a message
+_QUOTED = re.compile(r"'([^'\n]{" + str(CUT + 1) + ",})'")
 # the quality string of a day whose intervals all carry the 300 record's flag, by flag + count
 _UNIFORM_QUALITY = {f"{flag}{1440 // il}": flag * (1440 // il) for flag in "AEFNSV" for il in (5, 10, 15, 30)}
 
@@ -53,12 +62,24 @@ REGISTER_DAY_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+def cut_text(text: str, n: int = CUT) -> str:
+    """``text`` cut to ``n`` characters + "…" when longer."""
+    return text if len(text) <= n else text[:n] + "…"
+
+
+def _cut_reason(reason: str) -> str:
+    """A reason with each quoted field cut to ``CUT`` characters, and at most ``4 * CUT`` in all."""
+    return cut_text(_QUOTED.sub(lambda m: "'" + cut_text(m[1]) + "'", reason), 4 * CUT)
+
+
 class MdffError(ValueError):
-    """A file that cannot be read as a whole; ``problems`` are ``(line, reason)`` pairs."""
+    """A file that cannot be read as a whole; ``problems`` are ``(line, reason)`` pairs (long quoted
+    fields cut: ``_cut_reason``)."""
 
     def __init__(self, name: str, problems: list[tuple[int, str]]) -> None:
-        self.name = name
-        self.problems = problems
+        self.name = cut_text(name, 2 * CUT)
+        self.problems = [(line, _cut_reason(reason)) for line, reason in problems]
+        problems = self.problems
         first_line, first_reason = problems[0]
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
         super().__init__(f"{name}:{first_line}: {first_reason}{more}")
@@ -142,6 +163,18 @@ def mdff_lines(text: str | bytes, fields: bool = True) -> pl.DataFrame:
     return lines.with_columns(pl.col("raw").str.split(",").alias("fields")).with_columns(
         pl.col("fields").list.first().str.strip_chars().alias("rec")
     )
+
+
+def long_lines(lines: pl.DataFrame, max_line_bytes: int) -> list[tuple[int, str]]:
+    """``(line, reason)`` of the lines (``mdff_lines``) longer than ``max_line_bytes`` bytes."""
+    size = pl.col("raw").str.len_bytes() - pl.col("raw").str.ends_with("\r").cast(pl.UInt32)  # CR of CR LF
+    if lines.height == 0 or (lines.select(size.max()).item() or 0) <= max_line_bytes:
+        return []
+    rows = lines.filter(size > max_line_bytes).select("line", size.alias("n")).head(MAX_ERRORS).rows()
+    return [
+        (int(line), f"line is {n} bytes long, over the cap of {max_line_bytes} (BUA_INGEST_MAX_LINE_BYTES)")
+        for line, n in rows
+    ]
 
 
 def fields_of(lines: pl.DataFrame, rec: str) -> pl.DataFrame:
@@ -358,21 +391,18 @@ def _interval_days(lines: pl.DataFrame, d200: pl.DataFrame) -> tuple[pl.DataFram
         pl.col("date_text").str.to_date("%Y%m%d", strict=False).alias("read_date"),
         mdff_datetime(pl.col("update_text")).alias("update_datetime"),
         mdff_datetime(pl.col("msats_text")).alias("msats_load_datetime"),
-    ).drop("fields")
-    # whole-column checks first (a non-numeric value casts to null, "nan" to NaN); the per-row
-    # lists are searched only in a file that has such a value
+    )
+    # whole-column checks first (a non-numeric value casts to null; "nan" to NaN; "inf" and
+    # "1e400" to infinity); the per-row lists are searched only in a file that has such a value
     flat = days.get_column("values").explode()
-    if flat.is_null().any() or flat.is_nan().any():
-        bad_value = pl.col("values").list.eval(pl.element().is_null() | pl.element().is_nan()).list.any()
-        found.append(problems_where(days, bad_value, "300 record has a non-numeric interval value"))
+    if flat.is_null().any() or not flat.is_finite().all():
+        found.append(_unreadable_values(days))
     if flat.len() and (flat.min() or 0) < 0:
+        low = pl.col("values").list.eval(pl.element().filter(pl.element().is_finite())).list.min()
         found.append(
-            problems_where(
-                days,
-                pl.col("values").list.min() < 0,
-                pl.format("300 record has a negative interval value ({})", pl.col("values").list.min()),
-            )
+            problems_where(days, low < 0, pl.format("300 record has a negative interval value ({})", low))
         )
+    days = days.drop("fields")
     found += problems_all(
         days,
         [
@@ -397,6 +427,19 @@ def _interval_days(lines: pl.DataFrame, d200: pl.DataFrame) -> tuple[pl.DataFram
         ],
     )
     return days.drop("last_value", "date_text", "update_text", "msats_text", "n_fields", "n_values"), found
+
+
+def _unreadable_values(days: pl.DataFrame) -> pl.DataFrame:
+    """The first value of each 300 record that is not a number, or not a finite one, with its
+    interval number and text (``days`` still has its ``fields``)."""
+    bad = pl.element().is_null() | ~pl.element().is_finite()
+    rows = days.filter(pl.col("values").list.eval(bad).list.any()).head(MAX_ERRORS)
+    rows = rows.with_columns(pl.col("values").list.eval(bad).list.arg_max().alias("_i"))
+    text = pl.col("fields").list.get(pl.col("_i") + 2).str.strip_chars().str.slice(0, CUT + 1)
+    what = pl.when(pl.col("values").list.get(pl.col("_i")).is_null()).then(pl.lit("a number"))
+    what = what.otherwise(pl.lit("a finite number"))
+    reason = pl.format("300 record interval {} value '{}' is not {}", pl.col("_i") + 1, text, what)
+    return rows.select("line", reason.alias("reason"))
 
 
 def _events(lines: pl.DataFrame, days: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
@@ -510,6 +553,10 @@ def _b2b(lines: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
                 pl.format("500 record IndexRead '{}' is not a number", "index_text"),
             ),
             (
+                ~pl.col("b2b_index_read").is_finite(),
+                pl.format("500 record IndexRead '{}' is not a finite number", "index_text"),
+            ),
+            (
                 bad_datetime(pl.col("read_text")),
                 pl.format("500 record ReadDateTime '{}' is not a valid date-time", "read_text"),
             ),
@@ -524,10 +571,12 @@ def _b2b(lines: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
     return kept, found
 
 
-def parse_nem12(text: str | bytes, name: str) -> pl.DataFrame:
+def parse_nem12(text: str | bytes, name: str, max_line_bytes: int = MAX_LINE_BYTES) -> pl.DataFrame:
     """Register-day rows (``REGISTER_DAY_SCHEMA``) of one NEM12 file (its text, or its bytes as
     read: see ``mdff_lines``), or :class:`MdffError`."""
     lines = mdff_lines(text, fields=False)
+    if too_long := long_lines(lines, max_line_bytes):
+        raise MdffError(name, too_long)
     rec = pl.col("rec")
     lines = lines.with_columns(
         pl.when(rec == "200").then(pl.col("line")).forward_fill().alias("ctx200"),

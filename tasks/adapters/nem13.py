@@ -26,9 +26,11 @@ from sql.schema import metadata
 from tasks.adapters.db import read_sql, transaction
 from tasks.adapters.nem12 import (
     MAX_ERRORS,
+    MAX_LINE_BYTES,
     MdffError,
     bad_datetime,
     envelope_problems,
+    long_lines,
     mdff_datetime,
     mdff_lines,
     problems_where,
@@ -63,9 +65,13 @@ def _f(i: int) -> pl.Expr:
     return pl.col("fields").list.get(i, null_on_oob=True).str.strip_chars()
 
 
-def parse_nem13(text: str, name: str) -> pl.DataFrame:
-    """One row per 250 record, with both reads; :class:`MdffError` for a malformed file."""
-    lines = mdff_lines(text)
+def parse_nem13(text: str, name: str, max_line_bytes: int = MAX_LINE_BYTES) -> pl.DataFrame:
+    """One row per 250 record, with both reads; :class:`MdffError` for a malformed file (a read or
+    quantity that is not a finite number, e.g. ``1e400`` or ``nan``, or a line over the cap, too)."""
+    lines = mdff_lines(text, fields=False)
+    if too_long := long_lines(lines, max_line_bytes):
+        raise MdffError(name, too_long)
+    lines = lines.with_columns(pl.col("raw").str.split(",").alias("fields"))
     found: list[pl.DataFrame] = []
     if lines.height == 0:
         raise MdffError(name, [(1, "empty file: no 100 header record")])
@@ -125,15 +131,31 @@ def parse_nem13(text: str, name: str) -> pl.DataFrame:
         ),
         problems_where(
             reads,
-            pl.col("current_read").is_null() | (pl.col("current_read") < 0),
+            pl.col("current_read").is_null()
+            | (pl.col("current_read").is_finite() & (pl.col("current_read") < 0)),
             pl.format("250 record CurrentRegisterRead '{}' is not a non-negative number", "curr_text"),
         ),
         problems_where(
             reads,
             (pl.col("prev_text").fill_null("") != "")
-            & (pl.col("previous_read").is_null() | (pl.col("previous_read") < 0)),
+            & (
+                pl.col("previous_read").is_null()
+                | (pl.col("previous_read").is_finite() & (pl.col("previous_read") < 0))
+            ),
             pl.format("250 record PreviousRegisterRead '{}' is not a non-negative number", "prev_text"),
         ),
+        *[
+            problems_where(
+                reads,
+                ~pl.col(column).is_finite(),
+                pl.format(f"250 record {field} '{{}}' is not a finite number", text),
+            )
+            for column, field, text in (
+                ("current_read", "CurrentRegisterRead", "curr_text"),
+                ("previous_read", "PreviousRegisterRead", "prev_text"),
+                ("quantity", "Quantity", "qty_text"),
+            )
+        ],
         problems_where(
             reads,
             pl.col("current_datetime").is_null(),

@@ -8,9 +8,12 @@ object). Nothing else in bua opens an S3 path by hand.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import shutil
+import sys
 import tempfile
+import time
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -72,11 +75,29 @@ def write_bytes_atomic(data: bytes, url: str, settings: Settings) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        _test_pause(path.name)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+_writes = itertools.count(1)
+
+
+def _test_pause(name: str) -> None:
+    """Test hook: ``BUA_TEST_PAUSE_BEFORE_RENAME=<file name>:<seconds>[:<after n>]`` holds the
+    (n+1)-th and later local writes of files of that name with their temporary file in place,
+    saying so on stderr, so a test can ``kill -9`` the process there (tests/ingest/test_kill.py).
+    Unset in production."""
+    hook = os.environ.get("BUA_TEST_PAUSE_BEFORE_RENAME")
+    if not hook:
+        return
+    target, seconds, *after = hook.split(":")
+    if name == target and next(_writes) > int(after[0] if after else 0):
+        print(f"BUA_TEST_PAUSE_BEFORE_RENAME: holding a write of {name}", file=sys.stderr, flush=True)
+        time.sleep(float(seconds))
 
 
 def read_bytes(url: str, settings: Settings) -> bytes:
@@ -103,6 +124,13 @@ def scan_parquet(url: str | list[str], settings: Settings, **kwargs: object) -> 
     if isinstance(first, str) and is_s3(first):
         return pl.scan_parquet(url, storage_options=settings.storage_options(), **kwargs)  # type: ignore[arg-type]
     return pl.scan_parquet(url, **kwargs)  # type: ignore[arg-type]
+
+
+def size(url: str, settings: Settings) -> int:
+    """The size in bytes of the file or object at ``url`` (without reading it)."""
+    if is_s3(url):
+        return int(_fs(settings).size(_strip(url)))
+    return os.path.getsize(url)
 
 
 def exists(url: str, settings: Settings) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tests.conftest import MDFF
+from tests.conftest import MDFF, needs_mdff
 
 runner = CliRunner()
 
@@ -21,6 +21,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
     }
 
 
+@needs_mdff
 def test_meter_show_csv_with_400_qualities(tmp_path: Path) -> None:
     """Example_NEM12_multiple_quality.csv: CCCC123456 E1 on 2004-04-17, 400 records F14 for
     intervals 1-20, A for 21-24, S14 for 25-48; first value 18.023, 21st 21.424."""
@@ -54,6 +55,7 @@ def test_meter_show_csv_with_400_qualities(tmp_path: Path) -> None:
     assert len(lines) == 49
 
 
+@needs_mdff
 def test_exit_codes(tmp_path: Path) -> None:
     bad = tmp_path / "in"
     bad.mkdir()

@@ -19,8 +19,10 @@ from tasks.adapters.meter_store import explode_intervals, merge_register_days, s
 from tasks.adapters.nem12 import MdffError, decode, parse_nem12
 from tasks.adapters.nem13 import parse_nem13
 from tasks.settings import Settings
-from tests.conftest import MDFF
+from tests.conftest import MDFF, needs_mdff
 from tests.ingest.helpers import NEM12_FILES, NEM13_FILES, member_bytes, nemreader_intervals
+
+pytestmark = needs_mdff  # every test here reads the shared MDFF examples
 
 NEMREADER_WRONG = {"NEM12#Scenario10#ETSAMDP#NEMMCO.zip"}  # see test_nemreader_exceptions.py
 

@@ -25,6 +25,7 @@ from tasks.adapters.nem12_write import nem12_text
 from tasks.adapters.storage import list_files, read_bytes
 from tasks.domain.shard import shard_of
 from tasks.settings import Settings
+from tests.conftest import needs_mdff
 from tests.ingest.helpers import NEM12_FILES, member_bytes
 
 CREATED = dt.datetime(2024, 5, 1)
@@ -114,6 +115,7 @@ def test_runs_merge_into_partitions_already_in_the_store(load: list[str], tmp_pa
     assert _store_bytes(tmp_path / "new") == _store_bytes(tmp_path / "old")
 
 
+@needs_mdff
 def test_example_files_same_bytes_as_the_old_way(tmp_path: Path) -> None:
     """Every NEM12 example file (the conformance set, zips included), in one ingest with runs
     forced after every file vs. merged file by file the old way."""

@@ -6,6 +6,7 @@ has ``IntervalLength`` 15 on line 2 (``200,...,kWh,15,``) and 48 values on line 
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from tasks.adapters.ingest import ingest_nem12
 from tasks.adapters.nem12 import MdffError, decode, parse_nem12
 from tasks.settings import Settings
-from tests.conftest import MDFF
+from tests.conftest import MDFF, needs_mdff
 from tests.ingest.helpers import INVALID, member_bytes
 
 REJECTED = {
@@ -47,10 +48,12 @@ REJECTED = {
 }
 
 
+@needs_mdff
 def test_the_decisions_cover_every_invalid_file() -> None:
     assert {p.name for p in INVALID.iterdir()} == set(REJECTED) | {"Example_NEM12_empty.csv"}
 
 
+@needs_mdff
 @pytest.mark.parametrize("name", sorted(REJECTED))
 def test_invalid_file_is_rejected_with_line_and_reason(name: str) -> None:
     member, data = member_bytes(INVALID / name)
@@ -61,54 +64,84 @@ def test_invalid_file_is_rejected_with_line_and_reason(name: str) -> None:
     assert str(err.value).startswith(f"{member}:{line}: {reason}")
 
 
+@needs_mdff
 def test_concatenated_powercor_file_also_reports_the_early_900() -> None:
     with pytest.raises(MdffError) as err:
         parse_nem12((INVALID / "Example_NEM12_powercor.csv").read_text(), "p.csv")
     assert (6, "900 end-of-data record before the end of the file") in err.value.problems
 
 
+@needs_mdff
 def test_header_and_footer_only_is_valid_and_empty() -> None:
     """Example_NEM12_empty.csv is a 100 and a 900 record: valid MDFF with no data."""
     assert parse_nem12((INVALID / "Example_NEM12_empty.csv").read_text(), "empty.csv").height == 0
 
 
-def test_ingest_quarantines_rejects_and_goes_on(tmp_path: Path) -> None:
+def _kept_name(data: bytes, name: str) -> str:
+    """The quarantine's name of rejected bytes: the first 16 hex digits of their SHA-256, then the name."""
+    return f"{hashlib.sha256(data).hexdigest()[:16]}-{name}"
+
+
+@needs_mdff
+def test_ingest_quarantines_copies_of_rejects_and_goes_on(tmp_path: Path) -> None:
     src = tmp_path / "in"
     shutil.copytree(INVALID, src)
-    src.chmod(0o755)  # the shared examples are read-only; this copy is ours to move files out of
-    for f in src.iterdir():
-        f.chmod(0o644)
     good = src / "zz_good.csv"
     good.write_text(
         "100,NEM12,202401100000,MDP1,RET1\n200,NMI0000001,E1,1,E1,N1,M1,kWh,30,\n300,20240101,"
         + ",".join(["0.5"] * 48)
         + ",A,,,20240102000000,\n900\n"
     )
+    before = {p.name: p.read_bytes() for p in src.iterdir()}
     settings = Settings(meter_store=str(tmp_path / "store"), output_url=str(tmp_path / "out"), shards=2)
     summary = ingest_nem12([str(src)], settings)
     assert summary.files == 12 and summary.accepted == 2 and len(summary.rejected) == 10
     assert summary.register_days == 1 and summary.readings == 48
     q = tmp_path / "out" / "quarantine"
-    reason = (q / "Example_NEM12_15min_200_30min_300.csv.reason.txt").read_text()
+    data = (INVALID / "Example_NEM12_15min_200_30min_300.csv").read_bytes()
+    kept = q / _kept_name(data, "Example_NEM12_15min_200_30min_300.csv")
     assert (
-        reason
+        Path(f"{kept}.reason.txt").read_text()
         == "Example_NEM12_15min_200_30min_300.csv:3: 300 record has 48 interval values; IntervalLength 15 of its 200 record (line 2) needs 96\n"
     )
-    # moved: gone from the input folder, same bytes in quarantine
-    assert not (src / "Example_NEM12_15min_200_30min_300.csv").exists()
-    assert (q / "Example_NEM12_15min_200_30min_300.csv").read_bytes() == (
-        INVALID / "Example_NEM12_15min_200_30min_300.csv"
-    ).read_bytes()
+    assert kept.read_bytes() == data  # a copy with the same bytes ...
+    assert {p.name: p.read_bytes() for p in src.iterdir()} == before  # ... and every source untouched
     # a rejected zip member is kept as its own bytes; the archive stays where it is
-    assert (
-        (q / "Example_NEM12_powercor.csv.zip!Example_NEM12_powercor.csv")
-        .read_bytes()
-        .startswith(b"\r\n200,VABD000163")
+    _, member = member_bytes(INVALID / "Example_NEM12_powercor.csv.zip")
+    kept = q / _kept_name(member, "Example_NEM12_powercor.csv.zip!Example_NEM12_powercor.csv")
+    assert kept.read_bytes().startswith(b"\r\n200,VABD000163")
+    assert any(r.quarantined_as == str(kept) for r in summary.rejected)
+
+
+def test_two_bad_files_of_one_name_both_keep_their_bytes(tmp_path: Path) -> None:
+    """meter.csv in two folders, different bad bytes: two copies, two reasons, both sources stay."""
+    bad = {
+        "a": "100,NEM12,202401100000,MDP1,RET1\n300,20240101\n900\n",  # a 300 before any 200
+        "b": "200,NMI0000001,E1,1,E1,N1,M1,kWh,30,\n900\n",  # no 100 header
+    }
+    for folder, text in bad.items():
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "meter.csv").write_text(text)
+    settings = Settings(meter_store=str(tmp_path / "store"), output_url=str(tmp_path / "out"))
+    summary = ingest_nem12([str(tmp_path / "a"), str(tmp_path / "b")], settings)
+    assert [r.name for r in summary.rejected] == ["meter.csv", "meter.csv"]
+    q = tmp_path / "out" / "quarantine"
+    for folder, text in bad.items():
+        kept = q / _kept_name(text.encode(), "meter.csv")
+        assert kept.read_text() == text and (tmp_path / folder / "meter.csv").read_text() == text
+    assert Path(f"{q / _kept_name(bad['a'].encode(), 'meter.csv')}.reason.txt").read_text() == (
+        "meter.csv:2: 300 record before any 200 record\n"
     )
-    assert (src / "Example_NEM12_powercor.csv.zip").exists()
+    assert Path(f"{q / _kept_name(bad['b'].encode(), 'meter.csv')}.reason.txt").read_text() == (
+        "meter.csv:1: missing 100 header record (first record is '200')\n"
+    )
+    assert len(list(q.iterdir())) == 4  # two copies, two reason files
+    again = ingest_nem12([str(tmp_path / "a")], settings)  # the same bad file again: the same copy
+    assert len(again.rejected) == 1 and len(list(q.iterdir())) == 4
 
 
-def test_read_only_source_is_copied_not_deleted(tmp_path: Path) -> None:
+@needs_mdff
+def test_read_only_source_is_copied(tmp_path: Path) -> None:
     src = tmp_path / "ro"
     src.mkdir()
     shutil.copy(INVALID / "Example_NEM12_missing_header.csv", src)
@@ -120,9 +153,13 @@ def test_read_only_source_is_copied_not_deleted(tmp_path: Path) -> None:
     finally:
         src.chmod(0o755)
     assert (src / "Example_NEM12_missing_header.csv").exists()
-    assert "source left in place" in summary.rejected[0].reason
+    assert (
+        Path(summary.rejected[0].quarantined_as).read_bytes()
+        == (INVALID / "Example_NEM12_missing_header.csv").read_bytes()
+    )
 
 
+@needs_mdff
 def test_the_other_mdff_version_is_skipped_not_quarantined(tmp_path: Path) -> None:
     """A folder may hold NEM12 and NEM13 files: each ingest leaves the other kind in place."""
     src = tmp_path / "in"

@@ -91,7 +91,25 @@ def test_several_200_records_for_one_nmi() -> None:
             3,
             "300 record has 47 interval values; IntervalLength 30 of its 200 record (line 2) needs 48",
         ),
-        ([H200, _300(values=["1"] * 47 + ["1..2"])], 3, "300 record has a non-numeric interval value"),
+        (
+            [H200, _300(values=["1"] * 47 + ["1..2"])],
+            3,
+            "300 record interval 48 value '1..2' is not a number",
+        ),
+        # non-finite values: 1e400 is beyond f64 (read as infinity), nan/NaN/inf read as such
+        *[
+            (
+                [H200, _300(values=["1"] * 9 + [v] + ["1"] * 38)],
+                3,
+                f"300 record interval 10 value '{v}' is not a finite number",
+            )
+            for v in ("1e400", "inf", "nan", "NaN", "-inf")
+        ],
+        (
+            [H200, _300(), "500,S,RSO1,20240101120000,1e400"],
+            4,
+            "500 record IndexRead '1e400' is not a finite number",
+        ),
         ([H200, _300(date="20240230")], 3, "300 record IntervalDate '20240230' is not a valid YYYYMMDD date"),
         (
             [H200, _300(update="20241340000000")],
@@ -130,3 +148,20 @@ def test_missing_900_and_header() -> None:
         parse_nem12("\n".join([H100, H200, _300()]), "f.csv")
     with pytest.raises(MdffError, match=r"^f.csv:1: 100 record version is 'NEM13', not NEM12"):
         parse_nem12(_file(H200, _300()).replace("NEM12", "NEM13"), "f.csv")
+
+
+def test_long_line_and_long_fields_are_cut_in_messages() -> None:
+    """A 300 record line of 1 MiB + 1 byte is over the default cap (1 << 20 bytes); a 200-character
+    date is echoed as its first 80 characters and "…"."""
+    long_line = "300," + "9" * ((1 << 20) - 3)  # 4 + 1048573 = 1048577 bytes
+    with pytest.raises(MdffError) as err:
+        parse_nem12(_file(H200, long_line), "f.csv")
+    assert err.value.problems == [
+        (3, "line is 1048577 bytes long, over the cap of 1048576 (BUA_INGEST_MAX_LINE_BYTES)")
+    ]
+    with pytest.raises(MdffError) as err:
+        parse_nem12(_file(H200, _300(date="2" * 200)), "f.csv")
+    assert err.value.problems[0] == (
+        3,
+        "300 record IntervalDate '" + "2" * 80 + "…' is not a valid YYYYMMDD date",
+    )

@@ -17,8 +17,10 @@ from sql.schema import metadata
 from tasks.adapters.db import engine_for, init_db
 from tasks.adapters.ingest import ingest_nem13
 from tasks.settings import Settings
-from tests.conftest import MDFF
+from tests.conftest import MDFF, needs_mdff
 from tests.ingest.helpers import member_bytes
+
+pytestmark = needs_mdff  # every test here reads the shared MDFF examples
 
 EXAMPLE = MDFF / "nem13" / "NEM13#000000000000015#CNRGYMDP#NEMMCO.zip"
 

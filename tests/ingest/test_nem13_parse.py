@@ -56,6 +56,20 @@ def test_later_line_wins_at_equal_update_and_latest_update_wins() -> None:
             "250 record CurrentRegisterReadDateTime '20041301000000' is not a valid date-time",
         ),
         (_file("550,N,,A,"), 2, "550 record not directly after a 250 record"),
+        # non-finite reads: 1e400 is beyond f64 (read as infinity); nan and inf read as such
+        *[
+            (
+                _file(_r250("1", "20040101000000", v, "20040201000000", "20040202000000")),
+                2,
+                f"250 record CurrentRegisterRead '{v}' is not a finite number",
+            )
+            for v in ("1e400", "inf", "nan", "NaN")
+        ],
+        (
+            _file(_r250("1e400", "20040101000000", "2", "20040201000000", "20040202000000")),
+            2,
+            "250 record PreviousRegisterRead '1e400' is not a finite number",
+        ),
         (_file("300,20040101"), 2, "unknown record type '300' in a NEM13 file"),
         ("200,NMI\n900\n", 1, "missing 100 header record of version NEM13 (first record: '200,NMI')"),
     ],

@@ -17,7 +17,7 @@ import pytest
 from tasks.adapters.meter_store import explode_intervals, merge_register_days, scan_interval
 from tasks.adapters.nem12 import MdffError, decode, parse_nem12
 from tasks.settings import Settings
-from tests.conftest import MDFF
+from tests.conftest import MDFF, needs_mdff
 from tests.ingest.helpers import member_bytes, nemreader_intervals
 
 logging.getLogger("nemreader").setLevel(logging.CRITICAL)
@@ -29,6 +29,7 @@ def _day(date: str, value: float, quality: str = "A", update: str = "20240105000
     return ",".join(["300", date, *[f"{value:g}"] * 48, quality, "", "", update, ""])
 
 
+@needs_mdff
 def test_broken_300_record_400s_go_to_the_wrong_day_in_nemreader() -> None:
     """ETSAMDP Scenario 10: the 300 record of 2005-01-13 (B2) is broken over three lines.
 
@@ -95,6 +96,7 @@ def test_older_update_later_in_file_does_not_win(tmp_path: Path) -> None:
     assert ours["value"].unique().to_list() == [2.0]
 
 
+@needs_mdff
 def test_400_records_not_covering_the_day_are_half_applied_by_nemreader() -> None:
     """invalid/Example_NEM12_15min_200_30min_400.csv: a 15-minute day (96 values) whose 400
     records cover 1-48 only. MDFF: the 400 records of a V day cover every interval. nemreader

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import zipfile
 from pathlib import Path
@@ -15,7 +16,7 @@ from tasks.adapters.meter_store import explode_intervals, scan_interval
 from tasks.adapters.nem12_write import nem12_text
 from tasks.domain.shard import shard_of
 from tasks.settings import Settings
-from tests.conftest import MDFF
+from tests.conftest import MDFF, needs_mdff
 
 
 def _nem12(nmi: str, value: float) -> bytes:
@@ -33,6 +34,7 @@ def _nem12(nmi: str, value: float) -> bytes:
     return nem12_text(df, created=dt.datetime(2024, 6, 2)).encode()
 
 
+@needs_mdff
 def test_s3_sources_store_and_quarantine(s3_bucket: str, tmp_path: Path) -> None:
     settings = Settings(meter_store=f"{s3_bucket}/store", output_url=f"{s3_bucket}/out", shards=4)
     s3 = boto3.client("s3", endpoint_url=settings.s3_endpoint_url, region_name="ap-southeast-2")
@@ -46,10 +48,11 @@ def test_s3_sources_store_and_quarantine(s3_bucket: str, tmp_path: Path) -> None
 
     summary = ingest_nem12([f"{s3_bucket}/in/"], settings)
     assert (summary.files, summary.accepted, summary.register_days) == (3, 2, 6)
-    assert summary.rejected[0].quarantined_as == f"{s3_bucket}/out/quarantine/day1.zip!bad.csv"
-    reason = (
-        s3.get_object(Bucket=bucket, Key="out/quarantine/day1.zip!bad.csv.reason.txt")["Body"].read().decode()
-    )
+    bad = (MDFF / "invalid" / "Example_NEM12_missing_header.csv").read_bytes()
+    kept = f"{hashlib.sha256(bad).hexdigest()[:16]}-day1.zip!bad.csv"  # the member's bytes' hash
+    assert summary.rejected[0].quarantined_as == f"{s3_bucket}/out/quarantine/{kept}"
+    assert s3.get_object(Bucket=bucket, Key=f"out/quarantine/{kept}")["Body"].read() == bad
+    reason = s3.get_object(Bucket=bucket, Key=f"out/quarantine/{kept}.reason.txt")["Body"].read().decode()
     assert reason.startswith("day1.zip!bad.csv:2: missing 100 header record")
 
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="store/")["Contents"])
