@@ -165,21 +165,12 @@ def fx_with_base(fx: pl.DataFrame, reporting_currency: str) -> pl.DataFrame:
     return fx.sort("currency", "valid_from")
 
 
-def _checks(known_currencies: list[str]) -> list[tuple[str, pl.Expr, pl.Expr]]:
-    """(column, refused-when, reason) of every rule, in the order reasons are listed."""
-    ident, amount = _text("id"), _text("bill_amount")
-    # ids are compared ignoring case, as MariaDB's collation does, so that every database agrees
-    first_line = pl.col("line").min().over(ident.str.to_lowercase())
-    first_id = ident.first().over(ident.str.to_lowercase())  # rows are in line order here
-    first_as = pl.when(first_id != ident).then(pl.format(" as {}", cut(first_id))).otherwise(pl.lit(""))
-    unsigned = amount.str.replace(r"^[+-]", "")
-    int_digits = unsigned.str.extract(r"^(\d*)").str.strip_chars_start("0").str.len_chars()
-    decimals = unsigned.str.extract(r"\.(\d*)$").fill_null("").str.strip_chars_end("0").str.len_chars()
-    known = _currency().is_in(known_currencies).fill_null(False)
-    money = f"DECIMAL({MONEY_PRECISION},{MONEY_SCALE})"
-    checks: list[tuple[str, pl.Expr, pl.Expr]] = [
-        (c, _empty(c), pl.lit(f"missing {c}")) for c in REQUIRED_VALUES
-    ]
+Check = tuple[str, pl.Expr, pl.Expr]  # (column, refused-when, reason)
+
+
+def _text_checks() -> list[Check]:
+    """Rules every text value meets: required, UTF-8, fits its column, no control characters."""
+    checks: list[Check] = [(c, _empty(c), pl.lit(f"missing {c}")) for c in REQUIRED_VALUES]
     checks += [
         (c, pl.col(f"_not_utf8_{c}"), pl.lit(f"{c} is not UTF-8 text (save the file as UTF-8)"))
         for c in REQUIRED_COLUMNS
@@ -192,10 +183,18 @@ def _checks(known_currencies: list[str]) -> list[tuple[str, pl.Expr, pl.Expr]]:
         )
         for c, n in TEXT_LIMITS.items()
     ]
-    checks += [
+    return checks + [
         (c, _text(c).str.contains(_CONTROL), pl.lit(f"control character in {c}")) for c in REQUIRED_COLUMNS
     ]
-    checks += [
+
+
+def _id_and_date_checks() -> list[Check]:
+    ident = _text("id")
+    # ids are compared ignoring case, as MariaDB's collation does, so that every database agrees
+    first_line = pl.col("line").min().over(ident.str.to_lowercase())
+    first_id = ident.first().over(ident.str.to_lowercase())  # rows are in line order here
+    first_as = pl.when(first_id != ident).then(pl.format(" as {}", cut(first_id))).otherwise(pl.lit(""))
+    return [
         (
             "id",
             ~_empty("id") & ~ident.str.contains(_ID),
@@ -218,6 +217,19 @@ def _checks(known_currencies: list[str]) -> list[tuple[str, pl.Expr, pl.Expr]]:
             ~_bill_date().is_between(FIRST_DATE, LAST_DATE),
             pl.format(f"bill_date {{}} outside {FIRST_DATE}..{LAST_DATE}", _bill_date().cast(pl.String)),
         ),
+    ]
+
+
+def _money_checks(known_currencies: list[str]) -> list[Check]:
+    """bill_amount a plain decimal that fits DECIMAL(14,2) (exactly, from its digits), a known
+    currency with a rate on the bill date, and a converted amount that fits too."""
+    amount = _text("bill_amount")
+    unsigned = amount.str.replace(r"^[+-]", "")
+    int_digits = unsigned.str.extract(r"^(\d*)").str.strip_chars_start("0").str.len_chars()
+    decimals = unsigned.str.extract(r"\.(\d*)$").fill_null("").str.strip_chars_end("0").str.len_chars()
+    known = _currency().is_in(known_currencies).fill_null(False)
+    money, whole = f"DECIMAL({MONEY_PRECISION},{MONEY_SCALE})", MONEY_PRECISION - MONEY_SCALE
+    return [
         (
             "bill_amount",
             ~_empty("bill_amount") & ~_amount_is_numeric(),
@@ -225,10 +237,9 @@ def _checks(known_currencies: list[str]) -> list[tuple[str, pl.Expr, pl.Expr]]:
         ),
         (
             "bill_amount",
-            _amount_is_numeric() & (int_digits > MONEY_PRECISION - MONEY_SCALE),
+            _amount_is_numeric() & (int_digits > whole),
             pl.format(
-                f"bill_amount '{{}}' out of range (at most {MONEY_PRECISION - MONEY_SCALE} digits before "
-                f"the point: {money})",
+                f"bill_amount '{{}}' out of range (at most {whole} digits before the point: {money})",
                 cut(amount),
             ),
         ),
@@ -251,20 +262,19 @@ def _checks(known_currencies: list[str]) -> list[tuple[str, pl.Expr, pl.Expr]]:
         ),
         (
             "bill_amount",
-            (int_digits <= MONEY_PRECISION - MONEY_SCALE) & (pl.col("_base").abs() >= MONEY_LIMIT),
+            (int_digits <= whole) & (pl.col("_base").abs() >= MONEY_LIMIT),
             pl.format(
                 f"bill_amount_base {{}} out of range after conversion ({money})",
                 pl.col("_base").cast(pl.Decimal(38, 2), strict=False).cast(pl.String),
             ),
         ),
     ]
-    return checks
 
 
 def _reasons(known_currencies: list[str]) -> list[pl.Expr]:
     """``reason``: every reason a row is refused, joined by '; ' (null when the row is good), and
     ``column``: the columns at fault, in the same order."""
-    checks = _checks(known_currencies)
+    checks = _text_checks() + _id_and_date_checks() + _money_checks(known_currencies)
     reasons = pl.concat_str(
         [pl.when(w.fill_null(False)).then(r) for _, w, r in checks], separator="; ", ignore_nulls=True
     )

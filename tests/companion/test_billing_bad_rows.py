@@ -124,3 +124,44 @@ def test_database_refusal_names_no_row_value(db_url):
     message = database_refusal("in/b.csv", caught.value)
     assert message.startswith("in/b.csv: the database refused the load, nothing of this file was loaded (")
     assert "NNNN" not in message and "X-1" not in message
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "mariadb"])
+def test_cli_loads_good_rows_and_exits_3(kind: str, tmp_path: Path, prefect_harness: str):
+    """`bua ingest billing-csv` as a user runs it (a subprocess, against the session's Prefect API)."""
+    from tests.dbservers import fresh_database, server_problem
+    from tests.test_cli_errors import bua
+
+    problem = server_problem(kind)
+    if problem:
+        pytest.skip(problem)
+    src = tmp_path / "billing.csv"
+    src.write_bytes(file_bytes())
+    with fresh_database(kind, tmp_path) as url:
+        init_db(url)
+        r = bua(
+            [
+                "--database-url",
+                url,
+                "ingest",
+                "billing-csv",
+                str(src),
+                "--rejects-url",
+                str(tmp_path / "rej"),
+            ],
+            tmp_path,
+            {"PREFECT_API_URL": prefect_harness},
+        )
+        with engine_for(url).connect() as c:
+            ids = sorted(c.execute(sa.text("SELECT id FROM billing_record")).scalars())
+    assert r.returncode == 3, r.stderr
+    assert (
+        f"{src}: 3 loaded, 0 already loaded, 8 rejected (rejects: {tmp_path / 'rej'}/billing.csv." in r.stdout
+    )
+    assert (
+        r.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: 8 row(s) rejected in 1 file(s), the other rows loaded;")
+    )
+    assert ids == ["G-001", "G-006", "G-009"]
+    assert "NNNNNNNNNN" * 10 not in r.stdout + r.stderr  # the 100,000-character name is never echoed
