@@ -17,11 +17,10 @@ from prefect.events import emit_event
 from tasks.adapters import storage
 from tasks.adapters.db import DatabaseError
 from tasks.companion.billing_ingest import IngestResult, known_files, load_billing_csv
-from tasks.redact import install_log_redaction, redact
+from tasks.redact import redact
 from tasks.settings import Settings, load_settings
 
 EVENT_NAME = "aws.s3.object.created"
-install_log_redaction()  # Prefect's flow and task run logs of these flows pass through tasks.redact
 
 
 class BillingIngestError(RuntimeError):

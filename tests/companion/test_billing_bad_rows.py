@@ -165,3 +165,20 @@ def test_cli_loads_good_rows_and_exits_3(kind: str, tmp_path: Path, prefect_harn
     )
     assert ids == ["G-001", "G-006", "G-009"]
     assert "NNNNNNNNNN" * 10 not in r.stdout + r.stderr  # the 100,000-character name is never echoed
+
+
+def test_path_longer_than_the_source_column_is_refused_whole_and_kept(sqlite_url: str, tmp_path: Path):
+    init_db(sqlite_url)
+    settings = load_settings(database_url=sqlite_url, billing_rejects_url=str(tmp_path / "rejects"))
+    deep = tmp_path.joinpath(*["d" * 100] * 5)  # 5 folders of 100 characters: the path is > 512
+    deep.mkdir(parents=True)
+    src = deep / "billing.csv"
+    src.write_bytes(file_bytes())
+    result = load_billing_csv(str(src), sqlite_url, settings)
+    assert result.status == "REJECTED" and result.reason is not None
+    assert result.reason.endswith("…: path longer than 512 characters") and len(result.reason) < 130
+    kept = sorted(p.name for p in (tmp_path / "rejects").iterdir())
+    assert len(kept) == 2 and kept[1] == kept[0] + ".reason.txt"
+    assert (tmp_path / "rejects" / kept[0]).read_bytes() == file_bytes() and src.exists()
+    with engine_for(sqlite_url).connect() as c:
+        assert c.execute(sa.text("SELECT count(*) FROM billing_record")).scalar() == 0
