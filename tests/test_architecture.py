@@ -17,26 +17,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("tasks", "flows", "sql", "deployments")
 LAYER_ORDER = ["tasks.domain", "tasks.adapters", "tasks.pipeline", "tasks.companion", "flows"]
+SHARED = {"tasks.settings", "tasks.redact", "sql"}  # tasks.redact: pure, removes credentials from text
 ALLOWED = {
     "tasks.domain": {"tasks.domain"},
-    # tasks.redact (pure: redact credentials from text) may be used by every layer that writes text out
-    "tasks.adapters": {"tasks.domain", "tasks.adapters", "tasks.settings", "tasks.redact", "sql"},
-    "tasks.pipeline": {
-        "tasks.domain",
-        "tasks.adapters",
-        "tasks.pipeline",
-        "tasks.settings",
-        "tasks.redact",
-        "sql",
-    },
-    "tasks.companion": {
-        "tasks.domain",
-        "tasks.adapters",
-        "tasks.companion",
-        "tasks.settings",
-        "tasks.redact",
-        "sql",
-    },
+    "tasks.adapters": {"tasks.domain", "tasks.adapters", *SHARED},
+    "tasks.pipeline": {"tasks.domain", "tasks.adapters", "tasks.pipeline", *SHARED},
+    "tasks.companion": {"tasks.domain", "tasks.adapters", "tasks.companion", *SHARED},
 }
 FORBIDDEN_IN_DOMAIN = ("prefect", "sqlalchemy", "boto3", "s3fs", "connectorx", "adbc_driver_manager", "httpx")
 
@@ -93,9 +79,7 @@ def test_each_layer_imports_only_the_layers_below_it():
         if mine is None or mine == "flows":
             continue
         for dep in deps:
-            theirs = layer(dep) or dep.split(".")[0] + (
-                "." + dep.split(".")[1] if dep.startswith("tasks.") else ""
-            )
+            theirs = layer(dep) or dep.split(".")[0] + ("." + dep.split(".")[1] if dep.startswith("tasks.") else "")
             allowed = ALLOWED[mine]
             if not any(dep == a or dep.startswith(a + ".") for a in allowed):
                 wrong.append(f"{module} imports {dep} ({theirs})")
