@@ -78,10 +78,7 @@ def is_utf8(data: bytes) -> bool:
     return True
 
 
-def read_billing_csv(data: bytes, source: str) -> pl.DataFrame:
-    """The file as text columns plus ``line`` and ``_not_utf8`` (the row held bytes that are not
-    UTF-8; such a row is rejected, never stored with U+FFFD); blank lines dropped.
-    Raises :class:`BillingCsvError`."""
+def _read_text_columns(data: bytes, source: str) -> pl.DataFrame:
     try:
         raw = pl.read_csv(io.BytesIO(data), infer_schema=False, encoding="utf8-lossy")
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
@@ -91,20 +88,33 @@ def read_billing_csv(data: bytes, source: str) -> pl.DataFrame:
     missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
     if missing:
         raise BillingCsvError(f"{source}: line 1: missing column(s) {', '.join(missing)}")
-    return (
-        raw.select(REQUIRED_COLUMNS)
-        .with_row_index("line", offset=2)
-        .with_columns(pl.col("line").cast(pl.Int64))
-        .with_columns(
-            # a file that is valid UTF-8 may hold U+FFFD itself; otherwise each U+FFFD is a bad byte
-            *[
-                (
-                    pl.lit(not is_utf8(data))
-                    & pl.col(c).str.contains("\ufffd", literal=True).fill_null(False)
-                ).alias(f"_not_utf8_{c}")
-                for c in REQUIRED_COLUMNS
-            ]
+    return raw.select(REQUIRED_COLUMNS)
+
+
+def read_billing_csv(data: bytes, source: str) -> pl.DataFrame:
+    """The file as text columns plus ``line`` and ``_not_utf8_{column}`` flags; blank lines dropped.
+    Raises :class:`BillingCsvError`.
+
+    A file that is valid UTF-8 is read as it is (a U+FFFD it holds is its own). Otherwise a value
+    holding bytes that are not UTF-8 is flagged (its row is rejected, never stored with U+FFFD) and
+    shows those bytes escaped, ``Caf\\xe9``, so that the rejects file says what they were; other
+    values are the same either way (the bad bytes are never a comma, quote or newline)."""
+    raw = _read_text_columns(data, source)
+    utf8 = is_utf8(data)
+    flags = [
+        (pl.lit(not utf8) & pl.col(c).str.contains("\ufffd", literal=True).fill_null(False)).alias(
+            f"_not_utf8_{c}"
         )
+        for c in REQUIRED_COLUMNS
+    ]
+    raw = raw.with_columns(flags)
+    if not utf8:
+        shown = _read_text_columns(data.decode("utf-8", "backslashreplace").encode(), source)
+        if shown.height == raw.height:
+            raw = raw.with_columns(shown)
+    return (
+        raw.with_row_index("line", offset=2)
+        .with_columns(pl.col("line").cast(pl.Int64))
         .filter(~pl.all_horizontal(pl.col(c).is_null() for c in REQUIRED_COLUMNS))
     )
 

@@ -87,6 +87,8 @@ def test_good_rows_load_bad_rows_kept_on_every_database(db_url, tmp_path: Path):
     assert rejects.height == 8
     assert {int(r["line"]): (r["column"], r["reason"]) for r in rejects.iter_rows(named=True)} == REASONS
     assert set(rejects["file"]) == {str(src)}
+    # the Latin-1 byte of line 7 is shown escaped, not as U+FFFD
+    assert rejects.filter(pl.col("line") == "7")["company_name"].item() == "Caf\\xe9"
     assert max(rejects.select(pl.all().str.len_chars().max()).row(0)) <= 120  # nothing echoed whole
     # the source stays where it was; a byte-identical copy is in the quarantine beside the rejects
     assert src.read_bytes() == file_bytes()
