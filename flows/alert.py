@@ -8,7 +8,6 @@ is stripped of URLs' credentials and of the webhook itself before it leaves.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 import polars as pl
@@ -27,6 +26,7 @@ from tasks.companion.revenue_alert import (
     summarise,
     window_ending,
 )
+from tasks.redact import redact
 from tasks.settings import Settings, load_settings
 
 SOURCE_TABLES = ("payment", "account_site", "site", "network")
@@ -44,11 +44,11 @@ def slack_webhook(settings: Settings) -> SecretStr | None:
 
 
 def scrub(text: str, settings: Settings) -> str:
-    """``text`` without the webhook URL and without credentials in any URL."""
+    """``text`` without the webhook URL and without any credential form (tasks.redact)."""
     webhook = settings.slack_webhook_url.get_secret_value() if settings.slack_webhook_url else None
     if webhook:
         text = text.replace(webhook, "<slack webhook>")
-    return re.sub(r"(\w[\w+.-]*://)[^/@\s]+@", r"\1***@", text)
+    return redact(text)
 
 
 def _alert_window(window_end: str | None, settings: Settings) -> Window:

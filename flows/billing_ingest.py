@@ -15,7 +15,9 @@ from prefect import flow, get_run_logger, task
 from prefect.events import emit_event
 
 from tasks.adapters import storage
+from tasks.adapters.db import DatabaseError
 from tasks.companion.billing_ingest import IngestResult, known_files, load_billing_csv
+from tasks.redact import redact
 from tasks.settings import Settings, load_settings
 
 EVENT_NAME = "aws.s3.object.created"
@@ -57,7 +59,14 @@ def s3_event(url: str, etag: str, size: int | None = None) -> dict[str, object]:
 
 @task(name="ingest-billing-csv")
 def ingest_file(source: str, database_url: str, settings: Settings, etag: str | None = None) -> IngestResult:
-    return load_billing_csv(source, database_url, settings, etag=etag)
+    """One file; an exception leaves as one redacted line without its chain (no SQL, no row values)."""
+    try:
+        return load_billing_csv(source, database_url, settings, etag=etag)
+    except DatabaseError as exc:
+        raise DatabaseError(redact(str(exc))) from None
+    except Exception as exc:  # noqa: BLE001 - whatever it was, its message may hold a URL or values
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise BillingIngestError(redact(f"{source}: {type(exc).__name__}: {first}")) from None
 
 
 @flow(name="billing-csv-ingest", log_prints=False)
@@ -79,13 +88,11 @@ def billing_csv_ingest(
         raise ValueError("billing-csv-ingest needs paths or bucket and key")
     files = expand_sources(sources, settings)
     single_object = bool(bucket and key and not paths)
-    results = [
-        ingest_file(f, settings.db_url, settings, etag if single_object else None) for f in files
-    ]
+    results = [ingest_file(f, settings.db_url, settings, etag if single_object else None) for f in files]
     for r in results:
         logger.info(
             "%s: %s, %d read, %d loaded, %d already loaded, %d rejected%s",
-            r.source,
+            redact(r.source),
             r.status,
             r.rows_read,
             r.rows_loaded,
@@ -95,7 +102,7 @@ def billing_csv_ingest(
         )
     failed = [r for r in results if r.status == "REJECTED"]
     if failed:
-        raise BillingIngestError("; ".join(r.reason or r.source for r in failed))
+        raise BillingIngestError(redact("; ".join(r.reason or r.source for r in failed)))
     return [r.as_dict() for r in results]
 
 

@@ -31,6 +31,7 @@ except ImportError:  # pragma: no cover - an older Typer on click itself
     import click.exceptions as cx  # type: ignore[no-redef]
     from click import Context  # type: ignore[assignment]
 
+from tasks.redact import redact
 from tasks.settings import Settings, load_settings
 
 EXIT_FAULT = 1  # the environment or the input (database, files, meter store, S3, settings)
@@ -44,13 +45,13 @@ PASS_THROUGH = tuple(
 def explain(exc: BaseException, database_url: str | None = None) -> tuple[str, int]:
     """The one-line message (without ``error:``) and exit code for an exception a command raised."""
     from tasks.adapters.db import redact_url
+    from tasks.redact import redact
 
     def clean(text: str) -> str:
         line = (text.strip().splitlines() or [type(exc).__name__])[0]
         if database_url:
             line = line.replace(database_url, redact_url(database_url))
-        # any other URL's password (user kept, as tasks.adapters.db.redact_url does)
-        return re.sub(r"(\w[\w+.-]*://[^/:@\s]+):(?!\*\*\*@)[^/@\s]+@", r"\1:***@", line)
+        return redact(line)  # any other credential form (tasks.redact)
 
     where = redact_url(database_url) if database_url else "the database"
     text = clean(str(exc))
@@ -138,7 +139,7 @@ def _is_debug(ctx: Context) -> bool:
 
 
 def _say(message: str, code: int) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    typer.secho(f"error: {redact(message)}", fg=typer.colors.RED, err=True)
     sys.exit(code)
 
 
@@ -226,8 +227,8 @@ def settings_from(ctx: typer.Context, **overrides: object) -> Settings:
 
 
 def fail(message: str, code: int = 2) -> None:
-    """Print a clear error (no traceback) and exit non-zero."""
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    """Print a clear error (no traceback, credentials redacted) and exit non-zero."""
+    typer.secho(f"error: {redact(message)}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
 

@@ -24,6 +24,8 @@ from flows.cli_app import (
 # the tables each companion command reads or writes, checked before Prefect starts
 AGGREGATE_TABLES = ("account", "invoice", "payment", "billing_record", "billing_account_daily")
 ALERT_TABLES = ("payment", "account_site", "site", "network")
+BILLING_INGEST_TABLES = ("billing_record", "fx_rate", "billing_csv_file")
+EXIT_REJECTED = 3  # some input rejected and kept, the rest loaded (docs/ERRORS.md)
 
 
 @ingest_app.command("billing-csv")
@@ -34,11 +36,16 @@ def ingest_billing_csv(
         None, help="where rejects files go (default BUA_BILLING_REJECTS_URL)"
     ),
 ) -> None:
-    """Load billing CSV records into billing_record (idempotent on id; bad rows to a rejects file)."""
+    """Load billing CSV records into billing_record (idempotent on id; bad rows to a rejects file).
+
+    Exit 0: every row loaded (or already there); 3: some rows rejected (rejects file and a quarantine
+    copy of the source written), the good rows loaded; 1: a file rejected whole, or a fault."""
+    settings = settings_from(ctx)
+    require_database(settings, BILLING_INGEST_TABLES)  # before Prefect starts
+
     from flows.billing_ingest import BillingIngestError, billing_csv_ingest
     from tasks.adapters.db import DatabaseError
 
-    settings = settings_from(ctx)
     try:
         results = billing_csv_ingest(paths=paths, database_url=settings.db_url, rejects_url=rejects_url)
     except (BillingIngestError, DatabaseError) as exc:
@@ -47,6 +54,14 @@ def ingest_billing_csv(
     for r in results:
         line = f"{r['source']}: {r['rows_loaded']} loaded, {r['rows_duplicate']} already loaded, {r['rows_rejected']} rejected"
         typer.echo(line + (f" (rejects: {r['rejects_url']})" if r["rejects_url"] else ""))
+    rejected = [r for r in results if r["rows_rejected"]]
+    if rejected:
+        rows = sum(int(r["rows_rejected"]) for r in rejected)  # type: ignore[call-overload]
+        fail(
+            f"{rows} row(s) rejected in {len(rejected)} file(s), the other rows loaded; the rejects files "
+            "name each row's line and reason, the sources are copied to the quarantine (docs/BAD-INPUTS.md)",
+            code=EXIT_REJECTED,
+        )
 
 
 @app.command("aggregate")

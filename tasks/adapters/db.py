@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from sql.schema import metadata
+from tasks.redact import redact
 
 SQL_DIR = Path(str(resources.files("sql")))
 
@@ -31,11 +32,11 @@ class DatabaseError(RuntimeError):
 
 
 def redact_url(url: str) -> str:
-    """The URL with any password replaced, safe for logs and errors."""
+    """The URL with its password and any secret query parameter replaced (tasks.redact), safe for logs."""
     try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
+        return redact(sa.engine.make_url(url).render_as_string(hide_password=True))
     except Exception:
-        return re.sub(r"//[^@/]*@", "//***@", url)
+        return redact(re.sub(r"//[^@/]*@", "//***@", url))
 
 
 @lru_cache(maxsize=16)
@@ -43,7 +44,8 @@ def engine_for(url: str) -> Engine:
     """One pooled engine per URL; SQLite files get their folder created and WAL mode."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-    kwargs: dict[str, Any] = {"future": True, "pool_pre_ping": True}
+    # hide_parameters: a failed statement's error never carries row values (customer data, secrets)
+    kwargs: dict[str, Any] = {"future": True, "pool_pre_ping": True, "hide_parameters": True}
     if url.startswith("mysql"):
         kwargs["connect_args"] = {"local_infile": True}
     engine = sa.create_engine(url, **kwargs)

@@ -18,6 +18,8 @@ import httpx
 from pydantic import SecretStr
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
+from tasks.redact import redact
+
 
 class SlackError(RuntimeError):
     """Slack did not accept the message; the text never contains the webhook URL."""
@@ -65,6 +67,7 @@ def post_message(
 ) -> None:
     """Post ``text``; raise :class:`SlackError` (without the URL) after ``attempts`` failures."""
     url = webhook.get_secret_value()
+    text = redact(text.replace(url, "<slack webhook>"))  # a credential never reaches the channel
     sender = retry(
         retry=retry_if_exception(lambda e: isinstance(e, SlackError) and e.retryable),
         stop=stop_after_attempt(attempts),

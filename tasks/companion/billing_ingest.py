@@ -1,13 +1,16 @@
 """Load billing CSV files into ``billing_record`` (SPEC §7.1): idempotent on ``id``, one transaction per file.
 
 For each file: read the bytes (local or S3), parse and validate (``tasks.companion.billing_csv``), write the
-rejects file first (so that nothing refused is lost even if the load then fails), then in one
-transaction insert the accepted rows whose ``id`` is not in the table yet and record the file in
+rejects file and a copy of the source beside it first (so that nothing refused is lost even if
+the load then fails; the source itself is never moved or deleted), then in one transaction insert the accepted rows whose ``id`` is not in the table yet and record the file in
 ``billing_csv_file``. The insert also tells the database to ignore an ``id`` that is already
 there (``ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL, ``ON DUPLICATE KEY UPDATE id = id``
 on MariaDB/MySQL), so two loads of the same file at once cannot insert a row twice either. A
 re-uploaded row keeps its first version: the external system must use a new id for a correction.
 A file that cannot be read at all is copied to the rejects location with a ``.reason.txt`` beside it.
+Copies are named by the source's name, a hash of its full path and a hash of its bytes. Should the
+database still refuse the load, nothing of the file is loaded and the error names the file and
+the driver's first line, never the statement's row values.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from sqlalchemy.engine import Connection
 
 from sql.schema import metadata
 from tasks.adapters import storage
-from tasks.adapters.db import insert_frame, read_sql, transaction
+from tasks.adapters.db import DatabaseError, insert_frame, read_sql, transaction
 from tasks.adapters.export import csv_bytes
 from tasks.companion.billing_csv import FX_SCHEMA, BillingCsvError, parse_billing_csv
+from tasks.redact import redact
 from tasks.settings import Settings, join_url
 
 KNOWN_FILES_SCHEMA = {
@@ -34,6 +38,7 @@ KNOWN_FILES_SCHEMA = {
     "loaded_at": pl.Datetime,
 }
 _ID_CHUNK = 500
+_SOURCE_CHARS = metadata.tables["billing_csv_file"].c.source_url.type.length
 
 
 @dataclass(frozen=True)
@@ -61,10 +66,11 @@ def _file_name(source: str) -> str:
     return source.rstrip("/").rsplit("/", 1)[-1]
 
 
-def rejects_url_for(source: str, settings: Settings, suffix: str = ".rejects.csv") -> str:
-    """``{rejects}/{name}.{hash of the full source}{suffix}``: same-named files from two prefixes never collide."""
-    tag = hashlib.sha256(source.encode()).hexdigest()[:8]
-    return join_url(rejects_location(settings), f"{_file_name(source)}.{tag}{suffix}")
+def rejects_url_for(source: str, data: bytes, settings: Settings, suffix: str = ".rejects.csv") -> str:
+    """``{rejects}/{name}.{hash of the full source}-{hash of the bytes}{suffix}``: same-named files
+    from two prefixes, or two versions of one file, never overwrite each other's copy."""
+    tag = hashlib.sha256(source.encode()).hexdigest()[:8] + "-" + hashlib.sha256(data).hexdigest()[:8]
+    return join_url(rejects_location(settings), f"{_file_name(source)[:120]}.{tag}{suffix}")
 
 
 def object_etag(source: str, data: bytes, settings: Settings) -> str:
@@ -78,11 +84,16 @@ def object_etag(source: str, data: bytes, settings: Settings) -> str:
 
 
 def existing_ids(conn: Connection, ids: list[str]) -> set[str]:
+    """The ids already loaded, lower-cased: ids are compared ignoring case on every database, as
+    MariaDB's collation does (``lower(id)`` on SQLite and PostgreSQL)."""
     tbl = metadata.tables["billing_record"]
+    folded = conn.dialect.name in ("mysql", "mariadb")
+    column = tbl.c.id if folded else sa.func.lower(tbl.c.id)
     found: set[str] = set()
-    for start in range(0, len(ids), _ID_CHUNK):
-        chunk = ids[start : start + _ID_CHUNK]
-        found.update(conn.execute(sa.select(tbl.c.id).where(tbl.c.id.in_(chunk))).scalars())
+    wanted = sorted({i.lower() for i in ids})
+    for start in range(0, len(wanted), _ID_CHUNK):
+        chunk = wanted[start : start + _ID_CHUNK]
+        found.update(i.lower() for i in conn.execute(sa.select(tbl.c.id).where(column.in_(chunk))).scalars())
     return found
 
 
@@ -121,15 +132,16 @@ def _record_file(conn: Connection, result: IngestResult, etag: str, now: dt.date
 
 
 def _reject_whole_file(
-    source: str, data: bytes | None, reason: str, etag: str, database_url: str, settings: Settings
+    source: str, data: bytes | None, reason: str, etag: str, database_url: str | None, settings: Settings
 ) -> IngestResult:
-    reason_url = rejects_url_for(source, settings, ".reason.txt")
+    reason_url = rejects_url_for(source, data or b"", settings, ".reason.txt")
     if data is not None:
-        storage.write_bytes_atomic(data, rejects_url_for(source, settings, ""), settings)
+        storage.write_bytes_atomic(data, rejects_url_for(source, data, settings, ""), settings)
     storage.write_bytes_atomic((reason + "\n").encode(), reason_url, settings)
     result = IngestResult(source=source, status="REJECTED", rejects_url=reason_url, reason=reason)
-    with transaction(database_url) as conn:
-        _record_file(conn, result, etag, _now())
+    if database_url is not None:  # None: the source name itself does not fit billing_csv_file
+        with transaction(database_url) as conn:
+            _record_file(conn, result, etag, _now())
     return result
 
 
@@ -149,6 +161,10 @@ def load_billing_csv(
             source=source, status="REJECTED", reason=f"{source}: cannot read: {type(exc).__name__}"
         )
     etag = etag or object_etag(source, data, settings)
+    if len(source) > _SOURCE_CHARS:  # billing_csv_file.source_url and billing_record.source_file
+        return _reject_whole_file(
+            source, data, f"{source[:80]}…: path longer than {_SOURCE_CHARS} characters", etag, None, settings
+        )
     fx = read_sql(database_url, "companion_fx_rate", schema=FX_SCHEMA)
     try:
         parsed = parse_billing_csv(data, source, fx, settings.reporting_currency)
@@ -156,28 +172,42 @@ def load_billing_csv(
         return _reject_whole_file(source, data, str(exc), etag, database_url, settings)
 
     rejects_url = None
-    if parsed.rejects.height:
-        rejects_url = rejects_url_for(source, settings)
+    if parsed.rejects.height:  # the rejects file and a copy of the source, before the load
+        rejects_url = rejects_url_for(source, data, settings)
         storage.write_bytes_atomic(csv_bytes(parsed.rejects), rejects_url, settings)
+        storage.write_bytes_atomic(data, rejects_url_for(source, data, settings, ""), settings)
 
     now = _now()
-    with transaction(database_url) as conn:
-        present = existing_ids(conn, parsed.accepted["id"].to_list())
-        new = parsed.accepted.filter(~pl.col("id").is_in(list(present))).with_columns(
-            pl.lit(source).alias("source_file"), pl.lit(now).alias("loaded_at")
-        )
-        insert_new_records(conn, new)
-        result = IngestResult(
-            source=source,
-            status="LOADED",
-            rows_read=parsed.rows_read,
-            rows_loaded=new.height,
-            rows_duplicate=parsed.accepted.height - new.height,
-            rows_rejected=parsed.rejects.height,
-            rejects_url=rejects_url,
-        )
-        _record_file(conn, result, etag, now)
+    try:
+        with transaction(database_url) as conn:
+            present = existing_ids(conn, parsed.accepted["id"].to_list())
+            new = parsed.accepted.filter(~pl.col("id").str.to_lowercase().is_in(list(present))).with_columns(
+                pl.lit(source).alias("source_file"), pl.lit(now).alias("loaded_at")
+            )
+            insert_new_records(conn, new)
+            result = IngestResult(
+                source=source,
+                status="LOADED",
+                rows_read=parsed.rows_read,
+                rows_loaded=new.height,
+                rows_duplicate=parsed.accepted.height - new.height,
+                rows_rejected=parsed.rejects.height,
+                rejects_url=rejects_url,
+            )
+            _record_file(conn, result, etag, now)
+    except sa.exc.SQLAlchemyError as exc:
+        raise DatabaseError(database_refusal(source, exc)) from None
     return result
+
+
+def database_refusal(source: str, exc: BaseException) -> str:
+    """One line for a load the database refused: the driver's first line (no SQL, no row values)."""
+    orig = getattr(exc, "orig", None) or exc
+    first = (str(orig).strip().splitlines() or [""])[0]
+    return redact(
+        f"{source}: the database refused the load, nothing of this file was loaded "
+        f"({type(orig).__name__}: {first[:200]})"
+    )
 
 
 def known_files(database_url: str) -> pl.DataFrame:

@@ -89,7 +89,10 @@ def test_file_landing_in_the_bucket_is_ingested_through_the_event(
         loaded = dict(c.execute(sa.text("SELECT id, bill_amount_base FROM billing_record")).all())
     assert {k: float(v) for k, v in loaded.items()} == EXPECTED_BASE
     rejects = s3.list_objects_v2(Bucket=bucket, Prefix="rejects/")["Contents"]
-    assert [o["Key"].endswith(".rejects.csv") for o in rejects] == [True]
+    # the rejects file and a copy of the source (rows were rejected); the inbox object stays
+    keys = sorted(o["Key"] for o in rejects)
+    assert len(keys) == 2 and keys[1] == keys[0] + ".rejects.csv"
+    assert s3.get_object(Bucket=bucket, Key=keys[0])["Body"].read() == (HEADER + ROWS).encode()
 
     # nothing new: no event; a corrected upload under the same key: a new ETag, one event
     assert billing_csv_poll(prefix=f"{s3_bucket}/{INBOX}/", database_url=db) == []

@@ -85,7 +85,9 @@ def test_reupload_inserts_nothing_twice(db_url, tmp_path: Path):
     assert {k: v[1] for k, v in _records(db_url).items()} == EXPECTED_BASE
     rejects = pl.read_csv(first.rejects_url, infer_schema=False)
     assert rejects["line"].to_list() == ["6", "7", "8", "9"]
-    assert rejects.columns[:3] == ["line", "reason", "id"]
+    assert rejects.columns[:5] == ["file", "line", "column", "reason", "id"]
+    assert rejects["column"].to_list() == ["currency", "bill_date", "bill_amount", "currency"]
+    assert rejects["file"].unique().to_list() == [str(src)]
 
     again = load_billing_csv(str(src), db_url, settings)
     assert (again.rows_loaded, again.rows_duplicate, again.rows_rejected) == (0, 4, 4)

@@ -23,8 +23,10 @@ def test_cli_ingest_and_alert(prefect_harness, tmp_path, monkeypatch):
         app,
         ["--database-url", url, "ingest", "billing-csv", str(src), "--rejects-url", str(tmp_path / "rej")],
     )
-    assert res.exit_code == 0, res.output
+    # 4 rows rejected (lines 6-9 of ROWS): exit 3 after the summary, the good rows loaded
+    assert res.exit_code == 3, res.output
     assert f"{src}: 4 loaded, 0 already loaded, 4 rejected (rejects: {tmp_path / 'rej'}/b.csv." in res.output
+    assert "error: 4 row(s) rejected in 1 file(s), the other rows loaded;" in res.output
 
     insert(
         url,
