@@ -18,11 +18,12 @@ import polars as pl
 import sqlalchemy as sa
 from prefect import flow, get_run_logger, task
 
+from flows.runtime import run_settings
 from sql.schema import metadata
 from tasks.adapters.db import engine_for, insert_frame, read_sql, transaction
 from tasks.adapters.export import export_tables
 from tasks.companion import aggregate as agg
-from tasks.settings import Settings, join_url, load_settings
+from tasks.settings import Settings, join_url
 
 SOURCE_TABLES = ("account", "invoice", "payment", "billing_record")
 REPORT_TABLE = "billing_account_daily"
@@ -123,16 +124,13 @@ def export_url(settings: Settings, day: dt.date) -> str:
 @flow(name="daily-billing-aggregation")
 def daily_billing_aggregation(
     day: str | None = None,
-    database_url: str | None = None,
     output_url: str | None = None,
     max_rows_per_file: int | None = None,
     count_tolerance: float | None = None,
     history_days: int | None = None,
 ) -> dict[str, Any]:
     """Aggregate the billing day (default: yesterday in BUA_TIMEZONE) per account."""
-    settings = load_settings(
-        database_url=database_url, output_url=output_url, aggregate_count_tolerance=count_tolerance
-    )
+    settings = run_settings(output_url=output_url, aggregate_count_tolerance=count_tolerance)
     logger = get_run_logger()
     the_day = report_day(day, settings.timezone)
     checks = pre_checks(settings, the_day)

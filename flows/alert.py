@@ -14,6 +14,7 @@ import polars as pl
 from prefect import flow, get_run_logger
 from pydantic import SecretStr
 
+from flows.runtime import current_settings
 from tasks.adapters.db import read_sql, redact_url, require_tables
 from tasks.adapters.slack import SlackError, post_message
 from tasks.companion.revenue_alert import (
@@ -27,7 +28,7 @@ from tasks.companion.revenue_alert import (
     window_ending,
 )
 from tasks.redact import redact
-from tasks.settings import Settings, load_settings
+from tasks.settings import Settings
 
 SOURCE_TABLES = ("payment", "account_site", "site", "network")
 
@@ -62,7 +63,7 @@ def _alert_window(window_end: str | None, settings: Settings) -> Window:
 
 def _post_failure(flow: Any, flow_run: Any, state: Any) -> None:
     """on_failure hook: tell the channel the alert did not run (never raises)."""
-    settings = load_settings(database_url=(flow_run.parameters or {}).get("database_url"))
+    settings = current_settings()
     try:
         window = _alert_window((flow_run.parameters or {}).get("window_end"), settings)
     except Exception:  # noqa: BLE001 - the window itself may be what failed
@@ -78,9 +79,9 @@ def _post_failure(flow: Any, flow_run: Any, state: Any) -> None:
 
 
 @flow(name="revenue-alert", on_failure=[_post_failure])
-def revenue_alert(window_end: str | None = None, database_url: str | None = None) -> dict[str, Any]:
+def revenue_alert(window_end: str | None = None) -> dict[str, Any]:
     """Post the revenue of the 6-hour window ending at ``window_end`` (default: the scheduled time)."""
-    settings = load_settings(database_url=database_url)
+    settings = current_settings()
     logger = get_run_logger()
     window = _alert_window(window_end, settings)
     require_tables(settings.db_url, SOURCE_TABLES)

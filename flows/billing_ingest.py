@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import polars as pl
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
+from flows.runtime import current_settings, run_settings
 from tasks.adapters import storage
 from tasks.adapters.db import DatabaseError
 from tasks.companion.billing_ingest import IngestResult, known_files, load_billing_csv
 from tasks.redact import redact
-from tasks.settings import Settings, load_settings
+from tasks.settings import Settings
 
 EVENT_NAME = "aws.s3.object.created"
 
@@ -57,11 +59,13 @@ def s3_event(url: str, etag: str, size: int | None = None) -> dict[str, object]:
     }
 
 
-@task(name="ingest-billing-csv")
-def ingest_file(source: str, database_url: str, settings: Settings, etag: str | None = None) -> IngestResult:
-    """One file; an exception leaves as one redacted line without its chain (no SQL, no row values)."""
+@task(name="ingest-billing-csv", cache_policy=NO_CACHE)
+def ingest_file(source: str, etag: str | None = None, rejects_url: str | None = None) -> IngestResult:
+    """One file; an exception leaves as one redacted line without its chain (no SQL, no row values).
+    Settings (and the database URL in them) are the worker's, never a task parameter."""
+    settings = run_settings(billing_rejects_url=rejects_url)
     try:
-        return load_billing_csv(source, database_url, settings, etag=etag)
+        return load_billing_csv(source, settings.db_url, settings, etag=etag)
     except DatabaseError as exc:
         raise DatabaseError(redact(str(exc))) from None
     except Exception as exc:  # noqa: BLE001 - whatever it was, its message may hold a URL or values
@@ -75,11 +79,11 @@ def billing_csv_ingest(
     bucket: str | None = None,
     key: str | None = None,
     etag: str | None = None,
-    database_url: str | None = None,
     rejects_url: str | None = None,
 ) -> list[dict[str, object]]:
-    """Load billing CSVs into ``billing_record``; one transaction per file; rejects beside."""
-    settings = load_settings(database_url=database_url, billing_rejects_url=rejects_url)
+    """Load billing CSVs into ``billing_record``; one transaction per file; rejects beside. The
+    database comes from the worker's settings (BUA_DATABASE_URL), never from a parameter."""
+    settings = run_settings(billing_rejects_url=rejects_url)
     logger = get_run_logger()
     sources = list(paths or [])
     if bucket and key:
@@ -88,7 +92,7 @@ def billing_csv_ingest(
         raise ValueError("billing-csv-ingest needs paths or bucket and key")
     files = expand_sources(sources, settings)
     single_object = bool(bucket and key and not paths)
-    results = [ingest_file(f, settings.db_url, settings, etag if single_object else None) for f in files]
+    results = [ingest_file(f, etag if single_object else None, rejects_url) for f in files]
     for r in results:
         logger.info(
             "%s: %s, %d read, %d loaded, %d already loaded, %d rejected%s",
@@ -132,9 +136,9 @@ def list_objects(prefix: str, settings: Settings) -> pl.DataFrame:
 
 
 @flow(name="billing-csv-poll")
-def billing_csv_poll(prefix: str | None = None, database_url: str | None = None) -> list[dict[str, object]]:
+def billing_csv_poll(prefix: str | None = None) -> list[dict[str, object]]:
     """Emit ``aws.s3.object.created`` for each new or changed CSV under the inbox prefix."""
-    settings = load_settings(database_url=database_url)
+    settings = current_settings()
     prefix = prefix or settings.billing_inbox_url
     if not prefix:
         raise ValueError("billing-csv-poll needs a prefix (parameter or BUA_BILLING_INBOX_URL)")

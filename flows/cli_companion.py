@@ -44,10 +44,12 @@ def ingest_billing_csv(
     require_database(settings, BILLING_INGEST_TABLES)  # before Prefect starts
 
     from flows.billing_ingest import BillingIngestError, billing_csv_ingest
+    from flows.runtime import use_settings
     from tasks.adapters.db import DatabaseError
 
     try:
-        results = billing_csv_ingest(paths=paths, database_url=settings.db_url, rejects_url=rejects_url)
+        with use_settings(settings):  # the flow resolves them itself: no URL among its parameters
+            results = billing_csv_ingest(paths=paths, rejects_url=rejects_url)
     except (BillingIngestError, DatabaseError) as exc:
         fail(str(exc), code=1)
         return
@@ -78,16 +80,13 @@ def aggregate_cmd(
     require_database(settings, AGGREGATE_TABLES)  # before Prefect starts
 
     from flows.aggregate import PreCheckFailed, daily_billing_aggregation
+    from flows.runtime import use_settings
     from tasks.adapters.db import DatabaseError
 
     day = the_day.isoformat() if the_day else None
     try:
-        result = daily_billing_aggregation(
-            day=day,
-            database_url=settings.db_url,
-            output_url=settings.output_url,
-            max_rows_per_file=max_rows_per_file,
-        )
+        with use_settings(settings):
+            result = daily_billing_aggregation(day=day, max_rows_per_file=max_rows_per_file)
     except (PreCheckFailed, DatabaseError) as exc:
         fail(str(exc), code=1)
         return
@@ -112,9 +111,11 @@ def alert_cmd(
     require_database(settings, ALERT_TABLES)  # before Prefect starts
 
     from flows.alert import revenue_alert
+    from flows.runtime import use_settings
 
     try:
-        result = revenue_alert(window_end=window_end, database_url=settings.db_url)
+        with use_settings(settings):
+            result = revenue_alert(window_end=window_end)
     except Exception as exc:  # noqa: BLE001 - the flow already reported it to Slack; say it plainly here
         fail(explain(exc, settings.db_url)[0], code=1)
         return

@@ -30,6 +30,13 @@ def current_settings() -> Settings:
     return _settings_override.get() or load_settings()
 
 
+def run_settings(**overrides: object) -> Settings:
+    """The worker's Settings with a flow run's non-None, non-secret parameters on top (the companion
+    flows' output location, tolerances …). Credentials never come in as parameters."""
+    extra = {k: v for k, v in overrides.items() if v is not None}
+    return current_settings().model_copy(update=extra) if extra else current_settings()
+
+
 def result_storage(settings: Settings) -> Any:
     """Where Prefect persists task results: an S3Bucket block for s3://, else a local folder.
 

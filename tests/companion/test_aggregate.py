@@ -174,10 +174,9 @@ def test_flow_exports_split_files_and_a_failed_precheck_writes_nothing(
     url = f"sqlite:///{tmp_path}/bua.db"
     seed_billing_day(url)
     monkeypatch.setenv("BUA_TIMEZONE", "Australia/Sydney")
+    monkeypatch.setenv("BUA_DATABASE_URL", url)  # the worker's setting: never a flow parameter
     out = tmp_path / "out"
-    result = daily_billing_aggregation(
-        day="2025-03-02", database_url=url, output_url=str(out), max_rows_per_file=2
-    )
+    result = daily_billing_aggregation(day="2025-03-02", output_url=str(out), max_rows_per_file=2)
     folder = out / "export" / "billing-daily" / "2025-03-02"
     # 5 rows at 2 per file: 2 + 2 + 1
     assert sorted(p.name for p in folder.iterdir()) == [
@@ -203,7 +202,7 @@ def test_flow_exports_split_files_and_a_failed_precheck_writes_nothing(
     insert(url, "payment", new)
     expected = r"pre-check counts_within_tolerance failed: 2025-03-03: payment 7 rows vs 4 the day before \(\+75%\); tolerance ±50%"
     with pytest.raises(PreCheckFailed, match=expected):
-        daily_billing_aggregation(day="2025-03-03", database_url=url, output_url=str(out))
+        daily_billing_aggregation(day="2025-03-03", output_url=str(out))
     with engine_for(url).connect() as c:
         days = c.execute(sa.text("SELECT DISTINCT report_date FROM billing_account_daily")).scalars().all()
     assert [str(d)[:10] for d in days] == ["2025-03-02"]

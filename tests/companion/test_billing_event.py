@@ -56,9 +56,10 @@ def run_parameters_if_triggered(trigger: dict, event: dict) -> dict | None:
 
 
 def test_file_landing_in_the_bucket_is_ingested_through_the_event(
-    prefect_harness, s3_bucket, s3_server, tmp_path
+    prefect_harness, s3_bucket, s3_server, tmp_path, monkeypatch
 ):
     db = f"sqlite:///{tmp_path}/bua.db"
+    monkeypatch.setenv("BUA_DATABASE_URL", db)  # the worker's setting: never a flow parameter
     init_db(db)
     load_fx_rates(db, FX)
     bucket = s3_bucket[len("s3://") :]
@@ -67,7 +68,7 @@ def test_file_landing_in_the_bucket_is_ingested_through_the_event(
     s3.put_object(Bucket=bucket, Key="elsewhere/other.csv", Body=(HEADER + ROWS).encode())
     trigger = ingest_trigger(bucket)
 
-    events = billing_csv_poll(prefix=f"{s3_bucket}/{INBOX}/", database_url=db)
+    events = billing_csv_poll(prefix=f"{s3_bucket}/{INBOX}/")
     assert [e["resource"]["prefect.resource.id"] for e in events] == [
         f"{s3_bucket}/{INBOX}/billing-2025-03-02.csv"
     ]
@@ -83,7 +84,7 @@ def test_file_landing_in_the_bucket_is_ingested_through_the_event(
     )
     assert run_parameters_if_triggered(trigger, outside) is None
 
-    results = billing_csv_ingest(**params, database_url=db, rejects_url=f"{s3_bucket}/rejects")
+    results = billing_csv_ingest(**params, rejects_url=f"{s3_bucket}/rejects")
     assert [(r["rows_loaded"], r["rows_rejected"]) for r in results] == [(4, 4)]
     with engine_for(db).connect() as c:
         loaded = dict(c.execute(sa.text("SELECT id, bill_amount_base FROM billing_record")).all())
@@ -95,15 +96,15 @@ def test_file_landing_in_the_bucket_is_ingested_through_the_event(
     assert s3.get_object(Bucket=bucket, Key=keys[0])["Body"].read() == (HEADER + ROWS).encode()
 
     # nothing new: no event; a corrected upload under the same key: a new ETag, one event
-    assert billing_csv_poll(prefix=f"{s3_bucket}/{INBOX}/", database_url=db) == []
+    assert billing_csv_poll(prefix=f"{s3_bucket}/{INBOX}/") == []
     s3.put_object(
         Bucket=bucket,
         Key=f"{INBOX}/billing-2025-03-02.csv",
         Body=(HEADER + ROWS + "B-010,Acme,US,Austin,Solar,Panel,2025-03-02,AUD,2.00\n").encode(),
     )
-    (again,) = billing_csv_poll(prefix=f"{s3_bucket}/{INBOX}/", database_url=db)
+    (again,) = billing_csv_poll(prefix=f"{s3_bucket}/{INBOX}/")
     results = billing_csv_ingest(
-        **run_parameters_if_triggered(trigger, again), database_url=db, rejects_url=f"{s3_bucket}/rejects"
+        **run_parameters_if_triggered(trigger, again), rejects_url=f"{s3_bucket}/rejects"
     )
     # the eight old rows: four already loaded, four rejected again; the new row loads
     assert [(r["rows_loaded"], r["rows_duplicate"], r["rows_rejected"]) for r in results] == [(1, 4, 4)]

@@ -127,7 +127,8 @@ def test_revenue_alert_failure_posted_to_slack_has_no_secret(prefect_harness, sl
 
     url = f"mysql+pymysql://root@127.0.0.1:{free_port()}/x?password=hunter2"
     with pytest.raises(Exception, match="cannot connect"):
-        revenue_alert(window_end="2025-03-02T12:00", database_url=url)
+        monkeypatch.setenv("BUA_DATABASE_URL", url)
+        revenue_alert(window_end="2025-03-02T12:00")
     assert len(slack_webhook.texts) == 1
     text = slack_webhook.texts[0]
     assert "Revenue alert failed" in text and "password=***" in text, text
@@ -153,7 +154,8 @@ def test_billing_flow_failure_logs_and_raises_without_secret(prefect_harness, mo
         lg.addHandler(keep)
     try:
         with pytest.raises(bi.BillingIngestError) as caught:
-            bi.billing_csv_ingest(paths=[str(tmp_path / "b.csv")], database_url=f"sqlite:///{tmp_path}/x.db")
+            monkeypatch.setenv("BUA_DATABASE_URL", f"sqlite:///{tmp_path}/x.db")
+            bi.billing_csv_ingest(paths=[str(tmp_path / "b.csv")])
     finally:
         for lg in loggers:
             lg.removeHandler(keep)
@@ -161,3 +163,23 @@ def test_billing_flow_failure_logs_and_raises_without_secret(prefect_harness, mo
     logged = "\n".join(keep.format(r) + (r.exc_text or "") for r in records)
     assert "RuntimeError: cannot reach" in logged  # the failure is logged, redacted
     assert "hunter2" not in logged
+
+
+def test_no_deployed_flow_takes_a_credential_or_the_settings_as_a_parameter():
+    # the Prefect server stores and shows every flow run's parameters: the database URL (and any
+    # other secret) must come from the worker's environment, so no entrypoint may accept one
+    import importlib
+    import inspect
+    from pathlib import Path
+
+    import yaml
+
+    doc = yaml.safe_load((Path(__file__).resolve().parents[2] / "prefect.yaml").read_text())
+    entrypoints = sorted({d["entrypoint"] for d in doc["deployments"]})
+    assert len(entrypoints) >= 5, entrypoints  # bua_monthly and the four companion flows at least
+    for entry in entrypoints:
+        path, name = entry.split(":")
+        fn = getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), name)
+        for p in inspect.signature(fn.fn).parameters.values():
+            text = f"{p.name}: {p.annotation}".lower()
+            assert not any(w in text for w in ("database", "password", "secret", "token", "settings")), (entry, text)

@@ -117,8 +117,9 @@ class _Collect(logging.Handler):
         self.lines.append(record.getMessage())
 
 
-def test_alert_flow_posts_the_three_message_kinds(prefect_harness, slack_webhook, tmp_path):
+def test_alert_flow_posts_the_three_message_kinds(prefect_harness, slack_webhook, tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path}/bua.db"
+    monkeypatch.setenv("BUA_DATABASE_URL", url)  # the worker's setting: never a flow parameter
     seed_reference(url)
     insert(
         url,
@@ -135,10 +136,11 @@ def test_alert_flow_posts_the_three_message_kinds(prefect_harness, slack_webhook
         lg.addHandler(collect)
         lg.setLevel(logging.DEBUG)
     try:
-        result = revenue_alert(window_end="2025-03-02T12:00:00", database_url=url)
-        none = revenue_alert(window_end="2025-03-03T00:00:00", database_url=url)
+        result = revenue_alert(window_end="2025-03-02T12:00:00")
+        none = revenue_alert(window_end="2025-03-03T00:00:00")
+        monkeypatch.setenv("BUA_DATABASE_URL", f"sqlite:///{tmp_path}/empty.db")
         with pytest.raises(Exception, match="lacks table"):
-            revenue_alert(window_end="2025-03-03T00:00:00", database_url=f"sqlite:///{tmp_path}/empty.db")
+            revenue_alert(window_end="2025-03-03T00:00:00")
     finally:
         for lg, level in zip(watched, levels, strict=True):
             lg.removeHandler(collect)
