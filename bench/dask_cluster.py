@@ -33,7 +33,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 import tasks  # noqa: E402,F401  (the allocator setting bua runs with, for every child)
 
 R = dt.date(2026, 11, 1)
-RUNNERS = ("thread", "dask-1", "dask-2")
+RUNNERS = ("thread", "dask-1", "dask-2", "thread")  # the thread runner again: run-to-run differences
 
 
 def run_child() -> None:
@@ -99,6 +99,17 @@ def one_run(runner: str, env: dict[str, str], work: Path) -> dict:
     return {**json.loads(done.stdout.strip().splitlines()[-1]), "cluster_cpu_s": used}
 
 
+def local_digests(root: Path) -> dict[str, str]:
+    """sha256 of every published file (exports, NEM12 estimates, report) by path under ``root``."""
+    import hashlib
+
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.relative_to(root).parts[0] in ("export", "nem12", "report")
+    }
+
+
 def fresh(base: Path, work: Path) -> None:
     from bench.scale import fresh as fresh_db
 
@@ -125,8 +136,9 @@ def measure(args: argparse.Namespace, base: Path, api: str, home: Path) -> list[
                 aws = {"BUA_S3_ENDPOINT_URL": endpoint, "BUA_AWS_ACCESS_KEY_ID": "testing",
                        "BUA_AWS_SECRET_ACCESS_KEY": "testing", "AWS_ACCESS_KEY_ID": "testing",
                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": s3_local.REGION}  # fmt: skip
-            for runner in args.runners.split(","):
-                work = args.work / f"{storage}-{runner}"
+            first: dict[str, str] | None = None
+            for i, runner in enumerate(args.runners.split(",")):
+                work = args.work / f"{storage}-{i}-{runner}"
                 fresh(base, work)
                 env = {**os.environ, **prefect, **aws, **settings_env(base, work, args, storage, bucket)}
                 if counter:
@@ -142,6 +154,13 @@ def measure(args: argparse.Namespace, base: Path, api: str, home: Path) -> list[
                 r["cpu_s"] = r["client_cpu_s"] + r["cluster_cpu_s"]
                 if counter:
                     r["s3"] = counter.snapshot()
+                out = env["BUA_OUTPUT_URL"]
+                got = s3_local.digests(endpoint, out) if endpoint else local_digests(Path(out))
+                first = first or got
+                r["published_files"] = len(got)
+                r["files_differing_from_first_run"] = sorted(
+                    k for k in first.keys() | got.keys() if first.get(k) != got.get(k)
+                )
                 print(f"{storage:5} {runner:7} wall {r['wall_s']:6.1f} s  CPU {r['cpu_s']:6.1f} s  "
                       f"load {load:.1f}  {r['states']}", flush=True)  # fmt: skip
                 rows.append(r)
@@ -153,11 +172,21 @@ def show(result: dict) -> None:
     from rich.table import Table
 
     table = Table(title=f"bua_monthly, {result['accounts']:,} accounts, {result['shards']} shards, R={R}")
-    for col in ("storage", "runner", "wall s", "CPU s", "client CPU s", "cluster CPU s", "load"):
+    for col in (
+        "storage",
+        "runner",
+        "wall s",
+        "CPU s",
+        "client CPU s",
+        "cluster CPU s",
+        "load",
+        "files ≠ 1st",
+    ):
         table.add_column(col, justify="left" if col in ("storage", "runner") else "right")
     for r in result["measurements"]:
         table.add_row(r["storage"], r["runner"], f"{r['wall_s']:.1f}", f"{r['cpu_s']:.1f}",
-                      f"{r['client_cpu_s']:.1f}", f"{r['cluster_cpu_s']:.1f}", f"{r['load_before']:.1f}")  # fmt: skip
+                      f"{r['client_cpu_s']:.1f}", f"{r['cluster_cpu_s']:.1f}", f"{r['load_before']:.1f}",
+                      f"{len(r['files_differing_from_first_run'])}/{r['published_files']}")  # fmt: skip
     Console().print(table)
     print(f"machine: {result['machine']}")
 

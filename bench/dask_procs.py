@@ -29,7 +29,7 @@ def dask_cli() -> str | None:
     return str(here) if here.exists() else shutil.which("dask")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -68,11 +68,11 @@ def _tree(pid: int) -> list[int]:
     while todo:
         p = todo.pop()
         out.append(p)
-        try:
-            kids = Path(f"/proc/{p}/task/{p}/children").read_text().split()
-        except OSError:
-            kids = []
-        todo.extend(int(k) for k in kids)
+        for task in Path(f"/proc/{p}/task").glob("*"):  # children of any of its threads
+            try:
+                todo.extend(int(k) for k in (task / "children").read_text().split())
+            except OSError:
+                continue
     return out
 
 
@@ -109,7 +109,7 @@ def dask_cluster(workers: int, env: dict[str, str], logs: Path, timeout: float =
     logs.mkdir(parents=True, exist_ok=True)
     # the extract phase reads the billing database in child processes: a worker must not be daemonic
     env = {**env, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
-    port = _free_port()
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     cluster = Cluster(address)
     try:

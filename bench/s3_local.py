@@ -5,6 +5,7 @@ published output), and helpers to upload a folder and digest what is under a pre
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 from collections import Counter
@@ -78,6 +79,7 @@ def moto_server(port: int) -> Iterator[tuple[str, RequestCounter]]:
     """moto's threaded S3 server on ``port``; yields its endpoint URL and its request counter."""
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     counter = RequestCounter(server._server.app)  # type: ignore[union-attr]
