@@ -81,7 +81,12 @@ def _saved(block: Any, name: str) -> Any:
 def task_runner(settings: Settings) -> Any:
     """ThreadPoolTaskRunner (max_workers from settings) by default; Dask by setting."""
     if settings.task_runner == "dask":
+        import dask
         from prefect_dask import DaskTaskRunner
+
+        # extract reads the billing database in child processes: a local cluster's workers must not be
+        # daemonic (a remote cluster's workers set DASK_DISTRIBUTED__WORKER__DAEMON=False, infra/dask)
+        dask.config.set({"distributed.worker.daemon": False})
 
         if settings.dask_address:
             return DaskTaskRunner(address=settings.dask_address)
