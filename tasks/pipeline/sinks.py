@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 def billing_source(io: Datasets, shard: int | None) -> dict[str, pl.DataFrame]:
     """The billing database's datasets of the run (sql/*.sql)."""
     s = io.spec
-    return read_datasets(io.settings.db_url, s.run_date, s.period_start, s.period_end, io.settings.max_workers)
+    threads = io.settings.read_threads or io.settings.max_workers
+    return read_datasets(io.settings.db_url, s.run_date, s.period_start, s.period_end, threads)
 
 
 def meter_data(io: Datasets, shard: int | None) -> MeterData | list[MeterData]:
@@ -101,7 +102,9 @@ def output_tables(io: Datasets, frames: dict[str, pl.DataFrame], shard: int | No
 
 
 def csv_exports(io: Datasets, frames: dict[str, pl.DataFrame], shard: int | None) -> list[str]:
-    return export_tables(frames, accrual_export_url(io.settings, io.spec.run_date, io.spec.scenario), io.settings)
+    return export_tables(
+        frames, accrual_export_url(io.settings, io.spec.run_date, io.spec.scenario), io.settings
+    )
 
 
 def validation_tables(io: Datasets, frames: dict[str, pl.DataFrame], shard: int | None) -> list[str]:
@@ -126,7 +129,9 @@ def stamped(io: Datasets, df: pl.DataFrame) -> pl.DataFrame:
     """The run's id, date and scenario on every row (as the tables hold them)."""
     s = io.spec
     return df.with_columns(
-        pl.lit(s.run_id).alias("run_id"), pl.lit(s.run_date).alias("run_date"), pl.lit(s.scenario).alias("scenario")
+        pl.lit(s.run_id).alias("run_id"),
+        pl.lit(s.run_date).alias("run_date"),
+        pl.lit(s.scenario).alias("scenario"),
     )
 
 
