@@ -320,7 +320,10 @@ COMPARE_KEYS = ("year_mnth", "state", "fuel", "segment")
 
 def compare_runs(scenario: pl.DataFrame, booked: pl.DataFrame) -> pl.DataFrame:
     """A what-if run's accrual summary against the booked run's (tasks/domain/comparison.py)."""
-    return compare(scenario.with_columns(pl.col(pl.Decimal).cast(pl.Float64)), booked.with_columns(pl.col(pl.Decimal).cast(pl.Float64)))
+    return compare(
+        scenario.with_columns(pl.col(pl.Decimal).cast(pl.Float64)),
+        booked.with_columns(pl.col(pl.Decimal).cast(pl.Float64)),
+    )
 
 
 def comparison_by(comparison: pl.DataFrame, dim: str) -> pl.DataFrame:
