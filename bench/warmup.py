@@ -76,6 +76,7 @@ def main() -> None:
     from tasks.adapters.extract import read_datasets
     from tasks.adapters.warmup import warm_up
     from tasks.generate.load import load_portfolio
+    from tasks.settings import Settings
 
     work = Path(tempfile.mkdtemp(prefix="bua-warmup-", dir=args.work))
     data = work / "data"
@@ -93,6 +94,8 @@ def main() -> None:
         init_db(url)
         loaded = load_portfolio(url, args.portfolio)
         period = (dt.date(R.year - 1, R.month, 1), R - dt.timedelta(days=1))
+        settings = Settings()
+        threads = settings.read_threads or settings.max_workers
         for trial in range(args.trials):
             for mode in ("cold", "warm"):
                 stop(proc, data)
@@ -104,10 +107,10 @@ def main() -> None:
                     warm_up(url, progress=lambda s: None)
                     warm_s = time.perf_counter() - t
                 t = time.perf_counter()
-                frames = read_datasets(url, R, *period)
+                frames = read_datasets(url, R, *period, threads)
                 first = time.perf_counter() - t
                 t = time.perf_counter()
-                read_datasets(url, R, *period)
+                read_datasets(url, R, *period, threads)
                 hot = time.perf_counter() - t
                 rows.append({"trial": trial + 1, "mode": mode, "warm_up_s": warm_s, "first_extract_s": first,
                              "hot_extract_s": hot, "load_avg": os.getloadavg()[0]})  # fmt: skip

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     shards: int = Field(16, ge=1, le=4096, description="number of NMI-hash shards")
     task_runner: Literal["thread", "dask"] = "thread"
     max_workers: int = Field(2, ge=1, description="ThreadPoolTaskRunner max_workers / Dask workers")
+    read_threads: int = Field(
+        0,
+        ge=0,
+        description="extraction queries read at once (connectorx: one database connection and one core "
+        "each); 0 = max_workers",
+    )
     dask_address: str | None = Field(None, description="Dask scheduler address; None = local cluster")
     task_retries: int = 2
     task_retry_delay_seconds: float = 2.0

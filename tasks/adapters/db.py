@@ -170,9 +170,6 @@ def _read_sqlalchemy(
     return cast_frame(_frame(data, schema), schema)
 
 
-READ_THREADS = 2  # connectorx reads at once in read_sql_many (each one connection and one core)
-
-
 def _connectorx_reads(
     url: str, jobs: Mapping[str, tuple[str, dict[str, Any]]], threads: int
 ) -> dict[str, pl.DataFrame | None]:
@@ -216,11 +213,11 @@ def read_sql_many(
     queries: Mapping[str, tuple[Mapping[str, Any] | None, Mapping[str, pl.DataType | type[pl.DataType]]]],
     *,
     sqlite_connectorx: bool = False,
-    threads: int = READ_THREADS,
+    threads: int,
 ) -> dict[str, pl.DataFrame]:
     """:func:`read_sql` of several ``sql/{name}.sql`` files (name → (params, schema)); the same frames.
 
-    The connectorx reads run on ``threads`` threads, in the order given (largest first is best:
+    The connectorx reads run on ``threads`` threads (the caller's ``Settings.read_threads``), in the order given (largest first is best:
     each is one connection and one core; connectorx releases the GIL); the queries connectorx
     cannot do are then read on SQLAlchemy one after the other (on SQLite the connectorx reads run in
     a child process, see :func:`_in_child`).

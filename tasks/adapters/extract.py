@@ -62,7 +62,7 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
 }  # fmt: skip
 
 
-# the order the queries start in on read_sql_many's two threads: the largest first (at 100k accounts:
+# the order the queries start in on read_sql_many's threads (Settings.read_threads, default 2): the largest first (at 100k accounts:
 # invoices ~790k rows, as long as all the others together; basic_reads ~320k, registers ~130k …)
 READ_ORDER = (
     "invoices", "basic_reads", "registers", "accounts", "account_plans", "discounts", "plan_rates", "plans",
@@ -71,10 +71,10 @@ READ_ORDER = (
 
 
 def read_datasets(
-    url: str, run_date: dt.date, period_start: dt.date, period_end: dt.date, threads: int = 2
+    url: str, run_date: dt.date, period_start: dt.date, period_end: dt.date, threads: int
 ) -> dict[str, pl.DataFrame]:
-    """Run every extraction query (two at a time, :func:`tasks.adapters.db.read_sql_many`); raise DatabaseError
-    when the database or a table is missing."""
+    """Run every extraction query (``threads`` at a time, :func:`tasks.adapters.db.read_sql_many`);
+    raise DatabaseError when the database or a table is missing."""
     require_tables(url, SOURCE_TABLES_USED)
     params = {
         "run_date": run_date,

@@ -46,7 +46,6 @@ import polars as pl
 from tasks.domain.profiles import one_row_per_register, segment_key
 
 ALL = "ALL"
-BACKTEST_THREADS = 2  # sampled shards compared at once (the machine has 2 cores)
 VOLUME_STREAMS = ("CONSUMPTION", "CONTROLLED_LOAD")
 BILLED_VOLUME_ITEMS = ("USAGE", "CONTROLLED_LOAD")
 ACCRUED_VOLUME_ITEMS = ("USAGE_RETAIL", "CONTROLLED_LOAD_RETAIL")
@@ -71,8 +70,6 @@ TRUEUP_COLUMNS = [
     "accrued_volume", "billed_volume", "volume_difference", "volume_difference_pct",
     "accrued_net", "billed_net", "net_difference", "net_difference_pct", "accrued_net_total",
 ]  # fmt: skip
-
-
 
 
 def backtest_date(run_date: dt.date, months: int) -> dt.date:

@@ -163,6 +163,18 @@ def fit_weather_models(
     )
     if p.height == 0 or dd.height == 0:
         return pl.DataFrame(schema=MODEL_SCHEMA)
+    sums = _normal_sums(_candidates(p, dd))
+    if sums.height == 0:
+        return pl.DataFrame(schema=MODEL_SCHEMA)
+    res = _solved(sums)
+    if POOLED_BALANCE_POINTS:
+        res = _at_pooled_balance_points(res, regs)
+    return _best(res)
+
+
+def _candidates(p: pl.DataFrame, dd: pl.DataFrame) -> pl.DataFrame:
+    """One row per pair and candidate model: HEAT (h_bp), COOL (c_bp; not gas), BOTH (h_bp <= c_bp),
+    with the pair's mean degree days at those balance points."""
     fh = _pair_features(p, dd, "H", HEAT_BPS).rename({"_s": "_h"})
     fc = _pair_features(p, dd, "C", COOL_BPS).rename({"_s": "_c"})
     days = p.select("_pid", "_w")
@@ -190,7 +202,11 @@ def fit_weather_models(
         .with_columns(_k=pl.lit("BOTH"))
     )
     cols = ["_pid", "meter_register_id", "_k", "h_bp", "c_bp", "_y", "_b", "_h", "_c", "_w"]
-    cand = pl.concat([heat.select(cols), cool.select(cols), both.select(cols)])
+    return pl.concat([heat.select(cols), cool.select(cols), both.select(cols)])
+
+
+def _normal_sums(cand: pl.DataFrame) -> pl.DataFrame:
+    """The weighted normal-equation sums of each (register, candidate) whose pairs are all covered."""
     w, b, h, c, y = (pl.col(x) for x in ("_w", "_b", "_h", "_c", "_y"))
     sums = cand.group_by("meter_register_id", "_k", "h_bp", "c_bp").agg(
         n=pl.len(),
@@ -208,9 +224,12 @@ def fit_weather_models(
         hy=(w * h * y).sum(),
         cy=(w * c * y).sum(),
     )
-    sums = sums.filter(pl.col("covered")).sort("meter_register_id", "_k", "h_bp", "c_bp", nulls_last=True)
-    if sums.height == 0:
-        return pl.DataFrame(schema=MODEL_SCHEMA)
+    return sums.filter(pl.col("covered")).sort("meter_register_id", "_k", "h_bp", "c_bp", nulls_last=True)
+
+
+def _solved(sums: pl.DataFrame) -> pl.DataFrame:
+    """Each candidate's coefficients by weighted least squares, its adjusted R², and whether it
+    qualifies (solvable, enough pairs, weather terms positive and significant, base ≥ 0)."""
     kind = sums["_k"].to_numpy()
     m = sums.select([pl.col(x).fill_null(0.0) for x in ("bb", "bh", "bc", "hh", "hc", "cc")]).to_numpy()
     r = sums.select([pl.col(x).fill_null(0.0) for x in ("by", "hy", "cy")]).to_numpy()
@@ -261,28 +280,36 @@ def fit_weather_models(
             "_rsse", np.where(ok & (n >= need) & (dof >= 1), sse / np.maximum(yy / sw, 1e-300), np.nan)
         ),
     )
-    if POOLED_BALANCE_POINTS:
-        # the balance points of a population (jurisdiction, fuel, customer class): per model kind,
-        # the candidate with the smallest total relative residual over its registers; each register
-        # then only chooses between the kinds at those points (3-7 quarterly pairs cannot tell a
-        # register's own balance point from noise: its October, near the balance point, moves with it)
-        grp = res.join(
-            regs.select("meter_register_id", "jurisdiction", "service_type", "_class"), on="meter_register_id"
-        )
-        pooled = (
-            grp.filter(pl.col("_rsse").is_not_nan())
-            .group_by("jurisdiction", "service_type", "_class", "wmodel", "h_bp", "c_bp")
-            .agg(pl.col("_rsse").sum().alias("_tot"), pl.len().alias("_n"))
-            .sort("jurisdiction", "service_type", "_class", "wmodel", "_tot", "h_bp", "c_bp", nulls_last=True)
-            .unique(["jurisdiction", "service_type", "_class", "wmodel"], keep="first", maintain_order=True)
-            .select("jurisdiction", "service_type", "_class", "wmodel", "h_bp", "c_bp")
-        )
-        res = grp.join(
-            pooled,
-            on=["jurisdiction", "service_type", "_class", "wmodel", "h_bp", "c_bp"],
-            how="semi",
-            nulls_equal=True,
-        ).drop("jurisdiction", "service_type", "_class")
+    return res
+
+
+def _at_pooled_balance_points(res: pl.DataFrame, regs: pl.DataFrame) -> pl.DataFrame:
+    """The candidates at their population's balance points only (per model kind)."""
+    # the balance points of a population (jurisdiction, fuel, customer class): per model kind,
+    # the candidate with the smallest total relative residual over its registers; each register
+    # then only chooses between the kinds at those points (3-7 quarterly pairs cannot tell a
+    # register's own balance point from noise: its October, near the balance point, moves with it)
+    grp = res.join(
+        regs.select("meter_register_id", "jurisdiction", "service_type", "_class"), on="meter_register_id"
+    )
+    pooled = (
+        grp.filter(pl.col("_rsse").is_not_nan())
+        .group_by("jurisdiction", "service_type", "_class", "wmodel", "h_bp", "c_bp")
+        .agg(pl.col("_rsse").sum().alias("_tot"), pl.len().alias("_n"))
+        .sort("jurisdiction", "service_type", "_class", "wmodel", "_tot", "h_bp", "c_bp", nulls_last=True)
+        .unique(["jurisdiction", "service_type", "_class", "wmodel"], keep="first", maintain_order=True)
+        .select("jurisdiction", "service_type", "_class", "wmodel", "h_bp", "c_bp")
+    )
+    return grp.join(
+        pooled,
+        on=["jurisdiction", "service_type", "_class", "wmodel", "h_bp", "c_bp"],
+        how="semi",
+        nulls_equal=True,
+    ).drop("jurisdiction", "service_type", "_class")
+
+
+def _best(res: pl.DataFrame) -> pl.DataFrame:
+    """Per register the qualifying candidate with the highest adjusted R² (``MODEL_SCHEMA``)."""
     res = res.filter("_good")
     # the highest adjusted R²; on a tie the model with fewer weather terms, then the lower balance point
     # (adjusted R² compared to 9 decimals: an exact fit is a tie whatever the rounding of its sums)

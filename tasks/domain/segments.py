@@ -109,7 +109,33 @@ def check_and_fix(
     (OWN | SAME_DAY_TYPE | PARENT | LATEST_4_WEEKS); fills = segment, read_date, reason
     (MISSING | TOO_FEW_REGISTERS), source (… | NONE), source_segment, source_date.
     """
-    grid = (
+    grid = _checked_grid(profiles, segments, date_from, date_to, min_registers)
+    out = _with_sources(_with_parent(_own_nearest_latest(grid, max_shift_days)))
+    fixed = (
+        out.filter(pl.col("final").is_not_null())
+        .select(
+            "segment",
+            "read_date",
+            pl.col("final").alias("profile"),
+            pl.col("registers").cast(pl.UInt32),
+            "source",
+        )
+        .sort("segment", "read_date")
+    )
+    fills = (
+        out.filter(pl.col("source") != "OWN")
+        .select("segment", "read_date", "reason", "source", "source_segment", "source_date")
+        .sort("segment", "read_date")
+    )
+    return fixed, fills
+
+
+def _checked_grid(
+    profiles: pl.DataFrame, segments: Sequence[str], date_from: dt.date, date_to: dt.date, min_registers: int
+) -> pl.DataFrame:
+    """Every segment-day of the range with its profile, whether complete and whether valid (complete,
+    with at least ``min_registers`` registers)."""
+    return (
         _grid(segments, date_from, date_to)
         .join(
             profiles.select("segment", "read_date", "profile", "registers"),
@@ -123,6 +149,11 @@ def check_and_fix(
         )
         .with_columns(valid=pl.col("complete") & (pl.col("registers") >= min_registers))
     )
+
+
+def _own_nearest_latest(grid: pl.DataFrame, max_shift_days: int) -> pl.DataFrame:
+    """Rules 1 and 3 of each segment-day: its own profile, else the nearest valid day of the same
+    day type; and its latest weeks' profile for days after its data."""
     prof = grid.filter("valid").select(
         "segment", pl.col("read_date").alias("source_date"), pl.col("profile").alias("p")
     )
@@ -142,6 +173,11 @@ def check_and_fix(
     stage1 = stage1.join(latest, on=["segment", "day_type"], how="left").with_columns(
         latest_p=pl.when(pl.col("read_date") > pl.col("last")).then(pl.col("latest_profile"))
     )
+    return stage1
+
+
+def _with_parent(stage1: pl.DataFrame) -> pl.DataFrame:
+    """Rule 2: the parent segment's profile (and latest weeks) on the same day; a parent has none."""
     par = stage1.select(
         pl.col("segment").alias("parent"),
         "read_date",
@@ -151,10 +187,14 @@ def check_and_fix(
     )
     # a parent has no parent: its own rule 2 never applies
     is_parent = pl.col("segment").str.starts_with("*|")
-    out = stage1.join(par, on=["parent", "read_date"], how="left").with_columns(
+    return stage1.join(par, on=["parent", "read_date"], how="left").with_columns(
         par_p=pl.when(is_parent).then(None).otherwise(pl.col("par_p")),
         par_latest_p=pl.when(is_parent).then(None).otherwise(pl.col("par_latest_p")),
     )
+
+
+def _with_sources(out: pl.DataFrame) -> pl.DataFrame:
+    """The chosen profile (final), its source, source segment and date, and the fill reason."""
     source = (
         pl.when(pl.col("valid"))
         .then(pl.lit("OWN"))
@@ -166,7 +206,7 @@ def check_and_fix(
         .then(pl.lit("LATEST_4_WEEKS"))
         .otherwise(pl.lit("NONE"))
     )
-    out = out.with_columns(
+    return out.with_columns(
         source=source,
         final=pl.coalesce("own_p", "near_p", "par_p", "latest_p", "par_latest_p"),
     ).with_columns(
@@ -182,20 +222,3 @@ def check_and_fix(
         .then(pl.col("par_date")),
         reason=pl.when(pl.col("complete")).then(pl.lit("TOO_FEW_REGISTERS")).otherwise(pl.lit("MISSING")),
     )
-    fixed = (
-        out.filter(pl.col("final").is_not_null())
-        .select(
-            "segment",
-            "read_date",
-            pl.col("final").alias("profile"),
-            pl.col("registers").cast(pl.UInt32),
-            "source",
-        )
-        .sort("segment", "read_date")
-    )
-    fills = (
-        out.filter(pl.col("source") != "OWN")
-        .select("segment", "read_date", "reason", "source", "source_segment", "source_date")
-        .sort("segment", "read_date")
-    )
-    return fixed, fills

@@ -15,7 +15,6 @@ accrual of P (billed or not), ``accounts_billed`` the accounts with covered days
 no rows, and the phase's stats say so.
 """
 
-
 from __future__ import annotations
 
 from typing import Any
@@ -111,6 +110,15 @@ def trueup_rows(
     (:func:`daily_shapes`): day weights that spread usage and its money over a period; supply is
     spread by days, and so is everything when ``shapes`` is None or does not cover the period.
     """
+    acc = _covered(accounts, billed)
+    a = _accrued_per_account(acc, accrued, shapes)
+    b = _billed_per_account(acc, billed, shapes)
+    return _rollup(acc, a, b)
+
+
+def _covered(accounts: pl.DataFrame, billed: pl.DataFrame) -> pl.DataFrame:
+    """The previous run's accounts with their unbilled window (uf, ut), covered-to day (ct: the end
+    of the newest bill since, within the window) and covered days."""
     acc = accounts.select(
         "account_id",
         pl.col("service_type").alias("fuel"),
@@ -126,6 +134,13 @@ def trueup_rows(
         ct=pl.when(pl.col("_bt").is_not_null()).then(pl.min_horizontal("ut", "_bt"))
     )
     acc = acc.with_columns(covered=_days(pl.col("uf"), pl.col("ct")).fill_null(0).cast(pl.Int64))
+    return acc
+
+
+def _accrued_per_account(
+    acc: pl.DataFrame, accrued: pl.DataFrame, shapes: pl.DataFrame | None
+) -> pl.DataFrame:
+    """Per account: the accrual of the covered days (usage by shape, supply by days) and in whole."""
     month_start = pl.date(pl.col("year_mnth") // 100, pl.col("year_mnth") % 100, 1)
     a = accrued.join(acc, on="account_id", how="inner").with_columns(
         _lo=pl.max_horizontal(month_start, pl.col("uf")),
@@ -138,7 +153,7 @@ def trueup_rows(
     )
     a = _with_shape_sum(_with_shape_sum(a, "_lo", "_hi", "_sw", shapes), "_lo", "_chi", "_sc", shapes)
     n_days, c_days = _days(pl.col("_lo"), pl.col("_hi")), _days(pl.col("_lo"), pl.col("_chi"))
-    a = (
+    return (
         a.with_columns(
             _fd=pl.when(n_days > 0).then(c_days / n_days).otherwise(0.0),
             _fs=_share("_sc", "_sw", c_days, n_days),
@@ -153,6 +168,10 @@ def trueup_rows(
             (pl.col("usage_net") + pl.col("supply_net")).sum().alias("accrued_net_total"),
         )
     )
+
+
+def _billed_per_account(acc: pl.DataFrame, billed: pl.DataFrame, shapes: pl.DataFrame | None) -> pl.DataFrame:
+    """Per account: what the bills since charge for the covered days (supply by days, usage by shape)."""
     b = billed.join(
         acc.select("account_id", *SHAPE_KEY, "uf", "ct"), on="account_id", how="inner"
     ).with_columns(
@@ -167,7 +186,7 @@ def trueup_rows(
         _days(pl.col("period_start"), pl.col("period_end")),
     )
     flat = pl.when(l_days > 0).then(o_days / l_days).otherwise(0.0)
-    b = (
+    return (
         b.with_columns(
             _f=pl.when(pl.col("item_type") == "SUPPLY")
             .then(flat)
@@ -191,6 +210,10 @@ def trueup_rows(
             ((pl.col("net_amount") - pl.col("discount_amount")) * pl.col("_f")).sum().alias("billed_net"),
         )
     )
+
+
+def _rollup(acc: pl.DataFrame, a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
+    """Rows per fuel and segment, each fuel's subtotal and the portfolio's total, rounded, in that order."""
     per = (
         acc.sort("account_id")
         .select("account_id", "fuel", "segment", "covered")

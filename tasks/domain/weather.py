@@ -63,19 +63,7 @@ def parse_bom_daily(text: str, name: str, stations: Mapping[str, str]) -> tuple[
     """
     text = text.lstrip("\ufeff")
     lines = text.splitlines()
-    if not lines or not lines[0].strip():
-        raise WeatherFileError(name, 1, "empty file: no header line")
-    header = [h.strip() for h in lines[0].split(",")]
-    need = [STATION, *DATE_PARTS]
-    missing = [c for c in need if c not in header]
-    if missing or (MAX_COL not in header and MIN_COL not in header):
-        raise WeatherFileError(
-            name,
-            1,
-            "not a Bureau of Meteorology daily temperature file: the header needs "
-            + ", ".join(f"'{c}'" for c in need)
-            + f" and '{MIN_COL}' or '{MAX_COL}' (found: {lines[0][:160]!r})",
-        )
+    header = _checked_header(lines, name)
     # the Bureau's files hold no quoted fields: split each line on commas, keeping its line number
     body = pl.DataFrame({"raw": lines[1:]}, schema={"raw": pl.String}).with_row_index("_i")
     body = body.filter(pl.col("raw").str.strip_chars() != "")
@@ -94,21 +82,7 @@ def parse_bom_daily(text: str, name: str, stations: Mapping[str, str]) -> tuple[
         .str.to_date("%Y-%m-%d", strict=False)
         .alias("date"),
     )
-    values = []
-    problems: list[pl.Expr] = []
-    for col, out in ((MIN_COL, "min_temp_c"), (MAX_COL, "max_temp_c")):
-        if col in f.columns:
-            txt = pl.col(col)
-            val = txt.cast(pl.Float64, strict=False)
-            values.append(val.alias(out))
-            problems.append(
-                pl.when((txt != "") & val.is_null())
-                .then(pl.format("{} '{}' is not a number", pl.lit(col), txt))
-                .when(val.is_not_null() & ~val.is_between(*PLAUSIBLE_C))
-                .then(pl.format("{} {} is outside {} … {} °C", pl.lit(col), txt, *map(pl.lit, PLAUSIBLE_C)))
-            )
-        else:
-            values.append(pl.lit(None, dtype=pl.Float64).alias(out))
+    values, problems = _temperatures(f)
     known = pl.col("station_id").is_in(list(stations))
     reason = pl.coalesce(
         pl.when(pl.col(STATION).str.contains(r"^\d{1,6}$").not_()).then(
@@ -145,6 +119,45 @@ def parse_bom_daily(text: str, name: str, stations: Mapping[str, str]) -> tuple[
     # a station-day twice in one file: the later line wins (like a corrected re-issue of the day)
     good = good.sort("station_id", "date", "source_line").unique(["station_id", "date"], keep="last")
     return good.cast(OBS_SCHEMA).sort("station_id", "date"), rejects.cast(REJECT_SCHEMA)  # type: ignore[arg-type]
+
+
+def _checked_header(lines: list[str], name: str) -> list[str]:
+    """The header's column names; WeatherFileError when it is not the BoM daily temperature shape."""
+    if not lines or not lines[0].strip():
+        raise WeatherFileError(name, 1, "empty file: no header line")
+    header = [h.strip() for h in lines[0].split(",")]
+    need = [STATION, *DATE_PARTS]
+    missing = [c for c in need if c not in header]
+    if missing or (MAX_COL not in header and MIN_COL not in header):
+        raise WeatherFileError(
+            name,
+            1,
+            "not a Bureau of Meteorology daily temperature file: the header needs "
+            + ", ".join(f"'{c}'" for c in need)
+            + f" and '{MIN_COL}' or '{MAX_COL}' (found: {lines[0][:160]!r})",
+        )
+    return header
+
+
+def _temperatures(f: pl.DataFrame) -> tuple[list[pl.Expr], list[pl.Expr]]:
+    """min_temp_c and max_temp_c (null where the file has no such column) and the problem of each
+    (not a number, or implausible)."""
+    values = []
+    problems: list[pl.Expr] = []
+    for col, out in ((MIN_COL, "min_temp_c"), (MAX_COL, "max_temp_c")):
+        if col in f.columns:
+            txt = pl.col(col)
+            val = txt.cast(pl.Float64, strict=False)
+            values.append(val.alias(out))
+            problems.append(
+                pl.when((txt != "") & val.is_null())
+                .then(pl.format("{} '{}' is not a number", pl.lit(col), txt))
+                .when(val.is_not_null() & ~val.is_between(*PLAUSIBLE_C))
+                .then(pl.format("{} {} is outside {} … {} °C", pl.lit(col), txt, *map(pl.lit, PLAUSIBLE_C)))
+            )
+        else:
+            values.append(pl.lit(None, dtype=pl.Float64).alias(out))
+    return values, problems
 
 
 def combine_observations(frames: list[pl.DataFrame]) -> pl.DataFrame:

@@ -22,6 +22,7 @@ from typing import Any
 
 import polars as pl
 
+from tasks.domain import exceptions as E
 from tasks.domain.comparison import compare
 
 FUELS = {"ELECTRICITY": "Electricity", "GAS": "Gas"}
@@ -49,20 +50,20 @@ FIGURES = (USAGE_KWH, USAGE_MJ, CHARGES, DISCOUNTS, ACCRUAL)
 
 # What each exception code means, in a sentence a finance reader follows (tasks/domain/exceptions.py).
 EXCEPTION_MEANINGS = {
-    "STALE_UNBILLED": "unbilled days before the period start, not accrued (look-back cap)",
-    "NO_HISTORY": "register without usable history: its estimate uses the segment profile as is",
-    "BAD_READ": "basic read skipped: a second rollover or an implausible value",
-    "NEGATIVE_READ": "negative or non-numeric read ignored",
-    "NO_METER": "register whose meter is missing or does not cover its dates",
-    "NO_REGISTER": "account whose site has no register in the unbilled window",
-    "NO_PLAN": "unbilled days without a plan: not rated",
-    "OVERLAPPING_PLANS": "two plans on one day: the later-starting one is used",
-    "NO_RATE": "plan without a rate for an item or time class on some day: not rated",
-    "NO_SITE": "account without a site: nothing estimated",
-    "NO_DATA": "register without any data in or before the window",
-    "NO_READS": "basic register without reads",
-    "NO_PROFILE": "register-days without a segment profile: missing intervals count 0",
-    "AMBIGUOUS_READ": "basic read pair where the number of dial turns is a guess",
+    E.STALE_UNBILLED: "unbilled days before the period start, not accrued (look-back cap)",
+    E.NO_HISTORY: "register without usable history: its estimate uses the segment profile as is",
+    E.BAD_READ: "basic read skipped: a second rollover or an implausible value",
+    E.NEGATIVE_READ: "negative or non-numeric read ignored",
+    E.NO_METER: "register whose meter is missing or does not cover its dates",
+    E.NO_REGISTER: "account whose site has no register in the unbilled window",
+    E.NO_PLAN: "unbilled days without a plan: not rated",
+    E.OVERLAPPING_PLANS: "two plans on one day: the later-starting one is used",
+    E.NO_RATE: "plan without a rate for an item or time class on some day: not rated",
+    E.NO_SITE: "account without a site: nothing estimated",
+    E.NO_DATA: "register without any data in or before the window",
+    E.NO_READS: "basic register without reads",
+    E.NO_PROFILE: "register-days without a segment profile: missing intervals count 0",
+    E.AMBIGUOUS_READ: "basic read pair where the number of dial turns is a guess",
 }
 
 # ---------------------------------------------------------------- labels

@@ -28,9 +28,8 @@ if TYPE_CHECKING:
 def billing_source(io: Datasets, shard: int | None) -> dict[str, pl.DataFrame]:
     """The billing database's datasets of the run (sql/*.sql)."""
     s = io.spec
-    return read_datasets(
-        io.settings.db_url, s.run_date, s.period_start, s.period_end, io.settings.max_workers
-    )
+    threads = io.settings.read_threads or io.settings.max_workers
+    return read_datasets(io.settings.db_url, s.run_date, s.period_start, s.period_end, threads)
 
 
 def meter_data(io: Datasets, shard: int | None) -> MeterData | list[MeterData]:

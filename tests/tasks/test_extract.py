@@ -73,7 +73,7 @@ def test_read_sql_many_gives_read_sql_frames_and_falls_back_one_by_one(
 
     monkeypatch.setattr(db, "_read_sqlalchemy", slow)
     queries = {"basic_reads": (PARAMS, SCHEMAS["basic_reads"]), "tou_windows": ({}, SCHEMAS["tou_windows"])}
-    many = db.read_sql_many(url, queries, sqlite_connectorx=True)
+    many = db.read_sql_many(url, queries, sqlite_connectorx=True, threads=2)
     assert list(many) == ["basic_reads", "tou_windows"]
     assert events == ["sqlalchemy"]  # only basic_reads fell back
     monkeypatch.undo()
@@ -119,7 +119,7 @@ def test_sqlite_connectorx_reads_run_in_a_child_process_and_a_concurrent_writer_
     try:
         queries = {"basic_reads": (PARAMS, SCHEMAS["basic_reads"]), "tou_windows": ({}, SCHEMAS["tou_windows"])}
         for _ in range(3):
-            many = db.read_sql_many(url, queries, sqlite_connectorx=True)
+            many = db.read_sql_many(url, queries, sqlite_connectorx=True, threads=2)
             assert many["basic_reads"]["index_value"].to_list() == ["7.5", "12", "-3"]
     finally:
         stop.set()
