@@ -15,10 +15,12 @@ starts (no Prefect server, no database connection for a bad date).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import typer
@@ -131,6 +133,40 @@ def explain(exc: BaseException, database_url: str | None = None) -> tuple[str, i
     if name in ("PreCheckFailed", "BillingIngestError", "SourceError"):
         return text, EXIT_FAULT
     return f"unexpected {name}: {text} (run `bua --debug …` for the traceback)", EXIT_FAULT
+
+
+class _DropPrefectErrors:
+    """Console filter: Prefect's own ERROR records (a failed run's traceback) stay off the console,
+    where the command prints one ``error:`` line; the Prefect API and UI still get them."""
+
+    def filter(self, record: Any) -> bool:
+        return not (record.name.startswith("prefect") and (record.levelno >= 40 or record.exc_info))
+
+
+@contextlib.contextmanager
+def quiet_prefect_errors(ctx: Context | None = None) -> Iterator[None]:
+    """While a command runs a flow: Prefect's tracebacks off every console handler (root's, where
+    Prefect 3.9 puts its console handler, and Prefect's loggers'); ``--debug`` keeps them."""
+    import logging
+
+    if ctx is not None and _is_debug(ctx):
+        yield
+        return
+    names = ["", "prefect", *(n for n in logging.root.manager.loggerDict if n.startswith("prefect."))]
+    handlers = {
+        h
+        for n in names
+        for h in getattr(logging.getLogger(n), "handlers", [])
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    }
+    drop = _DropPrefectErrors()
+    for h in handlers:
+        h.addFilter(drop)
+    try:
+        yield
+    finally:
+        for h in handlers:
+            h.removeFilter(drop)
 
 
 def _is_debug(ctx: Context) -> bool:

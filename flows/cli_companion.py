@@ -17,6 +17,7 @@ from flows.cli_app import (
     ingest_app,
     parse_date_option,
     parse_time_option,
+    quiet_prefect_errors,
     require_database,
     settings_from,
 )
@@ -48,7 +49,7 @@ def ingest_billing_csv(
     from tasks.adapters.db import DatabaseError
 
     try:
-        with use_settings(settings):  # the flow resolves them itself: no URL among its parameters
+        with use_settings(settings), quiet_prefect_errors(ctx):  # no URL among the flow's parameters
             results = billing_csv_ingest(paths=paths, rejects_url=rejects_url)
     except (BillingIngestError, DatabaseError) as exc:
         fail(str(exc), code=1)
@@ -85,7 +86,7 @@ def aggregate_cmd(
 
     day = the_day.isoformat() if the_day else None
     try:
-        with use_settings(settings):
+        with use_settings(settings), quiet_prefect_errors(ctx):
             result = daily_billing_aggregation(day=day, max_rows_per_file=max_rows_per_file)
     except (PreCheckFailed, DatabaseError) as exc:
         fail(str(exc), code=1)
@@ -114,7 +115,7 @@ def alert_cmd(
     from flows.runtime import use_settings
 
     try:
-        with use_settings(settings):
+        with use_settings(settings), quiet_prefect_errors(ctx):
             result = revenue_alert(window_end=window_end)
     except Exception as exc:  # noqa: BLE001 - the flow already reported it to Slack; say it plainly here
         fail(explain(exc, settings.db_url)[0], code=1)

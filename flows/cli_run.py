@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from flows.cli_app import app, fail, parse_date_option, settings_from
+from flows.cli_app import app, fail, parse_date_option, quiet_prefect_errors, settings_from
 from tasks.settings import Settings
 
 
@@ -37,16 +37,12 @@ def run_month_end(settings: Settings, console: Any = None, **parameters: Any) ->
     ]
     for handler, _ in muted:
         handler.setLevel(logging.CRITICAL + 1)
-    # Prefect 3.9 puts its console handler on the root logger: drop the Prefect records there
-    prefect_only = _DropPrefectRecords()
-    for handler in logging.root.handlers:
-        handler.addFilter(prefect_only)
     try:
         with console.status("starting Prefect (a temporary local server: set PREFECT_API_URL to use yours)"):
             server = temporary_server()
             server.__enter__()
         try:
-            with use_settings(settings), display(console):
+            with use_settings(settings), display(console), quiet_prefect_errors():
                 return bua_monthly(**parameters)
         finally:
             _drain_api_logs()  # send the run's logs while the server (maybe a temporary one) is up
@@ -55,15 +51,6 @@ def run_month_end(settings: Settings, console: Any = None, **parameters: Any) ->
         quiet.setLevel(level)
         for handler, old in muted:
             handler.setLevel(old)
-        for handler in logging.root.handlers:
-            handler.removeFilter(prefect_only)
-
-
-class _DropPrefectRecords:
-    """A logging filter: records of Prefect's loggers stay off the console (the API gets them)."""
-
-    def filter(self, record: Any) -> bool:
-        return not record.name.startswith("prefect")
 
 
 def _drain_api_logs() -> None:

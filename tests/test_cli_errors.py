@@ -242,3 +242,18 @@ def test_help_is_still_help(tmp_path):
     assert r.returncode == 2 and "Usage: bua" in r.stdout + r.stderr and "error:" not in r.stderr
     r = bua(["db", "init", "--help"], tmp_path)
     assert r.returncode == 0 and "Create or migrate the schema" in r.stdout
+
+
+def test_a_flow_failing_inside_prefect_prints_one_line_and_no_traceback(harness, tmp_path):
+    """`bua aggregate` on an initialised but empty database: the aggregation flow's own pre-check
+    (rows for the day) fails inside Prefect. Prefect logs the traceback to its API (the UI shows it);
+    the console gets the one `error:` line only — and with --debug, Prefect's traceback too."""
+    url = f"sqlite:///{tmp_path}/bua.db"
+    assert bua(["--database-url", url, "db", "init"], tmp_path).returncode == 0
+    env = {"PREFECT_API_URL": harness}
+    r = bua(["--database-url", url, "aggregate", "--day", "2026-10-01"], tmp_path, env)
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert r.returncode == 1 and len(errors) == 1, r.stderr
+    assert "pre-check" in errors[0] and "Traceback" not in r.stderr, r.stderr
+    r = bua(["--debug", "--database-url", url, "aggregate", "--day", "2026-10-01"], tmp_path, env)
+    assert r.returncode == 1 and "Traceback" in r.stderr
