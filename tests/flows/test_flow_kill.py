@@ -182,3 +182,44 @@ def test_two_operators_with_two_prefect_servers_never_mix_a_month_end(
     assert output_digests(settings) == output_digests(reference)
     assert output_rows(settings) == output_rows(reference)
     assert [s for s, _ in attempts(settings)] == ["COMPLETED"]
+
+
+@pytest.mark.slow
+def test_two_operators_on_mariadb_never_mix_a_month_end(tmp_path: Path, harness: str, other_server: str) -> None:
+    """The same on MariaDB (the lock lives in the billing database, whichever it is): a 60-account
+    portfolio loaded into a fresh MariaDB database and, for the byte reference, into SQLite; two
+    `bua run` at once through two Prefect servers on MariaDB — one refuses naming the holder, one
+    attempt is on record, and the published files equal a single run's on SQLite."""
+    import sqlalchemy as sa
+
+    from tasks.adapters.db import engine_for
+    from tasks.generate import generate
+    from tests.dbservers import fresh_database, server_problem
+    from tests.portfolio import load_generated
+
+    problem = server_problem("mariadb")
+    if problem:
+        pytest.skip(problem)
+    generate(tmp_path / "portfolio", accounts=60, seed=31, months=13)
+    common = {"shards": 4, "max_workers": 2, "task_retries": 1, "task_retry_delay_seconds": 0.01}
+    single = load_generated(tmp_path / "portfolio", Settings(
+        database_url=f"sqlite:///{tmp_path}/ref.db", meter_store=str(tmp_path / "ref-ms"),
+        output_url=str(tmp_path / "ref-out"), **common))  # fmt: skip
+    assert bua_run(single, harness).wait(300) == 0
+    with fresh_database("mariadb", tmp_path) as url:
+        settings = load_generated(tmp_path / "portfolio", Settings(
+            database_url=url, meter_store=str(tmp_path / "ms"), output_url=str(tmp_path / "out"), **common))  # fmt: skip
+        runs = [
+            bua_run(settings, api, BUA_RUN_LOCK_WAIT_SECONDS="0", BUA_TEST_DELAY="windows:20")
+            for api in (harness, other_server)
+        ]
+        results = [(p.communicate(timeout=300), p.returncode) for p in runs]
+        with engine_for(url).connect() as conn:
+            statuses = conn.execute(sa.text("SELECT status FROM bua_run_attempt")).scalars().all()
+    assert sorted(code for _, code in results) == [0, 1], results
+    refused = next(err for (out, err), code in results if code == 1)
+    assert "error: run-2026-11-01 is held by attempt" in refused
+    assert statuses == ["COMPLETED"]
+    published = {k: v for k, v in output_digests(settings).items() if not k.startswith("report/")}
+    assert published == {k: v for k, v in output_digests(single).items() if not k.startswith("report/")}
+    assert any(k.startswith("export/csv/") for k in published)
