@@ -26,6 +26,8 @@ import polars as pl
 import pyarrow as pa
 from numpy.lib.stride_tricks import sliding_window_view
 
+from tasks.domain.plausibility import Caps, RegisterCaps, flag_rows, flagged_rows, register_caps, stored_nan
+
 GRID_MINUTES = 30
 SLOTS = 1440 // GRID_MINUTES
 ACTUAL_QUALITY = ("A", "S", "F")
@@ -231,6 +233,8 @@ def interval_grids(
     months: Mapping[str, pl.LazyFrame] | None = None,
     keep: pl.DataFrame | None = None,
     kept: dict[int, pl.DataFrame] | None = None,
+    caps: RegisterCaps | None = None,
+    flagged: list[tuple[np.ndarray, ...]] | None = None,
 ) -> Iterator[T]:
     """``fn`` of the meter-store rows of ``regs`` (one row per register: nmi, suffix, register_start,
     register_end) on their registers' lives, well formed (supported length, values and quality
@@ -253,6 +257,10 @@ def interval_grids(
     life, are also copied out of each chunk as it is decoded — ``kept[chunk]`` = nmi, suffix,
     read_date, data_minutes, values, quality in store order — so that a later reader needs not
     decode the chunk again (``KEPT_COLUMNS``).
+
+    ``caps`` (per row of ``regs``, tasks/domain/plausibility.py): an implausible register-day is
+    read as missing (every interval quality N) and ``(reg, day, reason, value, cap, minutes)``
+    arrays of such rows are appended to ``flagged`` (in chunk order).
     """
     chunks = list(chunks)
     nmis = regs["nmi"].unique().implode()
@@ -338,6 +346,7 @@ def interval_grids(
         values, voff = _flat_lists(df["values"])
         quality, qoff = _flat_strings(df["quality"])
         nulls = bool(np.isnan(values).any())  # one pass on the month instead of one per part
+        nan = stored_nan(df["values"]) if caps is not None and nulls else None
         a, b = starts[i], ends[i]
         m_, r_, g_, d_ = minutes[a:b], row[a:b], reg[a:b], day[a:b]
         out = []
@@ -353,16 +362,25 @@ def interval_grids(
             # each row's n values are contiguous: a row gather from a sliding-window view
             # copies them without an index per value; slot-major so that sums over rows run
             # along contiguous memory
-            hh, ok = half_hours(
-                gather_rows_t(sliding_window_view(values, n), voff[rows]),
-                gather_rows_t(sliding_window_view(quality, n), qoff[rows]),
-                int(m),
-                nulls,
-                overwrite=True,  # the gathered values are this call's own
-            )
+            vals = gather_rows_t(sliding_window_view(values, n), voff[rows])
+            qual = gather_rows_t(sliding_window_view(quality, n), qoff[rows])
+            if caps is not None:
+                nan_t = gather_rows_t(sliding_window_view(nan, n), voff[rows]) if nan is not None else None
+                reason, value, cap = flag_rows(
+                    vals, nan_t, caps.rate[rg], caps.day[rg], int(m), caps.allow_negative
+                )
+                bad = reason > 0
+                if bad.any():
+                    qual[:, bad] = ord("N")  # the day is missing data: estimated
+                    found.append(
+                        (i, (rg[bad], dy[bad], reason[bad], value[bad], cap[bad], np.full(bad.sum(), m)))
+                    )
+            # the gathered values are this call's own (overwritten in place)
+            hh, ok = half_hours(vals, qual, int(m), nulls, overwrite=True)
             out.append(fn(Grid(rg, dy, hh, ok)))
         return out
 
+    found: list[tuple[int, tuple[np.ndarray, ...]]] = []  # (chunk, arrays), appended by the workers
     # chunks are read and reduced on WORKERS threads (polars and numpy release the GIL); results
     # come back in chunk order, at most WORKERS + 1 chunks in memory
     with ThreadPoolExecutor(WORKERS) as pool:
@@ -376,6 +394,8 @@ def interval_grids(
             if nxt is not None:
                 pending.append(pool.submit(work, nxt))
             yield from done
+    if flagged is not None:
+        flagged.extend(arrays for _, arrays in sorted(found, key=lambda f: f[0]))
 
 
 def well_formed(lf: pl.LazyFrame) -> pl.LazyFrame:
@@ -468,6 +488,8 @@ def profile_read(
     min_short_days: int = 14,
     months: Mapping[str, pl.LazyFrame] | None = None,
     keep: pl.DataFrame | None = None,
+    caps: Caps | None = None,
+    flagged: list[pl.DataFrame] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The shard's profile partial sums and, from the same read, its **day grid**: one row per
     register-day on or after ``grid_from`` with an actual half hour — meter_register_id,
@@ -488,6 +510,9 @@ def profile_read(
     Third, the **kept rows**: the store rows (``KEPT_COLUMNS``, store order) of the ``keep`` keys
     (nmi, suffix, read_date) in the chunks read, copied out of the same decode (the interval
     estimates' unbilled-window days, tasks/domain/interval_estimate.py); empty when ``keep`` is None.
+
+    ``caps``: implausible register-days (tasks/domain/plausibility.py) are read as missing data;
+    their ``FLAGGED_SCHEMA`` frame is appended to ``flagged``.
     """
     regs = one_row_per_register(interval_registers(registers, segment_with_tni))
     names, seg_of_reg = segment_codes(regs)
@@ -545,6 +570,7 @@ def profile_read(
             np.diff(np.concatenate([starts, [len(seg)]])),
         )
 
+    found: list[tuple[np.ndarray, ...]] = []
     parts = interval_grids(
         regs,
         interval,
@@ -554,6 +580,8 @@ def profile_read(
         months=months,
         keep=keep,
         kept=kept if keep is not None else None,
+        caps=register_caps(regs, caps) if caps is not None else None,
+        flagged=found,
     )
     for part in parts:
         if part:
@@ -564,6 +592,8 @@ def profile_read(
             cnt[s_i, d_i] += p_cnt
             nreg[s_i, d_i] += p_reg
             rows[s_i, d_i] += p_rows
+    if flagged is not None:
+        flagged.append(flagged_rows(regs, found))
     # a register belongs to exactly one segment: the parent's sums are its children's, added in
     # segment order
     parents = sorted({"*|" + "|".join(s.split("|")[1:3]) for s in names})

@@ -16,6 +16,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
+from tasks.domain.plausibility import Caps, register_caps
 from tasks.domain.profiles import (
     SLOTS,
     Grid,
@@ -41,8 +42,10 @@ def interval_day_sums(
     date_from: dt.date,
     date_to: dt.date,
     segment_with_tni: bool = False,
+    caps: Caps | None = None,
 ) -> pl.DataFrame:
     """Per register-day with actual data: actual_sum (kWh) and profile_sum (Σ P on the same slots).
+    ``caps``: implausible register-days (tasks/domain/plausibility.py) count as missing.
 
     A register-day whose segment has no row in ``fixed`` on that day is left out. The data is read
     month by month (:func:`tasks.domain.profiles.interval_grids`); the profile of each row is gathered from
@@ -82,7 +85,8 @@ def interval_day_sums(
             }
         )
 
-    parts = list(interval_grids(regs, interval, chunks, day_sums, nmi_filter=few))
+    rcaps = register_caps(regs, caps) if caps is not None else None
+    parts = list(interval_grids(regs, interval, chunks, day_sums, nmi_filter=few, caps=rcaps))
     if not parts:
         return pl.DataFrame(schema=schema)
     return pl.concat(parts).cast(schema).filter(pl.col("actual_slots") > 0)  # type: ignore[arg-type]
