@@ -27,6 +27,7 @@ import pyarrow as pa
 from numpy.lib.stride_tricks import sliding_window_view
 
 from tasks.domain.plausibility import Caps, RegisterCaps, flag_rows, flagged_rows, register_caps, stored_nan
+from tasks.domain.robust_profile import best_tops, group_tops, keep_larger, trimmed_totals
 
 GRID_MINUTES = 30
 SLOTS = 1440 // GRID_MINUTES
@@ -539,6 +540,8 @@ def profile_read(
     cnt = np.zeros((nseg, ndays, SLOTS))
     nreg = np.zeros((nseg, ndays))
     rows = np.zeros((nseg, ndays), dtype=np.int64)
+    top_day = np.full((nseg, ndays), -np.inf)  # the largest register day (tasks/domain/robust_profile.py)
+    top = np.zeros((nseg, ndays, SLOTS))
 
     def reduce(g: Grid) -> tuple[np.ndarray, ...]:
         # rows come sorted by (segment, day, store order): each run of equal keys is one sum
@@ -552,12 +555,13 @@ def profile_read(
         starts = np.concatenate([[0], cut])
         ok, hh = g.ok[:, start:], g.hh[:, start:]  # views
         any_ok = any_slot(ok)
+        day_sums = slot_sum(hh)
         grid: tuple[np.ndarray, ...] = ()
         if g_from is not None:
             # reductions over the whole slot-major arrays, then a selection of 1-D results (a
             # boolean selection of columns copies 48 strided rows)
             sel = any_ok & (g.day[start:] >= g_from)
-            grid = (g.reg[start:][sel], g.day[start:][sel], slot_sum(hh)[sel], slot_mask(ok, sel))
+            grid = (g.reg[start:][sel], g.day[start:][sel], day_sums[sel], slot_mask(ok, sel))
         # counts: reduceat of the bool arrays' bytes (0/1) — the same integers, several times
         # faster than of bool
         return (
@@ -568,6 +572,7 @@ def profile_read(
             np.add.reduceat(ok.view(np.uint8), starts, axis=1, dtype=np.int32).T,
             np.add.reduceat(any_ok.view(np.uint8), starts, dtype=np.int32),
             np.diff(np.concatenate([starts, [len(seg)]])),
+            *group_tops(hh, day_sums, starts),
         )
 
     found: list[tuple[np.ndarray, ...]] = []
@@ -585,13 +590,14 @@ def profile_read(
     )
     for part in parts:
         if part:
-            grid, s_i, d_i, p_tot, p_cnt, p_reg, p_rows = part
+            grid, s_i, d_i, p_tot, p_cnt, p_reg, p_rows, p_top_day, p_top = part
             if grid:
                 grid_parts.append(grid)
             tot[s_i, d_i] += p_tot
             cnt[s_i, d_i] += p_cnt
             nreg[s_i, d_i] += p_reg
             rows[s_i, d_i] += p_rows
+            keep_larger(top_day, top, (s_i, d_i), p_top_day, p_top)
     if flagged is not None:
         flagged.append(flagged_rows(regs, found))
     # a register belongs to exactly one segment: the parent's sums are its children's, added in
@@ -624,6 +630,9 @@ def profile_read(
         np.concatenate([tot, ptot])[seg_i, day_i],
         np.concatenate([cnt, pcnt])[seg_i, day_i],
         np.concatenate([nreg, pnreg])[seg_i, day_i],
+        # parents have no top of their own: they are the sums of their trimmed children
+        np.concatenate([top_day, np.full((len(parents), ndays), -np.inf)])[seg_i, day_i],
+        np.concatenate([top, np.zeros((len(parents), ndays, SLOTS))])[seg_i, day_i],
     ).sort("segment", "read_date")
     return partial, day_grid, kept_rows()
 
@@ -681,12 +690,22 @@ def group_sum(keys: pl.DataFrame, arrays: list[np.ndarray]) -> tuple[pl.DataFram
 
 
 def _partial_frame(
-    keys: pl.DataFrame, total: np.ndarray, count: np.ndarray, registers: np.ndarray
+    keys: pl.DataFrame,
+    total: np.ndarray,
+    count: np.ndarray,
+    registers: np.ndarray,
+    top_day: np.ndarray | None = None,
+    top: np.ndarray | None = None,
 ) -> pl.DataFrame:
+    """Partial sums; ``top_day``/``top``: each row's largest register day and its half hours
+    (tasks/domain/robust_profile.py; none: -inf and zeros)."""
+    n = len(keys)
     return keys.with_columns(
         slot_arrays("total", total),
         slot_arrays("count", count),
         pl.Series("registers", registers, dtype=pl.Float64),
+        pl.Series("top_day", top_day if top_day is not None else np.full(n, -np.inf), dtype=pl.Float64),
+        slot_arrays("top", top if top is not None else np.zeros((n, SLOTS))),
     )
 
 
@@ -704,13 +723,17 @@ def combine_partials(partials: Iterable[pl.DataFrame]) -> pl.DataFrame:
         allp.select("segment", "read_date"),
         [allp["total"].to_numpy(), allp["count"].to_numpy(), allp["registers"].to_numpy().reshape(-1, 1)],
     )
-    return _partial_frame(keys, tot, cnt, reg[:, 0]).sort("segment", "read_date")
+    tops = best_tops(allp, keys)
+    return _partial_frame(keys, tot, cnt, reg[:, 0], tops["top_day"].to_numpy(), tops["top"].to_numpy()).sort(
+        "segment", "read_date"
+    )
 
 
 def combine_profiles(partials: Iterable[pl.DataFrame]) -> pl.DataFrame:
-    """Sum the shards' partials; P = total / count per slot (null where no register contributed)."""
+    """Sum the shards' partials; P = total / count per slot (null where no register contributed),
+    the largest register of a segment-day capped (tasks/domain/robust_profile.py)."""
     total = combine_partials(partials)
-    tot, cnt = total["total"].to_numpy(), total["count"].to_numpy()
+    tot, cnt = trimmed_totals(total), total["count"].to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(cnt > 0, tot / np.where(cnt > 0, cnt, 1.0), np.nan)
     return total.select(
