@@ -170,15 +170,23 @@ def interval_scalars(
     before = day_sums.filter(pl.col("read_date") < run_date)
 
     def window(lo: dt.date, tag: str) -> pl.DataFrame:
-        return (
-            before.filter(pl.col("read_date") >= lo)
-            .group_by("meter_register_id")
-            .agg(
-                pl.col("actual_sum").sum().alias(f"a_{tag}"),
-                pl.col("profile_sum").sum().alias(f"p_{tag}"),
-                pl.len().alias(f"d_{tag}"),
-            )
+        # sums in (register, day) order with numpy: the same additions in the same order on
+        # every run (a hash group-by may add a group's rows in another order)
+        w = before.filter(pl.col("read_date") >= lo).sort("meter_register_id", "read_date")
+        ids = w["meter_register_id"].to_numpy()
+        starts = (
+            np.flatnonzero(np.concatenate([[True], ids[1:] != ids[:-1]])) if len(ids) else np.zeros(0, int)
         )
+        return pl.DataFrame(
+            {
+                "meter_register_id": ids[starts],
+                f"a_{tag}": _sums(w["actual_sum"].to_numpy(), starts),
+                f"p_{tag}": _sums(w["profile_sum"].to_numpy(), starts),
+                f"d_{tag}": np.diff(np.concatenate([starts, [len(ids)]])),
+            },
+            schema={"meter_register_id": pl.Int64, f"a_{tag}": pl.Float64, f"p_{tag}": pl.Float64,
+                    f"d_{tag}": pl.UInt32},
+        )  # fmt: skip
 
     regs = one_row_per_register(interval_registers(registers)).select("meter_register_id", "account_id")
     both = regs.join(window(short_from, "s"), on="meter_register_id", how="left").join(
@@ -209,3 +217,9 @@ def interval_scalars(
         ),
     )
     return scalars, exceptions
+
+
+def _sums(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Sums of consecutive runs of ``values`` starting at ``starts`` (numpy, one thread: the same
+    order of additions on every run)."""
+    return np.add.reduceat(values, starts) if len(starts) else np.zeros(0)
