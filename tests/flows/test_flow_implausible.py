@@ -24,6 +24,7 @@ from tests.flows.conftest import R, output_digests, run_monthly
 pytestmark = pytest.mark.usefixtures("harness")
 D = R - dt.timedelta(days=4)  # a day inside every interval account's unbilled window
 WILD = 99_999_999.0
+MIN_REGISTERS = 3
 PER_ACCOUNT = {"invoice_line_item_monthly": "account_id", "bua_account_summary": "account_id"}
 
 
@@ -81,7 +82,8 @@ def _rows(settings: Settings) -> dict[str, pl.DataFrame]:
 def _run(loaded: Path, root: Path, edits: list[tuple[str, str, float | None]]) -> tuple[Settings, dict]:
     from tests.portfolio import copy_of
 
-    settings = copy_of(loaded, root)
+    # segments of 3 registers make profiles (at the default 20, the 150-account portfolio has none)
+    settings = copy_of(loaded, root, min_registers=MIN_REGISTERS)
     for nmi, suffix, value in edits:
         _edit(settings, nmi, suffix, value)
     outcome = run_monthly(settings)
@@ -123,6 +125,9 @@ def test_one_wild_value_is_an_exception_and_estimated_like_missing_data(loaded, 
         f"register {nmi}/{suffix} on {D}: interval value 99999999.000 kWh is above"
     )
     account = exc["account_id"][0]
+    # the register has a segment profile and a scalar of its own: the profile path is exercised
+    own = wild["bua_exception"].filter(pl.col("meter_register_id") == exc["meter_register_id"][0])
+    assert own["code"].to_list() == ["IMPLAUSIBLE_VALUE"], own
     assert _implausible(missing).height == 0
     # every account, the affected one included, as when that register-day is missing: same rows, same NEM12 bytes
     _same_accounts(wild, missing, {account: 1})
