@@ -98,22 +98,31 @@ def flag_rows(
     allow_negative: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """(reason, value, cap) per row of an interval-major (intervals, rows) array (NaN = null
-    unless ``nan`` marks it stored): reason 0 = plausible."""
-    finite = np.isfinite(values)
-    bad = ~finite & ~np.isnan(values)  # ±inf
-    if nan is not None:
-        bad |= nan
-    v = np.where(finite, values, 0.0)
-    vmax, vmin, total = v.max(axis=0), v.min(axis=0), v.sum(axis=0)
+    unless ``nan`` marks it stored): reason 0 = plausible.
+
+    Three passes over rows whose sum is finite (no null, no inf: nearly all); the others again
+    with nulls set to 0 and the non-finite values noted."""
+    total, vmax, vmin = values.sum(axis=0), values.max(axis=0), values.min(axis=0)
+    nonfinite = np.zeros(values.shape[1], dtype=bool)
+    first_bad = np.zeros(values.shape[1])
+    odd = np.flatnonzero(~np.isfinite(total))
+    if len(odd):
+        sub = values[:, odd]
+        finite = np.isfinite(sub)
+        bad = ~finite & ~np.isnan(sub)  # ±inf
+        if nan is not None:
+            bad |= nan[:, odd]
+        v = np.where(finite, sub, 0.0)
+        total[odd], vmax[odd], vmin[odd] = v.sum(axis=0), v.max(axis=0), v.min(axis=0)
+        nonfinite[odd] = bad.any(axis=0)
+        first_bad[odd] = sub[bad.argmax(axis=0), np.arange(len(odd))]
     interval_cap = rate_cap * (minutes / 60)
-    nonfinite = bad.any(axis=0)
     negative = (vmin < 0) & (not allow_negative)
     above = vmax > interval_cap
     over_day = total > day_cap
     reason = np.select(
         [nonfinite, negative, above, over_day], [NOT_FINITE, NEGATIVE, ABOVE_INTERVAL, ABOVE_DAY], 0
     )
-    first_bad = values[bad.argmax(axis=0), np.arange(values.shape[1])] if values.shape[1] else vmax
     value = np.select([nonfinite, negative, above], [first_bad, vmin, vmax], total)
     cap = np.select([above], [interval_cap], day_cap)
     return reason.astype(np.int8), value, cap
