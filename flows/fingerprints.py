@@ -48,6 +48,7 @@ def sha(parts: Any) -> str:
 def settings_key(settings: Settings) -> dict[str, Any]:
     """The output-relevant settings; the database by its redacted URL (no password in a key)."""
     out = {name: getattr(settings, name) for name in KEY_SETTINGS}
+    out.update({k: v for k, v in settings.model_dump().items() if k.startswith("plausible_")})
     out["database"] = redact_url(settings.db_url)
     return out
 

@@ -155,6 +155,14 @@ class Settings(BaseSettings):
     anonymise_key_secret: str | None = Field(None, description="Secrets Manager secret holding the HMAC key")
     anonymise_nmi_keep: int = Field(4, ge=0, le=9, description="leading NMI/MIRN characters kept (the network's allocation block)")
     # ==== end legacy sources ====
+    # plausibility caps (issue 17): meter data above them is IMPLAUSIBLE_VALUE and estimated (docs/METHOD.md)
+    plausible_kw_residential: float = Field(50.0, gt=0, description="max demand (kW) of a residential register: interval cap = kW x minutes / 60")
+    plausible_kw_business: float = Field(2000.0, gt=0, description="max demand (kW) of a business register")
+    plausible_day_kwh_residential: float = Field(600.0, gt=0, description="cap on a residential register's kWh per day")
+    plausible_day_kwh_business: float = Field(40000.0, gt=0, description="cap on a business register's kWh per day")
+    plausible_day_mj_residential: float = Field(5000.0, gt=0, description="cap on a residential gas register's MJ per day")
+    plausible_day_mj_business: float = Field(200000.0, gt=0, description="cap on a business gas register's MJ per day")
+    plausible_allow_negative: bool = Field(False, description="negative interval values are plausible (else IMPLAUSIBLE_VALUE)")
 
     @property
     def db_url(self) -> str:

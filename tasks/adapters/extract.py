@@ -133,12 +133,12 @@ def shape(raw: dict[str, pl.DataFrame], n_shards: int) -> tuple[dict[str, pl.Dat
     reads = raw["basic_reads"].with_columns(
         pl.col("index_value").str.strip_chars().cast(pl.Float64, strict=False).alias("_v")
     )
-    bad_reads = reads.filter(pl.col("_v").is_null() | (pl.col("_v") < 0))
+    bad_reads = reads.filter(pl.col("_v").is_null() | (pl.col("_v") < 0) | ~pl.col("_v").is_finite())
     reg_shard = registers.select("meter_register_id", "shard", "account_id").unique(
         "meter_register_id", keep="last"
     )
     reads = (
-        reads.filter(pl.col("_v").is_not_null() & (pl.col("_v") >= 0))
+        reads.filter(pl.col("_v").is_not_null() & (pl.col("_v") >= 0) & pl.col("_v").is_finite())
         .select("meter_register_id", "read_date", pl.col("_v").alias("index_value"), "quality")
         .join(reg_shard.select("meter_register_id", "shard"), on="meter_register_id", how="inner")
         .sort("meter_register_id", "read_date")

@@ -43,6 +43,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from tasks.domain.plausibility import Caps
 from tasks.domain.profiles import one_row_per_register, segment_key
 
 ALL = "ALL"
@@ -128,6 +129,7 @@ def interval_compare(
     backtest_day: dt.date,
     window_to: dt.date,
     segment_with_tni: bool = False,
+    caps: Caps | None = None,
 ) -> pl.DataFrame:
     """Per interval register: actual and as-at-B estimated volume over its now-actual half hours.
 
@@ -143,8 +145,8 @@ def interval_compare(
     )
     if regs.height == 0:
         return pl.DataFrame(schema=COMPARED_SCHEMA)
-    scalars, _ = scalars_shard(regs, history, fixed_b, backtest_day, segment_with_tni)
-    sums = interval_day_sums(regs, window, fixed_b, backtest_day, window_to, segment_with_tni)
+    scalars, _ = scalars_shard(regs, history, fixed_b, backtest_day, segment_with_tni, caps)
+    sums = interval_day_sums(regs, window, fixed_b, backtest_day, window_to, segment_with_tni, caps)
     per = (
         sums.join(scalars.select("meter_register_id", "scalar"), on="meter_register_id", how="left")
         .sort("meter_register_id", "read_date")  # the same adding order on every run: same bytes
@@ -178,6 +180,7 @@ def basic_compare(
     gas_macro_b: pl.DataFrame,
     backtest_day: dt.date,
     method: str,
+    caps: Caps | None = None,
 ) -> pl.DataFrame:
     """Per basic register with an actual read pair (L, E), L its last read before B, E >= B:
     the pair's consumption (actual) and the as-at-B estimate over L + 1 … E (a read closes its day,
@@ -193,8 +196,8 @@ def basic_compare(
     if regs.height == 0 or reads.height == 0:
         return pl.DataFrame(schema=COMPARED_SCHEMA)
     reads_b = reads.filter(pl.col("read_date") < backtest_day)
-    pairs_b, _ = read_pairs(regs, reads_b)
-    pairs_now, _ = read_pairs(regs, reads)
+    pairs_b, _ = read_pairs(regs, reads_b, caps)
+    pairs_now, _ = read_pairs(regs, reads, caps)
     last_b = pairs_b.select("meter_register_id", pl.col("last_read_date").alias("start")).unique()
     target = pairs_now.join(last_b, on=["meter_register_id", "start"], how="inner").filter(
         (pl.col("end") >= backtest_day) & pl.col("actual")
@@ -217,6 +220,7 @@ def basic_compare(
         backtest_day - dt.timedelta(days=1),
         method,  # type: ignore[arg-type]
         pairs=pairs_b.join(tregs.select("meter_register_id"), on="meter_register_id", how="semi"),
+        caps=caps,
     )
     est = (
         usage.select("meter_register_id", "read_date", pl.col("values").list.sum().alias("v"))

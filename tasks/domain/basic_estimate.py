@@ -36,8 +36,10 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
+from tasks.domain.exceptions import BAD_READ, IMPLAUSIBLE_VALUE
 from tasks.domain.flags import basic_method_flag
 from tasks.domain.interval_estimate import EXCEPTION_SCHEMA, register_days
+from tasks.domain.plausibility import Caps
 from tasks.domain.profiles import one_row_per_register, parent_key, segment_key
 from tasks.domain.usage import usage_rows
 
@@ -81,9 +83,14 @@ def _pairs(reads: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def read_pairs(registers: pl.DataFrame, reads: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def read_pairs(
+    registers: pl.DataFrame, reads: pl.DataFrame, caps: Caps | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Read pairs (meter_register_id, account_id, start, end, days, consumption, actual,
-    end_index) of the shard's basic registers, and BAD_READ exceptions."""
+    end_index) of the shard's basic registers, and BAD_READ exceptions. With ``caps``
+    (tasks/domain/plausibility.py) a read whose pair implies more consumption per day than the
+    register's daily cap is skipped too (IMPLAUSIBLE_VALUE)."""
+    day_cap = caps.exprs()[1] if caps is not None else pl.lit(float("inf"))
     regs = one_row_per_register(basic_registers(registers)).select(
         "meter_register_id",
         "account_id",
@@ -91,6 +98,8 @@ def read_pairs(registers: pl.DataFrame, reads: pl.DataFrame) -> tuple[pl.DataFra
         pl.col("multiplier").cast(pl.Float64),
         "register_start",
         "register_end",
+        day_cap.alias("_day_cap"),
+        pl.col("unit").str.replace("KWH", "kWh").alias("_unit"),
     )
     r = (
         reads.select("meter_register_id", "read_date", pl.col("index_value").cast(pl.Float64), "quality")
@@ -112,9 +121,20 @@ def read_pairs(registers: pl.DataFrame, reads: pl.DataFrame) -> tuple[pl.DataFra
         & (pl.col("median_rate") > 0)
         & (pl.col("rate") > IMPLAUSIBLE_FACTOR * pl.col("median_rate"))
     )
+    over_cap = pl.col("rate") * pl.col("multiplier") > pl.col("_day_cap")
     reason = (
         pl.when(pl.col("days") <= 0)
         .then(pl.lit("read on the same day as the previous read"))
+        .when(over_cap)
+        .then(
+            pl.format(
+                "implied consumption {} {} per day is above the cap of {} {} per day",
+                (pl.col("rate") * pl.col("multiplier")).round(3),
+                "_unit",
+                "_day_cap",
+                "_unit",
+            )
+        )
         .when(pl.col("rolled") & pl.col("dial_digits").is_null())
         .then(pl.lit("index went down and the register has no dial_digits"))
         .when(pl.col("rolled") & implausible)
@@ -135,11 +155,13 @@ def read_pairs(registers: pl.DataFrame, reads: pl.DataFrame) -> tuple[pl.DataFra
             )
         )
     )
-    bad = first.with_columns(reason=reason).filter(pl.col("reason").is_not_null())
+    bad = first.with_columns(reason=reason, _over=over_cap.fill_null(False)).filter(
+        pl.col("reason").is_not_null()
+    )
     exceptions = bad.select(
         "account_id",
         "meter_register_id",
-        pl.lit("BAD_READ").alias("code"),
+        pl.when("_over").then(pl.lit(IMPLAUSIBLE_VALUE)).otherwise(pl.lit(BAD_READ)).alias("code"),
         pl.format(
             "read {} index {} (previous {} on {}): {}; read skipped",
             "read_date",
@@ -163,6 +185,7 @@ def read_pairs(registers: pl.DataFrame, reads: pl.DataFrame) -> tuple[pl.DataFra
             (pl.col("days") > 0)
             & ~(pl.col("rolled") & pl.col("dial_digits").is_null())
             & ~implausible.fill_null(False)
+            & ~over_cap.fill_null(False)
         )
         .select(
             "meter_register_id",
@@ -609,6 +632,7 @@ def estimate_basic(
     method: Literal["scalar", "seasonal"] = "seasonal",
     pairs: pl.DataFrame | None = None,
     temperature: pl.DataFrame | None = None,
+    caps: Caps | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(usage, estimated_basic_read, exceptions) for the shard's basic registers.
 
@@ -621,7 +645,7 @@ def estimate_basic(
     """
     regs = basic_registers(registers)
     if pairs is None:
-        pairs, bad = read_pairs(regs, reads)
+        pairs, bad = read_pairs(regs, reads, caps)
     else:
         bad = pl.DataFrame(schema=EXCEPTION_SCHEMA)
     rmacro = keyed_macro(regs, macro, gas_macro)
@@ -637,7 +661,7 @@ def estimate_basic(
         # the seasonal fit learns a register's own shape, so it uses only pairs of consecutive
         # actual reads (an MDP-estimated read in between is skipped); scalar stays as SPEC writes it
         actual_reads = reads.filter(pl.col("quality").is_in(ACTUAL_READ)) if reads.height else reads
-        fit_pairs = read_pairs(regs, actual_reads)[0] if actual_reads.height else pairs
+        fit_pairs = read_pairs(regs, actual_reads, caps)[0] if actual_reads.height else pairs
         fit_pairs_m = resolve_turns(_with_pair_sums(fit_pairs, rmacro), regs, rmacro)
         fit_pairs_m = fit_pairs_m.filter(~pl.col("ambiguous"))
         seasonal = fit_registers(regs, fit_pairs_m, run_date, "seasonal")

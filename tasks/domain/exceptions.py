@@ -25,6 +25,7 @@ NO_DATA = "NO_DATA"  # a register without any data in or before the window
 NO_READS = "NO_READS"  # (estimation) a basic register without reads
 NO_PROFILE = "NO_PROFILE"  # (estimation) register-days without a segment profile: missing intervals are 0
 AMBIGUOUS_READ = "AMBIGUOUS_READ"  # (seasonal basic) how many times a dial turned between reads is a guess
+IMPLAUSIBLE_VALUE = "IMPLAUSIBLE_VALUE"  # meter data above a cap, negative or not finite: estimated
 
 CODES = (
     STALE_UNBILLED,
@@ -41,6 +42,7 @@ CODES = (
     NO_READS,
     NO_PROFILE,
     AMBIGUOUS_READ,
+    IMPLAUSIBLE_VALUE,
 )
 
 EXCEPTION_SCHEMA: dict[str, pl.DataType] = {

@@ -21,6 +21,7 @@ import polars as pl
 import pyarrow as pa
 from numpy.lib.stride_tricks import sliding_window_view
 
+from tasks.domain.plausibility import Caps, flag_frame, implausible_exceptions
 from tasks.domain.profiles import (
     GRID_MINUTES,
     SLOTS,
@@ -105,8 +106,10 @@ def estimate_interval(
     segment_with_tni: bool = False,
     months: Mapping[str, pl.LazyFrame] | None = None,
     data: pl.DataFrame | None = None,
+    caps: Caps | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``usage`` rows (method INTERVAL) for the shard's interval registers, and NO_PROFILE exceptions.
+    """``usage`` rows (method INTERVAL) for the shard's interval registers, and NO_PROFILE exceptions
+    (with ``caps``: IMPLAUSIBLE_VALUE ones too, the implausible register-days estimated as missing).
 
     ``months`` (``meter_store.interval_month_scans``: one scan per month partition, keyed
     ``YYYY-MM``) lets each month of the window be read from its partition without a date filter.
@@ -120,6 +123,11 @@ def estimate_interval(
         return _empty_usage(), pl.DataFrame(schema=EXCEPTION_SCHEMA)
     if data is None:
         data = _window_data(days, interval, months)
+    implausible = pl.DataFrame(schema=EXCEPTION_SCHEMA)
+    if caps is not None:
+        data, implausible = _without_implausible(
+            data, days, interval_registers(registers, segment_with_tni), caps
+        )
     data = data.rechunk()
     profiles = fixed.select("segment", "read_date", "profile").rechunk()
     # the joins carry row numbers into ``data`` / ``profiles`` (and list lengths), not the lists:
@@ -185,10 +193,25 @@ def estimate_interval(
             ).alias("detail"),
         )
     )
-    return usage, no_profile.cast(EXCEPTION_SCHEMA)  # type: ignore[arg-type]
+    return usage, pl.concat([implausible, no_profile.cast(EXCEPTION_SCHEMA)])  # type: ignore[arg-type]
 
 
 DATA_KEY = ["nmi", "suffix", "read_date"]
+
+
+def _without_implausible(
+    data: pl.DataFrame, days: pl.DataFrame, regs: pl.DataFrame, caps: Caps
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The store rows less the implausible register-days (then estimated as missing), and one
+    IMPLAUSIBLE_VALUE exception per account and register-day of the window."""
+    bad = flag_frame(data, regs, caps)
+    if bad.height == 0:
+        return data, pl.DataFrame(schema=EXCEPTION_SCHEMA)
+    held = days.select("account_id", "meter_register_id", *DATA_KEY).join(
+        bad.drop("account_id", "meter_register_id"), on=DATA_KEY, how="inner"
+    )
+    kept = data.join(bad.select(DATA_KEY), on=DATA_KEY, how="anti", maintain_order="left")
+    return kept, implausible_exceptions(held).cast(EXCEPTION_SCHEMA)  # type: ignore[arg-type]
 
 
 def window_keys(registers: pl.DataFrame, windows: pl.DataFrame) -> pl.DataFrame:
@@ -424,6 +447,7 @@ def scalars_shard(
     fixed: pl.DataFrame,
     run_date: dt.date,
     segment_with_tni: bool = False,
+    caps: Caps | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The shard's interval scalars and NO_HISTORY exceptions.
 
@@ -431,10 +455,10 @@ def scalars_shard(
     """
     short_from, long_from = reference_windows(run_date)
     end = run_date - dt.timedelta(days=1)
-    short = interval_day_sums(registers, interval, fixed, short_from, end, segment_with_tni)
+    short = interval_day_sums(registers, interval, fixed, short_from, end, segment_with_tni, caps)
     rest = _short_of_days(registers, short)
     long = interval_day_sums(
-        rest, interval, fixed, long_from, short_from - dt.timedelta(days=1), segment_with_tni
+        rest, interval, fixed, long_from, short_from - dt.timedelta(days=1), segment_with_tni, caps
     )
     scalars, no_history = interval_scalars(registers, pl.concat([short, long]), run_date)
     return scalars, no_history.cast(EXCEPTION_SCHEMA)  # type: ignore[arg-type]
@@ -455,6 +479,7 @@ def scalars_from_grid(
     fixed: pl.DataFrame,
     run_date: dt.date,
     segment_with_tni: bool = False,
+    caps: Caps | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """:func:`scalars_shard` from the shard's day grid (written by the profiles phase): the grid
     holds every register-day with an actual half hour in R − 28 … R − 1, and the older days of
@@ -473,7 +498,7 @@ def scalars_from_grid(
     long = pl.concat(
         [
             day_sums_from_grid(in_grid, day_grid, fixed, long_from, long_to, segment_with_tni),
-            interval_day_sums(from_store, interval, fixed, long_from, long_to, segment_with_tni),
+            interval_day_sums(from_store, interval, fixed, long_from, long_to, segment_with_tni, caps),
         ]
     )
     scalars, no_history = interval_scalars(registers, pl.concat([short, long]), run_date)

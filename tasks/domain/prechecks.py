@@ -42,7 +42,7 @@ class Figures:
     stale_basic_registers: int
     open_accounts: int
     newest_invoice: dt.date | None
-    plans_without_rates: list[str]  # plan codes held on R - 1 with no rate valid that day
+    plans_without_rates: list[str]  # plan codes held on R - 1 with no rate valid that day, or in the period with none
     accounts_on_them: int
     accounts_without_plan: int
     currencies_without_rate: list[str]
@@ -119,7 +119,7 @@ def check_plans(f: Figures) -> dict[str, str]:
     if f.plans_without_rates:
         codes = ", ".join(f.plans_without_rates[:5]) + (" …" if len(f.plans_without_rates) > 5 else "")
         return _row("tariffs", FAIL, f"{len(f.plans_without_rates)} plans", "every plan in use has rates",
-                    f"plan(s) {codes} have no rate valid on the day before the run date; {f.accounts_on_them:,} "
+                    f"plan(s) {codes} have no rate valid on the day before the run date (or none in the accrual period); {f.accounts_on_them:,} "
                     f"accounts hold them and could not be valued: load their rates")  # fmt: skip
     if f.accounts_without_plan:
         return _row("tariffs", WARN, f"{f.accounts_without_plan:,} accounts", "every open account has a plan",

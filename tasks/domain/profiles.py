@@ -26,6 +26,9 @@ import polars as pl
 import pyarrow as pa
 from numpy.lib.stride_tricks import sliding_window_view
 
+from tasks.domain.plausibility import Caps, RegisterCaps, flag_rows, flagged_rows, register_caps, stored_nan
+from tasks.domain.robust_profile import best_tops, group_tops, keep_larger, trimmed_totals
+
 GRID_MINUTES = 30
 SLOTS = 1440 // GRID_MINUTES
 ACTUAL_QUALITY = ("A", "S", "F")
@@ -231,6 +234,8 @@ def interval_grids(
     months: Mapping[str, pl.LazyFrame] | None = None,
     keep: pl.DataFrame | None = None,
     kept: dict[int, pl.DataFrame] | None = None,
+    caps: RegisterCaps | None = None,
+    flagged: list[tuple[np.ndarray, ...]] | None = None,
 ) -> Iterator[T]:
     """``fn`` of the meter-store rows of ``regs`` (one row per register: nmi, suffix, register_start,
     register_end) on their registers' lives, well formed (supported length, values and quality
@@ -253,6 +258,10 @@ def interval_grids(
     life, are also copied out of each chunk as it is decoded — ``kept[chunk]`` = nmi, suffix,
     read_date, data_minutes, values, quality in store order — so that a later reader needs not
     decode the chunk again (``KEPT_COLUMNS``).
+
+    ``caps`` (per row of ``regs``, tasks/domain/plausibility.py): an implausible register-day is
+    read as missing (every interval quality N) and ``(reg, day, reason, value, cap, minutes)``
+    arrays of such rows are appended to ``flagged`` (in chunk order).
     """
     chunks = list(chunks)
     nmis = regs["nmi"].unique().implode()
@@ -338,6 +347,7 @@ def interval_grids(
         values, voff = _flat_lists(df["values"])
         quality, qoff = _flat_strings(df["quality"])
         nulls = bool(np.isnan(values).any())  # one pass on the month instead of one per part
+        nan = stored_nan(df["values"]) if caps is not None and nulls else None
         a, b = starts[i], ends[i]
         m_, r_, g_, d_ = minutes[a:b], row[a:b], reg[a:b], day[a:b]
         out = []
@@ -353,16 +363,25 @@ def interval_grids(
             # each row's n values are contiguous: a row gather from a sliding-window view
             # copies them without an index per value; slot-major so that sums over rows run
             # along contiguous memory
-            hh, ok = half_hours(
-                gather_rows_t(sliding_window_view(values, n), voff[rows]),
-                gather_rows_t(sliding_window_view(quality, n), qoff[rows]),
-                int(m),
-                nulls,
-                overwrite=True,  # the gathered values are this call's own
-            )
+            vals = gather_rows_t(sliding_window_view(values, n), voff[rows])
+            qual = gather_rows_t(sliding_window_view(quality, n), qoff[rows])
+            if caps is not None:
+                nan_t = gather_rows_t(sliding_window_view(nan, n), voff[rows]) if nan is not None else None
+                reason, value, cap = flag_rows(
+                    vals, nan_t, caps.rate[rg], caps.day[rg], int(m), caps.allow_negative
+                )
+                bad = reason > 0
+                if bad.any():
+                    qual[:, bad] = ord("N")  # the day is missing data: estimated
+                    found.append(
+                        (i, (rg[bad], dy[bad], reason[bad], value[bad], cap[bad], np.full(bad.sum(), m)))
+                    )
+            # the gathered values are this call's own (overwritten in place)
+            hh, ok = half_hours(vals, qual, int(m), nulls, overwrite=True)
             out.append(fn(Grid(rg, dy, hh, ok)))
         return out
 
+    found: list[tuple[int, tuple[np.ndarray, ...]]] = []  # (chunk, arrays), appended by the workers
     # chunks are read and reduced on WORKERS threads (polars and numpy release the GIL); results
     # come back in chunk order, at most WORKERS + 1 chunks in memory
     with ThreadPoolExecutor(WORKERS) as pool:
@@ -376,6 +395,8 @@ def interval_grids(
             if nxt is not None:
                 pending.append(pool.submit(work, nxt))
             yield from done
+    if flagged is not None:
+        flagged.extend(arrays for _, arrays in sorted(found, key=lambda f: f[0]))
 
 
 def well_formed(lf: pl.LazyFrame) -> pl.LazyFrame:
@@ -468,6 +489,8 @@ def profile_read(
     min_short_days: int = 14,
     months: Mapping[str, pl.LazyFrame] | None = None,
     keep: pl.DataFrame | None = None,
+    caps: Caps | None = None,
+    flagged: list[pl.DataFrame] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The shard's profile partial sums and, from the same read, its **day grid**: one row per
     register-day on or after ``grid_from`` with an actual half hour — meter_register_id,
@@ -488,6 +511,9 @@ def profile_read(
     Third, the **kept rows**: the store rows (``KEPT_COLUMNS``, store order) of the ``keep`` keys
     (nmi, suffix, read_date) in the chunks read, copied out of the same decode (the interval
     estimates' unbilled-window days, tasks/domain/interval_estimate.py); empty when ``keep`` is None.
+
+    ``caps``: implausible register-days (tasks/domain/plausibility.py) are read as missing data;
+    their ``FLAGGED_SCHEMA`` frame is appended to ``flagged``.
     """
     regs = one_row_per_register(interval_registers(registers, segment_with_tni))
     names, seg_of_reg = segment_codes(regs)
@@ -514,6 +540,8 @@ def profile_read(
     cnt = np.zeros((nseg, ndays, SLOTS))
     nreg = np.zeros((nseg, ndays))
     rows = np.zeros((nseg, ndays), dtype=np.int64)
+    top_day = np.full((nseg, ndays), -np.inf)  # the largest register day (tasks/domain/robust_profile.py)
+    top = np.zeros((nseg, ndays, SLOTS))
 
     def reduce(g: Grid) -> tuple[np.ndarray, ...]:
         # rows come sorted by (segment, day, store order): each run of equal keys is one sum
@@ -527,12 +555,13 @@ def profile_read(
         starts = np.concatenate([[0], cut])
         ok, hh = g.ok[:, start:], g.hh[:, start:]  # views
         any_ok = any_slot(ok)
+        day_sums = slot_sum(hh)
         grid: tuple[np.ndarray, ...] = ()
         if g_from is not None:
             # reductions over the whole slot-major arrays, then a selection of 1-D results (a
             # boolean selection of columns copies 48 strided rows)
             sel = any_ok & (g.day[start:] >= g_from)
-            grid = (g.reg[start:][sel], g.day[start:][sel], slot_sum(hh)[sel], slot_mask(ok, sel))
+            grid = (g.reg[start:][sel], g.day[start:][sel], day_sums[sel], slot_mask(ok, sel))
         # counts: reduceat of the bool arrays' bytes (0/1) — the same integers, several times
         # faster than of bool
         return (
@@ -543,8 +572,10 @@ def profile_read(
             np.add.reduceat(ok.view(np.uint8), starts, axis=1, dtype=np.int32).T,
             np.add.reduceat(any_ok.view(np.uint8), starts, dtype=np.int32),
             np.diff(np.concatenate([starts, [len(seg)]])),
+            *group_tops(hh, day_sums, starts),
         )
 
+    found: list[tuple[np.ndarray, ...]] = []
     parts = interval_grids(
         regs,
         interval,
@@ -554,16 +585,21 @@ def profile_read(
         months=months,
         keep=keep,
         kept=kept if keep is not None else None,
+        caps=register_caps(regs, caps) if caps is not None else None,
+        flagged=found,
     )
     for part in parts:
         if part:
-            grid, s_i, d_i, p_tot, p_cnt, p_reg, p_rows = part
+            grid, s_i, d_i, p_tot, p_cnt, p_reg, p_rows, p_top_day, p_top = part
             if grid:
                 grid_parts.append(grid)
             tot[s_i, d_i] += p_tot
             cnt[s_i, d_i] += p_cnt
             nreg[s_i, d_i] += p_reg
             rows[s_i, d_i] += p_rows
+            keep_larger(top_day, top, (s_i, d_i), p_top_day, p_top)
+    if flagged is not None:
+        flagged.append(flagged_rows(regs, found))
     # a register belongs to exactly one segment: the parent's sums are its children's, added in
     # segment order
     parents = sorted({"*|" + "|".join(s.split("|")[1:3]) for s in names})
@@ -594,6 +630,9 @@ def profile_read(
         np.concatenate([tot, ptot])[seg_i, day_i],
         np.concatenate([cnt, pcnt])[seg_i, day_i],
         np.concatenate([nreg, pnreg])[seg_i, day_i],
+        # parents have no top of their own: they are the sums of their trimmed children
+        np.concatenate([top_day, np.full((len(parents), ndays), -np.inf)])[seg_i, day_i],
+        np.concatenate([top, np.zeros((len(parents), ndays, SLOTS))])[seg_i, day_i],
     ).sort("segment", "read_date")
     return partial, day_grid, kept_rows()
 
@@ -651,12 +690,22 @@ def group_sum(keys: pl.DataFrame, arrays: list[np.ndarray]) -> tuple[pl.DataFram
 
 
 def _partial_frame(
-    keys: pl.DataFrame, total: np.ndarray, count: np.ndarray, registers: np.ndarray
+    keys: pl.DataFrame,
+    total: np.ndarray,
+    count: np.ndarray,
+    registers: np.ndarray,
+    top_day: np.ndarray | None = None,
+    top: np.ndarray | None = None,
 ) -> pl.DataFrame:
+    """Partial sums; ``top_day``/``top``: each row's largest register day and its half hours
+    (tasks/domain/robust_profile.py; none: -inf and zeros)."""
+    n = len(keys)
     return keys.with_columns(
         slot_arrays("total", total),
         slot_arrays("count", count),
         pl.Series("registers", registers, dtype=pl.Float64),
+        pl.Series("top_day", top_day if top_day is not None else np.full(n, -np.inf), dtype=pl.Float64),
+        slot_arrays("top", top if top is not None else np.zeros((n, SLOTS))),
     )
 
 
@@ -674,13 +723,17 @@ def combine_partials(partials: Iterable[pl.DataFrame]) -> pl.DataFrame:
         allp.select("segment", "read_date"),
         [allp["total"].to_numpy(), allp["count"].to_numpy(), allp["registers"].to_numpy().reshape(-1, 1)],
     )
-    return _partial_frame(keys, tot, cnt, reg[:, 0]).sort("segment", "read_date")
+    tops = best_tops(allp, keys)
+    return _partial_frame(keys, tot, cnt, reg[:, 0], tops["top_day"].to_numpy(), tops["top"].to_numpy()).sort(
+        "segment", "read_date"
+    )
 
 
 def combine_profiles(partials: Iterable[pl.DataFrame]) -> pl.DataFrame:
-    """Sum the shards' partials; P = total / count per slot (null where no register contributed)."""
+    """Sum the shards' partials; P = total / count per slot (null where no register contributed),
+    the largest register of a segment-day capped (tasks/domain/robust_profile.py)."""
     total = combine_partials(partials)
-    tot, cnt = total["total"].to_numpy(), total["count"].to_numpy()
+    tot, cnt = trimmed_totals(total), total["count"].to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(cnt > 0, tot / np.where(cnt > 0, cnt, 1.0), np.nan)
     return total.select(

@@ -16,6 +16,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
+from tasks.domain.plausibility import Caps, register_caps
 from tasks.domain.profiles import (
     SLOTS,
     Grid,
@@ -41,8 +42,10 @@ def interval_day_sums(
     date_from: dt.date,
     date_to: dt.date,
     segment_with_tni: bool = False,
+    caps: Caps | None = None,
 ) -> pl.DataFrame:
     """Per register-day with actual data: actual_sum (kWh) and profile_sum (Σ P on the same slots).
+    ``caps``: implausible register-days (tasks/domain/plausibility.py) count as missing.
 
     A register-day whose segment has no row in ``fixed`` on that day is left out. The data is read
     month by month (:func:`tasks.domain.profiles.interval_grids`); the profile of each row is gathered from
@@ -82,7 +85,8 @@ def interval_day_sums(
             }
         )
 
-    parts = list(interval_grids(regs, interval, chunks, day_sums, nmi_filter=few))
+    rcaps = register_caps(regs, caps) if caps is not None else None
+    parts = list(interval_grids(regs, interval, chunks, day_sums, nmi_filter=few, caps=rcaps))
     if not parts:
         return pl.DataFrame(schema=schema)
     return pl.concat(parts).cast(schema).filter(pl.col("actual_slots") > 0)  # type: ignore[arg-type]
@@ -166,15 +170,23 @@ def interval_scalars(
     before = day_sums.filter(pl.col("read_date") < run_date)
 
     def window(lo: dt.date, tag: str) -> pl.DataFrame:
-        return (
-            before.filter(pl.col("read_date") >= lo)
-            .group_by("meter_register_id")
-            .agg(
-                pl.col("actual_sum").sum().alias(f"a_{tag}"),
-                pl.col("profile_sum").sum().alias(f"p_{tag}"),
-                pl.len().alias(f"d_{tag}"),
-            )
+        # sums in (register, day) order with numpy: the same additions in the same order on
+        # every run (a hash group-by may add a group's rows in another order)
+        w = before.filter(pl.col("read_date") >= lo).sort("meter_register_id", "read_date")
+        ids = w["meter_register_id"].to_numpy()
+        starts = (
+            np.flatnonzero(np.concatenate([[True], ids[1:] != ids[:-1]])) if len(ids) else np.zeros(0, int)
         )
+        return pl.DataFrame(
+            {
+                "meter_register_id": ids[starts],
+                f"a_{tag}": _sums(w["actual_sum"].to_numpy(), starts),
+                f"p_{tag}": _sums(w["profile_sum"].to_numpy(), starts),
+                f"d_{tag}": np.diff(np.concatenate([starts, [len(ids)]])),
+            },
+            schema={"meter_register_id": pl.Int64, f"a_{tag}": pl.Float64, f"p_{tag}": pl.Float64,
+                    f"d_{tag}": pl.UInt32},
+        )  # fmt: skip
 
     regs = one_row_per_register(interval_registers(registers)).select("meter_register_id", "account_id")
     both = regs.join(window(short_from, "s"), on="meter_register_id", how="left").join(
@@ -205,3 +217,9 @@ def interval_scalars(
         ),
     )
     return scalars, exceptions
+
+
+def _sums(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Sums of consecutive runs of ``values`` starting at ``starts`` (numpy, one thread: the same
+    order of additions on every run)."""
+    return np.add.reduceat(values, starts) if len(starts) else np.zeros(0)

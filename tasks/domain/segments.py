@@ -36,7 +36,11 @@ def day_type(col: str = "read_date") -> pl.Expr:
 
 def _grid(segments: Sequence[str], date_from: dt.date, date_to: dt.date) -> pl.DataFrame:
     segs = pl.DataFrame({"segment": sorted(set(segments))}).with_columns(parent=parent_of(pl.col("segment")))
-    needed = pl.concat([segs.select("segment"), segs.select(pl.col("parent").alias("segment"))]).unique()
+    needed = (
+        pl.concat([segs.select("segment"), segs.select(pl.col("parent").alias("segment"))])
+        .unique()
+        .sort("segment")
+    )
     days = pl.DataFrame({"read_date": pl.date_range(date_from, date_to, "1d", eager=True)})
     return needed.join(days, how="cross").with_columns(day_type())
 
@@ -82,14 +86,17 @@ def _latest_weeks(grid: pl.DataFrame) -> pl.DataFrame:
     """Rule 3: per segment and day type, mean profile over the valid days of its latest 4 weeks."""
     valid = grid.filter("valid").with_columns(last=pl.col("read_date").max().over("segment"))
     recent = valid.filter(pl.col("read_date") > pl.col("last") - pl.duration(days=LATEST_WEEKS_DAYS))
+    # days in date order (the grid's rows come in no fixed order): the mean adds them in the same
+    # order on every run, so its bytes do not change from run to run
     mean = (
-        recent.select("segment", "day_type", "last", "profile")
+        recent.sort("segment", "day_type", "read_date")
+        .select("segment", "day_type", "last", "profile")
         .with_columns(slot=pl.int_ranges(0, SLOTS))
         .explode("profile", "slot")
-        .group_by("segment", "day_type", "last", "slot")
+        .group_by("segment", "day_type", "last", "slot", maintain_order=True)
         .agg(pl.col("profile").mean())
-        .sort("slot")
-        .group_by("segment", "day_type", "last")
+        .sort("segment", "day_type", "slot")
+        .group_by("segment", "day_type", "last", maintain_order=True)
         .agg(pl.col("profile").alias("latest_profile"))
     )
     return mean

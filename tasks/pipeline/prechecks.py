@@ -83,6 +83,10 @@ def gather(spec: RunSpec, settings: Settings) -> Figures:
     plans = read_sql(url, "precheck_plans", params,
                      {"plan_id": pl.Int64, "plan_code": pl.Utf8, "accounts": pl.Int64, "rates": pl.Int64})  # fmt: skip
     no_rates = plans.filter(pl.col("plan_id").is_not_null() & (pl.col("rates") == 0))
+    # and plans held earlier in the period without any rate in it (e.g. only by accounts closed since)
+    unrated = read_sql(url, "precheck_plans_period", params,
+                       {"plan_id": pl.Int64, "plan_code": pl.Utf8, "accounts": pl.Int64})  # fmt: skip
+    no_rates = pl.concat([no_rates.select(unrated.columns), unrated]).unique("plan_id", keep="first")
     no_plan = plans.filter(pl.col("plan_id").is_null())["accounts"].sum()
     currencies = read_sql(url, "precheck_currencies", params, {"currency": pl.Utf8, "records": pl.Int64})
     return Figures(

@@ -192,3 +192,36 @@ def test_half_hours_overwrite_gives_the_same_sums(minutes: int) -> None:
     assert hh[:3, 0].tolist() == expected and hh[3, 0] == 0.5 * k
     assert ok[:3, 0].tolist() == [True, False, False]
     assert np.array_equal(hh.view(np.int64), plain_hh.view(np.int64)) and np.array_equal(ok, plain_ok)
+
+
+def test_one_registers_outlier_is_capped_at_twenty_times_the_others_mean_day() -> None:
+    # issue 17: N1..N4 use 1 kWh a day (1/48 per half hour); N5 uses 1,000 kWh a day, over 20x
+    # the others' mean day (1 kWh): its day counts as 20 kWh (its shape kept), so
+    # P = (4 x 1/48 + 20/48) / 5 = 24/240 per half hour, in the segment and in its parent.
+    def day(nmi: str, kwh: float) -> dict:
+        return _day(nmi, [kwh / 48] * 48, "A" * 48)
+
+    regs = _regs(5, [30] * 5)
+    part = profile_partial_sums(
+        regs, pl.DataFrame([day(f"N{i}", 1.0) for i in range(1, 5)] + [day("N5", 1000.0)]).lazy()
+    )
+    prof = combine_profiles([part])
+    for segment in ("RES|NSW|CONSUMPTION", "*|NSW|CONSUMPTION"):
+        p = prof.filter(pl.col("segment") == segment)["profile"][0].to_list()
+        assert p == pytest.approx([24 / 240] * 48), segment
+    # a register 15x the others is within bounds: the plain mean (4 + 15) / (5 x 48)
+    part = profile_partial_sums(
+        regs, pl.DataFrame([day(f"N{i}", 1.0) for i in range(1, 5)] + [day("N5", 15.0)]).lazy()
+    )
+    p = combine_profiles([part]).filter(pl.col("segment") == "RES|NSW|CONSUMPTION")["profile"][0].to_list()
+    assert p == pytest.approx([19 / 240] * 48)
+
+
+def test_the_largest_register_is_found_across_shards() -> None:
+    # the outlier in one shard's partial, the others in another's: the same 24/240 as in one shard
+    regs = _regs(5, [30] * 5)
+    small = [_day(f"N{i}", [1.0 / 48] * 48, "A" * 48) for i in range(1, 5)]
+    big = [_day("N5", [1000.0 / 48] * 48, "A" * 48)]
+    parts = [profile_partial_sums(regs, pl.DataFrame(rows).lazy()) for rows in (small, big)]
+    p = combine_profiles(parts).filter(pl.col("segment") == "RES|NSW|CONSUMPTION")["profile"][0].to_list()
+    assert p == pytest.approx([24 / 240] * 48)

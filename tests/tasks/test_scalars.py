@@ -147,3 +147,28 @@ def test_scalars_from_the_day_grid_read_the_store_for_long_days_the_grid_left_ou
     scalars, _ = scalars_from_grid(_regs(), grid, lf, fixed, R)
     got = {r["meter_register_id"]: (r["scalar"], r["reference"]) for r in scalars.to_dicts()}
     assert got[1][0] == pytest.approx(6.0) and got[1][1] == "365D"
+
+
+def test_scalars_have_the_same_bytes_whatever_the_row_order() -> None:
+    # issue 17: the scalar's sums add the register's days in date order whatever order the day
+    # sums come in (a hash group-by may add them in another order: other bytes, other NEM12 files).
+    # 1e16 + 0.1 = 1e16 in floating point, so the order decides the result.
+    days = [R - dt.timedelta(days=i) for i in range(1, 21)]
+    actual = [0.1 * (i % 7) for i in range(20)]
+    actual[3], actual[11] = 1e16, -1e16
+    sums = pl.DataFrame(
+        {
+            "meter_register_id": [1] * 20,
+            "read_date": days,
+            "actual_sum": actual,
+            "profile_sum": [1.0] * 20,
+            "actual_slots": [48] * 20,
+        }
+    )
+    outs = {
+        interval_scalars(_regs(), sums.sample(fraction=1.0, shuffle=True, seed=s), R)[0].filter(
+            pl.col("meter_register_id") == 1
+        )["scalar"][0]
+        for s in range(8)
+    }
+    assert len(outs) == 1

@@ -85,3 +85,22 @@ def test_days_beyond_profile_use_latest_four_weeks_same_day_type() -> None:
     sat = dt.date(2024, 2, 17) - dt.timedelta(days=7)
     none = fills.filter((pl.col("segment") == SEG) & (pl.col("read_date") == sat))
     assert none["source"].to_list() == ["NONE"]
+
+
+def test_latest_weeks_mean_has_the_same_bytes_whatever_the_row_order() -> None:
+    # issue 17: two runs wrote NEM12 estimates differing in the 17th digit. In floating point
+    # 1.0 + 1e16 = 1e16, so a sum of 0.1, 0.2, 0.7, 1e16 and -1e16 depends on the order of the
+    # additions; the latest-4-weeks mean adds the days in date order whatever the rows' order.
+    days = [dt.date(2024, 1, d) for d in (1, 2, 3, 4, 5)]  # Mon … Fri
+    values = [0.1, 0.2, 0.7, 1e16, -1e16]
+    prof = _prof([(SEG, d, v, 20) for d, v in zip(days, values, strict=True)])
+    far = dt.date(2024, 2, 14)
+    outs = set()
+    for seed in range(8):
+        shuffled = prof.sample(fraction=1.0, shuffle=True, seed=seed)
+        fixed, _ = check_and_fix(shuffled, [SEG], days[0], far, min_registers=20)
+        row = fixed.filter((pl.col("segment") == SEG) & (pl.col("read_date") == far))
+        outs.add(tuple(row["profile"][0].to_list()))
+    assert len(outs) == 1
+    # in date order: ((((0.1 + 0.2) + 0.7) + 1e16) − 1e16) / 5 = 0.0 (the small days are absorbed)
+    assert outs.pop()[0] == ((((0.1 + 0.2) + 0.7) + 1e16) - 1e16) / 5

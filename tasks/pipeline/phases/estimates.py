@@ -12,6 +12,7 @@ from tasks.domain.basic_estimate import estimate_basic
 from tasks.domain.basic_estimate import read_pairs as pairs_of
 from tasks.domain.exceptions import combine
 from tasks.domain.interval_estimate import estimate_interval, scalars_from_grid
+from tasks.domain.plausibility import Caps
 from tasks.pipeline.datasets import PhaseContext
 from tasks.pipeline.phases.profiles import estimation_windows, history_start, of_shard
 
@@ -30,7 +31,9 @@ def read_pairs(
     ctx: PhaseContext, registers: pl.DataFrame, basic_reads: pl.DataFrame
 ) -> dict[str, pl.DataFrame]:
     """Basic read pairs (rollovers, BAD_READ) of one shard."""
-    pairs, exc = pairs_of(of_shard(registers, ctx.shard), of_shard(basic_reads, ctx.shard))
+    pairs, exc = pairs_of(
+        of_shard(registers, ctx.shard), of_shard(basic_reads, ctx.shard), Caps.from_settings(ctx.settings)
+    )
     return {"read_pairs": pairs.sort("meter_register_id", "start"), "read_pair_exceptions": _exceptions(exc)}
 
 
@@ -45,7 +48,7 @@ def scalars(
     lf = meter_data.scan(ctx.run_date - dt.timedelta(days=365), ctx.run_date - dt.timedelta(days=1))
     sc, exc = scalars_from_grid(
         of_shard(registers, ctx.shard), day_grid, lf, segment_profiles, ctx.run_date,
-        ctx.settings.segment_with_tni,
+        ctx.settings.segment_with_tni, Caps.from_settings(ctx.settings),
     )  # fmt: skip
     return {"scalars": sc.sort("meter_register_id"), "scalar_exceptions": _exceptions(exc)}
 
@@ -74,6 +77,7 @@ def basic_estimates(
         ctx.basic_method,  # type: ignore[arg-type]
         pairs=read_pairs,
         temperature=temperature if ctx.settings.use_weather and temperature.height else None,
+        caps=Caps.from_settings(ctx.settings),
     )
     return {
         "basic_usage": usage.select(USAGE_COLUMNS).sort("account_id", "meter_register_id", "read_date"),
@@ -108,6 +112,7 @@ def interval_estimates(
         ctx.settings.segment_with_tni,
         months=meter_data.months(lo, hi),
         data=window_data if kept else None,
+        caps=Caps.from_settings(ctx.settings),
     )
     usage = usage.select(USAGE_COLUMNS).sort("account_id", "meter_register_id", "read_date")
     return {"interval_usage": usage, "interval_exceptions": _exceptions(exc), "nem12_estimates": usage}

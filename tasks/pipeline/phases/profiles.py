@@ -9,9 +9,11 @@ import polars as pl
 
 from tasks.adapters.extract import HISTORY_DAYS
 from tasks.adapters.meter_store import MeterData
+from tasks.domain.exceptions import combine
 from tasks.domain.interval_estimate import window_keys
 from tasks.domain.macro import gas_shape as fit_gas_shape
 from tasks.domain.macro import macro_profile
+from tasks.domain.plausibility import Caps, implausible_exceptions
 from tasks.domain.profiles import combine_profiles, profile_read, segment_key
 from tasks.domain.scalars import MIN_SHORT_DAYS, reference_windows
 from tasks.domain.segments import check_and_fix
@@ -40,15 +42,23 @@ def profiles_partial(
     lo, hi = history_start(ctx), ctx.run_date - dt.timedelta(days=1)
     short_from, long_from = reference_windows(ctx.run_date)
     w = estimation_windows(of_shard(windows, ctx.shard))
+    keep, flagged = window_keys(regs, w), []
     partial, day_grid, window_data = profile_read(
         regs, meter_data.scan(lo, hi), ctx.settings.segment_with_tni, lo, hi,
         grid_from=long_from, short_from=short_from, min_short_days=MIN_SHORT_DAYS,
-        months=meter_data.months(lo, hi), keep=window_keys(regs, w),
+        months=meter_data.months(lo, hi), keep=keep, caps=Caps.from_settings(ctx.settings), flagged=flagged,
     )  # fmt: skip
+    # implausible days outside the unbilled windows (the interval estimates report those inside)
+    history_only = (
+        pl.concat(flagged).join(keep, on=["nmi", "suffix", "read_date"], how="anti") if flagged else None
+    )
     return {
         "profile_partial": partial.sort("segment", "read_date"),
         "day_grid": day_grid,  # rows in read order, deterministic
         "window_data": window_data,
+        "profile_exceptions": combine(
+            [implausible_exceptions(history_only)] if history_only is not None else []
+        ),
     }
 
 

@@ -62,6 +62,7 @@ def exceptions(
     ctx: PhaseContext,
     extract_exceptions: pl.DataFrame,
     windows_exceptions: pl.DataFrame,
+    profile_exceptions: list[pl.DataFrame],
     read_pair_exceptions: list[pl.DataFrame],
     scalar_exceptions: list[pl.DataFrame],
     basic_exceptions: list[pl.DataFrame],
@@ -72,6 +73,7 @@ def exceptions(
     parts = [extract_exceptions, windows_exceptions]
     for shard in range(ctx.shards):
         parts += [
+            profile_exceptions[shard],
             read_pair_exceptions[shard],
             scalar_exceptions[shard],
             basic_exceptions[shard],

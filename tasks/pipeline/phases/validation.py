@@ -23,6 +23,7 @@ from tasks.domain.backtest import (
     profiles_as_at,
 )
 from tasks.domain.macro import gas_shape, macro_profile
+from tasks.domain.plausibility import Caps
 from tasks.domain.profiles import segment_key
 from tasks.domain.trueup import daily_shapes, trueup_rows
 from tasks.pipeline.datasets import PhaseContext, concat_shards
@@ -76,8 +77,9 @@ def backtest(
         history = data.scan(b - dt.timedelta(days=365), b - dt.timedelta(days=1))
         window = data.scan(b, window_to)
         return interval_compare(
-            of_shard(registers, shard), history, window, fixed_b, b, window_to, s.segment_with_tni
-        )
+            of_shard(registers, shard), history, window, fixed_b, b, window_to, s.segment_with_tni,
+            Caps.from_settings(s),
+        )  # fmt: skip
 
     sample = registers.filter(pl.col("shard").is_in(chosen))
     reads = (
@@ -87,7 +89,9 @@ def backtest(
     # reads are one month file at a time, so one shard alone leaves a core idle); results in order
     with ThreadPoolExecutor(s.max_workers, thread_name_prefix="bua-backtest") as pool:
         interval = [pool.submit(compare, shard) for shard in chosen]
-        basic = pool.submit(basic_compare, sample, reads, macro_b, gas_macro_b, b, ctx.basic_method)
+        basic = pool.submit(
+            basic_compare, sample, reads, macro_b, gas_macro_b, b, ctx.basic_method, Caps.from_settings(s)
+        )
         parts = [f.result() for f in interval] + [basic.result()]
     compared = pl.concat(parts, how="vertical_relaxed")
     metrics = backtest_metrics(compared).with_columns(
