@@ -142,12 +142,14 @@ def test_adhoc_run_with_parameters_completes(adhoc_reference: dict[str, Any], e2
 
 
 def output_rows(database_url: str) -> dict[str, list[tuple]]:
-    """Every output table's rows (bua_run aside: its timestamps differ), sorted."""
-    from sql.schema import OUTPUT_TABLES
+    """Every output table's rows, sorted — bua_run aside (its timestamps differ) and bua_precheck
+    without checked_at (each attempt records when it checked; the checks' figures must match)."""
+    from sql.schema import OUTPUT_TABLES, bua_precheck
 
+    timeless = ", ".join(c.name for c in bua_precheck.columns if c.name != "checked_at")
     with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
         return {
-            t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+            t: sorted(conn.execute(f"SELECT {timeless if t == 'bua_precheck' else '*'} FROM {t}").fetchall(), key=repr)
             for t in OUTPUT_TABLES
             if t != "bua_run"
         }
