@@ -21,7 +21,8 @@ def test_dependencies_are_the_writers_of_what_a_phase_reads():
     deps = upstream(PHASES)
     assert deps["extract"] == ()  # reads only a source
     assert deps["windows"] == ("extract",)
-    assert deps["rating"] == ("extract", "windows", "basic_estimates", "interval_estimates")
+    assert deps["rating"] == ("extract", "windows", "basic_estimates", "interval_estimates", "engine_lines")
+    assert deps["engine_lines"] == ("windows",)
     assert deps["gas_shape"] == ("extract", "segments", "read_pairs")
     assert deps["report"] == ("prepare", "validation", "comparison")
     # validation reads no output of prepare: it may run beside the accrual's last phases
@@ -34,10 +35,11 @@ def test_dependencies_are_the_writers_of_what_a_phase_reads():
 
 def test_tasks_wait_for_their_own_shard_or_for_every_shard():
     graph = tasks(PHASES, shards=2)
-    assert len(graph) == 12 + 6 * 2  # 12 run-once phases, 6 per shard
+    assert len(graph) == 13 + 6 * 2  # 13 run-once phases, 6 per shard
     assert sorted(graph[("rating", 1)]) == sorted(
-        [("extract", None), ("windows", None), ("basic_estimates", 1), ("interval_estimates", 1)]
-    )
+        [("extract", None), ("windows", None), ("basic_estimates", 1), ("interval_estimates", 1),
+         ("engine_lines", None)]
+    )  # fmt: skip
     assert ("rating", 0) in graph[("exceptions", None)] and ("rating", 1) in graph[("exceptions", None)]
     assert graph[("profiles_combine", None)] == [("profiles_partial", 0), ("profiles_partial", 1)]
 
