@@ -58,14 +58,30 @@ def explain(exc: BaseException, database_url: str | None = None) -> tuple[str, i
     where = redact_url(database_url) if database_url else "the database"
     text = clean(str(exc))
     name = type(exc).__name__
-    low = text.lower()
     chain = [exc]
     while chain[-1].__cause__ is not None and len(chain) < 5:
         chain.append(chain[-1].__cause__)
     names = {type(e).__name__ for e in chain}
+    message = (
+        _database_message(text, name, names, where, database_url)
+        or _local_message(exc, text, name)
+        or _service_message(text, names)
+    )
+    if message is not None:
+        return message, EXIT_FAULT
+    if name in ("PreCheckFailed", "BillingIngestError", "SourceError"):
+        return text, EXIT_FAULT
+    return f"unexpected {name}: {text} (run `bua --debug …` for the traceback)", EXIT_FAULT
+
+
+def _database_message(
+    text: str, name: str, names: set[str], where: str, database_url: str | None
+) -> str | None:
+    """The line for a missing table, an unusable database URL or an unreachable database."""
+    low = text.lower()
     init_hint = "run `bua db init` (with the same BUA_DATABASE_URL / --database-url) to create the schema"
     if "lacks table" in low:  # tasks.adapters.db.require_tables: names the database and the tables
-        return f"{text.split(';')[0]}: {init_hint}", EXIT_FAULT
+        return f"{text.split(';')[0]}: {init_hint}"
     missing = re.search(
         r"no such table:?\s*([\w.]+)|table\s+'([\w.]+)'\s+doesn't exist|relation\s+\"([\w.]+)\"\s+does not exist",
         text,
@@ -73,7 +89,7 @@ def explain(exc: BaseException, database_url: str | None = None) -> tuple[str, i
     )
     if missing:
         table = next(g for g in missing.groups() if g).rsplit(".", 1)[-1]  # MariaDB says db.table
-        return f"{where} has no table {table}: {init_hint}", EXIT_FAULT
+        return f"{where} has no table {table}: {init_hint}"
     if (
         "NoSuchModuleError" in text
         or "NoSuchModuleError" in names
@@ -83,23 +99,21 @@ def explain(exc: BaseException, database_url: str | None = None) -> tuple[str, i
         return (
             f"database URL {where} is not usable ({text.split(': ')[-1]}); give a SQLAlchemy URL such as "
             "sqlite:///.bua/bua.db, mysql+pymysql://user@host:3306/db or postgresql+psycopg://user@host/db "
-            "in BUA_DATABASE_URL or --database-url",
-            EXIT_FAULT,
+            "in BUA_DATABASE_URL or --database-url"
         )
     if name == "DatabaseError" or names & {"OperationalError", "InterfaceError"}:
         if low.startswith("cannot connect") and (database_url or "").startswith("sqlite"):
-            return (
-                f"{text}; check BUA_DATABASE_URL / --database-url (a SQLite file in a folder bua can create and write)",
-                EXIT_FAULT,
-            )
+            return f"{text}; check BUA_DATABASE_URL / --database-url (a SQLite file in a folder bua can create and write)"
         if low.startswith("cannot connect"):
-            return (
-                f"{text}; check BUA_DATABASE_URL / --database-url and that the database server is running",
-                EXIT_FAULT,
-            )
-        return f"database {where}: {text}", EXIT_FAULT
+            return f"{text}; check BUA_DATABASE_URL / --database-url and that the database server is running"
+        return f"database {where}: {text}"
+    return None
+
+
+def _local_message(exc: BaseException, text: str, name: str) -> str | None:
+    """The line for a meter store fault, a bad BUA_* setting or a file the system refused."""
     if name == "MeterStoreError":
-        return f"meter store: {text}; check BUA_METER_STORE / --meter-store", EXIT_FAULT
+        return f"meter store: {text}; check BUA_METER_STORE / --meter-store"
     if name == "ValidationError" and hasattr(exc, "errors"):  # pydantic: a BUA_* setting
         try:
             first = exc.errors()[0]  # type: ignore[attr-defined]
@@ -107,32 +121,30 @@ def explain(exc: BaseException, database_url: str | None = None) -> tuple[str, i
             secret = re.search(r"url|secret|key|password|token|webhook", key)  # never echo a secret
             got = "" if secret else f" (got {first.get('input')!r})"
             return (
-                f"setting {key}: {first.get('msg')}{got}; fix BUA_{key.upper()} or --{key.replace('_', '-')}",
-                EXIT_FAULT,
+                f"setting {key}: {first.get('msg')}{got}; fix BUA_{key.upper()} or --{key.replace('_', '-')}"
             )
         except Exception:  # noqa: BLE001 - fall through to the generic line
             pass
     if isinstance(exc, OSError) and exc.filename:
         what = exc.strerror or text
-        return f"{what}: {exc.filename}", EXIT_FAULT
+        return f"{what}: {exc.filename}"
+    return None
+
+
+def _service_message(text: str, names: set[str]) -> str | None:
+    """The line for S3 (credentials, reachability, a refused request) or the Prefect API."""
     if names & {"NoCredentialsError", "PartialCredentialsError"}:
-        return (
-            f"S3: no AWS credentials ({text}); set BUA_AWS_ACCESS_KEY_ID/BUA_AWS_SECRET_ACCESS_KEY or an AWS profile",
-            EXIT_FAULT,
-        )
+        return f"S3: no AWS credentials ({text}); set BUA_AWS_ACCESS_KEY_ID/BUA_AWS_SECRET_ACCESS_KEY or an AWS profile"
     if names & {"EndpointConnectionError", "ConnectTimeoutError"}:
-        return f"S3 unreachable: {text}; check BUA_S3_ENDPOINT_URL and the network", EXIT_FAULT
+        return f"S3 unreachable: {text}; check BUA_S3_ENDPOINT_URL and the network"
     if names & {"ClientError", "NoSuchBucket"}:
-        return f"S3: {text}", EXIT_FAULT
+        return f"S3: {text}"
     if "ephemeral Prefect API server" in text or "PREFECT_API_URL" in text:
         return (
             f"Prefect: {text.rstrip('.')}; start a server (`prefect server start`) and set PREFECT_API_URL, or retry "
-            "when the machine is less busy",
-            EXIT_FAULT,
+            "when the machine is less busy"
         )
-    if name in ("PreCheckFailed", "BillingIngestError", "SourceError"):
-        return text, EXIT_FAULT
-    return f"unexpected {name}: {text} (run `bua --debug …` for the traceback)", EXIT_FAULT
+    return None
 
 
 class _DropPrefectErrors:

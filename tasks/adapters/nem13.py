@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import polars as pl
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from sql.schema import metadata
 from tasks.adapters.db import read_sql, transaction
-from tasks.adapters.nem12 import (
+from tasks.adapters.mdff import (
     MAX_ERRORS,
     MAX_LINE_BYTES,
     MdffError,
@@ -72,7 +73,35 @@ def parse_nem13(text: str, name: str, max_line_bytes: int = MAX_LINE_BYTES) -> p
     if too_long := long_lines(lines, max_line_bytes):
         raise MdffError(name, too_long)
     lines = lines.with_columns(pl.col("raw").str.split(",").alias("fields"))
-    found: list[pl.DataFrame] = []
+    _check_header(lines, name)
+    reads = _records_250(lines)
+    after_250 = (pl.col("rec") == "550") & (pl.col("rec").shift(1) != "250")
+    found = [
+        *envelope_problems(lines, RECORD_TYPES, "NEM13"),
+        problems_where(lines, after_250, "550 record not directly after a 250 record"),
+        *_problems_250(reads),
+    ]
+    found = [f for f in found if f.height]
+    if found:
+        rows = (
+            pl.concat([f.cast({"line": pl.Int32}) for f in found], how="vertical_relaxed")
+            .unique()
+            .sort("line", "reason")
+            .head(MAX_ERRORS)
+            .rows()
+        )
+        raise MdffError(name, [(int(a), str(b)) for a, b in rows])
+    return reads.select(
+        "nmi", "suffix", "register_id", "serial", "unit",
+        "previous_read", "previous_datetime", "previous_quality",
+        "current_read", "current_datetime", "current_quality",
+        "quantity", "update_datetime",
+        pl.lit(name).alias("source_file"), pl.col("line").alias("source_line"),
+    )  # fmt: skip
+
+
+def _check_header(lines: pl.DataFrame, name: str) -> None:
+    """:class:`MdffError` for an empty file or one whose first record is not a NEM13 100 header."""
     if lines.height == 0:
         raise MdffError(name, [(1, "empty file: no 100 header record")])
     first = lines.row(0, named=True)
@@ -86,13 +115,10 @@ def parse_nem13(text: str, name: str, max_line_bytes: int = MAX_LINE_BYTES) -> p
                 )
             ],
         )
-    found += envelope_problems(lines, RECORD_TYPES, "NEM13")
-    prev = pl.col("rec").shift(1)
-    found += [
-        problems_where(
-            lines, (pl.col("rec") == "550") & (prev != "250"), "550 record not directly after a 250 record"
-        ),
-    ]
+
+
+def _records_250(lines: pl.DataFrame) -> pl.DataFrame:
+    """The 250 records' fields, with the reads, quantity and date-times parsed (null where not)."""
     reads = lines.filter(pl.col("rec") == "250").select(
         "line",
         pl.col("fields").list.len().alias("n_fields"),
@@ -118,7 +144,12 @@ def parse_nem13(text: str, name: str, max_line_bytes: int = MAX_LINE_BYTES) -> p
         mdff_datetime(pl.col("curr_dt_text")).alias("current_datetime"),
         mdff_datetime(pl.col("update_text")).alias("update_datetime"),
     )
-    found += [
+    return reads
+
+
+def _problems_250(reads: pl.DataFrame) -> list[pl.DataFrame]:
+    """The problems of the 250 records: field count, NMI, reads, quantity, date-times, quality."""
+    return [
         problems_where(
             reads,
             pl.col("n_fields") < 20,
@@ -186,23 +217,6 @@ def parse_nem13(text: str, name: str, max_line_bytes: int = MAX_LINE_BYTES) -> p
             pl.format("250 record Quantity '{}' is not a number", "qty_text"),
         ),
     ]
-    found = [f for f in found if f.height]
-    if found:
-        rows = (
-            pl.concat([f.cast({"line": pl.Int32}) for f in found], how="vertical_relaxed")
-            .unique()
-            .sort("line", "reason")
-            .head(MAX_ERRORS)
-            .rows()
-        )
-        raise MdffError(name, [(int(a), str(b)) for a, b in rows])
-    return reads.select(
-        "nmi", "suffix", "register_id", "serial", "unit",
-        "previous_read", "previous_datetime", "previous_quality",
-        "current_read", "current_datetime", "current_quality",
-        "quantity", "update_datetime",
-        pl.lit(name).alias("source_file"), pl.col("line").alias("source_line"),
-    )  # fmt: skip
 
 
 def basic_reads(records: pl.DataFrame) -> pl.DataFrame:
@@ -312,29 +326,7 @@ def write_basic_reads(database_url: str, matched: pl.DataFrame) -> dict[str, int
         matched = matched.with_columns(pl.lit(None, dtype=pl.Datetime("us")).alias("update_datetime"))
     ids = matched["meter_register_id"].unique().sort().to_list()
     with transaction(database_url) as conn:
-        existing_rows = []
-        for start in range(0, len(ids), 500):
-            stmt = sa.select(
-                table.c.id,
-                table.c.meter_register_id,
-                table.c.read_date,
-                table.c.index_value,
-                table.c.quality,
-                table.c.update_datetime,
-            ).where(table.c.meter_register_id.in_(ids[start : start + 500]))
-            existing_rows += [tuple(r) for r in conn.execute(stmt)]
-        existing = pl.DataFrame(
-            existing_rows,
-            schema={
-                "id": pl.Int64,
-                "meter_register_id": pl.Int64,
-                "read_date": pl.Date,
-                "old_value": pl.Float64,
-                "old_quality": pl.String,
-                "old_update": pl.Datetime("us"),
-            },
-            orient="row",
-        )
+        existing = _stored_reads(conn, table, ids)
         joined = matched.with_columns(
             pl.col("index_value").round(3), pl.col("update_datetime").cast(pl.Datetime("us"))
         ).join(existing, on=["meter_register_id", "read_date"], how="left")
@@ -375,3 +367,31 @@ def write_basic_reads(database_url: str, matched: pl.DataFrame) -> dict[str, int
             "older": n_older,
         }
     return counts
+
+
+def _stored_reads(conn: Connection, table: sa.Table, ids: list[int]) -> pl.DataFrame:
+    """The stored ``basic_read`` rows of the registers ``ids`` (500 ids a query), with their id and
+    the value, quality and update time as ``old_*``."""
+    existing_rows = []
+    for start in range(0, len(ids), 500):
+        stmt = sa.select(
+            table.c.id,
+            table.c.meter_register_id,
+            table.c.read_date,
+            table.c.index_value,
+            table.c.quality,
+            table.c.update_datetime,
+        ).where(table.c.meter_register_id.in_(ids[start : start + 500]))
+        existing_rows += [tuple(r) for r in conn.execute(stmt)]
+    return pl.DataFrame(
+        existing_rows,
+        schema={
+            "id": pl.Int64,
+            "meter_register_id": pl.Int64,
+            "read_date": pl.Date,
+            "old_value": pl.Float64,
+            "old_quality": pl.String,
+            "old_update": pl.Datetime("us"),
+        },
+        orient="row",
+    )

@@ -25,8 +25,8 @@ import sqlalchemy as sa
 
 from sql.schema import metadata
 from tasks.adapters.db import engine_for, require_tables, transaction
-from tasks.adapters.ingest import Rejected, SourceError, Unit, discover, rejects_root, units
-from tasks.adapters.nem12 import decode
+from tasks.adapters.ingest_files import Rejected, SourceError, Unit, discover, rejects_root, units
+from tasks.adapters.mdff import decode
 from tasks.adapters.storage import read_bytes, write_bytes_atomic
 from tasks.domain.weather import WeatherFileError, combine_observations, normalise_station, parse_bom_daily
 from tasks.settings import Settings, join_url

@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-import tasks.adapters.ingest as ingest_mod
+import tasks.adapters.ingest_store as ingest_store
 from tasks.adapters.ingest import ingest_nem12
 from tasks.adapters.ingest_staging import staging_root
 from tasks.adapters.meter_store import merge_register_days, partition_url
@@ -137,7 +137,7 @@ def test_interrupted_ingest_leaves_a_readable_store_and_rerun_completes(
     clean, crashed = _settings(tmp_path / "clean"), _settings(tmp_path / "crashed")
     ingest_nem12(load, clean)
     calls = {"n": 0}
-    real = ingest_mod.merge_partition
+    real = ingest_store.merge_partition
 
     def failing(*args: object) -> str | None:
         calls["n"] += 1
@@ -145,10 +145,10 @@ def test_interrupted_ingest_leaves_a_readable_store_and_rerun_completes(
             raise OSError("disk gone")
         return real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(ingest_mod, "merge_partition", failing)
+    monkeypatch.setattr(ingest_store, "merge_partition", failing)
     with pytest.raises(OSError, match="disk gone"):
         ingest_nem12(load, crashed, batch_readings=3000)
-    monkeypatch.setattr(ingest_mod, "merge_partition", real)
+    monkeypatch.setattr(ingest_store, "merge_partition", real)
     for f in (tmp_path / "crashed" / "interval").rglob("data.parquet"):
         assert pl.read_parquet(f).height > 0
     assert _store_bytes(tmp_path / "crashed") != _store_bytes(tmp_path / "clean")  # really cut short

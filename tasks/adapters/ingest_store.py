@@ -1,0 +1,151 @@
+"""The meter store side of a NEM12 ingest: each parsed file split by partition (shard, month), and
+the writer that batches register-days and writes, stages and merges partitions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import polars as pl
+
+from tasks.adapters.ingest_files import IngestSummary
+from tasks.adapters.ingest_staging import (
+    clean_staging,
+    delete_runs,
+    new_ingest_id,
+    read_runs,
+    run_url,
+    write_run,
+)
+from tasks.adapters.meter_store import check_shards, interval_root, merge_partition, split_partitions
+from tasks.adapters.nem12 import parse_nem12
+from tasks.adapters.storage import list_files
+from tasks.settings import Settings
+
+WRITE_THREADS = 2  # partitions serialised and written at once (pyarrow and fsync release the GIL)
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """One NEM12 file's register-days split by meter store partition (shard, month)."""
+
+    register_days: int
+    parts: dict[tuple[int, str], pl.DataFrame]
+    readings: dict[tuple[int, str], int]
+
+
+def _parse_parts(shards: int, max_line_bytes: int) -> Callable[[bytes, str], _Parts]:
+    def parse(data: bytes, name: str) -> _Parts:
+        frame = parse_nem12(data, name, max_line_bytes)
+        parts = split_partitions(frame, shards)
+        readings = {k: int(p["values"].list.len().sum() or 0) for k, p in parts.items()}
+        return _Parts(frame.height, parts, readings)
+
+    return parse
+
+
+class _StoreWriter:
+    """Register-days waiting for their partition, written on ``WRITE_THREADS``.
+
+    When the rows waiting reach ``batch_readings``, every partition the latest file did not
+    touch is written (files usually come a month or an NMI range at a time, so a partition the
+    latest file touched is likely to get more rows from the next files); if the rest still holds
+    ``batch_readings``, it is written too. A partition that is not in the store yet and has no
+    run is written to the store directly (nothing to read back); any other is written as a sorted
+    run to the staging folder (``tasks.adapters.ingest_staging``), and ``close`` merges each partition
+    with runs once: store rows + runs + rows still waiting. So no partition is read and rewritten
+    batch after batch (that was quadratic in the input when every file touches every partition).
+    Memory: at most one batch waiting, one being written and a few files; at the end, one
+    partition per writer thread. A flush first waits for the previous one, so no partition is ever
+    written by two threads at once.
+    """
+
+    def __init__(self, settings: Settings, batch_readings: int, summary: IngestSummary) -> None:
+        self.settings, self.batch_readings, self.summary = settings, batch_readings, summary
+        self.pending: dict[tuple[int, str], list[pl.DataFrame]] = {}
+        self.pending_readings: dict[tuple[int, str], int] = {}
+        self.writing: list[Future[str | None]] = []
+        self.pool = ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="bua-write")
+        self.in_store: set[tuple[int, str]] | None = None  # partitions in the store (listed once)
+        self.runs: dict[tuple[int, str], list[str]] = {}
+        self.ingest_id = new_ingest_id()
+
+    def add(self, parsed: _Parts) -> None:
+        for key, part in parsed.parts.items():
+            self.pending.setdefault(key, []).append(part)
+            self.pending_readings[key] = self.pending_readings.get(key, 0) + parsed.readings[key]
+        if sum(self.pending_readings.values()) >= self.batch_readings:
+            self.flush(keep=set(parsed.parts))
+            if sum(self.pending_readings.values()) >= self.batch_readings:
+                self.flush()
+
+    def _start(self) -> set[tuple[int, str]]:
+        if self.in_store is None:
+            check_shards(self.settings, create=True)
+            clean_staging(self.settings)  # runs an interrupted ingest left behind
+            self.in_store = set()
+            for url in list_files(interval_root(self.settings), self.settings, suffix="data.parquet"):
+                shard, month = url.rstrip("/").split("/")[-3:-1]
+                if shard.startswith("shard=") and month.startswith("month="):
+                    self.in_store.add((int(shard.removeprefix("shard=")), month.removeprefix("month=")))
+        return self.in_store
+
+    def flush(self, keep: set[tuple[int, str]] | frozenset[tuple[int, str]] = frozenset()) -> None:
+        self.wait()
+        in_store = self._start()
+        for key in sorted(k for k in self.pending if k not in keep):
+            frames = self.pending.pop(key)
+            del self.pending_readings[key]
+            if key not in in_store and key not in self.runs:
+                in_store.add(key)
+                new = pl.concat(frames) if len(frames) > 1 else frames[0]
+                self.writing.append(self.pool.submit(merge_partition, new, self.settings, *key))
+            else:
+                runs = self.runs.setdefault(key, [])
+                runs.append(run_url(self.settings, self.ingest_id, *key, len(runs) + 1))
+                self.writing.append(self.pool.submit(self._write_run, frames, runs[-1]))
+                self.summary.runs_written += 1
+
+    def _write_run(self, frames: list[pl.DataFrame], url: str) -> None:
+        write_run(frames, url, self.settings)
+
+    def _merge_runs(self, key: tuple[int, str], urls: list[str], frames: list[pl.DataFrame]) -> str | None:
+        rows = read_runs(urls, self.settings) + frames
+        written = merge_partition(pl.concat(rows) if len(rows) > 1 else rows[0], self.settings, *key)
+        delete_runs(urls, self.settings)
+        return written
+
+    def wait(self) -> None:
+        writing, self.writing = self.writing, []
+        for fut in writing:
+            if fut.result() is not None:
+                self.summary.partitions_written += 1
+
+    def close(self) -> None:
+        try:
+            self.wait()
+            if self.pending or self.runs:
+                self._start()
+            for key in sorted(set(self.pending) | set(self.runs)):
+                frames = self.pending.pop(key, [])
+                if key in self.runs:  # store rows + runs + rows still waiting, merged once
+                    self.writing.append(self.pool.submit(self._merge_runs, key, self.runs.pop(key), frames))
+                else:
+                    new = pl.concat(frames) if len(frames) > 1 else frames[0]
+                    self.writing.append(self.pool.submit(merge_partition, new, self.settings, *key))
+            self.pending_readings.clear()
+            self.wait()
+            if self.in_store is not None:
+                clean_staging(self.settings, self.ingest_id)
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def abort(self) -> None:
+        """Stop writing; the store holds old or new partitions, the runs are deleted."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            if self.in_store is not None:
+                clean_staging(self.settings, self.ingest_id)
+        except OSError:  # the next ingest deletes them
+            pass
