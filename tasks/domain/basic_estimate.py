@@ -88,6 +88,60 @@ def estimate_basic(
         # (resolve_turns); scalar keeps SPEC's one rollover per negative difference
         pairs_m = resolve_turns(pairs_m, regs, rmacro)
         ambiguous = _ambiguous_exceptions(pairs_m)
+    models, dd, filled = _models(
+        regs, reads, pairs, pairs_m, rmacro, run_date, period_end, method, temperature, caps
+    )
+    jur = one_row_per_register(regs).select("meter_register_id", "jurisdiction")
+    mean_shape = _mean_shapes(rmacro, models, dd, jur)
+    days = _day_rows(regs, windows, pairs_m, rmacro, models, mean_shape, dd, jur, filled)
+    shape = pl.coalesce(_shape(), pl.col("mean_shape"), pl.lit(0.0))
+    in_pair = pl.col("end").is_not_null() & (pl.col("read_date") <= pl.col("end"))
+    spread = (
+        pl.when((pl.col("pair_shape") > 0) & _shape().is_not_null())
+        .then(pl.col("consumption") * _shape() / pl.col("pair_shape"))
+        .otherwise(pl.col("consumption") / pl.col("days"))
+    )
+    days = days.with_columns(
+        value=pl.when(in_pair).then(spread).otherwise(shape),
+        est=~(in_pair & pl.col("actual").fill_null(False)),
+    )
+    usage = usage_rows(
+        days,
+        interval_minutes=pl.lit(1440),
+        values=pl.concat_list("value"),
+        estimated=pl.concat_list("est"),
+        method="BASIC",
+    )
+    ebr = _estimated_reads(regs, pairs, rmacro, models, mean_shape, period_end, dd, jur)
+    no_hist = (
+        regs.join(models.filter(pl.col("model") == "NONE"), on="meter_register_id")
+        .select(
+            "account_id",
+            "meter_register_id",
+            pl.lit("NO_HISTORY").alias("code"),
+            pl.lit(
+                "basic register has no usable read pair; estimated at scalar 1 on the macro profile"
+            ).alias("detail"),
+        )
+        .cast(EXCEPTION_SCHEMA)  # type: ignore[arg-type]
+    )
+    return usage, ebr, pl.concat([bad, ambiguous, no_hist])
+
+
+def _models(
+    regs: pl.DataFrame,
+    reads: pl.DataFrame,
+    pairs: pl.DataFrame,
+    pairs_m: pl.DataFrame,
+    rmacro: KeyedMacro,
+    run_date: dt.date,
+    period_end: dt.date,
+    method: Literal["scalar", "seasonal"],
+    temperature: pl.DataFrame | None,
+    caps: Caps | None,
+) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None]:
+    """(models, degree-day table, filled temperature) of :func:`estimate_basic`: scalar fits, the
+    seasonal ones where they qualify, then the weather models (``seasonal`` with temperature)."""
     models = fit_registers(regs, pairs_m, run_date, "scalar")
     if method == "seasonal":
         # the seasonal fit learns a register's own shape, so it uses only pairs of consecutive
@@ -105,8 +159,7 @@ def estimate_basic(
                 ),
             ]
         )
-    dd, wm = None, None
-    jur = one_row_per_register(regs).select("meter_register_id", "jurisdiction")
+    dd, wm, filled = None, None, None
     if method == "seasonal" and temperature is not None and temperature.height:
         from tasks.domain.basic_weather import degree_day_table, fill_temperature, fit_weather_models
 
@@ -122,6 +175,13 @@ def estimate_basic(
             pl.col("_mse").is_null() | (pl.col("w_mse") < pl.col("_mse"))
         )
     models = _with_weather_models(models, wm)
+    return models, dd, filled
+
+
+def _mean_shapes(
+    rmacro: KeyedMacro, models: pl.DataFrame, dd: pl.DataFrame | None, jur: pl.DataFrame
+) -> pl.DataFrame:
+    """meter_register_id, mean_shape: the register's daily estimate on its macro key's mean day."""
     # the mean of the daily estimate over the macro range = the estimate on the key's mean day
     key_means = rmacro.keyed.group_by("macro_key").agg(pl.col(c).mean() for c in _SUMMED)
     mean_shape = rmacro.regkey.join(key_means, on="macro_key").join(models, on="meter_register_id")
@@ -150,7 +210,22 @@ def estimate_basic(
         )
     else:
         mean_shape = mean_shape.with_columns(hdd=pl.lit(None, pl.Float64), cdd=pl.lit(None, pl.Float64))
-    mean_shape = mean_shape.select("meter_register_id", _shape().alias("mean_shape"))
+    return mean_shape.select("meter_register_id", _shape().alias("mean_shape"))
+
+
+def _day_rows(
+    regs: pl.DataFrame,
+    windows: pl.DataFrame,
+    pairs_m: pl.DataFrame,
+    rmacro: KeyedMacro,
+    models: pl.DataFrame,
+    mean_shape: pl.DataFrame,
+    dd: pl.DataFrame | None,
+    jur: pl.DataFrame,
+    filled: pl.DataFrame | None,
+) -> pl.DataFrame:
+    """One row per register-day of the unbilled window: its read pair (the latest starting before
+    the day), macro day, model, mean shape and degree days (hdd, cdd; null without temperature)."""
     pair_shape = _with_weather_sums(
         pairs_m.join(models, on="meter_register_id", how="left").with_columns(
             _first=pl.col("start") + pl.duration(days=1)
@@ -186,7 +261,7 @@ def estimate_basic(
         .join(mean_shape, on="meter_register_id", how="left")
         .drop("_before")
     )
-    if dd is not None:
+    if dd is not None and filled is not None:
         days = (
             days.join(jur.rename({"jurisdiction": "_j"}), on="meter_register_id", how="left")
             .join(
@@ -206,38 +281,7 @@ def estimate_basic(
         )
     else:
         days = days.with_columns(hdd=pl.lit(None, pl.Float64), cdd=pl.lit(None, pl.Float64))
-    shape = pl.coalesce(_shape(), pl.col("mean_shape"), pl.lit(0.0))
-    in_pair = pl.col("end").is_not_null() & (pl.col("read_date") <= pl.col("end"))
-    spread = (
-        pl.when((pl.col("pair_shape") > 0) & _shape().is_not_null())
-        .then(pl.col("consumption") * _shape() / pl.col("pair_shape"))
-        .otherwise(pl.col("consumption") / pl.col("days"))
-    )
-    days = days.with_columns(
-        value=pl.when(in_pair).then(spread).otherwise(shape),
-        est=~(in_pair & pl.col("actual").fill_null(False)),
-    )
-    usage = usage_rows(
-        days,
-        interval_minutes=pl.lit(1440),
-        values=pl.concat_list("value"),
-        estimated=pl.concat_list("est"),
-        method="BASIC",
-    )
-    ebr = _estimated_reads(regs, pairs, rmacro, models, mean_shape, period_end, dd, jur)
-    no_hist = (
-        regs.join(models.filter(pl.col("model") == "NONE"), on="meter_register_id")
-        .select(
-            "account_id",
-            "meter_register_id",
-            pl.lit("NO_HISTORY").alias("code"),
-            pl.lit(
-                "basic register has no usable read pair; estimated at scalar 1 on the macro profile"
-            ).alias("detail"),
-        )
-        .cast(EXCEPTION_SCHEMA)  # type: ignore[arg-type]
-    )
-    return usage, ebr, pl.concat([bad, ambiguous, no_hist])
+    return days
 
 
 def _estimated_reads(

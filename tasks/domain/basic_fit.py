@@ -40,11 +40,9 @@ def _solve(f: pl.DataFrame, k: int) -> np.ndarray:
     return sol
 
 
-def fit_registers(
-    registers: pl.DataFrame, pairs_m: pl.DataFrame, run_date: dt.date, method: Literal["scalar", "seasonal"]
-) -> pl.DataFrame:
-    """Per basic register: model (SCALAR | SEASONAL | NONE), scalar, alpha, beta, gamma, components,
-    history_days. The seasonal daily estimate is alpha·B + beta·W + gamma·Wh (tasks.domain.macro)."""
+def _moments(registers: pl.DataFrame, pairs_m: pl.DataFrame, run_date: dt.date) -> pl.DataFrame:
+    """Per basic register (and service_type): the recent window's sums (c_r, m_r, d_r), all usable
+    pairs' sums (c_a, m_a, d_a, n) and the day-weighted moments of the pairs' daily B, W, Wh, y."""
     usable = pairs_m.filter(pl.col("sum_m").is_not_null() & (pl.col("sum_m") > 0))
     recent = usable.filter(pl.col("end") > run_date - dt.timedelta(days=SCALAR_WINDOW_DAYS))
     win = recent.group_by("meter_register_id").agg(
@@ -72,7 +70,12 @@ def fit_registers(
         hy=(wt * fh * y).sum(),
     )
     regs = one_row_per_register(basic_registers(registers)).select("meter_register_id", "service_type")
-    f = regs.join(win, on="meter_register_id", how="left").join(alls, on="meter_register_id", how="left")
+    return regs.join(win, on="meter_register_id", how="left").join(alls, on="meter_register_id", how="left")
+
+
+def _with_fits(f: pl.DataFrame) -> pl.DataFrame:
+    """Add the two-component (shrunk), three-component and unshrunk fits (alpha2 … gamma3, beta2o),
+    w_sd and mean_m to the moments of :func:`_moments`."""
     # the weather coefficient of the two-component fit is shrunk towards the register's own
     # scalar s = Σ c / Σ M (beta = s: the register follows its segment's shape): a ridge on
     # beta - s with alpha free gives beta = (S·beta_ols + lam·s) / (S + lam), S = Σ days·W² less
@@ -99,6 +102,15 @@ def fit_registers(
         w_sd=((pl.col("ww") / pl.col("s") - (pl.col("sw") / pl.col("s")) ** 2).clip(lower_bound=0.0)).sqrt(),
         mean_m=pl.col("m_a") / pl.col("d_a"),
     )
+    return f
+
+
+def fit_registers(
+    registers: pl.DataFrame, pairs_m: pl.DataFrame, run_date: dt.date, method: Literal["scalar", "seasonal"]
+) -> pl.DataFrame:
+    """Per basic register: model (SCALAR | SEASONAL | NONE), scalar, alpha, beta, gamma, components,
+    history_days. The seasonal daily estimate is alpha·B + beta·W + gamma·Wh (tasks.domain.macro)."""
+    f = _with_fits(_moments(registers, pairs_m, run_date))
     use_recent = pl.col("d_r").fill_null(0) >= MIN_SCALAR_DAYS
     has_any = pl.col("d_a").fill_null(0) > 0
     scalar = (

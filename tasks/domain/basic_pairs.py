@@ -40,6 +40,80 @@ def _pairs(reads: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _skip_reason(implausible: pl.Expr, over_cap: pl.Expr) -> pl.Expr:
+    """Why a read is skipped (null: kept), on the rows of :func:`_pairs` with rate and median_rate."""
+    return (
+        pl.when(pl.col("days") <= 0)
+        .then(pl.lit("read on the same day as the previous read"))
+        .when(over_cap)
+        .then(
+            pl.format(
+                "implied consumption {} {} per day is above the cap of {} {} per day",
+                (pl.col("rate") * pl.col("multiplier")).round(3),
+                "_unit",
+                "_day_cap",
+                "_unit",
+            )
+        )
+        .when(pl.col("rolled") & pl.col("dial_digits").is_null())
+        .then(pl.lit("index went down and the register has no dial_digits"))
+        .when(pl.col("rolled") & implausible)
+        .then(
+            pl.format(
+                "second rollover: one rollover would mean {} per day, over {}x the register's median {}",
+                pl.col("rate").round(1),
+                pl.lit(int(IMPLAUSIBLE_FACTOR)),
+                pl.col("median_rate").round(1),
+            )
+        )
+        .when(implausible)
+        .then(
+            pl.format(
+                "implausible consumption: {} per day, median {}",
+                pl.col("rate").round(1),
+                pl.col("median_rate").round(1),
+            )
+        )
+    )
+
+
+def _kept_pairs(
+    kept: pl.DataFrame, medians: pl.DataFrame, implausible: pl.Expr, over_cap: pl.Expr
+) -> pl.DataFrame:
+    """The read pairs of the kept reads (the columns of :func:`read_pairs` but the last read)."""
+    return (
+        _pairs(kept)
+        .join(medians, on="meter_register_id", how="left")
+        .with_columns(rate=pl.col("units") / pl.col("days"))
+        .filter(
+            (pl.col("days") > 0)
+            & ~(pl.col("rolled") & pl.col("dial_digits").is_null())
+            & ~implausible.fill_null(False)
+            & ~over_cap.fill_null(False)
+        )
+        .select(
+            "meter_register_id",
+            "account_id",
+            "start",
+            pl.col("read_date").alias("end"),
+            "days",
+            (pl.col("units") * pl.col("multiplier")).alias("consumption"),
+            (pl.col("quality").is_in(ACTUAL_READ) & pl.col("start_quality").is_in(ACTUAL_READ)).alias(
+                "actual"
+            ),
+            pl.col("index_value").alias("end_index"),
+            # the register's typical use over this pair reaches half the dial: how many times the
+            # index wrapped is a guess, so the pair is kept for the books but not fitted on
+            (
+                pl.col("dial_digits").is_not_null()
+                & (pl.col("median_rate") * pl.col("days") >= 0.5 * pl.lit(10.0).pow(pl.col("dial_digits")))
+            )
+            .fill_null(False)
+            .alias("ambiguous"),
+        )
+    )
+
+
 def read_pairs(
     registers: pl.DataFrame, reads: pl.DataFrame, caps: Caps | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -79,39 +153,7 @@ def read_pairs(
         & (pl.col("rate") > IMPLAUSIBLE_FACTOR * pl.col("median_rate"))
     )
     over_cap = pl.col("rate") * pl.col("multiplier") > pl.col("_day_cap")
-    reason = (
-        pl.when(pl.col("days") <= 0)
-        .then(pl.lit("read on the same day as the previous read"))
-        .when(over_cap)
-        .then(
-            pl.format(
-                "implied consumption {} {} per day is above the cap of {} {} per day",
-                (pl.col("rate") * pl.col("multiplier")).round(3),
-                "_unit",
-                "_day_cap",
-                "_unit",
-            )
-        )
-        .when(pl.col("rolled") & pl.col("dial_digits").is_null())
-        .then(pl.lit("index went down and the register has no dial_digits"))
-        .when(pl.col("rolled") & implausible)
-        .then(
-            pl.format(
-                "second rollover: one rollover would mean {} per day, over {}x the register's median {}",
-                pl.col("rate").round(1),
-                pl.lit(int(IMPLAUSIBLE_FACTOR)),
-                pl.col("median_rate").round(1),
-            )
-        )
-        .when(implausible)
-        .then(
-            pl.format(
-                "implausible consumption: {} per day, median {}",
-                pl.col("rate").round(1),
-                pl.col("median_rate").round(1),
-            )
-        )
-    )
+    reason = _skip_reason(implausible, over_cap)
     bad = first.with_columns(reason=reason, _over=over_cap.fill_null(False)).filter(
         pl.col("reason").is_not_null()
     )
@@ -134,37 +176,7 @@ def read_pairs(
     medians = first.select("meter_register_id", "median_rate", "n_pairs").unique("meter_register_id")
     # a pair re-formed around a skipped read may hide more than one rollover: drop it when its
     # rate is still implausible (no exception: the skipped read already has one)
-    pairs = (
-        _pairs(kept)
-        .join(medians, on="meter_register_id", how="left")
-        .with_columns(rate=pl.col("units") / pl.col("days"))
-        .filter(
-            (pl.col("days") > 0)
-            & ~(pl.col("rolled") & pl.col("dial_digits").is_null())
-            & ~implausible.fill_null(False)
-            & ~over_cap.fill_null(False)
-        )
-        .select(
-            "meter_register_id",
-            "account_id",
-            "start",
-            pl.col("read_date").alias("end"),
-            "days",
-            (pl.col("units") * pl.col("multiplier")).alias("consumption"),
-            (pl.col("quality").is_in(ACTUAL_READ) & pl.col("start_quality").is_in(ACTUAL_READ)).alias(
-                "actual"
-            ),
-            pl.col("index_value").alias("end_index"),
-            # the register's typical use over this pair reaches half the dial: how many times the
-            # index wrapped is a guess, so the pair is kept for the books but not fitted on
-            (
-                pl.col("dial_digits").is_not_null()
-                & (pl.col("median_rate") * pl.col("days") >= 0.5 * pl.lit(10.0).pow(pl.col("dial_digits")))
-            )
-            .fill_null(False)
-            .alias("ambiguous"),
-        )
-    )
+    pairs = _kept_pairs(kept, medians, implausible, over_cap)
     last = (
         kept.sort("read_date")
         .group_by("meter_register_id")

@@ -71,6 +71,28 @@ def resolve_turns(
     )
     if p.height == 0:
         return out
+    ks_of = _turn_choices(p)
+    return (
+        out.with_row_index("_pid")
+        .join(ks_of, on="_pid", how="left")
+        .join(turn, on="meter_register_id", how="left")
+        .with_columns(
+            extra_turns=pl.col("_kx").fill_null(0),
+            consumption=pl.col("consumption") + pl.col("_kx").fill_null(0) * pl.col("_T").fill_null(0.0),
+            # a checked register's pairs carry the chosen turns and are fitted on; when another
+            # assignment is as good, the choice is reported (turns_ambiguous → AMBIGUOUS_READ)
+            ambiguous=pl.when(pl.col("_amb").is_not_null()).then(False).otherwise(pl.col("ambiguous")),
+            turns_ambiguous=pl.col("_amb").fill_null(False),
+        )
+        .sort("_pid")
+        .drop("_pid", "_kx", "_amb", "_T")
+    )
+
+
+def _turn_choices(p: pl.DataFrame) -> pl.DataFrame:
+    """_pid, _kx (the extra turns chosen for the pair), _amb (the choice is a guess) of the checked
+    registers' pairs ``p`` (_pid, meter_register_id, consumption, days, _T, _e): see
+    :func:`resolve_turns`."""
     ks = pl.DataFrame({"_k": list(range(MAX_EXTRA_TURNS + 1))}, schema={"_k": pl.Int64})
     cands = (
         p.join(ks, how="cross")
@@ -134,22 +156,7 @@ def resolve_turns(
             | pl.col("meter_register_id").is_in(rivals["meter_register_id"].implode())
         ).alias("_amb"),
     )
-    ks_of = x.join(verdict, on=["meter_register_id", "cand"]).select("_pid", pl.col("k").alias("_kx"), "_amb")
-    return (
-        out.with_row_index("_pid")
-        .join(ks_of, on="_pid", how="left")
-        .join(turn, on="meter_register_id", how="left")
-        .with_columns(
-            extra_turns=pl.col("_kx").fill_null(0),
-            consumption=pl.col("consumption") + pl.col("_kx").fill_null(0) * pl.col("_T").fill_null(0.0),
-            # a checked register's pairs carry the chosen turns and are fitted on; when another
-            # assignment is as good, the choice is reported (turns_ambiguous → AMBIGUOUS_READ)
-            ambiguous=pl.when(pl.col("_amb").is_not_null()).then(False).otherwise(pl.col("ambiguous")),
-            turns_ambiguous=pl.col("_amb").fill_null(False),
-        )
-        .sort("_pid")
-        .drop("_pid", "_kx", "_amb", "_T")
-    )
+    return x.join(verdict, on=["meter_register_id", "cand"]).select("_pid", pl.col("k").alias("_kx"), "_amb")
 
 
 def _ambiguous_exceptions(pairs_m: pl.DataFrame) -> pl.DataFrame:

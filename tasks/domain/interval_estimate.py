@@ -106,7 +106,25 @@ def estimate_interval(
     profiles = fixed.select("segment", "read_date", "profile").rechunk()
     # the joins carry row numbers into ``data`` / ``profiles`` (and list lengths), not the lists:
     # the numpy estimate reads the lists' flat buffers at those rows (:func:`_estimate_arrays`)
-    rows = (
+    rows = _row_refs(days, data, profiles, scalars)
+    rows = _with_estimates(rows, data, profiles)
+    usage = usage_rows(
+        rows,
+        interval_minutes=pl.col("interval_minutes"),
+        values=pl.col("values"),
+        estimated=pl.col("estimated"),
+        method="INTERVAL",
+    )
+    no_profile = _no_profile(rows)
+    return usage, pl.concat([implausible, no_profile.cast(EXCEPTION_SCHEMA)])  # type: ignore[arg-type]
+
+
+def _row_refs(
+    days: pl.DataFrame, data: pl.DataFrame, profiles: pl.DataFrame, scalars: pl.DataFrame
+) -> pl.DataFrame:
+    """``days`` with their row in ``data`` (_d, _vlen, _qlen, data_minutes) and in ``profiles``
+    (_f, _plen), the register's scalar (1 when none) and the data's interval length."""
+    return (
         days.join(
             data.select(
                 *DATA_KEY,
@@ -141,15 +159,11 @@ def estimate_interval(
             scalar=pl.col("scalar").fill_null(1.0),
         )
     )
-    rows = _with_estimates(rows, data, profiles)
-    usage = usage_rows(
-        rows,
-        interval_minutes=pl.col("interval_minutes"),
-        values=pl.col("values"),
-        estimated=pl.col("estimated"),
-        method="INTERVAL",
-    )
-    no_profile = (
+
+
+def _no_profile(rows: pl.DataFrame) -> pl.DataFrame:
+    """One NO_PROFILE row per account and register with estimated days that have no profile."""
+    return (
         rows.filter(pl.col("_plen").is_null())  # no profile row, or a null profile
         .filter(pl.col("estimated").list.any())
         .group_by("account_id", "meter_register_id")
@@ -167,7 +181,6 @@ def estimate_interval(
             ).alias("detail"),
         )
     )
-    return usage, pl.concat([implausible, no_profile.cast(EXCEPTION_SCHEMA)])  # type: ignore[arg-type]
 
 
 DATA_KEY = ["nmi", "suffix", "read_date"]

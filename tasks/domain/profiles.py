@@ -14,7 +14,8 @@ no frame ever holds one row per interval.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import functools
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import polars as pl
@@ -145,49 +146,9 @@ def profile_read(
         return _empty_partial(), empty_grid, kept_rows()
     g_from = _days(grid_from) if grid_from is not None else None
     mrid = regs["meter_register_id"].to_numpy()
-    grid_parts: list[tuple[np.ndarray, ...]] = []
     day0 = _days(chunks[0][0])
     ndays = _days(chunks[-1][1]) - day0 + 1
-    nseg = len(names)
-    tot = np.zeros((nseg, ndays, SLOTS))
-    cnt = np.zeros((nseg, ndays, SLOTS))
-    nreg = np.zeros((nseg, ndays))
-    rows = np.zeros((nseg, ndays), dtype=np.int64)
-    top_day = np.full((nseg, ndays), -np.inf)  # the largest register day (tasks/domain/robust_profile.py)
-    top = np.zeros((nseg, ndays, SLOTS))
-
-    def reduce(g: Grid) -> tuple[np.ndarray, ...]:
-        # rows come sorted by (segment, day, store order): each run of equal keys is one sum
-        seg = seg_of_reg[g.reg]
-        first = np.flatnonzero(seg >= 0)
-        if len(first) == 0:
-            return ()
-        start = int(first[0])  # rows without a segment (code -1) sort first: left out
-        seg, day = seg[start:], g.day[start:] - day0
-        cut = np.flatnonzero((np.diff(seg) != 0) | (np.diff(day) != 0)) + 1
-        starts = np.concatenate([[0], cut])
-        ok, hh = g.ok[:, start:], g.hh[:, start:]  # views
-        any_ok = any_slot(ok)
-        day_sums = slot_sum(hh)
-        grid: tuple[np.ndarray, ...] = ()
-        if g_from is not None:
-            # reductions over the whole slot-major arrays, then a selection of 1-D results (a
-            # boolean selection of columns copies 48 strided rows)
-            sel = any_ok & (g.day[start:] >= g_from)
-            grid = (g.reg[start:][sel], g.day[start:][sel], day_sums[sel], slot_mask(ok, sel))
-        # counts: reduceat of the bool arrays' bytes (0/1) — the same integers, several times
-        # faster than of bool
-        return (
-            grid,
-            seg[starts],
-            day[starts],
-            np.add.reduceat(hh, starts, axis=1).T,
-            np.add.reduceat(ok.view(np.uint8), starts, axis=1, dtype=np.int32).T,
-            np.add.reduceat(any_ok.view(np.uint8), starts, dtype=np.int32),
-            np.diff(np.concatenate([starts, [len(seg)]])),
-            *group_tops(hh, day_sums, starts),
-        )
-
+    reduce = functools.partial(_reduce, seg_of_reg=seg_of_reg, day0=day0, g_from=g_from)
     found: list[tuple[np.ndarray, ...]] = []
     parts = interval_grids(
         regs,
@@ -201,6 +162,59 @@ def profile_read(
         caps=register_caps(regs, caps) if caps is not None else None,
         flagged=found,
     )
+    tot, cnt, nreg, rows, top_day, top, grid_parts = _accumulate(parts, len(names), ndays)
+    if flagged is not None:
+        flagged.append(flagged_rows(regs, found))
+    day_grid = _day_grid(grid_parts, mrid, short_from, min_short_days) if grid_parts else empty_grid
+    return _segment_partial(names, day0, ndays, tot, cnt, nreg, rows, top_day, top), day_grid, kept_rows()
+
+
+def _reduce(g: Grid, seg_of_reg: np.ndarray, day0: int, g_from: int | None) -> tuple[np.ndarray, ...]:
+    """One part's sums per (segment, day) and its day-grid rows (:func:`profile_read`)."""
+    # rows come sorted by (segment, day, store order): each run of equal keys is one sum
+    seg = seg_of_reg[g.reg]
+    first = np.flatnonzero(seg >= 0)
+    if len(first) == 0:
+        return ()
+    start = int(first[0])  # rows without a segment (code -1) sort first: left out
+    seg, day = seg[start:], g.day[start:] - day0
+    cut = np.flatnonzero((np.diff(seg) != 0) | (np.diff(day) != 0)) + 1
+    starts = np.concatenate([[0], cut])
+    ok, hh = g.ok[:, start:], g.hh[:, start:]  # views
+    any_ok = any_slot(ok)
+    day_sums = slot_sum(hh)
+    grid: tuple[np.ndarray, ...] = ()
+    if g_from is not None:
+        # reductions over the whole slot-major arrays, then a selection of 1-D results (a
+        # boolean selection of columns copies 48 strided rows)
+        sel = any_ok & (g.day[start:] >= g_from)
+        grid = (g.reg[start:][sel], g.day[start:][sel], day_sums[sel], slot_mask(ok, sel))
+    # counts: reduceat of the bool arrays' bytes (0/1) — the same integers, several times
+    # faster than of bool
+    return (
+        grid,
+        seg[starts],
+        day[starts],
+        np.add.reduceat(hh, starts, axis=1).T,
+        np.add.reduceat(ok.view(np.uint8), starts, axis=1, dtype=np.int32).T,
+        np.add.reduceat(any_ok.view(np.uint8), starts, dtype=np.int32),
+        np.diff(np.concatenate([starts, [len(seg)]])),
+        *group_tops(hh, day_sums, starts),
+    )
+
+
+def _accumulate(
+    parts: Iterable[tuple[np.ndarray, ...]], nseg: int, ndays: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, list]:
+    """The parts of :func:`_reduce` added into dense (segment, day[, slot]) arrays: tot, cnt, nreg,
+    rows, top_day, top, and the day-grid parts."""
+    grid_parts: list[tuple[np.ndarray, ...]] = []
+    tot = np.zeros((nseg, ndays, SLOTS))
+    cnt = np.zeros((nseg, ndays, SLOTS))
+    nreg = np.zeros((nseg, ndays))
+    rows = np.zeros((nseg, ndays), dtype=np.int64)
+    top_day = np.full((nseg, ndays), -np.inf)  # the largest register day (tasks/domain/robust_profile.py)
+    top = np.zeros((nseg, ndays, SLOTS))
     for part in parts:
         if part:
             grid, s_i, d_i, p_tot, p_cnt, p_reg, p_rows, p_top_day, p_top = part
@@ -211,8 +225,21 @@ def profile_read(
             nreg[s_i, d_i] += p_reg
             rows[s_i, d_i] += p_rows
             keep_larger(top_day, top, (s_i, d_i), p_top_day, p_top)
-    if flagged is not None:
-        flagged.append(flagged_rows(regs, found))
+    return tot, cnt, nreg, rows, top_day, top, grid_parts
+
+
+def _segment_partial(
+    names: list[str],
+    day0: int,
+    ndays: int,
+    tot: np.ndarray,
+    cnt: np.ndarray,
+    nreg: np.ndarray,
+    rows: np.ndarray,
+    top_day: np.ndarray,
+    top: np.ndarray,
+) -> pl.DataFrame:
+    """The partial-sums frame of the segments and their parents (sorted by segment, day)."""
     # a register belongs to exactly one segment: the parent's sums are its children's, added in
     # segment order
     parents = sorted({"*|" + "|".join(s.split("|")[1:3]) for s in names})
@@ -228,10 +255,9 @@ def profile_read(
         pnreg[j] += nreg[i]
         prows[j] += rows[i]
     all_names = names + parents
-    day_grid = _day_grid(grid_parts, mrid, short_from, min_short_days) if grid_parts else empty_grid
     seg_i, day_i = np.nonzero(np.concatenate([rows, prows]) > 0)
     if len(seg_i) == 0:
-        return _empty_partial(), day_grid, kept_rows()
+        return _empty_partial()
     keys = pl.DataFrame(
         {
             "segment": pl.Series(all_names, dtype=pl.Utf8).gather(seg_i),
@@ -247,7 +273,7 @@ def profile_read(
         np.concatenate([top_day, np.full((len(parents), ndays), -np.inf)])[seg_i, day_i],
         np.concatenate([top, np.zeros((len(parents), ndays, SLOTS))])[seg_i, day_i],
     ).sort("segment", "read_date")
-    return partial, day_grid, kept_rows()
+    return partial
 
 
 def _day_grid(
