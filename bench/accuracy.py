@@ -276,7 +276,7 @@ def print_table(rows: list[dict], methods: list[str]) -> None:
         print(line)
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--accounts", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=7301)
@@ -298,7 +298,11 @@ def main() -> None:
         default="pipeline",
         help="pipeline: `bua run` per method (the real month end); functions: call the estimation directly",
     )
-    a = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> None:
+    a = _arguments()
     vname = a.variant.stem if a.variant else "default"
     work = a.work / f"a{a.accounts}-s{a.seed}-m{a.months}" / vname
     t0 = time.perf_counter()

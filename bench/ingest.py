@@ -221,6 +221,14 @@ def main() -> None:
     out = ROOT / "bench" / "results" / "ingest.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
+    _print_table(args, files, total_bytes, gen_s, full, quarter, nr, result, out, load_at_start)
+
+def _print_table(
+    args: argparse.Namespace, files: list[Path], total_bytes: int, gen_s: float, full: dict, quarter: dict,
+    nr: dict, result: dict, out: Path, load_at_start: tuple[float, float, float],
+) -> None:  # fmt: skip
+    bua_rate = full["readings"] / full["seconds"]
+    nr_rate = nr["readings"] / nr["seconds"]
     print(
         f"data: {args.nmis} NMIs × {args.days} days × 48 = {full['readings']:,} readings in {len(files)} files ({total_bytes / 2**20:,.0f} MiB), generated in {gen_s:.1f} s"
     )
