@@ -60,7 +60,9 @@ def set_up(data: Path, work: Path, day: dt.date) -> tuple[Path, Path, pl.DataFra
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--day", type=dt.date.fromisoformat, default=dt.date(2026, 10, 31))
     parser.add_argument("--work", type=Path, default=Path("/tmp/bua-daily-delivery"))
@@ -83,7 +85,9 @@ def main() -> None:
     changed = [k for k, v in after.items() if before.get(k) != v]
     rewritten = sum(after[k][1] for k in changed)
     back = day_rows(store, args.day).sort("nmi", "suffix")
-    same = back.select("nmi", "suffix", "values").equals(delivered.sort("nmi", "suffix").select("nmi", "suffix", "values"))
+    same = back.select("nmi", "suffix", "values").equals(
+        delivered.sort("nmi", "suffix").select("nmi", "suffix", "values")
+    )
     result = {
         "day": args.day.isoformat(), "register_days": delivered.height, "nmis": delivered["nmi"].n_unique(),
         "file_mb": round(path.stat().st_size / 1e6, 1), "wall_s": round(wall, 2),

@@ -223,6 +223,7 @@ def main() -> None:
     out.write_text(json.dumps(result, indent=2) + "\n")
     _print_table(args, files, total_bytes, gen_s, full, quarter, nr, result, out, load_at_start)
 
+
 def _print_table(
     args: argparse.Namespace, files: list[Path], total_bytes: int, gen_s: float, full: dict, quarter: dict,
     nr: dict, result: dict, out: Path, load_at_start: tuple[float, float, float],

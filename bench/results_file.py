@@ -16,5 +16,7 @@ def save_run(name: str, result: dict, keys: tuple[str, ...]) -> Path:
     previous = json.loads(out.read_text()) if out.exists() else {}
     same = tuple(result[k] for k in keys)
     runs = [r for r in previous.get("runs", []) if tuple(r.get(k) for k in keys) != same]
-    out.write_text(json.dumps({"runs": sorted([*runs, result], key=lambda r: r["accounts"])}, indent=2) + "\n")
+    out.write_text(
+        json.dumps({"runs": sorted([*runs, result], key=lambda r: r["accounts"])}, indent=2) + "\n"
+    )
     return out

@@ -31,7 +31,9 @@ def publish(spec: RunSpec, settings: Settings, report: dict[str, Any]) -> None:
                               description=f"Back-test of the estimator, {day}")  # fmt: skip
     if not spec.booked and f["comparison"] is not None:
         for dim, rows in A.comparison_rows(f["comparison"]).items():
-            create_table_artifact(rows, key=f"bua-comparison-{dim}{sfx}", description=f"What-if vs booked by {dim}, {day}")
+            create_table_artifact(
+                rows, key=f"bua-comparison-{dim}{sfx}", description=f"What-if vs booked by {dim}, {day}"
+            )
     links = absolute_links(settings, csv_files(settings, spec.run_date, spec.scenario))
     report_link = absolute_links(settings, [report["report"]])[0][1] if report["report"] else None
     if report_link:
@@ -51,4 +53,6 @@ def prechecks(spec: RunSpec, checks: Any) -> None:
     from tasks.pipeline import artifacts as A
 
     sfx = "" if spec.booked else f"-{spec.scenario}"
-    create_table_artifact(A.prechecks_rows(checks), key=f"bua-prechecks{sfx}", description=f"Pre-run checks, {spec.label}")
+    create_table_artifact(
+        A.prechecks_rows(checks), key=f"bua-prechecks{sfx}", description=f"Pre-run checks, {spec.label}"
+    )

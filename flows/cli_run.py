@@ -84,7 +84,8 @@ def run_cmd(
         None, help="basic register method: scalar or seasonal (default BUA_BASIC_METHOD)"
     ),
     scenario: str | None = typer.Option(
-        None, help="a what-if run's name: its outputs never replace the booked run's (default: the booked run)"
+        None,
+        help="a what-if run's name: its outputs never replace the booked run's (default: the booked run)",
     ),
     backtest_months: int | None = typer.Option(
         None,
@@ -93,8 +94,12 @@ def run_cmd(
         help="back-test the estimator as at run date minus this many months (default BUA_BACKTEST_MONTHS, 1)",
     ),
     refresh: bool = typer.Option(False, "--refresh", help="recompute every phase, ignoring cached results"),
-    force: bool = typer.Option(False, "--force", help="book even when a pre-run check FAILs (recorded in bua_run)"),
-    strict: bool = typer.Option(False, "--strict", help="stop on a pre-run check WARN too (accept_warnings=False)"),
+    force: bool = typer.Option(
+        False, "--force", help="book even when a pre-run check FAILs (recorded in bua_run)"
+    ),
+    strict: bool = typer.Option(
+        False, "--strict", help="stop on a pre-run check WARN too (accept_warnings=False)"
+    ),
 ) -> None:
     """Run the month-end accrual on the configured database and meter store; write tables and CSVs."""
     import time
@@ -170,7 +175,13 @@ def check_cmd(
         table.add_column(col, overflow="fold")
     colour = {"PASS": "green", "WARN": "yellow", "FAIL": "red"}
     for row in checks.to_dicts():
-        table.add_row(row["check"], f"[{colour[row['status']]}]{row['status']}[/]", row["figure"], row["threshold"], row["detail"])
+        table.add_row(
+            row["check"],
+            f"[{colour[row['status']]}]{row['status']}[/]",
+            row["figure"],
+            row["threshold"],
+            row["detail"],
+        )
     Console().print(table)
     if (checks["status"] == "FAIL").any():
         raise typer.Exit(1)

@@ -107,8 +107,12 @@ def bua_monthly(
         force: Go on even when a pre-run check FAILs (recorded in bua_run): for an operator who has checked the figures.
     """
     settings = current_settings()
-    spec = resolve_run(settings, run_date, period_start, period_end, basic_method, shards, scenario, backtest_months)
-    if settings.rds_restore:  # legacy sources (issue 16): the run reads a restored copy of the billing database
+    spec = resolve_run(
+        settings, run_date, period_start, period_end, basic_method, shards, scenario, backtest_months
+    )
+    if (
+        settings.rds_restore
+    ):  # legacy sources (issue 16): the run reads a restored copy of the billing database
         from tasks.pipeline.legacy_phases import run_settings
 
         restore_task(spec.to_json())
@@ -124,7 +128,11 @@ def _run(spec: RunSpec, settings: Any, refresh: bool, accept_warnings: bool, for
     url = settings.db_url
     runs.require_schema(url)
     with run_lock(
-        url, f"run-{spec.run_date.isoformat()}", attempt, settings.run_lock_lease_seconds, settings.run_lock_wait_seconds
+        url,
+        f"run-{spec.run_date.isoformat()}",
+        attempt,
+        settings.run_lock_lease_seconds,
+        settings.run_lock_wait_seconds,
     ) as (taken, beat):
         if taken.took_over_attempt:
             runs.mark_dead(url, taken.took_over_attempt, attempt)
@@ -142,10 +150,20 @@ def _run(spec: RunSpec, settings: Any, refresh: bool, accept_warnings: bool, for
             phases = accrual_phases.with_options(task_runner=task_runner(settings))
             result = phases(spec.to_json(), refresh)
             if beat.lost.is_set():
-                raise LockLost("the run lock was taken over while this run was writing; its outputs are not trusted")
+                raise LockLost(
+                    "the run lock was taken over while this run was writing; its outputs are not trusted"
+                )
         except BaseException as exc:
-            failing = exc.failed if isinstance(exc, PhaseFailedError) else ["prechecks"] if isinstance(exc, PrecheckFailed) else []
-            notify.notify_failed(ctx, [f.split(" (", 1)[0] for f in failing], getattr(exc, "cause", None) or exc)
+            failing = (
+                exc.failed
+                if isinstance(exc, PhaseFailedError)
+                else ["prechecks"]
+                if isinstance(exc, PrecheckFailed)
+                else []
+            )
+            notify.notify_failed(
+                ctx, [f.split(" (", 1)[0] for f in failing], getattr(exc, "cause", None) or exc
+            )
             runs.finish(url, spec, attempt, started, "FAILED", f"{type(exc).__name__}")
             raise
         runs.finish(url, spec, attempt, started, "COMPLETED")
@@ -159,8 +177,11 @@ def _run(spec: RunSpec, settings: Any, refresh: bool, accept_warnings: bool, for
 
 def precheck_message(stop: pl.DataFrame) -> str:
     """One line naming each check that stopped the run, its figures, and what to do."""
-    parts = [f"{r['check']} {r['status']} {r['figure']} ({r['threshold']}): {r['detail']}" for r in stop.to_dicts()]
+    parts = [
+        f"{r['check']} {r['status']} {r['figure']} ({r['threshold']}): {r['detail']}" for r in stop.to_dicts()
+    ]
     return (
-        "pre-run checks stopped the run before anything was written: " + "; ".join(parts)
+        "pre-run checks stopped the run before anything was written: "
+        + "; ".join(parts)
         + ". Fix the inputs and re-run, or re-run with force to book anyway (recorded)."
     )

@@ -95,7 +95,11 @@ class GraphRun:
     states: dict[str, str] = field(default_factory=dict)
 
     def phase_results(self, phase: str) -> list[PhaseResult]:
-        return [r for (p, _), r in sorted(self.results.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)) if p == phase]
+        return [
+            r
+            for (p, _), r in sorted(self.results.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0))
+            if p == phase
+        ]
 
 
 def _name(t: Task) -> str:
@@ -103,18 +107,28 @@ def _name(t: Task) -> str:
 
 
 def inputs_of(
-    phase: Phase, shard: int | None, results: dict[Task, PhaseResult], sources: dict[str, Any], deps: tuple[str, ...]
+    phase: Phase,
+    shard: int | None,
+    results: dict[Task, PhaseResult],
+    sources: dict[str, Any],
+    deps: tuple[str, ...],
 ) -> dict[str, Any]:
     """What a task's key depends on: its upstream tasks' fingerprints and the sources it reads."""
     out: dict[str, Any] = {}
     for up in deps:
         out[up] = sorted(
-            (str(s), r["fingerprint"]) for (p, s), r in results.items() if p == up and (shard is None or s in (None, shard))
+            (str(s), r["fingerprint"])
+            for (p, s), r in results.items()
+            if p == up and (shard is None or s in (None, shard))
         )
     for name in phase.reads:
         if name in sources:
             value = sources[name]
-            out[name] = value[shard] if isinstance(value, list) and shard is not None and REGISTRY[name].per_shard else value
+            out[name] = (
+                value[shard]
+                if isinstance(value, list) and shard is not None and REGISTRY[name].per_shard
+                else value
+            )
     return out
 
 
@@ -153,11 +167,22 @@ def run_graph(spec: RunSpec, settings: Settings, sources: dict[str, Any], refres
             _, t = heapq.heappop(ready)
             phase, shard = t
             ph = by_name[phase]
-            key = cache_key(spec, settings, phase, shard, inputs_of(ph, shard, run.results, sources, deps[phase]), ph.keyed_by)
+            key = cache_key(
+                spec,
+                settings,
+                phase,
+                shard,
+                inputs_of(ph, shard, run.results, sources, deps[phase]),
+                ph.keyed_by,
+            )
             stale = refresh or not outputs_intact(spec, settings, phase, shard)
             task = prefect_tasks[phase].with_options(refresh_cache=True) if stale else prefect_tasks[phase]
             future = task.submit(
-                run=payload, phase=phase, shard=shard, key=key, wait_for=[upstream_futures[u] for u in graph[t]]
+                run=payload,
+                phase=phase,
+                shard=shard,
+                key=key,
+                wait_for=[upstream_futures[u] for u in graph[t]],
             )
             in_flight[t] = future
             upstream_futures[t] = future

@@ -37,7 +37,9 @@ def _flow_run_id() -> str | None:
         return None
 
 
-def start(url: str, spec: RunSpec, attempt: str, started: dt.datetime, options: dict[str, Any] | None = None) -> None:
+def start(
+    url: str, spec: RunSpec, attempt: str, started: dt.datetime, options: dict[str, Any] | None = None
+) -> None:
     """The attempt RUNNING, and its run's bua_run row (with the operator's options: force …)."""
     tbl = metadata.tables["bua_run_attempt"]
     with engine_for(url).begin() as conn:
@@ -49,13 +51,17 @@ def start(url: str, spec: RunSpec, attempt: str, started: dt.datetime, options: 
     _run_row(url, spec, "RUNNING", started, None, options)
 
 
-def finish(url: str, spec: RunSpec, attempt: str, started: dt.datetime, status: str, detail: str | None = None) -> None:
+def finish(
+    url: str, spec: RunSpec, attempt: str, started: dt.datetime, status: str, detail: str | None = None
+) -> None:
     """Record the attempt's end (never masks the run's own error: the database may be the cause)."""
     try:
         tbl = metadata.tables["bua_run_attempt"]
         with engine_for(url).begin() as conn:
             conn.execute(
-                tbl.update().where(tbl.c.attempt_id == attempt).values(status=status, finished_at=now_utc(), detail=detail)
+                tbl.update()
+                .where(tbl.c.attempt_id == attempt)
+                .values(status=status, finished_at=now_utc(), detail=detail)
             )
         _run_row(url, spec, status, started, now_utc())
     except Exception:
@@ -76,12 +82,18 @@ def mark_dead(url: str, dead_attempt: str, by_attempt: str) -> None:
         )
         if row is not None:
             conn.execute(
-                run.update().where((run.c.run_id == row[0]) & (run.c.status == "RUNNING")).values(status="FAILED", finished_at=now_utc())
+                run.update()
+                .where((run.c.run_id == row[0]) & (run.c.status == "RUNNING"))
+                .values(status="FAILED", finished_at=now_utc())
             )
 
 
 def _run_row(
-    url: str, spec: RunSpec, status: str, started: dt.datetime, finished: dt.datetime | None,
+    url: str,
+    spec: RunSpec,
+    status: str,
+    started: dt.datetime,
+    finished: dt.datetime | None,
     options: dict[str, Any] | None = None,
 ) -> None:
     tbl = metadata.tables["bua_run"]
@@ -126,7 +138,8 @@ def run_report(spec: RunSpec, result: dict[str, Any]) -> dict[str, Any]:
         "accrual_summary": stat("prepare", "accrual_summary", []),
         "backtest": stat("validation", "backtest", []),
         "validation_note": stat("validation", "note", None),
-        "exports": files("export", "csv_exports") + [f for f in files("validation", "validation_tables") if not f.startswith("table:")],
+        "exports": files("export", "csv_exports")
+        + [f for f in files("validation", "validation_tables") if not f.startswith("table:")],
         "report": (files("report", "report") or [None])[0],
         "nem12_files": files("interval_estimates", "nem12_estimates"),
         "finished_message": None,

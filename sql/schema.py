@@ -44,23 +44,31 @@ def _id() -> Column:
 
 # ---------------------------------------------------------------- reference data
 jurisdiction = Table(
-    "jurisdiction", metadata, _id(),
+    "jurisdiction",
+    metadata,
+    _id(),
     Column("code", String(8), nullable=False, unique=True),
     Column("timezone", String(64), nullable=False),
 )
 network = Table(
-    "network", metadata, _id(),
+    "network",
+    metadata,
+    _id(),
     Column("code", String(32), nullable=False, unique=True),
     Column("name", String(128), nullable=False),
     Column("jurisdiction_id", Integer, ForeignKey("jurisdiction.id"), nullable=False),
     Column("service_type", String(16), nullable=False),
 )
 tni = Table("tni", metadata, _id(), Column("code", String(8), nullable=False, unique=True))
-journal_segment = Table("journal_segment", metadata, _id(), Column("name", String(32), nullable=False, unique=True))
+journal_segment = Table(
+    "journal_segment", metadata, _id(), Column("name", String(32), nullable=False, unique=True)
+)
 
 # ---------------------------------------------------------------- customers and meters
 account = Table(
-    "account", metadata, _id(),
+    "account",
+    metadata,
+    _id(),
     Column("account_number", String(32), nullable=False, unique=True),
     Column("customer_class", String(8), nullable=False),
     Column("journal_segment_id", Integer, ForeignKey("journal_segment.id"), nullable=False),
@@ -70,7 +78,9 @@ account = Table(
     Column("close_date", Date),
 )
 site = Table(
-    "site", metadata, _id(),
+    "site",
+    metadata,
+    _id(),
     Column("identifier", String(16), nullable=False, unique=True),
     Column("service_type", String(16), nullable=False),
     Column("network_id", Integer, ForeignKey("network.id"), nullable=False),
@@ -78,14 +88,17 @@ site = Table(
     Column("jurisdiction_id", Integer, ForeignKey("jurisdiction.id"), nullable=False),
 )
 account_site = Table(
-    "account_site", metadata,
+    "account_site",
+    metadata,
     Column("account_id", Integer, ForeignKey("account.id"), primary_key=True),
     Column("site_id", Integer, ForeignKey("site.id"), primary_key=True),
     Column("start_date", Date, primary_key=True),
     Column("end_date", Date),
 )
 meter = Table(
-    "meter", metadata, _id(),
+    "meter",
+    metadata,
+    _id(),
     Column("site_id", Integer, ForeignKey("site.id"), nullable=False, index=True),
     Column("serial_number", String(32), nullable=False),
     Column("installation_type", String(8), nullable=False),
@@ -94,7 +107,9 @@ meter = Table(
     Column("end_date", Date),
 )
 meter_register = Table(
-    "meter_register", metadata, _id(),
+    "meter_register",
+    metadata,
+    _id(),
     Column("meter_id", Integer, ForeignKey("meter.id"), nullable=False, index=True),
     Column("suffix", String(4), nullable=False),
     Column("stream", String(16), nullable=False),
@@ -106,7 +121,9 @@ meter_register = Table(
     Column("end_date", Date),
 )
 basic_read = Table(
-    "basic_read", metadata, _id(),
+    "basic_read",
+    metadata,
+    _id(),
     Column("meter_register_id", Integer, ForeignKey("meter_register.id"), nullable=False),
     Column("read_date", Date, nullable=False),
     Column("index_value", Numeric(16, 3), nullable=False),
@@ -119,7 +136,8 @@ basic_read = Table(
 
 # ---------------------------------------------------------------- tariffs
 tou_window = Table(
-    "tou_window", metadata,
+    "tou_window",
+    metadata,
     Column("tou_scheme_id", Integer, primary_key=True),
     Column("time_class", String(16), primary_key=True),
     Column("day_type", String(8), primary_key=True),
@@ -127,7 +145,9 @@ tou_window = Table(
     Column("end_minute", Integer, nullable=False),
 )
 plan = Table(
-    "plan", metadata, _id(),
+    "plan",
+    metadata,
+    _id(),
     Column("code", String(32), nullable=False, unique=True),
     Column("name", String(128), nullable=False),
     Column("service_type", String(16), nullable=False),
@@ -135,7 +155,9 @@ plan = Table(
     Column("holidays_as_weekend", Boolean, nullable=False, server_default="1"),
 )
 plan_rate = Table(
-    "plan_rate", metadata, _id(),
+    "plan_rate",
+    metadata,
+    _id(),
     Column("plan_id", Integer, ForeignKey("plan.id"), nullable=False, index=True),
     Column("item_type", String(16), nullable=False),
     Column("time_class", String(16), nullable=False),
@@ -145,14 +167,16 @@ plan_rate = Table(
     Column("valid_to", Date),
 )
 account_plan = Table(
-    "account_plan", metadata,
+    "account_plan",
+    metadata,
     Column("account_id", Integer, ForeignKey("account.id"), primary_key=True),
     Column("plan_id", Integer, ForeignKey("plan.id"), primary_key=True),
     Column("start_date", Date, primary_key=True),
     Column("end_date", Date),
 )
 account_discount = Table(
-    "account_discount", metadata,
+    "account_discount",
+    metadata,
     Column("account_id", Integer, ForeignKey("account.id"), primary_key=True),
     Column("discount_type", String(16), primary_key=True),
     Column("percent", Numeric(6, 3), nullable=False),
@@ -163,7 +187,9 @@ account_discount = Table(
 
 # ---------------------------------------------------------------- billing history
 invoice = Table(
-    "invoice", metadata, _id(),
+    "invoice",
+    metadata,
+    _id(),
     Column("account_id", Integer, ForeignKey("account.id"), nullable=False, index=True),
     Column("invoice_number", String(32), nullable=False, unique=True),
     Column("issue_date", Date, nullable=False),
@@ -176,7 +202,9 @@ invoice = Table(
     Column("paid_date", Date),
 )
 invoice_line = Table(
-    "invoice_line", metadata, _id(),
+    "invoice_line",
+    metadata,
+    _id(),
     Column("invoice_id", Integer, ForeignKey("invoice.id"), nullable=False, index=True),
     Column("meter_register_id", Integer),
     Column("item_type", String(16), nullable=False),
@@ -189,7 +217,9 @@ invoice_line = Table(
     Column("discount_amount", MONEY, nullable=False, server_default="0"),
 )
 payment = Table(
-    "payment", metadata, _id(),
+    "payment",
+    metadata,
+    _id(),
     Column("account_id", Integer, ForeignKey("account.id"), nullable=False, index=True),
     # a timestamp (market-neutral, stored naive in UTC): the revenue alert cuts 6-hour windows
     Column("payment_date", DateTime, nullable=False, index=True),
@@ -198,7 +228,8 @@ payment = Table(
     Column("status", String(16), nullable=False),
 )
 billing_record = Table(
-    "billing_record", metadata,
+    "billing_record",
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("company_name", String(128)),
     Column("country", String(64)),
@@ -213,7 +244,8 @@ billing_record = Table(
     Column("loaded_at", DateTime),
 )
 fx_rate = Table(
-    "fx_rate", metadata,
+    "fx_rate",
+    metadata,
     Column("currency", String(3), primary_key=True),
     Column("valid_from", Date, primary_key=True),
     Column("rate_to_base", Numeric(18, 8), nullable=False),
@@ -221,7 +253,8 @@ fx_rate = Table(
 
 # ---------------------------------------------------------------- accrual outputs (SPEC §4.5)
 bua_run = Table(
-    "bua_run", metadata,
+    "bua_run",
+    metadata,
     Column("run_id", String(36), primary_key=True),
     Column("run_date", Date, nullable=False, index=True),
     Column("period_start", Date, nullable=False),
@@ -236,7 +269,8 @@ bua_run = Table(
 # The run lock (tasks/adapters/run_lock.py): one row per run date being accrued, a lease renewed by
 # the holder's heartbeat; a dead holder's lease expires and the next run takes over. Migration 0005.
 bua_run_lock = Table(
-    "bua_run_lock", metadata,
+    "bua_run_lock",
+    metadata,
     Column("name", String(64), primary_key=True),
     Column("token", String(64), nullable=False),
     Column("attempt_id", String(36), nullable=False),
@@ -249,7 +283,8 @@ bua_run_lock = Table(
 # (the deterministic id every output row carries) with the latest attempt's status; this table keeps
 # them all, so a killed attempt stays on record as FAILED after its re-run completed.
 bua_run_attempt = Table(
-    "bua_run_attempt", metadata,
+    "bua_run_attempt",
+    metadata,
     Column("attempt_id", String(36), primary_key=True),
     Column("run_id", String(36), nullable=False, index=True),
     Column("run_date", Date, nullable=False),
@@ -262,7 +297,8 @@ bua_run_attempt = Table(
     Column("detail", String(500)),
 )
 invoice_line_item_monthly = Table(
-    "invoice_line_item_monthly", metadata,
+    "invoice_line_item_monthly",
+    metadata,
     Column("run_id", String(36), nullable=False),
     Column("run_date", Date, nullable=False),
     Column("account_id", Integer, nullable=False),
@@ -285,7 +321,8 @@ invoice_line_item_monthly = Table(
     Index("ix_ilim_run_date_account", "run_date", "account_id"),
 )
 bua_account_summary = Table(
-    "bua_account_summary", metadata,
+    "bua_account_summary",
+    metadata,
     Column("run_id", String(36), nullable=False),
     Column("run_date", Date, nullable=False),
     Column("account_id", Integer, nullable=False),
@@ -314,7 +351,8 @@ bua_account_summary = Table(
     Index("ix_bas_run_date_account", "run_date", "account_id"),
 )
 accrual_summary = Table(
-    "accrual_summary", metadata,
+    "accrual_summary",
+    metadata,
     Column("run_id", String(36), nullable=False),
     Column("run_date", Date, nullable=False, index=True),
     Column("ili_state", String(20), nullable=False),
@@ -335,7 +373,8 @@ accrual_summary = Table(
     Column("scenario", String(40), nullable=False, server_default=""),  # SPEC §4.5: '' = booked
 )
 bua_exception = Table(
-    "bua_exception", metadata,
+    "bua_exception",
+    metadata,
     Column("run_id", String(36), nullable=False),
     Column("run_date", Date, nullable=False, index=True),
     Column("account_id", Integer),
@@ -345,7 +384,8 @@ bua_exception = Table(
     Column("scenario", String(40), nullable=False, server_default=""),  # SPEC §4.5: '' = booked
 )
 estimated_basic_read = Table(
-    "estimated_basic_read", metadata,
+    "estimated_basic_read",
+    metadata,
     Column("run_id", String(36), nullable=False),
     Column("run_date", Date, nullable=False, index=True),
     Column("meter_register_id", Integer, nullable=False),
@@ -361,7 +401,8 @@ estimated_basic_read = Table(
 
 # Pre-run checks (SPEC §4.0, tasks/domain/prechecks.py): one row per check of a run. Migration 0006.
 bua_precheck = Table(
-    "bua_precheck", metadata,
+    "bua_precheck",
+    metadata,
     Column("run_id", String(36), nullable=False),
     Column("run_date", Date, nullable=False, index=True),
     Column("scenario", String(40), nullable=False, server_default=""),
@@ -378,7 +419,8 @@ bua_precheck = Table(
 # denominator is 0.
 PCT = Numeric(12, 2)
 bua_backtest = Table(
-    "bua_backtest", metadata,
+    "bua_backtest",
+    metadata,
     Column("run_id", String(36), nullable=False),
     Column("run_date", Date, nullable=False, index=True),
     Column("backtest_date", Date, nullable=False),
@@ -397,7 +439,8 @@ bua_backtest = Table(
     Column("scenario", String(40), nullable=False, server_default=""),  # SPEC §4.5: '' = booked
 )
 bua_trueup = Table(
-    "bua_trueup", metadata,
+    "bua_trueup",
+    metadata,
     Column("run_id", String(36), nullable=False),
     Column("run_date", Date, nullable=False, index=True),
     Column("accrual_run_date", Date, nullable=False),
@@ -424,7 +467,8 @@ VALIDATION_TABLES = ("bua_backtest", "bua_trueup")
 # station, mapped to a jurisdiction at ingest (`bua ingest weather`, tasks/adapters/weather.py);
 # optional: estimation falls back to its methods without weather. Migration 0005_estimates_weather.
 weather_daily = Table(
-    "weather_daily", metadata,
+    "weather_daily",
+    metadata,
     Column("jurisdiction_id", Integer, ForeignKey("jurisdiction.id"), nullable=False),
     Column("station_id", String(16), primary_key=True),
     Column("date", Date, primary_key=True),
@@ -433,19 +477,43 @@ weather_daily = Table(
 )
 
 SOURCE_TABLES = (
-    "jurisdiction", "network", "tni", "journal_segment", "account", "site", "account_site", "meter",
-    "meter_register", "basic_read", "tou_window", "plan", "plan_rate", "account_plan", "account_discount",
-    "invoice", "invoice_line", "payment", "billing_record", "fx_rate", "weather_daily",
+    "jurisdiction",
+    "network",
+    "tni",
+    "journal_segment",
+    "account",
+    "site",
+    "account_site",
+    "meter",
+    "meter_register",
+    "basic_read",
+    "tou_window",
+    "plan",
+    "plan_rate",
+    "account_plan",
+    "account_discount",
+    "invoice",
+    "invoice_line",
+    "payment",
+    "billing_record",
+    "fx_rate",
+    "weather_daily",
 )
 OUTPUT_TABLES = (
-    "bua_run", "invoice_line_item_monthly", "bua_account_summary", "accrual_summary", "bua_exception",
-    "estimated_basic_read", "bua_precheck",
+    "bua_run",
+    "invoice_line_item_monthly",
+    "bua_account_summary",
+    "accrual_summary",
+    "bua_exception",
+    "estimated_basic_read",
+    "bua_precheck",
 )
 
 # ---------------------------------------------------------------- companion flows (SPEC §7)
 # Owned by the companion flows (flows/billing_ingest.py, flows/aggregate.py); migration 0003_companion.
 billing_csv_file = Table(
-    "billing_csv_file", metadata,
+    "billing_csv_file",
+    metadata,
     # one row per ingested billing CSV (local path or s3:// URL): the poller's memory and an audit trail
     Column("source_url", String(512), primary_key=True),
     Column("etag", String(64), nullable=False),
@@ -462,9 +530,19 @@ billing_csv_file = Table(
 def _account_daily_columns() -> list[Column]:
     """Columns of the daily per-account billing report (money is GST-inclusive: what is owed)."""
     money = [
-        "invoiced_day", "external_day", "payments_day", "write_offs_day",
-        "charges_to_date", "payments_to_date", "write_offs_to_date", "balance",
-        "debt_not_due", "debt_0_30", "debt_31_60", "debt_61_90", "debt_90_plus",
+        "invoiced_day",
+        "external_day",
+        "payments_day",
+        "write_offs_day",
+        "charges_to_date",
+        "payments_to_date",
+        "write_offs_to_date",
+        "balance",
+        "debt_not_due",
+        "debt_0_30",
+        "debt_31_60",
+        "debt_61_90",
+        "debt_90_plus",
     ]
     return [
         Column("report_date", Date, nullable=False),
@@ -478,11 +556,14 @@ def _account_daily_columns() -> list[Column]:
 
 
 billing_account_daily = Table(
-    "billing_account_daily", metadata, *_account_daily_columns(),
+    "billing_account_daily",
+    metadata,
+    *_account_daily_columns(),
     Index("ix_bad_report_date_account", "report_date", "account_key"),
 )
 billing_account_daily_history = Table(
-    "billing_account_daily_history", metadata,
+    "billing_account_daily_history",
+    metadata,
     Column("snapshot_date", Date, nullable=False),
     *_account_daily_columns(),
     Index("ix_badh_snapshot_account", "snapshot_date", "account_key"),

@@ -23,13 +23,29 @@ class Settings(BaseSettings):
         SecretStr("sqlite:///.bua/bua.db"),
         description="SQLAlchemy URL of the billing database (a secret: it may hold a password)",
     )
-    meter_store: str = Field(".bua/meter-store", description="path or s3:// prefix of the parquet meter store")
-    output_url: str = Field(".bua/out", description="path or s3:// prefix for exports, NEM12 estimates, report")
-    quarantine_url: str | None = Field(None, description="where rejected input goes (default OUTPUT_URL/quarantine)")
+    meter_store: str = Field(
+        ".bua/meter-store", description="path or s3:// prefix of the parquet meter store"
+    )
+    output_url: str = Field(
+        ".bua/out", description="path or s3:// prefix for exports, NEM12 estimates, report"
+    )
+    quarantine_url: str | None = Field(
+        None, description="where rejected input goes (default OUTPUT_URL/quarantine)"
+    )
     # meter data ingest caps, checked before reading (docs/BAD-INPUTS.md)
-    ingest_max_file_bytes: int = Field(2 << 30, ge=1, description="a file, or a zip member declaring more uncompressed bytes, is rejected unread")
-    ingest_max_zip_ratio: float = Field(500.0, gt=1, description="a zip member whose uncompressed/compressed size is above this is rejected unread (an all-zero 5-minute NEM12 file deflates 244x; a zip bomb 1000x)")
-    ingest_max_line_bytes: int = Field(1 << 20, ge=1, description="a NEM12/NEM13 file with a longer line is rejected")
+    ingest_max_file_bytes: int = Field(
+        2 << 30,
+        ge=1,
+        description="a file, or a zip member declaring more uncompressed bytes, is rejected unread",
+    )
+    ingest_max_zip_ratio: float = Field(
+        500.0,
+        gt=1,
+        description="a zip member whose uncompressed/compressed size is above this is rejected unread (an all-zero 5-minute NEM12 file deflates 244x; a zip bomb 1000x)",
+    )
+    ingest_max_line_bytes: int = Field(
+        1 << 20, ge=1, description="a NEM12/NEM13 file with a longer line is rejected"
+    )
     integration_url: str | None = Field(None, description="exports are also copied here when set")
     slack_webhook_url: SecretStr | None = Field(None, description="Slack incoming webhook (secret)")
 
@@ -68,18 +84,40 @@ class Settings(BaseSettings):
         description="CSV (station_id,jurisdiction) mapping BoM station numbers to jurisdictions for "
         "`bua ingest weather`; default: the built-in table of tasks/adapters/weather.py",
     )
-    use_weather: bool = Field(True, description="basic estimation uses weather_daily where it has observations")
+    use_weather: bool = Field(
+        True, description="basic estimation uses weather_daily where it has observations"
+    )
 
     # validation (SPEC §4.6: back-test and true-up, tasks/pipeline/validation.py)
-    backtest_months: int = Field(1, ge=1, le=11, description="the back-test estimates as at run_date minus this many months")
-    backtest_registers: int = Field(5000, ge=0, description="back-test the first shards holding at least this many interval registers (0 = every shard)")
+    backtest_months: int = Field(
+        1, ge=1, le=11, description="the back-test estimates as at run_date minus this many months"
+    )
+    backtest_registers: int = Field(
+        5000,
+        ge=0,
+        description="back-test the first shards holding at least this many interval registers (0 = every shard)",
+    )
 
     # pre-run checks (SPEC §4.0, tasks/domain/prechecks.py; docs/METHOD.md "Pre-run checks")
-    precheck_coverage_pass: float = Field(0.95, ge=0, le=1, description="share of interval registers with data in the 7 days before the run date for PASS")
+    precheck_coverage_pass: float = Field(
+        0.95,
+        ge=0,
+        le=1,
+        description="share of interval registers with data in the 7 days before the run date for PASS",
+    )
     precheck_coverage_fail: float = Field(0.80, ge=0, le=1, description="below this share: FAIL")
-    precheck_invoice_warn_days: int = Field(3, ge=0, description="WARN when the newest invoice is older than this many days")
-    precheck_invoice_fail_days: int = Field(10, ge=0, description="FAIL when the newest invoice is older than this many days")
-    precheck_stale_basic_warn: float = Field(0.05, ge=0, le=1, description="WARN above this share of basic registers without a read within their cycle + a month")
+    precheck_invoice_warn_days: int = Field(
+        3, ge=0, description="WARN when the newest invoice is older than this many days"
+    )
+    precheck_invoice_fail_days: int = Field(
+        10, ge=0, description="FAIL when the newest invoice is older than this many days"
+    )
+    precheck_stale_basic_warn: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="WARN above this share of basic registers without a read within their cycle + a month",
+    )
     precheck_stale_basic_fail: float = Field(0.25, ge=0, le=1, description="FAIL above this share")
 
     # --- orchestration (flows/monthly.py, tasks/adapters/run_lock.py) ---
@@ -90,7 +128,9 @@ class Settings(BaseSettings):
         0.0, ge=0, description="how long a second run of the same run date waits for the first (0 = refuse)"
     )
     run_lock_lease_seconds: float = Field(
-        120.0, ge=2, description="the run lock's lease: a dead run's lock is taken over this long after its last heartbeat"
+        120.0,
+        ge=2,
+        description="the run lock's lease: a dead run's lock is taken over this long after its last heartbeat",
     )
     slack_webhook_secret_name: str | None = Field(
         None, description="name of an AWS Secrets Manager secret holding the Slack webhook (bua_monthly)"
@@ -98,71 +138,143 @@ class Settings(BaseSettings):
     # --- end orchestration ---
 
     # ---- companion flows (SPEC §7): billing CSV ingest, daily aggregation, revenue alert
-    billing_inbox_url: str | None = Field(None, description="s3:// prefix (or folder) where billing CSVs land")
-    billing_rejects_url: str | None = Field(None, description="rejects files (default QUARANTINE/billing-csv)")
-    aggregate_fresh_tables: list[str] = Field(["invoice", "payment", "billing_record"], description="tables that must have rows for the day")
-    aggregate_count_tolerance: float = Field(0.5, ge=0, description="allowed relative change of a day's row count vs the previous day")
+    billing_inbox_url: str | None = Field(
+        None, description="s3:// prefix (or folder) where billing CSVs land"
+    )
+    billing_rejects_url: str | None = Field(
+        None, description="rejects files (default QUARANTINE/billing-csv)"
+    )
+    aggregate_fresh_tables: list[str] = Field(
+        ["invoice", "payment", "billing_record"], description="tables that must have rows for the day"
+    )
+    aggregate_count_tolerance: float = Field(
+        0.5, ge=0, description="allowed relative change of a day's row count vs the previous day"
+    )
     aggregate_history_days: int = Field(90, ge=1, description="days of dated history copies kept")
-    successful_payment_statuses: list[str] = Field(["SUCCESS", "SUCCEEDED", "SETTLED", "CLEARED", "COMPLETED"], description="payment.status values that count as received money")
+    successful_payment_statuses: list[str] = Field(
+        ["SUCCESS", "SUCCEEDED", "SETTLED", "CLEARED", "COMPLETED"],
+        description="payment.status values that count as received money",
+    )
     write_off_method: str = Field("WRITE_OFF", description="payment.method of a write-off (not cash)")
-    alert_timezone: str | None = Field(None, description="timezone of the 6-hour revenue windows (default TIMEZONE)")
-    slack_webhook_block: str | None = Field(None, description="name of a Prefect Secret block holding the Slack webhook")
+    alert_timezone: str | None = Field(
+        None, description="timezone of the 6-hour revenue windows (default TIMEZONE)"
+    )
+    slack_webhook_block: str | None = Field(
+        None, description="name of a Prefect Secret block holding the Slack webhook"
+    )
 
     # ==== legacy sources (issue 16): all off by default; none is needed for `bua demo` ====
     # AWS clients for these: a prefect-aws AwsCredentials block when named, else the SDK's chain.
-    aws_credentials_block: str | None = Field(None, description="prefect-aws AwsCredentials block name (None = boto3's default chain)")
-    aws_endpoint_url: str | None = Field(None, description="one endpoint for RDS/KMS/Route 53/Secrets Manager/EKS (tests: moto)")
+    aws_credentials_block: str | None = Field(
+        None, description="prefect-aws AwsCredentials block name (None = boto3's default chain)"
+    )
+    aws_endpoint_url: str | None = Field(
+        None, description="one endpoint for RDS/KMS/Route 53/Secrets Manager/EKS (tests: moto)"
+    )
     # restore the billing database from a shared RDS snapshot, tear it down after the run
-    rds_restore: bool = Field(False, description="restore the billing database from rds_source_snapshot before the run")
+    rds_restore: bool = Field(
+        False, description="restore the billing database from rds_source_snapshot before the run"
+    )
     rds_teardown: bool = Field(False, description="delete the restored instance after the run")
     rds_source_snapshot: str | None = Field(None, description="ARN or id of the shared, encrypted snapshot")
-    rds_kms_key_id: str | None = Field(None, description="the project's KMS key (id, ARN or alias) the copy is encrypted with")
-    rds_instance_prefix: str = Field("bua-billing", description="instances and snapshots are named {prefix}-{run_date:%Y%m%d}")
+    rds_kms_key_id: str | None = Field(
+        None, description="the project's KMS key (id, ARN or alias) the copy is encrypted with"
+    )
+    rds_instance_prefix: str = Field(
+        "bua-billing", description="instances and snapshots are named {prefix}-{run_date:%Y%m%d}"
+    )
     rds_instance_class: str = "db.r6g.large"
     rds_parameter_group: str | None = None
     rds_subnet_group: str | None = None
     rds_security_group_ids: list[str] = Field(default_factory=list)
-    rds_wait_timeout_seconds: float = Field(3600.0, gt=0, description="bound on each wait for the snapshot copy / instance")
+    rds_wait_timeout_seconds: float = Field(
+        3600.0, gt=0, description="bound on each wait for the snapshot copy / instance"
+    )
     rds_poll_seconds: float = Field(30.0, gt=0)
     rds_final_snapshot: bool = Field(False, description="teardown takes a final snapshot {name}-final first")
     rds_app_user: str = Field("bua", description="application user whose password is reset from the secret")
-    rds_password_secret: str | None = Field(None, description="Secrets Manager secret (id/ARN) with the application user's password")
-    rds_database_name: str = Field("billing", description="schema/database name in the restored instance's URL")
-    rds_url_driver: str = Field("mysql+pymysql", description="SQLAlchemy driver of the restored instance's URL")
-    rds_route53_zone_id: str | None = Field(None, description="hosted zone of the alias (None = no DNS change)")
-    rds_route53_name: str | None = Field(None, description="record (e.g. billing-db.internal.example.) pointed at the instance")
+    rds_password_secret: str | None = Field(
+        None, description="Secrets Manager secret (id/ARN) with the application user's password"
+    )
+    rds_database_name: str = Field(
+        "billing", description="schema/database name in the restored instance's URL"
+    )
+    rds_url_driver: str = Field(
+        "mysql+pymysql", description="SQLAlchemy driver of the restored instance's URL"
+    )
+    rds_route53_zone_id: str | None = Field(
+        None, description="hosted zone of the alias (None = no DNS change)"
+    )
+    rds_route53_name: str | None = Field(
+        None, description="record (e.g. billing-db.internal.example.) pointed at the instance"
+    )
     # warm the database before the extract
-    db_warmup: bool = Field(False, description="ANALYZE the extract's tables and read their indexes before the extract")
+    db_warmup: bool = Field(
+        False, description="ANALYZE the extract's tables and read their indexes before the extract"
+    )
     # external billing engine on Kubernetes (instead of bua's rating)
     engine_enabled: bool = Field(False, description="use the external billing engine's invoice runs")
     engine_namespace: str = "billing"
-    engine_deployments: dict[str, int] = Field(default_factory=dict, description="deployment name -> replicas while running")
-    engine_kube_context: str | None = Field(None, description="kubeconfig context (None = in-cluster, else default kubeconfig)")
-    engine_kube_host: str | None = Field(None, description="API server URL overriding kubeconfig (tests: a local server)")
+    engine_deployments: dict[str, int] = Field(
+        default_factory=dict, description="deployment name -> replicas while running"
+    )
+    engine_kube_context: str | None = Field(
+        None, description="kubeconfig context (None = in-cluster, else default kubeconfig)"
+    )
+    engine_kube_host: str | None = Field(
+        None, description="API server URL overriding kubeconfig (tests: a local server)"
+    )
     engine_eks_cluster: str | None = None
     engine_eks_nodegroup: str | None = None
-    engine_eks_nodes: int = Field(0, ge=0, description="desired nodes while running (0 = leave the node group alone)")
+    engine_eks_nodes: int = Field(
+        0, ge=0, description="desired nodes while running (0 = leave the node group alone)"
+    )
     engine_trigger: Literal["sql", "http"] = "sql"
-    engine_trigger_sql: str = Field("engine_trigger", description="sql/{name}.sql: CALLs the engine's procedure for :run_date")
-    engine_status_sql: str = Field("engine_status", description="sql/{name}.sql: the run's status for :run_date")
-    engine_lines_sql: str = Field("engine_invoice_lines", description="sql/{name}.sql: the run's lines in invoice_line_item_monthly shape")
-    engine_http_url: str | None = Field(None, description="engine endpoint: POST {url}/runs, GET {url}/runs/{id}")
+    engine_trigger_sql: str = Field(
+        "engine_trigger", description="sql/{name}.sql: CALLs the engine's procedure for :run_date"
+    )
+    engine_status_sql: str = Field(
+        "engine_status", description="sql/{name}.sql: the run's status for :run_date"
+    )
+    engine_lines_sql: str = Field(
+        "engine_invoice_lines",
+        description="sql/{name}.sql: the run's lines in invoice_line_item_monthly shape",
+    )
+    engine_http_url: str | None = Field(
+        None, description="engine endpoint: POST {url}/runs, GET {url}/runs/{id}"
+    )
     engine_http_token: SecretStr | None = None
     engine_timeout_seconds: float = Field(7200.0, gt=0)
     engine_poll_seconds: float = Field(15.0, gt=0)
     # anonymised copies (`bua anonymise`)
-    anonymise_key: SecretStr | None = Field(None, description="HMAC key of the pseudonyms (or anonymise_key_secret)")
+    anonymise_key: SecretStr | None = Field(
+        None, description="HMAC key of the pseudonyms (or anonymise_key_secret)"
+    )
     anonymise_key_secret: str | None = Field(None, description="Secrets Manager secret holding the HMAC key")
-    anonymise_nmi_keep: int = Field(4, ge=0, le=9, description="leading NMI/MIRN characters kept (the network's allocation block)")
+    anonymise_nmi_keep: int = Field(
+        4, ge=0, le=9, description="leading NMI/MIRN characters kept (the network's allocation block)"
+    )
     # ==== end legacy sources ====
     # plausibility caps (issue 17): meter data above them is IMPLAUSIBLE_VALUE and estimated (docs/METHOD.md)
-    plausible_kw_residential: float = Field(50.0, gt=0, description="max demand (kW) of a residential register: interval cap = kW x minutes / 60")
+    plausible_kw_residential: float = Field(
+        50.0, gt=0, description="max demand (kW) of a residential register: interval cap = kW x minutes / 60"
+    )
     plausible_kw_business: float = Field(2000.0, gt=0, description="max demand (kW) of a business register")
-    plausible_day_kwh_residential: float = Field(600.0, gt=0, description="cap on a residential register's kWh per day")
-    plausible_day_kwh_business: float = Field(40000.0, gt=0, description="cap on a business register's kWh per day")
-    plausible_day_mj_residential: float = Field(5000.0, gt=0, description="cap on a residential gas register's MJ per day")
-    plausible_day_mj_business: float = Field(200000.0, gt=0, description="cap on a business gas register's MJ per day")
-    plausible_allow_negative: bool = Field(False, description="negative interval values are plausible (else IMPLAUSIBLE_VALUE)")
+    plausible_day_kwh_residential: float = Field(
+        600.0, gt=0, description="cap on a residential register's kWh per day"
+    )
+    plausible_day_kwh_business: float = Field(
+        40000.0, gt=0, description="cap on a business register's kWh per day"
+    )
+    plausible_day_mj_residential: float = Field(
+        5000.0, gt=0, description="cap on a residential gas register's MJ per day"
+    )
+    plausible_day_mj_business: float = Field(
+        200000.0, gt=0, description="cap on a business gas register's MJ per day"
+    )
+    plausible_allow_negative: bool = Field(
+        False, description="negative interval values are plausible (else IMPLAUSIBLE_VALUE)"
+    )
 
     @property
     def db_url(self) -> str:

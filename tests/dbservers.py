@@ -14,7 +14,9 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 
 MARIADB_ADMIN = os.environ.get("BUA_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
-POSTGRES_ADMIN = os.environ.get("BUA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+POSTGRES_ADMIN = os.environ.get(
+    "BUA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 KINDS = ("sqlite", "mariadb", "postgres")
 
 

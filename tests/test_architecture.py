@@ -79,7 +79,9 @@ def test_each_layer_imports_only_the_layers_below_it():
         if mine is None or mine == "flows":
             continue
         for dep in deps:
-            theirs = layer(dep) or dep.split(".")[0] + ("." + dep.split(".")[1] if dep.startswith("tasks.") else "")
+            theirs = layer(dep) or dep.split(".")[0] + (
+                "." + dep.split(".")[1] if dep.startswith("tasks.") else ""
+            )
             allowed = ALLOWED[mine]
             if not any(dep == a or dep.startswith(a + ".") for a in allowed):
                 wrong.append(f"{module} imports {dep} ({theirs})")

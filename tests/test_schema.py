@@ -11,15 +11,82 @@ from tasks.adapters.db import engine_for, init_db
 
 # SPEC §2 names, typed out here from the spec table (not read from sql/schema.py) so a rename fails.
 SPEC_COLUMNS = {
-    "account": {"id", "account_number", "customer_class", "journal_segment_id", "service_type", "billing_cycle_months", "open_date", "close_date"},
+    "account": {
+        "id",
+        "account_number",
+        "customer_class",
+        "journal_segment_id",
+        "service_type",
+        "billing_cycle_months",
+        "open_date",
+        "close_date",
+    },
     "site": {"id", "identifier", "service_type", "network_id", "tni_id", "jurisdiction_id"},
-    "meter_register": {"id", "meter_id", "suffix", "stream", "time_class", "unit", "dial_digits", "multiplier", "start_date", "end_date"},
-    "plan_rate": {"id", "plan_id", "item_type", "time_class", "block_limit_per_day", "rate", "valid_from", "valid_to"},
-    "invoice": {"id", "account_id", "invoice_number", "issue_date", "period_start", "period_end", "status", "net_amount", "gst_amount", "due_date", "paid_date"},
+    "meter_register": {
+        "id",
+        "meter_id",
+        "suffix",
+        "stream",
+        "time_class",
+        "unit",
+        "dial_digits",
+        "multiplier",
+        "start_date",
+        "end_date",
+    },
+    "plan_rate": {
+        "id",
+        "plan_id",
+        "item_type",
+        "time_class",
+        "block_limit_per_day",
+        "rate",
+        "valid_from",
+        "valid_to",
+    },
+    "invoice": {
+        "id",
+        "account_id",
+        "invoice_number",
+        "issue_date",
+        "period_start",
+        "period_end",
+        "status",
+        "net_amount",
+        "gst_amount",
+        "due_date",
+        "paid_date",
+    },
     "tou_window": {"tou_scheme_id", "time_class", "day_type", "start_minute", "end_minute"},
-    "invoice_line_item_monthly": {"run_id", "run_date", "account_id", "account_number", "year_mnth", "ili_state", "discount_state", "plan_item_type_name", "feature_type_name", "time_class_name", "unit", "quantity", "quantity_actual", "quantity_estimated", "net_amount", "discount_net", "discount_net_propensity", "gst_amount"},
+    "invoice_line_item_monthly": {
+        "run_id",
+        "run_date",
+        "account_id",
+        "account_number",
+        "year_mnth",
+        "ili_state",
+        "discount_state",
+        "plan_item_type_name",
+        "feature_type_name",
+        "time_class_name",
+        "unit",
+        "quantity",
+        "quantity_actual",
+        "quantity_estimated",
+        "net_amount",
+        "discount_net",
+        "discount_net_propensity",
+        "gst_amount",
+    },
     "bua_exception": {"run_id", "account_id", "meter_register_id", "code", "detail"},
-    "estimated_basic_read": {"run_id", "meter_register_id", "read_date", "index_value", "consumption", "method"},
+    "estimated_basic_read": {
+        "run_id",
+        "meter_register_id",
+        "read_date",
+        "index_value",
+        "consumption",
+        "method",
+    },
 }
 
 
@@ -55,8 +122,14 @@ def test_money_keeps_cents_and_dates_round_trip(db_url):
     init_db(db_url)
     eng = engine_for(db_url)
     with eng.begin() as c:
-        c.execute(sa.text("INSERT INTO jurisdiction (id, code, timezone) VALUES (1, 'NSW', 'Australia/Sydney')"))
-        c.execute(sa.text("INSERT INTO fx_rate (currency, valid_from, rate_to_base) VALUES ('USD', '2025-07-01', 1.52345678)"))
+        c.execute(
+            sa.text("INSERT INTO jurisdiction (id, code, timezone) VALUES (1, 'NSW', 'Australia/Sydney')")
+        )
+        c.execute(
+            sa.text(
+                "INSERT INTO fx_rate (currency, valid_from, rate_to_base) VALUES ('USD', '2025-07-01', 1.52345678)"
+            )
+        )
     with eng.connect() as c:
         rate = c.execute(sa.text("SELECT rate_to_base FROM fx_rate")).scalar_one()
     assert str(rate).startswith("1.52345678")

@@ -26,6 +26,7 @@ def trueup_from_database(url: str, run_date: dt.date) -> tuple[pl.DataFrame, dt.
     previous = read_previous_accrual(url, run_date)
     return trueup(previous), previous.run_date
 
+
 B = dt.date(2026, 10, 1)
 SEG = "RES|NSW|CONSUMPTION"
 

@@ -36,7 +36,9 @@ ROW_TABLES = ("invoice_line_item_monthly", "bua_account_summary", "bua_exception
 
 def _stamp(df: pl.DataFrame, run_id: str, run_date: dt.date, scenario: str = "") -> pl.DataFrame:
     return df.with_columns(
-        pl.lit(run_id).alias("run_id"), pl.lit(run_date, pl.Date).alias("run_date"), pl.lit(scenario).alias("scenario")
+        pl.lit(run_id).alias("run_id"),
+        pl.lit(run_date, pl.Date).alias("run_date"),
+        pl.lit(scenario).alias("scenario"),
     )
 
 
@@ -63,8 +65,12 @@ def write_outputs(
             conn.execute(tbl.delete().where((tbl.c.run_date == run_date) & (tbl.c.scenario == scenario)))
         for name in ROW_TABLES:
             df = frames.get(name)
-            counts[name] = insert_frame(conn, name, _stamp(df, run_id, run_date, scenario)) if df is not None else 0
-        result = conn.execute(sa.text(sql_text("accrual_summary")), {"run_date": run_date, "scenario": scenario})
+            counts[name] = (
+                insert_frame(conn, name, _stamp(df, run_id, run_date, scenario)) if df is not None else 0
+            )
+        result = conn.execute(
+            sa.text(sql_text("accrual_summary")), {"run_date": run_date, "scenario": scenario}
+        )
         counts["accrual_summary"] = result.rowcount
         if run_row is not None:
             tbl = metadata.tables["bua_run"]
@@ -72,7 +78,9 @@ def write_outputs(
             row = dict(run_row)
             if isinstance(row.get("parameters"), dict):
                 row["parameters"] = json.dumps(row["parameters"], sort_keys=True, default=str)
-            conn.execute(tbl.insert(), [{"run_id": run_id, "run_date": run_date, "scenario": scenario, **row}])
+            conn.execute(
+                tbl.insert(), [{"run_id": run_id, "run_date": run_date, "scenario": scenario, **row}]
+            )
             counts["bua_run"] = 1
     return counts
 
@@ -107,7 +115,9 @@ def _write_outputs_sqlite_in_child(
             df.write_ipc(path)
             job["frames"][name] = path
         if run_row is not None:
-            job["run_row"] = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in run_row.items()}
+            job["run_row"] = {
+                k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in run_row.items()
+            }
         with open(f"{tmp}/job.json", "w") as fh:
             json.dump(job, fh, default=str)
         done = subprocess.run(
@@ -196,7 +206,9 @@ def _write_outputs_sqlite(
             run(f'DELETE FROM "{name}" WHERE run_date = {day} AND scenario = {what_if}')
         for name in ROW_TABLES:
             df = frames.get(name)
-            counts[name] = ingest(name, _stamp(df, run_id, run_date, scenario)) if df is not None and df.height else 0
+            counts[name] = (
+                ingest(name, _stamp(df, run_id, run_date, scenario)) if df is not None and df.height else 0
+            )
         summary = re.sub(r"(?<![:\w]):run_date\b", day, sql_text("accrual_summary"))
         counts["accrual_summary"] = run(re.sub(r"(?<![:\w]):scenario\b", what_if, summary))
         if run_row is not None:
@@ -233,7 +245,10 @@ def upsert_run(url: str, run_id: str, run_date: dt.date, row: Mapping[str, Any])
 
 
 def read_outputs(
-    url: str, run_date: dt.date, tables: tuple[str, ...] = (*ROW_TABLES, "accrual_summary"), scenario: str = ""
+    url: str,
+    run_date: dt.date,
+    tables: tuple[str, ...] = (*ROW_TABLES, "accrual_summary"),
+    scenario: str = "",
 ) -> dict[str, pl.DataFrame]:
     """The rows of the run date and scenario of each output table, typed from the schema (money as
     Decimal(14,2))."""
@@ -241,7 +256,9 @@ def read_outputs(
     with engine_for(url).connect() as conn:
         for name in tables:
             tbl = metadata.tables[name]
-            res = conn.execute(sa.select(tbl).where((tbl.c.run_date == run_date) & (tbl.c.scenario == scenario)))
+            res = conn.execute(
+                sa.select(tbl).where((tbl.c.run_date == run_date) & (tbl.c.scenario == scenario))
+            )
             cols = list(res.keys())
             rows = res.fetchall()
             out[name] = _typed(

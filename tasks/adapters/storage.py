@@ -42,7 +42,13 @@ def _s3fs(endpoint_url: str | None, region: str, key: str | None, secret: str | 
     client_kwargs: dict[str, str] = {"region_name": region}
     if endpoint_url:
         client_kwargs["endpoint_url"] = endpoint_url
-    return s3fs.S3FileSystem(key=key, secret=secret, client_kwargs=client_kwargs, skip_instance_cache=True, use_listings_cache=False)
+    return s3fs.S3FileSystem(
+        key=key,
+        secret=secret,
+        client_kwargs=client_kwargs,
+        skip_instance_cache=True,
+        use_listings_cache=False,
+    )
 
 
 def _strip(url: str) -> str:
@@ -153,7 +159,11 @@ def list_files(prefix: str, settings: Settings, suffix: str = "") -> list[str]:
         return []
     if root.is_file():
         return [str(root)]
-    return sorted(str(p) for p in root.rglob("*") if p.is_file() and p.name.endswith(suffix) and not p.name.startswith("."))
+    return sorted(
+        str(p)
+        for p in root.rglob("*")
+        if p.is_file() and p.name.endswith(suffix) and not p.name.startswith(".")
+    )
 
 
 def delete(urls: Iterable[str], settings: Settings) -> None:

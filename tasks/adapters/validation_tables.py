@@ -74,7 +74,9 @@ def write_validation(
             tbl = metadata.tables[name]
             conn.execute(tbl.delete().where((tbl.c.run_date == run_date) & (tbl.c.scenario == scenario)))
             df = frames[name].with_columns(
-                pl.lit(run_id).alias("run_id"), pl.lit(run_date, pl.Date).alias("run_date"), pl.lit(scenario).alias("scenario")
+                pl.lit(run_id).alias("run_id"),
+                pl.lit(run_date, pl.Date).alias("run_date"),
+                pl.lit(scenario).alias("scenario"),
             )
             counts[name] = insert_frame(conn, name, df)
     return counts

@@ -183,7 +183,10 @@ def join_account_days(
     first = min((d for d in (df["day"].min(), days["day"].min()) if d is not None), default=None)
     right = days.with_columns(account_day_key(first)).drop("account_id", "day")
     joined = df.with_columns(account_day_key(first)).join(
-        right, on="_ad", how=how, maintain_order=maintain_order  # type: ignore[arg-type]
+        right,
+        on="_ad",
+        how=how,
+        maintain_order=maintain_order,  # type: ignore[arg-type]
     )
     return joined.drop("_ad")
 

@@ -24,7 +24,9 @@ class Thresholds:
     coverage_fail: float = 0.80
     invoice_warn_days: int = 3  # days since the newest invoice
     invoice_fail_days: int = 10
-    stale_basic_warn: float = 0.05  # share of basic registers whose last read is older than their cycle allows
+    stale_basic_warn: float = (
+        0.05  # share of basic registers whose last read is older than their cycle allows
+    )
     stale_basic_fail: float = 0.25
 
 
@@ -42,7 +44,9 @@ class Figures:
     stale_basic_registers: int
     open_accounts: int
     newest_invoice: dt.date | None
-    plans_without_rates: list[str]  # plan codes held on R - 1 with no rate valid that day, or in the period with none
+    plans_without_rates: list[
+        str
+    ]  # plan codes held on R - 1 with no rate valid that day, or in the period with none
     accounts_on_them: int
     accounts_without_plan: int
     currencies_without_rate: list[str]
@@ -124,7 +128,9 @@ def check_plans(f: Figures) -> dict[str, str]:
     if f.accounts_without_plan:
         return _row("tariffs", WARN, f"{f.accounts_without_plan:,} accounts", "every open account has a plan",
                     "open accounts without a plan: only their volume is accrued (NO_PLAN exceptions)")  # fmt: skip
-    return _row("tariffs", PASS, "0", "every open account has a plan with rates", "every plan in use has rates")
+    return _row(
+        "tariffs", PASS, "0", "every open account has a plan with rates", "every plan in use has rates"
+    )
 
 
 def check_currencies(f: Figures) -> dict[str, str]:

@@ -17,7 +17,12 @@ _A = 48_271
 def shard_expr(identifier: pl.Expr | str, n_shards: int) -> pl.Expr:
     """Polars expression giving the shard (0..n_shards-1) of an NMI/MIRN column."""
     col = pl.col(identifier) if isinstance(identifier, str) else identifier
-    as_int = col.str.to_uppercase().str.replace_all(r"[^0-9A-Z]", "0").str.slice(0, 12).str.to_integer(base=36, strict=False)
+    as_int = (
+        col.str.to_uppercase()
+        .str.replace_all(r"[^0-9A-Z]", "0")
+        .str.slice(0, 12)
+        .str.to_integer(base=36, strict=False)
+    )
     mixed = ((as_int % _P) * _A) % _P
     return (mixed % n_shards).cast(pl.Int32).alias("shard")
 

@@ -182,4 +182,7 @@ def test_no_deployed_flow_takes_a_credential_or_the_settings_as_a_parameter():
         fn = getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), name)
         for p in inspect.signature(fn.fn).parameters.values():
             text = f"{p.name}: {p.annotation}".lower()
-            assert not any(w in text for w in ("database", "password", "secret", "token", "settings")), (entry, text)
+            assert not any(w in text for w in ("database", "password", "secret", "token", "settings")), (
+                entry,
+                text,
+            )

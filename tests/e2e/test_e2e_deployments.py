@@ -149,7 +149,10 @@ def output_rows(database_url: str) -> dict[str, list[tuple]]:
     timeless = ", ".join(c.name for c in bua_precheck.columns if c.name != "checked_at")
     with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
         return {
-            t: sorted(conn.execute(f"SELECT {timeless if t == 'bua_precheck' else '*'} FROM {t}").fetchall(), key=repr)
+            t: sorted(
+                conn.execute(f"SELECT {timeless if t == 'bua_precheck' else '*'} FROM {t}").fetchall(),
+                key=repr,
+            )
             for t in OUTPUT_TABLES
             if t != "bua_run"
         }

@@ -52,7 +52,9 @@ def error_lines(done: subprocess.CompletedProcess[str]) -> list[str]:
         (["run", "--run-date", "2027-06-01"], "run_date FAIL 2027-06-01"),
     ],
 )  # fmt: skip
-def test_bad_inputs_stop_the_run_before_it_writes_and_the_booked_outputs_stay(booked, harness, args, expected):
+def test_bad_inputs_stop_the_run_before_it_writes_and_the_booked_outputs_stay(
+    booked, harness, args, expected
+):
     before, rows = output_digests(booked), output_rows(booked)
     done = bua(booked, harness, *args)
     assert done.returncode == 1, done.stdout + done.stderr
@@ -96,11 +98,19 @@ def test_a_what_if_scenario_never_replaces_the_booked_run_and_is_compared_with_i
     comparison = pl.read_csv(csv / "comparison_with_booked.csv")
     summary = pl.read_csv(csv / "accrual_summary.csv")
     booked_summary = pl.read_csv(csv.parent / "accrual_summary.csv")
-    assert set(summary["scenario"]) == {params["scenario"]} and set(booked_summary["scenario"].fill_null("")) == {""}
+    assert set(summary["scenario"]) == {params["scenario"]} and set(
+        booked_summary["scenario"].fill_null("")
+    ) == {""}
     # the comparison's totals are the two summaries' totals (read independently)
-    assert comparison["scenario_accrual"].sum() == pytest.approx(summary["net_amount_less_discount"].sum(), abs=0.05)
-    assert comparison["booked_accrual"].sum() == pytest.approx(booked_summary["net_amount_less_discount"].sum(), abs=0.05)
-    assert (Path(booked.output_url) / "report" / R.isoformat() / f"scenario={params['scenario']}" / "report.html").exists()
+    assert comparison["scenario_accrual"].sum() == pytest.approx(
+        summary["net_amount_less_discount"].sum(), abs=0.05
+    )
+    assert comparison["booked_accrual"].sum() == pytest.approx(
+        booked_summary["net_amount_less_discount"].sum(), abs=0.05
+    )
+    assert (
+        Path(booked.output_url) / "report" / R.isoformat() / f"scenario={params['scenario']}" / "report.html"
+    ).exists()
     with sqlite3.connect(booked.db_url.removeprefix("sqlite:///")) as conn:
         runs = dict(conn.execute("SELECT scenario, status FROM bua_run").fetchall())
     assert runs == {"": "COMPLETED", params["scenario"]: "COMPLETED"}

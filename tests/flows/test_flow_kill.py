@@ -71,7 +71,9 @@ def manifests(settings: Settings) -> Path:
     return Path(settings.output_url) / "work" / R.isoformat()
 
 
-def wait_for_manifest(settings: Settings, phase: str, proc: subprocess.Popen[str], timeout: float = 240) -> None:
+def wait_for_manifest(
+    settings: Settings, phase: str, proc: subprocess.Popen[str], timeout: float = 240
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(manifests(settings).glob(f"*/_manifests/{phase}.json")) or any(
@@ -96,7 +98,9 @@ def kill_and_check_nothing_is_left(proc: subprocess.Popen[str], mark: str) -> No
 
 def attempts(settings: Settings) -> list[tuple[str, str | None]]:
     with sqlite3.connect(settings.db_url.removeprefix("sqlite:///")) as conn:
-        return conn.execute("SELECT status, detail FROM bua_run_attempt ORDER BY started_at, status").fetchall()
+        return conn.execute(
+            "SELECT status, detail FROM bua_run_attempt ORDER BY started_at, status"
+        ).fetchall()
 
 
 @pytest.mark.slow
@@ -128,7 +132,9 @@ def test_kill_9_then_rerun_takes_over_and_gives_the_same_bytes(
 
 
 @pytest.mark.slow
-def test_kill_9_of_a_run_on_its_own_temporary_prefect_server_leaves_no_server(loaded: Path, tmp_path: Path) -> None:
+def test_kill_9_of_a_run_on_its_own_temporary_prefect_server_leaves_no_server(
+    loaded: Path, tmp_path: Path
+) -> None:
     settings = copy_of(loaded, tmp_path / "run")
     mark = uuid.uuid4().hex
     proc = bua_run(settings, None, mark, PREFECT_HOME=str(tmp_path / "prefect-home"))
@@ -145,7 +151,12 @@ def other_server(tmp_path_factory: pytest.TempPathFactory) -> str:
     from tests.conftest import free_port
 
     home, port = tmp_path_factory.mktemp("other-prefect"), free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false"}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "false",
+    }
     exe = str(Path(sys.executable).parent / "prefect")
     proc = subprocess.Popen([exe, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -185,7 +196,9 @@ def test_two_operators_with_two_prefect_servers_never_mix_a_month_end(
 
 
 @pytest.mark.slow
-def test_two_operators_on_mariadb_never_mix_a_month_end(tmp_path: Path, harness: str, other_server: str) -> None:
+def test_two_operators_on_mariadb_never_mix_a_month_end(
+    tmp_path: Path, harness: str, other_server: str
+) -> None:
     """The same on MariaDB (the lock lives in the billing database, whichever it is): a 60-account
     portfolio loaded into a fresh MariaDB database and, for the byte reference, into SQLite; two
     `bua run` at once through two Prefect servers on MariaDB — one refuses naming the holder, one

@@ -13,7 +13,9 @@ from tests.portfolio import copy_of
 pytestmark = pytest.mark.usefixtures("harness")
 
 
-def test_results_persist_to_s3_and_a_rerun_is_all_cache_hits(s3_bucket, s3_server, loaded, tmp_path, monkeypatch):
+def test_results_persist_to_s3_and_a_rerun_is_all_cache_hits(
+    s3_bucket, s3_server, loaded, tmp_path, monkeypatch
+):
     import boto3
 
     # the result storage block holds no keys: the SDK's own chain finds them (a task role on ECS)
@@ -26,7 +28,9 @@ def test_results_persist_to_s3_and_a_rerun_is_all_cache_hits(s3_bucket, s3_serve
     assert set(first.states.values()) == {"Completed"}
     s3 = boto3.client("s3", endpoint_url=s3_server, region_name="ap-southeast-2")
     bucket = s3_bucket[len("s3://") :]
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="prefect-results/").get("Contents", [])]
+    keys = [
+        o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="prefect-results/").get("Contents", [])
+    ]
     names = [k[len("prefect-results/") :] for k in keys]
     # one persisted result per task run (13 run-once phases + 6 per shard × 4), named by its key
     assert len(names) == len(tasks(PHASES, settings.shards)) == 37  # 13 + 6 per-shard x 4

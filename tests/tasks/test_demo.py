@@ -23,7 +23,9 @@ def _bua(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProc
 @pytest.mark.slow
 def test_demo_runs_twice_with_the_same_summary(tmp_path: Path, harness: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BUA_", "PREFECT_API"))}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false", COLUMNS="200")
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false", COLUMNS="200"
+    )
     first = _bua(tmp_path, env, "--shards", "2", "demo", "--accounts", "60")
     assert first.returncode == 0, first.stdout + first.stderr
     second = _bua(tmp_path, {**env, "PREFECT_API_URL": harness}, "--shards", "2", "demo", "--accounts", "60")

@@ -33,7 +33,9 @@ def _both(url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[st
     schema = SCHEMAS["basic_reads"]
     fast = db.read_sql(url, "basic_reads", PARAMS, schema, sqlite_connectorx=True).sort("read_date")
     jobs = {"basic_reads": (db.sql_text("basic_reads"), PARAMS)}
-    used = db._in_child(db._connectorx_reads, url, jobs, 1)["basic_reads"] is not None  # never in this process
+    used = (
+        db._in_child(db._connectorx_reads, url, jobs, 1)["basic_reads"] is not None
+    )  # never in this process
     with monkeypatch.context() as m:
         m.setattr(db, "_read_connectorx", lambda *a: None)
         slow = db.read_sql(url, "basic_reads", PARAMS, schema).sort("read_date")
@@ -117,7 +119,10 @@ def test_sqlite_connectorx_reads_run_in_a_child_process_and_a_concurrent_writer_
     t = threading.Thread(target=writer)
     t.start()
     try:
-        queries = {"basic_reads": (PARAMS, SCHEMAS["basic_reads"]), "tou_windows": ({}, SCHEMAS["tou_windows"])}
+        queries = {
+            "basic_reads": (PARAMS, SCHEMAS["basic_reads"]),
+            "tou_windows": ({}, SCHEMAS["tou_windows"]),
+        }
         for _ in range(3):
             many = db.read_sql_many(url, queries, sqlite_connectorx=True, threads=2)
             assert many["basic_reads"]["index_value"].to_list() == ["7.5", "12", "-3"]

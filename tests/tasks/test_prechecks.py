@@ -65,6 +65,8 @@ def test_a_plan_without_rates_fails_and_accounts_without_plan_warn():
 
 
 def test_blocking_is_fails_or_also_warnings_when_they_are_not_accepted():
-    checks = evaluate(dataclasses.replace(GOOD, covered_registers=900, plans_without_rates=["X"]), Thresholds())
+    checks = evaluate(
+        dataclasses.replace(GOOD, covered_registers=900, plans_without_rates=["X"]), Thresholds()
+    )
     assert blocking(checks, accept_warnings=True)["check"].to_list() == ["tariffs"]
     assert blocking(checks, accept_warnings=False)["check"].to_list() == ["meter_data_coverage", "tariffs"]

@@ -212,7 +212,11 @@ def _check_read_sql(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # connectorx reads the query on every database (SQLite files when asked, as extract does)
     # (a SQLite file only ever in a child process: connectorx's own SQLite must not open it here)
     jobs = {"plan_rates": (db.sql_text("plan_rates"), params)}
-    reads = db._in_child(db._connectorx_reads, db_url, jobs, 1) if "sqlite" in db_url else db._connectorx_reads(db_url, jobs, 1)
+    reads = (
+        db._in_child(db._connectorx_reads, db_url, jobs, 1)
+        if "sqlite" in db_url
+        else db._connectorx_reads(db_url, jobs, 1)
+    )
     assert reads["plan_rates"] is not None
     monkeypatch.setattr(db, "_read_connectorx", lambda *a: None)
     slow = db.read_sql(db_url, "plan_rates", params, SCHEMAS["plan_rates"]).sort("valid_from")
