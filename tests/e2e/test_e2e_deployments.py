@@ -146,7 +146,7 @@ def output_rows(database_url: str) -> dict[str, list[tuple]]:
     without checked_at (each attempt records when it checked; the checks' figures must match)."""
     from sql.schema import OUTPUT_TABLES, bua_precheck
 
-    timeless = ", ".join(c.name for c in bua_precheck.columns if c.name != "checked_at")
+    timeless = ", ".join(f'"{c.name}"' for c in bua_precheck.columns if c.name != "checked_at")
     with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
         return {
             t: sorted(
