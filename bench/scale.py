@@ -202,7 +202,7 @@ def main() -> None:
         server.wait(30)
     load_after = os.getloadavg()
     result = {
-        "accounts": args.accounts,
+        "accounts": accounts_in(base) if args.data is not None else args.accounts,
         "shards": args.shards,
         "data": str(base),
         "run_date": R.isoformat(),
@@ -225,6 +225,14 @@ def main() -> None:
         from results_file import save_run  # bench/, the script's own folder
 
         print(f"wrote {save_run('scale', result, keys=('accounts',))}")
+
+
+def accounts_in(base: Path) -> int:
+    """The accounts of a given dataset (its billing database), for the table's title and the JSON."""
+    import sqlite3
+
+    with sqlite3.connect(base / "bua.db") as conn:
+        return int(conn.execute("select count(*) from account").fetchone()[0])
 
 
 def show(r: dict) -> None:
