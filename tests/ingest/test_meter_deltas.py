@@ -186,3 +186,22 @@ def test_kill_9_during_compaction_then_rerun(tmp_path: Path, month: Path) -> Non
     assert _day_values(delta, dt.date(2024, 1, 21)) == [2.0] * 6
     compact_store(delta)
     assert _store_bytes(tmp_path / "delta") == _store_bytes(tmp_path / "direct")
+
+
+def test_deltas_and_compaction_on_s3(s3_bucket: str, tmp_path: Path, month: Path) -> None:
+    """The same on S3 (moto): the daily file is a delta object per shard; compacted, the store's
+    objects hold the local direct merge's bytes."""
+    from tasks.adapters.storage import list_files, read_bytes
+    from tasks.settings import Settings
+
+    s3 = Settings(meter_store=f"{s3_bucket}/store", output_url=f"{s3_bucket}/out", shards=SHARDS)
+    direct = _settings(tmp_path / "direct", store_max_deltas=0)
+    day = _daily(tmp_path, 21, 2.0, dt.datetime(2024, 1, 22))
+    _ingest_both([month, day], s3, direct)
+    assert len(_deltas(s3)) == SHARDS
+    assert _day_values(s3, dt.date(2024, 1, 21)) == [2.0] * 6
+    compact_store(s3)
+    assert _deltas(s3) == []
+    base = f"{s3_bucket}/store/"
+    on_s3 = {u.removeprefix(base): read_bytes(u, s3) for u in list_files(base, s3, suffix=".parquet")}
+    assert on_s3 == _store_bytes(tmp_path / "direct") != {}
