@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import shutil
 import sqlite3
@@ -61,23 +62,25 @@ def day_back(store: Path, day: dt.date, delivered: pl.DataFrame, shards: int) ->
     return back.sort("nmi", "suffix").select(cols).equals(delivered.sort("nmi", "suffix").select(cols))
 
 
-def set_up(data: Path, work: Path, day: dt.date) -> tuple[Path, Path, Path, pl.DataFrame]:
-    """Two copies of the store without ``day`` and the day's delivery file."""
+def set_up(data: Path, work: Path, days: list[dt.date]) -> tuple[Path, Path, list[Path], list[pl.DataFrame]]:
+    """Two copies of the store without ``days`` (one month) and each day's delivery file."""
     from tasks.adapters.meter_store import parquet_bytes
     from tasks.adapters.nem12_write import nem12_text
 
     store = work / "ms"
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(data / "ms", store)
-    delivered = day_rows(store, day)
-    for p in sorted(store.glob(f"interval/*/month={day:%Y-%m}/*.parquet")):
-        p.write_bytes(parquet_bytes(pl.read_parquet(p).filter(pl.col("read_date") != day)))
-    created = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(3, 0))
-    path = work / f"NEM12_{day:%Y%m%d}_DAILY.csv"
-    path.write_text(nem12_text(delivered, created=created), encoding="ascii", newline="")
+    delivered = [day_rows(store, day) for day in days]
+    for p in sorted(store.glob(f"interval/*/month={days[0]:%Y-%m}/*.parquet")):
+        p.write_bytes(parquet_bytes(pl.read_parquet(p).filter(~pl.col("read_date").is_in(days))))
+    paths = []
+    for day, rows in zip(days, delivered, strict=True):
+        created = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(3, 0))
+        paths.append(work / f"NEM12_{day:%Y%m%d}_DAILY.csv")
+        paths[-1].write_text(nem12_text(rows, created=created), encoding="ascii", newline="")
     direct = work / "ms-direct"
     shutil.copytree(store, direct)
-    return store, direct, path, delivered
+    return store, direct, paths, delivered
 
 
 def timed(cmd: list[str], env: dict[str, str], store: Path) -> dict:
@@ -120,6 +123,44 @@ def parquet_files(store: Path) -> dict[str, bytes]:
     return {str(p.relative_to(store)): p.read_bytes() for p in sorted(store.rglob("*.parquet"))}
 
 
+def month_of_deliveries(args: argparse.Namespace) -> None:
+    """``--month``: the store without the 2nd to the last day of ``--day``'s month, then one file a
+    day, into A (deltas) and B (direct merges); then A compacted. Totals and each day's writes."""
+    first = args.day.replace(day=1)
+    days = [d for i in range(1, 31) if (d := first + dt.timedelta(days=i)).month == first.month]
+    store, direct, paths, _ = set_up(args.data, args.work, days)
+    env = {**os.environ, "BUA_SHARDS": str(args.shards), "BUA_DATABASE_URL": f"sqlite:///{args.work}/bua.db"}
+    load = os.getloadavg()[0]
+    runs: dict[str, list[dict]] = {"delta": [], "direct": []}
+    for path in paths:
+        runs["delta"].append(
+            timed(["ingest", "nem12", str(path)], {**env, "BUA_METER_STORE": str(store)}, store)
+        )
+        runs["direct"].append(timed(["ingest", "nem12", str(path)],
+                                    {**env, "BUA_METER_STORE": str(direct), "BUA_STORE_MAX_DELTAS": "0"}, direct))  # fmt: skip
+    compact = timed(["meter", "compact"], {**env, "BUA_METER_STORE": str(store)}, store)
+    total = {
+        k: {m: round(sum(r[m] for r in v), 1) for m in ("wall_s", "cpu_s", "mb_written")}
+        for k, v in runs.items()
+    }
+    result = {
+        "mode": "month", "month": f"{first:%Y-%m}", "files": len(paths), "total": total,
+        "delta_days_folded": [d.day for d, r in zip(days, runs["delta"], strict=True) if r["files_written"] > r["deltas_written"]],
+        "delta_mb_by_day": [r["mb_written"] for r in runs["delta"]],
+        "direct_mb_by_day": [r["mb_written"] for r in runs["direct"]],
+        "compact_at_month_end": compact,
+        "compacted_bytes_equal_direct": parquet_files(store) == parquet_files(direct),
+        "machine": f"{os.cpu_count()} cpu, load average {load:.1f} before, {os.getloadavg()[0]:.1f} after",
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }  # fmt: skip
+    for k, v in result.items():
+        print(f"{k:<28}  {v}")
+    out = REPO / "bench" / "results" / "daily_delivery_month.json"
+    if not args.no_write:
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -129,8 +170,13 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/bua-daily-delivery"))
     parser.add_argument("--shards", type=int, default=16)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--month", action="store_true", help="every day of --day's month but the 1st, one file a day"
+    )
     args = parser.parse_args()
-    store, direct, path, delivered = set_up(args.data, args.work, args.day)
+    if args.month:
+        return month_of_deliveries(args)
+    store, direct, (path,), (delivered,) = set_up(args.data, args.work, [args.day])
     with sqlite3.connect(args.data / "bua.db") as conn:
         accounts = conn.execute("SELECT count(*) FROM account").fetchone()[0]
     env = {**os.environ, "BUA_SHARDS": str(args.shards), "BUA_DATABASE_URL": f"sqlite:///{args.work}/bua.db",
