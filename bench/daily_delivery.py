@@ -177,7 +177,7 @@ def main() -> None:
     if args.month:
         return month_of_deliveries(args)
     store, direct, (path,), (delivered,) = set_up(args.data, args.work, [args.day])
-    with sqlite3.connect(args.data / "bua.db") as conn:
+    with sqlite3.connect(f"file:{args.data / 'bua.db'}?mode=ro", uri=True) as conn:  # never written
         accounts = conn.execute("SELECT count(*) FROM account").fetchone()[0]
     env = {**os.environ, "BUA_SHARDS": str(args.shards), "BUA_DATABASE_URL": f"sqlite:///{args.work}/bua.db",
            "BUA_OUTPUT_URL": str(args.work / "out")}  # fmt: skip
