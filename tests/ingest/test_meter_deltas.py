@@ -205,3 +205,24 @@ def test_deltas_and_compaction_on_s3(s3_bucket: str, tmp_path: Path, month: Path
     base = f"{s3_bucket}/store/"
     on_s3 = {u.removeprefix(base): read_bytes(u, s3) for u in list_files(base, s3, suffix=".parquet")}
     assert on_s3 == _store_bytes(tmp_path / "direct") != {}
+
+
+def test_every_reader_folds_pending_deltas(tmp_path: Path, month: Path) -> None:
+    """Month scans (the profiles' reader), the register-day count (inventory) and the pre-run
+    checks' newest day see a pending delta as if it had been merged: 6 NMIs x 21 days = 126 rows,
+    newest day 21 Jan (the month file stops at the 20th)."""
+    from types import SimpleNamespace
+
+    from tasks.adapters.meter_store import interval_month_scans, register_day_count
+    from tasks.pipeline.prechecks import _store
+
+    delta, direct = _stores(tmp_path, month)
+    _ingest_both([_daily(tmp_path, 21, 2.0, dt.datetime(2024, 1, 22))], delta, direct)
+    assert _deltas(delta)
+    for s in range(SHARDS):
+        got = interval_month_scans(delta, s, JAN, dt.date(2024, 1, 31))["2024-01"].collect()
+        assert got.equals(interval_month_scans(direct, s, JAN, dt.date(2024, 1, 31))["2024-01"].collect())
+    assert register_day_count(delta) == register_day_count(direct) == 6 * 21
+    spec = SimpleNamespace(run_date=dt.date(2024, 1, 22), shards=SHARDS)
+    has_data, newest, recent = _store(delta, spec)  # type: ignore[arg-type]
+    assert has_data and newest == dt.date(2024, 1, 21) and recent.height == 6
