@@ -62,8 +62,26 @@ def day_back(store: Path, day: dt.date, delivered: pl.DataFrame, shards: int) ->
     return back.sort("nmi", "suffix").select(cols).equals(delivered.sort("nmi", "suffix").select(cols))
 
 
-def set_up(data: Path, work: Path, days: list[dt.date]) -> tuple[Path, Path, list[Path], list[pl.DataFrame]]:
-    """Two copies of the store without ``days`` (one month) and each day's delivery file."""
+def widened(rows: pl.DataFrame, nmis: int) -> pl.DataFrame:
+    """``rows`` with NMIs added up to ``nmis``: copies of the day's NMIs renamed (first character
+    X, Y, Z …: not in the store, so new register-days in the existing partitions)."""
+    have = rows["nmi"].n_unique()
+    extra, letters = [], iter("XYZWVUTS")
+    while have + sum(e["nmi"].n_unique() for e in extra) < nmis:
+        letter = next(letters)
+        extra.append(rows.with_columns((pl.lit(letter) + pl.col("nmi").str.slice(1)).alias("nmi")))
+    if not extra:
+        return rows
+    added = pl.concat(extra)
+    keep = added["nmi"].unique(maintain_order=True).head(nmis - have)
+    return pl.concat([rows, added.filter(pl.col("nmi").is_in(keep.implode()))])
+
+
+def set_up(
+    data: Path, work: Path, days: list[dt.date], nmis: int = 0
+) -> tuple[Path, Path, list[Path], list[pl.DataFrame]]:
+    """Two copies of the store without ``days`` (one month) and each day's delivery file (with
+    NMIs added up to ``nmis``)."""
     from tasks.adapters.meter_store import parquet_bytes
     from tasks.adapters.nem12_write import nem12_text
 
@@ -73,6 +91,7 @@ def set_up(data: Path, work: Path, days: list[dt.date]) -> tuple[Path, Path, lis
     delivered = [day_rows(store, day) for day in days]
     for p in sorted(store.glob(f"interval/*/month={days[0]:%Y-%m}/*.parquet")):
         p.write_bytes(parquet_bytes(pl.read_parquet(p).filter(~pl.col("read_date").is_in(days))))
+    delivered = [widened(rows, nmis) for rows in delivered]
     paths = []
     for day, rows in zip(days, delivered, strict=True):
         created = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(3, 0))
@@ -170,13 +189,14 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/bua-daily-delivery"))
     parser.add_argument("--shards", type=int, default=16)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--nmis", type=int, default=0, help="renamed copies of NMIs added up to this many")
     parser.add_argument(
         "--month", action="store_true", help="every day of --day's month but the 1st, one file a day"
     )
     args = parser.parse_args()
     if args.month:
         return month_of_deliveries(args)
-    store, direct, (path,), (delivered,) = set_up(args.data, args.work, [args.day])
+    store, direct, (path,), (delivered,) = set_up(args.data, args.work, [args.day], args.nmis)
     with sqlite3.connect(f"file:{args.data / 'bua.db'}?mode=ro", uri=True) as conn:  # never written
         accounts = conn.execute("SELECT count(*) FROM account").fetchone()[0]
     env = {**os.environ, "BUA_SHARDS": str(args.shards), "BUA_DATABASE_URL": f"sqlite:///{args.work}/bua.db",
@@ -209,7 +229,7 @@ def main() -> None:
     if not args.no_write:
         from results_file import save_run  # bench/, the script's own folder
 
-        print(f"wrote {save_run('daily_delivery', result, keys=('accounts',))}")
+        print(f"wrote {save_run('daily_delivery', result, keys=('accounts', 'nmis'))}")
 
 
 if __name__ == "__main__":
