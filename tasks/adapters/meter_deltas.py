@@ -83,12 +83,32 @@ def _current(part: Partition, delta: pl.DataFrame, settings: Settings) -> pl.Dat
     return fold(frames).join(keys, on=list(SORT_KEY), how="semi").sort(list(SORT_KEY)).rechunk()
 
 
+def _changes(part: Partition, delta: pl.DataFrame, settings: Settings) -> bool:
+    """Whether folding ``delta`` into the partition would change it. A register-day the partition
+    lacks (the usual daily file: a new day) is found from the key columns alone; only a delivery
+    of days already held reads the rows to compare them."""
+    days = delta.get_column("read_date").unique().implode()
+    urls = [u for u in (part.data, *part.deltas) if u is not None]
+    held = pl.concat(
+        [
+            scan_parquet(u, settings, hive_partitioning=False)
+            .select(SORT_KEY)
+            .filter(pl.col("read_date").is_in(days))
+            .collect()
+            for u in urls
+        ]
+    )
+    if delta.select(SORT_KEY).join(held, on=list(SORT_KEY), how="anti").height:
+        return True
+    current = _current(part, delta, settings)
+    return not fold([current, delta]).equals(current)
+
+
 def write_delta(new: pl.DataFrame, part: Partition, ingest_id: str, settings: Settings) -> str | None:
     """Write rows of one partition (file order) as its next delta; its URL, or None when they
     would change nothing (every register-day already holds them, or a later update)."""
     delta = fold([new])
-    current = _current(part, delta, settings)
-    if fold([current, delta]).equals(current):
+    if not _changes(part, delta, settings):
         return None
     url = delta_url(part, ingest_id)
     write_bytes_atomic(parquet_bytes(delta), url, settings)
