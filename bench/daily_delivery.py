@@ -16,14 +16,13 @@ inode, size or mtime changed, or new):
 Checked: each store holds the day again, value for value, before and after compaction; the
 compacted store A has the same bytes as B. Then the month end's read: a bare streaming scan of the
 partitions the month end reads (bench/scale.py), on A compacted and on B, alternately, 3 times each.
-Prints a table and adds the run to bench/results/daily_delivery.json.
+Prints a table and adds the run to bench/results/daily_delivery.json (``--month``: daily_delivery_month.json).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import shutil
 import sqlite3
@@ -162,8 +161,10 @@ def month_of_deliveries(args: argparse.Namespace) -> None:
         k: {m: round(sum(r[m] for r in v), 1) for m in ("wall_s", "cpu_s", "mb_written")}
         for k, v in runs.items()
     }
+    with sqlite3.connect(f"file:{args.data / 'bua.db'}?mode=ro", uri=True) as conn:  # never written
+        accounts = conn.execute("SELECT count(*) FROM account").fetchone()[0]
     result = {
-        "mode": "month", "month": f"{first:%Y-%m}", "files": len(paths), "total": total,
+        "accounts": accounts, "mode": "month", "month": f"{first:%Y-%m}", "files": len(paths), "total": total,
         "delta_days_folded": [d.day for d, r in zip(days, runs["delta"], strict=True) if r["files_written"] > r["deltas_written"]],
         "delta_mb_by_day": [r["mb_written"] for r in runs["delta"]],
         "direct_mb_by_day": [r["mb_written"] for r in runs["direct"]],
@@ -174,10 +175,10 @@ def month_of_deliveries(args: argparse.Namespace) -> None:
     }  # fmt: skip
     for k, v in result.items():
         print(f"{k:<28}  {v}")
-    out = REPO / "bench" / "results" / "daily_delivery_month.json"
     if not args.no_write:
-        out.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {out}")
+        from results_file import save_run  # bench/, the script's own folder
+
+        print(f"wrote {save_run('daily_delivery_month', result, keys=('accounts',))}")
 
 
 def main() -> None:
