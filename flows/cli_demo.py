@@ -69,15 +69,13 @@ def demo_cmd(
     seed: int = typer.Option(42, "--seed", help="random seed"),
 ) -> None:
     """Generate a demo portfolio into .bua/, run the month-end accrual as at 2026-11-01, print the summary."""
-    import polars as pl
     from rich.console import Console
     from rich.table import Table
 
     from flows.cli_run import print_summary, run_month_end
     from tasks.adapters.db import DatabaseError, init_db, redact_url
     from tasks.adapters.ingest import ingest_nem12, ingest_nem13
-    from tasks.adapters.meter_store import MeterStoreError, interval_root
-    from tasks.adapters.storage import list_files
+    from tasks.adapters.meter_store import MeterStoreError, register_day_count
     from tasks.generate import generate
     from tasks.generate.load import load_portfolio
 
@@ -110,8 +108,7 @@ def demo_cmd(
         console.log(
             f"ingested NEM12 ({nem12.accepted} files) and NEM13 ({len(nem13_files)} files) ({time.perf_counter() - t1:.1f} s)"
         )
-        files = list_files(interval_root(settings), settings, suffix=".parquet")
-        store_rows = pl.scan_parquet(files).select(pl.len()).collect().item() if files else 0
+        store_rows = register_day_count(settings)
         result = run_month_end(settings, run_date=DEMO_RUN_DATE)
     except (DatabaseError, MeterStoreError) as exc:
         fail(str(exc))

@@ -1,4 +1,4 @@
-"""`bua ingest nem12|nem13|weather PATH...` and `bua meter show NMI`."""
+"""`bua ingest nem12|nem13|weather PATH...`, `bua meter show NMI` and `bua meter compact`."""
 
 from __future__ import annotations
 
@@ -63,6 +63,24 @@ def ingest_nem13_cmd(
         fail(str(exc))
         return
     _report(summary)
+
+
+@meter_app.command("compact")
+def meter_compact(
+    ctx: typer.Context,
+    shard: int | None = typer.Option(None, "--shard", min=0, help="only this shard"),
+) -> None:
+    """Fold the delta files of daily deliveries into their meter store partitions (the month end
+    does this first; safe to re-run after a kill; not while an ingest writes to the store)."""
+    from tasks.adapters.meter_deltas import compact_store
+    from tasks.adapters.meter_store import MeterStoreError
+
+    try:
+        done = compact_store(settings_from(ctx), shard)
+    except MeterStoreError as exc:
+        fail(str(exc))
+        return
+    typer.echo(done.line())
 
 
 @meter_app.command("show")

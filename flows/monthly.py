@@ -42,6 +42,17 @@ def precheck_task(run: dict[str, Any]) -> list[dict[str, str]]:
     return checks.to_dicts()
 
 
+@task(name="store-compact", cache_policy=NO_CACHE, persist_result=False)
+def compact_task(run: dict[str, Any]) -> dict[str, Any]:
+    """Fold the meter store's deltas (daily deliveries) into their partitions before anything reads
+    it (tasks/adapters/meter_deltas.py): the run reads whole partitions with pushdown, and the
+    source fingerprints are taken over the compacted files. A no-op when there are none."""
+    from tasks.adapters.meter_deltas import compact_store
+
+    done = compact_store(current_settings())
+    return {"partitions": done.partitions, "deltas": done.deltas, "bytes_written": done.bytes_written}
+
+
 @task(name="rds-restore", cache_policy=NO_CACHE, persist_result=False)
 def restore_task(run: dict[str, Any]) -> list[dict[str, Any]]:
     """Restore the billing database from the shared snapshot for this run date (idempotent; issue 16)."""
@@ -140,6 +151,7 @@ def _run(spec: RunSpec, settings: Any, refresh: bool, accept_warnings: bool, for
         runs.start(url, spec, attempt, started, {"accept_warnings": accept_warnings, "force": force})
         notify.notify_started(ctx)
         try:
+            compact_task(spec.to_json())
             checks = pl.DataFrame(precheck_task(spec.to_json()))
             artifacts.prechecks(spec, checks)
             stop = blocking(checks, accept_warnings)

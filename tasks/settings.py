@@ -46,6 +46,17 @@ class Settings(BaseSettings):
     ingest_max_line_bytes: int = Field(
         1 << 20, ge=1, description="a NEM12/NEM13 file with a longer line is rejected"
     )
+    # meter store deltas (docs/DESIGN.md "meter store", tasks/adapters/meter_deltas.py)
+    store_max_deltas: int = Field(
+        8,
+        ge=0,
+        description="an ingest into a partition already holding this many delta files folds them into it instead of adding one (0: never write deltas)",
+    )
+    store_delta_fraction: float = Field(
+        0.5,
+        ge=0,
+        description="an ingest writes a delta only while the partition's deltas (with the new rows) hold fewer register-days than this share of the partition; else it folds them",
+    )
     integration_url: str | None = Field(None, description="exports are also copied here when set")
     slack_webhook_url: SecretStr | None = Field(None, description="Slack incoming webhook (secret)")
 

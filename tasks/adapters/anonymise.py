@@ -37,8 +37,10 @@ from tasks.adapters.meter_store import (
     _normalise,
     check_shards,
     interval_root,
+    list_partitions,
     parquet_bytes,
     partition_url,
+    read_partition,
 )
 from tasks.domain.pseudonym import pseudonym_map, text_pseudonym
 from tasks.domain.shard import shard_expr
@@ -253,12 +255,11 @@ def copy_store(
     check_shards(src, create=False)
     staging = join_url(dst.meter_store, "_anonymise")
     storage.delete(storage.list_files(staging, dst), dst)  # an interrupted earlier copy's pieces
-    sources = storage.list_files(interval_root(src), src, suffix="data.parquet")
+    sources = list_partitions(src)  # each read with its deltas (daily deliveries) folded in
     targets: set[tuple[int, str]] = set()
-    for url in sources:
-        parts = url.rstrip("/").split("/")
-        from_shard, month = parts[-3].removeprefix("shard="), parts[-2].removeprefix("month=")
-        frame = _normalise(storage.scan_parquet(url, src, hive_partitioning=False).collect())
+    for (shard_in, month), part in sources.items():
+        from_shard = f"{shard_in:03d}"
+        frame = read_partition(part, src)
         for col, kind in STORE_IDENTIFIERS.items():
             frame = p.apply(frame, col, kind)
         for col, label in STORE_FREE_TEXT.items():

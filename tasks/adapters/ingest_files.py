@@ -49,6 +49,7 @@ class IngestSummary:
     readings: int = 0
     partitions_written: int = 0
     runs_written: int = 0
+    deltas_written: int = 0
     reads: int = 0
     reads_inserted: int = 0
     reads_replaced: int = 0
@@ -71,6 +72,7 @@ class IngestSummary:
         if self.kind == "nem12":
             out.append(
                 f"meter store: {self.register_days} register-days ({self.readings} readings), {self.partitions_written} partition write(s)"
+                + (f", {self.deltas_written} delta(s) beside their partition" if self.deltas_written else "")
                 + (f" ({self.runs_written} sorted run(s) staged and merged)" if self.runs_written else "")
             )
         else:

@@ -18,9 +18,16 @@ from tasks.adapters.ingest_staging import (
     run_url,
     write_run,
 )
-from tasks.adapters.meter_store import check_shards, interval_root, merge_partition, split_partitions
+from tasks.adapters.meter_deltas import delta_fits, write_delta
+from tasks.adapters.meter_store import (
+    DELTA_PREFIX,
+    Partition,
+    check_shards,
+    list_partitions,
+    merge_partition,
+    split_partitions,
+)
 from tasks.adapters.nem12 import parse_nem12
-from tasks.adapters.storage import list_files
 from tasks.settings import Settings
 
 WRITE_THREADS = 2  # partitions serialised and written at once (pyarrow and fsync release the GIL)
@@ -56,6 +63,9 @@ class _StoreWriter:
     run to the staging folder (``tasks.adapters.ingest_staging``), and ``close`` merges each partition
     with runs once: store rows + runs + rows still waiting. So no partition is read and rewritten
     batch after batch (that was quadratic in the input when every file touches every partition).
+    At ``close``, the rows of a partition that was in the store before this ingest go to a delta
+    beside it when they are few (``tasks.adapters.meter_deltas``: a daily delivery), else they are
+    merged with its deltas folded in.
     Memory: at most one batch waiting, one being written and a few files; at the end, one
     partition per writer thread. A flush first waits for the previous one, so no partition is ever
     written by two threads at once.
@@ -68,6 +78,7 @@ class _StoreWriter:
         self.writing: list[Future[str | None]] = []
         self.pool = ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="bua-write")
         self.in_store: set[tuple[int, str]] | None = None  # partitions in the store (listed once)
+        self.existing: dict[tuple[int, str], Partition] = {}  # ... as they were before this ingest
         self.runs: dict[tuple[int, str], list[str]] = {}
         self.ingest_id = new_ingest_id()
 
@@ -84,11 +95,8 @@ class _StoreWriter:
         if self.in_store is None:
             check_shards(self.settings, create=True)
             clean_staging(self.settings)  # runs an interrupted ingest left behind
-            self.in_store = set()
-            for url in list_files(interval_root(self.settings), self.settings, suffix="data.parquet"):
-                shard, month = url.rstrip("/").split("/")[-3:-1]
-                if shard.startswith("shard=") and month.startswith("month="):
-                    self.in_store.add((int(shard.removeprefix("shard=")), month.removeprefix("month=")))
+            self.existing = {k: p for k, p in list_partitions(self.settings).items() if p.data}
+            self.in_store = set(self.existing)
         return self.in_store
 
     def flush(self, keep: set[tuple[int, str]] | frozenset[tuple[int, str]] = frozenset()) -> None:
@@ -111,15 +119,27 @@ class _StoreWriter:
         write_run(frames, url, self.settings)
 
     def _merge_runs(self, key: tuple[int, str], urls: list[str], frames: list[pl.DataFrame]) -> str | None:
-        rows = read_runs(urls, self.settings) + frames
-        written = merge_partition(pl.concat(rows) if len(rows) > 1 else rows[0], self.settings, *key)
+        written = self._deliver(key, read_runs(urls, self.settings) + frames)
         delete_runs(urls, self.settings)
         return written
+
+    def _deliver(self, key: tuple[int, str], frames: list[pl.DataFrame]) -> str | None:
+        """The partition's last rows of this ingest: a delta when the partition was in the store
+        and they are few, else merged (the partition's deltas folded in)."""
+        new = pl.concat(frames) if len(frames) > 1 else frames[0]
+        part = self.existing.get(key)
+        if part is not None and delta_fits(part, new.height, self.settings):
+            return write_delta(new, part, self.ingest_id, self.settings)
+        return merge_partition(new, self.settings, *key, deltas=part.deltas if part else ())
 
     def wait(self) -> None:
         writing, self.writing = self.writing, []
         for fut in writing:
-            if fut.result() is not None:
+            if (url := fut.result()) is None:
+                continue
+            if url.rsplit("/", 1)[-1].startswith(DELTA_PREFIX):
+                self.summary.deltas_written += 1
+            else:
                 self.summary.partitions_written += 1
 
     def close(self) -> None:
@@ -132,8 +152,7 @@ class _StoreWriter:
                 if key in self.runs:  # store rows + runs + rows still waiting, merged once
                     self.writing.append(self.pool.submit(self._merge_runs, key, self.runs.pop(key), frames))
                 else:
-                    new = pl.concat(frames) if len(frames) > 1 else frames[0]
-                    self.writing.append(self.pool.submit(merge_partition, new, self.settings, *key))
+                    self.writing.append(self.pool.submit(self._deliver, key, frames))
             self.pending_readings.clear()
             self.wait()
             if self.in_store is not None:

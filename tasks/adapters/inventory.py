@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import polars as pl
 import sqlalchemy as sa
 
 from sql.schema import account, basic_read, invoice, meter
 from tasks.adapters.db import engine_for
-from tasks.adapters.storage import list_files, scan_parquet
-from tasks.settings import Settings, join_url
+from tasks.settings import Settings
 
 
 def _grouped(conn: sa.Connection, column: sa.Column) -> dict[str, int]:
@@ -24,11 +22,10 @@ def _grouped(conn: sa.Connection, column: sa.Column) -> dict[str, int]:
 
 
 def interval_register_days(settings: Settings) -> int:
-    """Rows (register-days) in ``{meter_store}/interval``; 0 when nothing has been ingested."""
-    files = list_files(join_url(settings.meter_store, "interval"), settings, suffix=".parquet")
-    if not files:
-        return 0
-    return int(scan_parquet(files, settings).select(pl.len()).collect().item())
+    """Rows (register-days) in ``{meter_store}/interval`` (deltas folded); 0 when nothing has been ingested."""
+    from tasks.adapters.meter_store import register_day_count
+
+    return register_day_count(settings)
 
 
 def inventory(settings: Settings) -> dict[str, Any]:

@@ -10,6 +10,15 @@ keeps the latest update per register-day (``tasks.adapters.nem12.dedupe_register
 (nmi, suffix, read_date) and rewrites the partition atomically — or leaves it untouched when
 nothing changed, so re-ingesting a file keeps the same bytes. Reading is a lazy scan of one
 shard's month files with predicate and projection pushdown, on a local path or S3.
+
+Deltas (a small delivery into an existing partition, ``tasks.adapters.meter_deltas``): beside
+``data.parquet``, ``delta-NNNNNN-{ingest id}.parquet`` files hold later rows of the partition, in
+ingest order (NNNNNN). The partition's content is always ``fold``: the data file's rows, then each
+delta's in order, latest update winning — what merging them at ingest would have written. Every
+reader here folds a partition's deltas in (``partition_scan``), and every rewrite of a partition
+folds them in and then deletes them; a crash between the two leaves deltas already folded, which
+folding again does not change (the winner of a register-day is the last of its latest-update
+rows, and the deltas' rows come after the data file's).
 """
 
 from __future__ import annotations
@@ -17,11 +26,13 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+from dataclasses import dataclass
 
 import polars as pl
 
 from tasks.adapters.nem12 import REGISTER_DAY_SCHEMA, dedupe_register_days
 from tasks.adapters.storage import (
+    delete,
     exists,
     list_files,
     read_bytes,
@@ -32,6 +43,8 @@ from tasks.domain.shard import shard_expr
 from tasks.settings import Settings, join_url
 
 SORT_KEY = ("nmi", "suffix", "read_date")
+DATA_FILE = "data.parquet"
+DELTA_PREFIX = "delta-"
 INTERVAL_COLUMNS = ("nmi", "suffix", "interval_start", "interval_minutes", "value", "unit", "quality")
 
 
@@ -58,6 +71,66 @@ def interval_root(settings: Settings) -> str:
 
 def partition_url(settings: Settings, shard: int, month: str) -> str:
     return join_url(interval_root(settings), f"shard={shard:03d}", f"month={month}", "data.parquet")
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One (shard, month) partition's files: the data file (None if only deltas, which no writer
+    leaves) and its delta files in ingest order."""
+
+    shard: int
+    month: str
+    data: str | None
+    deltas: tuple[str, ...] = ()
+
+
+def list_partitions(settings: Settings, shard: int | None = None) -> dict[tuple[int, str], Partition]:
+    """Every partition of the store (or of one shard) with its data and delta files, one listing."""
+    root = interval_root(settings)
+    prefix = root if shard is None else join_url(root, f"shard={shard:03d}")
+    found: dict[tuple[int, str], tuple[list[str], list[str]]] = {}
+    for url in list_files(prefix, settings, suffix=".parquet"):
+        s, m, name = url.rstrip("/").split("/")[-3:]
+        if not (s.startswith("shard=") and m.startswith("month=")):
+            continue
+        key = (int(s.removeprefix("shard=")), m.removeprefix("month="))
+        data, deltas = found.setdefault(key, ([], []))
+        if name == DATA_FILE:
+            data.append(url)
+        elif name.startswith(DELTA_PREFIX):
+            deltas.append(url)
+    return {
+        k: Partition(k[0], k[1], data[0] if data else None, tuple(sorted(deltas)))
+        for k, (data, deltas) in sorted(found.items())
+    }
+
+
+def fold(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Rows of one partition in the order written (data file, deltas, new rows) merged with the
+    store's rule: one row per register-day, latest update then later row, sorted by SORT_KEY."""
+    frames = [_normalise(f) for f in frames]
+    return dedupe_register_days(pl.concat(frames) if len(frames) > 1 else frames[0]).rechunk()
+
+
+def read_partition(part: Partition, settings: Settings) -> pl.DataFrame:
+    """A partition's rows with its deltas folded in."""
+    urls = ([part.data] if part.data else []) + list(part.deltas)
+    return fold([scan_parquet(u, settings, hive_partitioning=False).collect() for u in urls])
+
+
+def partition_scan(part: Partition, settings: Settings) -> pl.LazyFrame:
+    """A lazy scan of a partition (pushdown) when it has no deltas; else its folded rows."""
+    if not part.deltas and part.data is not None:
+        return scan_parquet(part.data, settings, hive_partitioning=False)
+    return read_partition(part, settings).lazy()
+
+
+def register_day_count(settings: Settings) -> int:
+    """Register-days in the store (deltas folded); 0 when nothing has been ingested."""
+    parts = list_partitions(settings)
+    plain = [p.data for p in parts.values() if not p.deltas and p.data]
+    n = int(scan_parquet(plain, settings).select(pl.len()).collect().item()) if plain else 0
+    return n + sum(read_partition(p, settings).height for p in parts.values() if p.deltas)
 
 
 def check_shards(settings: Settings, *, create: bool) -> None:
@@ -102,22 +175,30 @@ def split_partitions(frame: pl.DataFrame, shards: int) -> dict[tuple[int, str], 
     return {(int(shard), str(month)): part for (shard, month), part in parts.items()}
 
 
-def merge_partition(new: pl.DataFrame, settings: Settings, shard: int, month: str) -> str | None:
-    """Merge rows of one partition (store columns, file order then line order) into it; return its
-    URL if it was rewritten, None if nothing changed. A partition that does not exist yet is not
-    read: the new rows are deduped (a no-op when already sorted and unique) and written."""
+def merge_partition(
+    new: pl.DataFrame, settings: Settings, shard: int, month: str, deltas: tuple[str, ...] = ()
+) -> str | None:
+    """Merge rows of one partition (store columns, file order then line order) into it, after its
+    ``deltas`` (which are then deleted); return its URL if it was rewritten, None if nothing
+    changed. A partition that does not exist yet is not read: the new rows are deduped (a no-op
+    when already sorted and unique) and written. Deltas are deleted only after the partition is
+    written (a crash between leaves them to be folded again, which changes nothing)."""
     url = partition_url(settings, shard, month)
     old = (
         _normalise(scan_parquet(url, settings, hive_partitioning=False).collect())
         if exists(url, settings)
         else None
     )
-    # dedupe_register_days returns rows sorted by SORT_KEY
-    merged = dedupe_register_days(pl.concat([old, new]) if old is not None else new).rechunk()
-    if old is not None and merged.equals(old):
-        return None
-    write_bytes_atomic(parquet_bytes(merged), url, settings)
-    return url
+    later = [scan_parquet(u, settings, hive_partitioning=False).collect() for u in deltas]
+    # fold (dedupe_register_days) returns rows sorted by SORT_KEY
+    merged = fold([f for f in (old, *later, new) if f is not None])
+    written = None
+    if old is None or not merged.equals(old):
+        write_bytes_atomic(parquet_bytes(merged), url, settings)
+        written = url
+    if deltas:
+        delete(list(deltas), settings)
+    return written
 
 
 def merge_register_days(frame: pl.DataFrame, settings: Settings) -> list[str]:
@@ -145,14 +226,15 @@ def scan_interval(
     ``select`` are pushed into the parquet scan (row groups are skipped on their statistics).
     """
     check_shards(settings, create=False)
-    prefix = join_url(interval_root(settings), f"shard={shard:03d}")
-    present = list_files(prefix, settings, suffix="data.parquet")
-    lo = f"month={date_from:%Y-%m}" if date_from is not None else "month=0000-00"
-    hi = f"month={date_to:%Y-%m}" if date_to is not None else "month=9999-99"
-    present = [u for u in present if lo <= u.rstrip("/").split("/")[-2] <= hi]
-    if not present:
+    lo = f"{date_from:%Y-%m}" if date_from is not None else "0000-00"
+    hi = f"{date_to:%Y-%m}" if date_to is not None else "9999-99"
+    parts = [p for (_, m), p in list_partitions(settings, shard).items() if lo <= m <= hi]
+    if not parts:
         return pl.LazyFrame(schema=REGISTER_DAY_SCHEMA)
-    lf = scan_parquet(present, settings, hive_partitioning=False)
+    if all(p.data is not None and not p.deltas for p in parts):  # one scan over the files
+        lf = scan_parquet([p.data for p in parts], settings, hive_partitioning=False)  # type: ignore[misc]
+    else:
+        lf = pl.concat([partition_scan(p, settings) for p in parts])
     if date_from is not None:
         lf = lf.filter(pl.col("read_date") >= date_from)
     if date_to is not None:
@@ -169,14 +251,11 @@ def interval_month_scans(
     without a date filter (a partition holds only its month's rows): for readers that go month by
     month (``tasks.domain.profiles.interval_grids``)."""
     check_shards(settings, create=False)
-    prefix = join_url(interval_root(settings), f"shard={shard:03d}")
-    lo, hi = f"month={date_from:%Y-%m}", f"month={date_to:%Y-%m}"
+    lo, hi = f"{date_from:%Y-%m}", f"{date_to:%Y-%m}"
     return {
-        u.rstrip("/").split("/")[-2].removeprefix("month="): scan_parquet(
-            u, settings, hive_partitioning=False
-        )
-        for u in list_files(prefix, settings, suffix="data.parquet")
-        if lo <= u.rstrip("/").split("/")[-2] <= hi
+        m: partition_scan(p, settings)
+        for (_, m), p in list_partitions(settings, shard).items()
+        if lo <= m <= hi
     }
 
 

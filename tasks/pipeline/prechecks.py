@@ -10,9 +10,8 @@ import polars as pl
 import sqlalchemy as sa
 
 from sql.schema import metadata
-from tasks.adapters import storage
 from tasks.adapters.db import engine_for, read_sql, require_tables
-from tasks.adapters.meter_store import interval_root, scan_interval
+from tasks.adapters.meter_store import list_partitions, partition_scan, scan_interval
 from tasks.domain.prechecks import Figures, Thresholds, evaluate
 from tasks.pipeline.spec import RunSpec, default_run_date
 from tasks.settings import Settings
@@ -34,15 +33,12 @@ def thresholds(settings: Settings) -> Thresholds:
 def _store(settings: Settings, spec: RunSpec) -> tuple[bool, dt.date | None, pl.DataFrame]:
     """Whether the store holds interval data, its newest day, and the (nmi, suffix) with data in the
     ``COVERAGE_DAYS`` days before the run date (every shard, only the newest months opened)."""
-    files = storage.list_files(interval_root(settings), settings, suffix="data.parquet")
-    if not files:
+    parts = list_partitions(settings)
+    if not parts:
         return False, None, pl.DataFrame(schema={"nmi": pl.Utf8, "suffix": pl.Utf8})
-    latest: dict[str, str] = {}
-    for url in files:
-        shard, month = url.rstrip("/").split("/")[-3:-1]
-        latest[shard] = max(latest.get(shard, ""), url)
+    latest = {shard: parts[(shard, month)] for shard, month in sorted(parts)}  # each shard's last month
     newest = (
-        storage.scan_parquet(sorted(latest.values()), settings, hive_partitioning=False)
+        pl.concat([partition_scan(p, settings).select("read_date") for p in latest.values()])
         .select(pl.col("read_date").max())
         .collect()
         .item()

@@ -139,11 +139,11 @@ def test_interrupted_ingest_leaves_a_readable_store_and_rerun_completes(
     calls = {"n": 0}
     real = ingest_store.merge_partition
 
-    def failing(*args: object) -> str | None:
+    def failing(*args: object, **kwargs: object) -> str | None:
         calls["n"] += 1
         if calls["n"] == 4 * 3 + 3:  # 12 direct first writes (4 shards × 3 months), then 2 merges
             raise OSError("disk gone")
-        return real(*args)  # type: ignore[arg-type]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(ingest_store, "merge_partition", failing)
     with pytest.raises(OSError, match="disk gone"):
