@@ -28,6 +28,8 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
+from tasks.domain.basic_pairs import recency_weight
+
 HEAT_BPS = tuple(float(b) for b in range(10, 23))  # °C
 COOL_BPS = tuple(float(b) for b in range(16, 29))
 POOLED_BALANCE_POINTS = True  # balance points per population, slopes per register (see fit_weather_models)
@@ -153,11 +155,13 @@ def fit_weather_models(
             (pl.col("days") > 0) & (pl.col("end") < run_date) & pl.col("consumption").is_not_null()
         )
         .join(regs, on="meter_register_id")
+        .with_columns(_rw=recency_weight(run_date))
         .with_columns(
             _first=pl.col("start") + pl.duration(days=1),
             _y=pl.col("consumption") / pl.col("days"),
             _b=(pl.coalesce("sum_b", pl.col("days").cast(pl.Float64)) / pl.col("days")),
-            _w=pl.col("days").cast(pl.Float64),
+            _d=pl.col("days").cast(pl.Float64),
+            _w=pl.col("days").cast(pl.Float64) * pl.col("_rw"),
         )
         .with_row_index("_pid")
     )
@@ -177,12 +181,12 @@ def _candidates(p: pl.DataFrame, dd: pl.DataFrame) -> pl.DataFrame:
     with the pair's mean degree days at those balance points."""
     fh = _pair_features(p, dd, "H", HEAT_BPS).rename({"_s": "_h"})
     fc = _pair_features(p, dd, "C", COOL_BPS).rename({"_s": "_c"})
-    days = p.select("_pid", "_w")
+    days = p.select("_pid", "_d")
     fh = fh.join(days, on="_pid").select(
-        "_pid", pl.col("_bp").alias("h_bp"), (pl.col("_h") / pl.col("_w")).alias("_h")
+        "_pid", pl.col("_bp").alias("h_bp"), (pl.col("_h") / pl.col("_d")).alias("_h")
     )
     fc = fc.join(days, on="_pid").select(
-        "_pid", pl.col("_bp").alias("c_bp"), (pl.col("_c") / pl.col("_w")).alias("_c")
+        "_pid", pl.col("_bp").alias("c_bp"), (pl.col("_c") / pl.col("_d")).alias("_c")
     )
     base = p.select("_pid", "meter_register_id", "service_type", "_y", "_b", "_w")
     # candidates: HEAT (h_bp, c_bp null), COOL, BOTH (h_bp <= c_bp); one row per pair and candidate

@@ -9,6 +9,7 @@ import math
 import polars as pl
 import pytest
 
+from tasks.domain import basic_pairs
 from tasks.domain.basic_estimate import (
     _ambiguous_exceptions,
     _with_pair_sums,
@@ -273,12 +274,14 @@ def test_scalar_keeps_the_spec_rollover_rule() -> None:
     assert pairs["consumption"].to_list() == [30_000.0, 90_000.0, 5_000.0, 30_000.0]
 
 
-def test_register_flatter_than_its_segment_keeps_its_base_load() -> None:
+def test_register_flatter_than_its_segment_keeps_its_base_load(monkeypatch: pytest.MonkeyPatch) -> None:
     # macro: 10/day with a weather part W = 20/day on days 101-200 (B = 1 every day). The register
     # uses 60/day, but 50/day on days 101-200 (less when its segment uses more): a + b·W gives
     # b = -0.5 < 0, so the one-component fit alpha = Σ w·B·y / Σ w·B² = its mean daily use is
     # used: (300·60 - 100·10) / 300 = 56.667. A read closes its day (SPEC §4.3): index of day d =
-    # 60·d - 10·(days of 101-200 up to d), e.g. day 120: 7 200 - 10·20 = 7 000.
+    # 60·d - 10·(days of 101-200 up to d), e.g. day 120: 7 200 - 10·20 = 7 000. Pairs weigh their
+    # days only (no recency weighting: that rule has its own test below).
+    monkeypatch.setattr(basic_pairs, "RECENCY_HALF_LIFE_DAYS", None)
     regs = _regs()
     macro = _macro([30.0 if 101 <= i <= 200 else 10.0 for i in range(400)])
     rm = register_macro(regs, macro, NO_GAS)
@@ -289,7 +292,9 @@ def test_register_flatter_than_its_segment_keeps_its_base_load() -> None:
     assert (fit["alpha"], fit["beta"], fit["gamma"]) == pytest.approx((17_000 / 300, 0.0, 0.0))
 
 
-def test_few_pairs_shrink_the_weather_coefficient_towards_the_segments_shape() -> None:
+def test_few_pairs_shrink_the_weather_coefficient_towards_the_segments_shape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # macro: 10/day, 30/day on days 101-200 (W = 20 there, else 0; B = 1 every day). Three 60-day
     # pairs covering days 1-60, 61-120 and 121-180 (a read closes its day, SPEC §4.3) with mean W
     # 0, 20·20/60 = 20/3 and 20; the register truly uses 160/3 + 2.5·W:
@@ -299,6 +304,8 @@ def test_few_pairs_shrink_the_weather_coefficient_towards_the_segments_shape() -
     # = 60·(400/9 + 400) − 1 600² / 180 = 12 444.4; the prior: lam = S / 3 (one pair among three,
     # SHRINK_PAIRS = 1) + 0.1 (WEATHER_PRIOR) × (mean M = 3 400 / 180)². beta = (S·2.5 + lam·4) /
     # (S + lam) = 2.8774, alpha = (Σ c − beta·Σ days·W) / Σ days = (13 600 − 1 600·beta) / 180 = 49.98.
+    # Pairs weigh their days only (no recency weighting: that rule has its own test below).
+    monkeypatch.setattr(basic_pairs, "RECENCY_HALF_LIFE_DAYS", None)
     big_s = 60 * (400 / 9 + 400) - 1600**2 / 180
     lam = big_s / 3 + 0.1 * (3400 / 180) ** 2
     beta = (big_s * 2.5 + lam * 4) / (big_s + lam)
@@ -320,3 +327,38 @@ def test_few_pairs_shrink_the_weather_coefficient_towards_the_segments_shape() -
     values = dict(zip(usage["read_date"].to_list(), (v[0] for v in usage["values"]), strict=True))
     assert sum(values[day(d)] for d in range(61, 121)) == pytest.approx(4_200.0, rel=1e-9)
     assert values[day(205)] == pytest.approx(alpha, rel=1e-9)
+
+
+def test_recency_weight_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    # half-life 180 days, run date day 400; pairs ending on days 400, 220 and 40 are 0, 180 and
+    # 360 days old: 0.5^(age/180) = 1, 0.5, 0.25, mean 1.75/3 -> weights relative to the mean
+    # 1/0.58333 = 1.7143, 0.8571, 0.4286 (a second register with one pair weighs 1)
+    monkeypatch.setattr(basic_pairs, "RECENCY_HALF_LIFE_DAYS", 180.0)
+    f = pl.DataFrame({"meter_register_id": [1, 1, 1, 2], "end": [day(400), day(220), day(40), day(100)]})
+    got = f.select(basic_pairs.recency_weight(day(400)))["literal"].to_list()
+    assert [round(v, 4) for v in got] == [1.7143, 0.8571, 0.4286, 1.0]
+    monkeypatch.setattr(basic_pairs, "RECENCY_HALF_LIFE_DAYS", None)
+    assert f.select(basic_pairs.recency_weight(day(400))).to_series().to_list() == [1.0]
+
+
+def test_a_level_step_in_the_last_pair_weighs_by_recency(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the flatter-register case above (macro 10/day, 30/day on days 101-200; B = 1), but the site
+    # steps up to 90/day in its last pair (days 241-300: 5 400). Pairs' daily use y = 60, 56.667,
+    # 50, 56.667, 90; the unshrunk slope on W is < 0, so the one-component fit alpha = Σ w·y / Σ w
+    # (w = days × recency weight; equal days). Without recency: 18 800 / 300 = 62.667. With a
+    # half-life of 180 days at run date day 301 the pairs (ending 60 … 300) are 241, 181, 121, 61
+    # and 1 days old: 0.5^(age/180) = 0.39531, 0.49808, 0.62754, 0.79068, 0.99616 (Σ 3.30777);
+    # Σ r·y = 23.7186 + 28.2245 + 31.3770 + 44.8052 + 89.6544 = 217.7797 -> alpha = 65.84: the
+    # estimate leans towards the latest level.
+    regs = _regs()
+    macro = _macro([30.0 if 101 <= i <= 200 else 10.0 for i in range(400)])
+    rm = register_macro(regs, macro, NO_GAS)
+    reads = [(0, 0), (60, 3_600), (120, 7_000), (180, 10_000), (240, 13_400), (300, 18_800)]
+    pairs, _ = read_pairs(regs, _reads(reads))
+    pm = _with_pair_sums(pairs, rm)
+    monkeypatch.setattr(basic_pairs, "RECENCY_HALF_LIFE_DAYS", None)
+    flat = fit_registers(regs, pm, day(301), "seasonal").to_dicts()[0]
+    assert (flat["components"], round(flat["alpha"], 3)) == (1, 62.667)
+    monkeypatch.setattr(basic_pairs, "RECENCY_HALF_LIFE_DAYS", 180.0)
+    fit = fit_registers(regs, pm, day(301), "seasonal").to_dicts()[0]
+    assert (fit["model"], fit["components"], round(fit["alpha"], 2)) == ("SEASONAL", 1, 65.84)
