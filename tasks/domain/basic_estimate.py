@@ -175,7 +175,39 @@ def _models(
             pl.col("_mse").is_null() | (pl.col("w_mse") < pl.col("_mse"))
         )
     models = _with_weather_models(models, wm)
-    return models, dd, filled
+    return _with_class_scalars(models, regs), dd, filled
+
+
+MIN_CLASS_REGISTERS = 3  # gas registers with history of a class and jurisdiction for their median
+
+
+def _with_class_scalars(models: pl.DataFrame, regs: pl.DataFrame) -> pl.DataFrame:
+    """A gas register without history (model NONE) gets the median scalar of the shard's gas
+    registers of its customer class and jurisdiction that have history (at least
+    ``MIN_CLASS_REGISTERS``), else 1. The gas shape is one per jurisdiction, the average gas
+    register of all classes, so scalar 1 made a new business customer a residential one; the
+    electricity macro profile is already its segment's (class and jurisdiction) average."""
+    if "customer_class" not in regs.columns:
+        return models
+    grp = ["service_type", "customer_class", "jurisdiction"]
+    keys = one_row_per_register(regs).select("meter_register_id", *grp)
+    m = models.join(keys, on="meter_register_id", how="left")
+    has = (pl.col("model") != "NONE") & (pl.col("service_type") == "GAS")
+    med = (
+        m.filter(has)
+        .group_by(grp)
+        .agg(_cls=pl.col("scalar").median(), _n=pl.len())
+        .filter(pl.col("_n") >= MIN_CLASS_REGISTERS)
+    )
+    return (
+        m.join(med.select(*grp, "_cls"), on=grp, how="left", nulls_equal=True)
+        .with_columns(
+            scalar=pl.when((pl.col("model") == "NONE") & (pl.col("service_type") == "GAS"))
+            .then(pl.col("_cls").fill_null(pl.col("scalar")))
+            .otherwise(pl.col("scalar"))
+        )
+        .drop(*grp, "_cls")
+    )
 
 
 def _mean_shapes(

@@ -12,6 +12,7 @@ import pytest
 from tasks.domain import basic_pairs
 from tasks.domain.basic_estimate import (
     _ambiguous_exceptions,
+    _with_class_scalars,
     _with_pair_sums,
     estimate_basic,
     fit_registers,
@@ -362,3 +363,32 @@ def test_a_level_step_in_the_last_pair_weighs_by_recency(monkeypatch: pytest.Mon
     monkeypatch.setattr(basic_pairs, "RECENCY_HALF_LIFE_DAYS", 180.0)
     fit = fit_registers(regs, pm, day(301), "seasonal").to_dicts()[0]
     assert (fit["model"], fit["components"], round(fit["alpha"], 2)) == ("SEASONAL", 1, 65.84)
+
+
+def test_gas_register_without_history_takes_its_class_median_scalar() -> None:
+    # the gas shape is one per jurisdiction (all classes): a new business gas register at scalar 1
+    # would be estimated as the average gas register, mostly residential. Registers 1-3 (BUS, SA,
+    # gas) have history with scalars 2, 4 and 10: median 4 for register 4 (BUS, SA, no history).
+    # Register 5 (RES, SA) has only two residential registers with history (6, 7): fewer than
+    # MIN_CLASS_REGISTERS = 3, it keeps 1. Register 8 (electricity, no history) keeps 1: its macro
+    # profile is already its segment's average register.
+    ids = [1, 2, 3, 4, 5, 6, 7, 8]
+    regs = pl.DataFrame(
+        {
+            "meter_register_id": ids,
+            "account_id": [10 + i for i in ids],
+            "service_type": ["GAS"] * 7 + ["ELECTRICITY"],
+            "customer_class": ["BUS"] * 4 + ["RES"] * 3 + ["BUS"],
+            "jurisdiction": ["SA"] * 8,
+        }
+    )
+    models = pl.DataFrame(
+        {
+            "meter_register_id": ids,
+            "model": ["SEASONAL", "SCALAR", "WEATHER", "NONE", "NONE", "SCALAR", "SCALAR", "NONE"],
+            "scalar": [2.0, 4.0, 10.0, 1.0, 1.0, 3.0, 5.0, 1.0],
+        }
+    )
+    got = _with_class_scalars(models, regs)
+    assert got.columns == models.columns
+    assert got["scalar"].to_list() == [2.0, 4.0, 10.0, 4.0, 1.0, 3.0, 5.0, 1.0]
