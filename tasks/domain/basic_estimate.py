@@ -13,8 +13,10 @@ starts, its final read on its last day. Each register has a daily shape on its m
 segment's, else the parent's, else ``*|jurisdiction|CONSUMPTION``; gas: the jurisdiction's fitted
 gas shape): ``scalar`` — s_r × M(day), s_r = Σ consumption ÷ Σ M over the read pairs ending in the
 last 365 days (all pairs in the macro range when those cover < 60 days; none → s_r = 1 and
-``NO_HISTORY``); ``seasonal`` — α + β·W(day), W the weather-sensitive part of M (tasks.domain.macro),
-α and β from a day-weighted least squares of the daily averages of the pairs of consecutive
+``NO_HISTORY``; a gas register then takes its class and jurisdiction's median s_r,
+:func:`_with_class_scalars`, with either method); ``seasonal`` — α + β·W(day), W the
+weather-sensitive part of M (tasks.domain.macro), α and β from a least squares weighted by days ×
+recency (tasks.domain.basic_pairs.recency_weight) of the daily averages of the pairs of consecutive
 actual reads (estimated reads skipped) on their mean W, β shrunk towards the register's scalar
 (a ridge worth one more pair plus a fixed prior, ``SHRINK_PAIRS``, ``WEATHER_PRIOR``), used when
 there are ≥ 3 pairs, W varies between them and α, β ≥ 0 (β < 0, a register flatter than its
