@@ -14,7 +14,7 @@ segment's, else the parent's, else ``*|jurisdiction|CONSUMPTION``; gas: the juri
 gas shape): ``scalar`` — s_r × M(day), s_r = Σ consumption ÷ Σ M over the read pairs ending in the
 last 365 days (all pairs in the macro range when those cover < 60 days; none → s_r = 1 and
 ``NO_HISTORY``; a gas register then takes its class and jurisdiction's median s_r,
-:func:`_with_class_scalars`, with either method); ``seasonal`` — α + β·W(day), W the
+:func:`gas_class_scalars`, with ``seasonal`` only); ``seasonal`` — α + β·W(day), W the
 weather-sensitive part of M (tasks.domain.macro), α and β from a least squares weighted by days ×
 recency (tasks.domain.basic_pairs.recency_weight) of the daily averages of the pairs of consecutive
 actual reads (estimated reads skipped) on their mean W, β shrunk towards the register's scalar
@@ -67,6 +67,7 @@ def estimate_basic(
     pairs: pl.DataFrame | None = None,
     temperature: pl.DataFrame | None = None,
     caps: Caps | None = None,
+    class_scalars: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(usage, estimated_basic_read, exceptions) for the shard's basic registers.
 
@@ -76,6 +77,9 @@ def estimate_basic(
     ``weather_daily``), or None. With ``seasonal``, a register of a jurisdiction whose temperature
     reaches ``period_end`` gets the weather model of tasks.domain.basic_weather when one qualifies
     (model WEATHER); every other register keeps the method without weather.
+    ``class_scalars``: :func:`gas_class_scalars` over the whole run (``seasonal``: a gas register
+    without history takes its class and jurisdiction's median scalar); None computes them from
+    ``registers`` and the pairs given here.
     """
     regs = basic_registers(registers)
     if pairs is None:
@@ -93,6 +97,12 @@ def estimate_basic(
     models, dd, filled = _models(
         regs, reads, pairs, pairs_m, rmacro, run_date, period_end, method, temperature, caps
     )
+    if method == "seasonal":
+        if class_scalars is None:
+            class_scalars = _class_medians(regs, pairs_m, run_date)
+        models = _with_class_scalars(models, regs, class_scalars)
+    else:
+        class_scalars = None
     jur = one_row_per_register(regs).select("meter_register_id", "jurisdiction")
     mean_shape = _mean_shapes(rmacro, models, dd, jur)
     days = _day_rows(regs, windows, pairs_m, rmacro, models, mean_shape, dd, jur, filled)
@@ -115,18 +125,7 @@ def estimate_basic(
         method="BASIC",
     )
     ebr = _estimated_reads(regs, pairs, rmacro, models, mean_shape, period_end, dd, jur)
-    no_hist = (
-        regs.join(models.filter(pl.col("model") == "NONE"), on="meter_register_id")
-        .select(
-            "account_id",
-            "meter_register_id",
-            pl.lit("NO_HISTORY").alias("code"),
-            pl.lit(
-                "basic register has no usable read pair; estimated at scalar 1 on the macro profile"
-            ).alias("detail"),
-        )
-        .cast(EXCEPTION_SCHEMA)  # type: ignore[arg-type]
-    )
+    no_hist = _no_history(regs, models, class_scalars)
     return usage, ebr, pl.concat([bad, ambiguous, no_hist])
 
 
@@ -176,39 +175,104 @@ def _models(
         wm = wm.join(_model_mse(fit_pairs_m, models, run_date), on="meter_register_id", how="left").filter(
             pl.col("_mse").is_null() | (pl.col("w_mse") < pl.col("_mse"))
         )
-    models = _with_weather_models(models, wm)
-    return _with_class_scalars(models, regs), dd, filled
+    return _with_weather_models(models, wm), dd, filled
+
+
+def _no_history(regs: pl.DataFrame, models: pl.DataFrame, class_scalars: pl.DataFrame | None) -> pl.DataFrame:
+    """NO_HISTORY for every register without a usable read pair, saying which scalar it got."""
+    none = regs.join(models.filter(pl.col("model") == "NONE"), on="meter_register_id")
+    grp = ["customer_class", "jurisdiction"]
+    if class_scalars is not None and "customer_class" in none.columns:
+        none = none.join(
+            class_scalars.select(*grp, _cls=pl.lit(True)), on=grp, how="left", nulls_equal=True
+        ).with_columns(_cls=pl.col("_cls") & (pl.col("service_type") == "GAS"))
+    else:
+        none = none.with_columns(_cls=pl.lit(None, pl.Boolean))
+    return none.select(
+        "account_id",
+        "meter_register_id",
+        pl.lit("NO_HISTORY").alias("code"),
+        pl.when(pl.col("_cls").fill_null(False))
+        .then(
+            pl.lit(
+                "gas register has no usable read pair; estimated at its class and jurisdiction's median scalar on the gas shape"
+            )
+        )
+        .otherwise(
+            pl.lit("basic register has no usable read pair; estimated at scalar 1 on the macro profile")
+        )
+        .alias("detail"),
+    ).cast(EXCEPTION_SCHEMA)  # type: ignore[arg-type]
 
 
 MIN_CLASS_REGISTERS = 3  # gas registers with history of a class and jurisdiction for their median
+CLASS_SCALAR_SCHEMA = {
+    "customer_class": pl.String,
+    "jurisdiction": pl.String,
+    "scalar": pl.Float64,
+    "registers": pl.UInt32,
+}
 
 
-def _with_class_scalars(models: pl.DataFrame, regs: pl.DataFrame) -> pl.DataFrame:
-    """A gas register without history (model NONE) gets the median scalar of the shard's gas
-    registers of its customer class and jurisdiction that have history (at least
-    ``MIN_CLASS_REGISTERS``), else 1. The gas shape is one per jurisdiction, the average gas
-    register of all classes, so scalar 1 made a new business customer a residential one; the
-    electricity macro profile is already its segment's (class and jurisdiction) average."""
+def gas_class_scalars(
+    registers: pl.DataFrame,
+    pairs: pl.DataFrame,
+    macro: pl.DataFrame,
+    gas_macro: pl.DataFrame,
+    run_date: dt.date,
+) -> pl.DataFrame:
+    """customer_class, jurisdiction, scalar, registers: the median micro-scalar s_r (SPEC §4.3, on
+    the read pairs with their dial turns resolved, as ``seasonal`` computes it) of the gas basic
+    registers with history, per class and jurisdiction with at least ``MIN_CLASS_REGISTERS`` such
+    registers. The gas_shape phase computes it once over every shard's registers and read pairs,
+    so the medians do not depend on the shard count (dataset ``gas_class_scalars``)."""
+    regs = basic_registers(registers).filter(pl.col("service_type") == "GAS")
+    if "customer_class" not in regs.columns or not regs.height or not pairs.width:
+        return pl.DataFrame(schema=CLASS_SCALAR_SCHEMA)
+    rmacro = keyed_macro(regs, macro, gas_macro)
+    gas_pairs = pairs.join(regs.select("meter_register_id").unique(), on="meter_register_id", how="semi")
+    return _class_medians(regs, resolve_turns(_with_pair_sums(gas_pairs, rmacro), regs, rmacro), run_date)
+
+
+def _class_medians(regs: pl.DataFrame, pairs_m: pl.DataFrame, run_date: dt.date) -> pl.DataFrame:
+    """:func:`gas_class_scalars` from the registers' pairs with their macro sums, turns resolved."""
+    gas = basic_registers(regs).filter(pl.col("service_type") == "GAS")
+    if "customer_class" not in gas.columns or not gas.height:
+        return pl.DataFrame(schema=CLASS_SCALAR_SCHEMA)
+    fits = fit_registers(gas, pairs_m, run_date, "scalar").filter(pl.col("model") != "NONE")
+    keys = one_row_per_register(gas).select("meter_register_id", "customer_class", "jurisdiction")
+    return (
+        fits.join(keys, on="meter_register_id")
+        .group_by("customer_class", "jurisdiction")
+        .agg(pl.col("scalar").median(), registers=pl.len())
+        .filter(pl.col("registers") >= MIN_CLASS_REGISTERS)
+        .cast(CLASS_SCALAR_SCHEMA)  # type: ignore[arg-type]
+        .sort("customer_class", "jurisdiction")
+    )
+
+
+def _with_class_scalars(
+    models: pl.DataFrame, regs: pl.DataFrame, class_scalars: pl.DataFrame
+) -> pl.DataFrame:
+    """A gas register without history (model NONE) gets its class and jurisdiction's median
+    scalar (:func:`gas_class_scalars`), else keeps 1. The gas shape is one per jurisdiction, the
+    average gas register of all classes, so scalar 1 made a new business customer a residential
+    one; the electricity macro profile is already its segment's (class and jurisdiction) average.
+    ``seasonal`` only: ``scalar`` keeps SPEC §4.3 as written (no history → s_r = 1)."""
     if "customer_class" not in regs.columns:
         return models
-    grp = ["service_type", "customer_class", "jurisdiction"]
-    keys = one_row_per_register(regs).select("meter_register_id", *grp)
-    m = models.join(keys, on="meter_register_id", how="left")
-    has = (pl.col("model") != "NONE") & (pl.col("service_type") == "GAS")
-    med = (
-        m.filter(has)
-        .group_by(grp)
-        .agg(_cls=pl.col("scalar").median(), _n=pl.len())
-        .filter(pl.col("_n") >= MIN_CLASS_REGISTERS)
-    )
+    grp = ["customer_class", "jurisdiction"]
+    keys = one_row_per_register(regs).select("meter_register_id", "service_type", *grp)
+    none_gas = (pl.col("model") == "NONE") & (pl.col("service_type") == "GAS")
     return (
-        m.join(med.select(*grp, "_cls"), on=grp, how="left", nulls_equal=True)
+        models.join(keys, on="meter_register_id", how="left")
+        .join(class_scalars.select(*grp, _cls="scalar"), on=grp, how="left", nulls_equal=True)
         .with_columns(
-            scalar=pl.when((pl.col("model") == "NONE") & (pl.col("service_type") == "GAS"))
+            scalar=pl.when(none_gas)
             .then(pl.col("_cls").fill_null(pl.col("scalar")))
             .otherwise(pl.col("scalar"))
         )
-        .drop(*grp, "_cls")
+        .drop("service_type", *grp, "_cls")
     )
 
 

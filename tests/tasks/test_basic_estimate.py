@@ -16,6 +16,7 @@ from tasks.domain.basic_estimate import (
     _with_pair_sums,
     estimate_basic,
     fit_registers,
+    gas_class_scalars,
     read_pairs,
     register_macro,
     resolve_turns,
@@ -365,13 +366,107 @@ def test_a_level_step_in_the_last_pair_weighs_by_recency(monkeypatch: pytest.Mon
     assert (fit["model"], fit["components"], round(fit["alpha"], 2)) == ("SEASONAL", 1, 65.84)
 
 
+GAS_IDS = [1, 2, 3, 4, 5, 6, 7]
+GAS_CLASSES = ["BUS"] * 4 + ["RES"] * 3
+# index after 100 days of a flat gas shape M = 1/day: s_r = index ÷ 100 (None: no reads)
+GAS_INDEX = [200, 400, 1000, None, 300, 500, None]
+
+
+def _gas_case() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(registers, reads, windows, gas macro): seven SA gas registers, flat gas shape 1/day."""
+    n = len(GAS_IDS)
+    regs = pl.concat([_regs()] * n).with_columns(
+        meter_register_id=pl.Series(GAS_IDS),
+        account_id=pl.Series([10 + i for i in GAS_IDS]),
+        nmi=pl.Series([f"N{i}" for i in GAS_IDS]),
+        service_type=pl.lit("GAS"),
+        unit=pl.lit("MJ"),
+        customer_class=pl.Series(GAS_CLASSES),
+        jurisdiction=pl.lit("SA"),
+    )
+    with_reads = [(i, v) for i, v in zip(GAS_IDS, GAS_INDEX, strict=True) if v is not None]
+    reads = pl.DataFrame(
+        {
+            "meter_register_id": [i for i, _ in with_reads for _ in (0, 1)],
+            "read_date": [day(d) for _ in with_reads for d in (0, 100)],
+            "index_value": [float(x) for _, v in with_reads for x in (0, v)],
+            "quality": ["A"] * (2 * len(with_reads)),
+        }
+    )
+    windows = pl.DataFrame(
+        {
+            "account_id": [10 + i for i in GAS_IDS],
+            "unbilled_from": [day(110)] * n,
+            "unbilled_to": [day(110)] * n,
+        }
+    )
+    gas = pl.DataFrame(
+        {"jurisdiction": "SA", "read_date": [day(i) for i in range(130)], "daily": 1.0, "w": 0.0, "wh": 0.0}
+    )
+    return regs, reads, windows, gas
+
+
+def _day_110(regs, reads, windows, gas, method="seasonal", class_scalars=None) -> dict[int, float]:  # noqa: ANN001
+    usage, _, _ = estimate_basic(
+        regs,
+        windows,
+        reads,
+        _macro([1.0] * 130),
+        gas,
+        day(120),
+        day(119),
+        method,
+        class_scalars=class_scalars,
+    )
+    return {r["meter_register_id"]: r["values"][0] for r in usage.to_dicts()}
+
+
+def test_gas_class_scalars_are_the_median_over_every_register_given() -> None:
+    # s_r = index after 100 days ÷ Σ M (100): BUS 2, 4, 10 → median 4 over 3 registers; RES has
+    # only 2 registers with history (3, 5): fewer than MIN_CLASS_REGISTERS = 3, no median
+    regs, reads, _, gas = _gas_case()
+    pairs, _ = read_pairs(regs, reads)
+    got = gas_class_scalars(regs, pairs, _macro([1.0] * 130), gas, day(120))
+    assert got.rows() == [("BUS", "SA", 4.0, 3)]
+
+
+def test_a_new_gas_register_gets_the_same_estimate_whatever_the_shard_count() -> None:
+    # register 4 (BUS, SA, no reads) on day 110: the class median 4 × M (1) = 4.0 with one shard;
+    # split into shard A (1, 4, 5, 7) and shard B (2, 3, 6), shard A's estimate with the medians
+    # over all shards (the gas_shape phase's gas_class_scalars) is 4.0 too; with the medians of
+    # its own shard only it would be 1.0 (one BUS register with history, fewer than 3). Register
+    # 7 (RES, no reads) keeps 1.0: RES has no median (2 registers with history)
+    regs, reads, windows, gas = _gas_case()
+    whole = _day_110(regs, reads, windows, gas)
+    assert (whole[4], whole[7]) == (pytest.approx(4.0), pytest.approx(1.0))
+    cs = gas_class_scalars(regs, read_pairs(regs, reads)[0], _macro([1.0] * 130), gas, day(120))
+    shard_a = regs.filter(pl.col("meter_register_id").is_in([1, 4, 5, 7]))
+    assert _day_110(shard_a, reads, windows, gas, class_scalars=cs)[4] == pytest.approx(4.0)
+    assert _day_110(shard_a, reads, windows, gas)[4] == pytest.approx(1.0)
+    # the register with history is estimated on its own scalar: register 1, 2 × 1 = 2.0
+    assert whole[1] == pytest.approx(2.0)
+
+
+def test_scalar_method_keeps_spec_scalar_one_for_a_new_gas_register() -> None:
+    # SPEC §4.3 as written: no usable history → s_r = 1, so 1 × M(110) = 1.0 even with a class
+    # median of 4 given; NO_HISTORY says scalar 1. Under seasonal NO_HISTORY names the median.
+    regs, reads, windows, gas = _gas_case()
+    cs = gas_class_scalars(regs, read_pairs(regs, reads)[0], _macro([1.0] * 130), gas, day(120))
+    assert _day_110(regs, reads, windows, gas, "scalar", cs)[4] == pytest.approx(1.0)
+    for method, words in (("scalar", "scalar 1"), ("seasonal", "median scalar")):
+        _, _, exc = estimate_basic(
+            regs, windows, reads, _macro([1.0] * 130), gas, day(120), day(119), method, class_scalars=cs
+        )
+        detail = exc.filter(pl.col("meter_register_id") == 4)["detail"].to_list()
+        assert len(detail) == 1 and words in detail[0]
+
+
 def test_gas_register_without_history_takes_its_class_median_scalar() -> None:
     # the gas shape is one per jurisdiction (all classes): a new business gas register at scalar 1
-    # would be estimated as the average gas register, mostly residential. Registers 1-3 (BUS, SA,
-    # gas) have history with scalars 2, 4 and 10: median 4 for register 4 (BUS, SA, no history).
-    # Register 5 (RES, SA) has only two residential registers with history (6, 7): fewer than
-    # MIN_CLASS_REGISTERS = 3, it keeps 1. Register 8 (electricity, no history) keeps 1: its macro
-    # profile is already its segment's average register.
+    # would be estimated as the average gas register, mostly residential. The class medians (BUS,
+    # SA: 4; no RES median) give register 4 (BUS, SA, no history) 4; register 5 (RES, SA, no
+    # history) keeps 1; register 8 (electricity, no history) keeps 1: its macro profile is
+    # already its segment's average register.
     ids = [1, 2, 3, 4, 5, 6, 7, 8]
     regs = pl.DataFrame(
         {
@@ -389,6 +484,9 @@ def test_gas_register_without_history_takes_its_class_median_scalar() -> None:
             "scalar": [2.0, 4.0, 10.0, 1.0, 1.0, 3.0, 5.0, 1.0],
         }
     )
-    got = _with_class_scalars(models, regs)
+    medians = pl.DataFrame(
+        {"customer_class": ["BUS"], "jurisdiction": ["SA"], "scalar": [4.0], "registers": [3]}
+    )
+    got = _with_class_scalars(models, regs, medians)
     assert got.columns == models.columns
     assert got["scalar"].to_list() == [2.0, 4.0, 10.0, 4.0, 1.0, 3.0, 5.0, 1.0]

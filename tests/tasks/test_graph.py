@@ -24,6 +24,8 @@ def test_dependencies_are_the_writers_of_what_a_phase_reads():
     assert deps["rating"] == ("extract", "windows", "basic_estimates", "interval_estimates", "engine_lines")
     assert deps["engine_lines"] == ("windows",)
     assert deps["gas_shape"] == ("extract", "segments", "read_pairs")
+    # every basic_estimates shard waits for the run-once gas_shape (all shards' class medians)
+    assert deps["basic_estimates"] == ("extract", "windows", "segments", "read_pairs", "gas_shape")
     assert deps["report"] == ("prepare", "validation", "comparison")
     # validation reads no output of prepare: it may run beside the accrual's last phases
     assert "prepare" not in deps["validation"] and "export" not in deps["validation"]

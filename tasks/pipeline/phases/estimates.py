@@ -61,11 +61,12 @@ def basic_estimates(
     read_pairs: pl.DataFrame,
     macro_profile: pl.DataFrame,
     gas_macro: pl.DataFrame,
+    gas_class_scalars: pl.DataFrame,
     temperature: pl.DataFrame,
 ) -> dict[str, pl.DataFrame]:
     """Basic register usage over the unbilled windows and the estimated index at period end
     (with the weather model where ``temperature`` — weather_daily's daily means — has observations
-    and BUA_USE_WEATHER is on)."""
+    and BUA_USE_WEATHER is on; ``gas_class_scalars``: all shards' class medians, gas_shape)."""
     usage, ebr, exc = estimate_basic(
         of_shard(registers, ctx.shard),
         estimation_windows(of_shard(windows, ctx.shard)),
@@ -78,6 +79,7 @@ def basic_estimates(
         pairs=read_pairs,
         temperature=temperature if ctx.settings.use_weather and temperature.height else None,
         caps=Caps.from_settings(ctx.settings),
+        class_scalars=gas_class_scalars,
     )
     return {
         "basic_usage": usage.select(USAGE_COLUMNS).sort("account_id", "meter_register_id", "read_date"),
