@@ -68,6 +68,7 @@ def estimate_basic(
     temperature: pl.DataFrame | None = None,
     caps: Caps | None = None,
     class_scalars: pl.DataFrame | None = None,
+    balance_points: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(usage, estimated_basic_read, exceptions) for the shard's basic registers.
 
@@ -80,6 +81,8 @@ def estimate_basic(
     ``class_scalars``: :func:`gas_class_scalars` over the whole run (``seasonal``: a gas register
     without history takes its class and jurisdiction's median scalar); None computes them from
     ``registers`` and the pairs given here.
+    ``balance_points``: :func:`weather_balance_points` over the whole run (the weather model's
+    pooled balance points); None chooses them among the registers given here.
     """
     regs = basic_registers(registers)
     if pairs is None:
@@ -95,7 +98,7 @@ def estimate_basic(
         pairs_m = resolve_turns(pairs_m, regs, rmacro)
         ambiguous = _ambiguous_exceptions(pairs_m)
     models, dd, filled = _models(
-        regs, reads, pairs, pairs_m, rmacro, run_date, period_end, method, temperature, caps
+        regs, reads, pairs, pairs_m, rmacro, run_date, period_end, method, temperature, caps, balance_points
     )
     if method == "seasonal":
         if class_scalars is None:
@@ -140,17 +143,13 @@ def _models(
     method: Literal["scalar", "seasonal"],
     temperature: pl.DataFrame | None,
     caps: Caps | None,
+    balance_points: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None]:
     """(models, degree-day table, filled temperature) of :func:`estimate_basic`: scalar fits, the
     seasonal ones where they qualify, then the weather models (``seasonal`` with temperature)."""
     models = fit_registers(regs, pairs_m, run_date, "scalar")
     if method == "seasonal":
-        # the seasonal fit learns a register's own shape, so it uses only pairs of consecutive
-        # actual reads (an MDP-estimated read in between is skipped); scalar stays as SPEC writes it
-        actual_reads = reads.filter(pl.col("quality").is_in(ACTUAL_READ)) if reads.height else reads
-        fit_pairs = read_pairs(regs, actual_reads, caps)[0] if actual_reads.height else pairs
-        fit_pairs_m = resolve_turns(_with_pair_sums(fit_pairs, rmacro), regs, rmacro)
-        fit_pairs_m = fit_pairs_m.filter(~pl.col("ambiguous"))
+        fit_pairs_m = _fit_pairs(regs, reads, pairs, rmacro, caps)
         seasonal = fit_registers(regs, fit_pairs_m, run_date, "seasonal")
         models = pl.concat(
             [
@@ -162,13 +161,10 @@ def _models(
         )
     dd, wm, filled = None, None, None
     if method == "seasonal" and temperature is not None and temperature.height:
-        from tasks.domain.basic_weather import degree_day_table, fill_temperature, fit_weather_models
+        from tasks.domain.basic_weather import fit_weather_models
 
-        filled = fill_temperature(temperature)
-        reach = filled.group_by("jurisdiction").agg(pl.col("read_date").max().alias("_to"))
-        dd = degree_day_table(filled)
-        wregs = one_row_per_register(regs).join(reach, on="jurisdiction").filter(pl.col("_to") >= period_end)
-        wm = fit_weather_models(wregs, fit_pairs_m, dd, run_date)
+        wregs, dd, filled = _weather_inputs(regs, temperature, period_end)
+        wm = fit_weather_models(wregs, fit_pairs_m, dd, run_date, balance_points)
         # a register keeps its model without weather when that fits its pairs better (residual
         # mean square per degree of freedom, the same day-weighted pairs): the weather model wins
         # where the temperature explains the register better than its segment's shape does
@@ -176,6 +172,58 @@ def _models(
             pl.col("_mse").is_null() | (pl.col("w_mse") < pl.col("_mse"))
         )
     return _with_weather_models(models, wm), dd, filled
+
+
+def _fit_pairs(
+    regs: pl.DataFrame, reads: pl.DataFrame, pairs: pl.DataFrame, rmacro: KeyedMacro, caps: Caps | None
+) -> pl.DataFrame:
+    """The pairs the seasonal and weather fits learn from, with their macro sums and dial turns."""
+    # the seasonal fit learns a register's own shape, so it uses only pairs of consecutive
+    # actual reads (an MDP-estimated read in between is skipped); scalar stays as SPEC writes it
+    actual_reads = reads.filter(pl.col("quality").is_in(ACTUAL_READ)) if reads.height else reads
+    fit_pairs = read_pairs(regs, actual_reads, caps)[0] if actual_reads.height else pairs
+    fit_pairs_m = resolve_turns(_with_pair_sums(fit_pairs, rmacro), regs, rmacro)
+    return fit_pairs_m.filter(~pl.col("ambiguous"))
+
+
+def _weather_inputs(
+    regs: pl.DataFrame, temperature: pl.DataFrame, period_end: dt.date
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(the registers of jurisdictions whose temperature reaches period_end, one row each; the
+    degree-day table; the filled temperature)."""
+    from tasks.domain.basic_weather import degree_day_table, fill_temperature
+
+    filled = fill_temperature(temperature)
+    reach = filled.group_by("jurisdiction").agg(pl.col("read_date").max().alias("_to"))
+    wregs = one_row_per_register(regs).join(reach, on="jurisdiction").filter(pl.col("_to") >= period_end)
+    return wregs, degree_day_table(filled), filled
+
+
+def weather_balance_points(
+    registers: pl.DataFrame,
+    reads: pl.DataFrame,
+    macro: pl.DataFrame,
+    gas_macro: pl.DataFrame,
+    run_date: dt.date,
+    period_end: dt.date,
+    temperature: pl.DataFrame | None,
+    caps: Caps | None = None,
+) -> pl.DataFrame:
+    """The weather model's pooled balance points (tasks.domain.basic_weather.pooled_balance_points)
+    over every register given, from the same pairs ``seasonal`` fits on. The weather_balance_points
+    phase computes them once over all shards (dataset ``weather_balance_points``), so a register's
+    balance points, and its estimate, do not depend on the shard count."""
+    from tasks.domain.basic_weather import BALANCE_POINT_SCHEMA, pooled_balance_points
+
+    regs = basic_registers(registers)
+    if temperature is None or not temperature.height or not regs.height or not reads.height:
+        return pl.DataFrame(schema=BALANCE_POINT_SCHEMA)
+    rmacro = keyed_macro(regs, macro, gas_macro)
+    # all of read_pairs only when there is no actual read (then the fit uses every pair)
+    actual = reads.filter(pl.col("quality").is_in(ACTUAL_READ)).height
+    pairs = pl.DataFrame() if actual else read_pairs(regs, reads, caps)[0]
+    wregs, dd, _ = _weather_inputs(regs, temperature, period_end)
+    return pooled_balance_points(wregs, _fit_pairs(regs, reads, pairs, rmacro, caps), dd, run_date)
 
 
 def _no_history(regs: pl.DataFrame, models: pl.DataFrame, class_scalars: pl.DataFrame | None) -> pl.DataFrame:
