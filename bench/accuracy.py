@@ -291,6 +291,12 @@ def _arguments() -> argparse.Namespace:
         default=None,
         help="generator settings JSON (bench/variants/*.json, tasks/generate/variant.py); default: the standard generator",
     )
+    ap.add_argument(
+        "--dump",
+        type=Path,
+        default=None,
+        help="folder to write each method's account-months (account_months-METHOD.parquet) for diagnosis",
+    )
     ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated: scalar, seasonal, weather")
     ap.add_argument(
         "--engine",
@@ -329,6 +335,9 @@ def main() -> None:
         else:
             daily, exc, timings[method] = run_estimation(inputs, windows, settings, run_date, method, cache)  # type: ignore[arg-type]
         am[method] = account_months(daily, truth, inputs, naive, exc)
+        if a.dump:
+            a.dump.mkdir(parents=True, exist_ok=True)
+            am[method].write_parquet(a.dump / f"account_months-{method}.parquet")
     rows = table(am)
     print(
         f"run_date {run_date}, {a.accounts} accounts, seed {a.seed}, variant {vname}, engine {a.engine}; "

@@ -16,7 +16,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from tasks.adapters.meter_store import scan_interval
-from tasks.domain.basic_estimate import estimate_basic, read_pairs
+from tasks.domain.basic_estimate import estimate_basic, gas_class_scalars, read_pairs
 from tasks.domain.interval_estimate import estimate_interval, scalars_shard
 from tasks.domain.macro import gas_shape, macro_profile
 from tasks.domain.profiles import combine_profiles, profile_partial_sums, segment_key
@@ -182,7 +182,11 @@ def run_estimation(
         gas_macro, gas_fit = gas_shape(
             gas_pairs, gas_ids["jurisdiction"].unique().to_list(), p_from, period_end, fixed=fixed
         )
-        cache.update(gas_macro=gas_macro, gas_fit=gas_fit)
+        # the class medians over all shards, as the gas_shape phase computes them
+        class_scalars = gas_class_scalars(
+            regs, pl.concat([p for p, _ in pairs]), cache["macro"], gas_macro, run_date
+        )
+        cache.update(gas_macro=gas_macro, gas_fit=gas_fit, class_scalars=class_scalars)
         t1 = time.perf_counter()
         usage, exc = [], []
         for s in shards:
@@ -199,8 +203,9 @@ def run_estimation(
     for s in shards:
         r = regs.filter(pl.col("shard") == s)
         u, _, e = estimate_basic(
-            r, windows, inputs.reads, cache["macro"], cache["gas_macro"], run_date, period_end, method
-        )
+            r, windows, inputs.reads, cache["macro"], cache["gas_macro"], run_date, period_end, method,
+            class_scalars=cache["class_scalars"],
+        )  # fmt: skip
         busage.append(u)
         bexc.append(e)
     timings["basic"] = time.perf_counter() - t2

@@ -13,8 +13,10 @@ starts, its final read on its last day. Each register has a daily shape on its m
 segment's, else the parent's, else ``*|jurisdiction|CONSUMPTION``; gas: the jurisdiction's fitted
 gas shape): ``scalar`` — s_r × M(day), s_r = Σ consumption ÷ Σ M over the read pairs ending in the
 last 365 days (all pairs in the macro range when those cover < 60 days; none → s_r = 1 and
-``NO_HISTORY``); ``seasonal`` — α + β·W(day), W the weather-sensitive part of M (tasks.domain.macro),
-α and β from a day-weighted least squares of the daily averages of the pairs of consecutive
+``NO_HISTORY``; a gas register then takes its class and jurisdiction's median s_r,
+:func:`gas_class_scalars`, with ``seasonal`` only); ``seasonal`` — α + β·W(day), W the
+weather-sensitive part of M (tasks.domain.macro), α and β from a least squares weighted by days ×
+recency (tasks.domain.basic_pairs.recency_weight) of the daily averages of the pairs of consecutive
 actual reads (estimated reads skipped) on their mean W, β shrunk towards the register's scalar
 (a ridge worth one more pair plus a fixed prior, ``SHRINK_PAIRS``, ``WEATHER_PRIOR``), used when
 there are ≥ 3 pairs, W varies between them and α, β ≥ 0 (β < 0, a register flatter than its
@@ -65,6 +67,8 @@ def estimate_basic(
     pairs: pl.DataFrame | None = None,
     temperature: pl.DataFrame | None = None,
     caps: Caps | None = None,
+    class_scalars: pl.DataFrame | None = None,
+    balance_points: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(usage, estimated_basic_read, exceptions) for the shard's basic registers.
 
@@ -74,6 +78,11 @@ def estimate_basic(
     ``weather_daily``), or None. With ``seasonal``, a register of a jurisdiction whose temperature
     reaches ``period_end`` gets the weather model of tasks.domain.basic_weather when one qualifies
     (model WEATHER); every other register keeps the method without weather.
+    ``class_scalars``: :func:`gas_class_scalars` over the whole run (``seasonal``: a gas register
+    without history takes its class and jurisdiction's median scalar); None computes them from
+    ``registers`` and the pairs given here.
+    ``balance_points``: :func:`weather_balance_points` over the whole run (the weather model's
+    pooled balance points); None chooses them among the registers given here.
     """
     regs = basic_registers(registers)
     if pairs is None:
@@ -89,8 +98,14 @@ def estimate_basic(
         pairs_m = resolve_turns(pairs_m, regs, rmacro)
         ambiguous = _ambiguous_exceptions(pairs_m)
     models, dd, filled = _models(
-        regs, reads, pairs, pairs_m, rmacro, run_date, period_end, method, temperature, caps
+        regs, reads, pairs, pairs_m, rmacro, run_date, period_end, method, temperature, caps, balance_points
     )
+    if method == "seasonal":
+        if class_scalars is None:
+            class_scalars = _class_medians(regs, pairs_m, run_date)
+        models = _with_class_scalars(models, regs, class_scalars)
+    else:
+        class_scalars = None
     jur = one_row_per_register(regs).select("meter_register_id", "jurisdiction")
     mean_shape = _mean_shapes(rmacro, models, dd, jur)
     days = _day_rows(regs, windows, pairs_m, rmacro, models, mean_shape, dd, jur, filled)
@@ -113,18 +128,7 @@ def estimate_basic(
         method="BASIC",
     )
     ebr = _estimated_reads(regs, pairs, rmacro, models, mean_shape, period_end, dd, jur)
-    no_hist = (
-        regs.join(models.filter(pl.col("model") == "NONE"), on="meter_register_id")
-        .select(
-            "account_id",
-            "meter_register_id",
-            pl.lit("NO_HISTORY").alias("code"),
-            pl.lit(
-                "basic register has no usable read pair; estimated at scalar 1 on the macro profile"
-            ).alias("detail"),
-        )
-        .cast(EXCEPTION_SCHEMA)  # type: ignore[arg-type]
-    )
+    no_hist = _no_history(regs, models, class_scalars)
     return usage, ebr, pl.concat([bad, ambiguous, no_hist])
 
 
@@ -139,17 +143,13 @@ def _models(
     method: Literal["scalar", "seasonal"],
     temperature: pl.DataFrame | None,
     caps: Caps | None,
+    balance_points: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None]:
     """(models, degree-day table, filled temperature) of :func:`estimate_basic`: scalar fits, the
     seasonal ones where they qualify, then the weather models (``seasonal`` with temperature)."""
     models = fit_registers(regs, pairs_m, run_date, "scalar")
     if method == "seasonal":
-        # the seasonal fit learns a register's own shape, so it uses only pairs of consecutive
-        # actual reads (an MDP-estimated read in between is skipped); scalar stays as SPEC writes it
-        actual_reads = reads.filter(pl.col("quality").is_in(ACTUAL_READ)) if reads.height else reads
-        fit_pairs = read_pairs(regs, actual_reads, caps)[0] if actual_reads.height else pairs
-        fit_pairs_m = resolve_turns(_with_pair_sums(fit_pairs, rmacro), regs, rmacro)
-        fit_pairs_m = fit_pairs_m.filter(~pl.col("ambiguous"))
+        fit_pairs_m = _fit_pairs(regs, reads, pairs, rmacro, caps)
         seasonal = fit_registers(regs, fit_pairs_m, run_date, "seasonal")
         models = pl.concat(
             [
@@ -161,21 +161,167 @@ def _models(
         )
     dd, wm, filled = None, None, None
     if method == "seasonal" and temperature is not None and temperature.height:
-        from tasks.domain.basic_weather import degree_day_table, fill_temperature, fit_weather_models
+        from tasks.domain.basic_weather import fit_weather_models
 
-        filled = fill_temperature(temperature)
-        reach = filled.group_by("jurisdiction").agg(pl.col("read_date").max().alias("_to"))
-        dd = degree_day_table(filled)
-        wregs = one_row_per_register(regs).join(reach, on="jurisdiction").filter(pl.col("_to") >= period_end)
-        wm = fit_weather_models(wregs, fit_pairs_m, dd, run_date)
+        wregs, dd, filled = _weather_inputs(regs, temperature, period_end)
+        wm = fit_weather_models(wregs, fit_pairs_m, dd, run_date, balance_points)
         # a register keeps its model without weather when that fits its pairs better (residual
         # mean square per degree of freedom, the same day-weighted pairs): the weather model wins
         # where the temperature explains the register better than its segment's shape does
         wm = wm.join(_model_mse(fit_pairs_m, models, run_date), on="meter_register_id", how="left").filter(
             pl.col("_mse").is_null() | (pl.col("w_mse") < pl.col("_mse"))
         )
-    models = _with_weather_models(models, wm)
-    return models, dd, filled
+    return _with_weather_models(models, wm), dd, filled
+
+
+def _fit_pairs(
+    regs: pl.DataFrame, reads: pl.DataFrame, pairs: pl.DataFrame, rmacro: KeyedMacro, caps: Caps | None
+) -> pl.DataFrame:
+    """The pairs the seasonal and weather fits learn from, with their macro sums and dial turns."""
+    # the seasonal fit learns a register's own shape, so it uses only pairs of consecutive
+    # actual reads (an MDP-estimated read in between is skipped); scalar stays as SPEC writes it
+    actual_reads = reads.filter(pl.col("quality").is_in(ACTUAL_READ)) if reads.height else reads
+    fit_pairs = read_pairs(regs, actual_reads, caps)[0] if actual_reads.height else pairs
+    fit_pairs_m = resolve_turns(_with_pair_sums(fit_pairs, rmacro), regs, rmacro)
+    return fit_pairs_m.filter(~pl.col("ambiguous"))
+
+
+def _weather_inputs(
+    regs: pl.DataFrame, temperature: pl.DataFrame, period_end: dt.date
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(the registers of jurisdictions whose temperature reaches period_end, one row each; the
+    degree-day table; the filled temperature)."""
+    from tasks.domain.basic_weather import degree_day_table, fill_temperature
+
+    filled = fill_temperature(temperature)
+    reach = filled.group_by("jurisdiction").agg(pl.col("read_date").max().alias("_to"))
+    wregs = one_row_per_register(regs).join(reach, on="jurisdiction").filter(pl.col("_to") >= period_end)
+    return wregs, degree_day_table(filled), filled
+
+
+def weather_balance_points(
+    registers: pl.DataFrame,
+    reads: pl.DataFrame,
+    macro: pl.DataFrame,
+    gas_macro: pl.DataFrame,
+    run_date: dt.date,
+    period_end: dt.date,
+    temperature: pl.DataFrame | None,
+    caps: Caps | None = None,
+) -> pl.DataFrame:
+    """The weather model's pooled balance points (tasks.domain.basic_weather.pooled_balance_points)
+    over every register given, from the same pairs ``seasonal`` fits on. The weather_balance_points
+    phase computes them once over all shards (dataset ``weather_balance_points``), so a register's
+    balance points, and its estimate, do not depend on the shard count."""
+    from tasks.domain.basic_weather import BALANCE_POINT_SCHEMA, pooled_balance_points
+
+    regs = basic_registers(registers)
+    if temperature is None or not temperature.height or not regs.height or not reads.height:
+        return pl.DataFrame(schema=BALANCE_POINT_SCHEMA)
+    rmacro = keyed_macro(regs, macro, gas_macro)
+    # all of read_pairs only when there is no actual read (then the fit uses every pair)
+    actual = reads.filter(pl.col("quality").is_in(ACTUAL_READ)).height
+    pairs = pl.DataFrame() if actual else read_pairs(regs, reads, caps)[0]
+    wregs, dd, _ = _weather_inputs(regs, temperature, period_end)
+    return pooled_balance_points(wregs, _fit_pairs(regs, reads, pairs, rmacro, caps), dd, run_date)
+
+
+def _no_history(regs: pl.DataFrame, models: pl.DataFrame, class_scalars: pl.DataFrame | None) -> pl.DataFrame:
+    """NO_HISTORY for every register without a usable read pair, saying which scalar it got."""
+    none = regs.join(models.filter(pl.col("model") == "NONE"), on="meter_register_id")
+    grp = ["customer_class", "jurisdiction"]
+    if class_scalars is not None and "customer_class" in none.columns:
+        none = none.join(
+            class_scalars.select(*grp, _cls=pl.lit(True)), on=grp, how="left", nulls_equal=True
+        ).with_columns(_cls=pl.col("_cls") & (pl.col("service_type") == "GAS"))
+    else:
+        none = none.with_columns(_cls=pl.lit(None, pl.Boolean))
+    return none.select(
+        "account_id",
+        "meter_register_id",
+        pl.lit("NO_HISTORY").alias("code"),
+        pl.when(pl.col("_cls").fill_null(False))
+        .then(
+            pl.lit(
+                "gas register has no usable read pair; estimated at its class and jurisdiction's median scalar on the gas shape"
+            )
+        )
+        .otherwise(
+            pl.lit("basic register has no usable read pair; estimated at scalar 1 on the macro profile")
+        )
+        .alias("detail"),
+    ).cast(EXCEPTION_SCHEMA)  # type: ignore[arg-type]
+
+
+MIN_CLASS_REGISTERS = 3  # gas registers with history of a class and jurisdiction for their median
+CLASS_SCALAR_SCHEMA = {
+    "customer_class": pl.String,
+    "jurisdiction": pl.String,
+    "scalar": pl.Float64,
+    "registers": pl.UInt32,
+}
+
+
+def gas_class_scalars(
+    registers: pl.DataFrame,
+    pairs: pl.DataFrame,
+    macro: pl.DataFrame,
+    gas_macro: pl.DataFrame,
+    run_date: dt.date,
+) -> pl.DataFrame:
+    """customer_class, jurisdiction, scalar, registers: the median micro-scalar s_r (SPEC §4.3, on
+    the read pairs with their dial turns resolved, as ``seasonal`` computes it) of the gas basic
+    registers with history, per class and jurisdiction with at least ``MIN_CLASS_REGISTERS`` such
+    registers. The gas_shape phase computes it once over every shard's registers and read pairs,
+    so the medians do not depend on the shard count (dataset ``gas_class_scalars``)."""
+    regs = basic_registers(registers).filter(pl.col("service_type") == "GAS")
+    if "customer_class" not in regs.columns or not regs.height or not pairs.width:
+        return pl.DataFrame(schema=CLASS_SCALAR_SCHEMA)
+    rmacro = keyed_macro(regs, macro, gas_macro)
+    gas_pairs = pairs.join(regs.select("meter_register_id").unique(), on="meter_register_id", how="semi")
+    return _class_medians(regs, resolve_turns(_with_pair_sums(gas_pairs, rmacro), regs, rmacro), run_date)
+
+
+def _class_medians(regs: pl.DataFrame, pairs_m: pl.DataFrame, run_date: dt.date) -> pl.DataFrame:
+    """:func:`gas_class_scalars` from the registers' pairs with their macro sums, turns resolved."""
+    gas = basic_registers(regs).filter(pl.col("service_type") == "GAS")
+    if "customer_class" not in gas.columns or not gas.height:
+        return pl.DataFrame(schema=CLASS_SCALAR_SCHEMA)
+    fits = fit_registers(gas, pairs_m, run_date, "scalar").filter(pl.col("model") != "NONE")
+    keys = one_row_per_register(gas).select("meter_register_id", "customer_class", "jurisdiction")
+    return (
+        fits.join(keys, on="meter_register_id")
+        .group_by("customer_class", "jurisdiction")
+        .agg(pl.col("scalar").median(), registers=pl.len())
+        .filter(pl.col("registers") >= MIN_CLASS_REGISTERS)
+        .cast(CLASS_SCALAR_SCHEMA)  # type: ignore[arg-type]
+        .sort("customer_class", "jurisdiction")
+    )
+
+
+def _with_class_scalars(
+    models: pl.DataFrame, regs: pl.DataFrame, class_scalars: pl.DataFrame
+) -> pl.DataFrame:
+    """A gas register without history (model NONE) gets its class and jurisdiction's median
+    scalar (:func:`gas_class_scalars`), else keeps 1. The gas shape is one per jurisdiction, the
+    average gas register of all classes, so scalar 1 made a new business customer a residential
+    one; the electricity macro profile is already its segment's (class and jurisdiction) average.
+    ``seasonal`` only: ``scalar`` keeps SPEC §4.3 as written (no history → s_r = 1)."""
+    if "customer_class" not in regs.columns:
+        return models
+    grp = ["customer_class", "jurisdiction"]
+    keys = one_row_per_register(regs).select("meter_register_id", "service_type", *grp)
+    none_gas = (pl.col("model") == "NONE") & (pl.col("service_type") == "GAS")
+    return (
+        models.join(keys, on="meter_register_id", how="left")
+        .join(class_scalars.select(*grp, _cls="scalar"), on=grp, how="left", nulls_equal=True)
+        .with_columns(
+            scalar=pl.when(none_gas)
+            .then(pl.col("_cls").fill_null(pl.col("scalar")))
+            .otherwise(pl.col("scalar"))
+        )
+        .drop("service_type", *grp, "_cls")
+    )
 
 
 def _mean_shapes(

@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from tasks.domain.basic_pairs import basic_registers
+from tasks.domain.basic_pairs import basic_registers, recency_weight
 from tasks.domain.profiles import one_row_per_register
 
 SCALAR_WINDOW_DAYS = 365
@@ -44,12 +44,13 @@ def _moments(registers: pl.DataFrame, pairs_m: pl.DataFrame, run_date: dt.date) 
     """Per basic register (and service_type): the recent window's sums (c_r, m_r, d_r), all usable
     pairs' sums (c_a, m_a, d_a, n) and the day-weighted moments of the pairs' daily B, W, Wh, y."""
     usable = pairs_m.filter(pl.col("sum_m").is_not_null() & (pl.col("sum_m") > 0))
+    usable = usable.with_columns(_rw=recency_weight(run_date))
     recent = usable.filter(pl.col("end") > run_date - dt.timedelta(days=SCALAR_WINDOW_DAYS))
     win = recent.group_by("meter_register_id").agg(
         c_r=pl.col("consumption").sum(), m_r=pl.col("sum_m").sum(), d_r=pl.col("days").sum()
     )
     # features are the pairs' daily means of B, W and Wh; weights = days (CalTRACK billing style)
-    wt = pl.col("days").cast(pl.Float64)
+    wt = pl.col("days").cast(pl.Float64) * pl.col("_rw")
     fb, fw, fh = (pl.col(c) / pl.col("days") for c in ("sum_b", "sum_w", "sum_wh"))
     y = pl.col("consumption") / pl.col("days")
     alls = usable.group_by("meter_register_id").agg(
@@ -223,6 +224,7 @@ def _model_mse(pairs_m: pl.DataFrame, models: pl.DataFrame, run_date: dt.date) -
     p = p.filter(pl.col("sum_m").is_not_null()).with_columns(
         [pl.lit(None, pl.Float64).alias(c) for c in ("beta_h", "beta_c", "sum_hdd", "sum_cdd")]
     )
+    p = p.with_columns(_rw=recency_weight(run_date))
     fit = _range_shape() / pl.col("days")
     k = (
         pl.when(pl.col("model") == "SEASONAL")
@@ -230,7 +232,9 @@ def _model_mse(pairs_m: pl.DataFrame, models: pl.DataFrame, run_date: dt.date) -
         .otherwise(1)
     )
     return (
-        p.with_columns(_r=pl.col("days") * (pl.col("consumption") / pl.col("days") - fit) ** 2, _k=k)
+        p.with_columns(
+            _r=pl.col("_rw") * pl.col("days") * (pl.col("consumption") / pl.col("days") - fit) ** 2, _k=k
+        )
         .group_by("meter_register_id")
         .agg(_sse=pl.col("_r").sum(), _n=pl.len(), _k=pl.col("_k").first())
         .select(

@@ -3,6 +3,8 @@ negative difference, bad and implausible reads skipped (method: tasks.domain.bas
 
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
 
 from tasks.domain.exceptions import BAD_READ, IMPLAUSIBLE_VALUE
@@ -12,6 +14,25 @@ from tasks.domain.profiles import one_row_per_register
 
 IMPLAUSIBLE_FACTOR = 10.0
 ACTUAL_READ = ("A", "S", "F")
+
+
+# half-life in days of a read pair's weight in the seasonal and weather fits of a register, by
+# the age of the pair's end at the run date (None: every pair weighs its days). A site's use drifts
+# (growth, a new appliance, fewer staff): the latest pairs tell its present level best. 180 days
+# (quarterly pairs: the latest weighs ~2.8x the one a year older) was chosen on the development
+# portfolios among 90, 180 and none (docs/ACCURACY.md)
+RECENCY_HALF_LIFE_DAYS: float | None = 180.0
+
+
+def recency_weight(run_date: dt.date) -> pl.Expr:
+    """A pair's weight relative to the register's other pairs (mean 1 over the frame's pairs of the
+    register): 0.5 ** (age / half-life), age = days from the pair's end to ``run_date``."""
+    h = RECENCY_HALF_LIFE_DAYS
+    if h is None:
+        return pl.lit(1.0)
+    age = (pl.lit(run_date) - pl.col("end")).dt.total_days().cast(pl.Float64)
+    r = pl.lit(0.5).pow(age / h)
+    return r / r.mean().over("meter_register_id")
 
 
 def basic_registers(registers: pl.DataFrame) -> pl.DataFrame:

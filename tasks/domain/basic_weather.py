@@ -28,6 +28,8 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
+from tasks.domain.basic_pairs import recency_weight
+
 HEAT_BPS = tuple(float(b) for b in range(10, 23))  # °C
 COOL_BPS = tuple(float(b) for b in range(16, 29))
 POOLED_BALANCE_POINTS = True  # balance points per population, slopes per register (see fit_weather_models)
@@ -50,6 +52,15 @@ MODEL_SCHEMA = {
     "adj_r2": pl.Float64,
     "w_pairs": pl.Int64,
     "w_mse": pl.Float64,  # Σ days·(daily use − fit)² / (pairs − parameters): comparable across models
+}
+BALANCE_POINT_SCHEMA = {  # the pooled balance points of a population and model kind
+    "jurisdiction": pl.String,
+    "service_type": pl.String,
+    "customer_class": pl.String,  # "" when the registers have no customer_class
+    "wmodel": pl.String,
+    "h_bp": pl.Float64,  # null for COOL
+    "c_bp": pl.Float64,  # null for HEAT
+    "registers": pl.UInt32,  # registers whose candidate at these points counted
 }
 
 
@@ -135,13 +146,47 @@ def _pair_features(pairs: pl.DataFrame, dd: pl.DataFrame, kind: str, bps: tuple[
 
 
 def fit_weather_models(
-    registers: pl.DataFrame, pairs_m: pl.DataFrame, dd: pl.DataFrame, run_date: dt.date
+    registers: pl.DataFrame,
+    pairs_m: pl.DataFrame,
+    dd: pl.DataFrame,
+    run_date: dt.date,
+    balance_points: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Per register with a qualifying weather model (``MODEL_SCHEMA``); registers without one are
     absent. ``registers``: meter_register_id, service_type, jurisdiction (one row per register);
     ``pairs_m``: the register's pairs of consecutive actual reads with start, end, days,
     consumption and sum_b (tasks.domain.basic_estimate._with_pair_sums); ``dd``:
-    :func:`degree_day_table`. Pairs ending on or after ``run_date`` are not used."""
+    :func:`degree_day_table`. Pairs ending on or after ``run_date`` are not used.
+    ``balance_points``: :func:`pooled_balance_points` over the whole run (every shard's registers);
+    None chooses them among ``registers``."""
+    res, regs = _solved_candidates(registers, pairs_m, dd, run_date)
+    if res is None:
+        return pl.DataFrame(schema=MODEL_SCHEMA)
+    if POOLED_BALANCE_POINTS:
+        if balance_points is None:
+            balance_points = _choose(_pool_totals(res, regs))
+        res = _at_pooled_balance_points(res, regs, balance_points)
+    return _best(res)
+
+
+def pooled_balance_points(
+    registers: pl.DataFrame, pairs_m: pl.DataFrame, dd: pl.DataFrame, run_date: dt.date
+) -> pl.DataFrame:
+    """The balance points of each population (``BALANCE_POINT_SCHEMA``): per jurisdiction, fuel,
+    customer class and model kind, the candidate with the smallest total relative residual over
+    ``registers`` (arguments as :func:`fit_weather_models`). The criterion is a sum over registers,
+    so the choice over all registers at once does not depend on how they are sharded."""
+    res, regs = _solved_candidates(registers, pairs_m, dd, run_date)
+    if res is None:
+        return pl.DataFrame(schema=BALANCE_POINT_SCHEMA)
+    return _choose(_pool_totals(res, regs))
+
+
+def _solved_candidates(
+    registers: pl.DataFrame, pairs_m: pl.DataFrame, dd: pl.DataFrame, run_date: dt.date
+) -> tuple[pl.DataFrame | None, pl.DataFrame]:
+    """(every candidate of every register solved (:func:`_solved`) or None, the registers'
+    jurisdiction, service_type, _class)."""
     regs = registers.select(
         "meter_register_id",
         "service_type",
@@ -153,23 +198,22 @@ def fit_weather_models(
             (pl.col("days") > 0) & (pl.col("end") < run_date) & pl.col("consumption").is_not_null()
         )
         .join(regs, on="meter_register_id")
+        .with_columns(_rw=recency_weight(run_date))
         .with_columns(
             _first=pl.col("start") + pl.duration(days=1),
             _y=pl.col("consumption") / pl.col("days"),
             _b=(pl.coalesce("sum_b", pl.col("days").cast(pl.Float64)) / pl.col("days")),
-            _w=pl.col("days").cast(pl.Float64),
+            _d=pl.col("days").cast(pl.Float64),
+            _w=pl.col("days").cast(pl.Float64) * pl.col("_rw"),
         )
         .with_row_index("_pid")
     )
     if p.height == 0 or dd.height == 0:
-        return pl.DataFrame(schema=MODEL_SCHEMA)
+        return None, regs
     sums = _normal_sums(_candidates(p, dd))
     if sums.height == 0:
-        return pl.DataFrame(schema=MODEL_SCHEMA)
-    res = _solved(sums)
-    if POOLED_BALANCE_POINTS:
-        res = _at_pooled_balance_points(res, regs)
-    return _best(res)
+        return None, regs
+    return _solved(sums), regs
 
 
 def _candidates(p: pl.DataFrame, dd: pl.DataFrame) -> pl.DataFrame:
@@ -177,12 +221,12 @@ def _candidates(p: pl.DataFrame, dd: pl.DataFrame) -> pl.DataFrame:
     with the pair's mean degree days at those balance points."""
     fh = _pair_features(p, dd, "H", HEAT_BPS).rename({"_s": "_h"})
     fc = _pair_features(p, dd, "C", COOL_BPS).rename({"_s": "_c"})
-    days = p.select("_pid", "_w")
+    days = p.select("_pid", "_d")
     fh = fh.join(days, on="_pid").select(
-        "_pid", pl.col("_bp").alias("h_bp"), (pl.col("_h") / pl.col("_w")).alias("_h")
+        "_pid", pl.col("_bp").alias("h_bp"), (pl.col("_h") / pl.col("_d")).alias("_h")
     )
     fc = fc.join(days, on="_pid").select(
-        "_pid", pl.col("_bp").alias("c_bp"), (pl.col("_c") / pl.col("_w")).alias("_c")
+        "_pid", pl.col("_bp").alias("c_bp"), (pl.col("_c") / pl.col("_d")).alias("_c")
     )
     base = p.select("_pid", "meter_register_id", "service_type", "_y", "_b", "_w")
     # candidates: HEAT (h_bp, c_bp null), COOL, BOTH (h_bp <= c_bp); one row per pair and candidate
@@ -283,26 +327,52 @@ def _solved(sums: pl.DataFrame) -> pl.DataFrame:
     return res
 
 
-def _at_pooled_balance_points(res: pl.DataFrame, regs: pl.DataFrame) -> pl.DataFrame:
-    """The candidates at their population's balance points only (per model kind)."""
-    # the balance points of a population (jurisdiction, fuel, customer class): per model kind,
-    # the candidate with the smallest total relative residual over its registers; each register
-    # then only chooses between the kinds at those points (3-7 quarterly pairs cannot tell a
-    # register's own balance point from noise: its October, near the balance point, moves with it)
+def _pool_totals(res: pl.DataFrame, regs: pl.DataFrame) -> pl.DataFrame:
+    """Per population (jurisdiction, fuel, customer class) and candidate (model kind, balance
+    points): the total relative residual over its registers, _tot, and their number, _n."""
+    return (
+        res.filter(pl.col("_rsse").is_not_nan())
+        .join(
+            regs.select("meter_register_id", "jurisdiction", "service_type", "_class"), on="meter_register_id"
+        )
+        .group_by("jurisdiction", "service_type", "_class", "wmodel", "h_bp", "c_bp")
+        .agg(pl.col("_rsse").sum().alias("_tot"), pl.len().alias("_n"))
+    )
+
+
+def _choose(totals: pl.DataFrame) -> pl.DataFrame:
+    """Per population and model kind the candidate with the smallest total (ties: the lower
+    balance points) — ``BALANCE_POINT_SCHEMA``."""
+    key = ["jurisdiction", "service_type", "_class", "wmodel"]
+    return (
+        totals.sort(*key, "_tot", "h_bp", "c_bp", nulls_last=True)
+        .unique(key, keep="first", maintain_order=True)
+        .select(
+            "jurisdiction",
+            "service_type",
+            pl.col("_class").alias("customer_class"),
+            "wmodel",
+            "h_bp",
+            "c_bp",
+            pl.col("_n").alias("registers"),
+        )
+        .cast(BALANCE_POINT_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+def _at_pooled_balance_points(res: pl.DataFrame, regs: pl.DataFrame, chosen: pl.DataFrame) -> pl.DataFrame:
+    """The candidates at their population's balance points only (per model kind, ``chosen``:
+    :func:`_choose`). 3-7 quarterly pairs cannot tell a register's own balance point from noise
+    (its October, near the balance point, moves with it), so the balance points are pooled per
+    population (jurisdiction, fuel, customer class) and each register only chooses between the
+    model kinds at those points."""
+    key = ["jurisdiction", "service_type", "_class", "wmodel", "h_bp", "c_bp"]
     grp = res.join(
         regs.select("meter_register_id", "jurisdiction", "service_type", "_class"), on="meter_register_id"
     )
-    pooled = (
-        grp.filter(pl.col("_rsse").is_not_nan())
-        .group_by("jurisdiction", "service_type", "_class", "wmodel", "h_bp", "c_bp")
-        .agg(pl.col("_rsse").sum().alias("_tot"), pl.len().alias("_n"))
-        .sort("jurisdiction", "service_type", "_class", "wmodel", "_tot", "h_bp", "c_bp", nulls_last=True)
-        .unique(["jurisdiction", "service_type", "_class", "wmodel"], keep="first", maintain_order=True)
-        .select("jurisdiction", "service_type", "_class", "wmodel", "h_bp", "c_bp")
-    )
     return grp.join(
-        pooled,
-        on=["jurisdiction", "service_type", "_class", "wmodel", "h_bp", "c_bp"],
+        chosen.select(*key[:2], pl.col("customer_class").alias("_class"), *key[3:]),
+        on=key,
         how="semi",
         nulls_equal=True,
     ).drop("jurisdiction", "service_type", "_class")

@@ -16,7 +16,7 @@ from tests.flows.conftest import R, output_digests, output_rows, phase_of, run_m
 pytestmark = pytest.mark.usefixtures("harness")
 
 SHARDS = 4
-TASK_RUNS = len(tasks(PHASES, SHARDS))  # 13 run-once phases + 6 per-shard phases x 4 = 37
+TASK_RUNS = len(tasks(PHASES, SHARDS))  # 14 run-once phases + 6 per-shard phases x 4 = 38
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +31,11 @@ def clean(loaded: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_graph_has_the_expected_task_runs():
-    # 19 phases (engine_lines runs, and returns no rows, when the external engine is off);
+    # 20 phases (engine_lines runs, and returns no rows, when the external engine is off);
     # profiles_partial, read_pairs, scalars, basic_estimates, interval_estimates, rating per shard
     per_shard = [p.name for p in PHASES if p.per_shard]
-    assert len(per_shard) == 6 and len(PHASES) == 19
-    assert TASK_RUNS == 13 + 6 * SHARDS == 37
+    assert len(per_shard) == 6 and len(PHASES) == 20
+    assert TASK_RUNS == 14 + 6 * SHARDS == 38
 
 
 def test_first_run_computes_every_task_and_a_rerun_is_all_cache_hits(clean):

@@ -9,11 +9,14 @@ import math
 import polars as pl
 import pytest
 
+from tasks.domain import basic_pairs
 from tasks.domain.basic_estimate import (
     _ambiguous_exceptions,
+    _with_class_scalars,
     _with_pair_sums,
     estimate_basic,
     fit_registers,
+    gas_class_scalars,
     read_pairs,
     register_macro,
     resolve_turns,
@@ -273,12 +276,14 @@ def test_scalar_keeps_the_spec_rollover_rule() -> None:
     assert pairs["consumption"].to_list() == [30_000.0, 90_000.0, 5_000.0, 30_000.0]
 
 
-def test_register_flatter_than_its_segment_keeps_its_base_load() -> None:
+def test_register_flatter_than_its_segment_keeps_its_base_load(monkeypatch: pytest.MonkeyPatch) -> None:
     # macro: 10/day with a weather part W = 20/day on days 101-200 (B = 1 every day). The register
     # uses 60/day, but 50/day on days 101-200 (less when its segment uses more): a + b·W gives
     # b = -0.5 < 0, so the one-component fit alpha = Σ w·B·y / Σ w·B² = its mean daily use is
     # used: (300·60 - 100·10) / 300 = 56.667. A read closes its day (SPEC §4.3): index of day d =
-    # 60·d - 10·(days of 101-200 up to d), e.g. day 120: 7 200 - 10·20 = 7 000.
+    # 60·d - 10·(days of 101-200 up to d), e.g. day 120: 7 200 - 10·20 = 7 000. Pairs weigh their
+    # days only (no recency weighting: that rule has its own test below).
+    monkeypatch.setattr(basic_pairs, "RECENCY_HALF_LIFE_DAYS", None)
     regs = _regs()
     macro = _macro([30.0 if 101 <= i <= 200 else 10.0 for i in range(400)])
     rm = register_macro(regs, macro, NO_GAS)
@@ -289,7 +294,9 @@ def test_register_flatter_than_its_segment_keeps_its_base_load() -> None:
     assert (fit["alpha"], fit["beta"], fit["gamma"]) == pytest.approx((17_000 / 300, 0.0, 0.0))
 
 
-def test_few_pairs_shrink_the_weather_coefficient_towards_the_segments_shape() -> None:
+def test_few_pairs_shrink_the_weather_coefficient_towards_the_segments_shape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # macro: 10/day, 30/day on days 101-200 (W = 20 there, else 0; B = 1 every day). Three 60-day
     # pairs covering days 1-60, 61-120 and 121-180 (a read closes its day, SPEC §4.3) with mean W
     # 0, 20·20/60 = 20/3 and 20; the register truly uses 160/3 + 2.5·W:
@@ -299,6 +306,8 @@ def test_few_pairs_shrink_the_weather_coefficient_towards_the_segments_shape() -
     # = 60·(400/9 + 400) − 1 600² / 180 = 12 444.4; the prior: lam = S / 3 (one pair among three,
     # SHRINK_PAIRS = 1) + 0.1 (WEATHER_PRIOR) × (mean M = 3 400 / 180)². beta = (S·2.5 + lam·4) /
     # (S + lam) = 2.8774, alpha = (Σ c − beta·Σ days·W) / Σ days = (13 600 − 1 600·beta) / 180 = 49.98.
+    # Pairs weigh their days only (no recency weighting: that rule has its own test below).
+    monkeypatch.setattr(basic_pairs, "RECENCY_HALF_LIFE_DAYS", None)
     big_s = 60 * (400 / 9 + 400) - 1600**2 / 180
     lam = big_s / 3 + 0.1 * (3400 / 180) ** 2
     beta = (big_s * 2.5 + lam * 4) / (big_s + lam)
@@ -320,3 +329,164 @@ def test_few_pairs_shrink_the_weather_coefficient_towards_the_segments_shape() -
     values = dict(zip(usage["read_date"].to_list(), (v[0] for v in usage["values"]), strict=True))
     assert sum(values[day(d)] for d in range(61, 121)) == pytest.approx(4_200.0, rel=1e-9)
     assert values[day(205)] == pytest.approx(alpha, rel=1e-9)
+
+
+def test_recency_weight_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    # half-life 180 days, run date day 400; pairs ending on days 400, 220 and 40 are 0, 180 and
+    # 360 days old: 0.5^(age/180) = 1, 0.5, 0.25, mean 1.75/3 -> weights relative to the mean
+    # 1/0.58333 = 1.7143, 0.8571, 0.4286 (a second register with one pair weighs 1)
+    monkeypatch.setattr(basic_pairs, "RECENCY_HALF_LIFE_DAYS", 180.0)
+    f = pl.DataFrame({"meter_register_id": [1, 1, 1, 2], "end": [day(400), day(220), day(40), day(100)]})
+    got = f.select(basic_pairs.recency_weight(day(400)))["literal"].to_list()
+    assert [round(v, 4) for v in got] == [1.7143, 0.8571, 0.4286, 1.0]
+    monkeypatch.setattr(basic_pairs, "RECENCY_HALF_LIFE_DAYS", None)
+    assert f.select(basic_pairs.recency_weight(day(400))).to_series().to_list() == [1.0]
+
+
+def test_a_level_step_in_the_last_pair_weighs_by_recency(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the flatter-register case above (macro 10/day, 30/day on days 101-200; B = 1), but the site
+    # steps up to 90/day in its last pair (days 241-300: 5 400). Pairs' daily use y = 60, 56.667,
+    # 50, 56.667, 90; the unshrunk slope on W is < 0, so the one-component fit alpha = Σ w·y / Σ w
+    # (w = days × recency weight; equal days). Without recency: 18 800 / 300 = 62.667. With a
+    # half-life of 180 days at run date day 301 the pairs (ending 60 … 300) are 241, 181, 121, 61
+    # and 1 days old: 0.5^(age/180) = 0.39531, 0.49808, 0.62754, 0.79068, 0.99616 (Σ 3.30777);
+    # Σ r·y = 23.7186 + 28.2245 + 31.3770 + 44.8052 + 89.6544 = 217.7797 -> alpha = 65.84: the
+    # estimate leans towards the latest level.
+    regs = _regs()
+    macro = _macro([30.0 if 101 <= i <= 200 else 10.0 for i in range(400)])
+    rm = register_macro(regs, macro, NO_GAS)
+    reads = [(0, 0), (60, 3_600), (120, 7_000), (180, 10_000), (240, 13_400), (300, 18_800)]
+    pairs, _ = read_pairs(regs, _reads(reads))
+    pm = _with_pair_sums(pairs, rm)
+    monkeypatch.setattr(basic_pairs, "RECENCY_HALF_LIFE_DAYS", None)
+    flat = fit_registers(regs, pm, day(301), "seasonal").to_dicts()[0]
+    assert (flat["components"], round(flat["alpha"], 3)) == (1, 62.667)
+    monkeypatch.setattr(basic_pairs, "RECENCY_HALF_LIFE_DAYS", 180.0)
+    fit = fit_registers(regs, pm, day(301), "seasonal").to_dicts()[0]
+    assert (fit["model"], fit["components"], round(fit["alpha"], 2)) == ("SEASONAL", 1, 65.84)
+
+
+GAS_IDS = [1, 2, 3, 4, 5, 6, 7]
+GAS_CLASSES = ["BUS"] * 4 + ["RES"] * 3
+# index after 100 days of a flat gas shape M = 1/day: s_r = index ÷ 100 (None: no reads)
+GAS_INDEX = [200, 400, 1000, None, 300, 500, None]
+
+
+def _gas_case() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(registers, reads, windows, gas macro): seven SA gas registers, flat gas shape 1/day."""
+    n = len(GAS_IDS)
+    regs = pl.concat([_regs()] * n).with_columns(
+        meter_register_id=pl.Series(GAS_IDS),
+        account_id=pl.Series([10 + i for i in GAS_IDS]),
+        nmi=pl.Series([f"N{i}" for i in GAS_IDS]),
+        service_type=pl.lit("GAS"),
+        unit=pl.lit("MJ"),
+        customer_class=pl.Series(GAS_CLASSES),
+        jurisdiction=pl.lit("SA"),
+    )
+    with_reads = [(i, v) for i, v in zip(GAS_IDS, GAS_INDEX, strict=True) if v is not None]
+    reads = pl.DataFrame(
+        {
+            "meter_register_id": [i for i, _ in with_reads for _ in (0, 1)],
+            "read_date": [day(d) for _ in with_reads for d in (0, 100)],
+            "index_value": [float(x) for _, v in with_reads for x in (0, v)],
+            "quality": ["A"] * (2 * len(with_reads)),
+        }
+    )
+    windows = pl.DataFrame(
+        {
+            "account_id": [10 + i for i in GAS_IDS],
+            "unbilled_from": [day(110)] * n,
+            "unbilled_to": [day(110)] * n,
+        }
+    )
+    gas = pl.DataFrame(
+        {"jurisdiction": "SA", "read_date": [day(i) for i in range(130)], "daily": 1.0, "w": 0.0, "wh": 0.0}
+    )
+    return regs, reads, windows, gas
+
+
+def _day_110(regs, reads, windows, gas, method="seasonal", class_scalars=None) -> dict[int, float]:  # noqa: ANN001
+    usage, _, _ = estimate_basic(
+        regs,
+        windows,
+        reads,
+        _macro([1.0] * 130),
+        gas,
+        day(120),
+        day(119),
+        method,
+        class_scalars=class_scalars,
+    )
+    return {r["meter_register_id"]: r["values"][0] for r in usage.to_dicts()}
+
+
+def test_gas_class_scalars_are_the_median_over_every_register_given() -> None:
+    # s_r = index after 100 days ÷ Σ M (100): BUS 2, 4, 10 → median 4 over 3 registers; RES has
+    # only 2 registers with history (3, 5): fewer than MIN_CLASS_REGISTERS = 3, no median
+    regs, reads, _, gas = _gas_case()
+    pairs, _ = read_pairs(regs, reads)
+    got = gas_class_scalars(regs, pairs, _macro([1.0] * 130), gas, day(120))
+    assert got.rows() == [("BUS", "SA", 4.0, 3)]
+
+
+def test_a_new_gas_register_gets_the_same_estimate_whatever_the_shard_count() -> None:
+    # register 4 (BUS, SA, no reads) on day 110: the class median 4 × M (1) = 4.0 with one shard;
+    # split into shard A (1, 4, 5, 7) and shard B (2, 3, 6), shard A's estimate with the medians
+    # over all shards (the gas_shape phase's gas_class_scalars) is 4.0 too; with the medians of
+    # its own shard only it would be 1.0 (one BUS register with history, fewer than 3). Register
+    # 7 (RES, no reads) keeps 1.0: RES has no median (2 registers with history)
+    regs, reads, windows, gas = _gas_case()
+    whole = _day_110(regs, reads, windows, gas)
+    assert (whole[4], whole[7]) == (pytest.approx(4.0), pytest.approx(1.0))
+    cs = gas_class_scalars(regs, read_pairs(regs, reads)[0], _macro([1.0] * 130), gas, day(120))
+    shard_a = regs.filter(pl.col("meter_register_id").is_in([1, 4, 5, 7]))
+    assert _day_110(shard_a, reads, windows, gas, class_scalars=cs)[4] == pytest.approx(4.0)
+    assert _day_110(shard_a, reads, windows, gas)[4] == pytest.approx(1.0)
+    # the register with history is estimated on its own scalar: register 1, 2 × 1 = 2.0
+    assert whole[1] == pytest.approx(2.0)
+
+
+def test_scalar_method_keeps_spec_scalar_one_for_a_new_gas_register() -> None:
+    # SPEC §4.3 as written: no usable history → s_r = 1, so 1 × M(110) = 1.0 even with a class
+    # median of 4 given; NO_HISTORY says scalar 1. Under seasonal NO_HISTORY names the median.
+    regs, reads, windows, gas = _gas_case()
+    cs = gas_class_scalars(regs, read_pairs(regs, reads)[0], _macro([1.0] * 130), gas, day(120))
+    assert _day_110(regs, reads, windows, gas, "scalar", cs)[4] == pytest.approx(1.0)
+    for method, words in (("scalar", "scalar 1"), ("seasonal", "median scalar")):
+        _, _, exc = estimate_basic(
+            regs, windows, reads, _macro([1.0] * 130), gas, day(120), day(119), method, class_scalars=cs
+        )
+        detail = exc.filter(pl.col("meter_register_id") == 4)["detail"].to_list()
+        assert len(detail) == 1 and words in detail[0]
+
+
+def test_gas_register_without_history_takes_its_class_median_scalar() -> None:
+    # the gas shape is one per jurisdiction (all classes): a new business gas register at scalar 1
+    # would be estimated as the average gas register, mostly residential. The class medians (BUS,
+    # SA: 4; no RES median) give register 4 (BUS, SA, no history) 4; register 5 (RES, SA, no
+    # history) keeps 1; register 8 (electricity, no history) keeps 1: its macro profile is
+    # already its segment's average register.
+    ids = [1, 2, 3, 4, 5, 6, 7, 8]
+    regs = pl.DataFrame(
+        {
+            "meter_register_id": ids,
+            "account_id": [10 + i for i in ids],
+            "service_type": ["GAS"] * 7 + ["ELECTRICITY"],
+            "customer_class": ["BUS"] * 4 + ["RES"] * 3 + ["BUS"],
+            "jurisdiction": ["SA"] * 8,
+        }
+    )
+    models = pl.DataFrame(
+        {
+            "meter_register_id": ids,
+            "model": ["SEASONAL", "SCALAR", "WEATHER", "NONE", "NONE", "SCALAR", "SCALAR", "NONE"],
+            "scalar": [2.0, 4.0, 10.0, 1.0, 1.0, 3.0, 5.0, 1.0],
+        }
+    )
+    medians = pl.DataFrame(
+        {"customer_class": ["BUS"], "jurisdiction": ["SA"], "scalar": [4.0], "registers": [3]}
+    )
+    got = _with_class_scalars(models, regs, medians)
+    assert got.columns == models.columns
+    assert got["scalar"].to_list() == [2.0, 4.0, 10.0, 4.0, 1.0, 3.0, 5.0, 1.0]

@@ -7,11 +7,18 @@ import math
 import polars as pl
 import pytest
 
-from tasks.domain.basic_estimate import _with_pair_sums, estimate_basic, read_pairs, register_macro
+from tasks.domain.basic_estimate import (
+    _with_pair_sums,
+    estimate_basic,
+    read_pairs,
+    register_macro,
+    weather_balance_points,
+)
 from tasks.domain.basic_weather import (
     degree_day_table,
     fill_temperature,
     fit_weather_models,
+    pooled_balance_points,
     range_dd,
     t_critical,
 )
@@ -131,3 +138,86 @@ def test_cooling_only_register_is_estimated_from_its_cooling_degree_days() -> No
     )
     assert ebr["method"].to_list() == ["WEATHER"]
     assert [v[0] for v in usage["values"]] == pytest.approx(use[391:400], abs=1e-6)
+
+
+# three NSW electricity RES registers (one population) read every 30 days: 1 and 2 use
+# 5 + 2·HDD_16 a day, 3 uses 100 + 0.2·HDD_18
+POP_USE = {
+    1: lambda t: 5 + 2 * max(0.0, 16 - t),
+    2: lambda t: 5 + 2 * max(0.0, 16 - t),
+    3: lambda t: 100 + 0.2 * max(0.0, 18 - t),
+}
+
+
+def _population() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[int, list[float]]]:
+    """(registers, reads, temperature, true daily use per register) of ``POP_USE``."""
+    regs = pl.concat(
+        [
+            _regs().with_columns(
+                meter_register_id=pl.lit(i, pl.Int64),
+                account_id=pl.lit(10 + i, pl.Int64),
+                nmi=pl.lit(f"N{i}"),
+            )
+            for i in POP_USE
+        ]
+    )
+    reads, uses = [], {}
+    for i, true in POP_USE.items():
+        temp, uses[i], rows = _case(true)
+        reads.append(_reads(rows).with_columns(meter_register_id=pl.lit(i, pl.Int64)))
+    return regs, pl.concat(reads), temp, uses
+
+
+def _heat_bp(chosen: pl.DataFrame) -> list[float]:
+    return chosen.filter(pl.col("wmodel") == "HEAT")["h_bp"].to_list()
+
+
+def test_pooled_balance_points_are_chosen_over_every_shard() -> None:
+    # the pooled heating balance point minimises the population's total relative residual. At 16
+    # registers 1 and 2 fit exactly (residual 0) and register 3 leaves a tiny one (its use varies by
+    # a few % around 100); at 18 register 3 fits exactly but 1 and 2 (use varying 5 … ~25) leave a
+    # large one each: 16 over all three. Shard B = {3} alone would choose 18 (its exact fit).
+    regs, reads, temp, use = _population()
+    macro = _macro([10.0] * 420)
+    pm = _with_pair_sums(read_pairs(regs, reads)[0], register_macro(regs, macro, NO_GAS))
+    dd = degree_day_table(fill_temperature(temp))
+    shard_a, shard_b = (regs.filter(pl.col("meter_register_id").is_in(ids)) for ids in ([1, 2], [3]))
+    assert _heat_bp(pooled_balance_points(regs, pm, dd, day(400))) == [16.0]
+    assert _heat_bp(pooled_balance_points(shard_b, pm, dd, day(400))) == [18.0]
+    # the balance points over all registers (what the balance_points phase writes) from the reads
+    chosen = weather_balance_points(regs, reads, macro, NO_GAS, day(396), day(395), temp)
+    assert chosen.filter(pl.col("wmodel") == "HEAT").select("customer_class", "h_bp", "registers").rows() == [
+        ("RES", 16.0, 3)
+    ]
+    # register 3 in shard B: at the shard's own 18 it is fitted exactly (0.2 per HDD_18); at the
+    # population's 16 it gets a slope on HDD_16 instead, as with one shard
+    own = fit_weather_models(shard_b, pm, dd, day(400)).row(0, named=True)
+    assert (own["h_bp"], own["beta_h"]) == (18.0, pytest.approx(0.2, abs=1e-9))
+    pooled = fit_weather_models(shard_b, pm, dd, day(400), chosen).row(0, named=True)
+    whole = fit_weather_models(regs, pm, dd, day(400)).filter(pl.col("meter_register_id") == 3)
+    assert pooled == whole.row(0, named=True) and pooled["h_bp"] == 16.0
+    # the estimates: one shard == shards {1, 2} and {3} given the balance points over both; shard
+    # B alone would estimate register 3 at its true use (18), not as one shard does
+    windows = pl.DataFrame({"account_id": [11, 12, 13], "unbilled_from": day(392), "unbilled_to": day(395)})
+
+    def usage(r: pl.DataFrame, bp: pl.DataFrame | None = None) -> pl.DataFrame:
+        u, _, _ = estimate_basic(
+            r,
+            windows,
+            reads,
+            macro,
+            NO_GAS,
+            day(396),
+            day(395),
+            "seasonal",
+            temperature=temp,
+            balance_points=bp,
+        )
+        return u.select("meter_register_id", "read_date", "values").sort("meter_register_id", "read_date")
+
+    one = usage(regs)
+    two = pl.concat([usage(shard_a, chosen), usage(shard_b, chosen)])
+    assert one.equals(two)
+    alone = usage(shard_b)
+    assert [v[0] for v in alone["values"]] == pytest.approx(use[3][392:396], abs=1e-6)
+    assert not alone.equals(one.filter(pl.col("meter_register_id") == 3))

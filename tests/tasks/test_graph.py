@@ -24,6 +24,12 @@ def test_dependencies_are_the_writers_of_what_a_phase_reads():
     assert deps["rating"] == ("extract", "windows", "basic_estimates", "interval_estimates", "engine_lines")
     assert deps["engine_lines"] == ("windows",)
     assert deps["gas_shape"] == ("extract", "segments", "read_pairs")
+    # every basic_estimates shard waits for the run-once gas_shape (all shards' class medians) and
+    # balance_points (all shards' pooled balance points of the weather model)
+    assert deps["balance_points"] == ("extract", "segments", "gas_shape")
+    assert deps["basic_estimates"] == (
+        "extract", "windows", "segments", "read_pairs", "gas_shape", "balance_points"
+    )  # fmt: skip
     assert deps["report"] == ("prepare", "validation", "comparison")
     # validation reads no output of prepare: it may run beside the accrual's last phases
     assert "prepare" not in deps["validation"] and "export" not in deps["validation"]
@@ -35,7 +41,8 @@ def test_dependencies_are_the_writers_of_what_a_phase_reads():
 
 def test_tasks_wait_for_their_own_shard_or_for_every_shard():
     graph = tasks(PHASES, shards=2)
-    assert len(graph) == 13 + 6 * 2  # 13 run-once phases, 6 per shard
+    assert len(graph) == 14 + 6 * 2  # 14 run-once phases, 6 per shard
+    assert graph[("basic_estimates", 0)].count(("balance_points", None)) == 1
     assert sorted(graph[("rating", 1)]) == sorted(
         [("extract", None), ("windows", None), ("basic_estimates", 1), ("interval_estimates", 1),
          ("engine_lines", None)]

@@ -8,7 +8,7 @@ import datetime as dt
 import polars as pl
 
 from tasks.adapters.meter_store import MeterData
-from tasks.domain.basic_estimate import estimate_basic
+from tasks.domain.basic_estimate import estimate_basic, weather_balance_points
 from tasks.domain.basic_estimate import read_pairs as pairs_of
 from tasks.domain.exceptions import combine
 from tasks.domain.interval_estimate import estimate_interval, scalars_from_grid
@@ -53,6 +53,31 @@ def scalars(
     return {"scalars": sc.sort("meter_register_id"), "scalar_exceptions": _exceptions(exc)}
 
 
+def balance_points(
+    ctx: PhaseContext,
+    registers: pl.DataFrame,
+    basic_reads: pl.DataFrame,
+    macro_profile: pl.DataFrame,
+    gas_macro: pl.DataFrame,
+    temperature: pl.DataFrame,
+) -> dict[str, pl.DataFrame]:
+    """The weather model's pooled balance points per population (jurisdiction, fuel, customer
+    class), chosen once over every shard's basic registers so that the estimates do not depend on
+    the shard count (empty unless ``seasonal`` with BUA_USE_WEATHER and temperature)."""
+    weather = ctx.basic_method == "seasonal" and ctx.settings.use_weather and temperature.height
+    chosen = weather_balance_points(
+        registers,
+        basic_reads,
+        macro_profile,
+        gas_macro,
+        ctx.run_date,
+        ctx.period_end,
+        temperature if weather else None,
+        Caps.from_settings(ctx.settings),
+    )
+    return {"weather_balance_points": chosen}
+
+
 def basic_estimates(
     ctx: PhaseContext,
     registers: pl.DataFrame,
@@ -61,11 +86,14 @@ def basic_estimates(
     read_pairs: pl.DataFrame,
     macro_profile: pl.DataFrame,
     gas_macro: pl.DataFrame,
+    gas_class_scalars: pl.DataFrame,
+    weather_balance_points: pl.DataFrame,
     temperature: pl.DataFrame,
 ) -> dict[str, pl.DataFrame]:
     """Basic register usage over the unbilled windows and the estimated index at period end
     (with the weather model where ``temperature`` — weather_daily's daily means — has observations
-    and BUA_USE_WEATHER is on)."""
+    and BUA_USE_WEATHER is on; ``gas_class_scalars``: all shards' class medians, gas_shape;
+    ``weather_balance_points``: all shards' pooled balance points, balance_points)."""
     usage, ebr, exc = estimate_basic(
         of_shard(registers, ctx.shard),
         estimation_windows(of_shard(windows, ctx.shard)),
@@ -78,6 +106,8 @@ def basic_estimates(
         pairs=read_pairs,
         temperature=temperature if ctx.settings.use_weather and temperature.height else None,
         caps=Caps.from_settings(ctx.settings),
+        class_scalars=gas_class_scalars,
+        balance_points=weather_balance_points,
     )
     return {
         "basic_usage": usage.select(USAGE_COLUMNS).sort("account_id", "meter_register_id", "read_date"),

@@ -9,6 +9,7 @@ import polars as pl
 
 from tasks.adapters.extract import HISTORY_DAYS
 from tasks.adapters.meter_store import MeterData
+from tasks.domain.basic_estimate import gas_class_scalars
 from tasks.domain.exceptions import combine
 from tasks.domain.interval_estimate import window_keys
 from tasks.domain.macro import gas_shape as fit_gas_shape
@@ -95,7 +96,9 @@ def gas_shape(
     temperature: pl.DataFrame,
 ) -> dict[str, pl.DataFrame]:
     """The gas macro profile per jurisdiction, fitted on all shards' gas read pairs (with the HDD
-    drivers of ``temperature`` when BUA_USE_WEATHER is on and it has observations)."""
+    drivers of ``temperature`` when BUA_USE_WEATHER is on and it has observations), and the median
+    scalar of the gas registers with history per class and jurisdiction over all shards (a gas
+    register without history takes it under ``seasonal``; the same for any shard count)."""
     gas_regs = (
         registers.filter(pl.col("service_type") == "GAS")
         .select("meter_register_id", "jurisdiction")
@@ -113,4 +116,5 @@ def gas_shape(
         fixed=segment_profiles,
         temperature=temperature if ctx.settings.use_weather and temperature.height else None,
     )
-    return {"gas_macro": gas_macro, "gas_fit": gas_fit}
+    class_scalars = gas_class_scalars(registers, gas_pairs, macro_profile, gas_macro, ctx.run_date)
+    return {"gas_macro": gas_macro, "gas_fit": gas_fit, "gas_class_scalars": class_scalars}
