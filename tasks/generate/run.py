@@ -234,30 +234,35 @@ def generate(
 
     basic_reads: list[pl.DataFrame] = []
     loader = RegisterDayLoader(store, store_batch_readings) if store is not None else None
-    with ThreadPoolExecutor(max_workers=workers) as executor:
-        pool = _Bounded(executor, workers + 1) if workers > 1 else _Serial()
-        for n_done, (st, tr, fl, parts) in enumerate(pool.map(interval_batch, enumerate(iv_batches)), 1):
-            for key, v in st.items():
-                stats[key] += v
-            if loader is not None:
-                loader.add(parts)
-            truth.write(tr)
-            stats["truth_rows"] += tr.num_rows
-            filled.append(fl)
-            if n_done % 20 == 0:
-                say(f"interval batches {n_done}/{len(iv_batches)}")
-        say(f"interval data done ({len(iv_batches)} batches); basic registers")
-        for st, tr, fl, rv in pool.map(basic_batch, enumerate(basic_parts)):
-            stats["nem13_files"] += st["nem13_files"]
-            truth.write(tr)
-            stats["truth_rows"] += tr.num_rows
-            filled.append(fl)
-            basic_reads.append(rv)
-    truth.close()
-    if loader is not None:
-        say("interval batches done; merging the meter store's sorted runs")
-        summary = loader.close()
-        stats["store_register_days"], stats["store_readings"] = summary.register_days, summary.readings
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as executor:
+            pool = _Bounded(executor, workers + 1) if workers > 1 else _Serial()
+            for n_done, (st, tr, fl, parts) in enumerate(pool.map(interval_batch, enumerate(iv_batches)), 1):
+                for key, v in st.items():
+                    stats[key] += v
+                if loader is not None:
+                    loader.add(parts)
+                truth.write(tr)
+                stats["truth_rows"] += tr.num_rows
+                filled.append(fl)
+                if n_done % 20 == 0:
+                    say(f"interval batches {n_done}/{len(iv_batches)}")
+            say(f"interval data done ({len(iv_batches)} batches); basic registers")
+            for st, tr, fl, rv in pool.map(basic_batch, enumerate(basic_parts)):
+                stats["nem13_files"] += st["nem13_files"]
+                truth.write(tr)
+                stats["truth_rows"] += tr.num_rows
+                filled.append(fl)
+                basic_reads.append(rv)
+        truth.close()
+        if loader is not None:
+            say("interval batches done; merging the meter store's sorted runs")
+            summary = loader.close()
+            stats["store_register_days"], stats["store_readings"] = summary.register_days, summary.readings
+    except BaseException:
+        if loader is not None:
+            loader.abort()  # partitions written so far are whole; the sorted runs are deleted
+        raise
     say("meter data written; pricing bills")
     qty = pl.concat(filled) if filled else pl.DataFrame(schema={"line_id": pl.UInt32, "quantity": pl.Float64})
     lines = (
