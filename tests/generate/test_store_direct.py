@@ -81,12 +81,12 @@ def test_direct_store_leaves_the_other_outputs_alone(stores: dict[str, Path]) ->
 
 def test_the_comparison_covers_every_kind_of_day(stores: dict[str, Path]) -> None:
     """The sample holds what the direct path must get right (tasks/generate/mdp.py draws them):
-    controlled load (E2) and generation (B1) registers, 15-minute meters, E52 estimates, V days
+    controlled load (E2) and generation (B1) registers, 5-, 15- and 30-minute meters, E52 estimates, V days
     whose 400 records give E and N intervals, and rows won by the second delivery (late and
     corrected days, duplicates: source_file ``…_2.csv``)."""
     rows = pl.read_parquet(str(stores["direct"] / "interval" / "**" / "*.parquet"), hive_partitioning=False)
     assert {"E1", "E2", "B1"} <= set(rows["suffix"])
-    assert {15, 30} <= set(rows["interval_minutes"])
+    assert {5, 15, 30} == set(rows["interval_minutes"])
     assert {"A", "E52", "V"} == set(rows["quality_method"])
     v = rows.filter(pl.col("quality_method") == "V")["quality"]
     assert v.str.contains("E").any() and v.str.contains("N").any() and v.str.contains("A").all()
