@@ -21,6 +21,20 @@ def generate_cmd(
     load: bool = typer.Option(
         False, "--load", help="also create/migrate the schema and load the rows into BUA_DATABASE_URL"
     ),
+    store: str | None = typer.Option(
+        None,
+        "--store",
+        help="also write the interval meter store here (a folder or s3:// prefix) directly, exactly as "
+        "`bua ingest nem12` of the NEM12 files would (docs/GENERATOR.md, large portfolios)",
+    ),
+    shards: int | None = typer.Option(
+        None, "--shards", min=1, max=4096, help="shards of the --store (default BUA_SHARDS)"
+    ),
+    nem12: bool = typer.Option(
+        True,
+        "--nem12/--no-nem12",
+        help="write the NEM12 text files (--no-nem12 with --store: no text at all)",
+    ),
     variant: Path | None = typer.Option(
         None,
         "--variant",
@@ -52,14 +66,32 @@ def generate_cmd(
     except (OSError, ValueError) as exc:
         fail(f"--variant {variant}: {exc}")
         return
+    store_settings = None
+    if store is not None:
+        store_settings = settings_from(ctx, meter_store=store, shards=shards)
+    elif not nem12 or shards is not None:
+        fail("--no-nem12 and --shards need --store (else the interval data would go nowhere)")
     manifest = generate(
-        out, accounts=accounts, seed=seed, months=months, end=end_day, log=typer.echo, variant=v
+        out,
+        accounts=accounts,
+        seed=seed,
+        months=months,
+        end=end_day,
+        log=typer.echo,
+        variant=v,
+        store=store_settings,
+        nem12=nem12,
     )
     files = manifest["files"]
     typer.echo(
         f"{out}: {accounts} accounts, {files['nem12_files']} NEM12 files ({files['nem12_values']:,} interval values), "
         f"{files['nem13_files']} NEM13 files, {files['truth_rows']:,} truth register-days in {time.perf_counter() - t0:.1f} s"
     )
+    if store_settings is not None:
+        typer.echo(
+            f"meter store {store} ({store_settings.shards} shards): {files['store_register_days']:,} register-days "
+            f"({files['store_readings']:,} readings) merged as `bua ingest nem12` of the NEM12 would"
+        )
     if load:
         from tasks.adapters.db import init_db, redact_url
         from tasks.generate.load import load_portfolio

@@ -143,6 +143,13 @@ CASES = [
         "error: Invalid value for '--accounts': Input should be greater than or equal to 1 (see `bua generate --help`)",
     ),
     (
+        "generate-no-nem12-without-store",
+        ["generate", "--accounts", "50", "--no-nem12", "--out", "portfolio"],
+        {},
+        2,
+        "error: --no-nem12 and --shards need --store (else the interval data would go nowhere)",
+    ),
+    (
         "generate-load-unreachable-db",
         ["--database-url", MYSQL_DOWN, "generate", "--accounts", "50", "--load", "--out", "portfolio"],
         {},

@@ -49,7 +49,7 @@ from tasks.adapters.ingest_files import (
     units,
 )
 from tasks.adapters.ingest_staging import clean_tmp_files
-from tasks.adapters.ingest_store import WRITE_THREADS, _parse_parts, _StoreWriter
+from tasks.adapters.ingest_store import WRITE_THREADS, _parse_parts, _Parts, _StoreWriter
 from tasks.adapters.mdff import MdffError, decode
 from tasks.adapters.storage import write_bytes_atomic
 from tasks.settings import Settings, join_url
@@ -57,6 +57,7 @@ from tasks.settings import Settings, join_url
 __all__ = [
     "PARSE_AHEAD",
     "PARSE_THREADS",
+    "RegisterDayLoader",
     "WRITE_THREADS",
     "ZIP_MAGIC",
     "IngestSummary",
@@ -122,6 +123,29 @@ def _each_parsed(
                 yield parsed
 
 
+class RegisterDayLoader:
+    """Register-days merged into the meter store as ``ingest_nem12`` merges parsed files: ``add``
+    them in file order (``tasks.adapters.ingest_store.parts_of``), then ``close`` (or ``abort``).
+    ``ingest_nem12`` feeds it parsed NEM12 files; ``bua generate --store`` the generator's rows."""
+
+    def __init__(self, settings: Settings, batch_readings: int = 6_000_000) -> None:
+        self.summary = IngestSummary("nem12")
+        clean_tmp_files(settings.meter_store)  # left by a killed write (a killed ingest)
+        self.writer = _StoreWriter(settings, batch_readings, self.summary)
+
+    def add(self, parsed: _Parts) -> None:
+        self.summary.register_days += parsed.register_days
+        self.summary.readings += sum(parsed.readings.values())
+        self.writer.add(parsed)
+
+    def close(self) -> IngestSummary:
+        self.writer.close()
+        return self.summary
+
+    def abort(self) -> None:
+        self.writer.abort()  # partitions written so far are whole; this ingest's runs are deleted
+
+
 def ingest_nem12(paths: list[str], settings: Settings, batch_readings: int = 6_000_000) -> IngestSummary:
     """Read NEM12 files and merge them into the meter store, about ``batch_readings`` at a time.
 
@@ -129,20 +153,15 @@ def ingest_nem12(paths: list[str], settings: Settings, batch_readings: int = 6_0
     the same whatever the batch size or thread timing (each partition merges its rows in file
     order, and partitions are independent).
     """
-    summary = IngestSummary("nem12")
-    clean_tmp_files(settings.meter_store)  # left by a killed write (a killed ingest)
-    writer = _StoreWriter(settings, batch_readings, summary)
+    loader = RegisterDayLoader(settings, batch_readings)
     parse = _parse_parts(settings.shards, settings.ingest_max_line_bytes)
     try:
-        for parsed in _each_parsed(paths, settings, summary, parse):
-            summary.register_days += parsed.register_days
-            summary.readings += sum(parsed.readings.values())
-            writer.add(parsed)
-        writer.close()
+        for parsed in _each_parsed(paths, settings, loader.summary, parse):
+            loader.add(parsed)
+        return loader.close()
     except BaseException:
-        writer.abort()  # partitions written so far are whole; this ingest's runs are deleted
+        loader.abort()
         raise
-    return summary
 
 
 def ingest_nem13(paths: list[str], settings: Settings) -> IngestSummary:

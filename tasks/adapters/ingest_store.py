@@ -42,12 +42,16 @@ class _Parts:
     readings: dict[tuple[int, str], int]
 
 
+def parts_of(frame: pl.DataFrame, shards: int) -> _Parts:
+    """Register-day rows (one file's, or the generator's: ``tasks.generate.store_out``) by partition."""
+    parts = split_partitions(frame, shards)
+    readings = {k: int(p["values"].list.len().sum() or 0) for k, p in parts.items()}
+    return _Parts(frame.height, parts, readings)
+
+
 def _parse_parts(shards: int, max_line_bytes: int) -> Callable[[bytes, str], _Parts]:
     def parse(data: bytes, name: str) -> _Parts:
-        frame = parse_nem12(data, name, max_line_bytes)
-        parts = split_partitions(frame, shards)
-        readings = {k: int(p["values"].list.len().sum() or 0) for k, p in parts.items()}
-        return _Parts(frame.height, parts, readings)
+        return parts_of(parse_nem12(data, name, max_line_bytes), shards)
 
     return parse
 

@@ -160,34 +160,45 @@ def _nem12_200(regs: pl.DataFrame, k: int) -> list[bytes]:
     return [s.encode() for s in text.to_series().to_list()]
 
 
-def delivery_pieces(
-    regs: pl.DataFrame, q: np.ndarray, plan: dict[str, np.ndarray], which: str, cal: Calendar
-) -> tuple[bytes, int, int]:
-    """(byte pieces of the body in order, lines, values) of one delivery of a batch."""
-    n, _, k = q.shape
+def delivery_records(
+    regs: pl.DataFrame, q: np.ndarray, plan: dict[str, np.ndarray], which: str
+) -> dict[str, np.ndarray]:
+    """The records of one delivery of a batch, sorted by register then day: register row ``r``, day
+    ``d``, ``kind``, UpdateDateTime as day offset ``upd_day`` + ``minute`` (MSATSLoadDateTime one hour
+    later) and the delivered values ``milli`` (quantised thousandths, int32)."""
     r, d = np.nonzero(plan[which])  # sorted by register, then day
-    if r.size == 0:
-        return [], 0, 0
     first = which == "first"
     kind = plan["kind"][r, d]
     # UpdateDateTime: 02:00–05:00 the morning after; late days later; corrections 12 days on
     delay = np.where(~first & plan["late"][r, d], plan["lag"][r] + 1, 1)
     delay = np.where(~first & (kind == C), 12, delay)
     minute = 120 + (regs["id"].to_numpy()[r] * 37) % 180 + np.where(~first & (kind == C), 420, 0)
-    codes = value_codes(
-        delivered_values(q, r, d, kind, plan["a"][r, d], plan["b"][r, d], plan["cut"][r, d], first)
-    )
+    milli = delivered_values(q, r, d, kind, plan["a"][r, d], plan["b"][r, d], plan["cut"][r, d], first)
+    return {"r": r, "d": d, "kind": kind, "upd_day": d + delay, "minute": minute, "milli": milli}
+
+
+def delivery_pieces(
+    regs: pl.DataFrame, q: np.ndarray, plan: dict[str, np.ndarray], which: str, cal: Calendar
+) -> tuple[bytes, int, int]:
+    """(byte pieces of the body in order, lines, values) of one delivery of a batch."""
+    n, _, k = q.shape
+    rec = delivery_records(regs, q, plan, which)
+    r, d, kind = rec["r"], rec["d"], rec["kind"]
+    if r.size == 0:
+        return [], 0, 0
+    codes = value_codes(rec["milli"])
+    upd, minute = rec["upd_day"], rec["minute"]
     epoch = np.datetime64(cal.start)
     irregular = (kind == E) | (kind == V) | (kind == P)
     reg_idx = np.flatnonzero(~irregular)
-    plain = plain_lines(d[reg_idx], codes[reg_idx], (d + delay)[reg_idx], minute[reg_idx], epoch)
+    plain = plain_lines(d[reg_idx], codes[reg_idx], upd[reg_idx], minute[reg_idx], epoch)
     width = plain.shape[1]
     ir = np.flatnonzero(irregular)
     stamps = np.hstack(
         [
-            stamp_bytes((d + delay)[ir], minute[ir], epoch),
+            stamp_bytes(upd[ir], minute[ir], epoch),
             np.full((ir.size, 1), ord(","), np.uint8),
-            stamp_bytes((d + delay)[ir], minute[ir] + 60, epoch),
+            stamp_bytes(upd[ir], minute[ir] + 60, epoch),
         ]
     )
     odd = _irregular_lines(
@@ -220,19 +231,28 @@ def delivery_pieces(
     return pieces, int(r.size), int(r.size * k)
 
 
+def batch_plan(regs: pl.DataFrame, k: int, cal: Calendar, seed: int, batch: int) -> dict[str, np.ndarray]:
+    """The defects of one batch (``plan_defects`` on the batch's own random stream)."""
+    af, at = regs["active_from"].to_numpy(), regs["active_to"].to_numpy()
+    return plan_defects(regs.height, k, af, at, cal.n_days, rng_for(seed, "mdp", batch))
+
+
+def file_name(batch: int, delivery: int) -> str:
+    return f"NEM12_{batch:05d}_{delivery}.csv"
+
+
 def write_batch(
-    regs: pl.DataFrame, q: np.ndarray, cal: Calendar, seed: int, batch: int, out_dir: Path
+    regs: pl.DataFrame,
+    q: np.ndarray,
+    cal: Calendar,
+    seed: int,
+    batch: int,
+    out_dir: Path,
+    plan: dict[str, np.ndarray] | None = None,
 ) -> dict[str, int]:
     """Write the two deliveries of one batch; ``regs`` active_from/to are day offsets in ``cal``."""
-    n, _, k = q.shape
-    plan = plan_defects(
-        n,
-        k,
-        regs["active_from"].to_numpy(),
-        regs["active_to"].to_numpy(),
-        cal.n_days,
-        rng_for(seed, "mdp", batch),
-    )
+    k = q.shape[2]
+    plan = batch_plan(regs, k, cal, seed, batch) if plan is None else plan
     stats = {"nem12_files": 0, "nem12_lines": 0, "nem12_values": 0, "nem12_bytes": 0}
     created = (dt.datetime.combine(cal.end, dt.time()) + dt.timedelta(days=1, hours=1)).strftime("%Y%m%d%H%M")
     for delivery, which in ((1, "first"), (2, "second")):
@@ -240,7 +260,7 @@ def write_batch(
         if not lines:
             continue
         head, foot = header(created), footer()
-        with open(out_dir / f"NEM12_{batch:05d}_{delivery}.csv", "wb") as fh:
+        with open(out_dir / file_name(batch, delivery), "wb") as fh:
             fh.write(head)
             fh.writelines(pieces)
             fh.write(foot)

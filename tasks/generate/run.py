@@ -14,23 +14,28 @@ import datetime as dt
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from tasks.generate import billing, invoices, loadshape, mdp, reads, reference, weather_out
+from tasks.adapters.ingest import RegisterDayLoader
+from tasks.adapters.ingest_store import parts_of
+from tasks.generate import billing, invoices, loadshape, mdp, reads, reference, store_out, weather_out
 from tasks.generate.calendar import Calendar
 from tasks.generate.portfolio import build_portfolio
 from tasks.generate.tables import db_tables, write_tables
 from tasks.generate.truth import TruthWriter, site_accounts, truth_rows
 from tasks.generate.variant import Variant
+from tasks.settings import Settings
 
 DEFAULT_END = dt.date(2026, 10, 31)
 HISTORY_MONTHS = 3  # bills and basic reads start this many months before the meter data
+STORE_BATCH_READINGS = 40_000_000  # readings waiting for the store (~0.5 GB): fewer, larger sorted runs
 
 
 def _registers(p_regs: pl.DataFrame) -> pl.DataFrame:
@@ -116,9 +121,15 @@ def generate(
     workers: int = 2,
     log: Callable[[str], None] | None = None,
     variant: Variant | str | Path | dict | None = None,
+    store: Settings | None = None,
+    nem12: bool = True,
+    store_batch_readings: int = STORE_BATCH_READINGS,
 ) -> dict:
     """Generate the portfolio under ``out`` (db/, nem12/, nem13/, weather/, truth/, manifest.json); returns
-    the manifest. ``variant``: generator settings (tasks/generate/variant.py; a JSON file or dict)."""
+    the manifest. ``variant``: generator settings (tasks/generate/variant.py; a JSON file or dict).
+    ``store``: also merge the interval data into ``store.meter_store`` (``store.shards`` shards) exactly
+    as ``ingest_nem12`` of the nem12/ folder would (``tasks.generate.store_out``), holding about
+    ``store_batch_readings`` readings before writing; ``nem12=False``: write no NEM12 text."""
     gv = variant if isinstance(variant, Variant) else Variant.load(variant)
     t0 = time.perf_counter()
 
@@ -167,7 +178,7 @@ def generate(
     filled: list[pl.DataFrame] = []
     iv_batches = _batches(regs, batch_nmis)
 
-    def interval_batch(arg: tuple[int, pl.DataFrame]) -> tuple[dict, pa.Table, pl.DataFrame]:
+    def interval_batch(arg: tuple[int, pl.DataFrame]) -> tuple[dict, pa.Table, pl.DataFrame, object]:
         i, b = arg
         k = 1440 // int(b["interval_minutes"][0])
         q = loadshape.interval_values(b, data_cal, wx_data, k, seed, i, gv)
@@ -176,7 +187,11 @@ def generate(
         day = np.arange(data_cal.n_days)[None, :]
         on = (day >= af[:, None]) & (day <= at[:, None])
         rel = b.with_columns(pl.Series("active_from", af), pl.Series("active_to", at))
-        st = mdp.write_batch(rel, q, data_cal, seed, i, root / "nem12")
+        plan = mdp.batch_plan(rel, k, data_cal, seed, i)
+        st = mdp.write_batch(rel, q, data_cal, seed, i, root / "nem12", plan) if nem12 else {}
+        parts = None
+        if store is not None:  # the rows ingesting this batch's two files would merge into the store
+            parts = parts_of(store_out.batch_register_days(rel, q, plan, data_cal, i), store.shards)
         daily_data = np.where(on, q.sum(axis=2) / 1000.0, 0.0)
         tou = _tou_split(q, b, data_cal, windows)
         del q
@@ -193,7 +208,7 @@ def generate(
             c: np.concatenate([pre * share[c][:, None], np.where(on, v, 0.0)], axis=1) for c, v in tou.items()
         }
         tr = truth_rows(b, daily_data, on, data_cal, acc_days, data0)
-        return st, tr, _fill(reg_lines, b, daily, tou_full)
+        return st, tr, _fill(reg_lines, b, daily, tou_full), parts
 
     basic = regs.filter(pl.col("installation_type") == "BASIC").sort("id")
     read_days = billing.read_days(p.accounts, cal, seed)
@@ -218,24 +233,36 @@ def generate(
         return st, tr, _fill(reg_lines, b, daily, None), rv.filter(~pl.Series(nem13))
 
     basic_reads: list[pl.DataFrame] = []
-    with ThreadPoolExecutor(max_workers=workers) as executor:
-        pool = executor if workers > 1 else _Serial()
-        for n_done, (st, tr, fl) in enumerate(pool.map(interval_batch, enumerate(iv_batches)), 1):
-            for key, v in st.items():
-                stats[key] += v
-            truth.write(tr)
-            stats["truth_rows"] += tr.num_rows
-            filled.append(fl)
-            if n_done % 20 == 0:
-                say(f"interval batches {n_done}/{len(iv_batches)}")
-        say(f"interval data done ({len(iv_batches)} batches); basic registers")
-        for st, tr, fl, rv in pool.map(basic_batch, enumerate(basic_parts)):
-            stats["nem13_files"] += st["nem13_files"]
-            truth.write(tr)
-            stats["truth_rows"] += tr.num_rows
-            filled.append(fl)
-            basic_reads.append(rv)
-    truth.close()
+    loader = RegisterDayLoader(store, store_batch_readings) if store is not None else None
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as executor:
+            pool = _Bounded(executor, workers + 1) if workers > 1 else _Serial()
+            for n_done, (st, tr, fl, parts) in enumerate(pool.map(interval_batch, enumerate(iv_batches)), 1):
+                for key, v in st.items():
+                    stats[key] += v
+                if loader is not None:
+                    loader.add(parts)
+                truth.write(tr)
+                stats["truth_rows"] += tr.num_rows
+                filled.append(fl)
+                if n_done % 20 == 0:
+                    say(f"interval batches {n_done}/{len(iv_batches)}")
+            say(f"interval data done ({len(iv_batches)} batches); basic registers")
+            for st, tr, fl, rv in pool.map(basic_batch, enumerate(basic_parts)):
+                stats["nem13_files"] += st["nem13_files"]
+                truth.write(tr)
+                stats["truth_rows"] += tr.num_rows
+                filled.append(fl)
+                basic_reads.append(rv)
+        truth.close()
+        if loader is not None:
+            say("interval batches done; merging the meter store's sorted runs")
+            summary = loader.close()
+            stats["store_register_days"], stats["store_readings"] = summary.register_days, summary.readings
+    except BaseException:
+        if loader is not None:
+            loader.abort()  # partitions written so far are whole; the sorted runs are deleted
+        raise
     say("meter data written; pricing bills")
     qty = pl.concat(filled) if filled else pl.DataFrame(schema={"line_id": pl.UInt32, "quantity": pl.Float64})
     lines = (
@@ -267,6 +294,23 @@ def generate(
     say("done")
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
+
+
+class _Bounded:
+    """``map`` on a thread pool with at most ``ahead`` items submitted beyond the one consumed, in
+    order: a slow consumer (the store writer) never lets finished batches pile up in memory."""
+
+    def __init__(self, executor: ThreadPoolExecutor, ahead: int) -> None:
+        self.executor, self.ahead = executor, ahead
+
+    def map(self, fn: Callable, items: Iterable) -> Iterator:
+        queue: deque[Future] = deque()
+        for item in items:
+            queue.append(self.executor.submit(fn, item))
+            if len(queue) > self.ahead:
+                yield queue.popleft().result()
+        while queue:
+            yield queue.popleft().result()
 
 
 class _Serial:
