@@ -146,3 +146,61 @@ def reset_sequences(url: str) -> None:
                     f"SELECT setval(pg_get_serial_sequence('\"{tbl.name}\"', 'id'), "
                     f"COALESCE((SELECT MAX(id) FROM \"{tbl.name}\"), 0) + 1, false)"
                 ))  # fmt: skip
+
+
+TEMPLATE = "bua_scale_template"
+
+
+def prepare_template(kind: str, src: Path) -> None:
+    """Database :data:`TEMPLATE` on the ``kind`` server with the rows of the SQLite file ``src``: the
+    source of :func:`clone` (one slow copy per run of bench/scale.py, not one per measurement)."""
+    from tasks.adapters.db import engine_for
+
+    url = recreate(kind, TEMPLATE)
+    copy_sqlite(src, url)
+    analyze(url)
+    engine_for(url).dispose()  # PostgreSQL copies a template only while nobody is connected to it
+    engine_for.cache_clear()
+
+
+def analyze(url: str) -> None:
+    """The planner's statistics of every table, as a database in service has them."""
+    from sql.schema import metadata
+    from tasks.adapters.db import engine_for
+
+    with engine_for(url).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if url.startswith("postgresql"):
+            conn.execute(sa.text("ANALYZE"))
+            return
+        for table in metadata.sorted_tables:
+            conn.execute(sa.text(f"ANALYZE TABLE `{table.name}`")).fetchall()
+
+
+def clone(kind: str, name: str) -> str:
+    """A new database ``name`` equal to :data:`TEMPLATE`; its URL.
+
+    PostgreSQL: ``CREATE DATABASE … TEMPLATE`` (a file copy). MariaDB: the schema by ``init_db``
+    (alembic, as production has it), then each table's rows by ``INSERT … SELECT`` from the template
+    on the server (foreign-key checks off for the copy only: the rows are the template's).
+    """
+    if kind == "postgresql":
+        drop(kind, name)
+        admin = sa.create_engine(ADMIN[kind], isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(sa.text(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}"))
+        admin.dispose()
+        return server_url(kind, name)
+    from sql.schema import metadata
+    from tasks.adapters.db import init_db, transaction
+
+    url = recreate(kind, name)
+    init_db(url)
+    with transaction(url) as conn:
+        conn.execute(sa.text("SET foreign_key_checks = 0"))
+        for table in metadata.sorted_tables:
+            cols = ", ".join(f"`{c.name}`" for c in table.columns)
+            conn.execute(
+                sa.text(f"INSERT INTO `{table.name}` ({cols}) SELECT {cols} FROM {TEMPLATE}.`{table.name}`")
+            )
+        conn.execute(sa.text("SET foreign_key_checks = 1"))
+    return url
