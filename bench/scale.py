@@ -84,6 +84,14 @@ def fresh(base: Path, work: Path, db: str = "sqlite") -> str:
     return f"sqlite:///{work}/bua.db"
 
 
+def _drop(db: str, work: Path) -> None:
+    """A server database of :func:`fresh` dropped once measured (not timed)."""
+    if db != "sqlite":
+        from scale_db import drop  # bench/, the script's own folder
+
+        drop(db, "bua_scale_" + work.name.replace("-", "_"))
+
+
 def scanned_partitions(meter_store: Path) -> list[str]:
     """The partition files the month end's meter-data phases open for R (every shard)."""
     from tasks.adapters.extract import HISTORY_DAYS
@@ -124,6 +132,7 @@ def part_graph(base: Path, work: Path, shards: int, db: str = "sqlite") -> dict:
     t = time.perf_counter()
     runs = walk_graph(spec, settings)  # type: ignore[arg-type]
     wall = time.perf_counter() - t
+    _drop(db, work)
     phases: dict[str, dict[str, float]] = {}
     for (phase, _), r in runs.items():
         p = phases.setdefault(phase, {"task_s": 0.0, "cpu_s": 0.0})
@@ -141,6 +150,7 @@ def part_flow(base: Path, work: Path, shards: int, db: str = "sqlite") -> dict:
         t = time.perf_counter()
         report = bua_monthly(run_date=R)
         wall = time.perf_counter() - t
+    _drop(db, work)
     states: dict[str, int] = {}
     for s in report["task_run_states"].values():
         states[s] = states.get(s, 0) + 1
@@ -234,22 +244,24 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(30)
+        _drop_templates(args)
     load_after, uptime_after = os.getloadavg(), _uptime()
     results = [_result(args, base, db, scan, *runs[db]) for db in args.dbs]
     machine = f"{os.cpu_count()} cpu, load average {load_before[0]:.1f} before, {load_after[0]:.1f} after"
     for r in results:
         r["machine"] = machine
         show(r)
+    combined = _combined(args, results, [uptime_before, uptime_after], machine)
+    if len(args.dbs) > 1:
+        show_ratios(combined)
     if args.no_write:
         return
     from results_file import save_run  # bench/, the script's own folder
 
     if args.dbs == ["sqlite"]:
         print(f"wrote {save_run('scale', results[0], keys=('accounts',))}")
-        return
-    combined = _combined(args, results, [uptime_before, uptime_after], machine)
-    show_ratios(combined)
-    print(f"wrote {save_run('scale-db', combined, keys=('accounts', 'databases'))}")
+    else:
+        print(f"wrote {save_run('scale-db', combined, keys=('accounts', 'databases'))}")
 
 
 def _templates(args: argparse.Namespace, base: Path) -> None:
@@ -264,6 +276,14 @@ def _templates(args: argparse.Namespace, base: Path) -> None:
             shutil.copyfile(base / "bua.db", work / "bua.db")
             prepare_template(db, work / "bua.db")
             shutil.rmtree(work)
+
+
+def _drop_templates(args: argparse.Namespace) -> None:
+    from scale_db import TEMPLATE, drop  # bench/, the script's own folder
+
+    for db in args.dbs:
+        if db != "sqlite":
+            drop(db, TEMPLATE)
 
 
 def _uptime() -> str:
