@@ -326,7 +326,7 @@ def _combined(args: argparse.Namespace, results: list[dict], uptime: list[str], 
         if sqlite is not None
     }
     return {
-        "accounts": args.accounts,
+        "accounts": results[0]["accounts"],
         "shards": args.shards,
         "databases": ",".join(args.dbs),
         "command": "bench/scale.py " + " ".join(sys.argv[1:]),
