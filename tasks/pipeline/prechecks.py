@@ -5,6 +5,8 @@ runs them before any phase and stops on a FAIL; ``bua check`` runs them alone.""
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
@@ -59,32 +61,46 @@ PRECHECK_TABLES = (
 )  # fmt: skip
 
 
+PRECHECK_QUERIES: dict[str, dict[str, Any]] = {
+    "precheck_interval_registers": {"nmi": pl.Utf8, "suffix": pl.Utf8},
+    "precheck_basic_registers": {"meter_register_id": pl.Int64, "billing_cycle_months": pl.Int64,
+                                 "last_read": pl.Date},
+    "precheck_billing": {"open_accounts": pl.Int64, "newest_invoice": pl.Date},
+    "precheck_plans": {"plan_id": pl.Int64, "plan_code": pl.Utf8, "accounts": pl.Int64, "rates": pl.Int64},
+    "precheck_plans_period": {"plan_id": pl.Int64, "plan_code": pl.Utf8, "accounts": pl.Int64},
+    "precheck_currencies": {"currency": pl.Utf8, "records": pl.Int64},
+}  # fmt: skip
+
+
 def gather(spec: RunSpec, settings: Settings) -> Figures:
     url = settings.db_url
     require_tables(url, PRECHECK_TABLES)  # a clear DatabaseError ("run bua db init") before any query
     last_day = spec.run_date - dt.timedelta(days=1)
     params = {"run_date": spec.run_date, "last_day": last_day, "period_start": spec.period_start}
-    exists, newest, recent = _store(settings, spec)
-    interval = read_sql(url, "precheck_interval_registers", params, {"nmi": pl.Utf8, "suffix": pl.Utf8})
+    # the queries on their own connections at once, beside the store's scans (they wait on the
+    # database, not on Python): the checks hold up the whole month end
+    with ThreadPoolExecutor(3, thread_name_prefix="bua-precheck") as pool:
+        store = pool.submit(_store, settings, spec)
+        reads = {
+            name: pool.submit(read_sql, url, name, params, schema)
+            for name, schema in PRECHECK_QUERIES.items()
+        }
+        exists, newest, recent = store.result()
+        q = {name: f.result() for name, f in reads.items()}
+    interval = q["precheck_interval_registers"]
     covered = interval.join(recent, on=["nmi", "suffix"], how="semi").height
-    basic = read_sql(url, "precheck_basic_registers", params,
-                     {"meter_register_id": pl.Int64, "billing_cycle_months": pl.Int64, "last_read": pl.Date})  # fmt: skip
+    basic = q["precheck_basic_registers"]
     allowed = pl.duration(days=pl.col("billing_cycle_months").fill_null(3) * 31 + 31)
     stale = basic.filter(
         pl.col("last_read").is_null() | (pl.col("last_read") < pl.lit(spec.run_date) - allowed)
     )
-    billing = read_sql(
-        url, "precheck_billing", params, {"open_accounts": pl.Int64, "newest_invoice": pl.Date}
-    )
-    plans = read_sql(url, "precheck_plans", params,
-                     {"plan_id": pl.Int64, "plan_code": pl.Utf8, "accounts": pl.Int64, "rates": pl.Int64})  # fmt: skip
+    billing, plans = q["precheck_billing"], q["precheck_plans"]
     no_rates = plans.filter(pl.col("plan_id").is_not_null() & (pl.col("rates") == 0))
     # and plans held earlier in the period without any rate in it (e.g. only by accounts closed since)
-    unrated = read_sql(url, "precheck_plans_period", params,
-                       {"plan_id": pl.Int64, "plan_code": pl.Utf8, "accounts": pl.Int64})  # fmt: skip
+    unrated = q["precheck_plans_period"]
     no_rates = pl.concat([no_rates.select(unrated.columns), unrated]).unique("plan_id", keep="first")
     no_plan = plans.filter(pl.col("plan_id").is_null())["accounts"].sum()
-    currencies = read_sql(url, "precheck_currencies", params, {"currency": pl.Utf8, "records": pl.Int64})
+    currencies = q["precheck_currencies"]
     return Figures(
         run_date=spec.run_date,
         today=default_run_date(settings.timezone),
