@@ -98,10 +98,14 @@ def _text(name: str) -> str:
 
 def shape(raw: dict[str, pl.DataFrame], n_shards: int) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
     """Accounts (one row each, with shard), registers per account, reads with shard; and exceptions."""
-    site_history = raw["accounts"]
+    # in a fixed order whatever the database returns (accounts.sql has no ORDER BY): the same bytes
+    # on SQLite, MariaDB and PostgreSQL, and two sites starting the same day resolved the same way
+    site_history = raw["accounts"].sort(["account_id", "site_start", "site_id"], nulls_last=True)
     accounts = (
-        site_history.sort(["account_id", "site_start"], descending=[False, True], nulls_last=True)
-        .unique("account_id", keep="first")
+        site_history.sort(
+            ["account_id", "site_start"], descending=[False, True], nulls_last=True, maintain_order=True
+        )
+        .unique("account_id", keep="first", maintain_order=True)
         .with_columns(shard_expr(pl.coalesce("nmi", "account_number"), n_shards))
         .sort("account_id")
     )

@@ -132,3 +132,58 @@ def test_sqlite_connectorx_reads_run_in_a_child_process_and_a_concurrent_writer_
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert conn.execute("SELECT COUNT(*) FROM beat").fetchone()[0] > 0
+
+
+def test_site_history_and_the_site_picked_do_not_depend_on_the_databases_row_order() -> None:
+    """accounts.sql has no ORDER BY: SQLite, MariaDB and PostgreSQL may return its rows in any order.
+    Account 1 moved sites on 2026-03-01 (site 11 -> 12); account 2 has two sites starting the same
+    day (a data error: 21 and 22). Whatever the row order, site_history comes out in (account,
+    site_start, site_id) order and each account's site is the latest start, lowest site_id on a tie:
+    1 -> 12, 2 -> 21 (worked out by hand from that rule)."""
+    import polars as pl
+
+    from tasks.adapters.extract import shape
+
+    d = dt.date
+    rows = [
+        (1, 11, "N11", d(2025, 1, 1), d(2026, 2, 28)),
+        (1, 12, "N12", d(2026, 3, 1), None),
+        (2, 22, "N22", d(2025, 6, 1), None),
+        (2, 21, "N21", d(2025, 6, 1), None),
+    ]
+    base = {name: pl.DataFrame(schema=schema) for name, schema in SCHEMAS.items()}
+
+    def run(order: list[int]) -> tuple[pl.DataFrame, pl.DataFrame]:
+        accounts = pl.DataFrame(
+            [
+                {
+                    "account_id": a,
+                    "account_number": f"A{a}",
+                    "customer_class": "RESIDENTIAL",
+                    "journal_segment": "RESIDENTIAL",
+                    "service_type": "ELECTRICITY",
+                    "billing_cycle_months": 3,
+                    "open_date": d(2024, 1, 1),
+                    "close_date": None,
+                    "site_id": s,
+                    "nmi": n,
+                    "site_start": lo,
+                    "site_end": hi,
+                    "jurisdiction": "NSW",
+                    "timezone": "Australia/Sydney",
+                    "network": "X",
+                    "tni": "T",
+                }
+                for a, s, n, lo, hi in (rows[i] for i in order)
+            ],  # fmt: skip
+            schema=SCHEMAS["accounts"],
+        )
+        datasets, _ = shape({**base, "accounts": accounts}, 4)
+        return datasets["site_history"], datasets["accounts"]
+
+    history, accounts = run([0, 1, 2, 3])
+    for order in ([3, 2, 1, 0], [2, 0, 3, 1]):
+        other_history, other_accounts = run(order)
+        assert other_history.equals(history) and other_accounts.equals(accounts)
+    assert history["site_id"].to_list() == [11, 12, 21, 22]
+    assert accounts.select("account_id", "site_id").rows() == [(1, 12), (2, 21)]
