@@ -105,7 +105,8 @@ def build_invoices(
             & (pl.col("end_i").is_null() | (pl.col("end_i") >= pl.col("period_end_i")))
         )
         .filter((pl.col("discount_type") == "GUARANTEED") | pl.col("on_time"))
-        .group_by("id", "bill_id")
+        .sort("id", "discount_type", "percent", "applies_to")  # joins keep no order: "first" must not vary
+        .group_by("id", "bill_id", maintain_order=True)
         .agg(pl.col("percent").first(), pl.col("applies_to").first())
     )
     il = (
@@ -129,13 +130,12 @@ def build_invoices(
         (start + pl.duration(days="s")).alias("period_start"), (start + pl.duration(days="e")).alias("period_end"),
         "quantity", "rate", "net_amount", "discount_amount",
     )  # fmt: skip
+    # in whole cents (the lines are rounded to cents): a float sum's last bits follow the row order,
+    # which a join does not keep, and the rounding to cents then differed between runs
+    cents = ((pl.col("net_amount") - pl.col("discount_amount")) * 100).round().cast(pl.Int64)
     totals = il.group_by("invoice_id").agg(
-        (pl.col("net_amount") - pl.col("discount_amount")).sum().alias("net"),
-        pl.when(pl.col("item_type") != "FEED_IN")
-        .then(pl.col("net_amount") - pl.col("discount_amount"))
-        .otherwise(0.0)
-        .sum()
-        .alias("taxable"),
+        (cents.sum() / 100).alias("net"),
+        (pl.when(pl.col("item_type") != "FEED_IN").then(cents).otherwise(0).sum() / 100).alias("taxable"),
     )
     inv = inv.join(
         totals, left_on="id", right_on="invoice_id", how="left", maintain_order="left"
