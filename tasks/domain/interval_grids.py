@@ -33,6 +33,23 @@ class Grid:
     ok: np.ndarray  # (48, rows) bool: the half hour is actual
 
 
+@dataclass(frozen=True)
+class RawPart:
+    """The rows of one interval length in one month chunk, not gathered (``interval_grids(raw=…)``):
+    the chunk's flat values (NaN = null) and quality bytes with their row offsets, and the part's
+    rows (positions in the chunk, store order, well formed), registers and days."""
+
+    values: np.ndarray  # float64, the chunk's child values
+    voff: np.ndarray  # int64 row offsets into values
+    quality: np.ndarray  # uint8, the chunk's quality bytes
+    qoff: np.ndarray  # int64 row offsets into quality
+    nan: np.ndarray | None  # bool per child value: a stored NaN (not a null); None: no NaN at all
+    rows: np.ndarray  # int64 row positions
+    reg: np.ndarray  # int64 register (row of the registers frame)
+    day: np.ndarray  # int64 days since 1970-01-01
+    minutes: int
+
+
 def calendar_chunks(date_from: dt.date, date_to: dt.date) -> list[tuple[dt.date, dt.date]]:
     """Calendar-month pieces of ``date_from … date_to`` (inclusive)."""
     out, lo = [], date_from
@@ -46,7 +63,8 @@ def calendar_chunks(date_from: dt.date, date_to: dt.date) -> list[tuple[dt.date,
 def _flat_lists(series: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """(child values, row offsets) of a list[f64] column without copying it row by row; nulls → NaN."""
     arr = series.to_arrow()
-    return arr.values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False), arr.offsets.to_numpy()
+    values = arr.values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    return values, arr.offsets.to_numpy().astype(np.int64, copy=False)
 
 
 def _flat_strings(series: pl.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -71,19 +89,17 @@ def interval_grids(
     chunks: Iterable[tuple[dt.date, dt.date]],
     fn: Callable[[Grid], T],
     nmi_filter: bool = False,
-    group: np.ndarray | None = None,
     months: Mapping[str, pl.LazyFrame] | None = None,
     keep: pl.DataFrame | None = None,
     kept: dict[int, pl.DataFrame] | None = None,
     caps: RegisterCaps | None = None,
     flagged: list[tuple[np.ndarray, ...]] | None = None,
+    raw: Callable[[RawPart], T] | None = None,
 ) -> Iterator[T]:
     """``fn`` of the meter-store rows of ``regs`` (one row per register: nmi, suffix, register_start,
     register_end) on their registers' lives, well formed (supported length, values and quality
     covering the day), chunk by chunk and, within a chunk, by interval length (ascending), rows in
     store order (nmi, suffix, read_date) so that sums over them are the same bytes on every run.
-    ``group`` (an int code per register) orders each part's rows by (group, read_date, store
-    order) instead, so that rows to be summed together are adjacent (``np.add.reduceat``).
 
     The key columns of every chunk are read and matched to the registers once; then each chunk's
     values and quality (one collect of two columns, the next chunk read on a second thread while
@@ -103,6 +119,10 @@ def interval_grids(
     ``caps`` (per row of ``regs``, tasks/domain/plausibility.py): an implausible register-day is
     read as missing (every interval quality N) and ``(reg, day, reason, value, cap, minutes)``
     arrays of such rows are appended to ``flagged`` (in chunk order).
+
+    ``raw``: called instead of ``fn`` with each part's :class:`RawPart` — the chunk's flat buffers
+    and the part's row positions, nothing gathered, no caps applied (the caller applies them;
+    tasks/domain/profile_kernel.py).
     """
     chunks = list(chunks)
     nmis = regs["nmi"].unique().implode()
@@ -167,10 +187,7 @@ def interval_grids(
     if match.height == 0 and not keep_rows:
         return
     chunk, minutes, row, reg, day = (match[c].to_numpy() for c in match.columns)
-    grp = group[reg] if group is not None else np.zeros(len(reg), dtype=np.int64)
-    order = lex_order(
-        (reg, row, day, grp, minutes, chunk) if group is not None else (reg, row, minutes, chunk)
-    )
+    order = lex_order((reg, row, minutes, chunk))
     chunk, minutes, row, reg, day = chunk[order], minutes[order], row[order], reg[order], day[order]
     bounds = np.flatnonzero(np.diff(chunk)) + 1
     with_rows = [int(c) for c in chunk[np.concatenate([[0], bounds])]] if len(chunk) else []
@@ -188,7 +205,7 @@ def interval_grids(
         values, voff = _flat_lists(df["values"])
         quality, qoff = _flat_strings(df["quality"])
         nulls = bool(np.isnan(values).any())  # one pass on the month instead of one per part
-        nan = stored_nan(df["values"]) if caps is not None and nulls else None
+        nan = stored_nan(df["values"]) if (caps is not None or raw is not None) and nulls else None
         a, b = starts[i], ends[i]
         m_, r_, g_, d_ = minutes[a:b], row[a:b], reg[a:b], day[a:b]
         out = []
@@ -200,6 +217,9 @@ def interval_grids(
             if not good.all():
                 rows, rg, dy = rows[good], rg[good], dy[good]
             if len(rows) == 0:
+                continue
+            if raw is not None:
+                out.append(raw(RawPart(values, voff, quality, qoff, nan, rows, rg, dy, int(m))))
                 continue
             # each row's n values are contiguous: a row gather from a sliding-window view
             # copies them without an index per value; slot-major so that sums over rows run

@@ -22,15 +22,23 @@ import polars as pl
 
 from tasks.domain.half_hour_grid import ACTUAL_QUALITY as ACTUAL_QUALITY
 from tasks.domain.half_hour_grid import GRID_MINUTES as GRID_MINUTES
-from tasks.domain.half_hour_grid import SLOTS, any_slot, slot_mask, slot_sum
+from tasks.domain.half_hour_grid import SLOTS
 from tasks.domain.half_hour_grid import SUPPORTED_MINUTES as SUPPORTED_MINUTES
 from tasks.domain.half_hour_grid import actual_quality as actual_quality
 from tasks.domain.half_hour_grid import gather_rows_t as gather_rows_t
 from tasks.domain.half_hour_grid import half_hours as half_hours
 from tasks.domain.half_hour_grid import lex_order as lex_order
+from tasks.domain.half_hour_grid import slot_mask as slot_mask
 from tasks.domain.half_hour_grid import unpack_mask as unpack_mask
 from tasks.domain.interval_grids import KEPT_COLUMNS as KEPT_COLUMNS
-from tasks.domain.interval_grids import KEPT_SCHEMA, Grid, calendar_chunks, interval_grids, month_chunks
+from tasks.domain.interval_grids import (
+    KEPT_SCHEMA,
+    Grid,
+    RawPart,
+    calendar_chunks,
+    interval_grids,
+    month_chunks,
+)
 from tasks.domain.interval_grids import KEY as KEY
 from tasks.domain.interval_grids import WORKERS as WORKERS
 from tasks.domain.interval_grids import _flat_lists as _flat_lists
@@ -46,7 +54,7 @@ from tasks.domain.profile_keys import interval_registers, one_row_per_register, 
 from tasks.domain.profile_keys import parent_key as parent_key
 from tasks.domain.profile_keys import parent_of as parent_of
 from tasks.domain.profile_keys import segment_key as segment_key
-from tasks.domain.robust_profile import group_tops, keep_larger
+from tasks.domain.robust_profile import keep_larger
 
 
 def profile_partial_sums(
@@ -115,9 +123,10 @@ def profile_read(
     ``grid_from`` is None.
 
     Sums are accumulated in one dense (segment, day, slot) array per shard: each chunk's rows of
-    one interval length, sorted by (segment, day, store order), are summed with ``np.add.reduceat``
-    and added in; chunks in date order (a day is in one chunk), lengths ascending. The order of
-    every addition is fixed, so the bytes are the same on every run. Registers without a
+    one interval length are summed in store order by one compiled pass
+    (tasks/domain/profile_kernel.py) and added in; chunks in date order (a day is in one chunk),
+    lengths ascending. The order of every addition is fixed, so the bytes are the same on every
+    run. Registers without a
     segment (a null class, jurisdiction or stream) have no profile and are left out.
     ``date_from``/``date_to`` (the scan's range) save a pass over the data to find it; ``months``
     see :func:`interval_grids`.
@@ -148,66 +157,51 @@ def profile_read(
     mrid = regs["meter_register_id"].to_numpy()
     day0 = _days(chunks[0][0])
     ndays = _days(chunks[-1][1]) - day0 + 1
-    reduce = functools.partial(_reduce, seg_of_reg=seg_of_reg, day0=day0, g_from=g_from)
-    found: list[tuple[np.ndarray, ...]] = []
+    rcaps = register_caps(regs, caps) if caps is not None else None
+    reduce = functools.partial(
+        _reduce_raw, seg_of_reg=seg_of_reg, nseg=len(names), g_from=g_from,
+        caps=(rcaps.rate, rcaps.day, rcaps.allow_negative) if rcaps is not None else None,
+    )  # fmt: skip
     parts = interval_grids(
-        regs,
-        interval,
-        chunks,
-        reduce,
-        group=seg_of_reg,
-        months=months,
-        keep=keep,
-        kept=kept if keep is not None else None,
-        caps=register_caps(regs, caps) if caps is not None else None,
-        flagged=found,
-    )
-    tot, cnt, nreg, rows, top_day, top, grid_parts = _accumulate(parts, len(names), ndays)
+        regs, interval, chunks, _no_grid, months=months, keep=keep,
+        kept=kept if keep is not None else None, raw=reduce,
+    )  # fmt: skip
+    found: list[tuple[np.ndarray, ...]] = []
+    tot, cnt, nreg, rows, top_day, top, grid_parts = _accumulate(parts, len(names), ndays, day0, found)
     if flagged is not None:
         flagged.append(flagged_rows(regs, found))
     day_grid = _day_grid(grid_parts, mrid, short_from, min_short_days) if grid_parts else empty_grid
     return _segment_partial(names, day0, ndays, tot, cnt, nreg, rows, top_day, top), day_grid, kept_rows()
 
 
-def _reduce(g: Grid, seg_of_reg: np.ndarray, day0: int, g_from: int | None) -> tuple[np.ndarray, ...]:
-    """One part's sums per (segment, day) and its day-grid rows (:func:`profile_read`)."""
-    # rows come sorted by (segment, day, store order): each run of equal keys is one sum
-    seg = seg_of_reg[g.reg]
-    first = np.flatnonzero(seg >= 0)
-    if len(first) == 0:
-        return ()
-    start = int(first[0])  # rows without a segment (code -1) sort first: left out
-    seg, day = seg[start:], g.day[start:] - day0
-    cut = np.flatnonzero((np.diff(seg) != 0) | (np.diff(day) != 0)) + 1
-    starts = np.concatenate([[0], cut])
-    ok, hh = g.ok[:, start:], g.hh[:, start:]  # views
-    any_ok = any_slot(ok)
-    day_sums = slot_sum(hh)
-    grid: tuple[np.ndarray, ...] = ()
-    if g_from is not None:
-        # reductions over the whole slot-major arrays, then a selection of 1-D results (a
-        # boolean selection of columns copies 48 strided rows)
-        sel = any_ok & (g.day[start:] >= g_from)
-        grid = (g.reg[start:][sel], g.day[start:][sel], day_sums[sel], slot_mask(ok, sel))
-    # counts: reduceat of the bool arrays' bytes (0/1) — the same integers, several times
-    # faster than of bool
-    return (
-        grid,
-        seg[starts],
-        day[starts],
-        np.add.reduceat(hh, starts, axis=1).T,
-        np.add.reduceat(ok.view(np.uint8), starts, axis=1, dtype=np.int32).T,
-        np.add.reduceat(any_ok.view(np.uint8), starts, dtype=np.int32),
-        np.diff(np.concatenate([starts, [len(seg)]])),
-        *group_tops(hh, day_sums, starts),
-    )
+def _no_grid(g: Grid) -> tuple:  # interval_grids' fn, unused with raw=
+    raise AssertionError("profile_read reads raw parts")
+
+
+def _reduce_raw(
+    part: RawPart,
+    seg_of_reg: np.ndarray,
+    nseg: int,
+    g_from: int | None,
+    caps: tuple[np.ndarray, np.ndarray, bool] | None,
+) -> tuple:
+    """One part's dense sums over the days it covers, day-grid rows and flagged rows
+    (tasks/domain/profile_kernel.py: one compiled pass over the part's rows; numba is imported on
+    the first part, not by every program that imports this module)."""
+    from tasks.domain.profile_kernel import reduce_part
+
+    return reduce_part(
+        part.values, part.voff, part.quality, part.qoff, part.nan, part.rows, part.reg, part.day,
+        part.minutes, caps, seg_of_reg, nseg, g_from,
+    )  # fmt: skip
 
 
 def _accumulate(
-    parts: Iterable[tuple[np.ndarray, ...]], nseg: int, ndays: int
+    parts: Iterable[tuple], nseg: int, ndays: int, day0: int, flagged: list[tuple[np.ndarray, ...]]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, list]:
-    """The parts of :func:`_reduce` added into dense (segment, day[, slot]) arrays: tot, cnt, nreg,
-    rows, top_day, top, and the day-grid parts."""
+    """The parts of :func:`_reduce_raw` added into dense (segment, day[, slot]) arrays, in part
+    order: tot, cnt, nreg, rows, top_day, top, and the day-grid parts; flagged rows appended to
+    ``flagged``."""
     grid_parts: list[tuple[np.ndarray, ...]] = []
     tot = np.zeros((nseg, ndays, SLOTS))
     cnt = np.zeros((nseg, ndays, SLOTS))
@@ -215,16 +209,17 @@ def _accumulate(
     rows = np.zeros((nseg, ndays), dtype=np.int64)
     top_day = np.full((nseg, ndays), -np.inf)  # the largest register day (tasks/domain/robust_profile.py)
     top = np.zeros((nseg, ndays, SLOTS))
-    for part in parts:
-        if part:
-            grid, s_i, d_i, p_tot, p_cnt, p_reg, p_rows, p_top_day, p_top = part
-            if grid:
-                grid_parts.append(grid)
-            tot[s_i, d_i] += p_tot
-            cnt[s_i, d_i] += p_cnt
-            nreg[s_i, d_i] += p_reg
-            rows[s_i, d_i] += p_rows
-            keep_larger(top_day, top, (s_i, d_i), p_top_day, p_top)
+    for (dlo, p_tot, p_cnt, p_reg, p_rows, p_top_day, p_top), grid, flags in parts:
+        if len(flags[0]):
+            flagged.append(flags)
+        if grid and len(grid[0]):
+            grid_parts.append(grid)
+        at = slice(dlo - day0, dlo - day0 + p_tot.shape[1])
+        tot[:, at] += p_tot
+        cnt[:, at] += p_cnt
+        nreg[:, at] += p_reg
+        rows[:, at] += p_rows
+        keep_larger(top_day[:, at], top[:, at], p_top_day, p_top)
     return tot, cnt, nreg, rows, top_day, top, grid_parts
 
 

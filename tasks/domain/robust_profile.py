@@ -13,7 +13,7 @@ of 10 would have trimmed 9 of its 7,524 segment-days), so the profile is the pla
 which mixes residential and business registers) is the sum of its trimmed children.
 
 The largest register of each (segment, day) travels with the partial sums (``top_day``, ``top``):
-per chunk it is found with ``np.maximum.reduceat``; across chunks and shards the larger day wins
+per chunk it is the first row (store order) with the largest day (tasks/domain/profile_kernel.py); across chunks and shards the larger day wins
 (ties: the first, in a fixed order), so the bytes are the same on every run.
 """
 
@@ -26,24 +26,12 @@ TRIM_FACTOR = 20.0
 MIN_REGISTERS = 3  # with two registers neither can be told to be the outlier
 
 
-def group_tops(hh: np.ndarray, day_sums: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(top_day, top) per group of columns of a slot-major (48, rows) array: the largest row day
-    sum of each group (groups start at ``starts``) and that row's 48 half hours (the first such row)."""
-    lens = np.diff(np.concatenate([starts, [len(day_sums)]]))
-    top_day = np.maximum.reduceat(day_sums, starts)
-    pos = np.arange(len(day_sums))
-    first = np.minimum.reduceat(np.where(day_sums == np.repeat(top_day, lens), pos, len(pos)), starts)
-    return top_day, hh[:, first].T
-
-
-def keep_larger(
-    top_day: np.ndarray, top: np.ndarray, at: tuple[np.ndarray, ...], new_day: np.ndarray, new: np.ndarray
-) -> None:
-    """Where ``new_day`` is larger than ``top_day[at]``, take the new top (in place)."""
-    better = new_day > top_day[at]
-    idx = tuple(a[better] for a in at)
-    top_day[idx] = new_day[better]
-    top[idx] = new[better]
+def keep_larger(top_day: np.ndarray, top: np.ndarray, new_day: np.ndarray, new: np.ndarray) -> None:
+    """Where ``new_day`` is larger than ``top_day``, take the new top (in place; views of the
+    accumulators may be given)."""
+    better = new_day > top_day
+    top_day[better] = new_day[better]
+    top[better] = new[better]
 
 
 def best_tops(allp: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame:

@@ -16,6 +16,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
+from tasks.domain.half_hour_grid import slot_sum
 from tasks.domain.plausibility import Caps, register_caps
 from tasks.domain.profiles import (
     SLOTS,
@@ -25,7 +26,6 @@ from tasks.domain.profiles import (
     interval_registers,
     one_row_per_register,
     segment_codes,
-    slot_sum,
     unpack_mask,
 )
 
