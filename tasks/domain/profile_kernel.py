@@ -223,6 +223,35 @@ def reduce_part(
     return (dlo, tot, cnt, nreg, nrows, top_day, top), grid_rows, flagged
 
 
+@njit(nogil=True, cache=True)
+def _masked_profile_sums(pvals, seg, day, mask, out_sum, out_slots):  # noqa: ANN001, ANN202
+    for i in range(seg.shape[0]):
+        s = 0.0
+        c = 0
+        for j in range(48):
+            ok = (mask[i] >> np.int64(j)) & np.int64(1)
+            x = pvals[seg[i], day[i], j] * (1.0 if ok else 0.0)
+            s = x if j == 0 else s + x
+            c += ok
+        out_sum[i] = s
+        out_slots[i] = c
+
+
+def masked_profile_sums(
+    pvals: np.ndarray, seg: np.ndarray, day: np.ndarray, mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(Σ profile over each row's actual half hours, number of actual half hours) of day-grid rows
+    (segment, day, ok_mask bits) — ``slot_sum(pvals[seg, day].T * unpack_mask(mask))`` and
+    ``unpack_mask(mask).sum(axis=0)`` with the same arithmetic in the same order (the same
+    bytes as the scalars' store path), without the (48, rows) arrays."""
+    out_sum, out_slots = np.empty(len(seg)), np.empty(len(seg), np.int64)
+    _masked_profile_sums(
+        np.ascontiguousarray(pvals, dtype=np.float64), seg.astype(np.int64), day.astype(np.int64),
+        mask.astype(np.int64), out_sum, out_slots,
+    )  # fmt: skip
+    return out_sum, out_slots
+
+
 def warm_up() -> None:
     """Compile the kernel into numba's cache (``cache=True``: next to this file, else the user's
     cache folder) on one tiny part, so that a run loads it instead of compiling (~2 s); the image
@@ -232,3 +261,4 @@ def warm_up() -> None:
         np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64), 30,
         (np.ones(1), np.ones(1), False), np.zeros(1, np.int64), 1, 0,
     )  # fmt: skip
+    masked_profile_sums(np.ones((1, 1, 48)), np.zeros(1, np.int64), np.zeros(1, np.int64), np.ones(1, np.int64))

@@ -26,7 +26,6 @@ from tasks.domain.profiles import (
     interval_registers,
     one_row_per_register,
     segment_codes,
-    unpack_mask,
 )
 
 SHORT_WINDOW_DAYS = 28
@@ -141,15 +140,17 @@ def day_sums_from_grid(
     day = rows["read_date"].to_numpy().astype("datetime64[D]").astype(np.int64) - day0
     keep = (seg >= 0) & has[np.maximum(seg, 0), day]
     seg, day = seg[keep], day[keep]
-    ok = unpack_mask(rows["ok_mask"].to_numpy()[keep])
+    from tasks.domain.profile_kernel import masked_profile_sums  # numba: on first use
+
+    profile_sum, actual_slots = masked_profile_sums(pvals, seg, day, rows["ok_mask"].to_numpy()[keep])
     return (
         pl.DataFrame(
             {
                 "meter_register_id": rows["meter_register_id"].to_numpy()[keep],
                 "read_date": (day + day0).astype("datetime64[D]"),
                 "actual_sum": rows["actual_sum"].to_numpy()[keep],
-                "profile_sum": slot_sum(pvals[seg, day].T * ok),
-                "actual_slots": ok.sum(axis=0),
+                "profile_sum": profile_sum,
+                "actual_slots": actual_slots,
             }
         )
         .cast(schema)

@@ -175,3 +175,23 @@ def test_a_half_hour_is_its_sub_intervals_and_actual_only_when_all_are() -> None
     assert grid[2][0] == pytest.approx(9.95) and top_day[0, 0] == grid[2][0]
     assert grid[3][0] == (2**48 - 1) - 2
     assert len(flags[0]) == 0
+
+
+def test_profile_sums_over_a_day_grid_mask_are_the_numpy_bytes() -> None:
+    # masked_profile_sums replaces slot_sum(pvals[seg, day].T * unpack_mask(mask)) in the scalars'
+    # day-grid path: same bytes; and by hand, a row whose mask is bits 0 and 2 of a profile
+    # 0.1, 0.2, 0.3, … sums 0.1 + 0.3 = 0.4 over 2 half hours.
+    from tasks.domain.half_hour_grid import unpack_mask
+    from tasks.domain.profile_kernel import masked_profile_sums
+
+    rng = np.random.default_rng(3)
+    pvals = rng.random((3, 10, 48)) * 2.0
+    pvals[0, 0] = np.arange(1, 49) / 10
+    seg, day = rng.integers(0, 3, 500), rng.integers(0, 10, 500)
+    mask = rng.integers(0, 2**48, 500)
+    seg[0], day[0], mask[0] = 0, 0, 0b101
+    got_sum, got_slots = masked_profile_sums(pvals, seg, day, mask)
+    ok = unpack_mask(mask)
+    assert got_sum.tobytes() == slot_sum(pvals[seg, day].T * ok).tobytes()
+    np.testing.assert_array_equal(got_slots, ok.sum(axis=0))
+    assert got_sum[0] == pytest.approx(0.4) and got_slots[0] == 2
