@@ -4,6 +4,7 @@ tasks.domain.scalars): numpy arrays of register-day rows, no row per interval.""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -43,7 +44,8 @@ class RawPart:
     voff: np.ndarray  # int64 row offsets into values
     quality: np.ndarray  # uint8, the chunk's quality bytes
     qoff: np.ndarray  # int64 row offsets into quality
-    nan: np.ndarray | None  # bool per child value: a stored NaN (not a null); None: no NaN at all
+    nan: np.ndarray | None  # bool per child value: a stored NaN (not a null); None: see nan_stored
+    nan_stored: bool  # the column has no null: every NaN in values is a stored NaN
     rows: np.ndarray  # int64 row positions
     reg: np.ndarray  # int64 register (row of the registers frame)
     day: np.ndarray  # int64 days since 1970-01-01
@@ -204,22 +206,30 @@ def interval_grids(
             return []
         values, voff = _flat_lists(df["values"])
         quality, qoff = _flat_strings(df["quality"])
-        nulls = bool(np.isnan(values).any())  # one pass on the month instead of one per part
-        nan = stored_nan(df["values"]) if (caps is not None or raw is not None) and nulls else None
+        if raw is not None:
+            # a NaN is a null or a stored NaN: the mask of stored ones only when the column has
+            # nulls (without, every NaN is stored; no pass over the values)
+            nulls = df["values"].to_arrow().values.null_count > 0
+            nan = stored_nan(df["values"]) if nulls else None
+        else:
+            nulls = bool(np.isnan(values).any())  # one pass on the month instead of one per part
+            nan = stored_nan(df["values"]) if caps is not None and nulls else None
         a, b = starts[i], ends[i]
         m_, r_, g_, d_ = minutes[a:b], row[a:b], reg[a:b], day[a:b]
         out = []
-        for m in np.unique(m_):
-            sel = m_ == m
+        # a chunk's rows are ordered by length (then store order): one slice per length, ascending
+        cuts = [0, *(np.flatnonzero(np.diff(m_)) + 1).tolist(), len(m_)]
+        for lo_, hi_ in itertools.pairwise(cuts):
+            m = m_[lo_]
             n = 1440 // int(m)
-            rows, rg, dy = r_[sel], g_[sel], d_[sel]
+            rows, rg, dy = r_[lo_:hi_], g_[lo_:hi_], d_[lo_:hi_]
             good = (voff[rows + 1] - voff[rows] == n) & (qoff[rows + 1] - qoff[rows] == n)
             if not good.all():
                 rows, rg, dy = rows[good], rg[good], dy[good]
             if len(rows) == 0:
                 continue
             if raw is not None:
-                out.append(raw(RawPart(values, voff, quality, qoff, nan, rows, rg, dy, int(m))))
+                out.append(raw(RawPart(values, voff, quality, qoff, nan, not nulls, rows, rg, dy, int(m))))
                 continue
             # each row's n values are contiguous: a row gather from a sliding-window view
             # copies them without an index per value; slot-major so that sums over rows run

@@ -29,7 +29,7 @@ _A, _S, _F = ord("A"), ord("S"), ord("F")
 
 
 @njit(nogil=True, cache=True)
-def _flag(values, nan, vb, n, rate_cap, day_cap, minutes, allow_negative):  # noqa: ANN001, ANN202
+def _flag(values, nan, nan_stored, vb, n, rate_cap, day_cap, minutes, allow_negative):  # noqa: ANN001, ANN202
     """flag_rows for one row: (reason, value, cap)."""
     total = values[vb]
     vmax = values[vb]
@@ -51,8 +51,8 @@ def _flag(values, nan, vb, n, rate_cap, day_cap, minutes, allow_negative):  # no
             v = values[vb + t]
             fin = np.isfinite(v)
             bad = (not fin) and (v == v)  # ±inf
-            if nan.shape[0] > 0 and nan[vb + t]:
-                bad = True
+            if (nan_stored and v != v) or (nan.shape[0] > 0 and nan[vb + t]):
+                bad = True  # a stored NaN (a null is missing data, not a bad value)
             if bad and not found:
                 first_bad = v
                 found = True
@@ -122,7 +122,7 @@ def _half_hours(values, quality, vb, qb, k, plausible, hh, hok):  # noqa: ANN001
 # fmt: off
 @njit(nogil=True, cache=True)
 def _reduce_rows(  # noqa: ANN202, PLR0913
-    values, voff, quality, qoff, nan, rows, rg, dy, n, minutes,  # noqa: ANN001
+    values, voff, quality, qoff, nan, nan_stored, rows, rg, dy, n, minutes,  # noqa: ANN001
     check, rate_cap, day_cap, allow_negative, seg_of_reg, dlo, g_from,  # noqa: ANN001
     tot, cnt, nreg, nrows, top_day, top,  # noqa: ANN001  (dense (segment, day[, slot]) sums)
     grid_reg, grid_day, grid_sum, grid_mask,  # noqa: ANN001  (day-grid rows, filled from 0)
@@ -143,7 +143,7 @@ def _reduce_rows(  # noqa: ANN202, PLR0913
         if check:
             reg = rg[i]
             reason, value, cap = _flag(
-                values, nan, vb, n, rate_cap[reg], day_cap[reg], minutes, allow_negative
+                values, nan, nan_stored, vb, n, rate_cap[reg], day_cap[reg], minutes, allow_negative
             )
             if reason > 0:
                 flag_i[nflag] = i
@@ -182,6 +182,7 @@ def reduce_part(
     quality: np.ndarray,
     qoff: np.ndarray,
     nan: np.ndarray | None,
+    nan_stored: bool,
     rows: np.ndarray,
     rg: np.ndarray,
     dy: np.ndarray,
@@ -195,7 +196,8 @@ def reduce_part(
     (dlo, tot, cnt, nreg, rows, top_day, top) dense over (segment, day − dlo[, slot]), the day
     grid rows (reg, day, actual_sum, ok_mask) of days ≥ ``g_from`` with an actual half hour, and
     the flagged rows (reg, day, reason, value, cap, minutes) when ``caps`` (rate and day cap per
-    register, allow_negative) is given. ``values``/``quality`` are a chunk's flat buffers,
+    register, allow_negative) is given (``nan``: the stored NaNs among the values' NaNs, or
+    ``nan_stored``: every NaN is). ``values``/``quality`` are a chunk's flat buffers,
     ``voff``/``qoff`` its row offsets, ``rows`` the part's row positions (well formed: each has
     exactly 1440 / minutes values and quality bytes)."""
     n = 1440 // minutes
@@ -212,7 +214,7 @@ def reduce_part(
     flags = (np.empty(m, np.int64), np.empty(m, np.int8), np.empty(m), np.empty(m))
     rate, day, allow = caps if caps is not None else (np.zeros(0), np.zeros(0), True)
     ngrid, nflag = _reduce_rows(
-        values, voff, quality, qoff, nan if nan is not None else np.zeros(0, np.bool_),
+        values, voff, quality, qoff, nan if nan is not None else np.zeros(0, np.bool_), nan_stored,
         rows, rg, dy, n, float(minutes), caps is not None, rate, day, allow,
         seg_of_reg, dlo, g_from if g_from is not None else np.iinfo(np.int64).max,
         tot, cnt, nreg, nrows, top_day, top, *grid, *flags,
@@ -257,7 +259,7 @@ def warm_up() -> None:
     cache folder) on one tiny part, so that a run loads it instead of compiling (~2 s); the image
     build calls it (infra/Dockerfile)."""
     reduce_part(
-        np.ones(48), np.array([0, 48]), np.full(48, ord("A"), np.uint8), np.array([0, 48]), None,
+        np.ones(48), np.array([0, 48]), np.full(48, ord("A"), np.uint8), np.array([0, 48]), None, True,
         np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64), 30,
         (np.ones(1), np.ones(1), False), np.zeros(1, np.int64), 1, 0,
     )  # fmt: skip

@@ -191,7 +191,7 @@ def _reduce_raw(
     from tasks.domain.profile_kernel import reduce_part
 
     return reduce_part(
-        part.values, part.voff, part.quality, part.qoff, part.nan, part.rows, part.reg, part.day,
+        part.values, part.voff, part.quality, part.qoff, part.nan, part.nan_stored, part.rows, part.reg, part.day,
         part.minutes, caps, seg_of_reg, nseg, g_from,
     )  # fmt: skip
 

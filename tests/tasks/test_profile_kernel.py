@@ -98,7 +98,7 @@ def test_one_compiled_pass_gives_what_the_numpy_steps_give() -> None:
         interval_grids(
             regs, lf, chunks, lambda g: g,
             raw=lambda p: reduce_part(
-                p.values, p.voff, p.quality, p.qoff, p.nan, p.rows, p.reg, p.day, p.minutes,
+                p.values, p.voff, p.quality, p.qoff, p.nan, p.nan_stored, p.rows, p.reg, p.day, p.minutes,
                 (caps.rate, caps.day, caps.allow_negative), seg_of_reg, nseg, G_FROM,
             ),
         )
@@ -164,7 +164,7 @@ def test_a_half_hour_is_its_sub_intervals_and_actual_only_when_all_are() -> None
     (part,) = interval_grids(
         regs, frame.lazy(), calendar_chunks(dt.date(2024, 2, 2), dt.date(2024, 2, 2)), lambda g: g,
         raw=lambda p: reduce_part(
-            p.values, p.voff, p.quality, p.qoff, p.nan, p.rows, p.reg, p.day, p.minutes, None,
+            p.values, p.voff, p.quality, p.qoff, p.nan, p.nan_stored, p.rows, p.reg, p.day, p.minutes, None,
             seg_of_reg, len(names), G_FROM,
         ),
     )  # fmt: skip
@@ -195,3 +195,38 @@ def test_profile_sums_over_a_day_grid_mask_are_the_numpy_bytes() -> None:
     assert got_sum.tobytes() == slot_sum(pvals[seg, day].T * ok).tobytes()
     np.testing.assert_array_equal(got_slots, ok.sum(axis=0))
     assert got_sum[0] == pytest.approx(0.4) and got_slots[0] == 2
+
+
+@pytest.mark.parametrize(
+    ("fifth", "flagged"),
+    [(float("nan"), True), (None, False)],
+    ids=["stored NaN in a column without nulls: not finite", "a null: missing, not implausible"],
+)
+def test_a_stored_nan_is_flagged_and_a_null_is_missing(fifth: float | None, flagged: bool) -> None:
+    # one 30-minute day of 0.5 kWh a half hour with its fifth value replaced: a stored NaN is a bad
+    # value (the day is read as missing, reason 1); a null is a missing half hour (47 actual
+    # half hours, 23.5 kWh)
+    regs = one_row_per_register(interval_registers(_registers().slice(0, 1), False))
+    names, seg_of_reg = segment_codes(regs)
+    caps = register_caps(regs, Caps())
+    values = [0.5] * 48
+    values[4] = fifth  # type: ignore[call-overload]
+    frame = pl.DataFrame(
+        {"nmi": ["N1"], "suffix": ["E1"], "read_date": [dt.date(2024, 2, 2)], "interval_minutes": [30],
+         "values": [values], "quality": ["A" * 48]},
+        schema_overrides={"values": pl.List(pl.Float64)},
+    )  # fmt: skip
+    (part,) = interval_grids(
+        regs, frame.lazy(), calendar_chunks(dt.date(2024, 2, 2), dt.date(2024, 2, 2)), lambda g: g,
+        raw=lambda p: reduce_part(
+            p.values, p.voff, p.quality, p.qoff, p.nan, p.nan_stored, p.rows, p.reg, p.day, p.minutes,
+            (caps.rate, caps.day, caps.allow_negative), seg_of_reg, len(names), G_FROM,
+        ),
+    )  # fmt: skip
+    (_, tot, cnt, _, _, _, _), grid, flags = part
+    if flagged:
+        assert flags[2].tolist() == [1] and np.isnan(flags[3][0])
+        assert cnt.sum() == 0 and len(grid[0]) == 0
+    else:
+        assert len(flags[0]) == 0
+        assert cnt.sum() == 47 and grid[2][0] == pytest.approx(23.5)
