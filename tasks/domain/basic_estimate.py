@@ -107,7 +107,6 @@ def estimate_basic(
     else:
         class_scalars = None
     jur = one_row_per_register(regs).select("meter_register_id", "jurisdiction")
-    models = _with_dd_guard(models, pairs, period_end, dd, jur)
     mean_shape = _mean_shapes(rmacro, models, dd, jur)
     days = _day_rows(regs, windows, pairs_m, rmacro, models, mean_shape, dd, jur, filled)
     shape = pl.coalesce(_shape(), pl.col("mean_shape"), pl.lit(0.0))
@@ -173,68 +172,7 @@ def _models(
             pl.col("_mse").is_null() | (pl.col("w_mse") < pl.col("_mse"))
         )
     service = one_row_per_register(regs).select("meter_register_id", "service_type")
-    models = _with_weather_models(models, wm, service)
-    if dd is not None and wm is not None and wm.height:
-        models = models.join(
-            _dd_ranges(regs, fit_pairs_m, wm, dd, run_date), on="meter_register_id", how="left"
-        )
-    return models, dd, filled
-
-
-def _dd_ranges(
-    regs: pl.DataFrame, fit_pairs_m: pl.DataFrame, wm: pl.DataFrame, dd: pl.DataFrame, run_date: dt.date
-) -> pl.DataFrame:
-    """meter_register_id, h_hi, c_hi: the largest mean heating and cooling degree days (at the
-    register's balance points) of the pairs its weather model was fitted on."""
-    jur = one_row_per_register(regs).select("meter_register_id", "jurisdiction")
-    p = fit_pairs_m.filter(
-        (pl.col("days") > 0) & (pl.col("end") < run_date) & pl.col("consumption").is_not_null()
-    ).join(wm.select("meter_register_id", "h_bp", "c_bp"), on="meter_register_id")
-    p = _with_weather_sums(
-        p.with_columns(_first=pl.col("start") + pl.duration(days=1)), "_first", "end", dd, jur
-    )
-    return p.group_by("meter_register_id").agg(
-        h_hi=(pl.col("sum_hdd") / pl.col("days")).max(), c_hi=(pl.col("sum_cdd") / pl.col("days")).max()
-    )
-
-
-DD_GUARD = True  # the unbilled days' mean degree days kept below the fitted pairs' largest
-
-
-def _with_dd_guard(
-    models: pl.DataFrame, pairs: pl.DataFrame, period_end: dt.date, dd: pl.DataFrame | None, jur: pl.DataFrame
-) -> pl.DataFrame:
-    """Add guard_from, h_scale, c_scale to the WEATHER models: the days after the register's last
-    read up to period_end (R) are estimated with their degree days × scale, scale = min(1, top /
-    mean), mean = R's mean degree days, top = the largest mean degree days of the pairs the model
-    was fitted on (:func:`_dd_ranges`): a heating or cooling slope is not extrapolated beyond the
-    degree days it was fitted on (a hot spell or a cold snap after the last read). Scaling keeps
-    each day ≥ 0 and the hottest (coldest) days the most. Below the range nothing changes: the
-    model's base there is its fitted intercept (a lower guard was tried: docs/ACCURACY.md)."""
-    if dd is None or not DD_GUARD or "h_hi" not in models.columns:
-        return models.with_columns(
-            guard_from=pl.lit(None, pl.Date),
-            h_scale=pl.lit(None, pl.Float64),
-            c_scale=pl.lit(None, pl.Float64),
-        )
-    last = pairs.select("meter_register_id", "last_read_date").unique("meter_register_id")
-    r = (
-        models.filter(pl.col("model") == "WEATHER")
-        .select("meter_register_id", "h_bp", "c_bp", "h_hi", "c_hi")
-        .join(last, on="meter_register_id")
-        .filter(pl.col("last_read_date") < period_end)
-        .with_columns(_from=pl.col("last_read_date") + pl.duration(days=1), _pe=pl.lit(period_end))
-    )
-    r = _with_weather_sums(r, "_from", "_pe", dd, jur).with_columns(
-        _n=(pl.col("_pe") - pl.col("last_read_date")).dt.total_days().cast(pl.Float64)
-    )
-
-    def scale(kind: str) -> pl.Expr:
-        mean, top = pl.col(f"sum_{kind}dd") / pl.col("_n"), pl.col(f"{kind}_hi")
-        return pl.when(mean > top).then(top / mean).otherwise(1.0).fill_null(1.0).alias(f"{kind}_scale")
-
-    g = r.select("meter_register_id", pl.col("last_read_date").alias("guard_from"), scale("h"), scale("c"))
-    return models.join(g, on="meter_register_id", how="left")
+    return _with_weather_models(models, wm, service), dd, filled
 
 
 def _fit_pairs(
@@ -488,15 +426,6 @@ def _day_rows(
             )
             .drop("_j", "_t")
         )
-        after = pl.col("guard_from").is_not_null() & (pl.col("read_date") > pl.col("guard_from"))
-        days = days.with_columns(
-            hdd=pl.when(after & pl.col("h_bp").is_not_null())
-            .then(pl.col("hdd") * pl.col("h_scale"))
-            .otherwise(pl.col("hdd")),
-            cdd=pl.when(after & pl.col("c_bp").is_not_null())
-            .then(pl.col("cdd") * pl.col("c_scale"))
-            .otherwise(pl.col("cdd")),
-        )
     else:
         days = days.with_columns(hdd=pl.lit(None, pl.Float64), cdd=pl.lit(None, pl.Float64))
     return days
@@ -537,16 +466,6 @@ def _estimated_reads(
         dd,
         jur if jur is not None else regs.select("meter_register_id", "jurisdiction").unique(),
     )
-    if "guard_from" in out.columns:  # the days after the last read: _with_dd_guard's degree days
-        g = pl.col("guard_from").is_not_null()
-        out = out.with_columns(
-            sum_hdd=pl.when(g & pl.col("h_bp").is_not_null())
-            .then(pl.col("sum_hdd") * pl.col("h_scale"))
-            .otherwise(pl.col("sum_hdd")),
-            sum_cdd=pl.when(g & pl.col("c_bp").is_not_null())
-            .then(pl.col("sum_cdd") * pl.col("c_scale"))
-            .otherwise(pl.col("sum_cdd")),
-        )
     consumption = (
         pl.when(pl.col("days") <= 0)
         .then(pl.lit(0.0))

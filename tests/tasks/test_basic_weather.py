@@ -45,18 +45,6 @@ def _case(true, n_pairs: int = 13, every: int = 30):
     return temp, use, reads
 
 
-def _guarded(temps: list[float], kind: str, bp: float, last: int, period_end: int) -> dict[int, float]:
-    """Degree days of the days last + 1 … period_end after the degree-day guard, by hand: the
-    largest mean degree days of the 13 fitted 30-day pairs (days 30k + 1 … 30k + 30) is the range's
-    top; when the days' mean is above it every day is scaled by top / mean."""
-    f = (lambda t: max(0.0, bp - t)) if kind == "H" else (lambda t: max(0.0, t - bp))
-    top = max(sum(f(temps[d]) for d in range(30 * k + 1, 30 * k + 31)) / 30 for k in range(13))
-    days = range(last + 1, period_end + 1)
-    mean = sum(f(temps[d]) for d in days) / len(days)
-    scale = top / mean if mean > top else 1.0
-    return {d: f(temps[d]) * scale for d in days}
-
-
 def test_degree_days_and_range_sums_by_hand() -> None:
     # temperatures 10, 20, missing, 14 on days 0-3: day 2 interpolated to 17. HDD at 16: 6, 0, 0, 2;
     # CDD at 18: 0, 2, 0, 0. Σ HDD_16 over days 1-3 = 0 + 0 + 2 = 2; over day 0 alone = 6; an empty
@@ -102,20 +90,16 @@ def test_heating_register_recovers_its_balance_point_and_slope() -> None:
     # part (W = 0), so that model is the scalar: s·M = the mean daily use of the pairs ending in the
     # 365 days before run date 396 (pairs ending 60 … 390: days 31 … 390). A day after the last read
     # (day 390) is 0.5·(5 + 2·HDD_16(d)) + 0.5·mean(use[31 … 390]); the index at period end (day 395)
-    # = last index + Σ days 391-395; method WEATHER, flag 65 (ADL). Days 391-395 are the cycle's
-    # coldest (T ≈ 7-11 °C): their mean HDD_16 is above every fitted pair's, so the degree-day
-    # guard scales their HDD down to the pairs' largest mean (_guarded)
+    # = last index + Σ days 391-395; method WEATHER, flag 65 (ADL)
     mean_use = sum(use[31:391]) / 360
-    hdd = _guarded(_temps(), "H", 16.0, 390, 395)
-    assert sum(hdd.values()) < sum(max(0.0, 16 - _temps()[d]) for d in range(391, 396))
-    blend = {d: 0.5 * (5 + 2 * h) + 0.5 * mean_use for d, h in hdd.items()}
+    blend = [0.5 * u + 0.5 * mean_use for u in use]
     windows = pl.DataFrame({"account_id": [11], "unbilled_from": [day(392)], "unbilled_to": [day(395)]})
     usage, ebr, _ = estimate_basic(
         regs, windows, _reads(reads), macro, NO_GAS, day(396), day(395), "seasonal", temperature=temp
     )
-    assert [v[0] for v in usage["values"]] == pytest.approx([blend[d] for d in range(392, 396)], abs=1e-6)
+    assert [v[0] for v in usage["values"]] == pytest.approx(blend[392:396], abs=1e-6)
     assert ebr.select("method", "method_flag").rows() == [("WEATHER", "65")]
-    assert ebr["consumption"][0] == pytest.approx(round(sum(blend.values()), 3), abs=2e-3)
+    assert ebr["consumption"][0] == pytest.approx(round(sum(blend[391:396]), 3), abs=2e-3)
     # without temperature the same register keeps the method without weather
     _, ebr0, _ = estimate_basic(regs, windows, _reads(reads), macro, NO_GAS, day(396), day(395), "seasonal")
     assert ebr0["method"].to_list() != ["WEATHER"]
@@ -132,18 +116,14 @@ def test_heating_and_cooling_register_and_too_few_pairs() -> None:
     assert (m["wmodel"], m["h_bp"], m["c_bp"]) == ("BOTH", 14.0, 19.0)
     assert (m["w_alpha"], m["beta_h"], m["beta_c"]) == pytest.approx((3.0, 1.5, 2.5), abs=1e-6)
     # a two-term model is the register's whole estimate (weight 1): days 392-395 after the last
-    # read (day 390) are 3 + 1.5·HDD_14(d) + 2.5·CDD_19(d) with the guarded degree days (_guarded:
-    # days 391-395 colder than every pair's mean; CDD_19 is 0 on them)
+    # read (day 390) are 3 + 1.5·HDD_14(d) + 2.5·CDD_19(d), the true use
     windows = pl.DataFrame({"account_id": [11], "unbilled_from": [day(392)], "unbilled_to": [day(395)]})
     usage, ebr, _ = estimate_basic(
         regs, windows, _reads(reads), _macro([10.0] * 420), NO_GAS, day(396), day(395), "seasonal",
         temperature=temp,
     )  # fmt: skip
     assert ebr["method"].to_list() == ["WEATHER"]
-    h, c = _guarded(_temps(), "H", 14.0, 390, 395), _guarded(_temps(), "C", 19.0, 390, 395)
-    assert [v[0] for v in usage["values"]] == pytest.approx(
-        [3 + 1.5 * h[d] + 2.5 * c[d] for d in range(392, 396)], abs=1e-6
-    )
+    assert [v[0] for v in usage["values"]] == pytest.approx(use[392:396], abs=1e-6)
     # two pairs: fewer than MIN_PAIRS (3) -> no weather model (the register keeps its method)
     pairs2, _ = read_pairs(regs, _reads(reads[:3]))
     assert fit_weather_models(regs, _with_pair_sums(pairs2, rm), dd, day(400)).height == 0
@@ -261,11 +241,9 @@ def test_pooled_balance_points_are_chosen_over_every_shard() -> None:
     two = pl.concat([usage(shard_a, chosen), usage(shard_b, chosen)])
     assert one.equals(two)
     alone = usage(shard_b)
-    # (and, as in the heating test, the cold days 391-395 get guarded HDD_18)
     mean3 = sum(use[3][31:391]) / 360
-    h18 = _guarded(_temps(), "H", 18.0, 390, 395)
     assert [v[0] for v in alone["values"]] == pytest.approx(
-        [0.5 * (100 + 0.2 * h18[d]) + 0.5 * mean3 for d in range(392, 396)], abs=1e-6
+        [0.5 * u + 0.5 * mean3 for u in use[3][392:396]], abs=1e-6
     )
     assert not alone.equals(one.filter(pl.col("meter_register_id") == 3))
 
@@ -316,32 +294,3 @@ def test_one_term_electricity_weather_model_is_blended_with_the_model_without_we
         b=pl.lit(1.0), w=pl.lit(2.0), wh=pl.lit(0.0), daily=pl.lit(10.0), hdd=pl.lit(3.0), cdd=pl.lit(0.0)
     )
     assert day_.select(_shape().alias("est"))["est"].to_list() == pytest.approx([9.0, 11.0, 11.0, 12.0])
-
-
-def test_degree_day_guard_scales_the_unbilled_days_down_to_the_fitted_range() -> None:
-    # register 1: COOL at 20 °C fitted on pairs whose mean CDD_20 ranged 1 … 3; last read day 10,
-    # period end day 14, temperatures on days 11-14: 26, 25, 20, 23 -> CDD_20 6, 5, 0, 3, mean 3.5
-    # > 3: scale 3 / 3.5 = 6/7 (the four days then average 3). Register 2: HEAT at 18 with pairs'
-    # mean HDD_18 in 4 … 9; the same days have HDD_18 0, 0, 0, 0 (mean 0 < 4): below the range
-    # nothing changes (scale 1: only the top of the range is guarded)
-    from tasks.domain.basic_estimate import _with_dd_guard
-
-    temps = [15.0] * 11 + [26.0, 25.0, 20.0, 23.0]
-    temp = pl.DataFrame({"jurisdiction": "NSW", "read_date": [day(i) for i in range(15)], "temp": temps})
-    dd = degree_day_table(fill_temperature(temp))
-    models = pl.DataFrame(
-        {
-            "meter_register_id": [1, 2],
-            "model": ["WEATHER", "WEATHER"],
-            "h_bp": [None, 18.0],
-            "c_bp": [20.0, None],
-            "h_hi": [None, 9.0],
-            "c_hi": [3.0, None],
-        }
-    )
-    pairs = pl.DataFrame({"meter_register_id": [1, 2], "last_read_date": [day(10), day(10)]})
-    jur = pl.DataFrame({"meter_register_id": [1, 2], "jurisdiction": ["NSW", "NSW"]})
-    g = _with_dd_guard(models, pairs, day(14), dd, jur).sort("meter_register_id")
-    assert g["guard_from"].to_list() == [day(10), day(10)]
-    assert g["c_scale"].to_list() == pytest.approx([6 / 7, 1.0])
-    assert g["h_scale"].to_list() == pytest.approx([1.0, 1.0])
