@@ -171,8 +171,7 @@ def _models(
         wm = wm.join(_model_mse(fit_pairs_m, models, run_date), on="meter_register_id", how="left").filter(
             pl.col("_mse").is_null() | (pl.col("w_mse") < pl.col("_mse"))
         )
-    service = one_row_per_register(regs).select("meter_register_id", "service_type")
-    return _with_weather_models(models, wm, service), dd, filled
+    return _with_weather_models(models, wm), dd, filled
 
 
 def _fit_pairs(

@@ -182,42 +182,37 @@ def fit_registers(
 
 def _shape() -> pl.Expr:
     """The register's daily estimate on a day with macro columns daily, w, wh, b and (weather
-    model, tasks.domain.basic_weather) the day's degree days hdd, cdd at the register's balance
-    points. A WEATHER register's estimate is w_weight × its weather model + (1 − w_weight) × its
-    model without weather (base_model; :func:`_with_weather_models`)."""
-    seasonal = pl.col("alpha") * pl.col("b") + pl.col("beta") * pl.col("w") + pl.col("gamma") * pl.col("wh")
-    plain = (
-        pl.when(pl.col("model") == "SEASONAL").then(seasonal).otherwise(pl.col("scalar") * pl.col("daily"))
+    model, tasks.domain.basic_weather) the day's degree days hdd, cdd at the register's balance points."""
+    return (
+        pl.when(pl.col("model") == "SEASONAL")
+        .then(pl.col("alpha") * pl.col("b") + pl.col("beta") * pl.col("w") + pl.col("gamma") * pl.col("wh"))
+        .when(pl.col("model") == "WEATHER")
+        .then(
+            pl.col("alpha") * pl.col("b")
+            + pl.col("beta_h") * pl.col("hdd")
+            + pl.col("beta_c") * pl.col("cdd")
+        )
+        .otherwise(pl.col("scalar") * pl.col("daily"))
     )
-    weather = (
-        pl.col("w_alpha") * pl.col("b") + pl.col("beta_h") * pl.col("hdd") + pl.col("beta_c") * pl.col("cdd")
-    )
-    return _blend(weather, seasonal, pl.col("scalar") * pl.col("daily"), plain)
 
 
 def _range_shape() -> pl.Expr:
     """Σ of the daily estimate over a range with columns days, sum_m, sum_w, sum_wh, sum_b (the
     same days' :func:`_shape` summed, so a pair's days add up to its consumption)."""
-    b = pl.coalesce("sum_b", "days")
-    seasonal = pl.col("alpha") * b + pl.col("beta") * pl.col("sum_w") + pl.col("gamma") * pl.col("sum_wh")
-    plain = (
-        pl.when(pl.col("model") == "SEASONAL").then(seasonal).otherwise(pl.col("scalar") * pl.col("sum_m"))
-    )
-    weather = (
-        pl.col("w_alpha") * b + pl.col("beta_h") * pl.col("sum_hdd") + pl.col("beta_c") * pl.col("sum_cdd")
-    )
-    return _blend(weather, seasonal, pl.col("scalar") * pl.col("sum_m"), plain)
-
-
-def _blend(weather: pl.Expr, seasonal: pl.Expr, scalar: pl.Expr, plain: pl.Expr) -> pl.Expr:
-    """WEATHER rows: w_weight·weather + (1 − w_weight)·(their base_model's estimate, seasonal or
-    scalar); other rows: ``plain`` (their own model's estimate)."""
-    base = pl.when(pl.col("base_model") == "SEASONAL").then(seasonal).otherwise(scalar)
-    w = pl.col("w_weight")
     return (
-        pl.when(pl.col("model") == "WEATHER")
-        .then(pl.when(w >= 1.0).then(weather).otherwise(w * weather + (1.0 - w) * base))
-        .otherwise(plain)
+        pl.when(pl.col("model") == "SEASONAL")
+        .then(
+            pl.col("alpha") * pl.coalesce("sum_b", "days")
+            + pl.col("beta") * pl.col("sum_w")
+            + pl.col("gamma") * pl.col("sum_wh")
+        )
+        .when(pl.col("model") == "WEATHER")
+        .then(
+            pl.col("alpha") * pl.coalesce("sum_b", "days")
+            + pl.col("beta_h") * pl.col("sum_hdd")
+            + pl.col("beta_c") * pl.col("sum_cdd")
+        )
+        .otherwise(pl.col("scalar") * pl.col("sum_m"))
     )
 
 
@@ -226,10 +221,8 @@ def _model_mse(pairs_m: pl.DataFrame, models: pl.DataFrame, run_date: dt.date) -
     parameters) of each register's model without weather on its pairs (the weather model's w_mse
     counterpart; null with no degree of freedom left)."""
     p = pairs_m.filter((pl.col("days") > 0) & (pl.col("end") < run_date)).join(models, on="meter_register_id")
-    p = (
-        p.filter(pl.col("sum_m").is_not_null())
-        .with_columns([pl.lit(None, pl.Float64).alias(c) for c in _NO_WEATHER_COLS])
-        .with_columns(base_model=pl.lit(None, pl.String))
+    p = p.filter(pl.col("sum_m").is_not_null()).with_columns(
+        [pl.lit(None, pl.Float64).alias(c) for c in ("beta_h", "beta_c", "sum_hdd", "sum_cdd")]
     )
     p = p.with_columns(_rw=recency_weight(run_date))
     fit = _range_shape() / pl.col("days")
@@ -253,57 +246,29 @@ def _model_mse(pairs_m: pl.DataFrame, models: pl.DataFrame, run_date: dt.date) -
     )
 
 
-_WEATHER_COLS = {
-    "beta_h": pl.Float64,
-    "beta_c": pl.Float64,
-    "h_bp": pl.Float64,
-    "c_bp": pl.Float64,
-    "w_alpha": pl.Float64,
-    "w_weight": pl.Float64,
-}
-_NO_WEATHER_COLS = ("beta_h", "beta_c", "sum_hdd", "sum_cdd", "w_alpha", "w_weight")
-# the weight of an electricity register's one-term weather model (HEAT or COOL) in its estimate; the
-# rest is its model without weather (docs/METHOD.md "Weather": a one-term model cannot have the
-# trough between the heating and the cooling season that the segment's shape has)
-ONE_TERM_WEIGHT = 0.5
+_WEATHER_COLS = {"beta_h": pl.Float64, "beta_c": pl.Float64, "h_bp": pl.Float64, "c_bp": pl.Float64}
 
 
-def _with_weather_models(
-    models: pl.DataFrame, wm: pl.DataFrame | None, service: pl.DataFrame | None = None
-) -> pl.DataFrame:
+def _with_weather_models(models: pl.DataFrame, wm: pl.DataFrame | None) -> pl.DataFrame:
     """Registers with a qualifying weather model (tasks.domain.basic_weather) become model WEATHER
-    with w_alpha, beta_h, beta_c, h_bp, c_bp, w_weight and base_model (the model they had without
-    weather, whose alpha, beta, gamma and scalar they keep); the others keep their model (weather
-    columns null). w_weight: 1 for a two-term model (BOTH) and for gas (whose weather part is
-    heating only), ``ONE_TERM_WEIGHT`` for an electricity register's HEAT or COOL model.
-    ``service``: meter_register_id, service_type (None: every register counts as electricity)."""
+    with alpha, beta_h, beta_c, h_bp, c_bp; the others keep their model (weather columns null)."""
     if wm is None or wm.height == 0:
-        return models.with_columns(
-            *[pl.lit(None, dtype=t).alias(c) for c, t in _WEATHER_COLS.items()],
-            base_model=pl.lit(None, pl.String),
-        )
+        return models.with_columns([pl.lit(None, dtype=t).alias(c) for c, t in _WEATHER_COLS.items()])
     j = models.join(wm, on="meter_register_id", how="left")
-    if service is not None:
-        j = j.join(
-            service.select("meter_register_id", _svc="service_type"), on="meter_register_id", how="left"
-        )
-    else:
-        j = j.with_columns(_svc=pl.lit(None, pl.String))
     has = pl.col("wmodel").is_not_null()
-    one_term_elec = pl.col("wmodel").is_in(["HEAT", "COOL"]) & (pl.col("_svc").fill_null("") != "GAS")
     return j.with_columns(
         model=pl.when(has).then(pl.lit("WEATHER")).otherwise(pl.col("model")),
-        base_model=pl.when(has).then(pl.col("model")),
+        alpha=pl.when(has).then(pl.col("w_alpha")).otherwise(pl.col("alpha")),
+        beta=pl.when(has).then(pl.lit(0.0)).otherwise(pl.col("beta")),
+        gamma=pl.when(has).then(pl.lit(0.0)).otherwise(pl.col("gamma")),
         components=pl.when(has)
         .then(pl.col("wmodel").replace_strict({"HEAT": 2, "COOL": 2, "BOTH": 3}, return_dtype=pl.Int32))
         .otherwise(pl.col("components")),
-        w_alpha=pl.when(has).then(pl.col("w_alpha")),
-        w_weight=pl.when(has).then(pl.when(one_term_elec).then(ONE_TERM_WEIGHT).otherwise(1.0)),
         beta_h=pl.when(has).then(pl.col("beta_h")),
         beta_c=pl.when(has).then(pl.col("beta_c")),
         h_bp=pl.when(has).then(pl.col("h_bp")),
         c_bp=pl.when(has).then(pl.col("c_bp")),
-    ).drop("wmodel", "adj_r2", "w_pairs", "w_mse", "_mse", "_svc", strict=False)
+    ).drop("wmodel", "w_alpha", "adj_r2", "w_pairs", "w_mse", "_mse", strict=False)
 
 
 def _with_weather_sums(

@@ -85,21 +85,15 @@ def test_heating_register_recovers_its_balance_point_and_slope() -> None:
     m = wm[0]
     assert (m["wmodel"], m["h_bp"], m["w_pairs"]) == ("HEAT", 16.0, 13)
     assert (m["w_alpha"], m["beta_h"], m["beta_c"]) == pytest.approx((5.0, 2.0, 0.0), abs=1e-6)
-    # estimation: an electricity register's one-term model (HEAT) weighs ONE_TERM_WEIGHT = 0.5 in
-    # its estimate, its model without weather the other half. The flat macro profile has no weather
-    # part (W = 0), so that model is the scalar: s·M = the mean daily use of the pairs ending in the
-    # 365 days before run date 396 (pairs ending 60 … 390: days 31 … 390). A day after the last read
-    # (day 390) is 0.5·(5 + 2·HDD_16(d)) + 0.5·mean(use[31 … 390]); the index at period end (day 395)
-    # = last index + Σ days 391-395; method WEATHER, flag 65 (ADL)
-    mean_use = sum(use[31:391]) / 360
-    blend = [0.5 * u + 0.5 * mean_use for u in use]
+    # estimation: a day after the last read (day 390) is 5 + 2·HDD_16(d); the index at period end
+    # (day 395) = last index + Σ days 391-395; method WEATHER, flag 65 (ADL)
     windows = pl.DataFrame({"account_id": [11], "unbilled_from": [day(392)], "unbilled_to": [day(395)]})
     usage, ebr, _ = estimate_basic(
         regs, windows, _reads(reads), macro, NO_GAS, day(396), day(395), "seasonal", temperature=temp
     )
-    assert [v[0] for v in usage["values"]] == pytest.approx(blend[392:396], abs=1e-6)
+    assert [v[0] for v in usage["values"]] == pytest.approx(use[392:396], abs=1e-6)
     assert ebr.select("method", "method_flag").rows() == [("WEATHER", "65")]
-    assert ebr["consumption"][0] == pytest.approx(round(sum(blend[391:396]), 3), abs=2e-3)
+    assert ebr["consumption"][0] == pytest.approx(round(sum(use[391:396]), 3), abs=2e-3)
     # without temperature the same register keeps the method without weather
     _, ebr0, _ = estimate_basic(regs, windows, _reads(reads), macro, NO_GAS, day(396), day(395), "seasonal")
     assert ebr0["method"].to_list() != ["WEATHER"]
@@ -107,7 +101,7 @@ def test_heating_register_recovers_its_balance_point_and_slope() -> None:
 
 def test_heating_and_cooling_register_and_too_few_pairs() -> None:
     # 3 + 1.5·HDD_14 + 2.5·CDD_19: the two-term model at (14, 19) fits exactly and wins
-    temp, use, reads = _case(lambda t: 3 + 1.5 * max(0.0, 14 - t) + 2.5 * max(0.0, t - 19))
+    temp, _, reads = _case(lambda t: 3 + 1.5 * max(0.0, 14 - t) + 2.5 * max(0.0, t - 19))
     regs = _regs()
     rm = register_macro(regs, _macro([10.0] * 420), NO_GAS)
     dd = degree_day_table(fill_temperature(temp))
@@ -115,15 +109,6 @@ def test_heating_and_cooling_register_and_too_few_pairs() -> None:
     m = fit_weather_models(regs, _with_pair_sums(pairs, rm), dd, day(400)).row(0, named=True)
     assert (m["wmodel"], m["h_bp"], m["c_bp"]) == ("BOTH", 14.0, 19.0)
     assert (m["w_alpha"], m["beta_h"], m["beta_c"]) == pytest.approx((3.0, 1.5, 2.5), abs=1e-6)
-    # a two-term model is the register's whole estimate (weight 1): days 392-395 after the last
-    # read (day 390) are 3 + 1.5·HDD_14(d) + 2.5·CDD_19(d), the true use
-    windows = pl.DataFrame({"account_id": [11], "unbilled_from": [day(392)], "unbilled_to": [day(395)]})
-    usage, ebr, _ = estimate_basic(
-        regs, windows, _reads(reads), _macro([10.0] * 420), NO_GAS, day(396), day(395), "seasonal",
-        temperature=temp,
-    )  # fmt: skip
-    assert ebr["method"].to_list() == ["WEATHER"]
-    assert [v[0] for v in usage["values"]] == pytest.approx(use[392:396], abs=1e-6)
     # two pairs: fewer than MIN_PAIRS (3) -> no weather model (the register keeps its method)
     pairs2, _ = read_pairs(regs, _reads(reads[:3]))
     assert fit_weather_models(regs, _with_pair_sums(pairs2, rm), dd, day(400)).height == 0
@@ -143,9 +128,7 @@ def test_gas_registers_get_heating_only() -> None:
 
 def test_cooling_only_register_is_estimated_from_its_cooling_degree_days() -> None:
     # 4 + 3·max(0, T − 20): the cooling model at 20 °C (no heating term: its HDD count 0 in the
-    # daily estimate), a day after the last read (day 390) = 0.5·(4 + 3·CDD_20(d)) + 0.5·the scalar
-    # model's s·M (flat macro: the mean daily use of the pairs ending in the 365 days before run
-    # date 400, those ending 60 … 390, days 31 … 390), as in the heating test above
+    # daily estimate), a day after the last read (day 390) = 4 + 3·CDD_20(d)
     temp, use, reads = _case(lambda t: 4 + 3 * max(0.0, t - 20))
     regs = _regs()
     macro = _macro([10.0] * 420)
@@ -154,10 +137,7 @@ def test_cooling_only_register_is_estimated_from_its_cooling_degree_days() -> No
         regs, windows, _reads(reads), macro, NO_GAS, day(400), day(399), "seasonal", temperature=temp
     )
     assert ebr["method"].to_list() == ["WEATHER"]
-    mean_use = sum(use[31:391]) / 360
-    assert [v[0] for v in usage["values"]] == pytest.approx(
-        [0.5 * u + 0.5 * mean_use for u in use[391:400]], abs=1e-6
-    )
+    assert [v[0] for v in usage["values"]] == pytest.approx(use[391:400], abs=1e-6)
 
 
 # three NSW electricity RES registers (one population) read every 30 days: 1 and 2 use
@@ -217,9 +197,7 @@ def test_pooled_balance_points_are_chosen_over_every_shard() -> None:
     whole = fit_weather_models(regs, pm, dd, day(400)).filter(pl.col("meter_register_id") == 3)
     assert pooled == whole.row(0, named=True) and pooled["h_bp"] == 16.0
     # the estimates: one shard == shards {1, 2} and {3} given the balance points over both; shard
-    # B alone would estimate register 3's weather half at its true use (18), not as one shard does
-    # (its one-term model weighs 0.5, the scalar model — flat macro: the mean daily use of days
-    # 31 … 390, the pairs ending in the 365 days before day 396 — the other half)
+    # B alone would estimate register 3 at its true use (18), not as one shard does
     windows = pl.DataFrame({"account_id": [11, 12, 13], "unbilled_from": day(392), "unbilled_to": day(395)})
 
     def usage(r: pl.DataFrame, bp: pl.DataFrame | None = None) -> pl.DataFrame:
@@ -241,56 +219,5 @@ def test_pooled_balance_points_are_chosen_over_every_shard() -> None:
     two = pl.concat([usage(shard_a, chosen), usage(shard_b, chosen)])
     assert one.equals(two)
     alone = usage(shard_b)
-    mean3 = sum(use[3][31:391]) / 360
-    assert [v[0] for v in alone["values"]] == pytest.approx(
-        [0.5 * u + 0.5 * mean3 for u in use[3][392:396]], abs=1e-6
-    )
+    assert [v[0] for v in alone["values"]] == pytest.approx(use[3][392:396], abs=1e-6)
     assert not alone.equals(one.filter(pl.col("meter_register_id") == 3))
-
-
-def test_one_term_electricity_weather_model_is_blended_with_the_model_without_weather() -> None:
-    # _with_weather_models on three registers, then the daily estimate on one day with b = 1,
-    # w = 2, wh = 0, daily = 10, HDD = 3, CDD = 0:
-    # 1 electricity HEAT (w_alpha 5, beta_h 2) over SEASONAL (alpha 4, beta 1.5, gamma 0):
-    #   weather 5·1 + 2·3 = 11, seasonal 4·1 + 1.5·2 = 7 -> 0.5·11 + 0.5·7 = 9
-    # 2 gas HEAT over SCALAR (scalar 1.2): weight 1 (gas weather is heating only) -> 11
-    # 3 electricity BOTH (beta_c 4) over SCALAR 1.2: weight 1 -> 5 + 2·3 + 4·0 = 11
-    # 4 no weather model: its SCALAR 1.2·10 = 12, weather columns null
-    from tasks.domain.basic_fit import _shape, _with_weather_models
-
-    models = pl.DataFrame(
-        {
-            "meter_register_id": [1, 2, 3, 4],
-            "model": ["SEASONAL", "SCALAR", "SCALAR", "SCALAR"],
-            "scalar": [0.9, 1.2, 1.2, 1.2],
-            "alpha": [4.0, None, None, None],
-            "beta": [1.5, None, None, None],
-            "gamma": [0.0, None, None, None],
-            "components": [2, 0, 0, 0],
-        }
-    )
-    wm = pl.DataFrame(
-        {
-            "meter_register_id": [1, 2, 3],
-            "wmodel": ["HEAT", "HEAT", "BOTH"],
-            "w_alpha": [5.0, 5.0, 5.0],
-            "beta_h": [2.0, 2.0, 2.0],
-            "beta_c": [0.0, 0.0, 4.0],
-            "h_bp": [16.0, 16.0, 16.0],
-            "c_bp": [None, None, 20.0],
-        }
-    )
-    service = pl.DataFrame(
-        {
-            "meter_register_id": [1, 2, 3, 4],
-            "service_type": ["ELECTRICITY", "GAS", "ELECTRICITY", "ELECTRICITY"],
-        }
-    )
-    m = _with_weather_models(models, wm, service)
-    assert m["model"].to_list() == ["WEATHER", "WEATHER", "WEATHER", "SCALAR"]
-    assert m["w_weight"].to_list() == [0.5, 1.0, 1.0, None]
-    assert m["base_model"].to_list() == ["SEASONAL", "SCALAR", "SCALAR", None]
-    day_ = m.with_columns(
-        b=pl.lit(1.0), w=pl.lit(2.0), wh=pl.lit(0.0), daily=pl.lit(10.0), hdd=pl.lit(3.0), cdd=pl.lit(0.0)
-    )
-    assert day_.select(_shape().alias("est"))["est"].to_list() == pytest.approx([9.0, 11.0, 11.0, 12.0])
