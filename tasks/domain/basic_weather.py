@@ -447,6 +447,63 @@ def _both_at_pooled(res: pl.DataFrame, regs: pl.DataFrame, chosen: pl.DataFrame)
     )
 
 
+def _common_slope_points(res: pl.DataFrame, regs: pl.DataFrame) -> pl.DataFrame:
+    """The two-term (BOTH) balance points of each population of ``SHRINK_FUELS`` (rows of
+    ``BALANCE_POINT_SCHEMA`` without prior): the candidate (H ≤ C) whose model with **common
+    relative slopes** — each register's use / its mean ȳ = its own base a_r·b + s_h·HDD_H + s_c·CDD_C,
+    s_h, s_c shared by the population, both > 0 — leaves the smallest total residual. Each register
+    is weighted equally (its sums / (Σ w · ȳ²)) and its base is profiled out, so every register with
+    ≥ 2 pairs informs the slopes, not only those with enough pairs for a two-term fit of their own
+    (the one-term criterion of :func:`_choose` sees few of them with quarterly reads). The sums are
+    additive over registers: the same choice over any sharding when taken over all registers."""
+    out_cols = ["jurisdiction", "service_type", "customer_class", "wmodel", "h_bp", "c_bp", "registers"]
+    if res.height == 0:
+        return pl.DataFrame(schema={c: BALANCE_POINT_SCHEMA[c] for c in out_cols})
+    q = pl.col("_sw") * (pl.col("_sy") / pl.col("_sw")) ** 2
+    bb = pl.col("_bb")
+    red = (
+        res.filter(
+            (pl.col("wmodel") == "BOTH") & (pl.col("_n") >= 2) & (pl.col("_bb") > 0) & (pl.col("_sy") > 0)
+        )
+        .join(regs.select("meter_register_id", *_KEY), on="meter_register_id")
+        .filter(pl.col("service_type").is_in(list(SHRINK_FUELS)))
+        .with_columns(
+            _Hh=(pl.col("_hh") - pl.col("_bh") ** 2 / bb) / q,
+            _Hc=(pl.col("_hc") - pl.col("_bh") * pl.col("_bc") / bb) / q,
+            _Cc=(pl.col("_cc") - pl.col("_bc") ** 2 / bb) / q,
+            _Rh=(pl.col("_hy") - pl.col("_bh") * pl.col("_by") / bb) / q,
+            _Rc=(pl.col("_cy") - pl.col("_bc") * pl.col("_by") / bb) / q,
+            _E=(pl.col("_yy") - pl.col("_by") ** 2 / bb) / q,
+        )
+        .group_by(*_KEY, "h_bp", "c_bp")
+        .agg(
+            pl.len().alias("registers"), *[pl.col(c).sum() for c in ("_Hh", "_Hc", "_Cc", "_Rh", "_Rc", "_E")]
+        )
+    )
+    det = pl.col("_Hh") * pl.col("_Cc") - pl.col("_Hc") ** 2
+    sh = (pl.col("_Cc") * pl.col("_Rh") - pl.col("_Hc") * pl.col("_Rc")) / det
+    sc = (pl.col("_Hh") * pl.col("_Rc") - pl.col("_Hc") * pl.col("_Rh")) / det
+    key = [*_KEY, "registers"]
+    return (
+        red.filter(det > 1e-9 * pl.col("_Hh") * pl.col("_Cc"))
+        .with_columns(_sh=sh, _sc=sc)
+        .filter((pl.col("_sh") > 0) & (pl.col("_sc") > 0))
+        .with_columns(_sse=pl.col("_E") - pl.col("_sh") * pl.col("_Rh") - pl.col("_sc") * pl.col("_Rc"))
+        .sort(*_KEY, "_sse", "h_bp", "c_bp")
+        .unique(_KEY, keep="first", maintain_order=True)
+        .select(
+            "jurisdiction",
+            "service_type",
+            pl.col("_class").alias("customer_class"),
+            pl.lit("BOTH").alias("wmodel"),
+            "h_bp",
+            "c_bp",
+            *key[3:],
+        )
+        .cast({c: BALANCE_POINT_SCHEMA[c] for c in out_cols})  # type: ignore[arg-type]
+    )
+
+
 def _with_priors(chosen: pl.DataFrame, res: pl.DataFrame, regs: pl.DataFrame) -> pl.DataFrame:
     """``chosen`` (``BALANCE_POINT_SCHEMA``) with each electricity population's prior of the
     two-term model on its BOTH row (empirical Bayes). From every register whose least-squares BOTH
@@ -457,6 +514,12 @@ def _with_priors(chosen: pl.DataFrame, res: pl.DataFrame, regs: pl.DataFrame) ->
     spread of the fits less their noise), at least (1.4826 · MAD θ)² / registers (the prior's own
     uncertainty); s2 = Σ s²·dof / Σ dof, the population's relative residual variance."""
     base = chosen.drop([c for c in _PRIOR_COLS if c in chosen.columns])
+    points = _common_slope_points(res, regs)
+    if points.height:
+        key = ["jurisdiction", "service_type", "customer_class", "wmodel"]
+        base = pl.concat(
+            [base.join(points, on=key, how="anti", nulls_equal=True), points.select(base.columns)]
+        )
     if res.height == 0 or base.height == 0:
         return base.with_columns(*[pl.lit(None, pl.Float64).alias(c) for c in _PRIOR_COLS]).cast(
             BALANCE_POINT_SCHEMA  # type: ignore[arg-type]

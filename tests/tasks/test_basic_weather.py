@@ -15,6 +15,7 @@ from tasks.domain.basic_estimate import (
     weather_balance_points,
 )
 from tasks.domain.basic_weather import (
+    BALANCE_POINT_SCHEMA,
     degree_day_table,
     fill_temperature,
     fit_weather_models,
@@ -230,3 +231,104 @@ def test_pooled_balance_points_are_chosen_over_every_shard() -> None:
     alone = usage(shard_b)
     assert [v[0] for v in alone["values"]] == pytest.approx(use[3][392:396], abs=1e-6)
     assert not alone.equals(one.filter(pl.col("meter_register_id") == 3))
+
+
+# --- empirical-Bayes shrinkage of electricity two-term models (basic_weather._shrunk_models) ---
+
+
+def _both_case() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[float], list[float]]:
+    """(registers, pair sums, degree-day table, temperatures, true use) of a register using
+    3 + 1.5·HDD_14 + 2.5·CDD_19 a day, read every 30 days (13 pairs, days 1 … 390)."""
+    temp, use, reads = _case(lambda t: 3 + 1.5 * max(0.0, 14 - t) + 2.5 * max(0.0, t - 19))
+    regs = _regs()
+    rm = register_macro(regs, _macro([10.0] * 420), NO_GAS)
+    pm = _with_pair_sums(read_pairs(regs, _reads(reads))[0], rm)
+    return regs, pm, degree_day_table(fill_temperature(temp)), _temps(), use
+
+
+def _prior(prior: tuple[float, float, float], tau2: tuple[float, float, float], s2: float) -> pl.DataFrame:
+    """The NSW electricity RES population's BOTH balance points (14, 19) with a prior."""
+    row = {
+        "jurisdiction": "NSW", "service_type": "ELECTRICITY", "customer_class": "RES", "wmodel": "BOTH",
+        "h_bp": 14.0, "c_bp": 19.0, "registers": 1,
+        "prior_a": prior[0], "prior_h": prior[1], "prior_c": prior[2],
+        "tau2_a": tau2[0], "tau2_h": tau2[1], "tau2_c": tau2[2], "s2": s2,
+    }  # fmt: skip
+    return pl.DataFrame([row]).cast(BALANCE_POINT_SCHEMA)  # type: ignore[arg-type]
+
+
+def test_shrinkage_extremes_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    # no recency weighting: each pair weighs its days (30), so the weighted means over the pairs
+    # are plain means over days 1 … 390
+    monkeypatch.setattr("tasks.domain.basic_pairs.RECENCY_HALF_LIFE_DAYS", None)
+    regs, pm, dd, temps, use = _both_case()
+    # a prior the register does not follow, with a huge between-register variance (τ² = 1e12):
+    # Λ = s²/τ² ≈ 0, the posterior is the register's own least-squares fit, exact here (3, 1.5, 2.5)
+    loose = fit_weather_models(regs, pm, dd, day(400), _prior((0.5, 0.3, 0.1), (1e12, 1e12, 1e12), 0.01))
+    m = loose.row(0, named=True)
+    assert (m["wmodel"], m["h_bp"], m["c_bp"], m["w_pairs"]) == ("BOTH", 14.0, 19.0, 13)
+    assert (m["w_alpha"], m["beta_h"], m["beta_c"]) == pytest.approx((3.0, 1.5, 2.5), abs=1e-6)
+    # slopes pinned to the prior (τ²_h = τ²_c = 1e-14: Λ ≈ 1e12 against XᵀWX ≈ 1e5), base free
+    # (τ²_a = 1e12): β_h = 0.3·ȳ, β_c = 0.1·ȳ with ȳ the register's mean daily use over days
+    # 1 … 390, and the base's normal equation (b = 1: a flat macro profile) gives
+    # α = ȳ − β_h·mean HDD_14 − β_c·mean CDD_19 over the same days
+    pinned = fit_weather_models(regs, pm, dd, day(400), _prior((0.5, 0.3, 0.1), (1e12, 1e-14, 1e-14), 0.01))
+    p = pinned.row(0, named=True)
+    ybar = sum(use[1:391]) / 390
+    hdd = sum(max(0.0, 14 - t) for t in temps[1:391]) / 390
+    cdd = sum(max(0.0, t - 19) for t in temps[1:391]) / 390
+    assert (p["beta_h"], p["beta_c"]) == pytest.approx((0.3 * ybar, 0.1 * ybar), rel=1e-6)
+    assert p["w_alpha"] == pytest.approx(ybar - 0.3 * ybar * hdd - 0.1 * ybar * cdd, rel=1e-6)
+    # its residual mean square is that of the pinned model's residuals over ~11 free degrees of
+    # freedom (13 pairs − 1 fitted parameter − ~0 for the pinned ones): larger than the exact fit's
+    assert p["w_mse"] > m["w_mse"] >= 0.0
+
+
+def test_shrinkage_weight_follows_the_number_of_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the same prior (the register's own shape with its heating slope halved) and the same τ²: a
+    # register with 4 pairs (days 1 … 120) lies closer to the prior's heating slope than the same
+    # register with 13 pairs, whose own fit has 3 times the information (XᵀWX grows with the pairs)
+    monkeypatch.setattr("tasks.domain.basic_pairs.RECENCY_HALF_LIFE_DAYS", None)
+    regs, pm, dd, temps, use = _both_case()
+    ybar = sum(use[1:391]) / 390
+    bp = _prior((3.0 / ybar, 0.75 / ybar, 2.5 / ybar), (1e-4, 1e-4, 1e-4), 0.01)
+    many = fit_weather_models(regs, pm, dd, day(400), bp).row(0, named=True)["beta_h"]
+    few_pm = pm.filter(pl.col("end") <= day(120))
+    few = fit_weather_models(regs, few_pm, dd, day(400), bp)
+    # 4 pairs: its own ȳ over days 1 … 120 sets the prior's scale: prior β_h = 0.75 · ȳ₄ / ȳ
+    ybar4 = sum(use[1:121]) / 120
+    prior4 = 0.75 * ybar4 / ybar
+    few_h = few.row(0, named=True)["beta_h"]
+    assert abs(few_h - prior4) / abs(1.5 - prior4) < abs(many - 0.75) / abs(1.5 - 0.75)
+    assert 0.75 < many < 1.5
+
+
+def test_population_prior_by_hand() -> None:
+    # five NSW electricity RES registers using k·(3 + 1.5·HDD_14 + 2.5·CDD_19), k = 1 … 5: every
+    # register's least-squares two-term fit is exact, so θ = (3, 1.5, 2.5)·k / ȳ_k is the same for
+    # all (ȳ_k = k·ȳ_1): the prior's ratios are 3 : 1.5 : 2.5, the fits' spread (MAD) and their
+    # noise are 0, so τ² is its floor (1e-12) and the residual variance s2 is 0
+    temps = _temps()
+    temp = pl.DataFrame({"jurisdiction": "NSW", "read_date": [day(i) for i in range(420)], "temp": temps})
+    regs, reads = [], []
+    for k in range(1, 6):
+        _, _, rows = _case(lambda t, k=k: k * (3 + 1.5 * max(0.0, 14 - t) + 2.5 * max(0.0, t - 19)))
+        regs.append(
+            _regs().with_columns(meter_register_id=pl.lit(k, pl.Int64), account_id=pl.lit(10 + k, pl.Int64))
+        )
+        reads.append(_reads(rows).with_columns(meter_register_id=pl.lit(k, pl.Int64)))
+    chosen = weather_balance_points(
+        pl.concat(regs), pl.concat(reads), _macro([10.0] * 420), NO_GAS, day(396), day(395), temp
+    )
+    both = chosen.filter(pl.col("wmodel") == "BOTH").row(0, named=True)
+    assert (both["h_bp"], both["c_bp"], both["registers"]) == (14.0, 19.0, 5)
+    assert both["prior_h"] / both["prior_a"] == pytest.approx(0.5, rel=1e-6)
+    assert both["prior_c"] / both["prior_a"] == pytest.approx(2.5 / 3, rel=1e-6)
+    assert (both["tau2_a"], both["tau2_h"], both["tau2_c"]) == pytest.approx((1e-12,) * 3, abs=1e-13)
+    assert both["s2"] == pytest.approx(0.0, abs=1e-9)
+    # one-term rows carry no prior; with four registers (< MIN_PRIOR_REGISTERS) no prior at all
+    assert chosen.filter(pl.col("wmodel") != "BOTH")["prior_a"].is_null().all()
+    four = weather_balance_points(
+        pl.concat(regs[:4]), pl.concat(reads[:4]), _macro([10.0] * 420), NO_GAS, day(396), day(395), temp
+    )
+    assert four["prior_a"].is_null().all()
