@@ -33,9 +33,8 @@ from tasks.domain.basic_pairs import recency_weight
 HEAT_BPS = tuple(float(b) for b in range(10, 23))  # °C
 COOL_BPS = tuple(float(b) for b in range(16, 29))
 POOLED_BALANCE_POINTS = True  # balance points per population, slopes per register (see fit_weather_models)
-SHRINK_FUELS = ("ELECTRICITY",)  # two-term models shrunk towards the population's (_shrunk_models)
-PRIOR_DOF = 3.0  # pseudo degrees of freedom of the population's residual variance: the model's parameters
-MIN_PRIOR_REGISTERS = 5  # registers with a two-term least-squares fit (≥ 1 dof) for a population prior
+SHRINK_FUELS = ("ELECTRICITY",)  # weather models shrunk towards their population's (_shrunk_models)
+MIN_PRIOR_REGISTERS = 5  # registers with a least-squares fit (≥ 1 dof) of the kind for a population prior
 MIN_PAIRS = 3
 MIN_PAIRS_BOTH = 5
 P_VALUE = 0.10
@@ -186,8 +185,9 @@ def fit_weather_models(
             balance_points = _with_priors(balance_points, res, regs)
         res = _at_pooled_balance_points(res, regs, balance_points)
         if SHRINK_FUELS:
-            shrunk = _shrunk_models(res, regs, balance_points)
-            return pl.concat([shrunk, _best(res.join(shrunk, on="meter_register_id", how="anti"))])
+            best = _best(res)
+            shrunk = _shrunk_models(res, regs, balance_points, best)
+            return pl.concat([shrunk, best.join(shrunk, on="meter_register_id", how="anti")])
     return _best(res)
 
 
@@ -425,82 +425,30 @@ def _best(res: pl.DataFrame) -> pl.DataFrame:
 _KEY = ["jurisdiction", "service_type", "_class"]
 
 
-def _both_at_pooled(res: pl.DataFrame, regs: pl.DataFrame, chosen: pl.DataFrame) -> pl.DataFrame:
-    """The two-term (BOTH) candidates of registers of ``SHRINK_FUELS`` at their population's BOTH
-    balance points, with the population key, the register's mean daily use _ybar (Σ w·y / Σ w) and
-    the population's prior columns of ``chosen`` (null where it has none)."""
-    both = chosen.filter(pl.col("wmodel") == "BOTH").select(
+def _at_pooled(res: pl.DataFrame, regs: pl.DataFrame, chosen: pl.DataFrame) -> pl.DataFrame:
+    """The candidates of registers of ``SHRINK_FUELS`` at their population's balance points of
+    each model kind, with the population key, the model's parameters _k, the register's mean daily
+    use _ybar (Σ w·y / Σ w) and the population's prior columns of ``chosen`` (null where none)."""
+    pts = chosen.select(
         "jurisdiction",
         "service_type",
         pl.col("customer_class").alias("_class"),
+        "wmodel",
         "h_bp",
         "c_bp",
         *[c for c in _PRIOR_COLS if c in chosen.columns],
     )
     return (
-        res.filter(pl.col("wmodel") == "BOTH")
-        .join(regs.select("meter_register_id", *_KEY), on="meter_register_id")
+        res.join(regs.select("meter_register_id", *_KEY), on="meter_register_id")
         .filter(pl.col("service_type").is_in(list(SHRINK_FUELS)))
-        .join(both, on=[*_KEY, "h_bp", "c_bp"], nulls_equal=True)
-        .with_columns(_ybar=pl.col("_sy") / pl.col("_sw"))
-        .filter(pl.col("_ybar") > 0)
-    )
-
-
-def _common_slope_points(res: pl.DataFrame, regs: pl.DataFrame) -> pl.DataFrame:
-    """The two-term (BOTH) balance points of each population of ``SHRINK_FUELS`` (rows of
-    ``BALANCE_POINT_SCHEMA`` without prior): the candidate (H ≤ C) whose model with **common
-    relative slopes** — each register's use / its mean ȳ = its own base a_r·b + s_h·HDD_H + s_c·CDD_C,
-    s_h, s_c shared by the population, both > 0 — leaves the smallest total residual. Each register
-    is weighted equally (its sums / (Σ w · ȳ²)) and its base is profiled out, so every register with
-    ≥ 2 pairs informs the slopes, not only those with enough pairs for a two-term fit of their own
-    (the one-term criterion of :func:`_choose` sees few of them with quarterly reads). The sums are
-    additive over registers: the same choice over any sharding when taken over all registers."""
-    out_cols = ["jurisdiction", "service_type", "customer_class", "wmodel", "h_bp", "c_bp", "registers"]
-    if res.height == 0:
-        return pl.DataFrame(schema={c: BALANCE_POINT_SCHEMA[c] for c in out_cols})
-    q = pl.col("_sw") * (pl.col("_sy") / pl.col("_sw")) ** 2
-    bb = pl.col("_bb")
-    red = (
-        res.filter(
-            (pl.col("wmodel") == "BOTH") & (pl.col("_n") >= 2) & (pl.col("_bb") > 0) & (pl.col("_sy") > 0)
-        )
-        .join(regs.select("meter_register_id", *_KEY), on="meter_register_id")
-        .filter(pl.col("service_type").is_in(list(SHRINK_FUELS)))
+        .join(pts, on=[*_KEY, "wmodel", "h_bp", "c_bp"], nulls_equal=True)
         .with_columns(
-            _Hh=(pl.col("_hh") - pl.col("_bh") ** 2 / bb) / q,
-            _Hc=(pl.col("_hc") - pl.col("_bh") * pl.col("_bc") / bb) / q,
-            _Cc=(pl.col("_cc") - pl.col("_bc") ** 2 / bb) / q,
-            _Rh=(pl.col("_hy") - pl.col("_bh") * pl.col("_by") / bb) / q,
-            _Rc=(pl.col("_cy") - pl.col("_bc") * pl.col("_by") / bb) / q,
-            _E=(pl.col("_yy") - pl.col("_by") ** 2 / bb) / q,
+            _ybar=pl.col("_sy") / pl.col("_sw"),
+            _k=pl.col("wmodel").replace_strict(
+                {"HEAT": 2.0, "COOL": 2.0, "BOTH": 3.0}, return_dtype=pl.Float64
+            ),
         )
-        .group_by(*_KEY, "h_bp", "c_bp")
-        .agg(
-            pl.len().alias("registers"), *[pl.col(c).sum() for c in ("_Hh", "_Hc", "_Cc", "_Rh", "_Rc", "_E")]
-        )
-    )
-    det = pl.col("_Hh") * pl.col("_Cc") - pl.col("_Hc") ** 2
-    sh = (pl.col("_Cc") * pl.col("_Rh") - pl.col("_Hc") * pl.col("_Rc")) / det
-    sc = (pl.col("_Hh") * pl.col("_Rc") - pl.col("_Hc") * pl.col("_Rh")) / det
-    key = [*_KEY, "registers"]
-    return (
-        red.filter(det > 1e-9 * pl.col("_Hh") * pl.col("_Cc"))
-        .with_columns(_sh=sh, _sc=sc)
-        .filter((pl.col("_sh") > 0) & (pl.col("_sc") > 0))
-        .with_columns(_sse=pl.col("_E") - pl.col("_sh") * pl.col("_Rh") - pl.col("_sc") * pl.col("_Rc"))
-        .sort(*_KEY, "_sse", "h_bp", "c_bp")
-        .unique(_KEY, keep="first", maintain_order=True)
-        .select(
-            "jurisdiction",
-            "service_type",
-            pl.col("_class").alias("customer_class"),
-            pl.lit("BOTH").alias("wmodel"),
-            "h_bp",
-            "c_bp",
-            *key[3:],
-        )
-        .cast({c: BALANCE_POINT_SCHEMA[c] for c in out_cols})  # type: ignore[arg-type]
+        .filter(pl.col("_ybar") > 0)
     )
 
 
@@ -514,26 +462,20 @@ def _with_priors(chosen: pl.DataFrame, res: pl.DataFrame, regs: pl.DataFrame) ->
     spread of the fits less their noise), at least (1.4826 · MAD θ)² / registers (the prior's own
     uncertainty); s2 = Σ s²·dof / Σ dof, the population's relative residual variance."""
     base = chosen.drop([c for c in _PRIOR_COLS if c in chosen.columns])
-    points = _common_slope_points(res, regs)
-    if points.height:
-        key = ["jurisdiction", "service_type", "customer_class", "wmodel"]
-        base = pl.concat(
-            [base.join(points, on=key, how="anti", nulls_equal=True), points.select(base.columns)]
-        )
     if res.height == 0 or base.height == 0:
         return base.with_columns(*[pl.lit(None, pl.Float64).alias(c) for c in _PRIOR_COLS]).cast(
             BALANCE_POINT_SCHEMA  # type: ignore[arg-type]
         )
-    fits = _both_at_pooled(res, regs, base).filter("_ok")
-    dof = pl.col("_n") - 3.0
+    fits = _at_pooled(res, regs, base).filter("_ok")
+    dof = pl.col("_n") - pl.col("_k")
     rel_s2 = pl.col("w_mse") / pl.col("_ybar") ** 2
     fits = fits.with_columns(
         _ta=pl.col("w_alpha") / pl.col("_ybar"),
         _th=pl.col("beta_h") / pl.col("_ybar"),
         _tc=pl.col("beta_c") / pl.col("_ybar"),
         _va=rel_s2 * pl.col("_inv_a"),
-        _vh=rel_s2 * pl.col("_inv_h"),
-        _vc=rel_s2 * pl.col("_inv_c"),
+        _vh=pl.when(pl.col("wmodel") == "COOL").then(0.0).otherwise(rel_s2 * pl.col("_inv_h")),
+        _vc=pl.when(pl.col("wmodel") == "HEAT").then(0.0).otherwise(rel_s2 * pl.col("_inv_c")),
         _dof=dof,
         _rs=rel_s2 * dof,
     )
@@ -546,7 +488,7 @@ def _with_priors(chosen: pl.DataFrame, res: pl.DataFrame, regs: pl.DataFrame) ->
             pl.col(f"_v{j}").median().alias(f"_mv{j}"),
         ]
     pri = (
-        fits.group_by(*_KEY, "h_bp", "c_bp")
+        fits.group_by(*_KEY, "wmodel", "h_bp", "c_bp")
         .agg(aggs)
         .filter(pl.col("_m") >= MIN_PRIOR_REGISTERS)
         .with_columns(
@@ -561,7 +503,7 @@ def _with_priors(chosen: pl.DataFrame, res: pl.DataFrame, regs: pl.DataFrame) ->
             pl.col("jurisdiction"),
             pl.col("service_type"),
             pl.col("_class").alias("customer_class"),
-            pl.lit("BOTH").alias("wmodel"),
+            "wmodel",
             "h_bp",
             "c_bp",
             *_PRIOR_COLS,
@@ -575,24 +517,28 @@ def _with_priors(chosen: pl.DataFrame, res: pl.DataFrame, regs: pl.DataFrame) ->
     )
 
 
-def _shrunk_models(res: pl.DataFrame, regs: pl.DataFrame, chosen: pl.DataFrame) -> pl.DataFrame:
-    """The two-term model of each register of ``SHRINK_FUELS`` with ≥ ``MIN_PAIRS`` pairs whose
-    population has a prior (``MODEL_SCHEMA``): the posterior mean of (α, β_h, β_c) under the prior
-    N(ȳ·prior, ȳ²·τ²) — weighted least squares with a ridge towards the population's model at the
-    register's level ȳ:  β = (XᵀWX + Λ)⁻¹ (XᵀWy + Λ·ȳ·prior),  Λ = diag(s²_r / τ²), s²_r the
-    register's relative residual variance pooled with the population's (s2) over ``PRIOR_DOF``
-    pseudo degrees of freedom: (SSE/ȳ² + PRIOR_DOF·s2) / (dof + PRIOR_DOF). Few or noisy pairs: Λ
-    large against XᵀWX, the register leans on its population; a year of good pairs keeps its own
-    fit. w_mse = SSE of the posterior / (pairs − trace of its hat matrix), comparable with the model
-    without weather's."""
-    if "prior_a" not in chosen.columns:
+def _shrunk_models(
+    res: pl.DataFrame, regs: pl.DataFrame, chosen: pl.DataFrame, best: pl.DataFrame
+) -> pl.DataFrame:
+    """Each register of ``SHRINK_FUELS`` whose chosen model (``best``: kind and pooled balance
+    points) has a population prior, with its coefficients shrunk (``MODEL_SCHEMA``): the posterior
+    mean of (α, β_h, β_c) under the prior N(ȳ·prior, ȳ²·τ²) — weighted least squares with a ridge
+    towards the population's model at the register's level ȳ:  β = (XᵀWX + Λ)⁻¹ (XᵀWy + Λ·ȳ·prior),
+    Λ = diag(s²_r / τ²), s²_r the register's relative residual variance pooled with the
+    population's (s2) over as many pseudo degrees of freedom as the model has parameters k:
+    (SSE/ȳ² + k·s2) / (dof + k). Few or noisy pairs: Λ large against XᵀWX, the register leans on
+    its population; a year of good pairs keeps its own fit. A one-term model's unused slope has
+    prior 0 and τ² ≈ 0 (stays 0). w_mse = SSE of the posterior / (pairs − trace of its hat matrix)."""
+    if "prior_a" not in chosen.columns or best.height == 0:
         return pl.DataFrame(schema=MODEL_SCHEMA)
-    f = _both_at_pooled(res, regs, chosen).filter(
-        pl.col("prior_a").is_not_null() & (pl.col("_n") >= MIN_PAIRS)
+    f = (
+        _at_pooled(res, regs, chosen)
+        .join(best.select("meter_register_id", "wmodel"), on=["meter_register_id", "wmodel"])
+        .filter(pl.col("prior_a").is_not_null())
     )
     if f.height == 0:
         return pl.DataFrame(schema=MODEL_SCHEMA)
-    num = [f"_{c}" for c in _SUM_COLS] + ["_ybar", *_PRIOR_COLS]
+    num = [f"_{c}" for c in _SUM_COLS] + ["_ybar", "_k", *_PRIOR_COLS]
     g = {c: f[c].to_numpy().astype(np.float64) for c in num}
     a = np.stack(
         [
@@ -604,9 +550,10 @@ def _shrunk_models(res: pl.DataFrame, regs: pl.DataFrame, chosen: pl.DataFrame) 
     )
     r = np.stack([g["_by"], g["_hy"], g["_cy"]], axis=1)
     n, ybar = g["_n"], g["_ybar"]
-    dof = np.maximum(n - 3.0, 0.0)
+    k = g["_k"]
+    dof = np.maximum(n - k, 0.0)
     ols_sse = np.where(f["_ok"].to_numpy(), np.nan_to_num(f["w_mse"].to_numpy()) * dof, 0.0)
-    s2r = (ols_sse / ybar**2 + PRIOR_DOF * g["s2"]) / (dof + PRIOR_DOF)
+    s2r = (ols_sse / ybar**2 + k * g["s2"]) / (dof + k)
     lam = s2r[:, None] / np.stack([g["tau2_a"], g["tau2_h"], g["tau2_c"]], axis=1)
     m = ybar[:, None] * np.stack([g["prior_a"], g["prior_h"], g["prior_c"]], axis=1)
     pen = a + lam[:, :, None] * np.eye(3)[None, :, :]

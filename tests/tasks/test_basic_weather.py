@@ -286,17 +286,17 @@ def test_shrinkage_extremes_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_shrinkage_weight_follows_the_number_of_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
     # the same prior (the register's own shape with its heating slope halved) and the same τ²: a
-    # register with 4 pairs (days 1 … 120) lies closer to the prior's heating slope than the same
-    # register with 13 pairs, whose own fit has 3 times the information (XᵀWX grows with the pairs)
+    # register with 6 pairs (days 1 … 180) lies closer to the prior's heating slope than the same
+    # register with 13 pairs, whose own fit has twice the information (XᵀWX grows with the pairs)
     monkeypatch.setattr("tasks.domain.basic_pairs.RECENCY_HALF_LIFE_DAYS", None)
     regs, pm, dd, temps, use = _both_case()
     ybar = sum(use[1:391]) / 390
     bp = _prior((3.0 / ybar, 0.75 / ybar, 2.5 / ybar), (1e-4, 1e-4, 1e-4), 0.01)
     many = fit_weather_models(regs, pm, dd, day(400), bp).row(0, named=True)["beta_h"]
-    few_pm = pm.filter(pl.col("end") <= day(120))
+    few_pm = pm.filter(pl.col("end") <= day(180))
     few = fit_weather_models(regs, few_pm, dd, day(400), bp)
-    # 4 pairs: its own ȳ over days 1 … 120 sets the prior's scale: prior β_h = 0.75 · ȳ₄ / ȳ
-    ybar4 = sum(use[1:121]) / 120
+    # 6 pairs: its own ȳ over days 1 … 180 sets the prior's scale: prior β_h = 0.75 · ȳ₆ / ȳ
+    ybar4 = sum(use[1:181]) / 180
     prior4 = 0.75 * ybar4 / ybar
     few_h = few.row(0, named=True)["beta_h"]
     assert abs(few_h - prior4) / abs(1.5 - prior4) < abs(many - 0.75) / abs(1.5 - 0.75)
@@ -326,8 +326,11 @@ def test_population_prior_by_hand() -> None:
     assert both["prior_c"] / both["prior_a"] == pytest.approx(2.5 / 3, rel=1e-6)
     assert (both["tau2_a"], both["tau2_h"], both["tau2_c"]) == pytest.approx((1e-12,) * 3, abs=1e-13)
     assert both["s2"] == pytest.approx(0.0, abs=1e-9)
-    # one-term rows carry no prior; with four registers (< MIN_PRIOR_REGISTERS) no prior at all
-    assert chosen.filter(pl.col("wmodel") != "BOTH")["prior_a"].is_null().all()
+    # a one-term row's unused slope has prior 0 and the floor τ² (it stays 0 when shrunk); with
+    # four registers (< MIN_PRIOR_REGISTERS) no prior at all
+    heat = chosen.filter(pl.col("wmodel") == "HEAT").row(0, named=True)
+    cool = chosen.filter(pl.col("wmodel") == "COOL").row(0, named=True)
+    assert (heat["prior_c"], heat["tau2_c"], cool["prior_h"], cool["tau2_h"]) == (0.0, 1e-12, 0.0, 1e-12)
     four = weather_balance_points(
         pl.concat(regs[:4]), pl.concat(reads[:4]), _macro([10.0] * 420), NO_GAS, day(396), day(395), temp
     )
