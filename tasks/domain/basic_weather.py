@@ -34,6 +34,9 @@ HEAT_BPS = tuple(float(b) for b in range(10, 23))  # °C
 COOL_BPS = tuple(float(b) for b in range(16, 29))
 POOLED_BALANCE_POINTS = True  # balance points per population, slopes per register (see fit_weather_models)
 SHRINK_FUELS = ("ELECTRICITY",)  # weather models shrunk towards their population's (_shrunk_models)
+SHRINK_ALWAYS_BOTH = True  # tried: every electricity register two-term, shrunk (see docs/ACCURACY.md)
+SHRINK_CHOOSE_KIND = True  # tried: with SHRINK_ALWAYS_BOTH, each register's shrunk kind by its w_mse
+PRIOR_FROM_QUALIFYING = False  # tried: the prior from the registers whose model of the kind qualifies
 MIN_PRIOR_REGISTERS = 5  # registers with a least-squares fit (≥ 1 dof) of the kind for a population prior
 MIN_PAIRS = 3
 MIN_PAIRS_BOTH = 5
@@ -186,7 +189,19 @@ def fit_weather_models(
         res = _at_pooled_balance_points(res, regs, balance_points)
         if SHRINK_FUELS:
             best = _best(res)
-            shrunk = _shrunk_models(res, regs, balance_points, best)
+            kind = best
+            if SHRINK_ALWAYS_BOTH:  # every register of SHRINK_FUELS with MIN_PAIRS pairs: two-term
+                kinds = ["BOTH", "HEAT", "COOL"] if SHRINK_CHOOSE_KIND else ["BOTH"]
+                kind = (
+                    res.filter(pl.col("wmodel").is_in(kinds) & (pl.col("_n") >= MIN_PAIRS))
+                    .select("meter_register_id", "wmodel")
+                    .unique()
+                )
+            shrunk = _shrunk_models(res, regs, balance_points, kind)
+            if SHRINK_CHOOSE_KIND:  # the shrunk kind with the smallest residual mean square
+                shrunk = shrunk.sort("meter_register_id", "w_mse", "wmodel").unique(
+                    "meter_register_id", keep="first", maintain_order=True
+                )
             return pl.concat([shrunk, best.join(shrunk, on="meter_register_id", how="anti")])
     return _best(res)
 
@@ -452,21 +467,9 @@ def _at_pooled(res: pl.DataFrame, regs: pl.DataFrame, chosen: pl.DataFrame) -> p
     )
 
 
-def _with_priors(chosen: pl.DataFrame, res: pl.DataFrame, regs: pl.DataFrame) -> pl.DataFrame:
-    """``chosen`` (``BALANCE_POINT_SCHEMA``) with each electricity population's prior of the
-    two-term model on its BOTH row (empirical Bayes). From every register whose least-squares BOTH
-    fit at the pooled points has ≥ 1 degree of freedom: its coefficients relative to its level,
-    θ = (α, β_h, β_c) / ȳ (ȳ its mean daily use), their sampling variances V = s²·(XᵀWX)⁻¹ diagonal
-    (s² = the residual mean square / ȳ²). Per population with ≥ ``MIN_PRIOR_REGISTERS`` such
-    registers: prior = median θ; between-register variance τ² = (1.4826 · MAD θ)² − median V (the
-    spread of the fits less their noise), at least (1.4826 · MAD θ)² / registers (the prior's own
-    uncertainty); s2 = Σ s²·dof / Σ dof, the population's relative residual variance."""
-    base = chosen.drop([c for c in _PRIOR_COLS if c in chosen.columns])
-    if res.height == 0 or base.height == 0:
-        return base.with_columns(*[pl.lit(None, pl.Float64).alias(c) for c in _PRIOR_COLS]).cast(
-            BALANCE_POINT_SCHEMA  # type: ignore[arg-type]
-        )
-    fits = _at_pooled(res, regs, base).filter("_ok")
+def _prior_table(fits: pl.DataFrame) -> pl.DataFrame:
+    """Per population, model kind and balance points with ≥ ``MIN_PRIOR_REGISTERS`` least-squares
+    fits (``fits``: :func:`_at_pooled` rows with ≥ 1 dof): the prior columns (see :func:`_with_priors`)."""
     dof = pl.col("_n") - pl.col("_k")
     rel_s2 = pl.col("w_mse") / pl.col("_ybar") ** 2
     fits = fits.with_columns(
@@ -509,6 +512,29 @@ def _with_priors(chosen: pl.DataFrame, res: pl.DataFrame, regs: pl.DataFrame) ->
             *_PRIOR_COLS,
         )
     )
+    return pri
+
+
+def _with_priors(chosen: pl.DataFrame, res: pl.DataFrame, regs: pl.DataFrame) -> pl.DataFrame:
+    """``chosen`` (``BALANCE_POINT_SCHEMA``) with each electricity population's prior of the
+    two-term model on its BOTH row (empirical Bayes). From every register whose least-squares BOTH
+    fit at the pooled points has ≥ 1 degree of freedom: its coefficients relative to its level,
+    θ = (α, β_h, β_c) / ȳ (ȳ its mean daily use), their sampling variances V = s²·(XᵀWX)⁻¹ diagonal
+    (s² = the residual mean square / ȳ²). Per population with ≥ ``MIN_PRIOR_REGISTERS`` such
+    registers: prior = median θ; between-register variance τ² = (1.4826 · MAD θ)² − median V (the
+    spread of the fits less their noise), at least (1.4826 · MAD θ)² / registers (the prior's own
+    uncertainty); s2 = Σ s²·dof / Σ dof, the population's relative residual variance."""
+    base = chosen.drop([c for c in _PRIOR_COLS if c in chosen.columns])
+    if res.height == 0 or base.height == 0:
+        return base.with_columns(*[pl.lit(None, pl.Float64).alias(c) for c in _PRIOR_COLS]).cast(
+            BALANCE_POINT_SCHEMA  # type: ignore[arg-type]
+        )
+    pri = _prior_table(_at_pooled(res, regs, base).filter("_good" if PRIOR_FROM_QUALIFYING else "_ok"))
+    if SHRINK_ALWAYS_BOTH:
+        both = _both_by_posterior(res, regs)
+        key4 = ["jurisdiction", "service_type", "customer_class", "wmodel"]
+        base = pl.concat([base.join(both, on=key4, how="anti", nulls_equal=True), both.select(base.columns)])
+        pri = pl.concat([pri.filter(pl.col("wmodel") != "BOTH"), both.select(pri.columns)])
     key = ["jurisdiction", "service_type", "customer_class", "wmodel", "h_bp", "c_bp"]
     return (
         base.join(pri, on=key, how="left", nulls_equal=True)
@@ -538,6 +564,14 @@ def _shrunk_models(
     )
     if f.height == 0:
         return pl.DataFrame(schema=MODEL_SCHEMA)
+    out = _posterior(f).filter(pl.col("w_alpha") >= 0)
+    return out.select(list(MODEL_SCHEMA)).cast(MODEL_SCHEMA)  # type: ignore[arg-type]
+
+
+def _posterior(f: pl.DataFrame) -> pl.DataFrame:
+    """``f`` (rows of :func:`_at_pooled` with their prior columns) with the posterior w_alpha,
+    beta_h, beta_c, adj_r2, w_mse, w_pairs (see :func:`_shrunk_models`) and _rel, the posterior's
+    residual relative to the register's mean square use."""
     num = [f"_{c}" for c in _SUM_COLS] + ["_ybar", "_k", *_PRIOR_COLS]
     g = {c: f[c].to_numpy().astype(np.float64) for c in num}
     a = np.stack(
@@ -565,14 +599,55 @@ def _shrunk_models(
     resid_dof = np.maximum(n - df_eff, 1e-9)
     sst = np.maximum(g["_yy"] - g["_sy"] ** 2 / g["_sw"], 1e-300)
     adj = 1.0 - (sse / resid_dof) / (sst / np.maximum(n - 1.0, 1.0))
-    out = f.select(
-        "meter_register_id", "wmodel", "h_bp", "c_bp", pl.col("_n").cast(pl.Int64).alias("w_pairs")
-    )
-    out = out.with_columns(
+    return f.with_columns(
+        pl.col("_n").cast(pl.Int64).alias("w_pairs"),
         pl.Series("w_alpha", beta[:, 0]),
         pl.Series("beta_h", beta[:, 1]),
         pl.Series("beta_c", beta[:, 2]),
         pl.Series("adj_r2", adj),
         pl.Series("w_mse", sse / resid_dof),
-    ).filter(pl.col("w_alpha") >= 0)
-    return out.select(list(MODEL_SCHEMA)).cast(MODEL_SCHEMA)  # type: ignore[arg-type]
+        pl.Series("_rel", sse / np.maximum(g["_yy"] / g["_sw"], 1e-300)),
+    )
+
+
+def _both_by_posterior(res: pl.DataFrame, regs: pl.DataFrame) -> pl.DataFrame:
+    """(``SHRINK_ALWAYS_BOTH``) each population's two-term balance points and prior: the prior of
+    every candidate (H ≤ C) from its registers' least-squares fits, every register with ≥
+    ``MIN_PAIRS`` pairs shrunk towards it, the candidate with the smallest total relative residual
+    of the shrunk fits (ties: the lower points)."""
+    allb = (
+        res.filter(pl.col("wmodel") == "BOTH")
+        .join(regs.select("meter_register_id", *_KEY), on="meter_register_id")
+        .filter(pl.col("service_type").is_in(list(SHRINK_FUELS)))
+        .with_columns(_ybar=pl.col("_sy") / pl.col("_sw"), _k=pl.lit(3.0))
+        .filter(pl.col("_ybar") > 0)
+    )
+    cols = [
+        "jurisdiction",
+        "service_type",
+        "customer_class",
+        "wmodel",
+        "h_bp",
+        "c_bp",
+        "registers",
+        *_PRIOR_COLS,
+    ]
+    pri = _prior_table(allb.filter("_ok"))
+    if pri.height == 0:
+        return pl.DataFrame(schema={c: BALANCE_POINT_SCHEMA[c] for c in cols})
+    f = allb.filter(pl.col("_n") >= MIN_PAIRS).join(
+        pri.rename({"customer_class": "_class"}), on=[*_KEY, "wmodel", "h_bp", "c_bp"], nulls_equal=True
+    )
+    tot = (
+        _posterior(f)
+        .group_by(*_KEY, "h_bp", "c_bp")
+        .agg(pl.col("_rel").sum().alias("_tot"), pl.len().cast(pl.UInt32).alias("registers"))
+        .sort(*_KEY, "_tot", "h_bp", "c_bp")
+        .unique(_KEY, keep="first", maintain_order=True)
+        .rename({"_class": "customer_class"})
+        .drop("_tot")
+    )
+    key = ["jurisdiction", "service_type", "customer_class", "h_bp", "c_bp"]
+    return (
+        tot.join(pri, on=key, nulls_equal=True).select(cols).cast({c: BALANCE_POINT_SCHEMA[c] for c in cols})
+    )
