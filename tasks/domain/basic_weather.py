@@ -33,11 +33,6 @@ from tasks.domain.basic_pairs import recency_weight
 HEAT_BPS = tuple(float(b) for b in range(10, 23))  # °C
 COOL_BPS = tuple(float(b) for b in range(16, 29))
 POOLED_BALANCE_POINTS = True  # balance points per population, slopes per register (see fit_weather_models)
-SHRINK_FUELS = ("ELECTRICITY",)  # weather models shrunk towards their population's (_shrunk_models)
-SHRINK_ALWAYS_BOTH = True  # tried: every electricity register two-term, shrunk (see docs/ACCURACY.md)
-SHRINK_CHOOSE_KIND = True  # tried: with SHRINK_ALWAYS_BOTH, each register's shrunk kind by its w_mse
-PRIOR_FROM_QUALIFYING = False  # tried: the prior from the registers whose model of the kind qualifies
-MIN_PRIOR_REGISTERS = 5  # registers with a least-squares fit (≥ 1 dof) of the kind for a population prior
 MIN_PAIRS = 3
 MIN_PAIRS_BOTH = 5
 P_VALUE = 0.10
@@ -66,19 +61,7 @@ BALANCE_POINT_SCHEMA = {  # the pooled balance points of a population and model 
     "h_bp": pl.Float64,  # null for COOL
     "c_bp": pl.Float64,  # null for HEAT
     "registers": pl.UInt32,  # registers whose candidate at these points counted
-    # the population's prior of the two-term model (BOTH rows of electricity; null elsewhere):
-    # the median of its registers' coefficients / their mean daily use, the between-register
-    # variance of each, and the pooled relative residual variance (see _population_priors)
-    "prior_a": pl.Float64,
-    "prior_h": pl.Float64,
-    "prior_c": pl.Float64,
-    "tau2_a": pl.Float64,
-    "tau2_h": pl.Float64,
-    "tau2_c": pl.Float64,
-    "s2": pl.Float64,
 }
-_PRIOR_COLS = ("prior_a", "prior_h", "prior_c", "tau2_a", "tau2_h", "tau2_c", "s2")
-_SUM_COLS = ("n", "sw", "sy", "yy", "bb", "bh", "bc", "hh", "hc", "cc", "by", "hy", "cy")
 
 
 def t_critical(dof: np.ndarray) -> np.ndarray:
@@ -182,27 +165,7 @@ def fit_weather_models(
     if POOLED_BALANCE_POINTS:
         if balance_points is None:
             balance_points = _choose(_pool_totals(res, regs))
-            if SHRINK_FUELS:
-                balance_points = _with_priors(balance_points, res, regs)
-        elif SHRINK_FUELS and "prior_a" not in balance_points.columns:
-            balance_points = _with_priors(balance_points, res, regs)
         res = _at_pooled_balance_points(res, regs, balance_points)
-        if SHRINK_FUELS:
-            best = _best(res)
-            kind = best
-            if SHRINK_ALWAYS_BOTH:  # every register of SHRINK_FUELS with MIN_PAIRS pairs: two-term
-                kinds = ["BOTH", "HEAT", "COOL"] if SHRINK_CHOOSE_KIND else ["BOTH"]
-                kind = (
-                    res.filter(pl.col("wmodel").is_in(kinds) & (pl.col("_n") >= MIN_PAIRS))
-                    .select("meter_register_id", "wmodel")
-                    .unique()
-                )
-            shrunk = _shrunk_models(res, regs, balance_points, kind)
-            if SHRINK_CHOOSE_KIND:  # the shrunk kind with the smallest residual mean square
-                shrunk = shrunk.sort("meter_register_id", "w_mse", "wmodel").unique(
-                    "meter_register_id", keep="first", maintain_order=True
-                )
-            return pl.concat([shrunk, best.join(shrunk, on="meter_register_id", how="anti")])
     return _best(res)
 
 
@@ -216,8 +179,7 @@ def pooled_balance_points(
     res, regs = _solved_candidates(registers, pairs_m, dd, run_date)
     if res is None:
         return pl.DataFrame(schema=BALANCE_POINT_SCHEMA)
-    chosen = _choose(_pool_totals(res, regs))
-    return _with_priors(chosen, res, regs) if SHRINK_FUELS else chosen
+    return _choose(_pool_totals(res, regs))
 
 
 def _solved_candidates(
@@ -357,11 +319,6 @@ def _solved(sums: pl.DataFrame) -> pl.DataFrame:
         pl.Series("adj_r2", adj),
         pl.Series("w_mse", sse / np.maximum(dof, 1e-9)),
         pl.Series("_good", good),
-        pl.Series("_ok", ok & (dof >= 1)),
-        pl.Series("_inv_a", inv[:, 0, 0]),
-        pl.Series("_inv_h", inv[:, 1, 1]),
-        pl.Series("_inv_c", inv[:, 2, 2]),
-        *[sums[c].cast(pl.Float64).alias(f"_{c}") for c in _SUM_COLS],
         # the candidate's residual relative to the register's mean square use (pooled below)
         pl.Series(
             "_rsse", np.where(ok & (n >= need) & (dof >= 1), sse / np.maximum(yy / sw, 1e-300), np.nan)
@@ -398,7 +355,6 @@ def _choose(totals: pl.DataFrame) -> pl.DataFrame:
             "h_bp",
             "c_bp",
             pl.col("_n").alias("registers"),
-            *[pl.lit(None, pl.Float64).alias(c) for c in _PRIOR_COLS],
         )
         .cast(BALANCE_POINT_SCHEMA)  # type: ignore[arg-type]
     )
@@ -435,219 +391,3 @@ def _best(res: pl.DataFrame) -> pl.DataFrame:
     )
     best = best.unique("meter_register_id", keep="first", maintain_order=True)
     return best.select(list(MODEL_SCHEMA)).cast(MODEL_SCHEMA)  # type: ignore[arg-type]
-
-
-_KEY = ["jurisdiction", "service_type", "_class"]
-
-
-def _at_pooled(res: pl.DataFrame, regs: pl.DataFrame, chosen: pl.DataFrame) -> pl.DataFrame:
-    """The candidates of registers of ``SHRINK_FUELS`` at their population's balance points of
-    each model kind, with the population key, the model's parameters _k, the register's mean daily
-    use _ybar (Σ w·y / Σ w) and the population's prior columns of ``chosen`` (null where none)."""
-    pts = chosen.select(
-        "jurisdiction",
-        "service_type",
-        pl.col("customer_class").alias("_class"),
-        "wmodel",
-        "h_bp",
-        "c_bp",
-        *[c for c in _PRIOR_COLS if c in chosen.columns],
-    )
-    return (
-        res.join(regs.select("meter_register_id", *_KEY), on="meter_register_id")
-        .filter(pl.col("service_type").is_in(list(SHRINK_FUELS)))
-        .join(pts, on=[*_KEY, "wmodel", "h_bp", "c_bp"], nulls_equal=True)
-        .with_columns(
-            _ybar=pl.col("_sy") / pl.col("_sw"),
-            _k=pl.col("wmodel").replace_strict(
-                {"HEAT": 2.0, "COOL": 2.0, "BOTH": 3.0}, return_dtype=pl.Float64
-            ),
-        )
-        .filter(pl.col("_ybar") > 0)
-    )
-
-
-def _prior_table(fits: pl.DataFrame) -> pl.DataFrame:
-    """Per population, model kind and balance points with ≥ ``MIN_PRIOR_REGISTERS`` least-squares
-    fits (``fits``: :func:`_at_pooled` rows with ≥ 1 dof): the prior columns (see :func:`_with_priors`)."""
-    dof = pl.col("_n") - pl.col("_k")
-    rel_s2 = pl.col("w_mse") / pl.col("_ybar") ** 2
-    fits = fits.with_columns(
-        _ta=pl.col("w_alpha") / pl.col("_ybar"),
-        _th=pl.col("beta_h") / pl.col("_ybar"),
-        _tc=pl.col("beta_c") / pl.col("_ybar"),
-        _va=rel_s2 * pl.col("_inv_a"),
-        _vh=pl.when(pl.col("wmodel") == "COOL").then(0.0).otherwise(rel_s2 * pl.col("_inv_h")),
-        _vc=pl.when(pl.col("wmodel") == "HEAT").then(0.0).otherwise(rel_s2 * pl.col("_inv_c")),
-        _dof=dof,
-        _rs=rel_s2 * dof,
-    )
-    aggs: list[pl.Expr] = [pl.len().alias("_m"), (pl.col("_rs").sum() / pl.col("_dof").sum()).alias("s2")]
-    for j in ("a", "h", "c"):
-        t = pl.col(f"_t{j}")
-        aggs += [
-            t.median().alias(f"prior_{j}"),
-            ((t - t.median()).abs().median() * 1.4826).pow(2).alias(f"_mad{j}"),
-            pl.col(f"_v{j}").median().alias(f"_mv{j}"),
-        ]
-    pri = (
-        fits.group_by(*_KEY, "wmodel", "h_bp", "c_bp")
-        .agg(aggs)
-        .filter(pl.col("_m") >= MIN_PRIOR_REGISTERS)
-        .with_columns(
-            [
-                pl.max_horizontal(
-                    pl.col(f"_mad{j}") - pl.col(f"_mv{j}"), pl.col(f"_mad{j}") / pl.col("_m"), pl.lit(1e-12)
-                ).alias(f"tau2_{j}")
-                for j in ("a", "h", "c")
-            ]
-        )
-        .select(
-            pl.col("jurisdiction"),
-            pl.col("service_type"),
-            pl.col("_class").alias("customer_class"),
-            "wmodel",
-            "h_bp",
-            "c_bp",
-            *_PRIOR_COLS,
-        )
-    )
-    return pri
-
-
-def _with_priors(chosen: pl.DataFrame, res: pl.DataFrame, regs: pl.DataFrame) -> pl.DataFrame:
-    """``chosen`` (``BALANCE_POINT_SCHEMA``) with each electricity population's prior of the
-    two-term model on its BOTH row (empirical Bayes). From every register whose least-squares BOTH
-    fit at the pooled points has ≥ 1 degree of freedom: its coefficients relative to its level,
-    θ = (α, β_h, β_c) / ȳ (ȳ its mean daily use), their sampling variances V = s²·(XᵀWX)⁻¹ diagonal
-    (s² = the residual mean square / ȳ²). Per population with ≥ ``MIN_PRIOR_REGISTERS`` such
-    registers: prior = median θ; between-register variance τ² = (1.4826 · MAD θ)² − median V (the
-    spread of the fits less their noise), at least (1.4826 · MAD θ)² / registers (the prior's own
-    uncertainty); s2 = Σ s²·dof / Σ dof, the population's relative residual variance."""
-    base = chosen.drop([c for c in _PRIOR_COLS if c in chosen.columns])
-    if res.height == 0 or base.height == 0:
-        return base.with_columns(*[pl.lit(None, pl.Float64).alias(c) for c in _PRIOR_COLS]).cast(
-            BALANCE_POINT_SCHEMA  # type: ignore[arg-type]
-        )
-    pri = _prior_table(_at_pooled(res, regs, base).filter("_good" if PRIOR_FROM_QUALIFYING else "_ok"))
-    if SHRINK_ALWAYS_BOTH:
-        both = _both_by_posterior(res, regs)
-        key4 = ["jurisdiction", "service_type", "customer_class", "wmodel"]
-        base = pl.concat([base.join(both, on=key4, how="anti", nulls_equal=True), both.select(base.columns)])
-        pri = pl.concat([pri.filter(pl.col("wmodel") != "BOTH"), both.select(pri.columns)])
-    key = ["jurisdiction", "service_type", "customer_class", "wmodel", "h_bp", "c_bp"]
-    return (
-        base.join(pri, on=key, how="left", nulls_equal=True)
-        .select(list(BALANCE_POINT_SCHEMA))
-        .cast(BALANCE_POINT_SCHEMA)  # type: ignore[arg-type]
-    )
-
-
-def _shrunk_models(
-    res: pl.DataFrame, regs: pl.DataFrame, chosen: pl.DataFrame, best: pl.DataFrame
-) -> pl.DataFrame:
-    """Each register of ``SHRINK_FUELS`` whose chosen model (``best``: kind and pooled balance
-    points) has a population prior, with its coefficients shrunk (``MODEL_SCHEMA``): the posterior
-    mean of (α, β_h, β_c) under the prior N(ȳ·prior, ȳ²·τ²) — weighted least squares with a ridge
-    towards the population's model at the register's level ȳ:  β = (XᵀWX + Λ)⁻¹ (XᵀWy + Λ·ȳ·prior),
-    Λ = diag(s²_r / τ²), s²_r the register's relative residual variance pooled with the
-    population's (s2) over as many pseudo degrees of freedom as the model has parameters k:
-    (SSE/ȳ² + k·s2) / (dof + k). Few or noisy pairs: Λ large against XᵀWX, the register leans on
-    its population; a year of good pairs keeps its own fit. A one-term model's unused slope has
-    prior 0 and τ² ≈ 0 (stays 0). w_mse = SSE of the posterior / (pairs − trace of its hat matrix)."""
-    if "prior_a" not in chosen.columns or best.height == 0:
-        return pl.DataFrame(schema=MODEL_SCHEMA)
-    f = (
-        _at_pooled(res, regs, chosen)
-        .join(best.select("meter_register_id", "wmodel"), on=["meter_register_id", "wmodel"])
-        .filter(pl.col("prior_a").is_not_null())
-    )
-    if f.height == 0:
-        return pl.DataFrame(schema=MODEL_SCHEMA)
-    out = _posterior(f).filter(pl.col("w_alpha") >= 0)
-    return out.select(list(MODEL_SCHEMA)).cast(MODEL_SCHEMA)  # type: ignore[arg-type]
-
-
-def _posterior(f: pl.DataFrame) -> pl.DataFrame:
-    """``f`` (rows of :func:`_at_pooled` with their prior columns) with the posterior w_alpha,
-    beta_h, beta_c, adj_r2, w_mse, w_pairs (see :func:`_shrunk_models`) and _rel, the posterior's
-    residual relative to the register's mean square use."""
-    num = [f"_{c}" for c in _SUM_COLS] + ["_ybar", "_k", *_PRIOR_COLS]
-    g = {c: f[c].to_numpy().astype(np.float64) for c in num}
-    a = np.stack(
-        [
-            np.stack([g["_bb"], g["_bh"], g["_bc"]], axis=1),
-            np.stack([g["_bh"], g["_hh"], g["_hc"]], axis=1),
-            np.stack([g["_bc"], g["_hc"], g["_cc"]], axis=1),
-        ],
-        axis=1,
-    )
-    r = np.stack([g["_by"], g["_hy"], g["_cy"]], axis=1)
-    n, ybar = g["_n"], g["_ybar"]
-    k = g["_k"]
-    dof = np.maximum(n - k, 0.0)
-    ols_sse = np.where(f["_ok"].to_numpy(), np.nan_to_num(f["w_mse"].to_numpy()) * dof, 0.0)
-    s2r = (ols_sse / ybar**2 + k * g["s2"]) / (dof + k)
-    lam = s2r[:, None] / np.stack([g["tau2_a"], g["tau2_h"], g["tau2_c"]], axis=1)
-    m = ybar[:, None] * np.stack([g["prior_a"], g["prior_h"], g["prior_c"]], axis=1)
-    pen = a + lam[:, :, None] * np.eye(3)[None, :, :]
-    beta = np.linalg.solve(pen, (r + lam * m)[:, :, None])[:, :, 0]
-    sse = np.maximum(
-        g["_yy"] - 2 * np.einsum("ni,ni->n", beta, r) + np.einsum("ni,nij,nj->n", beta, a, beta), 0.0
-    )
-    df_eff = np.trace(np.linalg.solve(pen, a), axis1=1, axis2=2)
-    resid_dof = np.maximum(n - df_eff, 1e-9)
-    sst = np.maximum(g["_yy"] - g["_sy"] ** 2 / g["_sw"], 1e-300)
-    adj = 1.0 - (sse / resid_dof) / (sst / np.maximum(n - 1.0, 1.0))
-    return f.with_columns(
-        pl.col("_n").cast(pl.Int64).alias("w_pairs"),
-        pl.Series("w_alpha", beta[:, 0]),
-        pl.Series("beta_h", beta[:, 1]),
-        pl.Series("beta_c", beta[:, 2]),
-        pl.Series("adj_r2", adj),
-        pl.Series("w_mse", sse / resid_dof),
-        pl.Series("_rel", sse / np.maximum(g["_yy"] / g["_sw"], 1e-300)),
-    )
-
-
-def _both_by_posterior(res: pl.DataFrame, regs: pl.DataFrame) -> pl.DataFrame:
-    """(``SHRINK_ALWAYS_BOTH``) each population's two-term balance points and prior: the prior of
-    every candidate (H ≤ C) from its registers' least-squares fits, every register with ≥
-    ``MIN_PAIRS`` pairs shrunk towards it, the candidate with the smallest total relative residual
-    of the shrunk fits (ties: the lower points)."""
-    allb = (
-        res.filter(pl.col("wmodel") == "BOTH")
-        .join(regs.select("meter_register_id", *_KEY), on="meter_register_id")
-        .filter(pl.col("service_type").is_in(list(SHRINK_FUELS)))
-        .with_columns(_ybar=pl.col("_sy") / pl.col("_sw"), _k=pl.lit(3.0))
-        .filter(pl.col("_ybar") > 0)
-    )
-    cols = [
-        "jurisdiction",
-        "service_type",
-        "customer_class",
-        "wmodel",
-        "h_bp",
-        "c_bp",
-        "registers",
-        *_PRIOR_COLS,
-    ]
-    pri = _prior_table(allb.filter("_ok"))
-    if pri.height == 0:
-        return pl.DataFrame(schema={c: BALANCE_POINT_SCHEMA[c] for c in cols})
-    f = allb.filter(pl.col("_n") >= MIN_PAIRS).join(
-        pri.rename({"customer_class": "_class"}), on=[*_KEY, "wmodel", "h_bp", "c_bp"], nulls_equal=True
-    )
-    tot = (
-        _posterior(f)
-        .group_by(*_KEY, "h_bp", "c_bp")
-        .agg(pl.col("_rel").sum().alias("_tot"), pl.len().cast(pl.UInt32).alias("registers"))
-        .sort(*_KEY, "_tot", "h_bp", "c_bp")
-        .unique(_KEY, keep="first", maintain_order=True)
-        .rename({"_class": "customer_class"})
-        .drop("_tot")
-    )
-    key = ["jurisdiction", "service_type", "customer_class", "h_bp", "c_bp"]
-    return (
-        tot.join(pri, on=key, nulls_equal=True).select(cols).cast({c: BALANCE_POINT_SCHEMA[c] for c in cols})
-    )
