@@ -101,7 +101,7 @@ def test_heating_register_recovers_its_balance_point_and_slope() -> None:
 
 def test_heating_and_cooling_register_and_too_few_pairs() -> None:
     # 3 + 1.5·HDD_14 + 2.5·CDD_19: the two-term model at (14, 19) fits exactly and wins
-    temp, _, reads = _case(lambda t: 3 + 1.5 * max(0.0, 14 - t) + 2.5 * max(0.0, t - 19))
+    temp, use, reads = _case(lambda t: 3 + 1.5 * max(0.0, 14 - t) + 2.5 * max(0.0, t - 19))
     regs = _regs()
     rm = register_macro(regs, _macro([10.0] * 420), NO_GAS)
     dd = degree_day_table(fill_temperature(temp))
@@ -109,6 +109,15 @@ def test_heating_and_cooling_register_and_too_few_pairs() -> None:
     m = fit_weather_models(regs, _with_pair_sums(pairs, rm), dd, day(400)).row(0, named=True)
     assert (m["wmodel"], m["h_bp"], m["c_bp"]) == ("BOTH", 14.0, 19.0)
     assert (m["w_alpha"], m["beta_h"], m["beta_c"]) == pytest.approx((3.0, 1.5, 2.5), abs=1e-6)
+    # estimated with it: days 392-395 after the last read (day 390) are 3 + 1.5·HDD_14(d) +
+    # 2.5·CDD_19(d), the true use (no cooling on those cold days, T ≈ 7-11 °C)
+    windows = pl.DataFrame({"account_id": [11], "unbilled_from": [day(392)], "unbilled_to": [day(395)]})
+    usage, ebr, _ = estimate_basic(
+        regs, windows, _reads(reads), _macro([10.0] * 420), NO_GAS, day(396), day(395), "seasonal",
+        temperature=temp,
+    )  # fmt: skip
+    assert ebr["method"].to_list() == ["WEATHER"]
+    assert [v[0] for v in usage["values"]] == pytest.approx(use[392:396], abs=1e-6)
     # two pairs: fewer than MIN_PAIRS (3) -> no weather model (the register keeps its method)
     pairs2, _ = read_pairs(regs, _reads(reads[:3]))
     assert fit_weather_models(regs, _with_pair_sums(pairs2, rm), dd, day(400)).height == 0
