@@ -139,7 +139,18 @@ def run_graph(spec: RunSpec, settings: Settings, sources: dict[str, Any], refres
     deps = upstream(phases)
     by_name = {p.name: p for p in phases}
     order = {p.name: i for i, p in enumerate(phases)}
-    prefect_tasks = {p.name: phase_task(p, settings) for p in phases}
+    prefect_tasks: dict[tuple[str, bool], Any] = {}
+
+    def task_of(phase: str, stale: bool) -> Any:
+        """The phase's Prefect task, or its refresh_cache variant for a stale task: made once per
+        run and phase (a Task is costly to make: Prefect hashes its function's source each time)."""
+        if (phase, stale) not in prefect_tasks:
+            if stale:
+                prefect_tasks[phase, stale] = task_of(phase, False).with_options(refresh_cache=True)
+            else:
+                prefect_tasks[phase, stale] = phase_task(by_name[phase], settings)
+        return prefect_tasks[phase, stale]
+
     waiting = {t: set(ups) for t, ups in graph.items()}
     dependents: dict[Task, list[Task]] = {t: [] for t in graph}
     for t, ups in graph.items():
@@ -176,8 +187,7 @@ def run_graph(spec: RunSpec, settings: Settings, sources: dict[str, Any], refres
                 ph.keyed_by,
             )
             stale = refresh or not outputs_intact(spec, settings, phase, shard)
-            task = prefect_tasks[phase].with_options(refresh_cache=True) if stale else prefect_tasks[phase]
-            future = task.submit(
+            future = task_of(phase, stale).submit(
                 run=payload,
                 phase=phase,
                 shard=shard,

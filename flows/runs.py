@@ -114,9 +114,12 @@ def _run_row(
     upsert_run(url, spec.run_id, spec.run_date, row)
 
 
-def run_report(spec: RunSpec, result: dict[str, Any]) -> dict[str, Any]:
+def run_report(spec: RunSpec, result: dict[str, Any], url: str) -> dict[str, Any]:
     """What a finished run returns (JSON-safe, no locations of secrets): ids, the task states, per
-    phase time, the counts, the accrual summary, the files written."""
+    phase time, the counts, the accrual summary (read from the billing database ``url``: it is not
+    in the prepare task's result), the files written."""
+    from tasks.pipeline.sinks import summary_rows
+
     phases: dict[str, list[dict[str, Any]]] = result["results"]
 
     def stat(phase: str, name: str, default: Any) -> Any:
@@ -135,7 +138,7 @@ def run_report(spec: RunSpec, result: dict[str, Any]) -> dict[str, Any]:
         "fingerprints": {p: [r["fingerprint"] for r in rs] for p, rs in phases.items()},
         "counts": stat("prepare", "counts", {}),
         "exceptions_by_code": stat("prepare", "exceptions_by_code", {}),
-        "accrual_summary": stat("prepare", "accrual_summary", []),
+        "accrual_summary": summary_rows(url, spec.run_date, spec.scenario) if "prepare" in phases else [],
         "backtest": stat("validation", "backtest", []),
         "validation_note": stat("validation", "note", None),
         "exports": files("export", "csv_exports")

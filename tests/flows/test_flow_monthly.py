@@ -124,3 +124,43 @@ def test_a_new_meter_file_in_one_shard_reruns_that_shards_meter_phases(clean, se
     assert again.states["profiles_partial[0]"] == "Cached"
     assert again.states["read_pairs[2]"] == "Cached"  # reads no meter data
     assert {phase_of(n) for n, s in again.states.items() if s == "Completed"} >= {"profiles_combine"}
+
+
+def test_prepare_result_carries_a_digest_of_the_summary_and_the_report_reads_its_rows(clean):
+    """The prepare task's persisted result holds a sha256 of the accrual_summary rows, not the rows
+    (thousands at 100k accounts, walked by Prefect in every task waiting for prepare); the report's
+    accrual_summary is the table's rows of the run date, and the digest is theirs."""
+    import base64
+    import hashlib
+    import json
+
+    import cloudpickle
+
+    settings, first = clean
+    results = Path(settings.output_url) / "prefect-results"
+    (stored,) = results.glob(f"bua-{R.isoformat()}-prepare-all-*")
+    result = cloudpickle.loads(base64.b64decode(json.loads(stored.read_text())["result"]))
+    assert "accrual_summary" not in result["stats"]
+    assert set(result["stats"]) >= {"counts", "exceptions_by_code", "accrual_summary_sha256"}
+
+    rows = first.result["accrual_summary"]
+    with sqlite3.connect(settings.db_url.removeprefix("sqlite:///")) as conn:
+        n, total = conn.execute(
+            "SELECT count(*), sum(net_amount_less_discount) FROM accrual_summary WHERE run_date = ?",
+            (R.isoformat(),),
+        ).fetchone()
+    assert n > 0 and len(rows) == n == first.result["counts"]["accrual_summary"]
+    assert sum(r["net_amount_less_discount"] for r in rows) == pytest.approx(float(total), abs=0.005)
+    digest = hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
+    assert result["stats"]["accrual_summary_sha256"] == digest
+
+
+def test_the_summary_digest_changes_with_any_figure():
+    """A cent more on one row changes the digest, so prepare's fingerprint and every key after it."""
+    from tasks.pipeline.sinks import summary_digest
+
+    rows = [{"state": "NSW", "fuel": "E", "net_amount_less_discount": 100.0},
+            {"state": "VIC", "fuel": "G", "net_amount_less_discount": 50.0}]  # fmt: skip
+    changed = [rows[0], {**rows[1], "net_amount_less_discount": 50.01}]
+    assert summary_digest(rows) == summary_digest([dict(r) for r in rows])
+    assert summary_digest(rows) != summary_digest(changed)
