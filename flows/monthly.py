@@ -181,7 +181,7 @@ def _run(spec: RunSpec, settings: Any, refresh: bool, accept_warnings: bool, for
         runs.finish(url, spec, attempt, started, "COMPLETED")
     if settings.rds_teardown:  # only after a run that completed: a failed run's retry reuses the instance
         teardown_task(spec.to_json())
-    report = runs.run_report(spec, result, url)
+    report = runs.run_report(spec, result)
     notify.notify_finished(ctx, report["finished_message"])
     artifacts.publish(spec, settings, report)
     return report
