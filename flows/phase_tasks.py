@@ -55,8 +55,9 @@ def _key(context: Any, parameters: dict[str, Any]) -> str:
     return parameters["key"]
 
 
-def phase_task(phase: Phase, settings: Settings) -> Any:
-    """The Prefect task of one phase: retried, its result persisted under the key it is given."""
+def phase_task(phase: Phase, settings: Settings, refresh: bool = False) -> Any:
+    """The Prefect task of one phase: retried, its result persisted under the key it is given
+    (``refresh``: recomputed and persisted even where that key holds a result)."""
     from prefect import task
     from prefect.tasks import exponential_backoff
 
@@ -67,6 +68,7 @@ def phase_task(phase: Phase, settings: Settings) -> Any:
         cache_key_fn=_key,
         persist_result=True,
         result_storage=result_storage(settings),
+        refresh_cache=refresh or None,
         retries=settings.task_retries,
         retry_delay_seconds=exponential_backoff(backoff_factor=settings.task_retry_delay_seconds),
         log_prints=False,
@@ -132,8 +134,13 @@ def inputs_of(
     return out
 
 
-def run_graph(spec: RunSpec, settings: Settings, sources: dict[str, Any], refresh: bool = False) -> GraphRun:
-    """Submit every task of the run as soon as it can start; wait for all; raise naming failures."""
+def run_graph(
+    spec: RunSpec, settings: Settings, sources: dict[str, Any], refresh: bool = False, runner: Any = None
+) -> GraphRun:
+    """Submit every task of the run as soon as it can start; wait for all; raise naming failures.
+
+    ``runner``: a started Prefect task runner to submit to (else the flow run's own, as
+    ``Task.submit`` does); either way the task runs belong to the flow run being run."""
     phases = PHASES
     graph = tasks(phases, spec.shards)
     deps = upstream(phases)
@@ -143,12 +150,9 @@ def run_graph(spec: RunSpec, settings: Settings, sources: dict[str, Any], refres
 
     def task_of(phase: str, stale: bool) -> Any:
         """The phase's Prefect task, or its refresh_cache variant for a stale task: made once per
-        run and phase (a Task is costly to make: Prefect hashes its function's source each time)."""
+        run and phase, and only the variants used (making a Task reads its function's source)."""
         if (phase, stale) not in prefect_tasks:
-            if stale:
-                prefect_tasks[phase, stale] = task_of(phase, False).with_options(refresh_cache=True)
-            else:
-                prefect_tasks[phase, stale] = phase_task(by_name[phase], settings)
+            prefect_tasks[phase, stale] = phase_task(by_name[phase], settings, refresh=stale)
         return prefect_tasks[phase, stale]
 
     waiting = {t: set(ups) for t, ups in graph.items()}
@@ -187,13 +191,12 @@ def run_graph(spec: RunSpec, settings: Settings, sources: dict[str, Any], refres
                 ph.keyed_by,
             )
             stale = refresh or not outputs_intact(spec, settings, phase, shard)
-            future = task_of(phase, stale).submit(
-                run=payload,
-                phase=phase,
-                shard=shard,
-                key=key,
-                wait_for=[upstream_futures[u] for u in graph[t]],
-            )
+            parameters = {"run": payload, "phase": phase, "shard": shard, "key": key}
+            wait_for = [upstream_futures[u] for u in graph[t]]
+            if runner is None:
+                future = task_of(phase, stale).submit(**parameters, wait_for=wait_for)
+            else:
+                future = runner.submit(task_of(phase, stale), parameters=parameters, wait_for=wait_for)
             in_flight[t] = future
             upstream_futures[t] = future
             future.add_done_callback(lambda f, t=t: done.put((t, f)))
