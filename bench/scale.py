@@ -25,16 +25,19 @@ each one's times over SQLite's from the same run (issue 14: <= 1.5x at 100k acco
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
 import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -146,7 +149,7 @@ def part_flow(base: Path, work: Path, shards: int, db: str = "sqlite") -> dict:
 
     url = fresh(base, work, db)
     settings = settings_for(base, work, shards, url)
-    with use_settings(settings):  # type: ignore[arg-type]
+    with use_settings(settings), profiled(os.getpid(), "flow"):  # type: ignore[arg-type]
         t = time.perf_counter()
         report = bua_monthly(run_date=R)
         wall = time.perf_counter() - t
@@ -155,6 +158,26 @@ def part_flow(base: Path, work: Path, shards: int, db: str = "sqlite") -> dict:
     for s in report["task_run_states"].values():
         states[s] = states.get(s, 0) + 1
     return {"wall_s": wall, "task_s": report["seconds"], "states": states, **_usage()}
+
+
+@contextlib.contextmanager
+def profiled(pid: int, name: str) -> Iterator[None]:
+    """With ``BUA_BENCH_PYSPY=DIR``: py-spy samples process ``pid`` (and its children) meanwhile and
+    writes DIR/{name}.txt (collapsed stacks, idle threads left out) for finding where CPU goes."""
+    out = os.environ.get("BUA_BENCH_PYSPY")
+    if not out:
+        yield
+        return
+    exe = str(Path(sys.executable).parent / "py-spy")
+    spy = subprocess.Popen([exe, "record", "--pid", str(pid), "--subprocesses", "--format", "raw", "--rate", "200",
+                            "--output", str(Path(out) / f"{name}.txt")],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    time.sleep(1.0)  # py-spy attached
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(60)
 
 
 def _free_port() -> int:
@@ -184,6 +207,21 @@ def start_server(home: Path) -> tuple[subprocess.Popen, str]:
         time.sleep(0.5)
     proc.kill()
     raise RuntimeError("prefect server did not start in 180 s")
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + sys) of a process and its children so far (the Prefect server's)."""
+    import psutil
+
+    proc = psutil.Process(pid)
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
 
 
 def _child(
@@ -239,7 +277,10 @@ def main() -> None:
         _templates(args, base)
         for db in args.dbs:
             graph = _child("graph", args, base, db)
-            flow = _child("flow", args, base, db, {"PREFECT_API_URL": api, "PREFECT_HOME": str(home)})
+            server_cpu = tree_cpu(server.pid)
+            with profiled(server.pid, "server"):
+                flow = _child("flow", args, base, db, {"PREFECT_API_URL": api, "PREFECT_HOME": str(home)})
+            flow["server_cpu_s"] = tree_cpu(server.pid) - server_cpu
             runs[db] = (graph, flow)
     finally:
         server.terminate()
@@ -303,6 +344,7 @@ def _result(args: argparse.Namespace, base: Path, db: str, scan: dict, graph: di
         "bare_scan": {k: round(scan[k], 2) for k in ("wall_s", "cpu_s", "peak_rss_mb")},
         "graph": {k: round(graph[k], 2) for k in ("wall_s", "cpu_s", "peak_rss_mb")},
         "flow": {k: round(flow[k], 2) for k in ("wall_s", "cpu_s", "peak_rss_mb")},
+        "server_cpu_s_during_flow": round(flow["server_cpu_s"], 2),
         "flow_task_states": states,
         "ratio_flow_to_graph": round(flow["wall_s"] / graph["wall_s"], 3),
         "ratio_flow_to_scan": round(flow["wall_s"] / scan["wall_s"], 2),
@@ -384,6 +426,7 @@ def show(r: dict) -> None:
         phases.add_row(name, f"{r['phase_task_seconds_flow'].get(name, 0):.2f}", f"{secs:.2f}")
     Console().print(phases)
     for key in (
+        "server_cpu_s_during_flow",
         "values_scanned",
         "flow_task_states",
         "ratio_flow_to_graph",

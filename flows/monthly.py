@@ -3,7 +3,7 @@
 The flow takes run parameters only; the worker resolves Settings (environment, secrets) itself, so
 nothing secret is stored by the Prefect server. A run holds the run lock of its run date in the
 billing database (tasks/adapters/run_lock.py), records itself in ``bua_run`` and
-``bua_run_attempt``, runs the phase graph as Prefect tasks (flows/phase_tasks.py), posts Slack
+``bua_run_attempt``, runs the phase graph as its own Prefect task runs (flows/phase_tasks.py), posts Slack
 started/finished/failed and publishes artifacts.
 """
 
@@ -75,14 +75,17 @@ def teardown_task(run: dict[str, Any]) -> list[dict[str, Any]]:
     return rds_teardown(RunSpec.from_json(run).run_date, current_settings()).to_dicts()
 
 
-@flow(name="accrual-phases", validate_parameters=False)
-def accrual_phases(run: dict[str, Any], refresh: bool = False) -> dict[str, Any]:
-    """The phase graph of one run (parameters: the run's JSON, no settings)."""
+def run_phases(spec: RunSpec, settings: Any, refresh: bool = False) -> dict[str, Any]:
+    """The phase graph of one run as task runs of ``bua_monthly``'s own flow run, on the task
+    runner the settings name (threads, or Dask), entered here, when the graph starts.
+
+    Until issue 11 this was a subflow (``accrual-phases``) only so the runner could come from the
+    worker's settings: a second flow run to create, start and finish on the server, and its return
+    value (every task's result) walked by Prefect on completion, for nothing the run needs."""
     from prefect.runtime import flow_run
 
-    spec = RunSpec.from_json(run)
-    settings = current_settings()
-    graph = run_graph(spec, settings, source_fingerprints(spec, settings), refresh)
+    with task_runner(settings) as runner:
+        graph = run_graph(spec, settings, source_fingerprints(spec, settings), refresh, runner=runner)
     return {
         "flow_run_id": str(flow_run.get_id()),
         "states": graph.states,
@@ -159,8 +162,7 @@ def _run(spec: RunSpec, settings: Any, refresh: bool, accept_warnings: bool, for
                 raise PrecheckFailed(precheck_message(stop))
             if settings.db_warmup:
                 warmup_task(spec.to_json())
-            phases = accrual_phases.with_options(task_runner=task_runner(settings))
-            result = phases(spec.to_json(), refresh)
+            result = run_phases(spec, settings, refresh)
             if beat.lost.is_set():
                 raise LockLost(
                     "the run lock was taken over while this run was writing; its outputs are not trusted"

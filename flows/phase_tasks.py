@@ -55,8 +55,9 @@ def _key(context: Any, parameters: dict[str, Any]) -> str:
     return parameters["key"]
 
 
-def phase_task(phase: Phase, settings: Settings) -> Any:
-    """The Prefect task of one phase: retried, its result persisted under the key it is given."""
+def phase_task(phase: Phase, settings: Settings, refresh: bool = False) -> Any:
+    """The Prefect task of one phase: retried, its result persisted under the key it is given
+    (``refresh``: recomputed and persisted even where that key holds a result)."""
     from prefect import task
     from prefect.tasks import exponential_backoff
 
@@ -67,6 +68,7 @@ def phase_task(phase: Phase, settings: Settings) -> Any:
         cache_key_fn=_key,
         persist_result=True,
         result_storage=result_storage(settings),
+        refresh_cache=refresh or None,
         retries=settings.task_retries,
         retry_delay_seconds=exponential_backoff(backoff_factor=settings.task_retry_delay_seconds),
         log_prints=False,
@@ -132,14 +134,27 @@ def inputs_of(
     return out
 
 
-def run_graph(spec: RunSpec, settings: Settings, sources: dict[str, Any], refresh: bool = False) -> GraphRun:
-    """Submit every task of the run as soon as it can start; wait for all; raise naming failures."""
+def run_graph(
+    spec: RunSpec, settings: Settings, sources: dict[str, Any], refresh: bool = False, runner: Any = None
+) -> GraphRun:
+    """Submit every task of the run as soon as it can start; wait for all; raise naming failures.
+
+    ``runner``: a started Prefect task runner to submit to (else the flow run's own, as
+    ``Task.submit`` does); either way the task runs belong to the flow run being run."""
     phases = PHASES
     graph = tasks(phases, spec.shards)
     deps = upstream(phases)
     by_name = {p.name: p for p in phases}
     order = {p.name: i for i, p in enumerate(phases)}
-    prefect_tasks = {p.name: phase_task(p, settings) for p in phases}
+    prefect_tasks: dict[tuple[str, bool], Any] = {}
+
+    def task_of(phase: str, stale: bool) -> Any:
+        """The phase's Prefect task, or its refresh_cache variant for a stale task: made once per
+        run and phase, and only the variants used (making a Task reads its function's source)."""
+        if (phase, stale) not in prefect_tasks:
+            prefect_tasks[phase, stale] = phase_task(by_name[phase], settings, refresh=stale)
+        return prefect_tasks[phase, stale]
+
     waiting = {t: set(ups) for t, ups in graph.items()}
     dependents: dict[Task, list[Task]] = {t: [] for t in graph}
     for t, ups in graph.items():
@@ -176,14 +191,12 @@ def run_graph(spec: RunSpec, settings: Settings, sources: dict[str, Any], refres
                 ph.keyed_by,
             )
             stale = refresh or not outputs_intact(spec, settings, phase, shard)
-            task = prefect_tasks[phase].with_options(refresh_cache=True) if stale else prefect_tasks[phase]
-            future = task.submit(
-                run=payload,
-                phase=phase,
-                shard=shard,
-                key=key,
-                wait_for=[upstream_futures[u] for u in graph[t]],
-            )
+            parameters = {"run": payload, "phase": phase, "shard": shard, "key": key}
+            wait_for = [upstream_futures[u] for u in graph[t]]
+            if runner is None:
+                future = task_of(phase, stale).submit(**parameters, wait_for=wait_for)
+            else:
+                future = runner.submit(task_of(phase, stale), parameters=parameters, wait_for=wait_for)
             in_flight[t] = future
             upstream_futures[t] = future
             future.add_done_callback(lambda f, t=t: done.put((t, f)))

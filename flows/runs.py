@@ -116,7 +116,10 @@ def _run_row(
 
 def run_report(spec: RunSpec, result: dict[str, Any]) -> dict[str, Any]:
     """What a finished run returns (JSON-safe, no locations of secrets): ids, the task states, per
-    phase time, the counts, the accrual summary, the files written."""
+    phase time, the counts, the files written. Not the accrual summary's rows: they are in the
+    table (``tasks.pipeline.sinks.summary_rows``; `bua run` prints them from there), and Prefect
+    walks a flow's return value object by object when the flow finishes (thousands of rows at 100k
+    accounts: ~0.5 s of the month end; docs/ORCHESTRATION.md "Task results")."""
     phases: dict[str, list[dict[str, Any]]] = result["results"]
 
     def stat(phase: str, name: str, default: Any) -> Any:
@@ -135,7 +138,6 @@ def run_report(spec: RunSpec, result: dict[str, Any]) -> dict[str, Any]:
         "fingerprints": {p: [r["fingerprint"] for r in rs] for p, rs in phases.items()},
         "counts": stat("prepare", "counts", {}),
         "exceptions_by_code": stat("prepare", "exceptions_by_code", {}),
-        "accrual_summary": stat("prepare", "accrual_summary", []),
         "backtest": stat("validation", "backtest", []),
         "validation_note": stat("validation", "note", None),
         "exports": files("export", "csv_exports")

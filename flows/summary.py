@@ -171,9 +171,11 @@ def print_from_result(
     console: Console, result: Any, settings: Any, elapsed_seconds: float, scenario: str = ""
 ) -> None:
     """:func:`print_run_summary` of a finished run as today's runners return it (``RunResult`` or
-    ``bua_monthly``'s dict: run_id, run_date, status, counts, exceptions_by_code, accrual_summary
-    rows, nem12_files) — the CSV files and the report are looked up where they are, not assumed."""
+    ``bua_monthly``'s dict: run_id, run_date, status, counts, exceptions_by_code, nem12_files) —
+    the accrual summary's rows (read from the database when the result has none, as
+    ``bua_monthly``'s has not), the CSV files and the report are looked up where they are."""
     import datetime as dt
+    import json
 
     from tasks.adapters.db import redact_url
     from tasks.adapters.storage import exists
@@ -181,7 +183,11 @@ def print_from_result(
 
     run_date = _get(result, "run_date")
     day = run_date if isinstance(run_date, dt.date) else dt.date.fromisoformat(str(run_date))
-    rows = _get(result, "accrual_summary") or []
+    rows = _get(result, "accrual_summary")
+    if rows is None:  # bua_monthly's report: the rows are in the table, not in the flow's result
+        from tasks.pipeline.sinks import summary_rows
+
+        rows = json.loads(json.dumps(summary_rows(settings.db_url, day, scenario), default=str))
     summary = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
     report = report_url(settings, day, scenario)
     nem12 = [f for f in (_get(result, "nem12_files") or []) if str(f).endswith(".csv")]

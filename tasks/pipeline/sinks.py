@@ -89,16 +89,38 @@ def output_tables(io: Datasets, frames: dict[str, pl.DataFrame], shard: int | No
     """The run's output tables in one transaction (accrual_summary computed by the database)."""
     s = io.spec
     counts = write_outputs(io.settings.db_url, s.run_id, s.run_date, frames, scenario=s.scenario)
-    summary = accrual_summary(io, None)
     exc = frames["bua_exception"]
     io.stats.update(
         counts=counts,
         exceptions_by_code=dict(sorted(exc.group_by("code").len().iter_rows())),
-        accrual_summary=summary.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
-        .drop("run_id", "scenario")
-        .to_dicts(),
+        accrual_summary_sha256=summary_digest(summary_rows(io.settings.db_url, s.run_date, s.scenario)),
     )
     return [f"table:{name}" for name in sorted(counts)]
+
+
+def summary_rows(url: str, run_date: dt.date, scenario: str = "") -> list[dict[str, Any]]:
+    """The run date's accrual_summary rows as a finished run reports them (money as floats, no
+    run_id/scenario), in the export's order. Read from the table, not carried in the prepare task's
+    result: a 100k month end has thousands of rows, which Prefect would pickle, persist, and walk
+    in every task that waits for prepare (docs/ORCHESTRATION.md "Task results")."""
+    from tasks.pipeline.phases.outputs import EXPORT_ORDER
+
+    summary = read_outputs(url, run_date, ("accrual_summary",), scenario)["accrual_summary"]
+    return (
+        summary.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
+        .drop("run_id", "scenario")
+        .sort(EXPORT_ORDER["accrual_summary"], nulls_last=True, maintain_order=True)
+        .to_dicts()
+    )
+
+
+def summary_digest(rows: list[dict[str, Any]]) -> str:
+    """sha256 of the summary rows: in the prepare task's stats, so its fingerprint (and every key
+    downstream) changes whenever a figure does, though the rows are not in the result."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def csv_exports(io: Datasets, frames: dict[str, pl.DataFrame], shard: int | None) -> list[str]:

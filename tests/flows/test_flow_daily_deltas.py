@@ -13,6 +13,7 @@ from flows.fingerprints import source_fingerprints
 from tasks.adapters.ingest import ingest_nem12
 from tasks.adapters.meter_store import list_partitions, parquet_bytes
 from tasks.adapters.nem12_write import nem12_text
+from tasks.pipeline.sinks import summary_rows
 from tasks.pipeline.spec import resolve_run
 from tasks.settings import Settings
 from tests.flows.conftest import R, copy_of, output_digests, run_monthly
@@ -52,7 +53,7 @@ def test_month_end_over_pending_deltas_books_the_same_as_over_the_merged_store(
     assert ref.error is None and run.error is None, (ref.error, run.error)
     assert not any(p.deltas for p in list_partitions(deltas).values())  # compacted by the run
     assert output_digests(deltas) == output_digests(merged) != {}
-    assert run.result["accrual_summary"] == ref.result["accrual_summary"]
+    assert summary_rows(deltas.db_url, R) == summary_rows(merged.db_url, R) != []
     # compacted, the store holds the bytes of the merged one
     files = lambda s: {p.relative_to(s): p.read_bytes() for p in sorted(s.rglob("*.parquet"))}  # noqa: E731
     assert files(Path(deltas.meter_store)) == files(Path(merged.meter_store))

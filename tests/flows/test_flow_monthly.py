@@ -53,7 +53,7 @@ def test_first_run_computes_every_task_and_a_rerun_is_all_cache_hits(clean):
     assert set(second.states.values()) == {"Cached"}
     assert output_digests(settings) == before and output_rows(settings) == rows
     assert second.result["fingerprints"] == first.result["fingerprints"]
-    assert second.result["accrual_summary"] == first.result["accrual_summary"]
+    assert second.result["counts"] == first.result["counts"]
 
 
 @pytest.mark.parametrize("fault", ["profiles_partial:1", "rating:2", "prepare", "validation"])
@@ -124,3 +124,58 @@ def test_a_new_meter_file_in_one_shard_reruns_that_shards_meter_phases(clean, se
     assert again.states["profiles_partial[0]"] == "Cached"
     assert again.states["read_pairs[2]"] == "Cached"  # reads no meter data
     assert {phase_of(n) for n, s in again.states.items() if s == "Completed"} >= {"profiles_combine"}
+
+
+def test_no_result_carries_the_summary_rows_and_bua_run_prints_them_from_the_table(clean):
+    """The prepare task's persisted result holds a sha256 of the accrual_summary rows, not the rows
+    (thousands at 100k accounts, walked object by object by Prefect in every task waiting for
+    prepare and when each flow finishes), and the flow's report none; `bua run` prints them from the
+    table: the same console text as with the rows in the result, as before."""
+    import base64
+    import hashlib
+    import io
+    import json
+
+    import cloudpickle
+    from rich.console import Console
+
+    from flows.summary import print_from_result
+    from tasks.pipeline.sinks import summary_rows
+
+    settings, first = clean
+    results = Path(settings.output_url) / "prefect-results"
+    (stored,) = results.glob(f"bua-{R.isoformat()}-prepare-all-*")
+    result = cloudpickle.loads(base64.b64decode(json.loads(stored.read_text())["result"]))
+    assert "accrual_summary" not in result["stats"] and "accrual_summary" not in first.result
+    assert set(result["stats"]) >= {"counts", "exceptions_by_code", "accrual_summary_sha256"}
+
+    rows = summary_rows(settings.db_url, R)
+    with sqlite3.connect(settings.db_url.removeprefix("sqlite:///")) as conn:
+        n, total = conn.execute(
+            "SELECT count(*), sum(net_amount_less_discount) FROM accrual_summary WHERE run_date = ?",
+            (R.isoformat(),),
+        ).fetchone()
+    assert n > 0 and len(rows) == n == first.result["counts"]["accrual_summary"]
+    assert sum(r["net_amount_less_discount"] for r in rows) == pytest.approx(float(total), abs=0.005)
+    digest = hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
+    assert result["stats"]["accrual_summary_sha256"] == digest
+
+    def printed(res: dict) -> str:
+        console = Console(file=io.StringIO(), width=200, color_system=None)
+        print_from_result(console, res, settings, 1.0)
+        return console.file.getvalue()  # type: ignore[attr-defined]
+
+    with_rows = {**first.result, "accrual_summary": json.loads(json.dumps(rows, default=str))}
+    text = printed(first.result)
+    assert text == printed(with_rows) and "Accrual as at 2026-11-01" in text and "by state" in text
+
+
+def test_the_summary_digest_changes_with_any_figure():
+    """A cent more on one row changes the digest, so prepare's fingerprint and every key after it."""
+    from tasks.pipeline.sinks import summary_digest
+
+    rows = [{"state": "NSW", "fuel": "E", "net_amount_less_discount": 100.0},
+            {"state": "VIC", "fuel": "G", "net_amount_less_discount": 50.0}]  # fmt: skip
+    changed = [rows[0], {**rows[1], "net_amount_less_discount": 50.01}]
+    assert summary_digest(rows) == summary_digest([dict(r) for r in rows])
+    assert summary_digest(rows) != summary_digest(changed)
