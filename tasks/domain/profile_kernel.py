@@ -23,7 +23,8 @@ import numpy as np
 from numba import njit
 
 from tasks.domain.half_hour_grid import SLOTS
-from tasks.domain.plausibility import ABOVE_DAY, ABOVE_INTERVAL, NEGATIVE, NOT_FINITE
+from tasks.domain.interval_grids import RawPart
+from tasks.domain.plausibility import ABOVE_DAY, ABOVE_INTERVAL, NEGATIVE, NOT_FINITE, RegisterCaps
 
 _A, _S, _F = ord("A"), ord("S"), ord("F")
 
@@ -177,29 +178,14 @@ def _reduce_rows(  # noqa: ANN202, PLR0913
 
 
 def reduce_part(
-    values: np.ndarray,
-    voff: np.ndarray,
-    quality: np.ndarray,
-    qoff: np.ndarray,
-    nan: np.ndarray | None,
-    nan_stored: bool,
-    rows: np.ndarray,
-    rg: np.ndarray,
-    dy: np.ndarray,
-    minutes: int,
-    caps: tuple[np.ndarray, np.ndarray, bool] | None,
-    seg_of_reg: np.ndarray,
-    nseg: int,
-    g_from: int | None,
+    part: RawPart, caps: RegisterCaps | None, seg_of_reg: np.ndarray, nseg: int, g_from: int | None
 ) -> tuple:
     """One part's (rows of one length, store order) contribution, on the days it covers:
     (dlo, tot, cnt, nreg, rows, top_day, top) dense over (segment, day − dlo[, slot]), the day
     grid rows (reg, day, actual_sum, ok_mask) of days ≥ ``g_from`` with an actual half hour, and
-    the flagged rows (reg, day, reason, value, cap, minutes) when ``caps`` (rate and day cap per
-    register, allow_negative) is given (``nan``: the stored NaNs among the values' NaNs, or
-    ``nan_stored``: every NaN is). ``values``/``quality`` are a chunk's flat buffers,
-    ``voff``/``qoff`` its row offsets, ``rows`` the part's row positions (well formed: each has
-    exactly 1440 / minutes values and quality bytes)."""
+    the flagged rows (reg, day, reason, value, cap, minutes) when ``caps`` is given."""
+    values, voff, quality, qoff, nan = part.values, part.voff, part.quality, part.qoff, part.nan
+    rows, rg, dy, minutes = part.rows, part.reg, part.day, part.minutes
     n = 1440 // minutes
     dlo = int(dy.min())
     span = int(dy.max()) - dlo + 1
@@ -212,9 +198,9 @@ def reduce_part(
     m = len(rows)
     grid = (np.empty(m, np.int64), np.empty(m, np.int64), np.empty(m), np.empty(m, np.int64))
     flags = (np.empty(m, np.int64), np.empty(m, np.int8), np.empty(m), np.empty(m))
-    rate, day, allow = caps if caps is not None else (np.zeros(0), np.zeros(0), True)
+    rate, day, allow = (caps.rate, caps.day, caps.allow_negative) if caps is not None else (np.zeros(0), np.zeros(0), True)
     ngrid, nflag = _reduce_rows(
-        values, voff, quality, qoff, nan if nan is not None else np.zeros(0, np.bool_), nan_stored,
+        values, voff, quality, qoff, nan if nan is not None else np.zeros(0, np.bool_), part.nan_stored,
         rows, rg, dy, n, float(minutes), caps is not None, rate, day, allow,
         seg_of_reg, dlo, g_from if g_from is not None else np.iinfo(np.int64).max,
         tot, cnt, nreg, nrows, top_day, top, *grid, *flags,
@@ -258,9 +244,8 @@ def warm_up() -> None:
     """Compile the kernel into numba's cache (``cache=True``: next to this file, else the user's
     cache folder) on one tiny part, so that a run loads it instead of compiling (~2 s); the image
     build calls it (infra/Dockerfile)."""
-    reduce_part(
-        np.ones(48), np.array([0, 48]), np.full(48, ord("A"), np.uint8), np.array([0, 48]), None, True,
-        np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64), 30,
-        (np.ones(1), np.ones(1), False), np.zeros(1, np.int64), 1, 0,
-    )  # fmt: skip
+    one = np.zeros(1, np.int64)
+    part = RawPart(np.ones(48), np.array([0, 48]), np.full(48, ord("A"), np.uint8), np.array([0, 48]), None, True,
+                   one, one, one, 30)  # fmt: skip
+    reduce_part(part, RegisterCaps(np.ones(1), np.ones(1), False), one, 1, 0)
     masked_profile_sums(np.ones((1, 1, 48)), np.zeros(1, np.int64), np.zeros(1, np.int64), np.ones(1, np.int64))

@@ -44,7 +44,7 @@ from tasks.domain.interval_grids import WORKERS as WORKERS
 from tasks.domain.interval_grids import _flat_lists as _flat_lists
 from tasks.domain.interval_grids import _flat_strings as _flat_strings
 from tasks.domain.interval_grids import well_formed as well_formed
-from tasks.domain.plausibility import Caps, flagged_rows, register_caps
+from tasks.domain.plausibility import Caps, RegisterCaps, flagged_rows, register_caps
 from tasks.domain.profile_combine import _empty_partial, _partial_frame
 from tasks.domain.profile_combine import combine_partials as combine_partials
 from tasks.domain.profile_combine import combine_profiles as combine_profiles
@@ -158,10 +158,7 @@ def profile_read(
     day0 = _days(chunks[0][0])
     ndays = _days(chunks[-1][1]) - day0 + 1
     rcaps = register_caps(regs, caps) if caps is not None else None
-    reduce = functools.partial(
-        _reduce_raw, seg_of_reg=seg_of_reg, nseg=len(names), g_from=g_from,
-        caps=(rcaps.rate, rcaps.day, rcaps.allow_negative) if rcaps is not None else None,
-    )  # fmt: skip
+    reduce = functools.partial(_reduce_raw, caps=rcaps, seg_of_reg=seg_of_reg, nseg=len(names), g_from=g_from)
     parts = interval_grids(
         regs, interval, chunks, _no_grid, months=months, keep=keep,
         kept=kept if keep is not None else None, raw=reduce,
@@ -179,21 +176,13 @@ def _no_grid(g: Grid) -> tuple:  # interval_grids' fn, unused with raw=
 
 
 def _reduce_raw(
-    part: RawPart,
-    seg_of_reg: np.ndarray,
-    nseg: int,
-    g_from: int | None,
-    caps: tuple[np.ndarray, np.ndarray, bool] | None,
+    part: RawPart, caps: RegisterCaps | None, seg_of_reg: np.ndarray, nseg: int, g_from: int | None
 ) -> tuple:
-    """One part's dense sums over the days it covers, day-grid rows and flagged rows
-    (tasks/domain/profile_kernel.py: one compiled pass over the part's rows; numba is imported on
-    the first part, not by every program that imports this module)."""
+    """:func:`tasks.domain.profile_kernel.reduce_part` (one compiled pass over the part's rows),
+    numba imported on the first part, not by every program that imports this module."""
     from tasks.domain.profile_kernel import reduce_part
 
-    return reduce_part(
-        part.values, part.voff, part.quality, part.qoff, part.nan, part.nan_stored, part.rows, part.reg, part.day,
-        part.minutes, caps, seg_of_reg, nseg, g_from,
-    )  # fmt: skip
+    return reduce_part(part, caps, seg_of_reg, nseg, g_from)
 
 
 def _accumulate(

@@ -97,10 +97,7 @@ def test_one_compiled_pass_gives_what_the_numpy_steps_give() -> None:
     parts = list(
         interval_grids(
             regs, lf, chunks, lambda g: g,
-            raw=lambda p: reduce_part(
-                p.values, p.voff, p.quality, p.qoff, p.nan, p.nan_stored, p.rows, p.reg, p.day, p.minutes,
-                (caps.rate, caps.day, caps.allow_negative), seg_of_reg, nseg, G_FROM,
-            ),
+            raw=lambda p: reduce_part(p, caps, seg_of_reg, nseg, G_FROM),
         )
     )  # fmt: skip
     assert len(parts) == len(grids) == 6  # two month chunks x three interval lengths
@@ -163,10 +160,7 @@ def test_a_half_hour_is_its_sub_intervals_and_actual_only_when_all_are() -> None
     )  # fmt: skip
     (part,) = interval_grids(
         regs, frame.lazy(), calendar_chunks(dt.date(2024, 2, 2), dt.date(2024, 2, 2)), lambda g: g,
-        raw=lambda p: reduce_part(
-            p.values, p.voff, p.quality, p.qoff, p.nan, p.nan_stored, p.rows, p.reg, p.day, p.minutes, None,
-            seg_of_reg, len(names), G_FROM,
-        ),
+        raw=lambda p: reduce_part(p, None, seg_of_reg, len(names), G_FROM),
     )  # fmt: skip
     (_, tot, cnt, nreg, nrows, top_day, _), grid, flags = part
     assert tot[0, 0, :3].tolist() == pytest.approx([0.75, 0.0, 0.2])
@@ -218,10 +212,7 @@ def test_a_stored_nan_is_flagged_and_a_null_is_missing(fifth: float | None, flag
     )  # fmt: skip
     (part,) = interval_grids(
         regs, frame.lazy(), calendar_chunks(dt.date(2024, 2, 2), dt.date(2024, 2, 2)), lambda g: g,
-        raw=lambda p: reduce_part(
-            p.values, p.voff, p.quality, p.qoff, p.nan, p.nan_stored, p.rows, p.reg, p.day, p.minutes,
-            (caps.rate, caps.day, caps.allow_negative), seg_of_reg, len(names), G_FROM,
-        ),
+        raw=lambda p: reduce_part(p, caps, seg_of_reg, len(names), G_FROM),
     )  # fmt: skip
     (_, tot, cnt, _, _, _, _), grid, flags = part
     if flagged:
