@@ -1,8 +1,9 @@
-"""Where nemreader 0.9.2 is demonstrably wrong by the MDFF rules, and what bua does instead.
+"""Where nemreader 0.9.2 and 1.0.x are demonstrably wrong by the MDFF rules, and what bua does instead.
 
 Each case is listed in docs/NEM12-CONFORMANCE.md with the rule that decides it. Every test
 checks nemreader's wrong answer too, so that a fixed nemreader makes the test fail and the
-document gets updated.
+document gets updated. nemreader 1.0.x runs in its own environment (tests/ingest/oracle.py); its
+tests skip, and say why, where that environment is missing.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tasks.adapters.nem12 import MdffError, decode, parse_nem12
 from tasks.settings import Settings
 from tests.conftest import MDFF, needs_mdff
 from tests.ingest.helpers import member_bytes, nemreader_intervals
+from tests.ingest.oracle import ORACLE, needs_oracle, nemreader1, nemreader1_intervals
 
 logging.getLogger("nemreader").setLevel(logging.CRITICAL)
 
@@ -109,3 +111,78 @@ def test_400_records_not_covering_the_day_are_half_applied_by_nemreader() -> Non
         MdffError, match=r":5: 400 records of this day end at interval 48; they must cover 1-96 exactly"
     ):
         parse_nem12(path.read_text(), path.name)
+
+
+# ---------------------------------------------------------------- nemreader 1.0.x (the oracle)
+# The same files, read by nemreader 1.0.1 (tests/oracle/requirements.txt): it makes the same
+# mistakes as 0.9.2 on each of them, so they stay listed for both in docs/NEM12-CONFORMANCE.md.
+
+
+def _nemreader1(path: Path) -> pl.DataFrame:
+    found = nemreader1([path])[path]
+    assert not isinstance(found, str), found
+    return found
+
+
+@needs_oracle
+@needs_mdff
+def test_nemreader1_also_puts_scenario10s_400s_on_the_wrong_day() -> None:
+    path = MDFF / "nem12" / "NEM12#Scenario10#ETSAMDP#NEMMCO.zip"
+    theirs = nemreader1_intervals(_nemreader1(path)).filter(
+        (pl.col("suffix") == "B2") & (pl.col("t_start").dt.date() == dt.date(2005, 1, 12))
+    )
+    # the day's own 300 record is all A; the 400s (25-48 E52) belong to the broken 300 of the 13th
+    assert theirs["quality"].to_list() == ["A"] * 24 + ["E"] * 24
+
+
+@needs_oracle
+def test_nemreader1_also_counts_a_duplicate_day_twice(tmp_path: Path) -> None:
+    path = tmp_path / "dup.csv"
+    path.write_text(
+        "\n".join(
+            [
+                HEADER,
+                "200,NMI0000001,E1,1,E1,N1,M1,kWh,30,",
+                _day("20240101", 1.0, update="20240102000000"),
+                _day("20240101", 2.0, update="20240103000000"),
+                "900",
+                "",
+            ]
+        )
+    )
+    theirs = _nemreader1(path)
+    # both copies: 96 readings for one 30-minute day, 48 x 1.0 + 48 x 2.0 = 144 (bua: 48, sum 96)
+    assert theirs.height == 96 and theirs["value"].sum() == 144.0
+
+
+@needs_oracle
+@needs_mdff
+def test_nemreader1_also_half_applies_400s_not_covering_the_day() -> None:
+    path = MDFF / "invalid" / "Example_NEM12_15min_200_30min_400.csv"
+    theirs = nemreader1_intervals(_nemreader1(path))
+    assert theirs.height == 96 and theirs["quality"].to_list()[48:] == ["V"] * 48
+
+
+@pytest.mark.parametrize("count", [47, 49])
+def test_a_300_record_of_the_wrong_length_is_misread_by_both_nemreaders(count: int, tmp_path: Path) -> None:
+    """A 30-minute day's 300 record with 47 or 49 values. MDFF: a 300 record carries exactly
+    1440 / IntervalLength values. nemreader (0.9.2 and 1.0.1) still returns 48 readings: with 47,
+    the QualityMethod field is read as the 48th value (None, a blank) and the quality is blank;
+    with 49, the 49th value is read as the QualityMethod ('1'). bua rejects the file at the record."""
+    row = ",".join(["300", "20240101", *["1"] * count, "A", "", "", "20240105000000", ""])
+    text = "\n".join([HEADER, "200,NMI0000001,E1,1,E1,N1,M1,kWh,30,", row, "900", ""])
+    path = tmp_path / f"len{count}.csv"
+    path.write_text(text)
+    wrong = {47: ("", None), 49: ("1", 1.0)}[count]  # (the quality it reports, its 48th value)
+    theirs = [nemreader_intervals(path)]
+    if ORACLE is not None:
+        theirs.append(nemreader1_intervals(_nemreader1(path)))
+    for found in theirs:
+        assert found.height == 48
+        assert found["quality"].unique().to_list() == [wrong[0]]
+        assert found["value"][47] == wrong[1]
+    with pytest.raises(MdffError) as err:
+        parse_nem12(text, path.name)
+    assert err.value.problems == [
+        (3, f"300 record has {count} interval values; IntervalLength 30 of its 200 record (line 2) needs 48")
+    ]
