@@ -7,7 +7,6 @@ import math
 import polars as pl
 import pytest
 
-from tasks.domain import basic_weather
 from tasks.domain.basic_estimate import (
     _with_pair_sums,
     estimate_basic,
@@ -16,7 +15,6 @@ from tasks.domain.basic_estimate import (
     weather_balance_points,
 )
 from tasks.domain.basic_weather import (
-    _near_pooled_balance_points,
     degree_day_table,
     fill_temperature,
     fit_weather_models,
@@ -183,7 +181,7 @@ def _heat_bp(chosen: pl.DataFrame) -> list[float]:
     return chosen.filter(pl.col("wmodel") == "HEAT")["h_bp"].to_list()
 
 
-def test_pooled_balance_points_are_chosen_over_every_shard(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pooled_balance_points_are_chosen_over_every_shard() -> None:
     # the pooled heating balance point minimises the population's total relative residual. At 16
     # registers 1 and 2 fit exactly (residual 0) and register 3 leaves a tiny one (its use varies by
     # a few % around 100); at 18 register 3 fits exactly but 1 and 2 (use varying 5 … ~25) leave a
@@ -200,19 +198,13 @@ def test_pooled_balance_points_are_chosen_over_every_shard(monkeypatch: pytest.M
     assert chosen.filter(pl.col("wmodel") == "HEAT").select("customer_class", "h_bp", "registers").rows() == [
         ("RES", 16.0, 3)
     ]
-    # register 3 in shard B: at the shard's own 18 it is fitted exactly (0.2 per HDD_18); with the
-    # population's 16 as its prior (BP_PRIOR_SD = 1 °C) its 13 pairs still choose 18: 13·ln(SSE)
-    # at its exact fit (clipped at 1e-12) is far below 16's, and 18 is (18 − 16)² / 1² = 4 away
+    # register 3 in shard B: at the shard's own 18 it is fitted exactly (0.2 per HDD_18); at the
+    # population's 16 it gets a slope on HDD_16 instead, as with one shard
     own = fit_weather_models(shard_b, pm, dd, day(400)).row(0, named=True)
     assert (own["h_bp"], own["beta_h"]) == (18.0, pytest.approx(0.2, abs=1e-9))
     pooled = fit_weather_models(shard_b, pm, dd, day(400), chosen).row(0, named=True)
     whole = fit_weather_models(regs, pm, dd, day(400)).filter(pl.col("meter_register_id") == 3)
-    assert pooled == whole.row(0, named=True) and pooled["h_bp"] == 18.0
-    # at the population's points only (no per-register choice): a slope on HDD_16 instead
-    monkeypatch.setattr(basic_weather, "BP_PRIOR_SD", None)
-    at_pooled = fit_weather_models(shard_b, pm, dd, day(400), chosen).row(0, named=True)
-    whole = fit_weather_models(regs, pm, dd, day(400)).filter(pl.col("meter_register_id") == 3)
-    assert at_pooled == whole.row(0, named=True) and at_pooled["h_bp"] == 16.0
+    assert pooled == whole.row(0, named=True) and pooled["h_bp"] == 16.0
     # the estimates: one shard == shards {1, 2} and {3} given the balance points over both; shard
     # B alone would estimate register 3 at its true use (18), not as one shard does
     windows = pl.DataFrame({"account_id": [11, 12, 13], "unbilled_from": day(392), "unbilled_to": day(395)})
@@ -238,63 +230,3 @@ def test_pooled_balance_points_are_chosen_over_every_shard(monkeypatch: pytest.M
     alone = usage(shard_b)
     assert [v[0] for v in alone["values"]] == pytest.approx(use[3][392:396], abs=1e-6)
     assert not alone.equals(one.filter(pl.col("meter_register_id") == 3))
-
-
-def test_register_balance_point_with_the_population_prior_by_hand() -> None:
-    # candidates as _solved leaves them (relative SSE, SSE, SST, parameters k = 2 for HEAT); the
-    # population's pooled heating point is 16 °C. Criterion n·ln(SSE_rel) + (H − 16)² / sd²:
-    # register 1 (5 pairs), sd 1: 16 → 5·ln 0.10 = −11.513; 17 → 5·ln 0.08 + 1 = −11.629;
-    # 18 → 5·ln 0.07 + 4 = −9.296: 17 wins, a point off the population's costing a degree of freedom:
-    # residual mean square 0.16 / (5 − 2 − 1) = 0.08, adjusted R² 1 − (0.16 / 10)·(5 − 1) / 2 = 0.968.
-    # With sd 0.5, 17 scores −12.629 + 4 = −8.629: 16 stays (its own dof 3: 0.2 / 3, 1 − 0.02·4 / 3).
-    # Register 2 (3 pairs) fits 17 far better, but off the population's point it would have no
-    # degree of freedom left (3 − 2 − 1 = 0): 16 (mse 0.4 / 1). Register 3's population (SA) has no
-    # pooled HEAT point: no candidate.
-    res = pl.DataFrame(
-        {
-            "meter_register_id": [1, 1, 1, 2, 2, 3],
-            "wmodel": "HEAT",
-            "h_bp": [16.0, 17.0, 18.0, 16.0, 17.0, 16.0],
-            "c_bp": pl.Series([None] * 6, dtype=pl.Float64),
-            "w_pairs": [5, 5, 5, 3, 3, 5],
-            "adj_r2": 0.0,
-            "w_mse": 0.0,
-            "_good": True,
-            "_sse_rel": [0.10, 0.08, 0.07, 0.20, 0.01, 0.1],
-            "_sse": [0.20, 0.16, 0.14, 0.40, 0.02, 0.2],
-            "_sst": 10.0,
-            "_k": 2.0,
-        }
-    )
-    regs = pl.DataFrame(
-        {
-            "meter_register_id": [1, 2, 3],
-            "jurisdiction": ["NSW", "NSW", "SA"],
-            "service_type": "ELECTRICITY",
-            "_class": "RES",
-        }
-    )
-    chosen = pl.DataFrame(
-        {
-            "jurisdiction": ["NSW"],
-            "service_type": ["ELECTRICITY"],
-            "customer_class": ["RES"],
-            "wmodel": ["HEAT"],
-            "h_bp": [16.0],
-            "c_bp": pl.Series([None], dtype=pl.Float64),
-            "registers": pl.Series([2], dtype=pl.UInt32),
-        }
-    )
-
-    def pick(sd: float) -> list[tuple]:
-        out = _near_pooled_balance_points(res, regs, chosen, sd).sort("meter_register_id")
-        return out.select("meter_register_id", "h_bp", "w_mse", "adj_r2").rows()
-
-    assert pick(1.0) == [
-        (1, 17.0, pytest.approx(0.08), pytest.approx(0.968)),
-        (2, 16.0, pytest.approx(0.4), pytest.approx(1 - 0.04 * 2 / 1)),
-    ]
-    assert pick(0.5) == [
-        (1, 16.0, pytest.approx(0.2 / 3), pytest.approx(1 - 0.02 * 4 / 3)),
-        (2, 16.0, pytest.approx(0.4), pytest.approx(0.92)),
-    ]
