@@ -86,23 +86,38 @@ def _batches(regs: pl.DataFrame, batch_nmis: int) -> list[pl.DataFrame]:
 
 
 def _fill(
-    lines: pl.DataFrame, regs: pl.DataFrame, daily: np.ndarray, tou: dict[int, np.ndarray] | None
+    lines: dict[str, np.ndarray], regs: pl.DataFrame, daily: np.ndarray, tou: dict[int, np.ndarray] | None
 ) -> pl.DataFrame:
-    """Quantities of the register lines of these registers from cumulative daily sums."""
-    rowmap = regs.select(pl.col("id").alias("meter_register_id"), pl.int_range(pl.len()).alias("row"))
-    sel = lines.join(rowmap, on="meter_register_id")
-    if sel.height == 0:
+    """Quantities of the register lines of these registers from cumulative daily sums.
+
+    ``lines``: the portfolio's register lines as arrays sorted by register (``_register_lines``);
+    a batch's lines are found by binary search, not by a join over all of them (which made the
+    fill quadratic in the portfolio: every batch scanned every line)."""
+    ids = regs["id"].to_numpy()
+    lo = np.searchsorted(lines["meter_register_id"], ids, "left")
+    n = np.searchsorted(lines["meter_register_id"], ids, "right") - lo
+    if n.sum() == 0:
         return pl.DataFrame(schema={"line_id": pl.UInt32, "quantity": pl.Float64})
+    r = np.repeat(np.arange(ids.size), n)  # the batch row of each line
+    take = np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(n.sum())
     cum = np.concatenate([np.zeros((daily.shape[0], 1)), np.cumsum(daily, axis=1)], axis=1)
-    r, s, e = sel["row"].to_numpy(), sel["s"].to_numpy(), sel["e"].to_numpy() + 1
+    s, e = lines["s"][take].astype(np.int64), lines["e"][take].astype(np.int64) + 1
     qty = cum[r, e] - cum[r, s]
     if tou is not None:
-        tc = sel["tc"].to_numpy()
+        tc = lines["tc"][take]
         cp = np.concatenate([np.zeros((daily.shape[0], 1)), np.cumsum(tou[1], axis=1)], axis=1)
         cs = np.concatenate([np.zeros((daily.shape[0], 1)), np.cumsum(tou[2], axis=1)], axis=1)
         peak, shoulder = cp[r, e] - cp[r, s], cs[r, e] - cs[r, s]
         qty = np.select([tc == 1, tc == 2, tc == 3], [peak, shoulder, qty - peak - shoulder], qty)
-    return pl.DataFrame({"line_id": sel["line_id"], "quantity": np.round(qty, 3)})
+    return pl.DataFrame(
+        {"line_id": pl.Series(lines["line_id"][take], dtype=pl.UInt32), "quantity": np.round(qty, 3)}
+    )
+
+
+def _register_lines(parts: list[pl.DataFrame]) -> dict[str, np.ndarray]:
+    """The register lines (line_id, meter_register_id, s, e, tc) as arrays sorted by register."""
+    df = pl.concat(parts).sort("meter_register_id", "line_id")
+    return {c: df[c].to_numpy() for c in df.columns}
 
 
 def _tou_masks(k: int, windows: pl.DataFrame) -> np.ndarray:
@@ -214,7 +229,7 @@ def generate(
             )  # fmt: skip
         )
         del sk
-    reg_lines = pl.concat(reg_parts)
+    reg_lines = _register_lines(reg_parts)
     del reg_parts
     windows = reference.tou_window_frame()
     say(
@@ -323,7 +338,7 @@ def generate(
             loader.abort()  # partitions written so far are whole; the sorted runs are deleted
         raise
     say("meter data written; pricing bills chunk by chunk")
-    reg_lines = reg_lines.clear()  # the closures above are done with it
+    reg_lines.clear()  # the closures above are done with it
     qty = pl.concat(filled) if filled else pl.DataFrame(schema={"line_id": pl.UInt32, "quantity": pl.Float64})
     del filled
     qty = qty.sort("line_id")
