@@ -321,6 +321,16 @@ def generate(
                 filled.append(fl)
                 if n_done % 20 == 0:
                     say(f"interval batches {n_done}/{len(iv_batches)}")
+            if loader is not None:
+                # now, not after the basic registers: the run merge's partitions and the basic
+                # batches' working sets are then never in memory together (no thread is busy)
+                say("interval batches done; merging the meter store's sorted runs")
+                summary = loader.close()
+                loader = None  # complete: nothing to abort
+                stats["store_register_days"], stats["store_readings"] = (
+                    summary.register_days,
+                    summary.readings,
+                )
             say(f"interval data done ({len(iv_batches)} batches); basic registers")
             for st, tr, fl, rv in pool.map(basic_batch, enumerate(basic_parts)):
                 stats["nem13_files"] += st["nem13_files"]
@@ -329,10 +339,6 @@ def generate(
                 filled.append(fl)
                 basic_reads.append(rv)
         truth.close()
-        if loader is not None:
-            say("interval batches done; merging the meter store's sorted runs")
-            summary = loader.close()
-            stats["store_register_days"], stats["store_readings"] = summary.register_days, summary.readings
     except BaseException:
         if loader is not None:
             loader.abort()  # partitions written so far are whole; the sorted runs are deleted
