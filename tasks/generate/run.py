@@ -114,6 +114,15 @@ def _fill(
     )
 
 
+def _sites_of(regs: pl.DataFrame, per_site: pl.DataFrame, sites: np.ndarray) -> pl.DataFrame:
+    """The rows of ``per_site`` (sorted by site_id; ``sites`` its site_id column) whose site is in the
+    batch's range of sites: a batch's joins then touch its own sites' rows, not the portfolio's
+    (every batch hashed every site and every read day: quadratic in the portfolio)."""
+    sid = regs["site_id"]
+    lo, hi = np.searchsorted(sites, [sid.min(), sid.max() + 1])  # type: ignore[operator]
+    return per_site.slice(int(lo), int(hi - lo))
+
+
 def _register_lines(parts: list[pl.DataFrame]) -> dict[str, np.ndarray]:
     """The register lines (line_id, meter_register_id, s, e, tc) as arrays sorted by register."""
     df = pl.concat(parts).sort("meter_register_id", "line_id")
@@ -240,7 +249,8 @@ def generate(
     truth = TruthWriter(root / "truth" / "register_day.parquet")
     acc_days = site_accounts(
         p.accounts.select("site_id", pl.col("id").alias("account_id"), "open_i", "close_i")
-    )
+    ).sort("site_id")
+    acc_sites = acc_days["site_id"].to_numpy()
     stats = {
         "nem12_files": 0,
         "nem12_lines": 0,
@@ -281,11 +291,12 @@ def generate(
         tou_full = {
             c: np.concatenate([pre * share[c][:, None], np.where(on, v, 0.0)], axis=1) for c, v in tou.items()
         }
-        tr = truth_rows(b, daily_data, on, data_cal, acc_days, data0)
+        tr = truth_rows(b, daily_data, on, data_cal, _sites_of(b, acc_days, acc_sites), data0)
         return st, tr, _fill(reg_lines, b, daily, tou_full), parts
 
     basic = regs.filter(pl.col("installation_type") == "BASIC").sort("id")
-    read_days = billing.read_days(p.accounts, cal, seed)
+    read_days = billing.read_days(p.accounts, cal, seed)  # sorted by site_id
+    read_sites = read_days["site_id"].to_numpy()
     created = (dt.datetime.combine(end, dt.time()) + dt.timedelta(days=1, hours=2)).strftime("%Y%m%d%H%M")
     basic_parts = [basic.slice(o, 4000) for o in range(0, basic.height, 4000)]
 
@@ -295,7 +306,7 @@ def generate(
             np.arange(cal.n_days)[None, :] <= b["active_to"].to_numpy()[:, None]
         )
         daily = np.where(on, loadshape.basic_daily(b, cal, wx, seed, part=100_000 + i, variant=gv), 0.0)
-        r, d = reads.schedule(b, read_days, cal)
+        r, d = reads.schedule(b, _sites_of(b, read_days, read_sites), cal)
         rv = reads.read_values(b, daily, r, d, seed, i)
         nem13 = b["nem13"].to_numpy()[rv["row"].to_numpy()]
         st = {"nem13_files": 0}
@@ -303,7 +314,9 @@ def generate(
             text = reads.nem13_text(rv.filter(pl.Series(nem13)), b, cal, created)
             (root / "nem13" / f"NEM13_{i:05d}.csv").write_text(text)
             st["nem13_files"] = 1
-        tr = truth_rows(b, daily[:, data0:], on[:, data0:], data_cal, acc_days, data0)
+        tr = truth_rows(
+            b, daily[:, data0:], on[:, data0:], data_cal, _sites_of(b, acc_days, acc_sites), data0
+        )
         return st, tr, _fill(reg_lines, b, daily, None), rv.filter(~pl.Series(nem13))
 
     basic_reads: list[pl.DataFrame] = []
