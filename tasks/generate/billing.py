@@ -179,8 +179,13 @@ def line_skeleton(
     accounts: pl.DataFrame,
     registers: pl.DataFrame,
     cal: Calendar,
+    first_line: int = 0,
 ) -> pl.DataFrame:
-    """Lines without quantities: bill_id, item_type, time_class, block, rate, register, seg_start_i/end_i."""
+    """Lines without quantities: bill_id, item_type, time_class, block, rate, register, seg_start_i/end_i.
+
+    No random draws: the lines of a chunk of consecutive accounts (their bills, plans and accounts;
+    ``registers`` may be all of them) are the portfolio's lines of those bills, numbered from
+    ``first_line`` (the number of lines of the accounts before them)."""
     rates = plan_rate.with_columns(
         ((pl.col("valid_from") - pl.lit(cal.start)).dt.total_days()).alias("rf"),
         ((pl.col("valid_to").fill_null(cal.end) - pl.lit(cal.start)).dt.total_days()).alias("rt"),
@@ -262,4 +267,4 @@ def line_skeleton(
     out = pl.concat([supply.select(cols), lines.select(cols)], how="vertical_relaxed")
     return out.sort(
         "bill_id", "meter_register_id", "item_type", "time_class", "block", "s", nulls_last=False
-    ).with_row_index("line_id")
+    ).with_row_index("line_id", offset=first_line)

@@ -13,6 +13,7 @@ absent when it would fall on or after R.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -47,24 +48,71 @@ def finish_lines(lines: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def build_invoices(
+@dataclass
+class InvoiceDraws:
+    """The ``invoices`` random stream drawn for the whole portfolio, in the order the whole-portfolio
+    pricing drew it (accounts, then bills, then invoices in id order), kept as small numeric arrays
+    so that invoices can then be priced one chunk of accounts at a time (:func:`price_chunk`) with
+    the very numbers a single pass would use."""
+
+    late_p: np.ndarray  # per account (accounts' row order = id order)
+    reversed_: np.ndarray  # per bill (bill_id order)
+    reissue_add: np.ndarray  # per bill
+    late_u: np.ndarray  # per invoice (id order)
+    secs: np.ndarray
+    late_days: np.ndarray
+    early_days: np.ndarray
+
+
+def draw_invoices(bills: pl.DataFrame, n_accounts: int, cal: Calendar, seed: int) -> InvoiceDraws:
+    """Every draw of the ``invoices`` stream (O(bills) small numbers, no frame)."""
+    rng = rng_for(seed, "invoices")
+    n_acc = n_accounts
+    late_p = np.where(rng.random(n_acc) < 0.2, rng.uniform(0.3, 0.8, n_acc), rng.uniform(0.0, 0.06, n_acc))
+    nb = bills.height
+    reversed_ = rng.random(nb) < 0.015
+    reissue_add = rng.integers(7, 21, nb).astype(np.int8)
+    again = reversed_ & (bills["issue_i"].to_numpy() + reissue_add < cal.n_days)
+    n = nb + int(again.sum())  # invoices: every bill, and the re-issues before R
+    late_u = rng.random(n)
+    secs = rng.integers(0, 86400, n).astype(np.int32)
+    # np.where(late, due + integers(1, 41), due - integers(0, 11)) drew both, in this order
+    late_days = rng.integers(1, 41, n).astype(np.int8)
+    early_days = rng.integers(0, 11, n).astype(np.int8)
+    return InvoiceDraws(late_p, reversed_, reissue_add, late_u, secs, late_days, early_days)
+
+
+@dataclass
+class ChunkOffsets:
+    """Where a chunk of accounts starts in the portfolio's accounts, bills, invoices and invoice lines."""
+
+    account: int = 0
+    bill: int = 0
+    invoice: int = 0
+    invoice_line: int = 0
+
+
+def price_chunk(
     bills: pl.DataFrame,
     lines: pl.DataFrame,
     discounts: pl.DataFrame,
     accounts: pl.DataFrame,
+    draws: InvoiceDraws,
+    at: ChunkOffsets,
     cal: Calendar,
-    seed: int,
 ) -> dict[str, pl.DataFrame]:
-    rng = rng_for(seed, "invoices")
+    """Invoices, invoice lines and (unnumbered) payments of one chunk of consecutive accounts.
+
+    ``bills``/``lines``/``discounts``/``accounts``: that chunk's rows (bills in bill_id order, the
+    accounts in id order); ``at``: where the chunk starts. Invoice and invoice-line ids continue
+    from ``at``; payments keep ``pay_i``/``pay_s``/``id`` for :func:`number_payments`."""
     r_day = cal.n_days
-    n_acc = accounts.height
-    late_p = np.where(rng.random(n_acc) < 0.2, rng.uniform(0.3, 0.8, n_acc), rng.uniform(0.0, 0.06, n_acc))
+    n_acc, nb = accounts.height, bills.height
     acc = accounts.select(pl.col("id").alias("account_id"), "customer_class").with_columns(
-        pl.Series("late_p", late_p)
+        pl.Series("late_p", draws.late_p[at.account : at.account + n_acc])
     )
-    nb = bills.height
-    reversed_ = rng.random(nb) < 0.015
-    reissue = bills["issue_i"].to_numpy() + rng.integers(7, 21, nb)
+    reversed_ = draws.reversed_[at.bill : at.bill + nb]
+    reissue = bills["issue_i"].to_numpy() + draws.reissue_add[at.bill : at.bill + nb]
     b = bills.with_columns(pl.Series("reversed", reversed_), pl.Series("reissue_i", reissue))
     first = b.with_columns(
         pl.when(pl.col("reversed")).then(pl.lit("REVERSED")).otherwise(pl.lit("ISSUED")).alias("status")
@@ -75,14 +123,17 @@ def build_invoices(
     inv = (
         pl.concat([first, again])
         .sort("account_id", "period_start_i", "issue_i")
-        .with_row_index("id", offset=1)
+        .with_row_index("id", offset=1 + at.invoice)
         .join(acc, on="account_id", how="left", maintain_order="left")  # the rng draws follow row order
     )
     n = inv.height
+    pick = slice(at.invoice, at.invoice + n)
     due = inv["issue_i"].to_numpy() + np.where(inv["customer_class"].to_numpy() == "RES", 14, 21)
-    late = rng.random(n) < inv["late_p"].to_numpy()
-    secs = rng.integers(0, 86400, n)
-    pay_day = np.where(late, due + rng.integers(1, 41, n), due - rng.integers(0, 11, n))
+    late = draws.late_u[pick] < inv["late_p"].to_numpy()
+    secs = draws.secs[pick].astype(np.int64)
+    pay_day = np.where(
+        late, due + draws.late_days[pick].astype(np.int64), due - draws.early_days[pick].astype(np.int64)
+    )
     pay_day = np.maximum(pay_day, inv["issue_i"].to_numpy())
     paid = (inv["status"].to_numpy() == "ISSUED") & (pay_day < r_day)
     inv = inv.with_columns(
@@ -125,7 +176,7 @@ def build_invoices(
         .alias("discount_amount")
     )
     start = pl.lit(cal.start)
-    invoice_line = il.sort("invoice_id", "line_id").with_row_index("id", offset=1).select(
+    invoice_line = il.sort("invoice_id", "line_id").with_row_index("id", offset=1 + at.invoice_line).select(
         pl.col("id").cast(pl.Int64), "invoice_id", "meter_register_id", "item_type", "time_class",
         (start + pl.duration(days="s")).alias("period_start"), (start + pl.duration(days="e")).alias("period_end"),
         "quantity", "rate", "net_amount", "discount_amount",
@@ -152,22 +203,39 @@ def build_invoices(
         (start + pl.duration(days="due_i")).alias("due_date"),
         pl.when(pl.col("paid")).then(pay_ts.dt.date()).alias("paid_date"),
     )  # fmt: skip
-    methods = np.array(["DIRECT_DEBIT", "BPAY", "CARD"])
-    payment = (
-        inv.filter(pl.col("paid") & ((pl.col("net_amount") + pl.col("gst_amount")) > 0))
-        .sort("pay_i", "pay_s", "id")
-        .select(
-            "account_id",
-            pay_ts.alias("payment_date"),
-            (pl.col("net_amount") + pl.col("gst_amount")).round(2).alias("amount"),
-            "id",
-        )
+    payment = inv.filter(pl.col("paid") & ((pl.col("net_amount") + pl.col("gst_amount")) > 0)).select(
+        "account_id",
+        pay_ts.alias("payment_date"),
+        (pl.col("net_amount") + pl.col("gst_amount")).round(2).alias("amount"),
+        "id",
+        "pay_i",
+        "pay_s",
     )
+    return {"invoice": invoice, "invoice_line": invoice_line, "payment": payment}
+
+
+def number_payments(payments: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """The payment rows of every chunk, in payment-time order, numbered, with their method drawn."""
+    methods = np.array(["DIRECT_DEBIT", "BPAY", "CARD"])
+    payment = payments.sort("pay_i", "pay_s", "id").select("account_id", "payment_date", "amount", "id")
     payment = payment.with_columns(
         pl.Series("method", methods[rng_for(seed, "pay-method").integers(0, 3, payment.height)]),
         pl.lit("SETTLED").alias("status"),
     ).with_row_index("pid", offset=1)
-    payment = payment.select(
+    return payment.select(
         pl.col("pid").cast(pl.Int64).alias("id"), "account_id", "payment_date", "amount", "method", "status"
     )
-    return {"invoice": invoice, "invoice_line": invoice_line, "payment": payment}
+
+
+def build_invoices(
+    bills: pl.DataFrame,
+    lines: pl.DataFrame,
+    discounts: pl.DataFrame,
+    accounts: pl.DataFrame,
+    cal: Calendar,
+    seed: int,
+) -> dict[str, pl.DataFrame]:
+    """The whole portfolio priced as one chunk (invoice, invoice_line, payment)."""
+    draws = draw_invoices(bills, accounts.height, cal, seed)
+    out = price_chunk(bills, lines, discounts, accounts, draws, ChunkOffsets(), cal)
+    return {**out, "payment": number_payments(out["payment"], seed)}

@@ -28,7 +28,7 @@ from tasks.adapters.ingest_store import parts_of
 from tasks.generate import billing, invoices, loadshape, mdp, reads, reference, store_out, weather_out
 from tasks.generate.calendar import Calendar
 from tasks.generate.portfolio import build_portfolio
-from tasks.generate.tables import db_tables, write_tables
+from tasks.generate.tables import ChunkWriter, db_tables, write_tables
 from tasks.generate.truth import TruthWriter, site_accounts, truth_rows
 from tasks.generate.variant import Variant
 from tasks.settings import Settings
@@ -36,6 +36,30 @@ from tasks.settings import Settings
 DEFAULT_END = dt.date(2026, 10, 31)
 HISTORY_MONTHS = 3  # bills and basic reads start this many months before the meter data
 STORE_BATCH_READINGS = 40_000_000  # readings waiting for the store (~0.5 GB): fewer, larger sorted runs
+CHUNK_ACCOUNTS = 25_000  # accounts whose bill lines and invoices are built and priced at once
+
+
+class _Chunk:
+    """A run of consecutive accounts (rows ``a0:a1`` of the accounts, ids ``a0 + 1 … a1``) and the
+    rows of the id-ordered per-account frames that belong to it."""
+
+    def __init__(self, a0: int, a1: int, ids: dict[str, np.ndarray]) -> None:
+        self.a0, self.a1 = a0, a1
+        # first and last+1 row of each frame sorted by account_id (searchsorted on its ids)
+        self.rows = {
+            k: (int(np.searchsorted(v, a0 + 1)), int(np.searchsorted(v, a1 + 1))) for k, v in ids.items()
+        }
+        self.lines = 0  # how many lines its bills have (known after the skeleton's first pass)
+
+    def take(self, name: str, df: pl.DataFrame) -> pl.DataFrame:
+        lo, hi = self.rows[name]
+        return df.slice(lo, hi - lo)
+
+
+def _chunks(n_accounts: int, size: int, frames: dict[str, pl.DataFrame]) -> list[_Chunk]:
+    """Chunks of ``size`` accounts; ``frames`` are sorted by account_id."""
+    ids = {k: df["account_id"].to_numpy() for k, df in frames.items()}
+    return [_Chunk(a0, min(a0 + size, n_accounts), ids) for a0 in range(0, max(n_accounts, 1), max(size, 1))]
 
 
 def _registers(p_regs: pl.DataFrame) -> pl.DataFrame:
@@ -62,23 +86,47 @@ def _batches(regs: pl.DataFrame, batch_nmis: int) -> list[pl.DataFrame]:
 
 
 def _fill(
-    lines: pl.DataFrame, regs: pl.DataFrame, daily: np.ndarray, tou: dict[int, np.ndarray] | None
+    lines: dict[str, np.ndarray], regs: pl.DataFrame, daily: np.ndarray, tou: dict[int, np.ndarray] | None
 ) -> pl.DataFrame:
-    """Quantities of the register lines of these registers from cumulative daily sums."""
-    rowmap = regs.select(pl.col("id").alias("meter_register_id"), pl.int_range(pl.len()).alias("row"))
-    sel = lines.join(rowmap, on="meter_register_id")
-    if sel.height == 0:
+    """Quantities of the register lines of these registers from cumulative daily sums.
+
+    ``lines``: the portfolio's register lines as arrays sorted by register (``_register_lines``);
+    a batch's lines are found by binary search, not by a join over all of them (which made the
+    fill quadratic in the portfolio: every batch scanned every line)."""
+    ids = regs["id"].to_numpy()
+    lo = np.searchsorted(lines["meter_register_id"], ids, "left")
+    n = np.searchsorted(lines["meter_register_id"], ids, "right") - lo
+    if n.sum() == 0:
         return pl.DataFrame(schema={"line_id": pl.UInt32, "quantity": pl.Float64})
+    r = np.repeat(np.arange(ids.size), n)  # the batch row of each line
+    take = np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(n.sum())
     cum = np.concatenate([np.zeros((daily.shape[0], 1)), np.cumsum(daily, axis=1)], axis=1)
-    r, s, e = sel["row"].to_numpy(), sel["s"].to_numpy(), sel["e"].to_numpy() + 1
+    s, e = lines["s"][take].astype(np.int64), lines["e"][take].astype(np.int64) + 1
     qty = cum[r, e] - cum[r, s]
     if tou is not None:
-        tc = sel["time_class"].replace_strict(billing.TC_CODE, default=0).to_numpy()
+        tc = lines["tc"][take]
         cp = np.concatenate([np.zeros((daily.shape[0], 1)), np.cumsum(tou[1], axis=1)], axis=1)
         cs = np.concatenate([np.zeros((daily.shape[0], 1)), np.cumsum(tou[2], axis=1)], axis=1)
         peak, shoulder = cp[r, e] - cp[r, s], cs[r, e] - cs[r, s]
         qty = np.select([tc == 1, tc == 2, tc == 3], [peak, shoulder, qty - peak - shoulder], qty)
-    return pl.DataFrame({"line_id": sel["line_id"], "quantity": np.round(qty, 3)})
+    return pl.DataFrame(
+        {"line_id": pl.Series(lines["line_id"][take], dtype=pl.UInt32), "quantity": np.round(qty, 3)}
+    )
+
+
+def _sites_of(regs: pl.DataFrame, per_site: pl.DataFrame, sites: np.ndarray) -> pl.DataFrame:
+    """The rows of ``per_site`` (sorted by site_id; ``sites`` its site_id column) whose site is in the
+    batch's range of sites: a batch's joins then touch its own sites' rows, not the portfolio's
+    (every batch hashed every site and every read day: quadratic in the portfolio)."""
+    sid = regs["site_id"]
+    lo, hi = np.searchsorted(sites, [sid.min(), sid.max() + 1])  # type: ignore[operator]
+    return per_site.slice(int(lo), int(hi - lo))
+
+
+def _register_lines(parts: list[pl.DataFrame]) -> dict[str, np.ndarray]:
+    """The register lines (line_id, meter_register_id, s, e, tc) as arrays sorted by register."""
+    df = pl.concat(parts).sort("meter_register_id", "line_id")
+    return {c: df[c].to_numpy() for c in df.columns}
 
 
 def _tou_masks(k: int, windows: pl.DataFrame) -> np.ndarray:
@@ -124,12 +172,15 @@ def generate(
     store: Settings | None = None,
     nem12: bool = True,
     store_batch_readings: int = STORE_BATCH_READINGS,
+    chunk_accounts: int = CHUNK_ACCOUNTS,
 ) -> dict:
     """Generate the portfolio under ``out`` (db/, nem12/, nem13/, weather/, truth/, manifest.json); returns
     the manifest. ``variant``: generator settings (tasks/generate/variant.py; a JSON file or dict).
     ``store``: also merge the interval data into ``store.meter_store`` (``store.shards`` shards) exactly
     as ``ingest_nem12`` of the nem12/ folder would (``tasks.generate.store_out``), holding about
-    ``store_batch_readings`` readings before writing; ``nem12=False``: write no NEM12 text."""
+    ``store_batch_readings`` readings before writing; ``nem12=False``: write no NEM12 text.
+    ``chunk_accounts``: bill lines and invoices are built, priced and written that many accounts at
+    a time (memory; the output does not depend on it)."""
     gv = variant if isinstance(variant, Variant) else Variant.load(variant)
     t0 = time.perf_counter()
 
@@ -156,17 +207,50 @@ def generate(
     account_plan = billing.assign_plans(p.accounts, p.sites, plans, cal, seed)
     discounts = billing.assign_discounts(p.accounts, cal, seed)
     bills = billing.bill_periods(p.accounts, cal, seed)
-    lines = billing.line_skeleton(bills, account_plan, plan_rate, p.accounts, regs, cal)
-    reg_lines = lines.filter(pl.col("meter_register_id").is_not_null())
+    accounts_k = p.accounts.select(pl.col("id").alias("account_id"))
+    chunks = _chunks(
+        p.accounts.height,
+        chunk_accounts,
+        {"account": accounts_k, "bill": bills, "plan": account_plan, "discount": discounts},
+    )
+
+    def skeleton(c: _Chunk, first_line: int) -> pl.DataFrame:
+        return billing.line_skeleton(
+            c.take("bill", bills), c.take("plan", account_plan), plan_rate, c.take("account", p.accounts),
+            regs, cal, first_line,
+        )  # fmt: skip
+
+    # first pass over the chunks: only what filling the quantities needs of the register lines
+    reg_parts, n_lines = [], 0
+    for c in chunks:
+        sk = skeleton(c, n_lines)
+        c.lines = sk.height
+        n_lines += sk.height
+        reg_parts.append(
+            sk.filter(pl.col("meter_register_id").is_not_null()).select(
+                "line_id",
+                "meter_register_id",
+                pl.col("s").cast(pl.Int32),
+                pl.col("e").cast(pl.Int32),
+                pl.col("time_class")
+                .replace_strict(billing.TC_CODE, default=0, return_dtype=pl.Int8)
+                .alias("tc"),
+            )  # fmt: skip
+        )
+        del sk
+    reg_lines = _register_lines(reg_parts)
+    del reg_parts
     windows = reference.tou_window_frame()
     say(
-        f"portfolio: {p.accounts.height} accounts, {p.sites.height} sites, {regs.height} registers, {bills.height} bills"
+        f"portfolio: {p.accounts.height} accounts, {p.sites.height} sites, {regs.height} registers, "
+        f"{bills.height} bills, {n_lines} bill lines in {len(chunks)} chunks"
     )
 
     truth = TruthWriter(root / "truth" / "register_day.parquet")
     acc_days = site_accounts(
         p.accounts.select("site_id", pl.col("id").alias("account_id"), "open_i", "close_i")
-    )
+    ).sort("site_id")
+    acc_sites = acc_days["site_id"].to_numpy()
     stats = {
         "nem12_files": 0,
         "nem12_lines": 0,
@@ -207,11 +291,12 @@ def generate(
         tou_full = {
             c: np.concatenate([pre * share[c][:, None], np.where(on, v, 0.0)], axis=1) for c, v in tou.items()
         }
-        tr = truth_rows(b, daily_data, on, data_cal, acc_days, data0)
+        tr = truth_rows(b, daily_data, on, data_cal, _sites_of(b, acc_days, acc_sites), data0)
         return st, tr, _fill(reg_lines, b, daily, tou_full), parts
 
     basic = regs.filter(pl.col("installation_type") == "BASIC").sort("id")
-    read_days = billing.read_days(p.accounts, cal, seed)
+    read_days = billing.read_days(p.accounts, cal, seed)  # sorted by site_id
+    read_sites = read_days["site_id"].to_numpy()
     created = (dt.datetime.combine(end, dt.time()) + dt.timedelta(days=1, hours=2)).strftime("%Y%m%d%H%M")
     basic_parts = [basic.slice(o, 4000) for o in range(0, basic.height, 4000)]
 
@@ -221,7 +306,7 @@ def generate(
             np.arange(cal.n_days)[None, :] <= b["active_to"].to_numpy()[:, None]
         )
         daily = np.where(on, loadshape.basic_daily(b, cal, wx, seed, part=100_000 + i, variant=gv), 0.0)
-        r, d = reads.schedule(b, read_days, cal)
+        r, d = reads.schedule(b, _sites_of(b, read_days, read_sites), cal)
         rv = reads.read_values(b, daily, r, d, seed, i)
         nem13 = b["nem13"].to_numpy()[rv["row"].to_numpy()]
         st = {"nem13_files": 0}
@@ -229,7 +314,9 @@ def generate(
             text = reads.nem13_text(rv.filter(pl.Series(nem13)), b, cal, created)
             (root / "nem13" / f"NEM13_{i:05d}.csv").write_text(text)
             st["nem13_files"] = 1
-        tr = truth_rows(b, daily[:, data0:], on[:, data0:], data_cal, acc_days, data0)
+        tr = truth_rows(
+            b, daily[:, data0:], on[:, data0:], data_cal, _sites_of(b, acc_days, acc_sites), data0
+        )
         return st, tr, _fill(reg_lines, b, daily, None), rv.filter(~pl.Series(nem13))
 
     basic_reads: list[pl.DataFrame] = []
@@ -247,35 +334,77 @@ def generate(
                 filled.append(fl)
                 if n_done % 20 == 0:
                     say(f"interval batches {n_done}/{len(iv_batches)}")
+            if loader is not None:
+                # now, not after the basic registers: the run merge's partitions and the basic
+                # batches' working sets are then never in memory together (no thread is busy)
+                say("interval batches done; merging the meter store's sorted runs")
+                summary = loader.close()
+                loader = None  # complete: nothing to abort
+                stats["store_register_days"], stats["store_readings"] = (
+                    summary.register_days,
+                    summary.readings,
+                )
             say(f"interval data done ({len(iv_batches)} batches); basic registers")
-            for st, tr, fl, rv in pool.map(basic_batch, enumerate(basic_parts)):
+            # a basic part's result holds ~1.6 M truth rows: none waits beyond the running ones
+            basic_pool = _Bounded(executor, workers - 1) if workers > 1 else _Serial()
+            for st, tr, fl, rv in basic_pool.map(basic_batch, enumerate(basic_parts)):
                 stats["nem13_files"] += st["nem13_files"]
                 truth.write(tr)
                 stats["truth_rows"] += tr.num_rows
                 filled.append(fl)
                 basic_reads.append(rv)
         truth.close()
-        if loader is not None:
-            say("interval batches done; merging the meter store's sorted runs")
-            summary = loader.close()
-            stats["store_register_days"], stats["store_readings"] = summary.register_days, summary.readings
     except BaseException:
         if loader is not None:
             loader.abort()  # partitions written so far are whole; the sorted runs are deleted
         raise
-    say("meter data written; pricing bills")
+    say("meter data written; pricing bills chunk by chunk")
+    reg_lines.clear()  # the closures above are done with it
     qty = pl.concat(filled) if filled else pl.DataFrame(schema={"line_id": pl.UInt32, "quantity": pl.Float64})
-    lines = (
-        lines.join(qty, on="line_id", how="left", suffix="_r")
-        .with_columns(pl.coalesce("quantity", "quantity_r").fill_null(0.0).alias("quantity"))
-        .drop("quantity_r")
-    )
-    lines = invoices.finish_lines(lines)
-    inv = invoices.build_invoices(bills, lines, discounts, p.accounts, cal, seed)
+    del filled
+    qty = qty.sort("line_id")
+    qty_ids = qty["line_id"].to_numpy()
+    draws = invoices.draw_invoices(bills, p.accounts.height, cal, seed)
+    at = invoices.ChunkOffsets()
+    writers = {t: ChunkWriter(root / "db", t) for t in ("invoice", "invoice_line")}
+    pay_parts, line0 = [], 0
+    for c in chunks:  # second pass: the whole lines of one chunk, priced and written
+        lines = skeleton(c, line0)
+        lo, hi = np.searchsorted(qty_ids, [line0, line0 + c.lines])
+        lines = (
+            lines.join(qty.slice(int(lo), int(hi - lo)), on="line_id", how="left", suffix="_r")
+            .with_columns(pl.coalesce("quantity", "quantity_r").fill_null(0.0).alias("quantity"))
+            .drop("quantity_r")
+        )
+        lines = invoices.finish_lines(lines)
+        at.account, at.bill = c.a0, c.rows["bill"][0]
+        out = invoices.price_chunk(
+            c.take("bill", bills),
+            lines,
+            c.take("discount", discounts),
+            c.take("account", p.accounts),
+            draws,
+            at,
+            cal,
+        )
+        for t, w in writers.items():
+            w.write(out[t])
+        pay_parts.append(out["payment"])
+        at.invoice += out["invoice"].height
+        at.invoice_line += out["invoice_line"].height
+        line0 += c.lines
+        del lines, out
+    sizes = {t: w.close() for t, w in writers.items()}
+    counts = {t: w.rows for t, w in writers.items()}
+    del qty, qty_ids
+    payments = invoices.number_payments(pl.concat(pay_parts), seed)
     br = pl.concat(basic_reads) if basic_reads else pl.DataFrame()
     say("invoices and payments priced; writing db/*.parquet")
-    tables = db_tables(p, regs, plans, plan_rate, windows, account_plan, discounts, inv, br, cal)
-    sizes = write_tables(tables, root / "db")
+    tables = db_tables(
+        p, regs, plans, plan_rate, windows, account_plan, discounts, {"payment": payments}, br, cal
+    )
+    sizes |= write_tables(tables, root / "db")
+    counts |= {name: df.height for name, df in tables.items()}
     manifest = {
         "arguments": {
             "accounts": accounts,
@@ -287,7 +416,7 @@ def generate(
         "meter_data": {"first_day": data_cal.start.isoformat(), "last_day": end.isoformat()},
         "history_from": cal.start.isoformat(),
         **({} if gv.is_default else {"variant": gv.as_dict()}),
-        "tables": {name: df.height for name, df in tables.items()},
+        "tables": dict(sorted(counts.items())),
         "files": {**dict(stats.items()), "weather_files": weather_files},
         "db_bytes": sizes,
     }

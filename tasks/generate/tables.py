@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from sql.schema import metadata
 from tasks.adapters.storage import parquet_bytes
@@ -63,10 +65,11 @@ def db_tables(
         "account_discount": discounts,
         **inv,
     }
-    return {name: _conform(name, out[name]) for name in TABLE_ORDER}
+    # invoice and invoice_line are written chunk by chunk (ChunkWriter), not held here
+    return {name: conform(name, out[name]) for name in TABLE_ORDER if name in out}
 
 
-def _conform(name: str, df: pl.DataFrame) -> pl.DataFrame:
+def conform(name: str, df: pl.DataFrame) -> pl.DataFrame:
     """Exactly the table's columns, in schema order, with portable types (ids i64, numbers f64)."""
     table = metadata.tables[name]
     exprs = []
@@ -95,3 +98,29 @@ def write_tables(tables: dict[str, pl.DataFrame], folder: Path) -> dict[str, int
         (folder / f"{name}.parquet").write_bytes(data)
         sizes[name] = len(data)
     return sizes
+
+
+class ChunkWriter:
+    """``{folder}/{name}.parquet`` written one chunk of rows at a time (zstd, one or more row
+    groups per chunk): the chunks must come in primary-key order. The rows are those
+    :func:`write_tables` would write for the concatenated chunks; the file's bytes are not."""
+
+    def __init__(self, folder: Path, name: str) -> None:
+        self.path, self.name, self.rows = folder / f"{name}.parquet", name, 0
+        self._writer: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
+
+    def write(self, df: pl.DataFrame) -> None:
+        table = conform(self.name, df).to_arrow()
+        if self._writer is None:
+            self._schema = table.schema
+            self._writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
+        self._writer.write_table(table.cast(self._schema))
+        self.rows += table.num_rows
+
+    def close(self) -> int:
+        """Finish the file (at least one chunk, maybe empty, must have come); its size."""
+        if self._writer is None:
+            raise ValueError(f"{self.name}: no chunk written")
+        self._writer.close()
+        return self.path.stat().st_size
