@@ -143,13 +143,13 @@ def flag_frame(data: pl.DataFrame, regs: pl.DataFrame, caps: Caps) -> pl.DataFra
     keyed = regs.select(
         "meter_register_id", "account_id", "nmi", "suffix", "unit", rate.alias("_rate"), day.alias("_day")
     ).unique(["nmi", "suffix"], keep="last", maintain_order=True)
-    v = pl.col("values")
+    v, el = pl.col("values"), pl.element()
     rows = (
         data.join(keyed, on=["nmi", "suffix"], how="inner", maintain_order="left")
         .with_columns(
             minutes=pl.col("data_minutes").cast(pl.Int64),
             _s=v.list.sum(),
-            _null=v.list.eval(pl.element().is_null()).list.any(),
+            _null=v.list.eval(el.is_null()).list.any(),
         )
         .with_row_index("_i")
     )
@@ -162,7 +162,6 @@ def flag_frame(data: pl.DataFrame, regs: pl.DataFrame, caps: Caps) -> pl.DataFra
         _min=v.list.min().fill_null(0.0),
         _sum=pl.col("_s").fill_null(0.0),
     )
-    el = pl.element()
     fin = v.list.eval(el.filter(el.is_finite()))
     odd = rows.filter(~plain).with_columns(
         _nf=v.list.eval(el.is_infinite() | el.is_nan()).list.any().fill_null(False),

@@ -42,3 +42,22 @@ def nemreader_intervals(path: Path) -> pl.DataFrame:
     return out.with_columns(
         pl.col("t_start").cast(pl.Datetime("us")), pl.col("quality").str.slice(0, 1)
     ).sort("nmi", "suffix", "t_start")
+
+
+def nem13_reads(path: Path) -> pl.DataFrame:
+    """bua's NEM13 reads of an example file, named as the conformance tests compare them: nmi,
+    suffix, t_start, t_end, value, val_start, val_end, quality."""
+    from tasks.adapters.nem12 import decode
+    from tasks.adapters.nem13 import parse_nem13
+
+    name, data = member_bytes(path)
+    return parse_nem13(decode(data), name).select(
+        "nmi",
+        "suffix",
+        pl.col("previous_datetime").alias("t_start"),
+        pl.col("current_datetime").alias("t_end"),
+        pl.col("quantity").alias("value"),
+        pl.col("previous_read").alias("val_start"),
+        pl.col("current_read").alias("val_end"),
+        pl.col("current_quality").alias("quality"),
+    )

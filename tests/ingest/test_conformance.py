@@ -17,10 +17,9 @@ import pytest
 
 from tasks.adapters.meter_store import explode_intervals, merge_register_days, scan_interval
 from tasks.adapters.nem12 import MdffError, decode, parse_nem12
-from tasks.adapters.nem13 import parse_nem13
 from tasks.settings import Settings
 from tests.conftest import MDFF, needs_mdff
-from tests.ingest.helpers import NEM12_FILES, NEM13_FILES, member_bytes, nemreader_intervals
+from tests.ingest.helpers import NEM12_FILES, NEM13_FILES, member_bytes, nem13_reads, nemreader_intervals
 
 pytestmark = needs_mdff  # every test here reads the shared MDFF examples
 
@@ -35,6 +34,14 @@ def _store_intervals(settings: Settings) -> pl.DataFrame:
     return out.sort("nmi", "suffix", "t_start")
 
 
+def ingested_intervals(path: Path, folder: Path) -> pl.DataFrame:
+    """An example NEM12 file ingested into its own one-shard store under ``folder``, read back."""
+    settings = Settings(meter_store=str(folder / "store"), shards=1)
+    name, data = member_bytes(path)
+    merge_register_days(parse_nem12(decode(data), name), settings)
+    return _store_intervals(settings)
+
+
 def test_the_example_set_is_all_there() -> None:
     # nem12/: 94 zips, unzipped/: 9 NEM12 + Western Power, 2 root zips; nem13/: 61 + 2 unzipped
     assert len(NEM12_FILES) == 94 + 10 + 2
@@ -45,10 +52,7 @@ def test_the_example_set_is_all_there() -> None:
     "path", [p for p in NEM12_FILES if p.name not in NEMREADER_WRONG], ids=lambda p: p.name
 )
 def test_store_equals_nemreader(path: Path, tmp_path: Path) -> None:
-    settings = Settings(meter_store=str(tmp_path / "store"), shards=1)
-    name, data = member_bytes(path)
-    merge_register_days(parse_nem12(decode(data), name), settings)
-    ours = _store_intervals(settings)
+    ours = ingested_intervals(path, tmp_path)
     theirs = nemreader_intervals(path)
     assert ours.height == theirs.height > 0
     assert ours.equals(theirs)
@@ -59,17 +63,7 @@ def test_nem13_equals_nemreader(path: Path) -> None:
     from nemreader import NEMFile
 
     logging.getLogger("nemreader").setLevel(logging.CRITICAL)
-    name, data = member_bytes(path)
-    ours = parse_nem13(decode(data), name).select(
-        "nmi",
-        "suffix",
-        pl.col("previous_datetime").alias("t_start"),
-        pl.col("current_datetime").alias("t_end"),
-        pl.col("quantity").alias("value"),
-        pl.col("previous_read").alias("val_start"),
-        pl.col("current_read").alias("val_end"),
-        pl.col("current_quality").alias("quality"),
-    )
+    ours = nem13_reads(path)
     nd = NEMFile(str(path)).nem_data()
     rows = [
         (nmi, sfx, r.t_start, r.t_end, r.read_value, r.val_start, r.val_end, r.quality_method)

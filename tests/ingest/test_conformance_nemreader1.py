@@ -14,14 +14,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.adapters.meter_store import merge_register_days
-from tasks.adapters.nem12 import decode, parse_nem12
-from tasks.adapters.nem13 import parse_nem13
-from tasks.settings import Settings
 from tests.conftest import needs_mdff
-from tests.ingest.helpers import NEM12_FILES, NEM13_FILES, member_bytes
+from tests.ingest.helpers import NEM12_FILES, NEM13_FILES, nem13_reads
 from tests.ingest.oracle import needs_oracle, nemreader1, nemreader1_intervals
-from tests.ingest.test_conformance import NEMREADER_WRONG, _store_intervals
+from tests.ingest.test_conformance import NEMREADER_WRONG, ingested_intervals
 
 pytestmark = [needs_mdff, needs_oracle]
 
@@ -38,10 +34,7 @@ def oracle() -> dict[Path, pl.DataFrame | str]:
 def test_store_equals_nemreader1(path: Path, tmp_path: Path, oracle: dict[Path, pl.DataFrame | str]) -> None:
     found = oracle[path]
     assert not isinstance(found, str), f"nemreader 1.0 refused {path.name}: {found}"
-    settings = Settings(meter_store=str(tmp_path / "store"), shards=1)
-    name, data = member_bytes(path)
-    merge_register_days(parse_nem12(decode(data), name), settings)
-    ours = _store_intervals(settings)
+    ours = ingested_intervals(path, tmp_path)
     theirs = nemreader1_intervals(found)
     assert ours.height == theirs.height > 0
     assert ours.equals(theirs)
@@ -51,17 +44,7 @@ def test_store_equals_nemreader1(path: Path, tmp_path: Path, oracle: dict[Path, 
 def test_nem13_equals_nemreader1(path: Path, oracle: dict[Path, pl.DataFrame | str]) -> None:
     found = oracle[path]
     assert not isinstance(found, str), f"nemreader 1.0 refused {path.name}: {found}"
-    name, data = member_bytes(path)
-    ours = parse_nem13(decode(data), name).select(
-        "nmi",
-        "suffix",
-        pl.col("previous_datetime").alias("t_start"),
-        pl.col("current_datetime").alias("t_end"),
-        pl.col("quantity").alias("value"),
-        pl.col("current_quality").alias("quality"),
-        pl.col("previous_read").alias("val_start"),
-        pl.col("current_read").alias("val_end"),
-    )
+    ours = nem13_reads(path)
     theirs = found.select(ours.columns)
     key = ["nmi", "suffix", "t_end"]
     assert ours.height == theirs.height > 0

@@ -31,6 +31,19 @@ def _day(date: str, value: float, quality: str = "A", update: str = "20240105000
     return ",".join(["300", date, *[f"{value:g}"] * 48, quality, "", "", update, ""])
 
 
+# the same NMI/suffix/day twice, 1.0 then a later update of 2.0 (a corrected day re-sent)
+DUPLICATE_DAY = "\n".join(
+    [
+        HEADER,
+        "200,NMI0000001,E1,1,E1,N1,M1,kWh,30,",
+        _day("20240101", 1.0, update="20240102000000"),
+        _day("20240101", 2.0, update="20240103000000"),
+        "900",
+        "",
+    ]
+)
+
+
 @needs_mdff
 def test_broken_300_record_400s_go_to_the_wrong_day_in_nemreader() -> None:
     """ETSAMDP Scenario 10: the 300 record of 2005-01-13 (B2) is broken over three lines.
@@ -60,16 +73,7 @@ def test_duplicate_day_is_counted_twice_by_nemreader_once_by_bua(tmp_path: Path)
     MDFF/SPEC §3: the later UpdateDateTime replaces the earlier data; it never adds to it.
     nemreader returns both copies (96 readings for one 30-minute day); bua keeps the newer one.
     """
-    text = "\n".join(
-        [
-            HEADER,
-            "200,NMI0000001,E1,1,E1,N1,M1,kWh,30,",
-            _day("20240101", 1.0, update="20240102000000"),
-            _day("20240101", 2.0, update="20240103000000"),
-            "900",
-            "",
-        ]
-    )
+    text = DUPLICATE_DAY
     path = tmp_path / "dup.csv"
     path.write_text(text)
     theirs = nemreader_intervals(path)
@@ -138,18 +142,7 @@ def test_nemreader1_also_puts_scenario10s_400s_on_the_wrong_day() -> None:
 @needs_oracle
 def test_nemreader1_also_counts_a_duplicate_day_twice(tmp_path: Path) -> None:
     path = tmp_path / "dup.csv"
-    path.write_text(
-        "\n".join(
-            [
-                HEADER,
-                "200,NMI0000001,E1,1,E1,N1,M1,kWh,30,",
-                _day("20240101", 1.0, update="20240102000000"),
-                _day("20240101", 2.0, update="20240103000000"),
-                "900",
-                "",
-            ]
-        )
-    )
+    path.write_text(DUPLICATE_DAY)
     theirs = _nemreader1(path)
     # both copies: 96 readings for one 30-minute day, 48 x 1.0 + 48 x 2.0 = 144 (bua: 48, sum 96)
     assert theirs.height == 96 and theirs["value"].sum() == 144.0
