@@ -236,8 +236,12 @@ def _with_climate_fill(elec: pl.DataFrame, curves: pl.DataFrame) -> pl.DataFrame
 
 def _fit_drivers(gas_pairs: pl.DataFrame, drivers: pl.DataFrame) -> pl.DataFrame:
     """Weighted least squares of normalised pair rates on the pairs' mean driver, per (driver,
-    jurisdiction); mse = weighted mean squared residual (comparable across drivers)."""
-    cum = drivers.select("driver", "jurisdiction", "read_date", "cum_h", "h")
+    jurisdiction); mse = weighted mean squared residual (comparable across drivers).
+
+    One driver at a time: the pairs joined with every candidate at once (22 of them) held
+    pairs × drivers rows — 1.1 GB at 100k accounts, ~11 GB at 1M (issue 14); per driver it is
+    one pairs-sized frame. Joins keep the pairs' order, so each group's sums add the same values in
+    the same order on every run."""
     pairs = (
         gas_pairs.filter((pl.col("days") > 0) & pl.col("consumption").is_not_null())
         .with_columns(
@@ -248,25 +252,12 @@ def _fit_drivers(gas_pairs: pl.DataFrame, drivers: pl.DataFrame) -> pl.DataFrame
             _e=pl.col("end"),
         )
         .filter((pl.col("n_reg") >= 2) & (pl.col("reg_mean") > 0))
-        .join(cum.rename({"read_date": "_s", "cum_h": "_cs", "h": "_hs"}), on=["jurisdiction", "_s"])
-        .join(
-            cum.rename({"read_date": "_e", "cum_h": "_ce", "h": "_he"}), on=["driver", "jurisdiction", "_e"]
-        )
-        .with_columns(
-            x=(pl.col("_ce") - pl.col("_cs") + pl.col("_hs")) / pl.col("days"),
-            y=pl.col("consumption") / pl.col("days") / pl.col("reg_mean"),
-            wt=pl.col("days").cast(pl.Float64),
-        )
+        .select("jurisdiction", "_s", "_e", "days", "consumption", "reg_mean")
     )
-    fit = pairs.group_by("driver", "jurisdiction").agg(
-        s=pl.col("wt").sum(),
-        sx=(pl.col("wt") * pl.col("x")).sum(),
-        sy=(pl.col("wt") * pl.col("y")).sum(),
-        sxx=(pl.col("wt") * pl.col("x") ** 2).sum(),
-        sxy=(pl.col("wt") * pl.col("x") * pl.col("y")).sum(),
-        syy=(pl.col("wt") * pl.col("y") ** 2).sum(),
-        pairs=pl.len(),
-        level=pl.col("consumption").sum() / pl.col("days").sum(),
+    names = drivers["driver"].unique().sort().to_list()
+    fit = pl.concat(
+        [_driver_sums(pairs, drivers.filter(pl.col("driver") == d), d) for d in names]
+        or [_driver_sums(pairs, drivers.clear(), "")]
     )
     det = pl.col("s") * pl.col("sxx") - pl.col("sx") ** 2
     fit = fit.with_columns(b=(pl.col("s") * pl.col("sxy") - pl.col("sx") * pl.col("sy")) / det).with_columns(
@@ -277,6 +268,43 @@ def _fit_drivers(gas_pairs: pl.DataFrame, drivers: pl.DataFrame) -> pl.DataFrame
         mse=(pl.col("syy") - pl.col("a") * pl.col("sy") - pl.col("b") * pl.col("sxy")) / pl.col("s"),
         _good=good.fill_null(False),
     ).select("driver", "jurisdiction", "a", "b", "level", "pairs", "mse", "_good")
+
+
+def _driver_sums(pairs: pl.DataFrame, cum: pl.DataFrame, driver: str) -> pl.DataFrame:
+    """One driver's weighted sums per jurisdiction over the pairs (start and end days joined to its
+    cumulative index)."""
+    cum = cum.select("jurisdiction", "read_date", "cum_h", "h")
+    joined = (
+        pairs.join(
+            cum.rename({"read_date": "_s", "cum_h": "_cs", "h": "_hs"}),
+            on=["jurisdiction", "_s"],
+            maintain_order="left",
+        )
+        .join(
+            cum.rename({"read_date": "_e", "cum_h": "_ce", "h": "_he"}),
+            on=["jurisdiction", "_e"],
+            maintain_order="left",
+        )
+        .with_columns(
+            x=(pl.col("_ce") - pl.col("_cs") + pl.col("_hs")) / pl.col("days"),
+            y=pl.col("consumption") / pl.col("days") / pl.col("reg_mean"),
+            wt=pl.col("days").cast(pl.Float64),
+        )
+    )
+    return (
+        joined.group_by("jurisdiction", maintain_order=True)
+        .agg(
+            s=pl.col("wt").sum(),
+            sx=(pl.col("wt") * pl.col("x")).sum(),
+            sy=(pl.col("wt") * pl.col("y")).sum(),
+            sxx=(pl.col("wt") * pl.col("x") ** 2).sum(),
+            sxy=(pl.col("wt") * pl.col("x") * pl.col("y")).sum(),
+            syy=(pl.col("wt") * pl.col("y") ** 2).sum(),
+            pairs=pl.len(),
+            level=pl.col("consumption").sum() / pl.col("days").sum(),
+        )
+        .select(pl.lit(driver).alias("driver"), pl.all())
+    )
 
 
 def gas_shape(

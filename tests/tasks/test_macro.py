@@ -238,3 +238,46 @@ def test_gas_shape_is_driven_by_measured_degree_days_when_given() -> None:
     warm = next(d for d in days if h[d] == 0.0)
     cold = max(days, key=lambda d: h[d])
     assert daily[cold] / daily[warm] == pytest.approx(3.0, rel=1e-4)
+
+
+def test_fit_drivers_fits_each_driver_on_the_pairs_by_hand() -> None:
+    """Two drivers, fitted one at a time (issue 14: never pairs × drivers rows at once).
+
+    VIC, 1–10 Jan 2026. Driver A: h = 1 on 1–5 Jan, 0 on 6–10 Jan; driver B: h = 0.5 every day.
+    Register 1: pairs 31 Dec → 5 Jan (covers 1–5 Jan, 5 days, 50 MJ) and 5 → 10 Jan (6–10 Jan,
+    5 days, 25 MJ): its mean 75 / 10 = 7.5 a day, so y = 50/5/7.5 = 4/3 and 25/5/7.5 = 2/3, weight
+    5 each. A: x = 1 and 0, so b = (4/3 − 2/3) / (1 − 0) = 2/3, a = 2/3, mse 0 (a perfect fit).
+    B: x = 0.5 for both, det = s·Σwx² − (Σwx)² = 10 · 2.5 − 5² = 0: no fit (_good false). Level
+    75 / 10 = 7.5 for both; 2 pairs (< MIN_GAS_PAIRS, so A is not _good either). Register 2 (NSW)
+    has one pair only and register 3 a zero-day pair: left out, so NSW has no row."""
+    from tasks.domain.macro import _fit_drivers
+
+    days = [dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(10)]
+    rows = []
+    for jur in ("VIC", "NSW"):
+        for driver, hs in (("A", [1.0] * 5 + [0.0] * 5), ("B", [0.5] * 10)):
+            cum = 0.0
+            for d, h in zip(days, hs, strict=True):
+                cum += h
+                rows.append({"driver": driver, "jurisdiction": jur, "read_date": d, "h": h, "cum_h": cum})
+    drivers = pl.DataFrame(rows)
+    pairs = pl.DataFrame(
+        {
+            "meter_register_id": [1, 1, 2, 3, 3],
+            "jurisdiction": ["VIC", "VIC", "NSW", "NSW", "NSW"],
+            "start": [dt.date(2025, 12, 31), dt.date(2026, 1, 5), dt.date(2025, 12, 31), dt.date(2026, 1, 5),
+                      dt.date(2026, 1, 5)],
+            "end": [dt.date(2026, 1, 5), dt.date(2026, 1, 10), dt.date(2026, 1, 10), dt.date(2026, 1, 5),
+                    dt.date(2026, 1, 5)],
+            "days": [5, 5, 10, 0, 0],
+            "consumption": [50.0, 25.0, 30.0, 0.0, 0.0],
+        }
+    )  # fmt: skip
+    fit = {r["driver"]: r for r in _fit_drivers(pairs, drivers).to_dicts()}
+    assert set(fit) == {"A", "B"}
+    assert {r["jurisdiction"] for r in fit.values()} == {"VIC"}
+    a = fit["A"]
+    assert a["a"] == pytest.approx(2 / 3) and a["b"] == pytest.approx(2 / 3)
+    assert a["mse"] == pytest.approx(0.0, abs=1e-12)
+    assert a["level"] == pytest.approx(7.5) and a["pairs"] == 2 and a["_good"] is False
+    assert fit["B"]["level"] == pytest.approx(7.5) and fit["B"]["_good"] is False
