@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 
 from tasks.domain.half_hour_grid import SLOTS
-from tasks.domain.robust_profile import best_tops, trimmed_totals
+from tasks.domain.robust_profile import trimmed_totals
 
 
 def _empty_partial() -> pl.DataFrame:
@@ -62,16 +62,58 @@ def slot_arrays(name: str, a: np.ndarray) -> pl.Series:
 
 
 def combine_partials(partials: Iterable[pl.DataFrame]) -> pl.DataFrame:
-    """Add partial sums of the same (segment, read_date)."""
-    allp = pl.concat(list(partials))
-    keys, (tot, cnt, reg) = group_sum(
-        allp.select("segment", "read_date"),
-        [allp["total"].to_numpy(), allp["count"].to_numpy(), allp["registers"].to_numpy().reshape(-1, 1)],
-    )
-    tops = best_tops(allp, keys)
-    return _partial_frame(keys, tot, cnt, reg[:, 0], tops["top_day"].to_numpy(), tops["top"].to_numpy()).sort(
-        "segment", "read_date"
-    )
+    """Add partial sums of the same (segment, read_date), folding the partials in one at a time
+    (only the running sums and one partial are held: the shards' partials are never concatenated).
+
+    Each (segment, day)'s sums add its rows in the order given, starting from 0.0 — the order one
+    bincount over all the partials concatenated would add them in, so the bytes are the same; its
+    top is the largest ``top_day`` (NaN above any number, as a descending sort puts it), ties to the
+    first."""
+    keys = pl.DataFrame(schema={"segment": pl.Utf8, "read_date": pl.Date})
+    tot, cnt = np.zeros((0, SLOTS)), np.zeros((0, SLOTS))
+    reg, top_day, top = np.zeros(0), np.zeros(0), np.zeros((0, SLOTS))
+    for part in partials:
+        if not part.height:
+            continue
+        # a key twice in one partial: its rows are added in their order, one occurrence at a time
+        occ = part.select(pl.int_range(pl.len()).over("segment", "read_date").alias("_o"))["_o"]
+        runs = [part] if occ.max() == 0 else [part.filter(occ == o) for o in range(int(occ.max()) + 1)]
+        for rows in runs:
+            keys, tot, cnt, reg, top_day, top = _fold(rows, keys, tot, cnt, reg, top_day, top)
+    return _partial_frame(keys, tot, cnt, reg, top_day, top)
+
+
+def _fold(
+    part: pl.DataFrame,
+    keys: pl.DataFrame,
+    tot: np.ndarray,
+    cnt: np.ndarray,
+    reg: np.ndarray,
+    top_day: np.ndarray,
+    top: np.ndarray,
+) -> tuple[pl.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The running sums with one partial (unique keys) added: the union of keys in (segment,
+    read_date) order, the old rows copied, the partial's rows added; its tops where larger."""
+    pkeys = part.select("segment", "read_date")
+    union = pl.concat([keys, pkeys]).unique().sort("segment", "read_date").with_row_index("_i")
+    old = keys.join(union, on=["segment", "read_date"], how="left", maintain_order="left")["_i"].to_numpy()
+    new = pkeys.join(union, on=["segment", "read_date"], how="left", maintain_order="left")["_i"].to_numpy()
+    n = union.height
+    t2, c2, r2 = np.zeros((n, SLOTS)), np.zeros((n, SLOTS)), np.zeros(n)
+    t2[old], c2[old], r2[old] = tot, cnt, reg
+    t2[new] += part["total"].to_numpy()
+    c2[new] += part["count"].to_numpy()
+    r2[new] += part["registers"].to_numpy()
+    have = np.zeros(n, dtype=bool)
+    have[old] = True
+    d2, p2 = np.full(n, -np.inf), np.zeros((n, SLOTS))
+    d2[old], p2[old] = top_day, top
+    pd, cur = part["top_day"].to_numpy(), d2[new]
+    with np.errstate(invalid="ignore"):
+        wins = ~have[new] | (pd > cur) | (np.isnan(pd) & ~np.isnan(cur))
+    d2[new[wins]] = pd[wins]
+    p2[new[wins]] = part["top"].to_numpy()[wins]
+    return union.drop("_i"), t2, c2, r2, d2, p2
 
 
 def combine_profiles(partials: Iterable[pl.DataFrame]) -> pl.DataFrame:

@@ -34,19 +34,6 @@ def keep_larger(top_day: np.ndarray, top: np.ndarray, new_day: np.ndarray, new: 
     top[better] = new[better]
 
 
-def best_tops(allp: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame:
-    """The largest top of each (segment, read_date) of ``keys`` over the partials ``allp`` (ties:
-    the first partial)."""
-    best = (
-        allp.select("segment", "read_date", "top_day", "top")
-        .with_row_index("_r")
-        .sort(["segment", "read_date", "top_day", "_r"], descending=[False, False, True, False])
-        .unique(["segment", "read_date"], keep="first", maintain_order=True)
-        .drop("_r")
-    )
-    return keys.join(best, on=["segment", "read_date"], how="left", maintain_order="left")
-
-
 def trimmed_totals(total: pl.DataFrame) -> np.ndarray:
     """The (rows, 48) totals of combined partials with each segment-day's largest register capped
     at TRIM_FACTOR x the others' mean day, and parents less their children's excess."""

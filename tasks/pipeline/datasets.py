@@ -18,9 +18,9 @@ import io
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import polars as pl
 
@@ -43,6 +43,34 @@ class Dataset:
     kind: Kind = "parquet"
     load: Loader | None = None
     save: Saver | None = None
+    # per-shard: a reader of every shard gets a ShardFrames, each shard read as it is reached (a fold
+    # over the shards holds one at a time, however many shards there are)
+    stream: bool = False
+
+
+class ShardFrames(Sequence[pl.DataFrame]):
+    """Every shard's frame of a per-shard dataset, in shard order, read when indexed or iterated
+    (never all at once)."""
+
+    def __init__(self, read: Callable[[int], pl.DataFrame], shards: int) -> None:
+        self._read, self._shards = read, shards
+
+    def __len__(self) -> int:
+        return self._shards
+
+    @overload
+    def __getitem__(self, i: int) -> pl.DataFrame: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[pl.DataFrame]: ...
+    def __getitem__(self, i: int | slice) -> pl.DataFrame | list[pl.DataFrame]:
+        if isinstance(i, slice):
+            return [self._read(s) for s in range(self._shards)[i]]
+        if not -self._shards <= i < self._shards:
+            raise IndexError(i)
+        return self._read(i % self._shards)
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        return (self._read(s) for s in range(self._shards))
 
 
 @dataclass(frozen=True)
@@ -118,6 +146,8 @@ class Datasets:
         if ds.load is not None:
             return ds.load(self, shard)
         if ds.per_shard and shard is None:
+            if ds.stream:
+                return ShardFrames(lambda s: self._read(ds, s), self.spec.shards)
             return [self._read(ds, s) for s in range(self.spec.shards)]
         return self._read(ds, shard if ds.per_shard else None)
 

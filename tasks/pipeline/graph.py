@@ -46,7 +46,9 @@ DATASETS: list[Dataset] = [
     # work frames
     *_frames("extract", *accounts.EXTRACT_DATASETS, "extract_exceptions"),
     *_frames("windows", "windows", "windows_exceptions"),
-    *_frames("profiles", "profile_partial", "day_grid", "profile_exceptions", per_shard=True),
+    # profile_partial: folded one shard at a time by profiles_combine (its memory does not grow with shards)
+    Dataset("profile_partial", "profiles", per_shard=True, stream=True),
+    *_frames("profiles", "day_grid", "profile_exceptions", per_shard=True),
     Dataset("window_data", "profiles", per_shard=True, kind="ipc"),
     *_frames("profiles", "profiles"),
     *_frames(
