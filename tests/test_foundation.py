@@ -103,3 +103,62 @@ def test_atomic_writes_get_the_mode_a_plain_write_gets(tmp_path: Path) -> None:
     assert target.stat().st_mode & 0o777 == plain
     assert (tmp_path / "out" / "x.parquet").stat().st_mode & 0o777 == plain
     assert target.read_bytes() == b"a,b\n1,2\n"
+
+
+def test_streamed_csv_is_the_whole_texts_bytes() -> None:
+    """Five rows written two at a time (header once) are the bytes of one write: by hand, the text is
+    the header, then one line per row with ISO dates, '.' decimals and '' for null."""
+    import datetime as dt
+    import io
+
+    from tasks.adapters.export import csv_bytes, write_csv
+
+    df = pl.DataFrame(
+        {
+            "d": [dt.date(2026, 10, i) for i in range(1, 6)],
+            "x": [1.5, None, -0.1, 1e-7, 2.0],
+            "s": ["a", "b,c", None, "d", "e"],
+        }
+    )
+    buf = io.BytesIO()
+    write_csv(df, buf, rows_per_write=2)
+    assert buf.getvalue() == csv_bytes(df)
+    assert buf.getvalue().decode().splitlines()[:4] == [
+        "d,x,s",
+        "2026-10-01,1.5,a",
+        '2026-10-02,,"b,c"',
+        "2026-10-03,-0.1,",
+    ]
+    empty = io.BytesIO()
+    write_csv(df.clear(), empty, rows_per_write=2)
+    assert empty.getvalue() == b"d,x,s\n"
+
+
+def test_a_streamed_write_that_fails_leaves_the_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "x.csv"
+    storage.write_bytes_atomic(b"old\n", str(target), Settings())
+
+    def half(fh) -> None:  # noqa: ANN001
+        fh.write(b"new, half")
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        storage.write_atomic(str(target), Settings(), half)
+    assert target.read_bytes() == b"old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.csv"]  # no temporary file left
+
+
+@pytest.mark.usefixtures("s3_bucket")
+def test_a_streamed_s3_write_appears_whole_or_not_at_all(s3_bucket) -> None:  # noqa: ANN001
+    s = Settings()
+    url = f"{s3_bucket}/csv/x.csv"
+
+    def half(fh) -> None:  # noqa: ANN001
+        fh.write(b"a,b\n1,")
+        raise OSError("stopped")
+
+    with pytest.raises(OSError, match="stopped"):
+        storage.write_atomic(url, s, half)
+    assert not storage.exists(url, s)
+    storage.write_atomic(url, s, lambda fh: fh.write(b"a,b\n1,2\n"))
+    assert storage.read_bytes(url, s) == b"a,b\n1,2\n"

@@ -14,9 +14,10 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
 
@@ -72,13 +73,27 @@ def write_bytes_atomic(data: bytes, url: str, settings: Settings) -> None:
         with _fs(settings).open(_strip(url), "wb") as fh:
             fh.write(data)
         return
+    write_atomic(url, settings, lambda fh: fh.write(data))
+
+
+def write_atomic(url: str, settings: Settings, write: Callable[[BinaryIO], object]) -> None:
+    """``write(fh)`` into ``url`` so that readers see the old content or the new, never half: a
+    temporary file renamed into place (an S3 object appears whole when its upload completes). The
+    content is streamed, never held whole in memory here: to S3 through a local temporary file,
+    uploaded once complete (a stream that failed half way must not close into a half object)."""
+    if is_s3(url):
+        with tempfile.NamedTemporaryFile(prefix="bua-upload-", suffix=".tmp") as fh:
+            write(fh)
+            fh.flush()
+            _fs(settings).put_file(fh.name, _strip(url))
+        return
     path = Path(url)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         _test_pause(path.name)
