@@ -28,7 +28,7 @@ from tasks.adapters import storage
 from tasks.pipeline.spec import RunSpec
 from tasks.settings import Settings, join_url
 
-# parquet_lists: parquet whose list columns pyarrow decodes (single-threaded) — about 2/3 of the
+# parquet_lists: parquet whose list columns pyarrow decodes (single-threaded) — about 3/4 of the
 # CPU of polars' nested decode for interval_usage (0.11 vs 0.145 CPU s a 100k shard); the same frame
 Kind = Literal["parquet", "parquet_lists", "ipc", "json", "source", "sink"]
 Loader = Callable[["Datasets", int | None], Any]
