@@ -32,6 +32,7 @@ period_end ÷ multiplier, modulo 10^dial_digits.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Literal
 
 import polars as pl
@@ -69,8 +70,9 @@ def estimate_basic(
     caps: Caps | None = None,
     class_scalars: pl.DataFrame | None = None,
     balance_points: pl.DataFrame | None = None,
+    order: Sequence[str] = ("meter_register_id", "read_date"),
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """(usage, estimated_basic_read, exceptions) for the shard's basic registers.
+    """(usage sorted by ``order``, estimated_basic_read, exceptions) for the shard's basic registers.
 
     ``pairs``: the shard's :func:`read_pairs` result when the caller already has it (its BAD_READ
     exceptions are then the caller's to keep, and ``reads`` is not used).
@@ -126,6 +128,7 @@ def estimate_basic(
         values=pl.concat_list("value"),
         estimated=pl.concat_list("est"),
         method="BASIC",
+        order=order,
     )
     ebr = _estimated_reads(regs, pairs, rmacro, models, mean_shape, period_end, dd, jur)
     no_hist = _no_history(regs, models, class_scalars)

@@ -113,11 +113,25 @@ def discount_days(account_days: pl.DataFrame, discounts: pl.DataFrame) -> pl.Dat
     supply = pl.col("applies_to").is_in(["SUPPLY", "USAGE_AND_SUPPLY"])
     pot = pl.col("discount_type") == "PAY_ON_TIME"
     guar = pl.col("discount_type") == "GUARANTEED"
+    parts = {
+        "pot_usage": pot & usage,
+        "guar_usage": guar & usage,
+        "pot_supply": pot & supply,
+        "guar_supply": guar & supply,
+    }
+    if j.height == 0 or j.select(account_day_key(j["day"].min()).n_unique()).item() == j.height:
+        # one discount per account-day (nearly always): the sum of a day's one percent is the percent
+        # itself (bit for bit, -0.0 too; a null one 0.0) and of none 0.0: no group-by (hashing every row)
+        return j.select(
+            "account_id",
+            "day",
+            *[
+                pl.when(c).then(pl.col("percent").fill_null(0.0)).otherwise(0.0).alias(n)
+                for n, c in parts.items()
+            ],
+        )
     return j.group_by("account_id", "day").agg(
-        pl.col("percent").filter(pot & usage).sum().alias("pot_usage"),
-        pl.col("percent").filter(guar & usage).sum().alias("guar_usage"),
-        pl.col("percent").filter(pot & supply).sum().alias("pot_supply"),
-        pl.col("percent").filter(guar & supply).sum().alias("guar_supply"),
+        *[pl.col("percent").filter(c).sum().alias(n) for n, c in parts.items()]
     )
 
 
@@ -134,31 +148,35 @@ def apply_discounts(
     # disc is unique by (account_id, day), so the left join has day_rows' rows in their order: only
     # the keys are joined and the discount columns are set beside the (wide) day rows
     found = join_account_days(day_rows.select("account_id", "day"), disc, "left", maintain_order="left")
-    df = pl.concat([day_rows, found.drop("account_id", "day")], how="horizontal")
-    is_usage = pl.col("item_type").is_in(USAGE_ITEMS)
-    is_supply = pl.col("item_type") == "SUPPLY"
-    pot = (
-        pl.when(is_usage)
-        .then(pl.col("pot_usage"))
-        .when(is_supply)
-        .then(pl.col("pot_supply"))
-        .otherwise(0.0)
-        .fill_null(0.0)
+    # the percents of a row's kind (USAGE/CONTROLLED_LOAD: the usage ones, SUPPLY: the supply ones,
+    # else 0; none found: 0) picked with numpy (a selection, no arithmetic): the when/then chains
+    # over every day row cost ~20% more; the money arithmetic stays the same polars expressions
+    item = day_rows["item_type"]
+    is_usage = item.is_in(USAGE_ITEMS).fill_null(False).to_numpy()
+    is_supply = (item == "SUPPLY").fill_null(False).to_numpy()
+
+    def of_kind(usage: str, supply: str) -> np.ndarray:
+        u, s = found[usage].fill_null(0.0).to_numpy(), found[supply].fill_null(0.0).to_numpy()
+        return np.where(is_usage, u, np.where(is_supply, s, 0.0))
+
+    pct = pl.DataFrame(
+        {
+            "_pot": of_kind("pot_usage", "pot_supply"),
+            "_guar": of_kind("guar_usage", "guar_supply"),
+            "_p": found["propensity"].fill_null(1.0),
+        },
+        schema={"_pot": pl.Float64, "_guar": pl.Float64, "_p": pl.Float64},
     )
-    guar = (
-        pl.when(is_usage)
-        .then(pl.col("guar_usage"))
-        .when(is_supply)
-        .then(pl.col("guar_supply"))
-        .otherwise(0.0)
-        .fill_null(0.0)
+    pot, guar, p = pl.col("_pot"), pl.col("_guar"), pl.col("_p")
+    return (
+        pl.concat([day_rows, pct], how="horizontal")
+        .with_columns(
+            (pl.col("net_amount") * (pot + guar) / 100.0).alias("discount_net"),
+            (pl.col("net_amount") * (pot * p + guar) / 100.0).alias("discount_net_propensity"),
+            pl.when(guar > 0).then(2).when(pot > 0).then(1).otherwise(0).cast(pl.Int8).alias("discount_rank"),
+        )
+        .drop("_pot", "_guar", "_p")
     )
-    p = pl.col("propensity").fill_null(1.0)
-    return df.with_columns(
-        (pl.col("net_amount") * (pot + guar) / 100.0).alias("discount_net"),
-        (pl.col("net_amount") * (pot * p + guar) / 100.0).alias("discount_net_propensity"),
-        pl.when(guar > 0).then(2).when(pot > 0).then(1).otherwise(0).cast(pl.Int8).alias("discount_rank"),
-    ).drop("pot_usage", "guar_usage", "pot_supply", "guar_supply", "propensity")
 
 
 def account_day_key(first: dt.date | None) -> pl.Expr:

@@ -14,7 +14,7 @@ exception. Output follows the ``usage`` contract of docs/DESIGN.md.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 
@@ -81,8 +81,9 @@ def estimate_interval(
     months: Mapping[str, pl.LazyFrame] | None = None,
     data: pl.DataFrame | None = None,
     caps: Caps | None = None,
+    order: Sequence[str] = ("meter_register_id", "read_date"),
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``usage`` rows (method INTERVAL) for the shard's interval registers, and NO_PROFILE exceptions
+    """``usage`` rows (method INTERVAL, sorted by ``order``) for the shard's interval registers, and NO_PROFILE exceptions
     (with ``caps``: IMPLAUSIBLE_VALUE ones too, the implausible register-days estimated as missing).
 
     ``months`` (``meter_store.interval_month_scans``: one scan per month partition, keyed
@@ -114,6 +115,7 @@ def estimate_interval(
         values=pl.col("values"),
         estimated=pl.col("estimated"),
         method="INTERVAL",
+        order=order,
     )
     no_profile = _no_profile(rows)
     return usage, pl.concat([implausible, no_profile.cast(EXCEPTION_SCHEMA)])  # type: ignore[arg-type]

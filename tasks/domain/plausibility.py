@@ -144,13 +144,22 @@ def flag_frame(data: pl.DataFrame, regs: pl.DataFrame, caps: Caps) -> pl.DataFra
         "meter_register_id", "account_id", "nmi", "suffix", "unit", rate.alias("_rate"), day.alias("_day")
     ).unique(["nmi", "suffix"], keep="last", maintain_order=True)
     v, el = pl.col("values"), pl.element()
+    # the list figures are taken on ``data`` itself and only the narrow rows are joined (the join
+    # and filters then copy no list); the few odd rows gather their lists again by row (_d)
     rows = (
-        data.join(keyed, on=["nmi", "suffix"], how="inner", maintain_order="left")
-        .with_columns(
-            minutes=pl.col("data_minutes").cast(pl.Int64),
+        data.select(
+            "nmi",
+            "suffix",
+            "read_date",
+            "data_minutes",
             _s=v.list.sum(),
             _null=v.list.eval(el.is_null()).list.any(),
+            _lmax=v.list.max(),
+            _lmin=v.list.min(),
         )
+        .with_row_index("_d")
+        .join(keyed, on=["nmi", "suffix"], how="inner", maintain_order="left")
+        .with_columns(minutes=pl.col("data_minutes").cast(pl.Int64))
         .with_row_index("_i")
     )
     # no null and a finite sum: every value finite (a null list has no values: nothing to flag)
@@ -158,12 +167,14 @@ def flag_frame(data: pl.DataFrame, regs: pl.DataFrame, caps: Caps) -> pl.DataFra
     fast = rows.filter(plain).with_columns(
         _nf=pl.lit(False),
         _bad=pl.lit(None, pl.Float64),
-        _max=v.list.max().fill_null(0.0),
-        _min=v.list.min().fill_null(0.0),
+        _max=pl.col("_lmax").fill_null(0.0),
+        _min=pl.col("_lmin").fill_null(0.0),
         _sum=pl.col("_s").fill_null(0.0),
     )
+    odd = rows.filter(~plain)
+    odd = odd.with_columns(data["values"].gather(odd["_d"]))
     fin = v.list.eval(el.filter(el.is_finite()))
-    odd = rows.filter(~plain).with_columns(
+    odd = odd.with_columns(
         _nf=v.list.eval(el.is_infinite() | el.is_nan()).list.any().fill_null(False),
         _bad=v.list.eval(el.filter(el.is_infinite() | el.is_nan())).list.first(),
         _max=fin.list.max().fill_null(0.0),

@@ -7,6 +7,8 @@ else the estimate), which of them are estimated, and the method that produced th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 
 
@@ -17,8 +19,11 @@ def usage_rows(
     values: pl.Expr,
     estimated: pl.Expr,
     method: str,
+    order: Sequence[str] = ("meter_register_id", "read_date"),
 ) -> pl.DataFrame:
-    """Select the `usage` columns from an estimator's register-day frame, sorted by register and day.
+    """Select the `usage` columns from an estimator's register-day frame, sorted by ``order``
+    (register and day; the month end's phases ask for account, register and day, so that their
+    rows — lists and all — are sorted once, not twice).
 
     ``frame`` carries account_id, meter_register_id, nmi, suffix, stream, time_class, unit and
     read_date; the three expressions give interval_minutes, values (list) and estimated (list).
@@ -36,4 +41,4 @@ def usage_rows(
         values.alias("values"),
         estimated.alias("estimated"),
         pl.lit(method).alias("method"),
-    ).sort("meter_register_id", "read_date")
+    ).sort(list(order))

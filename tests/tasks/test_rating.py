@@ -7,7 +7,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from tasks.domain.discounts import pay_on_time_propensity
+from tasks.domain.discounts import discount_days, pay_on_time_propensity
 from tasks.domain.rating import rate_unbilled, round_half_away
 from tasks.domain.unbilled import account_days
 
@@ -311,6 +311,29 @@ def test_discounts_and_gst_on_net_less_propensity_discount() -> None:
         s["gst_amount"],
         s["discount_state"],
     ) == (10.00, 1.00, 0.50, 0.95, "PAY_ON_TIME")
+
+
+def test_discount_days_sum_percents_per_day_with_one_or_two_discounts() -> None:
+    # account 1, 1–3 Oct: PAY_ON_TIME 10% on USAGE_AND_SUPPLY all three days → each day
+    # pot_usage = pot_supply = 10, guar_usage = guar_supply = 0 (one discount a day: no group-by)
+    # add GUARANTEED 5% on USAGE from 2 Oct → 1 Oct as before; 2 and 3 Oct: pot_usage 10,
+    # guar_usage 5, pot_supply 10, guar_supply 0 (two discounts on a day: summed per day)
+    days = pl.DataFrame(
+        {"account_id": [1] * 3, "day": pl.date_range(D(2026, 10, 1), D(2026, 10, 3), "1d", eager=True)}
+    )
+    pot = {"account_id": 1, "discount_type": "PAY_ON_TIME", "percent": 10.0, "applies_to": "USAGE_AND_SUPPLY",
+           "start_date": D(2020, 1, 1), "end_date": None}  # fmt: skip
+    guar = {"account_id": 1, "discount_type": "GUARANTEED", "percent": 5.0, "applies_to": "USAGE",
+            "start_date": D(2026, 10, 2), "end_date": None}  # fmt: skip
+    cols = ["day", "pot_usage", "guar_usage", "pot_supply", "guar_supply"]
+    one = discount_days(days, pl.DataFrame([pot], schema_overrides={"end_date": pl.Date})).sort("day")
+    assert one.select(cols).rows() == [(D(2026, 10, d), 10.0, 0.0, 10.0, 0.0) for d in (1, 2, 3)]
+    two = discount_days(days, pl.DataFrame([pot, guar], schema_overrides={"end_date": pl.Date})).sort("day")
+    assert two.select(cols).rows() == [
+        (D(2026, 10, 1), 10.0, 0.0, 10.0, 0.0),
+        (D(2026, 10, 2), 10.0, 5.0, 10.0, 0.0),
+        (D(2026, 10, 3), 10.0, 5.0, 10.0, 0.0),
+    ]
 
 
 def test_cent_rounding_once_per_row_not_per_day() -> None:
