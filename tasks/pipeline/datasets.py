@@ -28,9 +28,7 @@ from tasks.adapters import storage
 from tasks.pipeline.spec import RunSpec
 from tasks.settings import Settings, join_url
 
-# parquet_lists: parquet whose list columns pyarrow decodes (single-threaded) — about 3/4 of the
-# CPU of polars' nested decode for interval_usage (0.11 vs 0.145 CPU s a 100k shard); the same frame
-Kind = Literal["parquet", "parquet_lists", "ipc", "json", "source", "sink"]
+Kind = Literal["parquet", "ipc", "json", "source", "sink"]
 Loader = Callable[["Datasets", int | None], Any]
 Saver = Callable[["Datasets", Any, int | None], list[str]]
 
@@ -136,9 +134,7 @@ class Datasets:
 
     def url(self, name: str, shard: int | None = None) -> str:
         ds = self.registry[name]
-        ext = {"parquet": ".parquet", "parquet_lists": ".parquet", "ipc": ".arrow", "json": ".json"}.get(
-            ds.kind, ""
-        )
+        ext = {"parquet": ".parquet", "ipc": ".arrow", "json": ".json"}.get(ds.kind, "")
         parts = [ds.folder] + ([f"shard={shard:03d}"] if shard is not None else []) + [name + ext]
         return join_url(self.work_root, *parts)
 
@@ -161,13 +157,6 @@ class Datasets:
             return json.loads(storage.read_bytes(url, self.settings))
         if ds.kind == "ipc":
             return pl.read_ipc(io.BytesIO(storage.read_bytes(url, self.settings)))
-        if ds.kind == "parquet_lists":
-            import pyarrow.parquet as pq
-
-            table = pq.read_table(io.BytesIO(storage.read_bytes(url, self.settings)), use_threads=False)
-            frame = pl.from_arrow(table)
-            assert isinstance(frame, pl.DataFrame)
-            return frame
         if shard is not None or storage.is_s3(url):
             return pl.read_parquet(io.BytesIO(storage.read_bytes(url, self.settings)))
         st = os.stat(url)

@@ -64,7 +64,7 @@ DATASETS: list[Dataset] = [
     *_frames("basic", "weather_balance_points"),
     *_frames("scalars", "scalars", "scalar_exceptions", per_shard=True),
     *_frames("estimates", "basic_usage", "estimated_basic_read", "basic_exceptions", per_shard=True),
-    Dataset("interval_usage", "estimates", per_shard=True, kind="parquet_lists"),
+    Dataset("interval_usage", "estimates", per_shard=True, kind="ipc"),
     *_frames("estimates", "interval_exceptions", per_shard=True),
     *_frames("engine", "engine_lines"),
     *_frames("rating", "lines", "account_totals", "rating_exceptions", per_shard=True),
