@@ -9,6 +9,7 @@ import datetime as dt
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from tasks.adapters.meter_deltas import delta_url
 from tasks.adapters.meter_store import (
@@ -81,14 +82,21 @@ def test_a_partition_with_deltas_has_no_reader(tmp_path: Path) -> None:
     assert scans["2024-01"].filter(pl.col("nmi") == "N2").collect()["values"].to_list() == [[3.0] * 48]
 
 
-def test_profile_read_gives_the_same_frames_with_the_readers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_profile_read_gives_the_same_frames_with_the_readers(
+    where: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """profile_read over January and February (whole months, so read from their partitions) with
-    and without the pyarrow readers: equal partial sums, day grid and kept rows; the 1 Feb
-    profile of N1 E1 is the ramp (slot 47 = 11.75 kWh, one register)."""
+    and without the pyarrow readers, on a local store and on S3 (moto): equal partial sums, day
+    grid and kept rows; the 1 Feb profile of N1 E1 is the ramp (slot 47 = 11.75 kWh, one register)."""
     from tasks.adapters.meter_store import scan_interval
     from tasks.domain.profiles import profile_read
 
-    settings = Settings(meter_store=str(tmp_path / "store"), shards=1)
+    if where == "s3":
+        bucket = request.getfixturevalue("s3_bucket")
+        settings = Settings(meter_store=f"{bucket}/store", output_url=f"{bucket}/out", shards=1)
+    else:
+        settings = Settings(meter_store=str(tmp_path / "store"), shards=1)
     merge_register_days(_rows(), settings)
     regs = pl.DataFrame(
         {
