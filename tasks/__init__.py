@@ -5,14 +5,8 @@ pages for 10 s instead of returning them to the system at once: a month end deco
 shard of the same size, and fresh pages cost a page fault each (at 100k accounts ~1.2M faults in
 the rating phase alone, a quarter of its CPU). Measured at 100k (bench/scale.py, docs/DESIGN.md):
 ~8-10 CPU s less per month end. A value already in the environment wins.
-
-The same for pyarrow's allocator (mimalloc, read when pyarrow loads): freed pages are kept 10 s
-instead of 10 ms (``MIMALLOC_PURGE_DELAY``), so that the profiles' pyarrow decode of one month
-chunk after another reuses pages instead of faulting in fresh ones (clear_page was a seventh of
-that decode's CPU; ~0.1 CPU s less per shard, docs/SCALE.md §0).
 """
 
 import os
 
 os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:10000,muzzy_decay_ms:10000")
-os.environ.setdefault("MIMALLOC_PURGE_DELAY", "10000")

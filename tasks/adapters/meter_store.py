@@ -24,12 +24,9 @@ rows, and the deltas' rows come after the data file's).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import io
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -39,15 +36,11 @@ from tasks.adapters.storage import (
     exists,
     list_files,
     read_bytes,
-    read_parquet_columns,
     scan_parquet,
     write_bytes_atomic,
 )
 from tasks.domain.shard import shard_expr
 from tasks.settings import Settings, join_url
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 SORT_KEY = ("nmi", "suffix", "read_date")
 DATA_FILE = "data.parquet"
@@ -257,28 +250,13 @@ def interval_month_scans(
     """One lazy scan per month partition of the shard in ``date_from … date_to``, keyed ``YYYY-MM``,
     without a date filter (a partition holds only its month's rows): for readers that go month by
     month (``tasks.domain.profiles.interval_grids``)."""
-    return interval_month_reads(settings, shard, date_from, date_to)[0]
-
-
-ColumnReader = Callable[[list[str]], "pa.Table"]
-
-
-def interval_month_reads(
-    settings: Settings, shard: int, date_from: dt.date, date_to: dt.date
-) -> tuple[dict[str, pl.LazyFrame], dict[str, ColumnReader]]:
-    """:func:`interval_month_scans` and, from the same listing, for each of those months whose
-    partition is one data file (no deltas to fold), a reader of some of its columns as an arrow
-    table in the scan's row order (``storage.read_parquet_columns``: pyarrow's decode, local or
-    S3). A partition with deltas has no reader: its rows are the fold, read through its scan."""
     check_shards(settings, create=False)
     lo, hi = f"{date_from:%Y-%m}", f"{date_to:%Y-%m}"
-    parts = {m: p for (_, m), p in list_partitions(settings, shard).items() if lo <= m <= hi}
-    readers = {
-        m: functools.partial(read_parquet_columns, p.data, settings)
-        for m, p in parts.items()
-        if p.data is not None and not p.deltas
+    return {
+        m: partition_scan(p, settings)
+        for (_, m), p in list_partitions(settings, shard).items()
+        if lo <= m <= hi
     }
-    return {m: partition_scan(p, settings) for m, p in parts.items()}, readers
 
 
 def explode_intervals(lf: pl.LazyFrame) -> pl.LazyFrame:
@@ -325,8 +303,3 @@ class MeterData:
 
     def months(self, date_from: dt.date, date_to: dt.date) -> dict[str, pl.LazyFrame]:
         return interval_month_scans(self.settings, self.shard, date_from, date_to)
-
-    def month_reads(
-        self, date_from: dt.date, date_to: dt.date
-    ) -> tuple[dict[str, pl.LazyFrame], dict[str, ColumnReader]]:
-        return interval_month_reads(self.settings, self.shard, date_from, date_to)

@@ -17,14 +17,10 @@ import time
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import polars as pl
 
 from tasks.settings import Settings
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 
 def is_s3(url: str) -> bool:
@@ -134,21 +130,6 @@ def scan_parquet(url: str | list[str], settings: Settings, **kwargs: object) -> 
     if isinstance(first, str) and is_s3(first):
         return pl.scan_parquet(url, storage_options=settings.storage_options(), **kwargs)  # type: ignore[arg-type]
     return pl.scan_parquet(url, **kwargs)  # type: ignore[arg-type]
-
-
-def read_parquet_columns(url: str, settings: Settings, columns: list[str]) -> pa.Table:
-    """``columns`` of one parquet file as an arrow table, rows in file order — the rows and order of
-    ``scan_parquet(url, settings, hive_partitioning=False).select(columns).collect()`` — decoded by
-    pyarrow on the calling thread: a quarter less CPU than polars' decode of the meter store's
-    ``values`` (list of f64, dictionary-encoded; docs/SCALE.md §0). On S3 through the same s3fs
-    filesystem (credentials, endpoint, region) as every other S3 access here; only the byte
-    ranges of the columns' chunks are fetched."""
-    import pyarrow.parquet as pq
-
-    if is_s3(url):
-        with _fs(settings).open(_strip(url), "rb") as fh:
-            return pq.ParquetFile(fh).read(columns=columns, use_threads=False)
-    return pq.ParquetFile(url).read(columns=columns, use_threads=False)
 
 
 def size(url: str, settings: Settings) -> int:

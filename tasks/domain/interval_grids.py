@@ -18,7 +18,7 @@ import pyarrow as pa
 from numpy.lib.stride_tricks import sliding_window_view
 
 from tasks.domain.half_hour_grid import SUPPORTED_MINUTES, gather_rows_t, half_hours, lex_order
-from tasks.domain.plausibility import RegisterCaps, flag_rows, stored_nan_child
+from tasks.domain.plausibility import RegisterCaps, flag_rows, stored_nan
 
 WORKERS = 2  # threads reading and reducing month chunks (the machine has 2 cores)
 T = TypeVar("T")
@@ -64,22 +64,14 @@ def calendar_chunks(date_from: dt.date, date_to: dt.date) -> list[tuple[dt.date,
 
 def _flat_lists(series: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """(child values, row offsets) of a list[f64] column without copying it row by row; nulls → NaN."""
-    return _arrow_lists(series.to_arrow())
-
-
-def _arrow_lists(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_flat_lists` of an arrow (large) list array."""
+    arr = series.to_arrow()
     values = arr.values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
     return values, arr.offsets.to_numpy().astype(np.int64, copy=False)
 
 
 def _flat_strings(series: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """(bytes, row offsets) of a string column."""
-    return _arrow_strings(series.cast(pl.Utf8).to_arrow())
-
-
-def _arrow_strings(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_flat_strings` of an arrow string array."""
+    arr = series.cast(pl.Utf8).to_arrow()
     if arr.type != pa.large_string():
         arr = arr.cast(pa.large_string())
     _, offsets, data = arr.buffers()
@@ -105,7 +97,6 @@ def interval_grids(
     caps: RegisterCaps | None = None,
     flagged: list[tuple[np.ndarray, ...]] | None = None,
     raw: Callable[[RawPart], T] | None = None,
-    month_columns: Mapping[str, Callable[[list[str]], pa.Table]] | None = None,
 ) -> Iterator[T]:
     """``fn`` of the meter-store rows of ``regs`` (one row per register: nmi, suffix, register_start,
     register_end) on their registers' lives, well formed (supported length, values and quality
@@ -134,25 +125,14 @@ def interval_grids(
     ``raw``: called instead of ``fn`` with each part's :class:`RawPart` — the chunk's flat buffers
     and the part's row positions, nothing gathered, no caps applied (the caller applies them;
     tasks/domain/profile_kernel.py).
-
-    ``month_columns`` (``meter_store.interval_month_reads``: keyed like ``months``, for the months
-    whose scan is one parquet file): a chunk read from such a month's scan has its values and
-    quality decoded by the reader (pyarrow: a quarter less CPU than the scan's decode; the same
-    rows in the same order) instead of collected from the scan.
     """
     chunks = list(chunks)
     nmis = regs["nmi"].unique().implode()
 
-    def month_of(lo: dt.date, hi: dt.date) -> str | None:
-        """The ``months`` key a chunk is read from (a whole calendar month), else None."""
+    def scan(lo: dt.date, hi: dt.date) -> pl.LazyFrame:
         whole = lo.day == 1 and hi == _next_month(lo) - dt.timedelta(days=1)
         if months is not None and not nmi_filter and whole and f"{lo:%Y-%m}" in months:
-            return f"{lo:%Y-%m}"
-        return None
-
-    def scan(lo: dt.date, hi: dt.date) -> pl.LazyFrame:
-        if (m := month_of(lo, hi)) is not None:
-            return months[m]  # type: ignore[index]
+            return months[f"{lo:%Y-%m}"]
         pred = pl.col("read_date").is_between(lo, hi)
         return interval.filter(pred & pl.col("nmi").is_in(nmis) if nmi_filter else pred)
 
@@ -217,39 +197,23 @@ def interval_grids(
     ends = dict(zip(with_rows, [*bounds.tolist(), len(chunk)], strict=False))
     todo = sorted(set(with_rows) | set(keep_rows))
 
-    def read(i: int) -> tuple[pa.Array, pa.Array, pl.DataFrame | None]:
-        """The chunk's values and quality as arrow arrays and, when rows of it are kept, as a frame."""
-        m = month_of(*chunks[i])
-        reader = month_columns.get(m) if month_columns is not None and m is not None else None
-        if reader is None:
-            df = scan(*chunks[i]).select("values", "quality").collect().rechunk()
-            return df["values"].to_arrow(), df["quality"].cast(pl.Utf8).to_arrow(), df
-        if i not in keep_rows:
-            table = reader(["values", "quality"])
-            return table.column("values").combine_chunks(), table.column("quality").combine_chunks(), None
-        # the kept rows' quality from the scan: its strings laid out as the scan lays them out, so
-        # that the kept frame has the same bytes as without a reader
-        values = reader(["values"]).column("values").combine_chunks()
-        quality = scan(*chunks[i]).select("quality").collect().rechunk()["quality"]
-        return values, quality.to_arrow(), pl.DataFrame([pl.Series("values", values), quality])
-
     def work(i: int) -> list[T]:
-        varr, qarr, df = read(i)
-        if df is not None and i in keep_rows and kept is not None:  # one dict key per chunk: thread-safe
+        df = scan(*chunks[i]).select("values", "quality").collect().rechunk()
+        if i in keep_rows and kept is not None:  # one dict key per chunk: safe across threads
             ks = keep_rows[i]
             kept[i] = pl.concat([ks.drop("_row"), df[ks["_row"].cast(pl.Int64).to_numpy()]], how="horizontal")
         if i not in starts:
             return []
-        values, voff = _arrow_lists(varr)
-        quality, qoff = _arrow_strings(qarr)
+        values, voff = _flat_lists(df["values"])
+        quality, qoff = _flat_strings(df["quality"])
         if raw is not None:
             # a NaN is a null or a stored NaN: the mask of stored ones only when the column has
             # nulls (without, every NaN is stored; no pass over the values)
-            nulls = varr.values.null_count > 0
-            nan = stored_nan_child(varr.values) if nulls else None
+            nulls = df["values"].to_arrow().values.null_count > 0
+            nan = stored_nan(df["values"]) if nulls else None
         else:
             nulls = bool(np.isnan(values).any())  # one pass on the month instead of one per part
-            nan = stored_nan_child(varr.values) if caps is not None and nulls else None
+            nan = stored_nan(df["values"]) if caps is not None and nulls else None
         a, b = starts[i], ends[i]
         m_, r_, g_, d_ = minutes[a:b], row[a:b], reg[a:b], day[a:b]
         out = []

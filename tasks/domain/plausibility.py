@@ -18,13 +18,10 @@ and scalars) and as polars list expressions (:func:`flag_frame`, the unbilled wi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import polars as pl
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 from tasks.domain.exceptions import IMPLAUSIBLE_VALUE, exception_rows
 
@@ -92,11 +89,7 @@ def register_caps(regs: pl.DataFrame, caps: Caps) -> RegisterCaps:
 
 def stored_nan(values: pl.Series) -> np.ndarray:
     """Flat mask of a list[f64] column's child values that are a stored NaN (not a null)."""
-    return stored_nan_child(values.to_arrow().values)
-
-
-def stored_nan_child(child: pa.Array) -> np.ndarray:
-    """:func:`stored_nan` of the column's arrow child array."""
+    child = values.to_arrow().values
     return np.asarray(child.is_nan().fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 

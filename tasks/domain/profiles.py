@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import polars as pl
@@ -56,9 +55,6 @@ from tasks.domain.profile_keys import parent_key as parent_key
 from tasks.domain.profile_keys import parent_of as parent_of
 from tasks.domain.profile_keys import segment_key as segment_key
 from tasks.domain.robust_profile import keep_larger
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 
 def profile_partial_sums(
@@ -117,7 +113,6 @@ def profile_read(
     keep: pl.DataFrame | None = None,
     caps: Caps | None = None,
     flagged: list[pl.DataFrame] | None = None,
-    month_columns: Mapping[str, Callable[[list[str]], pa.Table]] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The shard's profile partial sums and, from the same read, its **day grid**: one row per
     register-day on or after ``grid_from`` with an actual half hour — meter_register_id,
@@ -141,8 +136,7 @@ def profile_read(
     estimates' unbilled-window days, tasks/domain/interval_estimate.py); empty when ``keep`` is None.
 
     ``caps``: implausible register-days (tasks/domain/plausibility.py) are read as missing data;
-    their ``FLAGGED_SCHEMA`` frame is appended to ``flagged``. ``month_columns``: see
-    :func:`interval_grids` (the values decoded by pyarrow; the same bytes out).
+    their ``FLAGGED_SCHEMA`` frame is appended to ``flagged``.
     """
     regs = one_row_per_register(interval_registers(registers, segment_with_tni))
     names, seg_of_reg = segment_codes(regs)
@@ -167,7 +161,7 @@ def profile_read(
     reduce = functools.partial(_reduce_raw, caps=rcaps, seg_of_reg=seg_of_reg, nseg=len(names), g_from=g_from)
     parts = interval_grids(
         regs, interval, chunks, _no_grid, months=months, keep=keep,
-        kept=kept if keep is not None else None, raw=reduce, month_columns=month_columns,
+        kept=kept if keep is not None else None, raw=reduce,
     )  # fmt: skip
     found: list[tuple[np.ndarray, ...]] = []
     tot, cnt, nreg, rows, top_day, top, grid_parts = _accumulate(parts, len(names), ndays, day0, found)

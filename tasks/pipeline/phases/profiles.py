@@ -44,12 +44,10 @@ def profiles_partial(
     short_from, long_from = reference_windows(ctx.run_date)
     w = estimation_windows(of_shard(windows, ctx.shard))
     keep, flagged = window_keys(regs, w), []
-    months, month_columns = meter_data.month_reads(lo, hi)
     partial, day_grid, window_data = profile_read(
         regs, meter_data.scan(lo, hi), ctx.settings.segment_with_tni, lo, hi,
         grid_from=long_from, short_from=short_from, min_short_days=MIN_SHORT_DAYS,
-        months=months, keep=keep, caps=Caps.from_settings(ctx.settings), flagged=flagged,
-        month_columns=month_columns,
+        months=meter_data.months(lo, hi), keep=keep, caps=Caps.from_settings(ctx.settings), flagged=flagged,
     )  # fmt: skip
     # implausible days outside the unbilled windows (the interval estimates report those inside)
     history_only = (
