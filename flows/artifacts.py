@@ -16,11 +16,13 @@ def publish(spec: RunSpec, settings: Settings, report: dict[str, Any]) -> None:
 
     from flows.summary import csv_files
     from tasks.pipeline import artifacts as A
-    from tasks.pipeline.report import ReportRun, absolute_links, read_report_frames
+    from tasks.pipeline.report import ReportRun, absolute_links, account_count, read_report_frames
 
     run, day = ReportRun.of(spec), spec.label
     sfx = "" if spec.booked else f"-{spec.scenario}"
-    f = read_report_frames(settings.db_url, spec.run_date, spec.scenario)
+    f = read_report_frames(
+        settings.db_url, spec.run_date, spec.scenario, ("summary", "backtest", "prechecks", "comparison")
+    )
     if f["summary"] is not None and f["summary"].height:
         create_table_artifact(A.summary_rows(f["summary"]), key=f"bua-accrual-summary{sfx}",
                               description=f"Accrual as at {day}, GST exclusive")  # fmt: skip
@@ -38,7 +40,7 @@ def publish(spec: RunSpec, settings: Settings, report: dict[str, Any]) -> None:
     report_link = absolute_links(settings, [report["report"]])[0][1] if report["report"] else None
     if report_link:
         create_link_artifact(report_link, link_text=f"Accrual report {day}", key=f"bua-report{sfx}")
-    accounts = int(f["account_volumes"]["accounts"].sum()) if f["account_volumes"] is not None else None
+    accounts = account_count(settings.db_url, spec.run_date, spec.scenario)
     create_markdown_artifact(
         A.run_note(run, f["summary"], accounts=accounts, exceptions_by_code=report["exceptions_by_code"],
                    links=links, report_link=report_link, prechecks=f["prechecks"], status="COMPLETED"),

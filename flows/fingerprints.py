@@ -162,10 +162,24 @@ def outputs_intact(spec: RunSpec, settings: Settings, phase: str, shard: int | N
 
 def source_fingerprints(spec: RunSpec, settings: Settings) -> dict[str, Any]:
     """``billing_source`` (table counts and greatest keys), ``meter_data`` per shard (files, sizes,
-    mtimes/ETags) and ``previous_accrual`` (the previous run's totals)."""
+    mtimes/ETags), ``previous_accrual`` (the previous run's totals) and ``prechecks`` (the run's
+    recorded pre-run checks)."""
+    return {**data_fingerprints(spec, settings), **prechecks_fingerprint(spec, settings)}
+
+
+def prechecks_fingerprint(spec: RunSpec, settings: Settings) -> dict[str, Any]:
+    """The fingerprint of the run's pre-run checks as recorded (taken once they are)."""
+    from tasks.pipeline.prechecks import recorded
+
+    return {"prechecks": sha(recorded(settings, spec).rows())}
+
+
+def data_fingerprints(spec: RunSpec, settings: Settings) -> dict[str, Any]:
+    """Every source's fingerprint but the pre-run checks': what the run reads, not what it recorded.
+    ``bua_monthly`` takes these beside the pre-run checks (they read, the checks read and then
+    record a table none of these fingerprints covers), so neither waits for the other."""
     from sql.schema import SOURCE_TABLES, metadata
     from tasks.adapters.validation_tables import previous_run_fingerprint
-    from tasks.pipeline.prechecks import recorded
 
     counts: dict[str, Any] = {}
     engine = engine_for(settings.db_url)
@@ -189,7 +203,6 @@ def source_fingerprints(spec: RunSpec, settings: Settings) -> dict[str, Any]:
         "billing_source": sha(counts),
         "meter_data": [sha([common, per_shard.get(s, [])]) for s in range(spec.shards)],
         "previous_accrual": sha(previous_run_fingerprint(settings.db_url, spec.run_date)),
-        "prechecks": sha(recorded(settings, spec).rows()),
         "booked_summary": "" if spec.booked else sha(_booked_totals(spec, settings)),
     }
 

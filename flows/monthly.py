@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import polars as pl
@@ -18,7 +19,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import artifacts, runs
-from flows.fingerprints import source_fingerprints
+from flows.fingerprints import data_fingerprints, prechecks_fingerprint
 from flows.phase_tasks import PhaseFailedError, run_graph
 from flows.runtime import current_settings, task_runner, use_settings
 from tasks.adapters.run_lock import LockLost, run_lock
@@ -75,9 +76,12 @@ def teardown_task(run: dict[str, Any]) -> list[dict[str, Any]]:
     return rds_teardown(RunSpec.from_json(run).run_date, current_settings()).to_dicts()
 
 
-def run_phases(spec: RunSpec, settings: Any, refresh: bool = False) -> dict[str, Any]:
+def run_phases(
+    spec: RunSpec, settings: Any, sources: dict[str, Any], refresh: bool = False
+) -> dict[str, Any]:
     """The phase graph of one run as task runs of ``bua_monthly``'s own flow run, on the task
-    runner the settings name (threads, or Dask), entered here, when the graph starts.
+    runner the settings name (threads, or Dask), entered here, when the graph starts; ``sources``:
+    the sources' fingerprints (flows/fingerprints.py), taken after the pre-run checks were recorded.
 
     Until issue 11 this was a subflow (``accrual-phases``) only so the runner could come from the
     worker's settings: a second flow run to create, start and finish on the server, and its return
@@ -85,7 +89,7 @@ def run_phases(spec: RunSpec, settings: Any, refresh: bool = False) -> dict[str,
     from prefect.runtime import flow_run
 
     with task_runner(settings) as runner:
-        graph = run_graph(spec, settings, source_fingerprints(spec, settings), refresh, runner=runner)
+        graph = run_graph(spec, settings, sources, refresh, runner=runner)
     return {
         "flow_run_id": str(flow_run.get_id()),
         "states": graph.states,
@@ -155,14 +159,19 @@ def _run(spec: RunSpec, settings: Any, refresh: bool, accept_warnings: bool, for
         notify.notify_started(ctx)
         try:
             compact_task(spec.to_json())
-            checks = pl.DataFrame(precheck_task(spec.to_json()))
-            artifacts.prechecks(spec, checks)
-            stop = blocking(checks, accept_warnings)
-            if stop.height and not force:
-                raise PrecheckFailed(precheck_message(stop))
+            # the inputs' fingerprints are read beside the checks (neither changes what the other
+            # reads); the checks' own, once they are recorded
+            with ThreadPoolExecutor(1, thread_name_prefix="bua-fingerprints") as pool:
+                data = pool.submit(data_fingerprints, spec, settings)
+                checks = pl.DataFrame(precheck_task(spec.to_json()))
+                artifacts.prechecks(spec, checks)
+                stop = blocking(checks, accept_warnings)
+                if stop.height and not force:
+                    raise PrecheckFailed(precheck_message(stop))
+                sources = {**data.result(), **prechecks_fingerprint(spec, settings)}
             if settings.db_warmup:
                 warmup_task(spec.to_json())
-            result = run_phases(spec, settings, refresh)
+            result = run_phases(spec, settings, sources, refresh)
             if beat.lost.is_set():
                 raise LockLost(
                     "the run lock was taken over while this run was writing; its outputs are not trusted"

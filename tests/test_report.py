@@ -467,3 +467,45 @@ def test_validation_tables_put_totals_last_whatever_the_row_order():
     money, usage = trueup_tables(tu)
     assert money["Fuel"].to_list() == ["Gas", "Gas", "Total"] and money["row"].to_list()[-1] == "total"
     assert usage["GAS"]["Segment"].to_list() == ["SME", "All"]
+
+
+def test_each_reader_reads_only_its_frames_and_the_same_figures(engine_run):
+    """The report, the Slack totals and the artifacts each read only the frames they show
+    (``read_report_frames(only=...)``, :func:`account_count`, :func:`published_totals`): each subset
+    is the same frames as the full read, and the counts agree with the exported CSVs, counted here
+    independently (bua_account_summary.csv has one row per accrued account; bua_exception.csv one per
+    exception)."""
+    from tasks.pipeline.report import account_count, figures, published_totals, read_report_frames
+    from tasks.pipeline.report.data import REPORT_FRAMES
+
+    full = read_report_frames(engine_run.db_url, R)
+    assert tuple(full) == REPORT_FRAMES
+    for only in (
+        ("summary",),
+        ("backtest", "trueup"),
+        ("trueup",),
+        ("account_volumes", "exceptions", "prechecks"),
+    ):
+        part = read_report_frames(engine_run.db_url, R, only=only)
+        assert tuple(part) == tuple(k for k in REPORT_FRAMES if k in only)
+        for k, frame in part.items():
+            assert (frame is None) == (full[k] is None)
+            if frame is not None:
+                assert frame.equals(full[k])
+    csv_dir = Path(engine_run.output_url) / "export" / "csv" / "2026-11-01"
+    accounts = pl.read_csv(csv_dir / "bua_account_summary.csv", infer_schema_length=0)
+    exceptions = pl.read_csv(csv_dir / "bua_exception.csv", infer_schema_length=0)
+    assert (
+        account_count(engine_run.db_url, R)
+        == accounts.height
+        == int(full["account_volumes"]["accounts"].sum())
+    )
+    assert account_count(engine_run.db_url, dt.date(2026, 9, 1)) == 0  # no run that day
+    totals = published_totals(engine_run.db_url, R)
+    assert int(totals["accounts_by_state_fuel"]["accounts"].sum()) == accounts.height
+    assert int(totals["exceptions_by_code"]["count"].sum()) == exceptions.height
+    # by state and fuel: the exported accounts counted per (jurisdiction, service_type)
+    by_hand = accounts.group_by("jurisdiction", "service_type").len().sort("jurisdiction", "service_type")
+    assert totals["accounts_by_state_fuel"]["accounts"].to_list() == by_hand["len"].to_list()
+    # the report's frames: what it renders, without the totals or the checks (which it gets as recorded)
+    assert set(figures(engine_run.db_url, R)) == {"summary", "account_volumes", "exceptions"}

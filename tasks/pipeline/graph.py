@@ -76,6 +76,7 @@ DATASETS: list[Dataset] = [
     Dataset("output_tables", kind="sink", save=sinks.output_tables),
     Dataset("accrual_summary", kind="sink", load=sinks.accrual_summary),
     Dataset("published_accrual", kind="sink", load=sinks.published_accrual),
+    Dataset("published_totals", kind="sink", load=sinks.slack_totals),
     Dataset("csv_exports", kind="sink", save=sinks.csv_exports),
     Dataset("validation_tables", kind="sink", save=sinks.validation_tables),
     Dataset("validation_figures", kind="sink", load=sinks.published_validation),
@@ -119,7 +120,7 @@ PHASES: list[Phase] = [
            "scalar_exceptions", "basic_exceptions", "interval_exceptions", "rating_exceptions"),
           ("bua_exception",)),
     Phase("prepare", outputs.prepare, ("bua_exception", "account_totals", "lines", "estimated_basic_read"),
-          ("output_tables", "accrual_summary", "published_accrual")),
+          ("output_tables", "accrual_summary", "published_accrual", "published_totals")),
     Phase("export", outputs.export,
           ("bua_exception", "account_totals", "lines", "estimated_basic_read", "accrual_summary"),
           ("csv_exports",)),
@@ -131,7 +132,7 @@ PHASES: list[Phase] = [
           ("comparison", "comparison_export")),
     Phase("report", publish.report,
           ("published_accrual", "validation_figures", "prechecks", "comparison"), ("report",)),
-    Phase("notify", publish.notify, ("published_accrual",), ("finished_message",)),
+    Phase("notify", publish.notify, ("published_totals",), ("finished_message",)),
 ]  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from tasks.adapters.extract import read_datasets
 from tasks.adapters.meter_store import MeterData
 from tasks.adapters.prepare import read_outputs, typed_like_table, write_outputs
 from tasks.adapters.validation_tables import read_previous_accrual, write_validation
-from tasks.pipeline.report import figures, report_url, validation_figures
+from tasks.pipeline.report import figures, published_totals, report_url, validation_figures
 from tasks.settings import join_url
 
 if TYPE_CHECKING:
@@ -66,6 +66,11 @@ def booked_summary(io: Datasets, shard: int | None) -> pl.DataFrame | None:
 
 def published_accrual(io: Datasets, shard: int | None) -> dict[str, pl.DataFrame]:
     return figures(io.settings.db_url, io.spec.run_date, io.spec.scenario)
+
+
+def slack_totals(io: Datasets, shard: int | None) -> dict[str, pl.DataFrame]:
+    """The run's totals by state and fuel and exceptions by code (what the "finished" message shows)."""
+    return published_totals(io.settings.db_url, io.spec.run_date, io.spec.scenario)
 
 
 def published_validation(io: Datasets, shard: int | None) -> dict[str, pl.DataFrame]:

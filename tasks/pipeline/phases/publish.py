@@ -37,9 +37,9 @@ def report(
     return {"report": render(ctx, frames)}
 
 
-def notify(ctx: PhaseContext, published_accrual: dict[str, pl.DataFrame]) -> dict[str, Any]:
+def notify(ctx: PhaseContext, published_totals: dict[str, pl.DataFrame]) -> dict[str, Any]:
     """The "finished" message with totals by state and fuel. Composed here (cached with the outputs
     it describes) and posted by the flow after the last phase, so a re-run that recomputes nothing
     still tells Slack the run finished."""
-    message = finished_message(ctx, run_totals(published_accrual))
+    message = finished_message(ctx, run_totals(published_totals))
     return {"finished_message": {"message": message}, "stats": {"message": message}}

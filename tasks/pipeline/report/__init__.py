@@ -34,7 +34,9 @@ from tasks.pipeline.report.charts import (
 from tasks.pipeline.report.data import (
     MONEY,
     VALIDATION_TABLES,
+    account_count,
     figures,
+    published_totals,
     read_report_frames,
     totals_frames,
     validation_figures,
@@ -84,6 +86,8 @@ __all__ = [
     "month_segment_chart",
     "month_segment_table",
     "read_report_frames",
+    "account_count",
+    "published_totals",
     "relative_link",
     "render",
     "render_report",

@@ -4,7 +4,7 @@ but for the ~1,000-row accrual summary); tables that do not exist give None."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import polars as pl
@@ -54,55 +54,84 @@ def _frame(conn: Any, query: Any) -> pl.DataFrame:
     return df.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
 
 
+REPORT_FRAMES = ("summary", "account_volumes", "exceptions", "backtest", "trueup", "prechecks", "comparison")
+
+
 def read_report_frames(
-    database_url: str, run_date: dt.date, scenario: str = ""
+    database_url: str, run_date: dt.date, scenario: str = "", only: Collection[str] = REPORT_FRAMES
 ) -> dict[str, pl.DataFrame | None]:
     """The frames :func:`render_report` takes, from the database (GROUP BYs; tables that do not
     exist give None): summary, account_volumes, exceptions, backtest, trueup, prechecks and, for a
-    scenario, comparison (None when the booked run has no rows)."""
+    scenario, comparison (None when the booked run has no rows). ``only``: just those frames (the
+    queries of the others are not run; the report, the Slack totals and the artifacts each read
+    what they show)."""
     import sqlalchemy as sa
 
     from tasks.adapters.db import engine_for
 
-    names = ("accrual_summary", "bua_account_summary", "bua_exception", *VALIDATION_TABLES, "bua_precheck")
+    wanted = set(only)
+    names = [
+        name
+        for name, frames in (
+            ("accrual_summary", {"summary", "comparison"}),
+            ("bua_account_summary", {"account_volumes"}),
+            ("bua_exception", {"exceptions"}),
+            ("bua_backtest", {"backtest", "trueup"}),
+            ("bua_trueup", {"trueup"}),
+            ("bua_precheck", {"prechecks"}),
+        )
+        if wanted & frames
+    ]
     out: dict[str, pl.DataFrame | None] = {}
     with engine_for(database_url).connect() as conn:
         t = _reflect(conn, names)
-        acc = t["accrual_summary"]
-        cols = [c for c in acc.c if c.name not in ("run_id", "run_date", "scenario")]
-        out["summary"] = _frame(
-            conn, sa.select(*cols).where(*_where(acc, run_date, scenario)).order_by(*cols)
+        acc = t.get("accrual_summary")
+        cols = (
+            [c for c in acc.c if c.name not in ("run_id", "run_date", "scenario")] if acc is not None else []
         )
-        summ = t["bua_account_summary"]
-        keys = [summ.c.service_type, summ.c.jurisdiction, summ.c.journal_segment, summ.c.estimation_method]
-        out["account_volumes"] = _frame(
-            conn,
-            sa.select(
-                summ.c.service_type.label("fuel"),
-                summ.c.jurisdiction.label("state"),
-                summ.c.journal_segment.label("segment"),
-                summ.c.estimation_method,
-                sa.func.count().label("accounts"),
-                sa.func.sum(summ.c.volume_actual).label("volume_actual"),
-                sa.func.sum(summ.c.volume_estimated).label("volume_estimated"),
+        if wanted & {"summary", "comparison"}:
+            out["summary"] = _frame(
+                conn, sa.select(*cols).where(*_where(acc, run_date, scenario)).order_by(*cols)
             )
-            .where(*_where(summ, run_date, scenario))
-            .group_by(*keys)
-            .order_by(*keys),
-        )
-        exc = t["bua_exception"]
-        out["exceptions"] = _frame(
-            conn,
-            sa.select(exc.c.code, sa.func.count().label("count"))
-            .where(*_where(exc, run_date, scenario))
-            .group_by(exc.c.code)
-            .order_by(exc.c.code),
-        )
+        if "account_volumes" in wanted:
+            summ = t["bua_account_summary"]
+            keys = [
+                summ.c.service_type,
+                summ.c.jurisdiction,
+                summ.c.journal_segment,
+                summ.c.estimation_method,
+            ]
+            out["account_volumes"] = _frame(
+                conn,
+                sa.select(
+                    summ.c.service_type.label("fuel"),
+                    summ.c.jurisdiction.label("state"),
+                    summ.c.journal_segment.label("segment"),
+                    summ.c.estimation_method,
+                    sa.func.count().label("accounts"),
+                    sa.func.sum(summ.c.volume_actual).label("volume_actual"),
+                    sa.func.sum(summ.c.volume_estimated).label("volume_estimated"),
+                )
+                .where(*_where(summ, run_date, scenario))
+                .group_by(*keys)
+                .order_by(*keys),
+            )
+        if "exceptions" in wanted:
+            exc = t["bua_exception"]
+            out["exceptions"] = _frame(
+                conn,
+                sa.select(exc.c.code, sa.func.count().label("count"))
+                .where(*_where(exc, run_date, scenario))
+                .group_by(exc.c.code)
+                .order_by(exc.c.code),
+            )
         for name, key in (
             ("bua_backtest", "backtest"),
             ("bua_trueup", "trueup"),
             ("bua_precheck", "prechecks"),
         ):
+            if name not in names:
+                continue
             table = t.get(name)
             if table is None:
                 out[key] = None
@@ -115,34 +144,52 @@ def read_report_frames(
             out[key] = df if (df.height or key == "trueup") else None
         if out.get("trueup") is not None and out["trueup"].height == 0 and out.get("backtest") is None:
             out["trueup"] = None
-        out["comparison"] = None
-        if scenario:
-            booked = _frame(conn, sa.select(*cols).where(*_where(acc, run_date, "")).order_by(*cols))
-            if booked.height:
-                out["comparison"] = P.compare_runs(out["summary"], booked)  # type: ignore[arg-type]
-    return out
+        if "comparison" in wanted:
+            out["comparison"] = None
+            if scenario:
+                booked = _frame(conn, sa.select(*cols).where(*_where(acc, run_date, "")).order_by(*cols))
+                if booked.height:
+                    out["comparison"] = P.compare_runs(out["summary"], booked)  # type: ignore[arg-type]
+    return {k: out[k] for k in REPORT_FRAMES if k in wanted}
 
 
 def figures(database_url: str, run_date: dt.date, scenario: str = "") -> dict[str, pl.DataFrame]:
-    """The run's published accrual frames: what :func:`render_report` reads (summary,
-    account_volumes, exceptions, prechecks when bua_precheck exists) and what the Slack totals read
-    (:func:`totals_frames`), all computed by the database."""
+    """The run's published accrual frames the report renders (summary, account_volumes,
+    exceptions and, for a what-if, comparison), computed by the database. The pre-run checks come
+    to the report as recorded (``prechecks``), the Slack totals from :func:`published_totals`."""
+    f = read_report_frames(
+        database_url, run_date, scenario, ("summary", "account_volumes", "exceptions", "comparison")
+    )
+    return {k: v for k, v in f.items() if v is not None}
+
+
+def published_totals(database_url: str, run_date: dt.date, scenario: str = "") -> dict[str, pl.DataFrame]:
+    """Only :func:`totals_frames` (the Slack "finished" message's), on a connection of its own."""
     from tasks.adapters.db import engine_for
 
-    f = read_report_frames(database_url, run_date, scenario)
-    out = {
-        k: v
-        for k in ("summary", "account_volumes", "exceptions", "prechecks", "comparison")
-        if (v := f[k]) is not None
-    }
     with engine_for(database_url).connect() as conn:
-        out.update(totals_frames(conn, run_date, scenario))
-    return out
+        return totals_frames(conn, run_date, scenario)
+
+
+def account_count(database_url: str, run_date: dt.date, scenario: str = "") -> int | None:
+    """How many accounts the run accrued (its bua_account_summary rows; None: no such table): the
+    sum of :func:`read_report_frames`' account_volumes, without its GROUP BY."""
+    import sqlalchemy as sa
+
+    from tasks.adapters.db import engine_for
+
+    with engine_for(database_url).connect() as conn:
+        summ = _reflect(conn, ["bua_account_summary"]).get("bua_account_summary")
+        if summ is None:
+            return None
+        return int(
+            conn.execute(sa.select(sa.func.count()).where(*_where(summ, run_date, scenario))).scalar_one()
+        )
 
 
 def validation_figures(database_url: str, run_date: dt.date, scenario: str = "") -> dict[str, pl.DataFrame]:
     """The run date's bua_backtest and bua_trueup rows (absent: the validation phase did not run)."""
-    f = read_report_frames(database_url, run_date, scenario)
+    f = read_report_frames(database_url, run_date, scenario, ("backtest", "trueup"))
     out: dict[str, pl.DataFrame] = {}
     if f["backtest"] is not None:
         out["bua_backtest"] = f["backtest"]
