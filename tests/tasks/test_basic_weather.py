@@ -230,3 +230,86 @@ def test_pooled_balance_points_are_chosen_over_every_shard() -> None:
     alone = usage(shard_b)
     assert [v[0] for v in alone["values"]] == pytest.approx(use[3][392:396], abs=1e-6)
     assert not alone.equals(one.filter(pl.col("meter_register_id") == 3))
+
+
+# four NSW gas RES registers read every 30 days: 1-3 have 13 pairs and use a + b·HDD_16 a day with
+# b / a = 0.4, 0.4 and 0.5; register 4 has only the last 2 pairs (reads on days 330, 360, 390) and
+# uses 30 + 6·HDD_16 (b / a = 0.2, unlike its population)
+GAS_USE = {
+    1: lambda t: 5 + 2 * max(0.0, 16 - t),
+    2: lambda t: 10 + 4 * max(0.0, 16 - t),
+    3: lambda t: 2 + 1 * max(0.0, 16 - t),
+    4: lambda t: 30 + 6 * max(0.0, 16 - t),
+}
+
+
+def _gas_population() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[int, list[float]]]:
+    regs = pl.concat(
+        [
+            _regs().with_columns(
+                meter_register_id=pl.lit(i, pl.Int64),
+                account_id=pl.lit(10 + i, pl.Int64),
+                nmi=pl.lit(f"N{i}"),
+                service_type=pl.lit("GAS"),
+            )
+            for i in GAS_USE
+        ]
+    )
+    reads, uses = [], {}
+    for i, true in GAS_USE.items():
+        temp, uses[i], rows = _case(true)
+        rows = rows[11:] if i == 4 else rows
+        reads.append(_reads(rows).with_columns(meter_register_id=pl.lit(i, pl.Int64)))
+    return regs, pl.concat(reads), temp, uses
+
+
+def test_gas_register_with_two_pairs_takes_its_population_heating_shape() -> None:
+    regs, reads, temp, use = _gas_population()
+    # a flat gas shape (10 a day, no weather part, base b = 1)
+    gas = pl.DataFrame({"jurisdiction": "NSW", "read_date": [day(i) for i in range(420)], "daily": 10.0})
+    gas = gas.with_columns(w=pl.lit(0.0), wh=pl.lit(0.0))
+    rm = register_macro(regs, _macro([10.0] * 420), gas)
+    pm = _with_pair_sums(read_pairs(regs, reads)[0], rm)
+    dd = degree_day_table(fill_temperature(temp))
+    # the pooled heating point: 16 °C, where registers 1-3 fit exactly; the population's heat
+    # ratio is the median of their beta_h / alpha = 0.4, 0.4, 0.5 -> 0.4 (register 4, 2 pairs,
+    # has no fit of its own and does not count)
+    chosen = pooled_balance_points(regs, pm, dd, day(400))
+    heat = chosen.filter(pl.col("wmodel") == "HEAT").row(0, named=True)
+    assert (heat["h_bp"], heat["registers"]) == (16.0, 3)
+    assert heat["heat_ratio"] == pytest.approx(0.4, abs=1e-9)
+    wm = fit_weather_models(regs, pm, dd, day(400), chosen)
+    assert wm["meter_register_id"].sort().to_list() == [1, 2, 3, 4]
+    m = wm.filter(pl.col("meter_register_id") == 4).row(0, named=True)
+    # register 4: x = 1 + 0.4·h on each pair (h its mean HDD_16, days 331-360 and 361-390), y its
+    # daily use; alpha = Σ w·x·y / Σ w·x², w = 30 days × the recency weight 0.5^(age / 180)
+    # divided by its mean over the register's two pairs (ages 30 and 0 days more than the newest)
+    hdd = [max(0.0, 16 - t) for t in _temps()]
+    h = [sum(hdd[331:361]) / 30, sum(hdd[361:391]) / 30]
+    y = [sum(use[4][331:361]) / 30, sum(use[4][361:391]) / 30]
+    r = [0.5 ** (30 / 180), 1.0]
+    w = [30 * ri / (sum(r) / 2) for ri in r]
+    x = [1 + 0.4 * hi for hi in h]
+    alpha = sum(wi * xi * yi for wi, xi, yi in zip(w, x, y, strict=True)) / sum(
+        wi * xi * xi for wi, xi in zip(w, x, strict=True)
+    )
+    assert (m["wmodel"], m["h_bp"], m["w_pairs"]) == ("HEAT", 16.0, 2)
+    assert m["w_alpha"] == pytest.approx(alpha, rel=1e-9)
+    assert m["beta_h"] == pytest.approx(0.4 * alpha, rel=1e-9)
+    # its w_mse: Σ w·(y − alpha·x)² / (2 pairs − 1 parameter)
+    mse = sum(wi * (yi - alpha * xi) ** 2 for wi, xi, yi in zip(w, x, y, strict=True))
+    assert m["w_mse"] == pytest.approx(mse, rel=1e-6)
+    # an electricity register with 2 pairs keeps its method: its macro profile is its segment's
+    elec = regs.with_columns(service_type=pl.lit("ELECTRICITY"))
+    assert 4 not in fit_weather_models(elec, pm, dd, day(400))["meter_register_id"].to_list()
+    # the month end: register 4's days after its last read (day 390) are alpha·(1 + 0.4·HDD_16(d)),
+    # method WEATHER
+    windows = pl.DataFrame({"account_id": [14], "unbilled_from": [day(392)], "unbilled_to": [day(395)]})
+    usage, ebr, _ = estimate_basic(
+        regs, windows, reads, _macro([10.0] * 420), gas, day(396), day(395), "seasonal", temperature=temp,
+    )  # fmt: skip
+    u4 = usage.filter(pl.col("meter_register_id") == 4)
+    assert [v[0] for v in u4["values"]] == pytest.approx(
+        [alpha * (1 + 0.4 * hdd[d]) for d in range(392, 396)]
+    )
+    assert ebr.filter(pl.col("meter_register_id") == 4)["method"].to_list() == ["WEATHER"]
