@@ -61,9 +61,6 @@ BALANCE_POINT_SCHEMA = {  # the pooled balance points of a population and model 
     "h_bp": pl.Float64,  # null for COOL
     "c_bp": pl.Float64,  # null for HEAT
     "registers": pl.UInt32,  # registers whose candidate at these points counted
-    # gas HEAT rows: the population's median heating slope per unit of base, beta_h / alpha, of its
-    # registers with >= MIN_PAIRS pairs at these points (the shape of a gas register with 1-2 pairs)
-    "heat_ratio": pl.Float64,
 }
 
 
@@ -167,9 +164,8 @@ def fit_weather_models(
         return pl.DataFrame(schema=MODEL_SCHEMA)
     if POOLED_BALANCE_POINTS:
         if balance_points is None:
-            balance_points = _with_heat_ratios(res, regs, _choose(_pool_totals(res, regs)))
+            balance_points = _choose(_pool_totals(res, regs))
         res = _at_pooled_balance_points(res, regs, balance_points)
-        return pl.concat([_best(res), _short_gas(res, regs, balance_points)])
     return _best(res)
 
 
@@ -183,7 +179,7 @@ def pooled_balance_points(
     res, regs = _solved_candidates(registers, pairs_m, dd, run_date)
     if res is None:
         return pl.DataFrame(schema=BALANCE_POINT_SCHEMA)
-    return _with_heat_ratios(res, regs, _choose(_pool_totals(res, regs)))
+    return _choose(_pool_totals(res, regs))
 
 
 def _solved_candidates(
@@ -314,9 +310,8 @@ def _solved(sums: pl.DataFrame) -> pl.DataFrame:
     adj = 1.0 - (1.0 - r2) * (n - 1) / np.maximum(dof, 1e-9)
     good = ok & sig_h & sig_c & (n >= need) & (dof >= 1) & (beta[:, 0] >= 0) & np.isfinite(adj)
     res = sums.select(
-        "meter_register_id", pl.col("_k").alias("wmodel"), "h_bp", "c_bp", pl.col("n").alias("w_pairs"),
-        *[pl.col(x).alias(f"_{x}") for x in ("bb", "bh", "hh", "by", "hy", "yy")],
-    )  # fmt: skip
+        "meter_register_id", pl.col("_k").alias("wmodel"), "h_bp", "c_bp", pl.col("n").alias("w_pairs")
+    )
     res = res.with_columns(
         pl.Series("w_alpha", beta[:, 0]),
         pl.Series("beta_h", np.where(use_h, beta[:, 1], 0.0)),
@@ -361,7 +356,6 @@ def _choose(totals: pl.DataFrame) -> pl.DataFrame:
             "c_bp",
             pl.col("_n").alias("registers"),
         )
-        .with_columns(heat_ratio=pl.lit(None, pl.Float64))
         .cast(BALANCE_POINT_SCHEMA)  # type: ignore[arg-type]
     )
 
@@ -397,85 +391,3 @@ def _best(res: pl.DataFrame) -> pl.DataFrame:
     )
     best = best.unique("meter_register_id", keep="first", maintain_order=True)
     return best.select(list(MODEL_SCHEMA)).cast(MODEL_SCHEMA)  # type: ignore[arg-type]
-
-
-def _with_heat_ratios(res: pl.DataFrame, regs: pl.DataFrame, chosen: pl.DataFrame) -> pl.DataFrame:
-    """``chosen`` (:func:`_choose`) with heat_ratio on its gas HEAT rows: the median over the
-    population's registers with at least ``MIN_PAIRS`` pairs of the heating slope per unit of base,
-    beta_h / alpha, of their heating-only fit (unweighted by significance: every register that can
-    be fitted counts, so the median is the population's typical shape, not that of the registers
-    whose heating is significant). alpha <= 0 (all heating) counts as +inf; a median < 0 is 0."""
-    key = ["jurisdiction", "service_type", "_class", "wmodel", "h_bp"]
-    fits = (
-        res.filter(
-            (pl.col("wmodel") == "HEAT")
-            & (pl.col("w_pairs") >= MIN_PAIRS)
-            & pl.col("w_alpha").is_finite()
-            & pl.col("beta_h").is_finite()
-        )
-        .join(
-            regs.select("meter_register_id", "jurisdiction", "service_type", "_class"), on="meter_register_id"
-        )
-        .filter(pl.col("service_type") == "GAS")
-        .with_columns(
-            _ratio=pl.when(pl.col("w_alpha") > 0)
-            .then(pl.col("beta_h") / pl.col("w_alpha"))
-            .otherwise(pl.lit(float("inf")))
-        )
-        .group_by(key)
-        .agg(_median=pl.col("_ratio").median())
-    )
-    return (
-        chosen.join(
-            fits.rename({"_class": "customer_class"}),
-            on=["jurisdiction", "service_type", "customer_class", "wmodel", "h_bp"],
-            how="left",
-            nulls_equal=True,
-        )
-        .with_columns(heat_ratio=pl.col("_median").clip(lower_bound=0.0))
-        .drop("_median", "heat_ratio_right", strict=False)
-        .select(list(BALANCE_POINT_SCHEMA))
-        .cast(BALANCE_POINT_SCHEMA)  # type: ignore[arg-type]
-    )
-
-
-def _short_gas(res: pl.DataFrame, regs: pl.DataFrame, chosen: pl.DataFrame) -> pl.DataFrame:
-    """The weather model of each gas register with 1 … MIN_PAIRS − 1 pairs (too few for a fit of
-    its own) whose population has a heat_ratio θ: heating-only at the population's balance point
-    with the population's shape, daily use alpha·(b + θ·HDD), alpha its own level — the weighted
-    least squares through the origin of its pairs' daily use y on x = b + θ·h, alpha = Σ w·x·y /
-    Σ w·x² = (by + θ·hy) / (bb + 2θ·bh + θ²·hh) from the pairs' normal sums (``MODEL_SCHEMA``). The
-    gas shape such a register otherwise takes is one per jurisdiction, the average of all classes."""
-    if "heat_ratio" not in chosen.columns:
-        return pl.DataFrame(schema=MODEL_SCHEMA)
-    theta = chosen.filter((pl.col("wmodel") == "HEAT") & pl.col("heat_ratio").is_not_null()).select(
-        "jurisdiction", "service_type", pl.col("customer_class").alias("_class"), "h_bp", _theta="heat_ratio"
-    )
-    short = (
-        res.filter((pl.col("wmodel") == "HEAT") & (pl.col("w_pairs") < MIN_PAIRS))
-        .join(
-            regs.select("meter_register_id", "jurisdiction", "service_type", "_class"), on="meter_register_id"
-        )
-        .filter(pl.col("service_type") == "GAS")
-        .join(theta, on=["jurisdiction", "service_type", "_class", "h_bp"], how="inner", nulls_equal=True)
-    )
-    t = pl.col("_theta")
-    den = pl.col("_bb") + 2 * t * pl.col("_bh") + t * t * pl.col("_hh")
-    alpha = (pl.col("_by") + t * pl.col("_hy")) / den
-    return (
-        short.with_columns(w_alpha=alpha)
-        .filter((den > 0) & (pl.col("w_alpha") >= 0))
-        .with_columns(
-            beta_h=pl.col("w_alpha") * t,
-            beta_c=pl.lit(0.0),
-            adj_r2=pl.lit(None, pl.Float64),
-            # Σ w·(y − alpha·x)² / (pairs − 1): one fitted parameter, as the scalar model it is
-            # compared with (tasks.domain.basic_estimate._models); null with one pair
-            w_mse=pl.when(pl.col("w_pairs") > 1).then(
-                (pl.col("_yy") - (pl.col("_by") + t * pl.col("_hy")) ** 2 / den).clip(lower_bound=0.0)
-                / (pl.col("w_pairs") - 1)
-            ),
-        )
-        .select(list(MODEL_SCHEMA))
-        .cast(MODEL_SCHEMA)  # type: ignore[arg-type]
-    )
