@@ -182,6 +182,13 @@ class Datasets:
         ds = self.registry[name]
         if ds.save is not None:
             return ds.save(self, value, shard)
+        if ds.per_shard and shard is None:
+            # a run-once phase writing a per-shard dataset: every shard's frame, in shard order
+            if not isinstance(value, list) or len(value) != self.spec.shards:
+                raise ValueError(
+                    f"{name}: a run-once phase must give one frame per shard ({self.spec.shards})"
+                )
+            return [url for s, frame in enumerate(value) for url in self.save(name, frame, s)]
         url = self.url(name, shard if ds.per_shard else None)
         if ds.kind == "json":
             data = json.dumps(value, sort_keys=True, default=str).encode()

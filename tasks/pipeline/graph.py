@@ -95,7 +95,7 @@ PHASES: list[Phase] = [
     Phase("segments", profiles.segments, ("registers", "profiles"),
           ("segment_profiles", "segment_fills", "macro_profile")),
     Phase("read_pairs", estimates.read_pairs, ("registers", "basic_reads"),
-          ("read_pairs", "read_pair_exceptions"), per_shard=True),
+          ("read_pairs", "read_pair_exceptions")),  # one task, every shard's files
     Phase("gas_shape", profiles.gas_shape,
           ("registers", "read_pairs", "macro_profile", "segment_profiles", "temperature"),
           ("gas_macro", "gas_fit", "gas_class_scalars")),

@@ -80,7 +80,7 @@ def test_a_two_worker_dask_cluster_on_s3_writes_the_same_bytes_as_the_thread_run
         run = run_monthly(settings)
     assert run.error is None, run.error
     # 13 run-once task runs + 6 per-shard phases x 4 shards, every one computed on the cluster
-    assert len(run.states) == len(tasks(PHASES, 4)) == 38
+    assert len(run.states) == len(tasks(PHASES, 4)) == 35
     assert set(run.states.values()) == {"Completed"}
     assert alive(pids) == []  # scheduler, nannies and workers all stopped
 

@@ -16,7 +16,7 @@ from tests.flows.conftest import R, output_digests, output_rows, phase_of, run_m
 pytestmark = pytest.mark.usefixtures("harness")
 
 SHARDS = 4
-TASK_RUNS = len(tasks(PHASES, SHARDS))  # 14 run-once phases + 6 per-shard phases x 4 = 38
+TASK_RUNS = len(tasks(PHASES, SHARDS))  # 15 run-once phases + 5 per-shard phases x 4 = 35
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +32,11 @@ def clean(loaded: Path, tmp_path_factory: pytest.TempPathFactory):
 
 def test_graph_has_the_expected_task_runs():
     # 20 phases (engine_lines runs, and returns no rows, when the external engine is off);
-    # profiles_partial, read_pairs, scalars, basic_estimates, interval_estimates, rating per shard
+    # profiles_partial, scalars, basic_estimates, interval_estimates, rating per shard (read_pairs
+    # is one task writing every shard's pairs: less work than a task run's orchestration)
     per_shard = [p.name for p in PHASES if p.per_shard]
-    assert len(per_shard) == 6 and len(PHASES) == 20
-    assert TASK_RUNS == 14 + 6 * SHARDS == 38
+    assert len(per_shard) == 5 and len(PHASES) == 20
+    assert TASK_RUNS == 15 + 5 * SHARDS == 35
 
 
 def test_first_run_computes_every_task_and_a_rerun_is_all_cache_hits(clean):
@@ -122,7 +123,7 @@ def test_a_new_meter_file_in_one_shard_reruns_that_shards_meter_phases(clean, se
     assert again.error is None, again.error
     assert again.states["profiles_partial[2]"] == "Completed"
     assert again.states["profiles_partial[0]"] == "Cached"
-    assert again.states["read_pairs[2]"] == "Cached"  # reads no meter data
+    assert again.states["read_pairs"] == "Cached"  # reads no meter data
     assert {phase_of(n) for n, s in again.states.items() if s == "Completed"} >= {"profiles_combine"}
 
 

@@ -33,7 +33,7 @@ def test_results_persist_to_s3_and_a_rerun_is_all_cache_hits(
     ]
     names = [k[len("prefect-results/") :] for k in keys]
     # one persisted result per task run (13 run-once phases + 6 per shard × 4), named by its key
-    assert len(names) == len(tasks(PHASES, settings.shards)) == 38  # 14 + 6 per-shard x 4
+    assert len(names) == len(tasks(PHASES, settings.shards)) == 35  # 15 + 5 per-shard x 4
     assert all(n.startswith("bua-2026-11-01-") for n in names)
     assert {n.split("-")[4] for n in names} == {p.name for p in PHASES}
 

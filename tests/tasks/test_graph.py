@@ -41,8 +41,10 @@ def test_dependencies_are_the_writers_of_what_a_phase_reads():
 
 def test_tasks_wait_for_their_own_shard_or_for_every_shard():
     graph = tasks(PHASES, shards=2)
-    assert len(graph) == 14 + 6 * 2  # 14 run-once phases, 6 per shard
+    assert len(graph) == 15 + 5 * 2  # 15 run-once phases, 5 per shard
     assert graph[("basic_estimates", 0)].count(("balance_points", None)) == 1
+    # read_pairs is one task writing every shard's file: shard 1 of basic_estimates waits for it
+    assert ("read_pairs", None) in graph[("basic_estimates", 1)]
     assert sorted(graph[("rating", 1)]) == sorted(
         [("extract", None), ("windows", None), ("basic_estimates", 1), ("interval_estimates", 1),
          ("engine_lines", None)]
@@ -114,3 +116,23 @@ def test_windows_phase_on_five_rows():
         (2, dt.date(2026, 10, 15), dt.date(2026, 10, 31), 17),
     ]
     assert out["windows_exceptions"].height == 0
+
+
+def test_a_run_once_phase_writes_every_shards_file_of_a_per_shard_dataset(tmp_path):
+    """read_pairs runs once and writes one file per shard (a per-shard dataset): each shard's reader
+    gets exactly its frame; a list of the wrong length is refused, naming the dataset."""
+    from tasks.pipeline.datasets import Datasets
+
+    settings = Settings(shards=2, output_url=str(tmp_path / "out"))
+    io = Datasets(resolve_run(settings, R), settings, REGISTRY)
+    shard0 = pl.DataFrame({"meter_register_id": [1, 3], "start": [dt.date(2026, 1, 5)] * 2})
+    shard1 = pl.DataFrame({"meter_register_id": [2], "start": [dt.date(2026, 2, 7)]})
+    written = io.save("read_pairs", [shard0, shard1])
+    assert [p.split("/")[-2:] for p in written] == [
+        ["shard=000", "read_pairs.parquet"],
+        ["shard=001", "read_pairs.parquet"],
+    ]
+    assert io.load("read_pairs", 0).equals(shard0) and io.load("read_pairs", 1).equals(shard1)
+    assert [f.height for f in io.load("read_pairs")] == [2, 1]  # every shard, in order
+    with pytest.raises(ValueError, match="read_pairs: a run-once phase must give one frame per shard"):
+        io.save("read_pairs", [shard0])
