@@ -143,6 +143,11 @@ def run_graph(
     ``Task.submit`` does); either way the task runs belong to the flow run being run."""
     phases = PHASES
     graph = tasks(phases, spec.shards)
+    if settings.task_runner != "dask":
+        # the report task runs in this process: its renderer is started while the other phases run
+        from tasks.pipeline.report.charts import start_prewarm
+
+        start_prewarm()
     deps = upstream(phases)
     by_name = {p.name: p for p in phases}
     order = {p.name: i for i, p in enumerate(phases)}

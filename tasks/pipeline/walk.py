@@ -9,6 +9,7 @@ import heapq
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from tasks.pipeline.graph import PHASES, Phase, PhaseRun, Task, run_phase, tasks
+from tasks.pipeline.report.charts import start_prewarm
 from tasks.pipeline.spec import RunSpec
 from tasks.settings import Settings
 
@@ -19,6 +20,8 @@ def walk_graph(
     """Run every task of the graph; raise the first failure after the running tasks finish."""
     phases = phases or PHASES
     graph = tasks(phases, spec.shards)
+    if any(p.name == "report" for p in phases):
+        start_prewarm()  # the report's renderer, started while the other phases run (as the flow does)
     by_name = {p.name: p for p in phases}
     order = {p.name: i for i, p in enumerate(phases)}
     waiting = {t: set(ups) for t, ups in graph.items()}
