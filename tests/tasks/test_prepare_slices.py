@@ -148,3 +148,16 @@ def test_a_failing_slice_leaves_the_tables_as_they_were(db_url: str) -> None:
     assert after == before and {r[0] for r in after["invoice_line_item_monthly"]} == {"run-1"}
     s = read_outputs(db_url, R, ("accrual_summary",))["accrual_summary"]
     assert s.height == 1 and set(s["run_id"]) == {"run-1"}
+
+
+def test_every_slice_has_the_whole_concatenations_columns_and_types(tmp_path) -> None:  # noqa: ANN001
+    # shard 0: account 1 with an integer amount; shard 1: account 2 with a float amount and a note.
+    # Concatenated whole ("diagonal_relaxed"), amount is Float64 and note exists (null for account 1);
+    # the slice of account 1 alone (bounds [2]) must be typed the same, not Int64 without a note.
+    shards = [pl.DataFrame({"account_id": [1], "amount": [3]}),
+              pl.DataFrame({"account_id": [2], "amount": [2.5], "note": ["x"]})]  # fmt: skip
+    got = list(read_slices(spill(ShardRows(shards, by="account_id", bounds=pl.Series([2])), str(tmp_path))))
+    assert [df.schema for df in got] == [
+        {"account_id": pl.Int64, "amount": pl.Float64, "note": pl.String}
+    ] * 2
+    assert [df.rows() for df in got] == [[(1, 3.0, None)], [(2, 2.5, "x")]]
