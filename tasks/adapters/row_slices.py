@@ -5,11 +5,12 @@ holds every shard's rows at once, and neither does the SQLite child.
 A :class:`ShardRows` is written as if every shard's frame were concatenated in shard order
 (``how="diagonal_relaxed"``) and stably sorted by ``by``: each shard's rows are split at ``bounds``
 (sorted values of ``by``; slice k holds ``bounds[k-1] <= by < bounds[k]``) into one Arrow file per
-(slice, shard); a slice is its files concatenated in shard order and stably sorted by ``by``. A
-stable sort of a concatenation keeps, among equal keys, the concatenation's order, and splitting by
-key range keeps each shard's order, so slice after slice gives exactly the rows, in exactly the order,
-of the one sort of everything. Every slice is cast to the columns and types the whole concatenation
-would have (an empty frame of every shard's schema, concatenated the same way, leads each slice).
+(slice, group of consecutive shards); a slice is its files concatenated in shard order and stably
+sorted by ``by``. A stable sort of a concatenation keeps, among equal keys, the concatenation's
+order, and splitting by key range keeps each shard's order, so slice after slice gives exactly the
+rows, in exactly the order, of the one sort of everything. Every slice is cast to the columns and
+types the whole concatenation would have (an empty frame of every shard's schema, concatenated the
+same way, leads each slice).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
+
+# shards split together in the writer (the flow process holds about this many rows at a time)
+GROUP_ROWS = 131_072
 
 
 @dataclass(frozen=True)
@@ -42,16 +46,35 @@ def slice_bounds(shards: Sequence[pl.DataFrame], by: str, per_slice: int) -> pl.
     return pl.concat(keys).unique().sort().gather_every(per_slice, offset=per_slice)
 
 
-def spill(rows: pl.DataFrame | ShardRows, folder: str) -> dict[str, Any]:
+def spill(rows: pl.DataFrame | ShardRows, folder: str, group_rows: int = GROUP_ROWS) -> dict[str, Any]:
     """Write ``rows`` under ``folder`` as slices of Arrow files; return their description (JSON-safe:
-    what :func:`read_slices` reads back, also in the SQLite writer's child)."""
+    what :func:`read_slices` reads back, also in the SQLite writer's child).
+
+    Consecutive shards of the same schema are split together, up to ``group_rows`` rows (one file
+    per slice and group: the files grow as slices × groups, not slices × shards)."""
     os.makedirs(folder, exist_ok=True)
     if isinstance(rows, pl.DataFrame):
         rows = ShardRows([rows])
     slices: dict[int, list[str]] = {}
     empties: list[pl.DataFrame] = []
-    total = 0
-    for s, frame in enumerate(rows.shards):
+    group: list[pl.DataFrame] = []
+    total = groups = 0
+
+    def split(frames: list[pl.DataFrame], g: int) -> None:
+        df = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]  # shard order
+        if rows.by is None:
+            parts = {g: df}  # shard order: the groups are the slices
+        else:
+            bounds = rows.bounds if rows.bounds is not None else pl.Series([], dtype=df.schema[rows.by])
+            k = bounds.search_sorted(df.get_column(rows.by), side="right").alias("_slice")
+            parts = {key[0]: part for key, part in df.with_columns(k).partition_by(
+                "_slice", maintain_order=True, include_key=False, as_dict=True).items()}  # fmt: skip
+        for k, part in parts.items():
+            path = f"{folder}/{k:06d}-{g:06d}.arrow"
+            part.write_ipc(path)
+            slices.setdefault(k, []).append(path)
+
+    for frame in rows.shards:
         if not frame.width:  # a shard without columns (concat_shards skips it too)
             continue
         df = rows.each(frame) if rows.each is not None else frame
@@ -59,17 +82,12 @@ def spill(rows: pl.DataFrame | ShardRows, folder: str) -> dict[str, Any]:
         total += df.height
         if df.height == 0:
             continue
-        if rows.by is None:
-            parts = {s: df}  # shard order: one slice per shard
-        else:
-            bounds = rows.bounds if rows.bounds is not None else pl.Series([], dtype=df.schema[rows.by])
-            k = bounds.search_sorted(df.get_column(rows.by), side="right").alias("_slice")
-            parts = {key[0]: part for key, part in df.with_columns(k).partition_by(
-                "_slice", maintain_order=True, include_key=False, as_dict=True).items()}  # fmt: skip
-        for k, part in parts.items():
-            path = f"{folder}/{k:06d}-{s:06d}.arrow"
-            part.write_ipc(path)
-            slices.setdefault(k, []).append(path)
+        if group and (df.schema != group[0].schema or sum(f.height for f in group) + df.height > group_rows):
+            split(group, groups)
+            group, groups = [], groups + 1
+        group.append(df)
+    if group:
+        split(group, groups)
     schema = f"{folder}/schema.arrow"
     (pl.concat(empties, how="diagonal_relaxed") if empties else pl.DataFrame()).write_ipc(schema)
     return {"slices": [slices[k] for k in sorted(slices)], "schema": schema, "by": rows.by, "rows": total}
