@@ -28,12 +28,15 @@ def sqlite_values(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def insert_frame(conn: Connection, table: str, df: pl.DataFrame, chunk_rows: int = 5000) -> int:
+def insert_frame(
+    conn: Connection, table: str, df: pl.DataFrame, chunk_rows: int = 5000, bulk_from: int = 500
+) -> int:
     """Insert a frame into ``table`` inside the caller's transaction, by the fastest path each database has.
 
     PostgreSQL: ``COPY … FROM STDIN`` (CSV); MySQL/MariaDB: ``LOAD DATA LOCAL INFILE`` from a temporary
     CSV; SQLite: the driver's ``executemany`` on plain tuples (in-process, no per-row SQLAlchemy work).
-    Small frames and anything else use SQLAlchemy multi-row INSERTs. All run on the caller's connection,
+    Frames under ``bulk_from`` rows and anything else use SQLAlchemy multi-row INSERTs (a table written
+    in slices passes 1, so every slice takes the path the whole table would). All run on the caller's connection,
     so they commit or roll back with its transaction. Floats for DECIMAL columns are rounded by the
     database to the column's scale (callers round money to cents first).
     """
@@ -43,7 +46,7 @@ def insert_frame(conn: Connection, table: str, df: pl.DataFrame, chunk_rows: int
     cols = [c for c in df.columns if c in tbl.c]
     df = df.select(cols)
     dialect = conn.dialect.name
-    if df.height >= 500:
+    if df.height >= bulk_from:
         if dialect == "postgresql" and _copy_postgres(conn, table, df):
             return df.height
         if dialect in ("mysql", "mariadb") and _load_data_mysql(conn, table, df):

@@ -6,6 +6,10 @@ deleted, the new rows inserted by the database's bulk path (:func:`tasks.adapter
 LOAD DATA or the SQLite driver's executemany), ``accrual_summary`` is computed inside the database
 by ``sql/accrual_summary.sql`` from the two tables just written, and the run's ``bua_run`` row is
 replaced. Readers see the previous run or the new one, never half of either.
+
+The rows are written in slices (tasks/adapters/row_slices.py): split into Arrow files before the
+transaction opens, then inserted one slice at a time inside it, in the order the whole table would
+have — so no process holds a whole portfolio's rows (issue 14).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import tempfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +35,7 @@ from tasks.adapters.db import (
     sqlite_values,
     transaction,
 )
+from tasks.adapters.row_slices import ShardRows, read_slices, spill
 
 ROW_TABLES = ("invoice_line_item_monthly", "bua_account_summary", "bua_exception", "estimated_basic_read")
 
@@ -46,27 +52,46 @@ def write_outputs(
     url: str,
     run_id: str,
     run_date: dt.date,
-    frames: Mapping[str, pl.DataFrame],
+    frames: Mapping[str, pl.DataFrame | ShardRows],
     run_row: Mapping[str, Any] | None = None,
     scenario: str = "",
 ) -> dict[str, int]:
     """Replace the rows of the run date and scenario ('' = the booked run) of every output table in
-    one transaction; return row counts."""
+    one transaction; return row counts. A table's rows are a frame or a :class:`ShardRows` (written
+    slice by slice, in the order of its one sorted concatenation)."""
     require_tables(url, OUTPUT_TABLES)
     unknown = set(frames) - set(ROW_TABLES)
     if unknown:
         raise ValueError(f"not an output table: {', '.join(sorted(unknown))}")
-    if sqlite_file(url):
-        return _write_outputs_sqlite_in_child(url, run_id, run_date, frames, run_row, scenario)
+    with tempfile.TemporaryDirectory(prefix="bua-prepare-") as tmp:
+        # every table split into slices on disk before the transaction opens
+        parts = {name: spill(frames[name], f"{tmp}/{name}") for name in ROW_TABLES if name in frames}
+        if sqlite_file(url):
+            return _write_outputs_sqlite_in_child(url, run_id, run_date, parts, run_row, scenario, tmp)
+        return _write_outputs_sliced(url, run_id, run_date, parts, run_row, scenario)
+
+
+def _write_outputs_sliced(
+    url: str,
+    run_id: str,
+    run_date: dt.date,
+    parts: Mapping[str, dict[str, Any]],
+    run_row: Mapping[str, Any] | None,
+    scenario: str,
+) -> dict[str, int]:
+    """:func:`write_outputs` on PostgreSQL/MariaDB (SQLAlchemy): one transaction, slice by slice."""
     counts: dict[str, int] = {}
     with transaction(url) as conn:
         for name in (*ROW_TABLES, "accrual_summary"):
             tbl = metadata.tables[name]
             conn.execute(tbl.delete().where((tbl.c.run_date == run_date) & (tbl.c.scenario == scenario)))
         for name in ROW_TABLES:
-            df = frames.get(name)
-            counts[name] = (
-                insert_frame(conn, name, _stamp(df, run_id, run_date, scenario)) if df is not None else 0
+            part = parts.get(name)
+            # a table of 500 rows or more goes by the bulk path in every slice, as it did whole
+            bulk_from = 1 if part is not None and part["rows"] >= 500 else 500
+            counts[name] = sum(
+                insert_frame(conn, name, _stamp(df, run_id, run_date, scenario), bulk_from=bulk_from)
+                for df in (read_slices(part) if part is not None else ())
             )
         _analyze_postgres(conn, ROW_TABLES)
         result = conn.execute(
@@ -107,9 +132,10 @@ def _write_outputs_sqlite_in_child(
     url: str,
     run_id: str,
     run_date: dt.date,
-    frames: Mapping[str, pl.DataFrame],
+    parts: Mapping[str, dict[str, Any]],
     run_row: Mapping[str, Any] | None,
     scenario: str,
+    tmp: str,
 ) -> dict[str, int]:
     """:func:`_write_outputs_sqlite` in a child process.
 
@@ -120,40 +146,31 @@ def _write_outputs_sqlite_in_child(
     """
     import subprocess
     import sys
-    import tempfile
 
     from tasks.adapters.children import die_with_parent
 
-    with tempfile.TemporaryDirectory(prefix="bua-prepare-") as tmp:
-        job: dict[str, Any] = {
-            "url": url, "run_id": run_id, "run_date": run_date.isoformat(), "scenario": scenario, "frames": {}
-        }  # fmt: skip
-        for name, df in frames.items():
-            path = f"{tmp}/{name}.arrow"
-            df.write_ipc(path)
-            job["frames"][name] = path
-        if run_row is not None:
-            job["run_row"] = {
-                k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in run_row.items()
-            }
-        with open(f"{tmp}/job.json", "w") as fh:
-            json.dump(job, fh, default=str)
-        done = subprocess.run(
-            [sys.executable, "-m", "tasks.adapters.prepare", f"{tmp}/job.json"],
-            capture_output=True,
-            text=True,
-            preexec_fn=die_with_parent,  # a killed run must not leave a writer behind
-        )
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise DatabaseError(f"writing the output tables into {sqlite_file(url)} failed: {last}")
-        return json.loads(done.stdout.strip().splitlines()[-1])
+    job: dict[str, Any] = {
+        "url": url, "run_id": run_id, "run_date": run_date.isoformat(), "scenario": scenario, "parts": parts
+    }  # fmt: skip
+    if run_row is not None:
+        job["run_row"] = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in run_row.items()}
+    with open(f"{tmp}/job.json", "w") as fh:
+        json.dump(job, fh, default=str)
+    done = subprocess.run(
+        [sys.executable, "-m", "tasks.adapters.prepare", f"{tmp}/job.json"],
+        capture_output=True,
+        text=True,
+        preexec_fn=die_with_parent,  # a killed run must not leave a writer behind
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise DatabaseError(f"writing the output tables into {sqlite_file(url)} failed: {last}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _child_main(job_path: str) -> None:
     with open(job_path) as fh:
         job = json.load(fh)
-    frames = {name: pl.read_ipc(path) for name, path in job["frames"].items()}
     run_row = job.get("run_row")
     if run_row is not None:
         for key in ("period_start", "period_end"):
@@ -163,7 +180,7 @@ def _child_main(job_path: str) -> None:
             if run_row.get(key):
                 run_row[key] = dt.datetime.fromisoformat(run_row[key])
     day = dt.date.fromisoformat(job["run_date"])
-    counts = _write_outputs_sqlite(job["url"], job["run_id"], day, frames, run_row, job["scenario"])
+    counts = _write_outputs_sqlite(job["url"], job["run_id"], day, job["parts"], run_row, job["scenario"])
     print(json.dumps(counts))
 
 
@@ -171,11 +188,12 @@ def _write_outputs_sqlite(
     url: str,
     run_id: str,
     run_date: dt.date,
-    frames: Mapping[str, pl.DataFrame],
+    parts: Mapping[str, dict[str, Any]],
     run_row: Mapping[str, Any] | None,
     scenario: str = "",
 ) -> dict[str, int]:
-    """:func:`write_outputs` on a SQLite file: one ADBC transaction, rows by Arrow bulk ingest.
+    """:func:`write_outputs` on a SQLite file: one ADBC transaction, rows by Arrow bulk ingest, one
+    slice at a time (``parts``: :func:`tasks.adapters.row_slices.spill`'s files).
 
     Python's sqlite3 inserts row by row (~100k rows/s); ADBC binds whole Arrow columns (polars
     hands them over through the Arrow C stream interface; the low-level API, so neither pyarrow's
@@ -223,9 +241,10 @@ def _write_outputs_sqlite(
         for name in (*ROW_TABLES, "accrual_summary"):
             run(f'DELETE FROM "{name}" WHERE run_date = {day} AND scenario = {what_if}')
         for name in ROW_TABLES:
-            df = frames.get(name)
-            counts[name] = (
-                ingest(name, _stamp(df, run_id, run_date, scenario)) if df is not None and df.height else 0
+            part = parts.get(name)
+            counts[name] = sum(
+                ingest(name, _stamp(df, run_id, run_date, scenario)) if df.height else 0
+                for df in (read_slices(part) if part is not None else ())
             )
         summary = re.sub(r"(?<![:\w]):run_date\b", day, sql_text("accrual_summary"))
         counts["accrual_summary"] = run(re.sub(r"(?<![:\w]):scenario\b", what_if, summary))

@@ -4,12 +4,18 @@ database or the output location live in tasks/pipeline/sinks.py."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
 
+from tasks.adapters.row_slices import ShardRows, slice_bounds
 from tasks.domain.exceptions import counts_by_account
 from tasks.pipeline.datasets import PhaseContext, concat_shards
+
+# prepare writes the account-ordered tables in slices of this many accounts (issue 14: its memory
+# follows the slice and the shard, not the portfolio; 1M accounts: 31 slices)
+SLICE_ACCOUNTS = 32_768
 
 EXPORT_ORDER = {
     "invoice_line_item_monthly": ["account_id", "year_mnth", "plan_item_type_name", "feature_type_name",
@@ -24,9 +30,9 @@ EXPORT_ORDER = {
 
 def output_frames(
     bua_exception: pl.DataFrame,
-    account_totals: list[pl.DataFrame],
-    lines: list[pl.DataFrame],
-    estimated_basic_read: list[pl.DataFrame],
+    account_totals: Sequence[pl.DataFrame],
+    lines: Sequence[pl.DataFrame],
+    estimated_basic_read: Sequence[pl.DataFrame],
 ) -> dict[str, pl.DataFrame]:
     """The run's rows of the four row tables (SPEC §4.5), from the shards' frames."""
     accounts = (
@@ -48,22 +54,44 @@ def output_frames(
 def prepare(
     ctx: PhaseContext,
     bua_exception: pl.DataFrame,
-    account_totals: list[pl.DataFrame],
-    lines: list[pl.DataFrame],
-    estimated_basic_read: list[pl.DataFrame],
+    account_totals: Sequence[pl.DataFrame],
+    lines: Sequence[pl.DataFrame],
+    estimated_basic_read: Sequence[pl.DataFrame],
+    slice_accounts: int = SLICE_ACCOUNTS,
 ) -> dict[str, Any]:
     """The output tables of the run (written in one transaction by the ``output_tables`` sink, which
-    also has the database compute ``accrual_summary`` from them, sql/accrual_summary.sql)."""
-    frames = output_frames(bua_exception, account_totals, lines, estimated_basic_read)
+    also has the database compute ``accrual_summary`` from them, sql/accrual_summary.sql).
+
+    The rows of :func:`output_frames`, in its order, but given shard by shard (``ShardRows``): the
+    sink writes the two account-ordered tables in slices of ``slice_accounts`` accounts, each
+    slice every shard's rows of its accounts stably sorted by account — the rows and row order of
+    the one sort of every shard's rows (tasks/adapters/row_slices.py) — so neither the flow process
+    nor the SQLite writer holds the whole portfolio's lines."""
+    counts = counts_by_account(bua_exception)
+    bounds = slice_bounds(account_totals, "account_id", slice_accounts)
+
+    def with_exceptions(df: pl.DataFrame) -> pl.DataFrame:
+        return df.join(counts, on="account_id", how="left").with_columns(
+            pl.col("exception_count").fill_null(0)
+        )
+
+    frames = {
+        "invoice_line_item_monthly": ShardRows(lines, by="account_id", bounds=bounds),
+        "bua_account_summary": ShardRows(
+            account_totals, by="account_id", bounds=bounds, each=with_exceptions
+        ),
+        "bua_exception": bua_exception,
+        "estimated_basic_read": ShardRows(estimated_basic_read),
+    }
     return {"output_tables": frames, "accrual_summary": None}
 
 
 def export(
     ctx: PhaseContext,
     bua_exception: pl.DataFrame,
-    account_totals: list[pl.DataFrame],
-    lines: list[pl.DataFrame],
-    estimated_basic_read: list[pl.DataFrame],
+    account_totals: Sequence[pl.DataFrame],
+    lines: Sequence[pl.DataFrame],
+    estimated_basic_read: Sequence[pl.DataFrame],
     accrual_summary: pl.DataFrame,
 ) -> dict[str, Any]:
     """The CSV files of the run's output tables (SPEC §6), typed like the table columns."""
