@@ -21,19 +21,6 @@ def _empty_partial() -> pl.DataFrame:
     )
 
 
-def group_sum(keys: pl.DataFrame, arrays: list[np.ndarray]) -> tuple[pl.DataFrame, list[np.ndarray]]:
-    """Sum the rows of each 2-D array within groups of equal keys (one bincount per column)."""
-    ids = keys.with_columns(_g=pl.struct(keys.columns).rank("dense").cast(pl.Int64) - 1)
-    gid = ids["_g"].to_numpy()
-    n = int(gid.max()) + 1 if len(gid) else 0
-    uniq = ids.unique("_g").sort("_g").drop("_g")
-    sums = [
-        np.stack([np.bincount(gid, weights=a[:, j], minlength=n) for j in range(a.shape[1])], axis=1)
-        for a in arrays
-    ]
-    return uniq, sums
-
-
 def _partial_frame(
     keys: pl.DataFrame,
     total: np.ndarray,

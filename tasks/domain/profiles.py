@@ -48,7 +48,6 @@ from tasks.domain.plausibility import Caps, RegisterCaps, flagged_rows, register
 from tasks.domain.profile_combine import _empty_partial, _partial_frame
 from tasks.domain.profile_combine import combine_partials as combine_partials
 from tasks.domain.profile_combine import combine_profiles as combine_profiles
-from tasks.domain.profile_combine import group_sum as group_sum
 from tasks.domain.profile_combine import slot_arrays as slot_arrays
 from tasks.domain.profile_keys import interval_registers, one_row_per_register, segment_codes
 from tasks.domain.profile_keys import parent_key as parent_key
