@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
+import tempfile
 from typing import BinaryIO
 
 import polars as pl
@@ -94,10 +96,19 @@ def export_tables(
         names = file_names(table, df.height, limit)
         for i, name in enumerate(names):
             part = df.slice(i * limit, limit)
-            for d in dests:
-                url = join_url(d, name)
-                storage.write_atomic(url, settings, lambda fh, part=part: write_csv(part, fh))
-                written.append(url)
+            if len(dests) == 1:
+                storage.write_atomic(
+                    join_url(dest_url, name), settings, lambda fh, part=part: write_csv(part, fh)
+                )
+            else:  # rendered once to a local temporary file, then copied to each destination
+                with tempfile.TemporaryFile(prefix="bua-csv-") as rendered:
+                    write_csv(part, rendered)
+                    for d in dests:
+                        rendered.seek(0)
+                        storage.write_atomic(
+                            join_url(d, name), settings, lambda fh, src=rendered: shutil.copyfileobj(src, fh)
+                        )
+            written += [join_url(d, name) for d in dests]
     return sorted(written, key=lambda u: (not u.startswith(dest_url), u))
 
 

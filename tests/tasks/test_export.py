@@ -55,6 +55,14 @@ def test_integration_copy_keeps_relative_path(tmp_path: Path) -> None:
     copy = tmp_path / "int" / "export" / "csv" / "2026-11-01" / "t.csv"
     assert str(copy) in written
     assert copy.read_text() == "i\n1\n"
+    # split at 2 rows: each part rendered once and copied to both places, the same bytes in each
+    # (written by hand: header, then rows 1-2 / row 3)
+    written = export_tables({"t": pl.DataFrame({"i": [1, 2, 3], "s": ["a", "b,c", "d"]})}, dest, s, 2)
+    for base in (Path(dest), copy.parent):
+        assert (base / "t-0001.csv").read_text() == 'i,s\n1,a\n2,"b,c"\n'
+        assert (base / "t-0002.csv").read_text() == "i,s\n3,d\n"
+        assert not (base / "t.csv").exists()  # the stale single file went from both places
+    assert len(written) == 4 and written[0].startswith(dest) and written[-1].startswith(str(copy.parent))
 
 
 def test_empty_frame_gives_header_only(tmp_path: Path) -> None:
