@@ -79,7 +79,7 @@ def test_a_two_worker_dask_cluster_on_s3_writes_the_same_bytes_as_the_thread_run
         assert (settings.task_runner, settings.meter_store) == ("dask", f"{s3_bucket}/ms")
         run = run_monthly(settings)
     assert run.error is None, run.error
-    # 13 run-once task runs + 6 per-shard phases x 4 shards, every one computed on the cluster
+    # 15 run-once task runs + 5 per-shard phases x 4 shards, every one computed on the cluster
     assert len(run.states) == len(tasks(PHASES, 4)) == 35
     assert set(run.states.values()) == {"Completed"}
     assert alive(pids) == []  # scheduler, nannies and workers all stopped
@@ -111,6 +111,6 @@ def test_a_local_dask_cluster_writes_the_same_bytes_as_the_thread_runner(
     settings = load_settings()
     run = run_monthly(settings)
     assert run.error is None, run.error
-    assert set(run.states.values()) == {"Completed"} and len(run.states) == 38
+    assert set(run.states.values()) == {"Completed"} and len(run.states) == 35
     assert output_digests(settings) == want_files
     assert output_rows(settings) == want_rows
