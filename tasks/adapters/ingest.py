@@ -134,8 +134,8 @@ class RegisterDayLoader:
         self.writer = _StoreWriter(settings, batch_readings, self.summary)
 
     def add(self, parsed: _Parts) -> None:
-        self.summary.register_days += parsed.register_days
-        self.summary.readings += sum(parsed.readings.values())
+        self.summary.register_days += parsed.register_days + parsed.superseded[0]
+        self.summary.readings += sum(parsed.readings.values()) + parsed.superseded[1]
         self.writer.add(parsed)
 
     def close(self) -> IngestSummary:

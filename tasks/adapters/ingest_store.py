@@ -35,18 +35,21 @@ WRITE_THREADS = 2  # partitions serialised and written at once (pyarrow and fsyn
 
 @dataclass(frozen=True)
 class _Parts:
-    """One NEM12 file's register-days split by meter store partition (shard, month)."""
+    """One NEM12 file's register-days split by meter store partition (shard, month).
+    ``superseded``: register-days and readings the producer already dropped as losers of the
+    store's dedupe (the generator's batches); counted as read, as an ingest of the files counts them."""
 
     register_days: int
     parts: dict[tuple[int, str], pl.DataFrame]
     readings: dict[tuple[int, str], int]
+    superseded: tuple[int, int] = (0, 0)
 
 
-def parts_of(frame: pl.DataFrame, shards: int) -> _Parts:
+def parts_of(frame: pl.DataFrame, shards: int, superseded: tuple[int, int] = (0, 0)) -> _Parts:
     """Register-day rows (one file's, or the generator's: ``tasks.generate.store_out``) by partition."""
     parts = split_partitions(frame, shards)
     readings = {k: int(p["values"].list.len().sum() or 0) for k, p in parts.items()}
-    return _Parts(frame.height, parts, readings)
+    return _Parts(frame.height, parts, readings, superseded)
 
 
 def _parse_parts(shards: int, max_line_bytes: int) -> Callable[[bytes, str], _Parts]:
