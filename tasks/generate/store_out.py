@@ -68,10 +68,12 @@ def _records(
     upd = (epoch + rec["upd_day"].astype("timedelta64[D]")).astype("datetime64[us]") + rec["minute"].astype(
         "timedelta64[m]"
     )
+    method = pl.Series(np.select([kind == E, (kind == V) | (kind == P)], [1, 2], 0).astype(np.uint8))
     days = pl.DataFrame(
         {
             "line": line.astype(np.int32),
-            "quality_method": np.select([kind == E, (kind == V) | (kind == P)], ["E52", "V"], "A"),
+            # codes mapped in polars: a numpy array of strings is slow to hand over
+            "quality_method": method.replace_strict([0, 1, 2], ["A", "E52", "V"], return_dtype=pl.String),
             "n": np.full(r.size, k, np.int32),
         }
     )
