@@ -78,8 +78,13 @@ class _StoreWriter:
     written by two threads at once.
     """
 
-    def __init__(self, settings: Settings, batch_readings: int, summary: IngestSummary) -> None:
+    def __init__(
+        self, settings: Settings, batch_readings: int, summary: IngestSummary, stage_all: bool = False
+    ) -> None:
         self.settings, self.batch_readings, self.summary = settings, batch_readings, summary
+        # every flush goes to runs, even a partition's first: for callers whose every batch touches
+        # every partition (the generator), where a first write would be read back and rewritten
+        self.stage_all = stage_all
         self.pending: dict[tuple[int, str], list[pl.DataFrame]] = {}
         self.pending_readings: dict[tuple[int, str], int] = {}
         self.writing: list[Future[str | None]] = []
@@ -112,7 +117,7 @@ class _StoreWriter:
         for key in sorted(k for k in self.pending if k not in keep):
             frames = self.pending.pop(key)
             del self.pending_readings[key]
-            if key not in in_store and key not in self.runs:
+            if key not in in_store and key not in self.runs and not self.stage_all:
                 in_store.add(key)
                 new = pl.concat(frames) if len(frames) > 1 else frames[0]
                 self.writing.append(self.pool.submit(merge_partition, new, self.settings, *key))

@@ -325,7 +325,9 @@ def generate(
         return st, tr, _fill(reg_lines, b, daily, None), rv.filter(~pl.Series(nem13))
 
     basic_reads: list[pl.DataFrame] = []
-    loader = RegisterDayLoader(store, store_batch_readings) if store is not None else None
+    # every batch holds sites of every shard and days of every month: each flush touches every
+    # partition, so a partition written at the first flush would be read back and rewritten at close
+    loader = RegisterDayLoader(store, store_batch_readings, stage_all=True) if store is not None else None
     try:
         with ThreadPoolExecutor(max_workers=workers) as executor:
             pool = _Bounded(executor, workers + 1) if workers > 1 else _Serial()
