@@ -126,16 +126,18 @@ def _each_parsed(
 class RegisterDayLoader:
     """Register-days merged into the meter store as ``ingest_nem12`` merges parsed files: ``add``
     them in file order (``tasks.adapters.ingest_store.parts_of``), then ``close`` (or ``abort``).
-    ``ingest_nem12`` feeds it parsed NEM12 files; ``bua generate --store`` the generator's rows."""
+    ``ingest_nem12`` feeds it parsed NEM12 files; ``bua generate --store`` the generator's rows.
+    ``stage_all``: no partition is written before ``close`` (every batch goes to sorted runs), for
+    a caller whose every batch touches every partition."""
 
-    def __init__(self, settings: Settings, batch_readings: int = 6_000_000) -> None:
+    def __init__(self, settings: Settings, batch_readings: int = 6_000_000, stage_all: bool = False) -> None:
         self.summary = IngestSummary("nem12")
         clean_tmp_files(settings.meter_store)  # left by a killed write (a killed ingest)
-        self.writer = _StoreWriter(settings, batch_readings, self.summary)
+        self.writer = _StoreWriter(settings, batch_readings, self.summary, stage_all)
 
     def add(self, parsed: _Parts) -> None:
-        self.summary.register_days += parsed.register_days
-        self.summary.readings += sum(parsed.readings.values())
+        self.summary.register_days += parsed.register_days + parsed.superseded[0]
+        self.summary.readings += sum(parsed.readings.values()) + parsed.superseded[1]
         self.writer.add(parsed)
 
     def close(self) -> IngestSummary:

@@ -35,18 +35,21 @@ WRITE_THREADS = 2  # partitions serialised and written at once (pyarrow and fsyn
 
 @dataclass(frozen=True)
 class _Parts:
-    """One NEM12 file's register-days split by meter store partition (shard, month)."""
+    """One NEM12 file's register-days split by meter store partition (shard, month).
+    ``superseded``: register-days and readings the producer already dropped as losers of the
+    store's dedupe (the generator's batches); counted as read, as an ingest of the files counts them."""
 
     register_days: int
     parts: dict[tuple[int, str], pl.DataFrame]
     readings: dict[tuple[int, str], int]
+    superseded: tuple[int, int] = (0, 0)
 
 
-def parts_of(frame: pl.DataFrame, shards: int) -> _Parts:
+def parts_of(frame: pl.DataFrame, shards: int, superseded: tuple[int, int] = (0, 0)) -> _Parts:
     """Register-day rows (one file's, or the generator's: ``tasks.generate.store_out``) by partition."""
     parts = split_partitions(frame, shards)
     readings = {k: int(p["values"].list.len().sum() or 0) for k, p in parts.items()}
-    return _Parts(frame.height, parts, readings)
+    return _Parts(frame.height, parts, readings, superseded)
 
 
 def _parse_parts(shards: int, max_line_bytes: int) -> Callable[[bytes, str], _Parts]:
@@ -75,8 +78,13 @@ class _StoreWriter:
     written by two threads at once.
     """
 
-    def __init__(self, settings: Settings, batch_readings: int, summary: IngestSummary) -> None:
+    def __init__(
+        self, settings: Settings, batch_readings: int, summary: IngestSummary, stage_all: bool = False
+    ) -> None:
         self.settings, self.batch_readings, self.summary = settings, batch_readings, summary
+        # every flush goes to runs, even a partition's first: for callers whose every batch touches
+        # every partition (the generator), where a first write would be read back and rewritten
+        self.stage_all = stage_all
         self.pending: dict[tuple[int, str], list[pl.DataFrame]] = {}
         self.pending_readings: dict[tuple[int, str], int] = {}
         self.writing: list[Future[str | None]] = []
@@ -109,7 +117,7 @@ class _StoreWriter:
         for key in sorted(k for k in self.pending if k not in keep):
             frames = self.pending.pop(key)
             del self.pending_readings[key]
-            if key not in in_store and key not in self.runs:
+            if key not in in_store and key not in self.runs and not self.stage_all:
                 in_store.add(key)
                 new = pl.concat(frames) if len(frames) > 1 else frames[0]
                 self.writing.append(self.pool.submit(merge_partition, new, self.settings, *key))

@@ -144,11 +144,12 @@ def _tou_masks(k: int, windows: pl.DataFrame) -> np.ndarray:
 
 
 def _tou_split(
-    q: np.ndarray, regs: pl.DataFrame, data_cal: Calendar, windows: pl.DataFrame
+    q: np.ndarray, regs: pl.DataFrame, data_cal: Calendar, masks: np.ndarray
 ) -> dict[int, np.ndarray]:
-    """Per register-day PEAK (1) and SHOULDER (2) sums in the register's jurisdiction's scheme (one matmul)."""
+    """Per register-day PEAK (1) and SHOULDER (2) sums in the register's jurisdiction's scheme (one
+    matmul); ``masks``: ``_tou_masks`` of the batch's intervals a day (built once per length)."""
     n, d, k = q.shape
-    sums = (q.reshape(n * d, k).astype(np.float32) @ _tou_masks(k, windows)).reshape(n, d, 16)
+    sums = (q.reshape(n * d, k).astype(np.float32) @ masks).reshape(n, d, 16)
     j = (
         regs["jurisdiction"]
         .replace_strict({x: i for i, x in enumerate(reference.JURISDICTIONS)}, return_dtype=pl.Int64)
@@ -261,6 +262,9 @@ def generate(
     }
     filled: list[pl.DataFrame] = []
     iv_batches = _batches(regs, batch_nmis)
+    tou_masks = {
+        k: _tou_masks(k, windows) for k in {1440 // int(b["interval_minutes"][0]) for b in iv_batches}
+    }
 
     def interval_batch(arg: tuple[int, pl.DataFrame]) -> tuple[dict, pa.Table, pl.DataFrame, object]:
         i, b = arg
@@ -275,9 +279,10 @@ def generate(
         st = mdp.write_batch(rel, q, data_cal, seed, i, root / "nem12", plan) if nem12 else {}
         parts = None
         if store is not None:  # the rows ingesting this batch's two files would merge into the store
-            parts = parts_of(store_out.batch_register_days(rel, q, plan, data_cal, i), store.shards)
+            rows, superseded = store_out.batch_register_days(rel, q, plan, data_cal, i)
+            parts = parts_of(rows, store.shards, (superseded, superseded * k))
         daily_data = np.where(on, q.sum(axis=2) / 1000.0, 0.0)
-        tou = _tou_split(q, b, data_cal, windows)
+        tou = _tou_split(q, b, data_cal, tou_masks[k])
         del q
         full_on = (np.arange(cal.n_days)[None, :] >= b["active_from"].to_numpy()[:, None]) & (
             np.arange(cal.n_days)[None, :] <= b["active_to"].to_numpy()[:, None]
@@ -320,7 +325,9 @@ def generate(
         return st, tr, _fill(reg_lines, b, daily, None), rv.filter(~pl.Series(nem13))
 
     basic_reads: list[pl.DataFrame] = []
-    loader = RegisterDayLoader(store, store_batch_readings) if store is not None else None
+    # every batch holds sites of every shard and days of every month: each flush touches every
+    # partition, so a partition written at the first flush would be read back and rewritten at close
+    loader = RegisterDayLoader(store, store_batch_readings, stage_all=True) if store is not None else None
     try:
         with ThreadPoolExecutor(max_workers=workers) as executor:
             pool = _Bounded(executor, workers + 1) if workers > 1 else _Serial()

@@ -173,12 +173,12 @@ def test_leftover_runs_of_a_killed_ingest_are_deleted_not_merged(load: list[str]
         / "deadbeef"
         / f"shard={shard:03d}"
         / "month=2024-01"
-        / "run-000001.parquet"
+        / "run-000001.arrow"
     )
     bogus.parent.mkdir(parents=True)
     pl.read_parquet(partition_url(settings, shard, "2024-01")).with_columns(
         pl.col("values").list.eval(pl.element() * 100)
-    ).write_parquet(bogus)
+    ).write_ipc(bogus)
     ingest_nem12(load, settings, batch_readings=3000)
     assert list_staged(settings) == []
     assert _store_bytes(tmp_path / "s") == _store_bytes(tmp_path / "clean")

@@ -107,7 +107,7 @@ def test_kill_9_mid_ingest_then_rerun_equals_an_uninterrupted_ingest(
             proc.wait()
     assert list(store.rglob(".data.parquet.*.tmp")), "the kill left no temporary file: not mid-write"
     assert len(list(store.rglob("data.parquet"))) == whole
-    assert any((store / "_staging").rglob("run-*.parquet")) == staged
+    assert any((store / "_staging").rglob("run-*.arrow")) == staged
 
     rerun = _ingest(inputs, store, tmp_path / "out")
     assert rerun.returncode == 0, rerun.stderr
