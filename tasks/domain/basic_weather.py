@@ -8,8 +8,7 @@ is regressed, weighted by the pair's days, on the pair's means of
 - CDD_C: cooling degree days max(0, T − C) at a cooling balance point C,
 
 with T the day's mean temperature of the register's jurisdiction (tasks/domain/weather.py). Candidate
-models, as CalTRACK's billing models: heating only (every H of ``HEAT_BPS``; gas: ``GAS_HEAT_BPS``, a
-quarter-degree grid), cooling only (every C of
+models, as CalTRACK's billing models: heating only (every H of ``HEAT_BPS``), cooling only (every C of
 ``COOL_BPS``; not for gas, whose weather part is heating), heating and cooling (H ≤ C). A candidate
 qualifies when its weather coefficients are > 0 and significant (two-sided p < ``P_VALUE``, t test on
 the weighted least squares' standard errors) and the register has enough pairs (``MIN_PAIRS`` for one
@@ -32,11 +31,6 @@ import polars as pl
 from tasks.domain.basic_pairs import recency_weight
 
 HEAT_BPS = tuple(float(b) for b in range(10, 23))  # °C
-# gas heating-only models: the same range on a quarter-degree grid. A population's pooled point is
-# estimated from all its registers' pairs, finely enough to resolve a fraction of a degree, and a
-# whole-degree grid leaves the stations' bias and the sites' mean balance point up to 0.5 °C off,
-# which shows in the mild months after the last read (docs/ACCURACY.md, issue 15, sixth round).
-GAS_HEAT_BPS = tuple(10.0 + 0.25 * i for i in range(4 * 12 + 1))
 COOL_BPS = tuple(float(b) for b in range(16, 29))
 POOLED_BALANCE_POINTS = True  # balance points per population, slopes per register (see fit_weather_models)
 MIN_PAIRS = 3
@@ -94,11 +88,11 @@ def fill_temperature(temp: pl.DataFrame) -> pl.DataFrame:
 
 def degree_day_table(temp: pl.DataFrame) -> pl.DataFrame:
     """Running sums of degree days: jurisdiction, kind (H | C), bp, read_date, dd, cum (Σ dd up to
-    and including the day), for every balance point of ``HEAT_BPS``, ``GAS_HEAT_BPS`` and ``COOL_BPS``; ``temp`` must
+    and including the day), for every balance point of ``HEAT_BPS`` and ``COOL_BPS``; ``temp`` must
     have every day (:func:`fill_temperature`)."""
     bps = pl.concat(
         [
-            pl.DataFrame({"kind": "H", "bp": sorted(set(HEAT_BPS) | set(GAS_HEAT_BPS))}),
+            pl.DataFrame({"kind": "H", "bp": list(HEAT_BPS)}),
             pl.DataFrame({"kind": "C", "bp": list(COOL_BPS)}),
         ]
     )
@@ -223,17 +217,9 @@ def _solved_candidates(
 
 
 def _candidates(p: pl.DataFrame, dd: pl.DataFrame) -> pl.DataFrame:
-    """One row per pair and candidate model: HEAT (h_bp; gas on ``GAS_HEAT_BPS``), COOL (c_bp; not
-    gas), BOTH (h_bp <= c_bp), with the pair's mean degree days at those balance points."""
-    # every register's whole degrees, then gas registers' other quarter-degree points (in this order,
-    # so that the electricity registers' sums are added as before)
-    extra = tuple(b for b in GAS_HEAT_BPS if b not in HEAT_BPS)
-    fh = pl.concat(
-        [
-            _pair_features(p, dd, "H", HEAT_BPS),
-            _pair_features(p.filter(pl.col("service_type") == "GAS"), dd, "H", extra),
-        ]
-    ).rename({"_s": "_h"})
+    """One row per pair and candidate model: HEAT (h_bp), COOL (c_bp; not gas), BOTH (h_bp <= c_bp),
+    with the pair's mean degree days at those balance points."""
+    fh = _pair_features(p, dd, "H", HEAT_BPS).rename({"_s": "_h"})
     fc = _pair_features(p, dd, "C", COOL_BPS).rename({"_s": "_c"})
     days = p.select("_pid", "_d")
     fh = fh.join(days, on="_pid").select(

@@ -135,28 +135,6 @@ def test_gas_registers_get_heating_only() -> None:
     assert set(wm["wmodel"].to_list()) <= {"HEAT"}
 
 
-def test_gas_heating_balance_point_on_a_quarter_degree_grid() -> None:
-    # 5 + 2·max(0, 16.5 − T) a day, read every 30 days: for gas the heating model at 16.5 °C (a point
-    # of the quarter-degree GAS_HEAT_BPS) fits exactly (adjusted R² 1), so it wins and recovers α = 5,
-    # β_h = 2; its pooled point (one register) is 16.5 too. The same use on an electricity register
-    # can only take a whole degree (HEAT_BPS: 16 or 17), where the fit is not exact
-    temp, _, reads = _case(lambda t: 5 + 2 * max(0.0, 16.5 - t))
-    dd = degree_day_table(fill_temperature(temp))
-    gas = _regs().with_columns(service_type=pl.lit("GAS"))
-    pairs, _ = read_pairs(gas, _reads(reads))
-    pm = _with_pair_sums(pairs, register_macro(gas, _macro([10.0] * 420), NO_GAS))
-    m = fit_weather_models(gas, pm, dd, day(400)).row(0, named=True)
-    assert (m["wmodel"], m["h_bp"]) == ("HEAT", 16.5)
-    assert (m["w_alpha"], m["beta_h"]) == pytest.approx((5.0, 2.0), abs=1e-6)
-    assert pooled_balance_points(gas, pm, dd, day(400))["h_bp"].to_list() == [16.5]
-    elec = _regs()
-    pairs_e, _ = read_pairs(elec, _reads(reads))
-    pm_e = _with_pair_sums(pairs_e, register_macro(elec, _macro([10.0] * 420), NO_GAS))
-    e = fit_weather_models(elec, pm_e, dd, day(400)).row(0, named=True)
-    assert e["wmodel"] == "HEAT" and e["h_bp"] in (16.0, 17.0)
-    assert e["beta_h"] != pytest.approx(2.0, abs=1e-6)
-
-
 def test_cooling_only_register_is_estimated_from_its_cooling_degree_days() -> None:
     # 4 + 3·max(0, T − 20): the cooling model at 20 °C (no heating term: its HDD count 0 in the
     # daily estimate), a day after the last read (day 390) = 4 + 3·CDD_20(d)
