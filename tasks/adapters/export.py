@@ -90,6 +90,7 @@ def export_tables(
     if integration:
         dests.append(integration)
     for d in dests:
+        storage.sweep_temporaries(d, settings)  # a killed run's half-written files
         storage.delete(_stale(d, set(frames), settings), settings)
     written: list[str] = []
     for table, df in frames.items():

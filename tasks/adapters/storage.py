@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import itertools
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -179,6 +180,22 @@ def list_files(prefix: str, settings: Settings, suffix: str = "") -> list[str]:
         for p in root.rglob("*")
         if p.is_file() and p.name.endswith(suffix) and not p.name.startswith(".")
     )
+
+
+_TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # write_atomic's: .{name}.{mkstemp's 8}.tmp
+
+
+def sweep_temporaries(folder: str, settings: Settings) -> list[str]:
+    """Remove the temporary files :func:`write_atomic` left under a local ``folder`` when its
+    process was killed before the rename (``kill -9`` runs no cleanup): a publishing phase calls
+    this on its folders before writing, so a re-run leaves only whole files. S3 needs none (its
+    temporary file is local; an object appears only once uploaded). Returns the paths removed."""
+    if is_s3(folder) or not Path(folder).is_dir():
+        return []
+    stale = sorted(str(p) for p in Path(folder).rglob(".*.tmp") if p.is_file() and _TEMPORARY.match(p.name))
+    for p in stale:
+        Path(p).unlink(missing_ok=True)
+    return stale
 
 
 def delete(urls: Iterable[str], settings: Settings) -> None:

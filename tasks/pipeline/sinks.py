@@ -4,6 +4,7 @@ loaders and savers of the source and sink datasets (tasks/pipeline/graph.py name
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -85,6 +86,7 @@ def nem12_estimates(io: Datasets, usage: pl.DataFrame, shard: int | None) -> lis
     assert shard is not None
     s = io.spec
     folder = nem12_folder(io.settings, s.run_date, shard, s.scenario)
+    storage.sweep_temporaries(folder, io.settings)  # a killed run's half-written files
     storage.delete(storage.list_files(folder, io.settings), io.settings)
     created = dt.datetime.combine(s.run_date, dt.time(0, 0))
     return write_estimate_nem12(usage, io.settings, s.run_date, shard, created, scenario=s.scenario)
@@ -172,5 +174,7 @@ def comparison(io: Datasets, frame: pl.DataFrame, shard: int | None) -> list[str
 
 def report(io: Datasets, page: str, shard: int | None) -> list[str]:
     url = report_url(io.settings, io.spec.run_date, io.spec.scenario)
+    if not storage.is_s3(url):
+        storage.sweep_temporaries(str(Path(url).parent), io.settings)  # a killed run's half-written page
     storage.write_bytes_atomic(page.encode(), url, io.settings)
     return [url]

@@ -135,6 +135,32 @@ def test_kill_9_then_rerun_takes_over_and_gives_the_same_bytes(
 
 
 @pytest.mark.slow
+def test_kill_9_mid_csv_write_leaves_no_half_file_after_the_rerun(
+    loaded: Path, tmp_path: Path, harness: str, reference: Settings
+) -> None:
+    """Killed while an export CSV is half written (storage's test hook holds the write with its
+    temporary file in place): the temporary file is there after the kill, and gone after the rerun,
+    which publishes exactly the reference's files."""
+    settings = copy_of(loaded, tmp_path / "run")
+    mark = uuid.uuid4().hex
+    proc = bua_run(settings, harness, mark, BUA_TEST_PAUSE_BEFORE_RENAME="accrual_summary.csv:120")
+    folder = Path(settings.output_url) / "export" / "csv" / R.isoformat()
+    deadline = time.monotonic() + 240
+    while not list(folder.glob(".accrual_summary.csv.*.tmp")) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.05)
+    assert list(folder.glob(".accrual_summary.csv.*.tmp")), "the write was never held"
+    kill_and_check_nothing_is_left(proc, mark)
+    assert list(folder.glob(".accrual_summary.csv.*.tmp"))  # kill -9 ran no cleanup
+
+    rerun = bua_run(settings, harness)
+    out, err = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, out + err
+    assert not list(folder.glob(".*.tmp"))
+    assert output_digests(settings) == output_digests(reference)
+
+
+@pytest.mark.slow
 def test_kill_9_of_a_run_on_its_own_temporary_prefect_server_leaves_no_server(
     loaded: Path, tmp_path: Path
 ) -> None:

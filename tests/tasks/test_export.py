@@ -82,3 +82,19 @@ def test_export_to_s3(s3_bucket: str) -> None:
     client = boto3.client("s3", endpoint_url=s.s3_endpoint_url, region_name="ap-southeast-2")
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=s3_bucket[5:])["Contents"]]
     assert keys == ["out/export/csv/2026-11-01/t.csv"]
+
+
+def test_a_killed_writers_temporary_files_are_swept_and_nothing_else(tmp_path: Path) -> None:
+    """``kill -9`` during a CSV write leaves write_atomic's ``.{name}.{8 chars}.tmp`` beside the
+    output (no cleanup runs): the next export removes it before writing. Other dotfiles stay."""
+    s = _settings(tmp_path)
+    dest = Path(s.output_url, "export", "csv", "2026-11-01")
+    dest.mkdir(parents=True)
+    half = dest / ".t.csv.k3x9_q2a.tmp"  # as mkstemp(prefix=".t.csv.", suffix=".tmp") names it
+    half.write_text("i\n1\n2")  # cut off mid-row
+    keep, other = dest / ".keep", dest / ".notes.tmp"
+    keep.write_text("")
+    other.write_text("x")
+    export_tables({"t": pl.DataFrame({"i": [1]})}, str(dest), s)
+    assert sorted(p.name for p in dest.iterdir()) == [".keep", ".notes.tmp", "t.csv"]
+    assert (dest / "t.csv").read_text() == "i\n1\n"
