@@ -18,7 +18,7 @@ sits whole in memory; a full batch's partitions go to the store when new there, 
 merged once per partition at the end (``tasks.adapters.ingest_staging``: linear in the input). Every
 partition write is atomic and re-ingesting is idempotent, so an interrupted ingest is finished by
 running it again; the next NEM12 ingest also deletes the ``.*.tmp`` files a killed write left in
-the store (``clean_tmp_files``). NEM13 reads
+the store (``storage.sweep_temporaries``). NEM13 reads
 go to ``basic_read``; reads of NMIs/registers the database does not know go to
 ``{rejects}/{file}.rejects.csv`` (``rejects`` is the quarantine's sibling folder) with a reason.
 
@@ -48,10 +48,9 @@ from tasks.adapters.ingest_files import (
     rejects_root,
     units,
 )
-from tasks.adapters.ingest_staging import clean_tmp_files
 from tasks.adapters.ingest_store import WRITE_THREADS, _parse_parts, _Parts, _StoreWriter
 from tasks.adapters.mdff import MdffError, decode
-from tasks.adapters.storage import write_bytes_atomic
+from tasks.adapters.storage import sweep_temporaries, write_bytes_atomic
 from tasks.settings import Settings, join_url
 
 __all__ = [
@@ -132,7 +131,7 @@ class RegisterDayLoader:
 
     def __init__(self, settings: Settings, batch_readings: int = 6_000_000, stage_all: bool = False) -> None:
         self.summary = IngestSummary("nem12")
-        clean_tmp_files(settings.meter_store)  # left by a killed write (a killed ingest)
+        sweep_temporaries(settings.meter_store, settings)  # left by a killed write (a killed ingest)
         self.writer = _StoreWriter(settings, batch_readings, self.summary, stage_all)
 
     def add(self, parsed: _Parts) -> None:

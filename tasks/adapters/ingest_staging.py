@@ -17,7 +17,7 @@ on the batch size. Runs live outside ``{meter_store}/interval`` (readers never s
 scratch: written without fsync; a crash leaves the store's partitions old or new (each write is
 atomic) and the runs behind, which the next ingest deletes (``clean_staging``) — re-running the
 ingest finishes the job. A write killed between its temporary file and the rename leaves a
-``.data.parquet.*.tmp`` beside the partition; the next ingest deletes those too (``clean_tmp_files``). Two ingests into one store at once are not supported (nor were they).
+``.data.parquet.*.tmp`` beside the partition; the next ingest deletes those too (``storage.sweep_temporaries``). Two ingests into one store at once are not supported (nor were they).
 """
 
 from __future__ import annotations
@@ -86,14 +86,3 @@ def clean_staging(settings: Settings, ingest_id: str | None = None) -> int:
         with contextlib.suppress(OSError):  # the staging folder itself, once empty
             Path(staging_root(settings)).rmdir()
     return len(urls)
-
-
-def clean_tmp_files(root: str) -> int:
-    """Delete the ``.*.tmp`` files a killed atomic write (``write_bytes_atomic``) left under a local
-    ``root``; the number deleted. S3 writes leave none (an object appears whole or not at all)."""
-    if is_s3(root) or not Path(root).is_dir():
-        return 0
-    stale = [p for p in Path(root).rglob(".*.tmp") if p.is_file()]
-    for p in stale:
-        p.unlink(missing_ok=True)
-    return len(stale)

@@ -188,7 +188,8 @@ _TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # write_atomic's: .{na
 def sweep_temporaries(folder: str, settings: Settings) -> list[str]:
     """Remove the temporary files :func:`write_atomic` left under a local ``folder`` when its
     process was killed before the rename (``kill -9`` runs no cleanup): a publishing phase calls
-    this on its folders before writing, so a re-run leaves only whole files. S3 needs none (its
+    this on its folders before writing, so a re-run leaves only whole files, and an ingest on the
+    meter store before it writes. S3 needs none (its
     temporary file is local; an object appears only once uploaded). Returns the paths removed."""
     if is_s3(folder) or not Path(folder).is_dir():
         return []
