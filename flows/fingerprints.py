@@ -78,6 +78,13 @@ def cache_key(
     return f"bua-{spec.run_date.isoformat()}-{phase}-{where}-{digest[:40]}"
 
 
+def group_key(spec: RunSpec, phase: str, shards: list[int], keys: list[str]) -> str:
+    """The cache key of a task run over a group of shards (flows/phase_tasks.py): made of its
+    shards' own keys, and never equal to one of them (a group's result holds one per shard)."""
+    where = f"g{shards[0]:03d}-{shards[-1]:03d}"
+    return f"bua-{spec.run_date.isoformat()}-{phase}-{where}-{sha({'group': shards, 'keys': keys})[:40]}"
+
+
 def version(location: str, spec: RunSpec, settings: Settings) -> str:
     """The current version of a written location ('-' when it is gone)."""
     if location.startswith("table:"):

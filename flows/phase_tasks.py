@@ -6,6 +6,12 @@ thread busy with work that can start: a task never occupies a thread waiting for
 most ``BUA_MAX_WORKERS`` task runs are in flight, earliest phase (then shard) first, as the graph
 orders them. A failed task holds back only what depends on it; the run then fails naming it.
 
+A per-shard phase's shards are grouped into at most ``Settings.shard_tasks`` task runs (contiguous
+groups, each run one shard after another): every task run costs the Prefect server ~40–50 ms of CPU
+and its client ~5 ms (bench/prefect_overhead.py), so 16 shards of five per-shard phases as 40 task
+runs instead of 80 leave that CPU to the phases. Outputs, manifests, fingerprints and cache keys
+stay per shard: a group's key is made of its shards' keys, and its result holds each shard's.
+
 A task's cache key is computed here, from its inputs' fingerprints (the results of the tasks it
 waited for, or the sources' fingerprints); Prefect persists each result under its key, so a re-run
 or a Retry of the flow run finds every finished phase (state Cached). A task whose outputs are gone
@@ -20,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flows import faults, progress
-from flows.fingerprints import cache_key, fingerprint, outputs_intact, versions, write_manifest
+from flows.fingerprints import cache_key, fingerprint, group_key, outputs_intact, versions, write_manifest
 from flows.runtime import current_settings, result_storage
 from tasks.pipeline.graph import PHASES, REGISTRY, Phase, Task, run_phase, tasks, upstream
 from tasks.pipeline.spec import RunSpec
@@ -29,13 +35,22 @@ from tasks.settings import Settings
 PhaseResult = dict[str, Any]
 
 
-def execute(run: dict[str, Any], phase: str, shard: int | None, key: str) -> PhaseResult:
+def execute(run: dict[str, Any], phase: str, shard: int | list[int] | None, key: str) -> PhaseResult:
     """The body of every phase task: run the phase (tasks/pipeline/graph.run_phase), record what it
-    wrote. ``run`` is the RunSpec's JSON (run parameters only); settings come from the worker."""
+    wrote. ``run`` is the RunSpec's JSON (run parameters only); settings come from the worker.
+    ``shard``: a list for a group of shards, run one after another; the result then holds each
+    shard's result under ``parts``."""
     spec = RunSpec.from_json(run)
     settings = current_settings()
     ph = next(p for p in PHASES if p.name == phase)
     faults.delay(phase)
+    if isinstance(shard, list):
+        return {"phase": phase, "shard": shard, "parts": [_execute(ph, spec, settings, s) for s in shard]}
+    return _execute(ph, spec, settings, shard)
+
+
+def _execute(ph: Phase, spec: RunSpec, settings: Settings, shard: int | None) -> PhaseResult:
+    phase = ph.name
     done = run_phase(ph, spec, settings, shard)
     faults.check(phase, shard)
     written = versions([loc for locs in done.written.values() for loc in locs], spec, settings)
@@ -55,6 +70,33 @@ def _key(context: Any, parameters: dict[str, Any]) -> str:
     return parameters["key"]
 
 
+def shard_label(shard: int | list[int] | None) -> str:
+    """A task's shard(s) as shown in its name: ``3``, a group ``2-3`` (contiguous)."""
+    if isinstance(shard, list):
+        return str(shard[0]) if len(shard) == 1 else f"{shard[0]}-{shard[-1]}"
+    return "" if shard is None else str(shard)
+
+
+def _run_name(phase: Phase) -> Any:
+    if not phase.per_shard:
+        return phase.name
+
+    def name(parameters: dict[str, Any]) -> str:
+        return f"{phase.name}[{shard_label(parameters.get('shard'))}]"
+
+    return name
+
+
+def shard_groups(settings: Settings, shards: int) -> list[list[int]]:
+    """The shards of a per-shard phase as its task runs take them: contiguous groups, as even as can
+    be (sizes differ by at most one), ``settings.shard_tasks`` of them (module docstring)."""
+    wanted = settings.shard_tasks
+    if wanted is None:
+        wanted = 0 if settings.task_runner == "dask" else 4 * settings.max_workers
+    n = shards if wanted == 0 else max(1, min(shards, wanted))
+    return [list(range(i * shards // n, (i + 1) * shards // n)) for i in range(n)]
+
+
 def phase_task(phase: Phase, settings: Settings, refresh: bool = False) -> Any:
     """The Prefect task of one phase: retried, its result persisted under the key it is given
     (``refresh``: recomputed and persisted even where that key holds a result)."""
@@ -64,7 +106,7 @@ def phase_task(phase: Phase, settings: Settings, refresh: bool = False) -> Any:
     return task(
         execute,
         name=phase.name,
-        task_run_name=phase.name + ("[{shard}]" if phase.per_shard else ""),
+        task_run_name=_run_name(phase),
         cache_key_fn=_key,
         persist_result=True,
         result_storage=result_storage(settings),
@@ -104,10 +146,6 @@ class GraphRun:
         ]
 
 
-def _name(t: Task) -> str:
-    return t[0] if t[1] is None else f"{t[0]}[{t[1]}]"
-
-
 def inputs_of(
     phase: Phase,
     shard: int | None,
@@ -142,7 +180,9 @@ def run_graph(
     ``runner``: a started Prefect task runner to submit to (else the flow run's own, as
     ``Task.submit`` does); either way the task runs belong to the flow run being run."""
     phases = PHASES
-    graph = tasks(phases, spec.shards)
+    groups = shard_groups(settings, spec.shards)
+    grouped = len(groups) < spec.shards
+    graph = tasks(phases, len(groups))  # a per-shard task here is a group of shards (one, ungrouped)
     if settings.task_runner != "dask":
         # the report task runs in this process: its renderer is started while the other phases run
         from tasks.pipeline.report.charts import start_prewarm
@@ -166,7 +206,16 @@ def run_graph(
         for u in ups:
             dependents[u].append(t)
     for p in phases:
-        progress.planned(p.name, spec.shards if p.per_shard else 1)
+        progress.planned(p.name, len(groups) if p.per_shard else 1)
+
+    def members(t: Task) -> int | list[int] | None:
+        """The ``shard`` parameter of a task: None, the shard, or (grouped) the group's shards."""
+        if t[1] is None:
+            return None
+        return groups[t[1]] if grouped else groups[t[1]][0]
+
+    def name(t: Task) -> str:
+        return t[0] if t[1] is None else f"{t[0]}[{shard_label(members(t))}]"
 
     def prio(t: Task) -> tuple[int, int]:
         return (order[t[0]], -1 if t[1] is None else t[1])
@@ -182,20 +231,25 @@ def run_graph(
     limit = max(1, settings.max_workers)
     payload = spec.to_json()
 
+    finished: set[Task] = set()
+
+    def key_of(ph: Phase, shard: int | None) -> str:
+        inputs = inputs_of(ph, shard, run.results, sources, deps[ph.name])
+        return cache_key(spec, settings, ph.name, shard, inputs, ph.keyed_by)
+
     while ready or in_flight:
         while ready and len(in_flight) < limit:
             _, t = heapq.heappop(ready)
-            phase, shard = t
+            phase = t[0]
             ph = by_name[phase]
-            key = cache_key(
-                spec,
-                settings,
-                phase,
-                shard,
-                inputs_of(ph, shard, run.results, sources, deps[phase]),
-                ph.keyed_by,
-            )
-            stale = refresh or not outputs_intact(spec, settings, phase, shard)
+            shard = members(t)
+            if isinstance(shard, list):
+                key = group_key(spec, phase, shard, [key_of(ph, s) for s in shard])
+                intact = all(outputs_intact(spec, settings, phase, s) for s in shard)
+            else:
+                key = key_of(ph, shard)
+                intact = outputs_intact(spec, settings, phase, shard)
+            stale = refresh or not intact
             parameters = {"run": payload, "phase": phase, "shard": shard, "key": key}
             wait_for = [upstream_futures[u] for u in graph[t]]
             if runner is None:
@@ -209,21 +263,24 @@ def run_graph(
         in_flight.pop(t, None)
         future.wait()  # done: records the final state on the future (else .state asks the API)
         state = future.state
-        run.states[_name(t)] = str(state.name)
+        run.states[name(t)] = str(state.name)
         progress.finished(t[0], str(state.name))
         if state.is_completed():
-            run.results[t] = future.result()
+            result = future.result()
+            for part in result["parts"] if "parts" in result else [result]:
+                run.results[(t[0], part["shard"])] = part
+            finished.add(t)
             for d in dependents[t]:
                 waiting[d].discard(t)
                 if not waiting[d]:
                     heapq.heappush(ready, (prio(d), d))
         else:
             msg = str(state.message or "").splitlines()[0][:300] if state.message else ""
-            failed.append(f"{_name(t)} ({state.name}: {msg})")
+            failed.append(f"{name(t)} ({state.name}: {msg})")
             if cause is None:
                 exc = state.result(raise_on_failure=False)
                 cause = exc if isinstance(exc, BaseException) else None
     if failed:
-        not_run = [_name(t) for t in graph if t not in run.results and _name(t) not in run.states]
+        not_run = [name(t) for t in graph if t not in finished and name(t) not in run.states]
         raise PhaseFailedError(failed, not_run, cause, run.states)
     return run

@@ -77,6 +77,14 @@ class Settings(BaseSettings):
         "each); 0 = max_workers",
     )
     dask_address: str | None = Field(None, description="Dask scheduler address; None = local cluster")
+    shard_tasks: int | None = Field(
+        None,
+        ge=0,
+        description="task runs per per-shard phase in bua_monthly: the shards in this many contiguous "
+        "groups, one task run each, run one shard after another (outputs, manifests and cache keys "
+        "stay per shard); 0 = one task run per shard; None = 4 x max_workers on the thread runner, one "
+        "per shard on Dask (docs/ORCHESTRATION.md, Shard groups)",
+    )
     task_retries: int = 2
     task_retry_delay_seconds: float = 2.0
 

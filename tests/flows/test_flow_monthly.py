@@ -83,6 +83,45 @@ def test_a_failed_task_fails_the_run_and_the_rerun_resumes_to_the_same_bytes(
     assert output_rows(settings) == output_rows(ref_settings)
 
 
+def test_grouped_shards_are_fewer_task_runs_with_the_same_bytes_and_resume_per_group(
+    clean, settings, monkeypatch: pytest.MonkeyPatch
+):
+    """BUA_SHARD_TASKS=2 over 4 shards: each per-shard phase is 2 task runs, shards 0-1 and 2-3
+    (4 // 2 each, contiguous), so 15 + 5 x 2 = 25 task runs; the outputs are the ungrouped run's,
+    byte for byte; a failure in shard 3 fails the group 2-3 only, and the rerun recomputes that
+    group (its shards' manifests and keys are per shard) and takes every finished task from cache."""
+    from flows.phase_tasks import shard_groups
+
+    ref_settings, _ = clean
+    grouped = settings.model_copy(update={"shard_tasks": 2})
+    assert shard_groups(grouped, 4) == [[0, 1], [2, 3]]
+    assert shard_groups(grouped, 5) == [[0, 1], [2, 3, 4]]  # 5 // 2 = 2, then 5 * 2 // 2 = 5
+    assert shard_groups(settings, 4) == [[0], [1], [2], [3]]  # default 4 x 2 workers = 8 > 4 shards
+    monkeypatch.setenv("BUA_TEST_FAULT", "rating:3")
+    failed = run_monthly(grouped)
+    assert isinstance(failed.error, PhaseFailedError)
+    assert len(failed.states) <= 25 and failed.states["rating[2-3]"] == "Failed"
+    assert failed.states["rating[0-1]"] == "Completed", failed.states
+    assert {"exceptions", "prepare"}.isdisjoint(failed.states)
+    assert "rating[2-3]" in failed.error.failed[0] and "shard 3" in str(failed.error.cause)
+    monkeypatch.delenv("BUA_TEST_FAULT")
+    resumed = run_monthly(grouped)
+    assert resumed.error is None, resumed.error
+    assert len(resumed.states) == 15 + 5 * 2 == 25
+    assert {n for n in resumed.states if n.startswith("rating")} == {"rating[0-1]", "rating[2-3]"}
+    for task_run, state in failed.states.items():
+        if state == "Completed":
+            assert resumed.states[task_run] == "Cached", task_run
+    assert resumed.states["rating[2-3]"] == "Completed"
+    assert output_digests(settings) == output_digests(ref_settings)
+    assert output_rows(settings) == output_rows(ref_settings)
+    # the same shards ungrouped: each shard's own key, so computed again (a group's key is not a shard's),
+    # to the same bytes
+    again = run_monthly(settings)
+    assert again.error is None and again.states["rating[3]"] == "Completed", again.states
+    assert output_digests(settings) == output_digests(ref_settings)
+
+
 def test_outputs_that_are_gone_are_rewritten_by_the_rerun(clean, settings):
     ref_settings, _ = clean
     assert run_monthly(settings).error is None
