@@ -8,6 +8,11 @@ file of the destination folder that belongs to one of the exported tables is rem
 re-run never leaves a ``-0003`` file from an earlier, larger run; each file is then written
 atomically (temporary name + rename locally, a single PUT on S3). When ``settings.integration_url``
 is set, the same files are copied there under the same relative path.
+
+A table may come as :class:`SlicedRows` (issue 14: the line items of 1M accounts): its rows are spilled
+shard by shard to local Arrow files in slices of consecutive key ranges
+(tasks/adapters/row_slices.py) and written slice after slice, so the writer holds one slice, never
+the whole table; the files are the same bytes as for the whole table sorted at once.
 """
 
 from __future__ import annotations
@@ -16,11 +21,14 @@ import io
 import re
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import polars as pl
 
 from tasks.adapters import storage
+from tasks.adapters.row_slices import ShardRows, read_slices, spill
 from tasks.settings import Settings, join_url
 
 _SPLIT_NAME = re.compile(r"^(?P<table>.+?)(-\d{4})?\.csv$")
@@ -36,14 +44,28 @@ def csv_bytes(df: pl.DataFrame) -> bytes:
 CSV_ROWS_PER_WRITE = 100_000
 
 
-def write_csv(df: pl.DataFrame, fh: BinaryIO, rows_per_write: int = CSV_ROWS_PER_WRITE) -> None:
+@dataclass(frozen=True)
+class SlicedRows:
+    """A table's rows for :func:`export_tables` without the whole table in memory: ``rows`` (a
+    :class:`ShardRows` with a ``by`` key and its slice bounds) read slice by slice, each slice
+    passed through ``finish`` (e.g. typed and sorted by the export's keys) before it is written.
+    The files are those of ``finish`` applied to the whole concatenation when ``finish`` works row
+    by row and its sort leads with ``by`` (then sorting each key range is sorting the whole)."""
+
+    rows: ShardRows
+    finish: Callable[[pl.DataFrame], pl.DataFrame]
+
+
+def write_csv(
+    df: pl.DataFrame, fh: BinaryIO, rows_per_write: int = CSV_ROWS_PER_WRITE, header: bool = True
+) -> None:
     """:func:`csv_bytes`'s text written to ``fh`` ``rows_per_write`` rows at a time (the header
-    once): the same bytes, without the whole text in memory (a 1M-account month end's line items
-    are ~0.6 GB of CSV)."""
+    once, unless ``header`` is False: a file's later part): the same bytes, without the whole text
+    in memory (a 1M-account month end's line items are ~0.6 GB of CSV)."""
     for i in range(max(1, -(-df.height // rows_per_write))):
         df.slice(i * rows_per_write, rows_per_write).write_csv(
             fh,
-            include_header=i == 0,
+            include_header=header and i == 0,
             separator=",",
             date_format="%Y-%m-%d",
             datetime_format="%Y-%m-%dT%H:%M:%S",
@@ -74,7 +96,7 @@ def _stale(dest_url: str, tables: set[str], settings: Settings) -> list[str]:
 
 
 def export_tables(
-    frames: dict[str, pl.DataFrame],
+    frames: dict[str, pl.DataFrame | SlicedRows],
     dest_url: str,
     settings: Settings,
     max_rows_per_file: int | None = None,
@@ -83,6 +105,7 @@ def export_tables(
 
     Stale files of the same tables in ``dest_url`` (and in the integration copy) are deleted
     first. An empty frame still gives one file with its header, so consumers see the table.
+    A :class:`SlicedRows` is spilled to a local temporary folder and written slice by slice.
     """
     limit = max_rows_per_file or settings.max_rows_per_file
     dests = [dest_url]
@@ -93,24 +116,74 @@ def export_tables(
         storage.sweep_temporaries(d, settings)  # a killed run's half-written files
         storage.delete(_stale(d, set(frames), settings), settings)
     written: list[str] = []
-    for table, df in frames.items():
-        names = file_names(table, df.height, limit)
-        for i, name in enumerate(names):
-            part = df.slice(i * limit, limit)
-            if len(dests) == 1:
-                storage.write_atomic(
-                    join_url(dest_url, name), settings, lambda fh, part=part: write_csv(part, fh)
-                )
-            else:  # rendered once to a local temporary file, then copied to each destination
-                with tempfile.TemporaryFile(prefix="bua-csv-") as rendered:
-                    write_csv(part, rendered)
-                    for d in dests:
-                        rendered.seek(0)
-                        storage.write_atomic(
-                            join_url(d, name), settings, lambda fh, src=rendered: shutil.copyfileobj(src, fh)
-                        )
-            written += [join_url(d, name) for d in dests]
+    with tempfile.TemporaryDirectory(prefix="bua-export-") as tmp:
+        for table, rows in frames.items():
+            height, pieces = _pieces(rows, f"{tmp}/{table}")
+            for name in file_names(table, height, limit):
+                file_rows = _take(pieces, limit)  # this file's rows, pulled as it is written
+                if len(dests) == 1:
+                    storage.write_atomic(
+                        join_url(dest_url, name), settings, lambda fh, it=file_rows: _write_all(it, fh)
+                    )
+                else:  # rendered once to a local temporary file, then copied to each destination
+                    with tempfile.TemporaryFile(prefix="bua-csv-") as rendered:
+                        _write_all(file_rows, rendered)
+                        for d in dests:
+                            rendered.seek(0)
+                            storage.write_atomic(
+                                join_url(d, name),
+                                settings,
+                                lambda fh, src=rendered: shutil.copyfileobj(src, fh),
+                            )
+                written += [join_url(d, name) for d in dests]
     return sorted(written, key=lambda u: (not u.startswith(dest_url), u))
+
+
+class _Pieces:
+    """A table's rows as consecutive frames, taken a number of rows at a time (:func:`_take`)."""
+
+    def __init__(self, frames: Iterator[pl.DataFrame], empty: pl.DataFrame) -> None:
+        self.frames, self.empty, self.head = frames, empty, None
+
+    def next(self) -> pl.DataFrame | None:
+        if self.head is not None and self.head.height:
+            head, self.head = self.head, None
+            return head
+        for df in self.frames:
+            if df.height:
+                return df
+        return None
+
+
+def _pieces(rows: pl.DataFrame | SlicedRows, folder: str) -> tuple[int, _Pieces]:
+    """The table's row count and its rows as :class:`_Pieces` (a SlicedRows spilled under ``folder``)."""
+    if isinstance(rows, pl.DataFrame):
+        return rows.height, _Pieces(iter([rows]), rows.clear())
+    spilled = spill(rows.rows, folder)
+    empty = rows.finish(pl.read_ipc(spilled["schema"]))
+    return spilled["rows"], _Pieces((rows.finish(df) for df in read_slices(spilled)), empty)
+
+
+def _take(pieces: _Pieces, limit: int) -> Iterator[pl.DataFrame]:
+    """The next ``limit`` rows of ``pieces`` (fewer at the end), as frames; the first one always,
+    empty if no row is left (its columns give a file's header)."""
+    left, first = limit, True
+    while left > 0:
+        df = pieces.next()
+        if df is None:
+            if first:
+                yield pieces.empty
+            return
+        if df.height > left:
+            df, pieces.head = df.slice(0, left), df.slice(left)
+        left -= df.height
+        first = False
+        yield df
+
+
+def _write_all(frames: Iterator[pl.DataFrame], fh: BinaryIO) -> None:
+    for i, df in enumerate(frames):
+        write_csv(df, fh, header=i == 0)
 
 
 def _integration_dest(dest_url: str, settings: Settings) -> str | None:

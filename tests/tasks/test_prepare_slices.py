@@ -161,3 +161,63 @@ def test_every_slice_has_the_whole_concatenations_columns_and_types(tmp_path) ->
         {"account_id": pl.Int64, "amount": pl.Float64, "note": pl.String}
     ] * 2
     assert [df.rows() for df in got] == [[(1, 3.0, None)], [(2, 2.5, "x")]]
+
+
+def _export_files(tmp_path, slice_rows: int, max_rows: int, integration: bool = False) -> dict[str, str]:  # noqa: ANN001
+    """The export phase's CSV files (name → text) for the two shards above, written by its sink."""
+    from tasks.adapters.export import export_tables
+    from tasks.pipeline.spec import resolve_run
+    from tasks.settings import Settings
+
+    settings = Settings(
+        output_url=str(tmp_path / "out"), integration_url=str(tmp_path / "int") if integration else None
+    )
+    ctx = PhaseContext(resolve_run(settings, R), settings)
+    reads = [
+        pl.DataFrame({"meter_register_id": [m], "read_date": [R], "read_value": [float(m)]}) for m in (7, 5)
+    ]
+    summary = pl.DataFrame(
+        {**{k: ["x"] for k in outputs.EXPORT_ORDER["accrual_summary"]}, "net_amount": [24.3]}
+    )
+    out = outputs.export(ctx, _exceptions(), [_totals([1, 3, 6]), _totals([2, 4, 5])], _shard_lines(), reads,
+                         summary, slice_rows=slice_rows)  # fmt: skip
+    dest = str(tmp_path / "out" / "csv")
+    files = export_tables(out["csv_exports"], dest, settings, max_rows)
+    return {f[len(str(tmp_path)) :]: open(f).read() for f in files}
+
+
+def test_export_in_slices_writes_the_files_of_the_whole_sort(tmp_path) -> None:  # noqa: ANN001
+    # slices of 2 accounts ({1, 2}, {3, 4}, {5, 6}) and files of 3 rows: the line items' 7 rows are
+    # files of rows 1-3, 4-6, 7, crossing the slices' edges (rows 1-2 | 3-5 | 6-7 by slice)
+    sliced = _export_files(tmp_path / "a", slice_rows=2, max_rows=3)
+    whole = _export_files(tmp_path / "b", slice_rows=1_000, max_rows=3)  # one slice: the sort at once
+    assert sliced == whole
+    lines = [sliced[f"/out/csv/invoice_line_item_monthly-000{i}.csv"].splitlines() for i in (1, 2, 3)]
+    assert [len(part) for part in lines] == [4, 4, 2]  # a header and 3, 3, 1 rows
+    header = lines[0][0].split(",")
+    account, amount = header.index("account_id"), header.index("net_amount")
+    rows = [r.split(",") for part in lines for r in part[1:]]
+    assert [(int(r[account]), float(r[amount])) for r in rows] == EXPECTED
+    # the account summary: accounts 1..6 (3 + 3 rows), account 3's two exceptions counted
+    summary = [sliced[f"/out/csv/bua_account_summary-000{i}.csv"].splitlines() for i in (1, 2)]
+    col = summary[0][0].split(",").index("exception_count")
+    assert [r.split(",")[col] for part in summary for r in part[1:]] == ["0", "0", "2", "0", "0", "0"]
+    # estimated basic reads sorted by register: 5 (shard 1) before 7 (shard 0)
+    reads = sliced["/out/csv/estimated_basic_read.csv"].splitlines()
+    mrid = reads[0].split(",").index("meter_register_id")
+    assert [r.split(",")[mrid] for r in reads[1:]] == ["5", "7"]
+    # with an integration copy: the same bytes in both places
+    copied = _export_files(tmp_path / "c", slice_rows=2, max_rows=3, integration=True)
+    assert {k: v for k, v in copied.items() if k.startswith("/out/")} == sliced
+    assert {k.replace("/int/", "/out/", 1): v for k, v in copied.items() if k.startswith("/int/")} == sliced
+
+
+def test_export_of_no_rows_is_each_tables_header(tmp_path) -> None:  # noqa: ANN001
+    from tasks.adapters.export import SlicedRows, export_tables
+    from tasks.settings import Settings
+
+    settings = Settings(output_url=str(tmp_path))
+    empty = SlicedRows(ShardRows([pl.DataFrame({"account_id": [], "x": []}, schema={"account_id": pl.Int64, "x": pl.String})],
+                                 by="account_id", bounds=pl.Series([], dtype=pl.Int64)), lambda df: df.sort("account_id"))  # fmt: skip
+    written = export_tables({"t": empty}, str(tmp_path / "e"), settings, 2)
+    assert [open(w).read() for w in written] == ["account_id,x\n"]

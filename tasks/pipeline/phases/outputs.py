@@ -4,7 +4,7 @@ database or the output location live in tasks/pipeline/sinks.py."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import polars as pl
@@ -93,20 +93,51 @@ def export(
     lines: Sequence[pl.DataFrame],
     estimated_basic_read: Sequence[pl.DataFrame],
     accrual_summary: pl.DataFrame,
+    slice_rows: int = SLICE_ACCOUNTS,
 ) -> dict[str, Any]:
-    """The CSV files of the run's output tables (SPEC §6), typed like the table columns."""
+    """The CSV files of the run's output tables (SPEC §6), typed like the table columns, each
+    sorted by its ``EXPORT_ORDER``. The line items, the account summary and the estimated basic
+    reads are given shard by shard (``SlicedRows``) and written in slices of ``slice_rows``
+    accounts (registers): each slice's rows, typed and stably sorted by the export's keys, which
+    lead with the slice key — so, slice after slice, the rows in the order of :func:`output_frames`
+    sorted at once, without the whole portfolio's lines in memory (issue 14)."""
+    from tasks.adapters.export import SlicedRows
     from tasks.adapters.prepare import typed_like_table  # the schema's column types (sql/schema.py)
 
     stamp = [pl.lit(ctx.run_id).alias("run_id"), pl.lit(ctx.run_date).alias("run_date"),
              pl.lit(ctx.scenario).alias("scenario")]  # fmt: skip
-    frames = {
-        name: typed_like_table(name, df.with_columns(stamp))
-        for name, df in output_frames(bua_exception, account_totals, lines, estimated_basic_read).items()
+
+    def finish(name: str) -> Callable[[pl.DataFrame], pl.DataFrame]:
+        def typed_sorted(df: pl.DataFrame) -> pl.DataFrame:
+            typed = typed_like_table(name, df.with_columns(stamp))
+            return typed.sort(EXPORT_ORDER[name], nulls_last=True, maintain_order=True)
+
+        return typed_sorted
+
+    counts = counts_by_account(bua_exception)
+
+    def with_exceptions(df: pl.DataFrame) -> pl.DataFrame:
+        return df.join(counts, on="account_id", how="left").with_columns(
+            pl.col("exception_count").fill_null(0)
+        )
+
+    accounts = slice_bounds(account_totals, "account_id", slice_rows)
+    registers = slice_bounds(estimated_basic_read, "meter_register_id", slice_rows)
+    tables: dict[str, Any] = {
+        "invoice_line_item_monthly": SlicedRows(
+            ShardRows(lines, by="account_id", bounds=accounts), finish("invoice_line_item_monthly")
+        ),
+        "bua_account_summary": SlicedRows(
+            ShardRows(account_totals, by="account_id", bounds=accounts, each=with_exceptions),
+            finish("bua_account_summary"),
+        ),
+        "accrual_summary": accrual_summary.sort(
+            EXPORT_ORDER["accrual_summary"], nulls_last=True, maintain_order=True
+        ),
+        "bua_exception": finish("bua_exception")(bua_exception),
+        "estimated_basic_read": SlicedRows(
+            ShardRows(estimated_basic_read, by="meter_register_id", bounds=registers),
+            finish("estimated_basic_read"),
+        ),
     }
-    frames["accrual_summary"] = accrual_summary
-    return {
-        "csv_exports": {
-            name: frames[name].sort(keys, nulls_last=True, maintain_order=True)
-            for name, keys in EXPORT_ORDER.items()
-        }
-    }
+    return {"csv_exports": {name: tables[name] for name in EXPORT_ORDER}}
