@@ -33,11 +33,6 @@ from tasks.domain.basic_pairs import recency_weight
 HEAT_BPS = tuple(float(b) for b in range(10, 23))  # °C
 COOL_BPS = tuple(float(b) for b in range(16, 29))
 POOLED_BALANCE_POINTS = True  # balance points per population, slopes per register (see fit_weather_models)
-# prior sd (°C) of a gas register's heating balance point around its population's pooled one
-# (_near_pooled_balance_points); None: the pooled points themselves. Electricity registers always
-# take their population's points (the rule for every fuel was tried and not kept: docs/ACCURACY.md)
-BP_PRIOR_SD: float | None = 1.0
-BP_PRIOR_FUELS = ("GAS",)
 MIN_PAIRS = 3
 MIN_PAIRS_BOTH = 5
 P_VALUE = 0.10
@@ -170,20 +165,7 @@ def fit_weather_models(
     if POOLED_BALANCE_POINTS:
         if balance_points is None:
             balance_points = _choose(_pool_totals(res, regs))
-        near = regs.filter(pl.col("service_type").is_in(BP_PRIOR_FUELS)).select("meter_register_id")
-        if BP_PRIOR_SD is None or near.height == 0:
-            res = _at_pooled_balance_points(res, regs, balance_points)
-        else:
-            res = pl.concat(
-                [
-                    _at_pooled_balance_points(
-                        res.join(near, on="meter_register_id", how="anti"), regs, balance_points
-                    ),
-                    _near_pooled_balance_points(
-                        res.join(near, on="meter_register_id", how="semi"), regs, balance_points, BP_PRIOR_SD
-                    ).select(res.columns),
-                ]
-            )
+        res = _at_pooled_balance_points(res, regs, balance_points)
     return _best(res)
 
 
@@ -337,10 +319,6 @@ def _solved(sums: pl.DataFrame) -> pl.DataFrame:
         pl.Series("adj_r2", adj),
         pl.Series("w_mse", sse / np.maximum(dof, 1e-9)),
         pl.Series("_good", good),
-        pl.Series("_sse_rel", sse / np.maximum(yy / sw, 1e-300)),
-        pl.Series("_sse", sse),
-        pl.Series("_sst", sst),
-        pl.Series("_k", k),
         # the candidate's residual relative to the register's mean square use (pooled below)
         pl.Series(
             "_rsse", np.where(ok & (n >= need) & (dof >= 1), sse / np.maximum(yy / sw, 1e-300), np.nan)
@@ -398,50 +376,6 @@ def _at_pooled_balance_points(res: pl.DataFrame, regs: pl.DataFrame, chosen: pl.
         how="semi",
         nulls_equal=True,
     ).drop("jurisdiction", "service_type", "_class")
-
-
-def _near_pooled_balance_points(
-    res: pl.DataFrame, regs: pl.DataFrame, chosen: pl.DataFrame, prior_sd: float
-) -> pl.DataFrame:
-    """Per register and model kind, the qualifying candidate of largest posterior under a normal
-    prior on its balance points around its population's pooled ones (``chosen``, :func:`_choose`;
-    sd ``prior_sd`` °C for each of H and C) and normal errors with the variance profiled out:
-    minimise n·ln(SSE) + Σ (bp − pooled bp)² / prior_sd² (n = the register's pairs; SSE relative
-    to its mean square use, which only shifts every candidate's n·ln(SSE) by the same amount). With
-    few pairs the prior keeps the population's points unless another point fits the register's
-    pairs clearly better; a year of monthly pairs moves them to where the register's own data put
-    them. A point off the population's is one more parameter (degrees of freedom n − k − points
-    off, in the residual mean square and adjusted R²; a candidate needs one left). A population
-    kind without pooled points gives its registers no candidate of that kind. Used for gas
-    registers (``BP_PRIOR_FUELS``: heating only), whose sites heat from their own balance point."""
-    key = ["jurisdiction", "service_type", "_class", "wmodel"]
-    grp = res.filter("_good").join(
-        regs.select("meter_register_id", "jurisdiction", "service_type", "_class"), on="meter_register_id"
-    )
-    prior = chosen.select(
-        *key[:2], pl.col("customer_class").alias("_class"), "wmodel", pl.col("h_bp").alias("_ph"),
-        pl.col("c_bp").alias("_pc"),
-    )  # fmt: skip
-    grp = grp.join(prior, on=key, how="inner", nulls_equal=True)
-    pen = (
-        ((pl.col("h_bp") - pl.col("_ph")) ** 2).fill_null(0.0)
-        + ((pl.col("c_bp") - pl.col("_pc")) ** 2).fill_null(0.0)
-    ) / (prior_sd * prior_sd)
-    crit = pl.col("w_pairs").cast(pl.Float64) * pl.col("_sse_rel").clip(lower_bound=1e-12).log() + pen
-    off = (~pl.col("h_bp").eq_missing(pl.col("_ph"))).cast(pl.Float64) + (
-        ~pl.col("c_bp").eq_missing(pl.col("_pc"))
-    ).cast(pl.Float64)
-    dof = pl.col("w_pairs").cast(pl.Float64) - pl.col("_k") - off
-    grp = grp.filter(dof >= 1).with_columns(
-        w_mse=pl.col("_sse") / dof,
-        adj_r2=1.0 - (pl.col("_sse") / pl.col("_sst")) * (pl.col("w_pairs").cast(pl.Float64) - 1.0) / dof,
-    )
-    out = (
-        grp.with_columns(_crit=crit)
-        .sort("meter_register_id", "wmodel", "_crit", "h_bp", "c_bp", nulls_last=True)
-        .unique(["meter_register_id", "wmodel"], keep="first", maintain_order=True)
-    )
-    return out.drop("jurisdiction", "service_type", "_class", "_ph", "_pc", "_crit")
 
 
 def _best(res: pl.DataFrame) -> pl.DataFrame:

@@ -7,7 +7,6 @@ import math
 import polars as pl
 import pytest
 
-from tasks.domain import basic_weather
 from tasks.domain.basic_estimate import (
     _with_pair_sums,
     estimate_basic,
@@ -16,7 +15,6 @@ from tasks.domain.basic_estimate import (
     weather_balance_points,
 )
 from tasks.domain.basic_weather import (
-    _near_pooled_balance_points,
     degree_day_table,
     fill_temperature,
     fit_weather_models,
@@ -232,125 +230,3 @@ def test_pooled_balance_points_are_chosen_over_every_shard() -> None:
     alone = usage(shard_b)
     assert [v[0] for v in alone["values"]] == pytest.approx(use[3][392:396], abs=1e-6)
     assert not alone.equals(one.filter(pl.col("meter_register_id") == 3))
-
-
-def test_gas_register_takes_its_own_heating_point_near_the_population_electricity_keeps_the_pooled(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # POP_USE twice: registers 1-3 electricity, 11-13 gas (the same pairs), two populations (NSW RES
-    # electricity, NSW RES gas) whose pooled heating point is 16 °C each (the test above). Gas
-    # register 13 truly uses 100 + 0.2·HDD_18: with its population's 16 as its prior (BP_PRIOR_SD 1 °C)
-    # its 13 pairs choose 18, where it fits exactly: criterion 13·ln(1e-12) (relative SSE clipped
-    # at 1e-12) + (18 − 16)² = −359.2 + 4 = −355.2, while at 16 its relative SSE is far above
-    # e^(−355.2 / 13) = 1.4e-12 (asserted below); 18 is off the population's point: residual mean
-    # square SSE / (13 − 2 − 1). Gas 11 and 12 fit exactly at 16 (no penalty) and stay. Electricity
-    # register 3 keeps its population's 16 (a slope on HDD_16, not 0.2), as without the rule.
-    regs, reads, temp, use = _population()
-    gas = regs.with_columns(
-        meter_register_id=pl.col("meter_register_id") + 10, account_id=pl.col("account_id") + 10,
-        nmi=pl.col("nmi") + "G", service_type=pl.lit("GAS"), unit=pl.lit("MJ"),
-    )  # fmt: skip
-    regs = pl.concat([regs, gas])
-    reads = pl.concat([reads, reads.with_columns(meter_register_id=pl.col("meter_register_id") + 10)])
-    macro = _macro([10.0] * 420)
-    # a flat NSW gas shape (1 a day, base b = 1), as the electricity macro is flat
-    flat_gas = NO_GAS.vstack(
-        pl.DataFrame(
-            {
-                "jurisdiction": "NSW",
-                "read_date": [day(i) for i in range(420)],
-                "daily": 1.0,
-                "w": 0.0,
-                "wh": 0.0,
-            }
-        )
-    )
-    pm = _with_pair_sums(read_pairs(regs, reads)[0], register_macro(regs, macro, flat_gas))
-    dd = degree_day_table(fill_temperature(temp))
-    chosen = pooled_balance_points(regs, pm, dd, day(400))
-    heat = chosen.filter(pl.col("wmodel") == "HEAT").sort("service_type")
-    assert heat.select("service_type", "h_bp").rows() == [("ELECTRICITY", 16.0), ("GAS", 16.0)]
-    wm = {r["meter_register_id"]: r for r in fit_weather_models(regs, pm, dd, day(400), chosen).to_dicts()}
-    assert [wm[i]["h_bp"] for i in (1, 2, 3, 11, 12, 13)] == [16.0] * 5 + [18.0]
-    m13 = (wm[13]["w_alpha"], wm[13]["beta_h"], wm[13]["w_pairs"])
-    assert m13 == pytest.approx((100.0, 0.2, 13), abs=1e-6)
-    assert wm[3]["beta_h"] != pytest.approx(0.2, abs=1e-3)
-    # without the rule (BP_PRIOR_SD None: every register at its population's points) gas 13 takes 16
-    # and every electricity register's model is the same, to the bit
-    monkeypatch.setattr(basic_weather, "BP_PRIOR_SD", None)
-    off = {r["meter_register_id"]: r for r in fit_weather_models(regs, pm, dd, day(400), chosen).to_dicts()}
-    assert off[13]["h_bp"] == 16.0
-    assert [off[i] for i in (1, 2, 3)] == [wm[i] for i in (1, 2, 3)]
-    monkeypatch.undo()
-    # register 13's relative SSE at the pooled 16 (the candidate the prior would favour)
-    res, _ = basic_weather._solved_candidates(gas.filter(pl.col("meter_register_id") == 13), pm, dd, day(400))
-    at16 = res.filter((pl.col("wmodel") == "HEAT") & (pl.col("h_bp") == 16.0))["_sse_rel"][0]
-    assert 13 * math.log(at16) > -355.2
-    # its estimate after the last read (day 390) is its true use, 100 + 0.2·HDD_18(d)
-    windows = pl.DataFrame({"account_id": [23], "unbilled_from": [day(392)], "unbilled_to": [day(395)]})
-    usage, ebr, _ = estimate_basic(
-        gas.filter(pl.col("meter_register_id") == 13), windows, reads, macro, flat_gas, day(396), day(395),
-        "seasonal", temperature=temp, balance_points=chosen,
-    )  # fmt: skip
-    assert ebr["method"].to_list() == ["WEATHER"]
-    assert [v[0] for v in usage["values"]] == pytest.approx(use[3][392:396], abs=1e-6)
-
-
-def test_register_balance_point_with_the_population_prior_by_hand() -> None:
-    # candidates as _solved leaves them (relative SSE, SSE, SST, parameters k = 2 for HEAT); the gas
-    # population's pooled heating point is 16 °C. Criterion n·ln(SSE_rel) + (H − 16)² / sd²:
-    # register 1 (5 pairs), sd 1: 16 → 5·ln 0.10 = −11.513; 17 → 5·ln 0.08 + 1 = −11.629;
-    # 18 → 5·ln 0.07 + 4 = −9.296: 17 wins, a point off the population's costing a degree of freedom:
-    # residual mean square 0.16 / (5 − 2 − 1) = 0.08, adjusted R² 1 − (0.16 / 10)·(5 − 1) / 2 = 0.968.
-    # With sd 0.5, 17 scores −12.629 + 4 = −8.629: 16 stays (its own dof 3: 0.2 / 3, 1 − 0.02·4 / 3).
-    # Register 2 (3 pairs) fits 17 far better, but off the population's point it would have no
-    # degree of freedom left (3 − 2 − 1 = 0): 16 (mse 0.4 / 1). Register 3's population (SA) has no
-    # pooled HEAT point: no candidate.
-    res = pl.DataFrame(
-        {
-            "meter_register_id": [1, 1, 1, 2, 2, 3],
-            "wmodel": "HEAT",
-            "h_bp": [16.0, 17.0, 18.0, 16.0, 17.0, 16.0],
-            "c_bp": pl.Series([None] * 6, dtype=pl.Float64),
-            "w_pairs": [5, 5, 5, 3, 3, 5],
-            "adj_r2": 0.0,
-            "w_mse": 0.0,
-            "_good": True,
-            "_sse_rel": [0.10, 0.08, 0.07, 0.20, 0.01, 0.1],
-            "_sse": [0.20, 0.16, 0.14, 0.40, 0.02, 0.2],
-            "_sst": 10.0,
-            "_k": 2.0,
-        }
-    )
-    regs = pl.DataFrame(
-        {
-            "meter_register_id": [1, 2, 3],
-            "jurisdiction": ["NSW", "NSW", "SA"],
-            "service_type": "GAS",
-            "_class": "RES",
-        }
-    )
-    chosen = pl.DataFrame(
-        {
-            "jurisdiction": ["NSW"],
-            "service_type": ["GAS"],
-            "customer_class": ["RES"],
-            "wmodel": ["HEAT"],
-            "h_bp": [16.0],
-            "c_bp": pl.Series([None], dtype=pl.Float64),
-            "registers": pl.Series([2], dtype=pl.UInt32),
-        }
-    )
-
-    def pick(sd: float) -> list[tuple]:
-        out = _near_pooled_balance_points(res, regs, chosen, sd).sort("meter_register_id")
-        return out.select("meter_register_id", "h_bp", "w_mse", "adj_r2").rows()
-
-    assert pick(1.0) == [
-        (1, 17.0, pytest.approx(0.08), pytest.approx(0.968)),
-        (2, 16.0, pytest.approx(0.4), pytest.approx(1 - 0.04 * 2 / 1)),
-    ]
-    assert pick(0.5) == [
-        (1, 16.0, pytest.approx(0.2 / 3), pytest.approx(1 - 0.02 * 4 / 3)),
-        (2, 16.0, pytest.approx(0.4), pytest.approx(0.92)),
-    ]
