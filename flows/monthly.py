@@ -22,6 +22,7 @@ from flows import artifacts, runs
 from flows.fingerprints import data_fingerprints, prechecks_fingerprint
 from flows.phase_tasks import PhaseFailedError, run_graph
 from flows.runtime import current_settings, task_runner, use_settings
+from tasks.adapters import storage
 from tasks.adapters.run_lock import LockLost, run_lock
 from tasks.domain.prechecks import blocking
 from tasks.pipeline import notify, prechecks
@@ -158,6 +159,8 @@ def _run(spec: RunSpec, settings: Any, refresh: bool, accept_warnings: bool, for
         runs.start(url, spec, attempt, started, {"accept_warnings": accept_warnings, "force": force})
         notify.notify_started(ctx)
         try:
+            # a killed run's local scratch (spilled slices: gigabytes at 1M accounts); a live run's stays
+            storage.sweep_scratch()
             compact_task(spec.to_json())
             # the inputs' fingerprints are read beside the checks (neither changes what the other
             # reads); the checks' own, once they are recorded

@@ -158,9 +158,9 @@ def _connectorx_in_child(
     over (the child's bytes, the parent's copy) beside the frames themselves — at 100k accounts
     the extract's child and parent peaked at 628 and 602 MB (issue 14: this grows with the
     portfolio)."""
-    import tempfile
+    from tasks.adapters import storage
 
-    with tempfile.TemporaryDirectory(prefix="bua-read-") as tmp:
+    with storage.scratch_dir("read") as tmp:
         paths = _in_child(_connectorx_to_files, url, jobs, threads, tmp)
         return {name: None if p is None else pl.read_ipc(p) for name, p in paths.items()}
 

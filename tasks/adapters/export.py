@@ -116,7 +116,7 @@ def export_tables(
         storage.sweep_temporaries(d, settings)  # a killed run's half-written files
         storage.delete(_stale(d, set(frames), settings), settings)
     written: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="bua-export-") as tmp:
+    with storage.scratch_dir("export") as tmp:
         for table, rows in frames.items():
             height, pieces = _pieces(rows, f"{tmp}/{table}")
             for name in file_names(table, height, limit):

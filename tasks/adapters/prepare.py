@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +24,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from sql.schema import OUTPUT_TABLES, metadata
+from tasks.adapters import storage
 from tasks.adapters.db import (
     DatabaseError,
     engine_for,
@@ -63,7 +63,7 @@ def write_outputs(
     unknown = set(frames) - set(ROW_TABLES)
     if unknown:
         raise ValueError(f"not an output table: {', '.join(sorted(unknown))}")
-    with tempfile.TemporaryDirectory(prefix="bua-prepare-") as tmp:
+    with storage.scratch_dir("prepare") as tmp:
         # every table split into slices on disk before the transaction opens
         parts = {name: spill(frames[name], f"{tmp}/{name}") for name in ROW_TABLES if name in frames}
         if sqlite_file(url):

@@ -83,7 +83,7 @@ def write_atomic(url: str, settings: Settings, write: Callable[[BinaryIO], objec
     content is streamed, never held whole in memory here: to S3 through a local temporary file,
     uploaded once complete (a stream that failed half way must not close into a half object)."""
     if is_s3(url):
-        with tempfile.NamedTemporaryFile(prefix="bua-upload-", suffix=".tmp") as fh:
+        with tempfile.NamedTemporaryFile(prefix=f"bua-upload-{os.getpid()}-", suffix=".tmp") as fh:
             write(fh)
             fh.flush()
             _fs(settings).put_file(fh.name, _strip(url))
@@ -197,6 +197,44 @@ def sweep_temporaries(folder: str, settings: Settings) -> list[str]:
     for p in stale:
         Path(p).unlink(missing_ok=True)
     return stale
+
+
+_SCRATCH = re.compile(r"^bua-(?:read|prepare|export|upload)-(\d+)-")  # scratch(): bua-{kind}-{pid}-…
+
+
+def scratch_dir(kind: str) -> tempfile.TemporaryDirectory[str]:
+    """A local scratch folder (removed when the ``with`` block ends) named after this process, so
+    that :func:`sweep_scratch` can tell one whose process was killed from one in use."""
+    return tempfile.TemporaryDirectory(prefix=f"bua-{kind}-{os.getpid()}-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def sweep_scratch(root: str | None = None) -> list[str]:
+    """Remove the scratch folders and files of bua processes that no longer run (a ``kill -9``
+    runs no cleanup: prepare's and export's spilled slices are gigabytes at 1M accounts) from the
+    local temporary folder; a live process's are left alone (several runs may share a machine).
+    Returns the paths removed."""
+    folder = Path(root or tempfile.gettempdir())
+    removed = []
+    for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
+        m = _SCRATCH.match(entry.name)
+        if not m or _alive(int(m.group(1))):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(str(entry))
+    return removed
 
 
 def delete(urls: Iterable[str], settings: Settings) -> None:

@@ -143,7 +143,11 @@ def test_kill_9_mid_csv_write_leaves_no_half_file_after_the_rerun(
     which publishes exactly the reference's files."""
     settings = copy_of(loaded, tmp_path / "run")
     mark = uuid.uuid4().hex
-    proc = bua_run(settings, harness, mark, BUA_TEST_PAUSE_BEFORE_RENAME="accrual_summary.csv:120")
+    scratch = tmp_path / "scratch"  # the runs' local temporary folder (TMPDIR)
+    scratch.mkdir()
+    proc = bua_run(
+        settings, harness, mark, BUA_TEST_PAUSE_BEFORE_RENAME="accrual_summary.csv:120", TMPDIR=str(scratch)
+    )
     folder = Path(settings.output_url) / "export" / "csv" / R.isoformat()
     deadline = time.monotonic() + 240
     while not list(folder.glob(".accrual_summary.csv.*.tmp")) and time.monotonic() < deadline:
@@ -152,11 +156,15 @@ def test_kill_9_mid_csv_write_leaves_no_half_file_after_the_rerun(
     assert list(folder.glob(".accrual_summary.csv.*.tmp")), "the write was never held"
     kill_and_check_nothing_is_left(proc, mark)
     assert list(folder.glob(".accrual_summary.csv.*.tmp"))  # kill -9 ran no cleanup
+    # nor of the export's spilled slices (the line items, the account summary: written before
+    # accrual_summary.csv), in a scratch folder named after the killed process
+    assert list(scratch.glob(f"bua-export-{proc.pid}-*/invoice_line_item_monthly/*.arrow"))
 
-    rerun = bua_run(settings, harness)
+    rerun = bua_run(settings, harness, TMPDIR=str(scratch))
     out, err = rerun.communicate(timeout=600)
     assert rerun.returncode == 0, out + err
     assert not list(folder.glob(".*.tmp"))
+    assert not list(scratch.iterdir())  # the killed run's scratch swept, the rerun's own removed
     assert output_digests(settings) == output_digests(reference)
 
 
