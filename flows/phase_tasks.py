@@ -183,11 +183,9 @@ def run_graph(
     groups = shard_groups(settings, spec.shards)
     grouped = len(groups) < spec.shards
     graph = tasks(phases, len(groups))  # a per-shard task here is a group of shards (one, ungrouped)
-    if settings.task_runner != "dask":
-        # the report task runs in this process: its renderer is started while the other phases run
-        from tasks.pipeline.report.charts import start_prewarm
-
-        start_prewarm()
+    # the report task runs in this process (thread runner): its renderer is started while the other
+    # phases run — once a task has been computed (a rerun that is all cache hits renders nothing)
+    prewarm = settings.task_runner != "dask"
     deps = upstream(phases)
     by_name = {p.name: p for p in phases}
     order = {p.name: i for i, p in enumerate(phases)}
@@ -266,6 +264,11 @@ def run_graph(
         run.states[name(t)] = str(state.name)
         progress.finished(t[0], str(state.name))
         if state.is_completed():
+            if prewarm and state.name == "Completed":
+                from tasks.pipeline.report.charts import start_prewarm
+
+                start_prewarm()
+                prewarm = False
             result = future.result()
             for part in result["parts"] if "parts" in result else [result]:
                 run.results[(t[0], part["shard"])] = part

@@ -122,6 +122,20 @@ def test_grouped_shards_are_fewer_task_runs_with_the_same_bytes_and_resume_per_g
     assert output_digests(settings) == output_digests(ref_settings)
 
 
+def test_the_report_renderer_is_started_once_a_task_is_computed_and_not_for_cache_hits(
+    settings, monkeypatch: pytest.MonkeyPatch
+):
+    from tasks.pipeline.report import charts
+
+    started: list[int] = []
+    monkeypatch.setattr(charts, "start_prewarm", lambda: started.append(1))
+    assert run_monthly(settings).error is None  # a fresh copy: every task computed
+    assert started == [1]  # once, not once per computed task
+    again = run_monthly(settings)
+    assert again.error is None and set(again.states.values()) == {"Cached"}
+    assert started == [1]  # nothing to render: not started
+
+
 def test_outputs_that_are_gone_are_rewritten_by_the_rerun(clean, settings):
     ref_settings, _ = clean
     assert run_monthly(settings).error is None
