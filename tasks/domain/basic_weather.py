@@ -33,17 +33,6 @@ from tasks.domain.basic_pairs import recency_weight
 HEAT_BPS = tuple(float(b) for b in range(10, 23))  # °C
 COOL_BPS = tuple(float(b) for b in range(16, 29))
 POOLED_BALANCE_POINTS = True  # balance points per population, slopes per register (see fit_weather_models)
-# gas registers' heating balance points: a normal prior around their population's pooled point whose
-# sd is estimated per population from its registers' own points (_with_prior_sd, empirical Bayes; 0:
-# the pooled point itself). False: every register at its population's points. Electricity registers
-# always take their population's points (a fixed-sd prior for every fuel, and for gas alone, were
-# tried and not kept: docs/ACCURACY.md)
-BP_PRIOR = True
-BP_PRIOR_FUELS = ("GAS",)
-# registers whose own point informs the prior's sd: at least this many pairs (a point and two
-# coefficients leave two degrees of freedom), and their best point inside the grid
-BP_PRIOR_MIN_PAIRS = 5
-_Z90 = 1.2816  # the normal's 0.90 quantile (the homogeneity test at P_VALUE = 0.10)
 MIN_PAIRS = 3
 MIN_PAIRS_BOTH = 5
 P_VALUE = 0.10
@@ -72,9 +61,6 @@ BALANCE_POINT_SCHEMA = {  # the pooled balance points of a population and model 
     "h_bp": pl.Float64,  # null for COOL
     "c_bp": pl.Float64,  # null for HEAT
     "registers": pl.UInt32,  # registers whose candidate at these points counted
-    # the sd (°C) of the prior on a register's heating point around h_bp (gas HEAT, _with_prior_sd);
-    # null where registers take the pooled points
-    "h_sd": pl.Float64,
 }
 
 
@@ -178,32 +164,8 @@ def fit_weather_models(
         return pl.DataFrame(schema=MODEL_SCHEMA)
     if POOLED_BALANCE_POINTS:
         if balance_points is None:
-            balance_points = _with_prior_sd(_choose(_pool_totals(res, regs)), res, regs)
-        # registers of a population whose heating point has a prior sd > 0 choose their own point
-        spread = balance_points.filter(pl.col("h_sd") > 0) if "h_sd" in balance_points.columns else None
-        near = (
-            regs.join(
-                spread.select("jurisdiction", "service_type", pl.col("customer_class").alias("_class")),
-                on=["jurisdiction", "service_type", "_class"],
-                how="semi",
-                nulls_equal=True,
-            ).select("meter_register_id")
-            if BP_PRIOR and spread is not None
-            else regs.clear().select("meter_register_id")
-        )
-        if near.height == 0:
-            res = _at_pooled_balance_points(res, regs, balance_points)
-        else:
-            res = pl.concat(
-                [
-                    _at_pooled_balance_points(
-                        res.join(near, on="meter_register_id", how="anti"), regs, balance_points
-                    ),
-                    _near_pooled_balance_points(
-                        res.join(near, on="meter_register_id", how="semi"), regs, balance_points
-                    ).select(res.columns),
-                ]
-            )
+            balance_points = _choose(_pool_totals(res, regs))
+        res = _at_pooled_balance_points(res, regs, balance_points)
     return _best(res)
 
 
@@ -217,7 +179,7 @@ def pooled_balance_points(
     res, regs = _solved_candidates(registers, pairs_m, dd, run_date)
     if res is None:
         return pl.DataFrame(schema=BALANCE_POINT_SCHEMA)
-    return _with_prior_sd(_choose(_pool_totals(res, regs)), res, regs)
+    return _choose(_pool_totals(res, regs))
 
 
 def _solved_candidates(
@@ -357,10 +319,6 @@ def _solved(sums: pl.DataFrame) -> pl.DataFrame:
         pl.Series("adj_r2", adj),
         pl.Series("w_mse", sse / np.maximum(dof, 1e-9)),
         pl.Series("_good", good),
-        pl.Series("_sse_rel", sse / np.maximum(yy / sw, 1e-300)),
-        pl.Series("_sse", sse),
-        pl.Series("_sst", sst),
-        pl.Series("_k", k),
         # the candidate's residual relative to the register's mean square use (pooled below)
         pl.Series(
             "_rsse", np.where(ok & (n >= need) & (dof >= 1), sse / np.maximum(yy / sw, 1e-300), np.nan)
@@ -397,84 +355,7 @@ def _choose(totals: pl.DataFrame) -> pl.DataFrame:
             "h_bp",
             "c_bp",
             pl.col("_n").alias("registers"),
-            pl.lit(None, pl.Float64).alias("h_sd"),
         )
-        .cast(BALANCE_POINT_SCHEMA)  # type: ignore[arg-type]
-    )
-
-
-def _with_prior_sd(chosen: pl.DataFrame, res: pl.DataFrame, regs: pl.DataFrame) -> pl.DataFrame:
-    """``chosen`` (:func:`_choose`) with h_sd, the sd of the prior on a register's heating point
-    around its population's pooled one, estimated per gas population (``BP_PRIOR_FUELS``, HEAT) from
-    its registers' own points — empirical Bayes, the random-effects (DerSimonian–Laird) estimate of
-    the between-register variance:
-
-    - each register with ≥ ``BP_PRIOR_MIN_PAIRS`` pairs takes its own best point Ĥ (smallest
-      f = n·ln(relative SSE) among its heating candidates, i.e. −2 × its profile log likelihood;
-      qualifying there) when its grid neighbours Ĥ ± 1 °C were fitted too (a point at the grid's
-      edge says only "here or beyond"). The curvature c = f(Ĥ − 1) + f(Ĥ + 1) − 2·f(Ĥ) gives its
-      sampling variance, s² = 2/c (f ≈ (H − H*)²/s² near the optimum H*), plus 1/12 (Ĥ is H*
-      rounded to the whole-degree grid);
-    - with weights w = 1/s² over the population's k such registers, m = Σ w·Ĥ / Σ w and
-      Q = Σ w·(Ĥ − m)² (k − 1 expected from sampling noise alone), τ² = max(0, (Q − (k − 1)) /
-      (Σ w − Σ w² / Σ w)); τ = 0 — the pooled point itself — unless Q exceeds the χ²(k − 1)
-      quantile at 1 − ``P_VALUE`` (Wilson–Hilferty), i.e. unless the registers' points differ by
-      more than their noise explains.
-
-    Registers whose sites all heat from one point keep the pooled point; a population whose
-    registers' points really differ lets each move by about that spread. Other rows: h_sd null.
-    Computed over every register given (the balance_points phase: all shards)."""
-    chosen = chosen.with_columns(h_sd=pl.lit(None, pl.Float64))
-    if not BP_PRIOR or res.height == 0:
-        return chosen
-    step = HEAT_BPS[1] - HEAT_BPS[0]
-    pop = ["jurisdiction", "service_type", "_class"]
-    heat = (
-        res.filter((pl.col("wmodel") == "HEAT") & pl.col("_rsse").is_not_nan())
-        .join(regs.select("meter_register_id", *pop), on="meter_register_id")
-        .filter(pl.col("service_type").is_in(BP_PRIOR_FUELS))
-        .select(
-            "meter_register_id", *pop, "h_bp", "w_pairs", "_good",
-            _f=pl.col("w_pairs").cast(pl.Float64) * pl.col("_rsse").clip(lower_bound=1e-12).log(),
-        )
-    )  # fmt: skip
-    own = heat.sort("meter_register_id", "_f", "h_bp").unique(
-        "meter_register_id", keep="first", maintain_order=True
-    )
-    nb = heat.select("meter_register_id", "h_bp", "_f")
-    own = (
-        own.filter(pl.col("_good") & (pl.col("w_pairs") >= BP_PRIOR_MIN_PAIRS))
-        .with_columns(_lo=pl.col("h_bp") - step, _hi=pl.col("h_bp") + step)
-        .join(nb.rename({"h_bp": "_lo", "_f": "_fl"}), on=["meter_register_id", "_lo"])
-        .join(nb.rename({"h_bp": "_hi", "_f": "_fh"}), on=["meter_register_id", "_hi"])
-        .with_columns(_c=pl.col("_fl") + pl.col("_fh") - 2.0 * pl.col("_f"))
-        .filter(pl.col("_c") > 0)
-        .with_columns(_w=1.0 / (2.0 * step * step / pl.col("_c") + step * step / 12.0))
-    )
-    w, h = pl.col("_w"), pl.col("h_bp")
-    est = (
-        own.group_by(pop)
-        .agg(_k=pl.len().cast(pl.Float64), _s1=w.sum(), _s2=(w * w).sum(), _sh=(w * h).sum(), _shh=(w * h * h).sum())
-        .with_columns(_q=(pl.col("_shh") - pl.col("_sh") ** 2 / pl.col("_s1")).clip(lower_bound=0.0), _nu=pl.col("_k") - 1.0)
-        .with_columns(
-            # χ²(ν) quantile at 1 − P_VALUE (Wilson–Hilferty): ν·(1 − 2/(9ν) + z·√(2/(9ν)))³
-            _crit=pl.col("_nu") * (1.0 - 2.0 / (9.0 * pl.col("_nu")) + _Z90 * (2.0 / (9.0 * pl.col("_nu"))).sqrt()) ** 3,
-            _tau2=((pl.col("_q") - pl.col("_nu")) / (pl.col("_s1") - pl.col("_s2") / pl.col("_s1"))).clip(lower_bound=0.0),
-        )
-        .select(
-            "jurisdiction", "service_type", pl.col("_class").alias("customer_class"), pl.lit("HEAT").alias("wmodel"),
-            pl.when((pl.col("_nu") >= 1) & (pl.col("_q") > pl.col("_crit"))).then(pl.col("_tau2").sqrt()).otherwise(0.0).alias("_sd"),
-        )
-    )  # fmt: skip
-    key = ["jurisdiction", "service_type", "customer_class", "wmodel"]
-    return (
-        chosen.join(est, on=key, how="left", nulls_equal=True)
-        .with_columns(
-            h_sd=pl.when(pl.col("service_type").is_in(BP_PRIOR_FUELS) & (pl.col("wmodel") == "HEAT"))
-            .then(pl.col("_sd").fill_null(0.0))
-            .otherwise(None)
-        )
-        .drop("_sd")
         .cast(BALANCE_POINT_SCHEMA)  # type: ignore[arg-type]
     )
 
@@ -495,55 +376,6 @@ def _at_pooled_balance_points(res: pl.DataFrame, regs: pl.DataFrame, chosen: pl.
         how="semi",
         nulls_equal=True,
     ).drop("jurisdiction", "service_type", "_class")
-
-
-def _near_pooled_balance_points(res: pl.DataFrame, regs: pl.DataFrame, chosen: pl.DataFrame) -> pl.DataFrame:
-    """Per register and model kind, the qualifying candidate of largest posterior under a normal
-    prior on its heating balance point around its population's pooled one (``chosen``: h_bp, with
-    the prior's sd h_sd, :func:`_with_prior_sd`) and normal errors with the variance profiled out:
-    minimise n·ln(SSE) + (H − pooled H)² / h_sd² (n = the register's pairs; SSE relative to its
-    mean square use, which only shifts every candidate's n·ln(SSE) by the same amount). The cooling
-    point stays the population's. With few pairs the prior keeps the population's point unless
-    another point fits the register's pairs clearly better; a year of monthly pairs moves it to
-    where the register's own data put it. A point off the population's is one more parameter
-    (degrees of freedom n − k − 1, in the residual mean square and adjusted R²; a candidate needs
-    one left). A population kind without pooled points gives its registers no candidate of that
-    kind; one without a prior sd > 0 only its pooled point. Used for gas registers
-    (``BP_PRIOR_FUELS``: heating only), whose sites heat from their own balance point."""
-    key = ["jurisdiction", "service_type", "_class", "wmodel"]
-    grp = res.filter("_good").join(
-        regs.select("meter_register_id", "jurisdiction", "service_type", "_class"), on="meter_register_id"
-    )
-    prior = chosen.select(
-        *key[:2], pl.col("customer_class").alias("_class"), "wmodel", pl.col("h_bp").alias("_ph"),
-        pl.col("c_bp").alias("_pc"), pl.col("h_sd").alias("_psd"),
-    )  # fmt: skip
-    grp = grp.join(prior, on=key, how="inner", nulls_equal=True).filter(
-        pl.col("c_bp").eq_missing(pl.col("_pc"))
-    )
-    on_pooled = pl.col("h_bp").eq_missing(pl.col("_ph"))
-    pen = (
-        pl.when(on_pooled)
-        .then(0.0)
-        .when(pl.col("_psd") > 0)
-        .then((pl.col("h_bp") - pl.col("_ph")) ** 2 / pl.col("_psd") ** 2)
-    )
-    grp = grp.with_columns(_pen=pen).filter(pl.col("_pen").is_not_null())
-    crit = pl.col("w_pairs").cast(pl.Float64) * pl.col("_sse_rel").clip(lower_bound=1e-12).log() + pl.col(
-        "_pen"
-    )
-    off = (~on_pooled).cast(pl.Float64)
-    dof = pl.col("w_pairs").cast(pl.Float64) - pl.col("_k") - off
-    grp = grp.filter(dof >= 1).with_columns(
-        w_mse=pl.col("_sse") / dof,
-        adj_r2=1.0 - (pl.col("_sse") / pl.col("_sst")) * (pl.col("w_pairs").cast(pl.Float64) - 1.0) / dof,
-    )
-    out = (
-        grp.with_columns(_crit=crit)
-        .sort("meter_register_id", "wmodel", "_crit", "h_bp", "c_bp", nulls_last=True)
-        .unique(["meter_register_id", "wmodel"], keep="first", maintain_order=True)
-    )
-    return out.drop("jurisdiction", "service_type", "_class", "_ph", "_pc", "_psd", "_pen", "_crit")
 
 
 def _best(res: pl.DataFrame) -> pl.DataFrame:
