@@ -70,11 +70,13 @@ def _key(context: Any, parameters: dict[str, Any]) -> str:
     return parameters["key"]
 
 
-def shard_label(shard: int | list[int] | None) -> str:
-    """A task's shard(s) as shown in its name: ``3``, a group ``2-3`` (contiguous)."""
+def run_name(phase: str, shard: int | list[int] | None) -> str:
+    """A task run's name: ``extract``, ``rating[3]``, a group of shards ``rating[2-3]`` (contiguous)."""
+    if shard is None:
+        return phase
     if isinstance(shard, list):
-        return str(shard[0]) if len(shard) == 1 else f"{shard[0]}-{shard[-1]}"
-    return "" if shard is None else str(shard)
+        return f"{phase}[{shard[0]}]" if len(shard) == 1 else f"{phase}[{shard[0]}-{shard[-1]}]"
+    return f"{phase}[{shard}]"
 
 
 def _run_name(phase: Phase) -> Any:
@@ -82,7 +84,7 @@ def _run_name(phase: Phase) -> Any:
         return phase.name
 
     def name(parameters: dict[str, Any]) -> str:
-        return f"{phase.name}[{shard_label(parameters.get('shard'))}]"
+        return run_name(phase.name, parameters.get("shard"))
 
     return name
 
@@ -213,7 +215,7 @@ def run_graph(
         return groups[t[1]] if grouped else groups[t[1]][0]
 
     def name(t: Task) -> str:
-        return t[0] if t[1] is None else f"{t[0]}[{shard_label(members(t))}]"
+        return run_name(t[0], members(t))
 
     def prio(t: Task) -> tuple[int, int]:
         return (order[t[0]], -1 if t[1] is None else t[1])

@@ -51,6 +51,19 @@ def output_frames(
     }
 
 
+def exception_counts(bua_exception: pl.DataFrame) -> Callable[[pl.DataFrame], pl.DataFrame]:
+    """What gives a shard's account totals their ``exception_count`` (0 without one): the account
+    summary's rows, for the table (prepare) and its CSV (export) alike."""
+    counts = counts_by_account(bua_exception)
+
+    def with_exceptions(df: pl.DataFrame) -> pl.DataFrame:
+        return df.join(counts, on="account_id", how="left").with_columns(
+            pl.col("exception_count").fill_null(0)
+        )
+
+    return with_exceptions
+
+
 def prepare(
     ctx: PhaseContext,
     bua_exception: pl.DataFrame,
@@ -67,14 +80,8 @@ def prepare(
     slice every shard's rows of its accounts stably sorted by account — the rows and row order of
     the one sort of every shard's rows (tasks/adapters/row_slices.py) — so neither the flow process
     nor the SQLite writer holds the whole portfolio's lines."""
-    counts = counts_by_account(bua_exception)
+    with_exceptions = exception_counts(bua_exception)
     bounds = slice_bounds(account_totals, "account_id", slice_accounts)
-
-    def with_exceptions(df: pl.DataFrame) -> pl.DataFrame:
-        return df.join(counts, on="account_id", how="left").with_columns(
-            pl.col("exception_count").fill_null(0)
-        )
-
     frames = {
         "invoice_line_item_monthly": ShardRows(lines, by="account_id", bounds=bounds),
         "bua_account_summary": ShardRows(
@@ -114,13 +121,7 @@ def export(
 
         return typed_sorted
 
-    counts = counts_by_account(bua_exception)
-
-    def with_exceptions(df: pl.DataFrame) -> pl.DataFrame:
-        return df.join(counts, on="account_id", how="left").with_columns(
-            pl.col("exception_count").fill_null(0)
-        )
-
+    with_exceptions = exception_counts(bua_exception)
     accounts = slice_bounds(account_totals, "account_id", slice_rows)
     registers = slice_bounds(estimated_basic_read, "meter_register_id", slice_rows)
     tables: dict[str, Any] = {
