@@ -9,9 +9,7 @@ database load (``load_portfolio`` and the NEM13 files) into SQLite.
 Each size runs in its own subprocess (its peak RSS is that run's alone), prints a table and adds
 its figures to bench/results/build.json (one run per accounts × path). Wall, CPU (user + system)
 and peak RSS cover the whole build; ``store s`` is generate (+ ingest), ``db s`` the database
-load's own wall time — on the direct path the load runs inside generate, beside the meter store's
-run merge (``generate(then=…)``), so there ``store s`` includes it and the two do not add up to the
-wall. The load average before the run is recorded: the machine is shared. The scratch folder is
+load. The load average before the run is recorded: the machine is shared. The scratch folder is
 deleted afterwards unless ``--keep``.
 """
 
@@ -39,26 +37,20 @@ from tasks.generate.load import load_portfolio
 from tasks.settings import Settings
 accounts, path, out, shards = int(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
 s = Settings(database_url=f"sqlite:///{out}/bua.db", meter_store=str(out / "ms"), shards=shards)
-def load_db(folder):  # direct: beside the meter store's run merge (generate's ``then``)
-    global t_db
-    t = time.perf_counter()
-    init_db(s.db_url)
-    load_portfolio(s.db_url, folder)
-    if any((folder / "nem13").iterdir()):
-        ingest_nem13([str(folder / "nem13")], s)
-    t_db = time.perf_counter() - t
 t0 = time.perf_counter()
 if path == "direct":
-    m = generate(out / "portfolio", accounts=accounts, seed=4242, months=13, store=s, nem12=False, then=load_db)
-    t1 = time.perf_counter()
+    m = generate(out / "portfolio", accounts=accounts, seed=4242, months=13, store=s, nem12=False)
 else:
     m = generate(out / "portfolio", accounts=accounts, seed=4242, months=13)
     ingest_nem12([str(out / "portfolio" / "nem12")], s)
-    t1 = time.perf_counter()
-    load_db(out / "portfolio")
+t1 = time.perf_counter()
+init_db(s.db_url)
+load_portfolio(s.db_url, out / "portfolio")
+if any((out / "portfolio" / "nem13").iterdir()):
+    ingest_nem13([str(out / "portfolio" / "nem13")], s)
 t2 = time.perf_counter()
 ru = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"store_s": t1 - t0, "db_s": t_db, "cpu_s": ru.ru_utime + ru.ru_stime,
+print(json.dumps({"store_s": t1 - t0, "db_s": t2 - t1, "cpu_s": ru.ru_utime + ru.ru_stime,
                   "peak_rss_mb": ru.ru_maxrss / 1024, "files": m["files"]}))
 """
 

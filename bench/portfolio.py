@@ -39,23 +39,18 @@ def prepare(work: Path, accounts: int, shards: int) -> Path:
     shutil.rmtree(base, ignore_errors=True)
     s = Settings(database_url=f"sqlite:///{base}/bua.db", meter_store=str(base / "ms"), shards=shards)
     direct = build_path(accounts) == "direct"
-
-    def load_db(folder: Path) -> None:  # direct: beside the meter store's run merge (generate's ``then``)
-        init_db(s.db_url)
-        load_portfolio(s.db_url, folder)
-
     portfolio = base / "portfolio" if direct else work / f"portfolio-{accounts}"
     if direct or not (portfolio / "manifest.json").exists():
         t = time.perf_counter()
         generate(
-            portfolio, accounts=accounts, seed=4242, months=13, store=s if direct else None, nem12=not direct,
-            then=load_db if direct else None,
-        )  # fmt: skip
+            portfolio, accounts=accounts, seed=4242, months=13, store=s if direct else None, nem12=not direct
+        )
         how = "with the meter store written directly" if direct else "(NEM12)"
         print(f"generated {accounts} accounts {how} in {time.perf_counter() - t:.0f} s", flush=True)
     t = time.perf_counter()
+    init_db(s.db_url)
+    load_portfolio(s.db_url, portfolio)
     if not direct:
-        load_db(portfolio)
         ingest_nem12([str(portfolio / "nem12")], s)
     if any((portfolio / "nem13").iterdir()):
         ingest_nem13([str(portfolio / "nem13")], s)

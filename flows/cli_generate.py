@@ -71,15 +71,6 @@ def generate_cmd(
         store_settings = settings_from(ctx, meter_store=store, shards=shards)
     elif not nem12 or shards is not None:
         fail("--no-nem12 and --shards need --store (else the interval data would go nowhere)")
-    loaded: dict[str, int] = {}
-
-    def load_db(folder: Path) -> None:  # beside the meter store's run merge (tasks.generate.run.generate)
-        from tasks.adapters.db import init_db
-        from tasks.generate.load import load_portfolio
-
-        init_db(settings_from(ctx).db_url)  # a fault: one `error:` line, exit 1 (flows/cli_app.py)
-        loaded.update(load_portfolio(settings_from(ctx).db_url, folder))
-
     manifest = generate(
         out,
         accounts=accounts,
@@ -90,7 +81,6 @@ def generate_cmd(
         variant=v,
         store=store_settings,
         nem12=nem12,
-        then=load_db if load else None,
     )
     files = manifest["files"]
     typer.echo(
@@ -103,6 +93,10 @@ def generate_cmd(
             f"({files['store_readings']:,} readings) merged as `bua ingest nem12` of the NEM12 would"
         )
     if load:
-        from tasks.adapters.db import redact_url
+        from tasks.adapters.db import init_db, redact_url
+        from tasks.generate.load import load_portfolio
 
-        typer.echo(f"loaded {sum(loaded.values()):,} rows into {redact_url(settings_from(ctx).db_url)}")
+        settings = settings_from(ctx)
+        init_db(settings.db_url)  # a fault: one `error:` line, exit 1 (flows/cli_app.py)
+        counts = load_portfolio(settings.db_url, out)
+        typer.echo(f"loaded {sum(counts.values()):,} rows into {redact_url(settings.db_url)}")

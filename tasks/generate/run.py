@@ -174,7 +174,6 @@ def generate(
     nem12: bool = True,
     store_batch_readings: int = STORE_BATCH_READINGS,
     chunk_accounts: int = CHUNK_ACCOUNTS,
-    then: Callable[[Path], object] | None = None,
 ) -> dict:
     """Generate the portfolio under ``out`` (db/, nem12/, nem13/, weather/, truth/, manifest.json); returns
     the manifest. ``variant``: generator settings (tasks/generate/variant.py; a JSON file or dict).
@@ -182,14 +181,7 @@ def generate(
     as ``ingest_nem12`` of the nem12/ folder would (``tasks.generate.store_out``), holding about
     ``store_batch_readings`` readings before writing; ``nem12=False``: write no NEM12 text.
     ``chunk_accounts``: bill lines and invoices are built, priced and written that many accounts at
-    a time (memory; the output does not depend on it).
-
-    ``then``: called with ``out`` once db/, nem13/, truth/ and weather/ are written, before the
-    manifest — with ``store``, while the meter store's sorted runs may still be merging: the merge
-    keeps about one core busy and starts when the interval batches are done, so the basic
-    registers, the pricing and a database load (``bua generate --load``, bench/build_portfolio.py)
-    run beside it instead of after it. The store, the files and the manifest are the same bytes
-    either way (the merge writes only the store's partitions; nothing else here reads them)."""
+    a time (memory; the output does not depend on it)."""
     gv = variant if isinstance(variant, Variant) else Variant.load(variant)
     t0 = time.perf_counter()
 
@@ -336,111 +328,90 @@ def generate(
     # every batch holds sites of every shard and days of every month: each flush touches every
     # partition, so a partition written at the first flush would be read back and rewritten at close
     loader = RegisterDayLoader(store, store_batch_readings, stage_all=True) if store is not None else None
-    # the run merge, on its own thread from the end of the interval batches (see ``then``)
-    merge_pool = ThreadPoolExecutor(1, thread_name_prefix="bua-store-merge")
-    merging: Future | None = None
     try:
-        try:
-            with ThreadPoolExecutor(max_workers=workers) as executor:
-                pool = _Bounded(executor, workers + 1) if workers > 1 else _Serial()
-                for n_done, (st, tr, fl, parts) in enumerate(
-                    pool.map(interval_batch, enumerate(iv_batches)), 1
-                ):
-                    for key, v in st.items():
-                        stats[key] += v
-                    if loader is not None:
-                        loader.add(parts)
-                    truth.write(tr)
-                    stats["truth_rows"] += tr.num_rows
-                    filled.append(fl)
-                    if n_done % 20 == 0:
-                        say(f"interval batches {n_done}/{len(iv_batches)}")
+        with ThreadPoolExecutor(max_workers=workers) as executor:
+            pool = _Bounded(executor, workers + 1) if workers > 1 else _Serial()
+            for n_done, (st, tr, fl, parts) in enumerate(pool.map(interval_batch, enumerate(iv_batches)), 1):
+                for key, v in st.items():
+                    stats[key] += v
                 if loader is not None:
-                    # the merge starts now, on its own thread: the basic registers, the pricing and
-                    # ``then`` run beside it (its partitions and their working sets are in memory
-                    # together; the batches' threads are done)
-                    say("interval batches done; merging the meter store's sorted runs beside the rest")
-                    merging = merge_pool.submit(loader.close)
-                    loader = None  # the merge owns it: nothing to abort
-                say(f"interval data done ({len(iv_batches)} batches); basic registers")
-                # a basic part's result holds ~1.6 M truth rows: none waits beyond the running ones
-                basic_pool = _Bounded(executor, workers - 1) if workers > 1 else _Serial()
-                for st, tr, fl, rv in basic_pool.map(basic_batch, enumerate(basic_parts)):
-                    stats["nem13_files"] += st["nem13_files"]
-                    truth.write(tr)
-                    stats["truth_rows"] += tr.num_rows
-                    filled.append(fl)
-                    basic_reads.append(rv)
-            truth.close()
-        except BaseException:
+                    loader.add(parts)
+                truth.write(tr)
+                stats["truth_rows"] += tr.num_rows
+                filled.append(fl)
+                if n_done % 20 == 0:
+                    say(f"interval batches {n_done}/{len(iv_batches)}")
             if loader is not None:
-                loader.abort()  # partitions written so far are whole; the sorted runs are deleted
-            raise
-        say("meter data written; pricing bills chunk by chunk")
-        reg_lines.clear()  # the closures above are done with it
-        qty = (
-            pl.concat(filled)
-            if filled
-            else pl.DataFrame(schema={"line_id": pl.UInt32, "quantity": pl.Float64})
+                # now, not after the basic registers: the run merge's partitions and the basic
+                # batches' working sets are then never in memory together (no thread is busy)
+                say("interval batches done; merging the meter store's sorted runs")
+                summary = loader.close()
+                loader = None  # complete: nothing to abort
+                stats["store_register_days"], stats["store_readings"] = (
+                    summary.register_days,
+                    summary.readings,
+                )
+            say(f"interval data done ({len(iv_batches)} batches); basic registers")
+            # a basic part's result holds ~1.6 M truth rows: none waits beyond the running ones
+            basic_pool = _Bounded(executor, workers - 1) if workers > 1 else _Serial()
+            for st, tr, fl, rv in basic_pool.map(basic_batch, enumerate(basic_parts)):
+                stats["nem13_files"] += st["nem13_files"]
+                truth.write(tr)
+                stats["truth_rows"] += tr.num_rows
+                filled.append(fl)
+                basic_reads.append(rv)
+        truth.close()
+    except BaseException:
+        if loader is not None:
+            loader.abort()  # partitions written so far are whole; the sorted runs are deleted
+        raise
+    say("meter data written; pricing bills chunk by chunk")
+    reg_lines.clear()  # the closures above are done with it
+    qty = pl.concat(filled) if filled else pl.DataFrame(schema={"line_id": pl.UInt32, "quantity": pl.Float64})
+    del filled
+    qty = qty.sort("line_id")
+    qty_ids = qty["line_id"].to_numpy()
+    draws = invoices.draw_invoices(bills, p.accounts.height, cal, seed)
+    at = invoices.ChunkOffsets()
+    writers = {t: ChunkWriter(root / "db", t) for t in ("invoice", "invoice_line")}
+    pay_parts, line0 = [], 0
+    for c in chunks:  # second pass: the whole lines of one chunk, priced and written
+        lines = skeleton(c, line0)
+        lo, hi = np.searchsorted(qty_ids, [line0, line0 + c.lines])
+        lines = (
+            lines.join(qty.slice(int(lo), int(hi - lo)), on="line_id", how="left", suffix="_r")
+            .with_columns(pl.coalesce("quantity", "quantity_r").fill_null(0.0).alias("quantity"))
+            .drop("quantity_r")
         )
-        del filled
-        qty = qty.sort("line_id")
-        qty_ids = qty["line_id"].to_numpy()
-        draws = invoices.draw_invoices(bills, p.accounts.height, cal, seed)
-        at = invoices.ChunkOffsets()
-        writers = {t: ChunkWriter(root / "db", t) for t in ("invoice", "invoice_line")}
-        pay_parts, line0 = [], 0
-        for c in chunks:  # second pass: the whole lines of one chunk, priced and written
-            lines = skeleton(c, line0)
-            lo, hi = np.searchsorted(qty_ids, [line0, line0 + c.lines])
-            lines = (
-                lines.join(qty.slice(int(lo), int(hi - lo)), on="line_id", how="left", suffix="_r")
-                .with_columns(pl.coalesce("quantity", "quantity_r").fill_null(0.0).alias("quantity"))
-                .drop("quantity_r")
-            )
-            lines = invoices.finish_lines(lines)
-            at.account, at.bill = c.a0, c.rows["bill"][0]
-            out = invoices.price_chunk(
-                c.take("bill", bills),
-                lines,
-                c.take("discount", discounts),
-                c.take("account", p.accounts),
-                draws,
-                at,
-                cal,
-            )
-            for t, w in writers.items():
-                w.write(out[t])
-            pay_parts.append(out["payment"])
-            at.invoice += out["invoice"].height
-            at.invoice_line += out["invoice_line"].height
-            line0 += c.lines
-            del lines, out
-        sizes = {t: w.close() for t, w in writers.items()}
-        counts = {t: w.rows for t, w in writers.items()}
-        del qty, qty_ids
-        payments = invoices.number_payments(pl.concat(pay_parts), seed)
-        br = pl.concat(basic_reads) if basic_reads else pl.DataFrame()
-        say("invoices and payments priced; writing db/*.parquet")
-        tables = db_tables(
-            p, regs, plans, plan_rate, windows, account_plan, discounts, {"payment": payments}, br, cal
+        lines = invoices.finish_lines(lines)
+        at.account, at.bill = c.a0, c.rows["bill"][0]
+        out = invoices.price_chunk(
+            c.take("bill", bills),
+            lines,
+            c.take("discount", discounts),
+            c.take("account", p.accounts),
+            draws,
+            at,
+            cal,
         )
-        sizes |= write_tables(tables, root / "db")
-        counts |= {name: df.height for name, df in tables.items()}
-        if then is not None:
-            say(
-                "db/ written"
-                + ("; the store merge still running beside" if merging and not merging.done() else "")
-            )
-            then(root)
-        if merging is not None:
-            summary = merging.result()
-            stats["store_register_days"], stats["store_readings"] = summary.register_days, summary.readings
-            say("meter store merged")
-    finally:
-        # an error beside the merge waits for it (the store then holds whole partitions, old or
-        # new) rather than leave a thread writing after generate has returned
-        merge_pool.shutdown(wait=True)
+        for t, w in writers.items():
+            w.write(out[t])
+        pay_parts.append(out["payment"])
+        at.invoice += out["invoice"].height
+        at.invoice_line += out["invoice_line"].height
+        line0 += c.lines
+        del lines, out
+    sizes = {t: w.close() for t, w in writers.items()}
+    counts = {t: w.rows for t, w in writers.items()}
+    del qty, qty_ids
+    payments = invoices.number_payments(pl.concat(pay_parts), seed)
+    br = pl.concat(basic_reads) if basic_reads else pl.DataFrame()
+    say("invoices and payments priced; writing db/*.parquet")
+    tables = db_tables(
+        p, regs, plans, plan_rate, windows, account_plan, discounts, {"payment": payments}, br, cal
+    )
+    sizes |= write_tables(tables, root / "db")
+    counts |= {name: df.height for name, df in tables.items()}
     manifest = {
         "arguments": {
             "accounts": accounts,

@@ -51,23 +51,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             store_batch_readings=150_000,
         )
         out[name] = t / f"ms_{name}"
-    # direct with ``then`` (a database load beside the run merge): what it saw when it was called
-    seen: dict[str, Any] = {}
-
-    def then(folder: Path) -> None:
-        seen["folder"] = folder
-        seen["db"] = sorted(p.name for p in (folder / "db").iterdir())
-        seen["manifest"] = (folder / "manifest.json").exists()
-        seen["db_bytes"] = _files(folder / "db")
-
-    generate(
-        t / "direct_then", accounts=ACCOUNTS, seed=SEED, months=MONTHS,
-        store=Settings(meter_store=str(t / "ms_direct_then"), shards=SHARDS), nem12=False,
-        store_batch_readings=150_000, then=then,
-    )  # fmt: skip
-    out["then"], out["then_seen"] = t / "ms_direct_then", seen
     out["portfolio_text"], out["portfolio_direct"] = t / "text", t / "direct"
-    out["portfolio_then"] = t / "direct_then"
     return out
 
 
@@ -125,21 +109,3 @@ def test_direct_counts_are_what_the_ingest_of_the_files_counts(stores: dict[str,
     )
     stored = pl.scan_parquet(str(stores["direct"] / "interval" / "**" / "*.parquet")).select(pl.len())
     assert files["store_register_days"] > stored.collect().item()  # some copies were superseded
-
-
-def test_then_runs_once_db_is_written_and_changes_nothing(stores: dict[str, Any]) -> None:
-    """``generate(then=…)`` (the database load of `bua generate --load` and bench/build_portfolio.py,
-    beside the meter store's run merge): called with the portfolio folder once db/ is whole and
-    before the manifest; the store, db/, truth/, nem13/, weather/ and the manifest are the same
-    bytes as the direct write without it."""
-    seen, folder = stores["then_seen"], stores["portfolio_then"]
-    assert seen["folder"] == folder
-    assert seen["manifest"] is False  # the manifest (with the merge's counts) comes after
-    assert seen["db_bytes"] == _files(folder / "db")  # db/ was complete when it was called
-    assert "invoice.parquet" in seen["db"] and "basic_read.parquet" in seen["db"]
-    assert _files(stores["then"]) == _files(stores["direct"])
-    for sub in ("db", "truth", "nem13", "weather"):
-        assert _files(folder / sub) == _files(stores["portfolio_direct"] / sub), sub
-    assert (folder / "manifest.json").read_bytes() == (
-        stores["portfolio_direct"] / "manifest.json"
-    ).read_bytes()
