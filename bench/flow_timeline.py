@@ -18,9 +18,9 @@ import argparse
 import asyncio
 import datetime as dt
 import os
+import re
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,38 +28,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+from phase_rss import Sampler  # noqa: E402
 from scale import R, accounts_in, fresh, settings_for, start_server, tree_cpu  # noqa: E402
-
-
-class PeakRss:
-    """The largest RSS of this process and its children together, sampled every ``every`` s."""
-
-    def __init__(self, every: float = 0.1) -> None:
-        import psutil
-
-        self.me, self.every, self.peak_mb, self.at_s = psutil.Process(), every, 0.0, 0.0
-        self._stop = threading.Event()
-        self._t0 = time.perf_counter()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        import psutil
-
-        while not self._stop.is_set():
-            total = 0
-            for p in [self.me, *self.me.children(recursive=True)]:
-                try:
-                    total += p.memory_info().rss
-                except psutil.Error:
-                    pass
-            if total / 2**20 > self.peak_mb:
-                self.peak_mb, self.at_s = total / 2**20, time.perf_counter() - self._t0
-            self._stop.wait(self.every)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 async def _task_runs(t0: float) -> list[dict[str, Any]]:
@@ -101,7 +71,7 @@ def phases_of(task_runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for r in task_runs:
         name = r["name"].split("[")[0]
-        name = name.rsplit("-", 1)[0] if name[-4:-3] == "-" else name  # Prefect's "prechecks-3a7"
+        name = re.sub(r"-[0-9a-f]{3}$", "", name)  # Prefect's run-name suffix: "prechecks-3a7"
         p = out.setdefault(name, {"start_s": r["start_s"], "end_s": r["end_s"], "task_s": 0.0, "runs": 0})
         p["start_s"], p["end_s"] = min(p["start_s"], r["start_s"]), max(p["end_s"], r["end_s"])
         p["task_s"] = round(p["task_s"] + r["end_s"] - r["start_s"], 2)
@@ -132,13 +102,15 @@ def main() -> None:
         settings = settings_for(args.data, args.work, args.shards, fresh(args.data, args.work))
         server_cpu = tree_cpu(server.pid)
         cpu0 = os.times()
-        rss = PeakRss()
+        rss = Sampler(every=0.1)  # the process and its children together
+        rss.start()
         t0 = time.time()
         w = time.perf_counter()
         with use_settings(settings):  # type: ignore[arg-type]
             bua_monthly(run_date=R)
         wall = time.perf_counter() - w
-        rss.stop()
+        rss.done.set()
+        rss.join()
         cpu1 = os.times()
         server_cpu = tree_cpu(server.pid) - server_cpu
         task_runs = asyncio.run(_task_runs(t0))
@@ -153,8 +125,8 @@ def main() -> None:
         "run_date": R.isoformat(),
         "wall_s": round(wall, 2),
         "cpu_s": round(cpu, 2),
-        "peak_rss_mb": round(rss.peak_mb),
-        "peak_rss_at_s": round(rss.at_s, 1),
+        "peak_rss_mb": round(rss.peak / 2**20),
+        "peak_rss_at_s": round(rss.peak_at, 1),
         "server_cpu_s": round(server_cpu, 2),
         "task_runs": len(task_runs),
         "phases": phases_of(task_runs),
