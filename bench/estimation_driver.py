@@ -163,7 +163,7 @@ def run_estimation(
                                  settings.segment_with_tni)
             for s in shards
         ]  # fmt: skip
-        profiles = combine_profiles(partials)
+        profiles = combine_profiles(partials, settings.profile_composition)
         segments = (
             regs.filter(pl.col("service_type") != "GAS")
             .select(segment_key(settings.segment_with_tni))

@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     use_weather: bool = Field(
         True, description="basic estimation uses weather_daily where it has observations"
     )
+    profile_composition: bool = Field(
+        True,
+        description="segment profiles are scaled to one register size whoever reported that day "
+        "(docs/METHOD.md, 'Segment profiles: who reports'); false: SPEC §4.2's plain mean",
+    )
 
     # validation (SPEC §4.6: back-test and true-up, tasks/pipeline/validation.py)
     backtest_months: int = Field(

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 
 from tasks.domain.half_hour_grid import SLOTS
-from tasks.domain.robust_profile import trimmed_totals
+from tasks.domain.robust_profile import MIN_REGISTERS, TRIM_FACTOR, trimmed_totals
 
 
 def _empty_partial() -> pl.DataFrame:
@@ -28,9 +28,13 @@ def _partial_frame(
     registers: np.ndarray,
     top_day: np.ndarray | None = None,
     top: np.ndarray | None = None,
+    level: np.ndarray | None = None,
+    top_level: np.ndarray | None = None,
 ) -> pl.DataFrame:
     """Partial sums; ``top_day``/``top``: each row's largest register day and its half hours
-    (tasks/domain/robust_profile.py; none: -inf and zeros)."""
+    (tasks/domain/robust_profile.py; none: -inf and zeros); ``level``/``top_level``: the sum and
+    the largest of the present registers' levels (tasks.domain.profiles.register_levels; none: 0
+    and -inf)."""
     n = len(keys)
     return keys.with_columns(
         slot_arrays("total", total),
@@ -38,6 +42,8 @@ def _partial_frame(
         pl.Series("registers", registers, dtype=pl.Float64),
         pl.Series("top_day", top_day if top_day is not None else np.full(n, -np.inf), dtype=pl.Float64),
         slot_arrays("top", top if top is not None else np.zeros((n, SLOTS))),
+        pl.Series("level", level if level is not None else np.zeros(n), dtype=pl.Float64),
+        pl.Series("top_level", top_level if top_level is not None else np.full(n, -np.inf), dtype=pl.Float64),
     )
 
 
@@ -59,6 +65,7 @@ def combine_partials(partials: Iterable[pl.DataFrame]) -> pl.DataFrame:
     keys = pl.DataFrame(schema={"segment": pl.Utf8, "read_date": pl.Date})
     tot, cnt = np.zeros((0, SLOTS)), np.zeros((0, SLOTS))
     reg, top_day, top = np.zeros(0), np.zeros(0), np.zeros((0, SLOTS))
+    level, top_level = np.zeros(0), np.zeros(0)
     for part in partials:
         if not part.height:
             continue
@@ -66,8 +73,10 @@ def combine_partials(partials: Iterable[pl.DataFrame]) -> pl.DataFrame:
         occ = part.select(pl.int_range(pl.len()).over("segment", "read_date").alias("_o"))["_o"]
         runs = [part] if occ.max() == 0 else [part.filter(occ == o) for o in range(int(occ.max()) + 1)]
         for rows in runs:
-            keys, tot, cnt, reg, top_day, top = _fold(rows, keys, tot, cnt, reg, top_day, top)
-    return _partial_frame(keys, tot, cnt, reg, top_day, top)
+            keys, tot, cnt, reg, top_day, top, level, top_level = _fold(
+                rows, keys, tot, cnt, reg, top_day, top, level, top_level
+            )
+    return _partial_frame(keys, tot, cnt, reg, top_day, top, level, top_level)
 
 
 def _fold(
@@ -78,7 +87,9 @@ def _fold(
     reg: np.ndarray,
     top_day: np.ndarray,
     top: np.ndarray,
-) -> tuple[pl.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    level: np.ndarray,
+    top_level: np.ndarray,
+) -> tuple[pl.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The running sums with one partial (unique keys) added: the union of keys in (segment,
     read_date) order, the old rows copied, the partial's rows added; its tops where larger."""
     pkeys = part.select("segment", "read_date")
@@ -100,19 +111,82 @@ def _fold(
         wins = ~have[new] | (pd > cur) | (np.isnan(pd) & ~np.isnan(cur))
     d2[new[wins]] = pd[wins]
     p2[new[wins]] = part["top"].to_numpy()[wins]
-    return union.drop("_i"), t2, c2, r2, d2, p2
+    lv2, tl2 = np.zeros(n), np.full(n, -np.inf)
+    lv2[old], tl2[old] = level, top_level
+    lv2[new] += part["level"].to_numpy()
+    tl2[new] = np.maximum(tl2[new], part["top_level"].to_numpy())
+    return union.drop("_i"), t2, c2, r2, d2, p2, lv2, tl2
 
 
-def combine_profiles(partials: Iterable[pl.DataFrame]) -> pl.DataFrame:
+def combine_profiles(partials: Iterable[pl.DataFrame], composition: bool = True) -> pl.DataFrame:
     """Sum the shards' partials; P = total / count per slot (null where no register contributed),
-    the largest register of a segment-day capped (tasks/domain/robust_profile.py)."""
+    the largest register of a segment-day capped (tasks/domain/robust_profile.py); with
+    ``composition``, each segment-day scaled by :func:`composition_factors`."""
     total = combine_partials(partials)
     tot, cnt = trimmed_totals(total), total["count"].to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(cnt > 0, tot / np.where(cnt > 0, cnt, 1.0), np.nan)
+    if composition:
+        mean = mean * composition_factors(total)[:, None]
     return total.select(
         "segment",
         "read_date",
         slot_arrays("profile", mean).arr.to_list().list.eval(pl.element().fill_nan(None)),
         pl.col("registers").cast(pl.UInt32),
     )
+
+
+def composition_factors(total: pl.DataFrame) -> np.ndarray:
+    """Per row (segment, day) of combined partials: L̄ / (mean level of the registers present that
+    day), L̄ the segment's mean level over all its register-days (docs/METHOD.md, "Segment
+    profiles: who reports"). The plain mean per register moves with which registers report: a
+    large business register missing for a day takes its share out of its segment's mean, and its
+    own estimate for that day (s_r × P) comes out low by that share. Scaled by the factor, P is the
+    segment's shape at one fixed register size, whoever reported. The largest level of a
+    segment-day is capped like its largest day (tasks/domain/robust_profile.py): at TRIM_FACTOR ×
+    the others' mean level, so a register misconfigured by a multiplier cannot set the factor;
+    parents take the sum of their children's capped levels. 1 where nothing reported, and exactly
+    1 where the factor is within 1e-12 of it (a segment whose registers all report every day)."""
+    n = total.height
+    if n == 0:
+        return np.ones(0)
+    level = trimmed_levels(total)
+    nreg = total["registers"].to_numpy()
+    seg = total["segment"].to_numpy()
+    codes = pl.Series(seg).rank("dense").cast(pl.Int64).to_numpy() - 1
+    lbar_num = np.bincount(codes, weights=level)
+    lbar_den = np.bincount(codes, weights=nreg)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lbar = np.where(lbar_den > 0, lbar_num / np.where(lbar_den > 0, lbar_den, 1.0), 0.0)[codes]
+        f = np.where(
+            (level > 0) & (nreg > 0) & (lbar > 0), lbar * nreg / np.where(level > 0, level, 1.0), 1.0
+        )
+    f[np.abs(f - 1.0) < 1e-12] = 1.0
+    return f
+
+
+def trimmed_levels(total: pl.DataFrame) -> np.ndarray:
+    """The rows' level sums with each segment-day's largest level capped at TRIM_FACTOR × the
+    others' mean level (as ``trimmed_totals`` caps the largest day); a parent's is the sum of its
+    children's."""
+    level = total["level"].to_numpy().copy()
+    top = total["top_level"].to_numpy()
+    nreg = total["registers"].to_numpy()
+    parent = total["segment"].str.starts_with("*|").to_numpy()
+    others = (level - top) / np.maximum(nreg - 1, 1)
+    with np.errstate(invalid="ignore"):
+        trim = ~parent & (nreg >= MIN_REGISTERS) & np.isfinite(top) & (top > TRIM_FACTOR * others)
+    level[trim] -= top[trim] - TRIM_FACTOR * others[trim]
+    # parents: the sum of their children's trimmed levels, added in row order (deterministic)
+    child_parent = total.select(
+        pl.concat_str([pl.lit("*"), *(pl.col("segment").str.split("|").list.get(i) for i in (1, 2))],
+                      separator="|").alias("segment"),
+        "read_date",
+    )  # fmt: skip
+    rows = total.select("segment", "read_date").with_row_index("_i")
+    at = child_parent.join(rows, on=["segment", "read_date"], how="left", maintain_order="left")["_i"]
+    at = at.fill_null(-1).to_numpy().astype(np.int64)
+    child = ~parent & (at >= 0)
+    level[parent] = 0.0
+    np.add.at(level, at[child], level[child])
+    return level

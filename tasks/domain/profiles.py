@@ -7,6 +7,9 @@ values). Each shard contributes, per (segment, day, slot), the sum of actual hal
 the number of registers with an actual value; the combine adds the shards' partials and divides:
 P = mean kWh per register per half hour. The parent segment (``*|jurisdiction|stream``) is
 computed the same way as its own profile (a mean over all its registers, not a mean of means).
+The combine then scales each segment-day to one register size whoever reported that day
+(``BUA_PROFILE_COMPOSITION``, on by default; tasks/domain/profile_combine.py ``composition_factors``,
+from the registers' levels of :func:`register_levels`).
 The per-slot sums are done column-wise (the 48-slot lists are unnested into 48 columns) so that
 no frame ever holds one row per interval.
 """
@@ -152,12 +155,13 @@ def profile_read(
 
     if not chunks or (not names and keep is None):
         return _empty_partial(), empty_grid, kept_rows()
-    g_from = _days(grid_from) if grid_from is not None else None
     mrid = regs["meter_register_id"].to_numpy()
     day0 = _days(chunks[0][0])
     ndays = _days(chunks[-1][1]) - day0 + 1
     rcaps = register_caps(regs, caps) if caps is not None else None
-    reduce = functools.partial(_reduce_raw, caps=rcaps, seg_of_reg=seg_of_reg, nseg=len(names), g_from=g_from)
+    # every register-day with an actual half hour comes back (the registers' levels need all of
+    # them); the day grid keeps those from grid_from on
+    reduce = functools.partial(_reduce_raw, caps=rcaps, seg_of_reg=seg_of_reg, nseg=len(names), g_from=day0)
     parts = interval_grids(
         regs, interval, chunks, _no_grid, months=months, keep=keep,
         kept=kept if keep is not None else None, raw=reduce,
@@ -166,8 +170,42 @@ def profile_read(
     tot, cnt, nreg, rows, top_day, top, grid_parts = _accumulate(parts, len(names), ndays, day0, found)
     if flagged is not None:
         flagged.append(flagged_rows(regs, found))
-    day_grid = _day_grid(grid_parts, mrid, short_from, min_short_days) if grid_parts else empty_grid
-    return _segment_partial(names, day0, ndays, tot, cnt, nreg, rows, top_day, top), day_grid, kept_rows()
+    level, top_level = register_levels(grid_parts, seg_of_reg, len(names), day0, ndays)
+    day_grid = (
+        _day_grid(grid_parts, mrid, grid_from, short_from, min_short_days)
+        if grid_parts and grid_from is not None
+        else empty_grid
+    )
+    partial = _segment_partial(names, day0, ndays, tot, cnt, nreg, rows, top_day, top, level, top_level)
+    return partial, day_grid, kept_rows()
+
+
+def register_levels(
+    grid_parts: list[tuple[np.ndarray, ...]], seg_of_reg: np.ndarray, nseg: int, day0: int, ndays: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per (segment, day): the sum and the largest of the **levels** of the registers with an
+    actual half hour that day (the registers ``nreg`` counts) — a register's level is its mean day
+    over its days with actual data in the window read, each day's actual half hours scaled to 48
+    (a register's own days only: the same on any shard count). The combine divides the profile by
+    the mean level of the registers present, so that which registers report on a day does not move
+    it (tasks/domain/profile_combine.py, ``composition_factors``)."""
+    level = np.zeros((nseg, ndays))
+    top_level = np.full((nseg, ndays), -np.inf)
+    if not grid_parts:
+        return level, top_level
+    reg, day, actual, mask = (np.concatenate(c) for c in zip(*grid_parts, strict=True))
+    slots = np.bitwise_count(mask.astype(np.uint64)).astype(np.float64)
+    nregs = len(seg_of_reg)
+    days = np.bincount(reg, minlength=nregs).astype(np.float64)
+    # the order of every addition is the read order: the same bytes on every run
+    total = np.bincount(reg, weights=actual * (SLOTS / np.maximum(slots, 1.0)), minlength=nregs)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lev = np.where(days > 0, total / np.where(days > 0, days, 1.0), 0.0)
+    seg = seg_of_reg[reg]
+    cell = seg * ndays + (day - day0)
+    level = np.bincount(cell, weights=lev[reg], minlength=nseg * ndays).reshape(nseg, ndays)
+    np.maximum.at(top_level.reshape(-1), cell, lev[reg])
+    return level, top_level
 
 
 def _no_grid(g: Grid) -> tuple:  # interval_grids' fn, unused with raw=
@@ -221,6 +259,8 @@ def _segment_partial(
     rows: np.ndarray,
     top_day: np.ndarray,
     top: np.ndarray,
+    level: np.ndarray,
+    top_level: np.ndarray,
 ) -> pl.DataFrame:
     """The partial-sums frame of the segments and their parents (sorted by segment, day)."""
     # a register belongs to exactly one segment: the parent's sums are its children's, added in
@@ -231,12 +271,14 @@ def _segment_partial(
     pcnt = np.zeros((len(parents), ndays, SLOTS))
     pnreg = np.zeros((len(parents), ndays))
     prows = np.zeros((len(parents), ndays), dtype=np.int64)
+    plevel = np.zeros((len(parents), ndays))
     for i, s in enumerate(names):
         j = pidx["*|" + "|".join(s.split("|")[1:3])]
         ptot[j] += tot[i]
         pcnt[j] += cnt[i]
         pnreg[j] += nreg[i]
         prows[j] += rows[i]
+        plevel[j] += level[i]
     all_names = names + parents
     seg_i, day_i = np.nonzero(np.concatenate([rows, prows]) > 0)
     if len(seg_i) == 0:
@@ -255,16 +297,25 @@ def _segment_partial(
         # parents have no top of their own: they are the sums of their trimmed children
         np.concatenate([top_day, np.full((len(parents), ndays), -np.inf)])[seg_i, day_i],
         np.concatenate([top, np.zeros((len(parents), ndays, SLOTS))])[seg_i, day_i],
+        np.concatenate([level, plevel])[seg_i, day_i],
+        # parents' levels are the sums of their children's trimmed levels (as their totals)
+        np.concatenate([top_level, np.full((len(parents), ndays), -np.inf)])[seg_i, day_i],
     ).sort("segment", "read_date")
     return partial
 
 
 def _day_grid(
-    parts: list[tuple[np.ndarray, ...]], mrid: np.ndarray, short_from: dt.date | None, min_short_days: int
+    parts: list[tuple[np.ndarray, ...]],
+    mrid: np.ndarray,
+    grid_from: dt.date,
+    short_from: dt.date | None,
+    min_short_days: int,
 ) -> pl.DataFrame:
     """The day-grid frame from the reduce parts (rows in read order); see
     :func:`profile_partials_and_day_grid` for which rows are kept."""
     reg, day, actual, mask = (np.concatenate(c) for c in zip(*parts, strict=True))
+    on = day >= _days(grid_from)
+    reg, day, actual, mask = reg[on], day[on], actual[on], mask[on]
     if short_from is not None:
         short = day >= _days(short_from)
         n_short = np.bincount(reg[short], minlength=len(mrid))

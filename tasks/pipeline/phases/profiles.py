@@ -64,7 +64,7 @@ def profiles_partial(
 
 
 def profiles_combine(ctx: PhaseContext, profile_partial: list[pl.DataFrame]) -> dict[str, pl.DataFrame]:
-    return {"profiles": combine_profiles(profile_partial)}
+    return {"profiles": combine_profiles(profile_partial, ctx.settings.profile_composition)}
 
 
 def segments(ctx: PhaseContext, registers: pl.DataFrame, profiles: pl.DataFrame) -> dict[str, pl.DataFrame]:
