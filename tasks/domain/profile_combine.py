@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 
 from tasks.domain.half_hour_grid import SLOTS
-from tasks.domain.robust_profile import MIN_REGISTERS, TRIM_FACTOR, trimmed_totals
+from tasks.domain.robust_profile import trim_largest, trimmed_totals
 
 
 def _empty_partial() -> pl.DataFrame:
@@ -167,26 +167,7 @@ def composition_factors(total: pl.DataFrame) -> np.ndarray:
 
 def trimmed_levels(total: pl.DataFrame) -> np.ndarray:
     """The rows' level sums with each segment-day's largest level capped at TRIM_FACTOR × the
-    others' mean level (as ``trimmed_totals`` caps the largest day); a parent's is the sum of its
-    children's."""
-    level = total["level"].to_numpy().copy()
-    top = total["top_level"].to_numpy()
-    nreg = total["registers"].to_numpy()
-    parent = total["segment"].str.starts_with("*|").to_numpy()
-    others = (level - top) / np.maximum(nreg - 1, 1)
-    with np.errstate(invalid="ignore"):
-        trim = ~parent & (nreg >= MIN_REGISTERS) & np.isfinite(top) & (top > TRIM_FACTOR * others)
-    level[trim] -= top[trim] - TRIM_FACTOR * others[trim]
-    # parents: the sum of their children's trimmed levels, added in row order (deterministic)
-    child_parent = total.select(
-        pl.concat_str([pl.lit("*"), *(pl.col("segment").str.split("|").list.get(i) for i in (1, 2))],
-                      separator="|").alias("segment"),
-        "read_date",
-    )  # fmt: skip
-    rows = total.select("segment", "read_date").with_row_index("_i")
-    at = child_parent.join(rows, on=["segment", "read_date"], how="left", maintain_order="left")["_i"]
-    at = at.fill_null(-1).to_numpy().astype(np.int64)
-    child = ~parent & (at >= 0)
-    level[parent] = 0.0
-    np.add.at(level, at[child], level[child])
-    return level
+    others' mean level, as ``trimmed_totals`` caps the largest day (the same rule, one value per
+    row); a parent's less its children's excess."""
+    level, top = total["level"].to_numpy(), total["top_level"].to_numpy()
+    return trim_largest(total, level[:, None], top, top[:, None])[:, 0]

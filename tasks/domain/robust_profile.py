@@ -37,18 +37,26 @@ def keep_larger(top_day: np.ndarray, top: np.ndarray, new_day: np.ndarray, new: 
 def trimmed_totals(total: pl.DataFrame) -> np.ndarray:
     """The (rows, 48) totals of combined partials with each segment-day's largest register capped
     at TRIM_FACTOR x the others' mean day, and parents less their children's excess."""
-    tot = total["total"].to_numpy()
+    return trim_largest(
+        total, total["total"].to_numpy(), total["top_day"].to_numpy(), total["top"].to_numpy()
+    )
+
+
+def trim_largest(total: pl.DataFrame, sums: np.ndarray, top_size: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """``sums`` (rows, k) of the rows (segment, read_date, registers) of ``total`` with each
+    segment-day's largest register — its size ``top_size``, its k values ``top`` — capped at
+    TRIM_FACTOR x the others' mean size (sizes: the rows of ``sums`` added up), and parents less
+    their children's excess. The segment profile trims register days with it (``trimmed_totals``),
+    the composition factor register levels (tasks/domain/profile_combine.py)."""
     nreg = total["registers"].to_numpy()
-    top_day = total["top_day"].to_numpy()
-    top = total["top"].to_numpy()
     parent = total["segment"].str.starts_with("*|").to_numpy()
-    others = (tot.sum(axis=1) - top_day) / np.maximum(nreg - 1, 1)
+    others = (sums.sum(axis=1) - top_size) / np.maximum(nreg - 1, 1)
     with np.errstate(invalid="ignore"):
-        trim = ~parent & (nreg >= MIN_REGISTERS) & np.isfinite(top_day) & (top_day > TRIM_FACTOR * others)
+        trim = ~parent & (nreg >= MIN_REGISTERS) & np.isfinite(top_size) & (top_size > TRIM_FACTOR * others)
     if not trim.any():
-        return tot
-    excess = top[trim] * (1.0 - TRIM_FACTOR * others[trim] / top_day[trim])[:, None]
-    out = tot.copy()
+        return sums
+    excess = top[trim] * (1.0 - TRIM_FACTOR * others[trim] / top_size[trim])[:, None]
+    out = sums.copy()
     out[trim] -= excess
     # the parents are sums of their children: less the same excess
     child = total.filter(pl.Series(trim)).select(
