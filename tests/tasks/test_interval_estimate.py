@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from tasks.domain.interval_estimate import estimate_interval, estimate_interval_shard
+from tests.interval_rows import actual_day
 
 SEG = "RES|NSW|CONSUMPTION"
 D1, D2 = dt.date(2024, 2, 27), dt.date(2024, 2, 28)
@@ -113,14 +114,7 @@ def test_no_history_register_estimated_at_scalar_one_with_exception() -> None:
 
 
 def _day(read_date: dt.date, value: float) -> dict:
-    return {
-        "nmi": "N1",
-        "suffix": "E1",
-        "read_date": read_date,
-        "interval_minutes": 30,
-        "values": [value] * 48,
-        "quality": "A" * 48,
-    }
+    return actual_day("N1", read_date, value)
 
 
 def test_window_across_months_read_from_each_month_partition() -> None:

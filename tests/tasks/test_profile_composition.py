@@ -17,6 +17,7 @@ import pytest
 from tasks.domain.profile_combine import combine_partials, composition_factors
 from tasks.domain.profiles import combine_profiles, profile_partial_sums
 from tasks.domain.scalars import interval_day_sums
+from tests.interval_rows import actual_day
 
 D1 = dt.date(2024, 2, 1)
 SEG = "RES|NSW|CONSUMPTION"
@@ -47,14 +48,7 @@ def _rows(per_half_hour: dict[str, float], days: int, missing: dict[str, set[int
     ``missing`` days."""
     return pl.DataFrame(
         [
-            {
-                "nmi": nmi,
-                "suffix": "E1",
-                "read_date": D1 + dt.timedelta(days=d),
-                "interval_minutes": 30,
-                "values": [v] * 48,
-                "quality": "A" * 48,
-            }
+            actual_day(nmi, D1 + dt.timedelta(days=d), v)
             for nmi, v in per_half_hour.items()
             for d in range(days)
             if d not in missing.get(nmi, set())

@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from tasks.domain.scalars import interval_day_sums, interval_scalars
+from tests.interval_rows import actual_day
 
 R = dt.date(2024, 3, 1)
 SEG = "RES|NSW|CONSUMPTION"
@@ -33,17 +34,7 @@ def _regs() -> pl.DataFrame:
 
 
 def _days(nmi: str, first: dt.date, n: int, value: float) -> list[dict]:
-    return [
-        {
-            "nmi": nmi,
-            "suffix": "E1",
-            "read_date": first + dt.timedelta(days=i),
-            "interval_minutes": 30,
-            "values": [value] * 48,
-            "quality": "A" * 48,
-        }
-        for i in range(n)
-    ]
+    return [actual_day(nmi, first + dt.timedelta(days=i), value) for i in range(n)]
 
 
 def _fixed(first: dt.date, last: dt.date) -> pl.DataFrame:
