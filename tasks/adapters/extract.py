@@ -18,6 +18,7 @@ import datetime as dt
 import polars as pl
 
 from tasks.adapters.db import read_sql_many, require_tables
+from tasks.domain.billed import with_billed
 from tasks.domain.exceptions import NEGATIVE_READ, NO_METER, combine, exception_rows
 from tasks.domain.shard import shard_expr
 from tasks.domain.weather import daily_temperature
@@ -29,7 +30,7 @@ HISTORY_DAYS = 400  # profiles, scalars and basic read pairs look back this far 
 SOURCE_TABLES_USED = (
     "jurisdiction", "network", "tni", "journal_segment", "account", "site", "account_site", "meter",
     "meter_register", "basic_read", "tou_window", "plan", "plan_rate", "account_plan", "account_discount", "invoice",
-    "weather_daily",
+    "invoice_line", "weather_daily",
 )  # fmt: skip
 
 S, N, F, D, B = pl.String(), pl.Int64(), pl.Float64(), pl.Date(), pl.Boolean()
@@ -58,6 +59,9 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "account_id": N, "discount_type": S, "percent": F, "applies_to": S, "start_date": D, "end_date": D,
     },
     "basic_reads": {"meter_register_id": N, "read_date": D, "index_value": S, "quality": S},
+    "billed_quantities": {
+        "meter_register_id": N, "invoice_id": N, "issue_date": D, "period_start": D, "period_end": D, "quantity": F,
+    },
     "weather": {"jurisdiction": S, "station_id": S, "date": D, "min_temp_c": F, "max_temp_c": F},
 }  # fmt: skip
 
@@ -65,8 +69,8 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
 # the order the queries start in on read_sql_many's threads (Settings.read_threads, default 2): the largest first (at 100k accounts:
 # invoices ~790k rows, as long as all the others together; basic_reads ~320k, registers ~130k …)
 READ_ORDER = (
-    "invoices", "basic_reads", "registers", "accounts", "account_plans", "discounts", "plan_rates", "plans",
-    "tou_windows", "weather",
+    "invoices", "basic_reads", "registers", "billed_quantities", "accounts", "account_plans", "discounts", "plan_rates",
+    "plans", "tou_windows", "weather",
 )  # fmt: skip
 
 
@@ -147,6 +151,8 @@ def shape(raw: dict[str, pl.DataFrame], n_shards: int) -> tuple[dict[str, pl.Dat
         .join(reg_shard.select("meter_register_id", "shard"), on="meter_register_id", how="inner")
         .sort("meter_register_id", "read_date")
     )
+    if "billed_quantities" in raw:
+        reads = with_billed(reads, raw["billed_quantities"])
     exceptions = combine(
         [
             exception_rows(

@@ -7,6 +7,7 @@ import datetime as dt
 
 import polars as pl
 
+from tasks.domain.billed import BILLED_READ_COLUMNS
 from tasks.domain.exceptions import BAD_READ, IMPLAUSIBLE_VALUE
 from tasks.domain.interval_estimate import EXCEPTION_SCHEMA
 from tasks.domain.plausibility import Caps
@@ -48,6 +49,8 @@ def _pairs(reads: pl.DataFrame) -> pl.DataFrame:
             start=pl.col("read_date").shift().over("meter_register_id"),
             start_index=pl.col("index_value").shift().over("meter_register_id"),
             start_quality=pl.col("quality").shift().over("meter_register_id"),
+            _start_seg=pl.col("billed_seg").shift().over("meter_register_id"),
+            _start_cum=pl.col("billed_cum").shift().over("meter_register_id"),
         )
         .filter(pl.col("start").is_not_null())
         .with_columns(
@@ -123,6 +126,10 @@ def _kept_pairs(
                 "actual"
             ),
             pl.col("index_value").alias("end_index"),
+            # what the billing system billed for exactly these days (null: not known)
+            pl.when(pl.col("billed_seg") == pl.col("_start_seg"))
+            .then(pl.col("billed_cum") - pl.col("_start_cum"))
+            .alias("billed"),
             # the register's typical use over this pair reaches half the dial: how many times the
             # index wrapped is a guess, so the pair is kept for the books but not fitted on
             (
@@ -139,7 +146,7 @@ def read_pairs(
     registers: pl.DataFrame, reads: pl.DataFrame, caps: Caps | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Read pairs (meter_register_id, account_id, start, end, days, consumption, actual,
-    end_index) of the shard's basic registers, and BAD_READ exceptions. With ``caps``
+    end_index, billed) of the shard's basic registers, and BAD_READ exceptions. With ``caps``
     (tasks/domain/plausibility.py) a read whose pair implies more consumption per day than the
     register's daily cap is skipped too (IMPLAUSIBLE_VALUE)."""
     day_cap = caps.exprs()[1] if caps is not None else pl.lit(float("inf"))
@@ -153,8 +160,13 @@ def read_pairs(
         day_cap.alias("_day_cap"),
         pl.col("unit").str.replace("KWH", "kWh").alias("_unit"),
     )
+    billed = [
+        pl.col(c) if c in reads.columns else pl.lit(None, t).alias(c) for c, t in BILLED_READ_COLUMNS.items()
+    ]
     r = (
-        reads.select("meter_register_id", "read_date", pl.col("index_value").cast(pl.Float64), "quality")
+        reads.select(
+            "meter_register_id", "read_date", pl.col("index_value").cast(pl.Float64), "quality", *billed
+        )
         .join(regs, on="meter_register_id")
         .filter(
             # the opening index is read at the end of the day before the register starts

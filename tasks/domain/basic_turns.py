@@ -61,17 +61,37 @@ def resolve_turns(
         .with_columns(_e=pl.coalesce("sum_m", pl.col("days") * pl.col("_mm")))
         .filter(pl.col("_T").is_not_null() & (pl.col("_T") > 0) & (pl.col("_e") > 0))
     )
+    if "billed" not in p.columns:
+        p = p.with_columns(billed=pl.lit(None, pl.Float64))
+    # the turns a billed pair hid: those that bring its count closest to what was billed
+    p = p.with_columns(
+        _kb=((pl.col("billed") - pl.col("consumption")) / pl.col("_T"))
+        .round(0)
+        .clip(0, MAX_EXTRA_TURNS)
+        .cast(pl.Int64)
+    )
     check = (
         p.group_by("meter_register_id")
-        .agg(n=pl.len(), big=(pl.col("consumption") / pl.col("_T")).max())
-        .filter((pl.col("n") >= 2) & (pl.col("big") >= TURN_CHECK_FRACTION))
+        .agg(
+            n=pl.len(),
+            big=(pl.col("consumption") / pl.col("_T")).max(),
+            billed_turns=pl.col("_kb").max(),
+            billed_pairs=pl.col("_kb").count(),
+        )
+        .filter(
+            ((pl.col("n") >= 2) & (pl.col("big") >= TURN_CHECK_FRACTION))
+            | (pl.col("billed_turns").fill_null(0) > 0)
+        )
     )
-    p = p.join(check.select("meter_register_id"), on="meter_register_id", how="semi").select(
-        "_pid", "meter_register_id", "consumption", "days", "_T", "_e"
+    p = p.join(check.select("meter_register_id", "billed_pairs"), on="meter_register_id").select(
+        "_pid", "meter_register_id", "consumption", "days", "_T", "_e", "_kb", "billed_pairs"
     )
     if p.height == 0:
         return out
-    ks_of = _turn_choices(p)
+    by_bill = p.filter(pl.col("billed_pairs") > 0)
+    ks_of = pl.concat(
+        [_turn_choices(p.filter(pl.col("billed_pairs") == 0)), _billed_turns(by_bill)], how="vertical_relaxed"
+    )
     return (
         out.with_row_index("_pid")
         .join(ks_of, on="_pid", how="left")
@@ -86,6 +106,24 @@ def resolve_turns(
         )
         .sort("_pid")
         .drop("_pid", "_kx", "_amb", "_T")
+    )
+
+
+def _billed_turns(p: pl.DataFrame) -> pl.DataFrame:
+    """_pid, _kx, _amb of the pairs of registers with billed pairs: a billed pair takes the turns its
+    billed quantity shows; the others the turns that bring them closest to the rate ρ = Σ c' ÷ Σ e
+    of the billed pairs. Never a guess (``_amb`` false)."""
+    rho = (pl.col("consumption") + pl.col("_kb") * pl.col("_T")).filter(
+        pl.col("_kb").is_not_null()
+    ).sum() / pl.col("_e").filter(pl.col("_kb").is_not_null()).sum()
+    k = (
+        ((pl.col("_rho") * pl.col("_e") - pl.col("consumption")) / pl.col("_T"))
+        .round(0)
+        .clip(0, MAX_EXTRA_TURNS)
+        .cast(pl.Int64)
+    )
+    return p.with_columns(_rho=rho.over("meter_register_id")).select(
+        "_pid", pl.coalesce("_kb", k).alias("_kx"), pl.lit(False).alias("_amb")
     )
 
 

@@ -187,3 +187,60 @@ def test_site_history_and_the_site_picked_do_not_depend_on_the_databases_row_ord
         assert other_history.equals(history) and other_accounts.equals(accounts)
     assert history["site_id"].to_list() == [11, 12, 21, 22]
     assert accounts.select("account_id", "site_id").rows() == [(1, 12), (2, 21)]
+
+
+def test_billed_quantities_are_the_issued_usage_of_basic_registers(db_url: str) -> None:
+    # one account, one site, a basic meter (registers 1 usage, 2 generation) and an interval
+    # meter (register 3). Invoice 1 (ISSUED, 1-31 Aug) bills register 1 on two lines (a block
+    # tariff: 100.5 + 20 = 120.5), register 2's feed-in 7 and register 3's usage; invoice 2 is
+    # REVERSED, invoice 3 is issued on the run date (not yet issued for the run). Expected: register
+    # 1: 120.5, register 2: 7 (SUPPLY lines and the interval register are not read pairs).
+    from sql.schema import metadata
+    from tasks.adapters.db import init_db, read_sql, transaction
+    from tasks.adapters.extract import HISTORY_DAYS, SCHEMAS
+
+    init_db(db_url)
+    d = dt.date
+    rows: dict[str, list[dict]] = {
+        "jurisdiction": [{"id": 1, "code": "NSW", "timezone": "Australia/Sydney"}],
+        "network": [{"id": 1, "code": "N", "name": "N", "jurisdiction_id": 1, "service_type": "ELECTRICITY"}],
+        "journal_segment": [{"id": 1, "name": "RESIDENTIAL"}],
+        "account": [{"id": 1, "account_number": "A1", "customer_class": "RES", "journal_segment_id": 1,
+                     "service_type": "ELECTRICITY", "billing_cycle_months": 1, "open_date": d(2020, 1, 1)}],
+        "site": [{"id": 1, "identifier": "N1", "service_type": "ELECTRICITY", "network_id": 1, "jurisdiction_id": 1}],
+        "meter": [
+            {"id": 1, "site_id": 1, "serial_number": "M1", "installation_type": "BASIC", "interval_minutes": None,
+             "start_date": d(2020, 1, 1)},
+            {"id": 2, "site_id": 1, "serial_number": "M2", "installation_type": "COMMS4", "interval_minutes": 30,
+             "start_date": d(2020, 1, 1)},
+        ],
+        "meter_register": [
+            {"id": r, "meter_id": m, "suffix": s, "stream": st, "time_class": "ANYTIME", "unit": "KWH",
+             "dial_digits": 5, "multiplier": 1, "start_date": d(2020, 1, 1)}
+            for r, m, s, st in ((1, 1, "11", "CONSUMPTION"), (2, 1, "12", "GENERATION"), (3, 2, "E1", "CONSUMPTION"))
+        ],
+        "invoice": [
+            {"id": i, "account_id": 1, "invoice_number": f"I{i}", "period_start": d(2026, 8, 1), "period_end": d(2026, 8, 31),
+             "issue_date": issued, "status": status, "net_amount": 1, "gst_amount": 0, "due_date": d(2026, 11, 30)}
+            for i, issued, status in ((1, d(2026, 9, 3), "ISSUED"), (2, d(2026, 9, 2), "REVERSED"), (3, d(2026, 11, 1), "ISSUED"))
+        ],
+    }  # fmt: skip
+    line = {"period_start": d(2026, 8, 1), "period_end": d(2026, 8, 31), "time_class": "ANYTIME", "rate": 0.2,
+            "net_amount": 1, "discount_amount": 0}  # fmt: skip
+    rows["invoice_line"] = [
+        {**line, "invoice_id": i, "meter_register_id": r, "item_type": t, "quantity": q}
+        for i in (1, 2, 3)
+        for r, t, q in ((None, "SUPPLY", 31), (1, "USAGE", 100.5), (1, "USAGE", 20), (2, "FEED_IN", 7), (3, "USAGE", 900))
+    ]  # fmt: skip
+    with transaction(db_url) as c:
+        for table, values in rows.items():
+            c.execute(metadata.tables[table].insert(), values)
+    r = d(2026, 11, 1)
+    params = {"run_date": r, "history_start": r - dt.timedelta(days=HISTORY_DAYS)}
+    got = read_sql(db_url, "billed_quantities", params, SCHEMAS["billed_quantities"]).sort(
+        "meter_register_id"
+    )
+    assert got.select("meter_register_id", "invoice_id", "period_start", "period_end", "quantity").rows() == [
+        (1, 1, d(2026, 8, 1), d(2026, 8, 31), 120.5),
+        (2, 1, d(2026, 8, 1), d(2026, 8, 31), 7.0),
+    ]
