@@ -18,7 +18,7 @@ import datetime as dt
 import polars as pl
 
 from tasks.adapters.db import read_sql_many, require_tables
-from tasks.domain.billed import with_billed
+from tasks.domain.billed import billed_quantities, with_billed
 from tasks.domain.exceptions import NEGATIVE_READ, NO_METER, combine, exception_rows
 from tasks.domain.shard import shard_expr
 from tasks.domain.weather import daily_temperature
@@ -59,9 +59,7 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "account_id": N, "discount_type": S, "percent": F, "applies_to": S, "start_date": D, "end_date": D,
     },
     "basic_reads": {"meter_register_id": N, "read_date": D, "index_value": S, "quality": S},
-    "billed_quantities": {
-        "meter_register_id": N, "invoice_id": N, "issue_date": D, "period_start": D, "period_end": D, "quantity": F,
-    },
+    "billed_quantities": {"meter_register_id": N, "invoice_id": N, "period_start": D, "period_end": D, "quantity": F},
     "weather": {"jurisdiction": S, "station_id": S, "date": D, "min_temp_c": F, "max_temp_c": F},
 }  # fmt: skip
 
@@ -152,7 +150,7 @@ def shape(raw: dict[str, pl.DataFrame], n_shards: int) -> tuple[dict[str, pl.Dat
         .sort("meter_register_id", "read_date")
     )
     if "billed_quantities" in raw:
-        reads = with_billed(reads, raw["billed_quantities"])
+        reads = with_billed(reads, billed_quantities(raw["billed_quantities"], raw["invoices"]))
     exceptions = combine(
         [
             exception_rows(
@@ -179,7 +177,9 @@ def shape(raw: dict[str, pl.DataFrame], n_shards: int) -> tuple[dict[str, pl.Dat
         ]
     )
     # every dataset in a stable row order, whatever order the database returned (deterministic bytes)
-    datasets = {name: df.sort(df.columns, nulls_last=True) for name, df in raw.items()}
+    datasets = {
+        name: df.sort(df.columns, nulls_last=True) for name, df in raw.items() if name != "billed_quantities"
+    }
     datasets.update(accounts=accounts, registers=registers, basic_reads=reads, site_history=site_history)
     # the jurisdictions' daily mean temperature from weather_daily (the basic weather model's input)
     datasets["temperature"] = daily_temperature(raw["weather"]) if "weather" in raw else _NO_TEMPERATURE

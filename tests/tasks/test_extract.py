@@ -198,6 +198,7 @@ def test_billed_quantities_are_the_issued_usage_of_basic_registers(db_url: str) 
     from sql.schema import metadata
     from tasks.adapters.db import init_db, read_sql, transaction
     from tasks.adapters.extract import HISTORY_DAYS, SCHEMAS
+    from tasks.domain.billed import billed_quantities
 
     init_db(db_url)
     d = dt.date
@@ -237,10 +238,12 @@ def test_billed_quantities_are_the_issued_usage_of_basic_registers(db_url: str) 
             c.execute(metadata.tables[table].insert(), values)
     r = d(2026, 11, 1)
     params = {"run_date": r, "history_start": r - dt.timedelta(days=HISTORY_DAYS)}
-    got = read_sql(db_url, "billed_quantities", params, SCHEMAS["billed_quantities"]).sort(
-        "meter_register_id"
-    )
-    assert got.select("meter_register_id", "invoice_id", "period_start", "period_end", "quantity").rows() == [
-        (1, 1, d(2026, 8, 1), d(2026, 8, 31), 120.5),
-        (2, 1, d(2026, 8, 1), d(2026, 8, 31), 7.0),
+    lines = read_sql(db_url, "billed_quantities", params, SCHEMAS["billed_quantities"])
+    # the query keeps the basic registers' non-SUPPLY lines of every invoice: 3 invoices x 3 lines
+    assert lines.height == 9 and set(lines["meter_register_id"]) == {1, 2}
+    invoices = read_sql(db_url, "invoices", params, SCHEMAS["invoices"])
+    got = billed_quantities(lines, invoices)
+    assert got.rows() == [
+        (1, 1, d(2026, 9, 3), d(2026, 8, 1), d(2026, 8, 31), 120.5),
+        (2, 1, d(2026, 9, 3), d(2026, 8, 1), d(2026, 8, 31), 7.0),
     ]
