@@ -64,12 +64,7 @@ def resolve_turns(
     if "billed" not in p.columns:
         p = p.with_columns(billed=pl.lit(None, pl.Float64))
     # the turns a billed pair hid: those that bring its count closest to what was billed
-    p = p.with_columns(
-        _kb=((pl.col("billed") - pl.col("consumption")) / pl.col("_T"))
-        .round(0)
-        .clip(0, MAX_EXTRA_TURNS)
-        .cast(pl.Int64)
-    )
+    p = p.with_columns(_kb=_turns_to(pl.col("billed")))
     check = (
         p.group_by("meter_register_id")
         .agg(
@@ -109,6 +104,12 @@ def resolve_turns(
     )
 
 
+def _turns_to(target: pl.Expr) -> pl.Expr:
+    """The extra turns (0 … ``MAX_EXTRA_TURNS``) that bring a pair's consumption closest to ``target``
+    (rows with consumption and _T, the turn)."""
+    return ((target - pl.col("consumption")) / pl.col("_T")).round(0).clip(0, MAX_EXTRA_TURNS).cast(pl.Int64)
+
+
 def _billed_turns(p: pl.DataFrame) -> pl.DataFrame:
     """_pid, _kx, _amb of the pairs of registers with billed pairs: a billed pair takes the turns its
     billed quantity shows; the others the turns that bring them closest to the rate ρ = Σ c' ÷ Σ e
@@ -116,12 +117,7 @@ def _billed_turns(p: pl.DataFrame) -> pl.DataFrame:
     rho = (pl.col("consumption") + pl.col("_kb") * pl.col("_T")).filter(
         pl.col("_kb").is_not_null()
     ).sum() / pl.col("_e").filter(pl.col("_kb").is_not_null()).sum()
-    k = (
-        ((pl.col("_rho") * pl.col("_e") - pl.col("consumption")) / pl.col("_T"))
-        .round(0)
-        .clip(0, MAX_EXTRA_TURNS)
-        .cast(pl.Int64)
-    )
+    k = _turns_to(pl.col("_rho") * pl.col("_e"))
     return p.with_columns(_rho=rho.over("meter_register_id")).select(
         "_pid", pl.coalesce("_kb", k).alias("_kx"), pl.lit(False).alias("_amb")
     )
@@ -143,13 +139,9 @@ def _turn_choices(p: pl.DataFrame) -> pl.DataFrame:
     )
 
     def assign(frame: pl.DataFrame) -> pl.DataFrame:
-        k = (
-            ((pl.col("rho") * pl.col("_e") - pl.col("consumption")) / pl.col("_T"))
-            .round(0)
-            .clip(0, MAX_EXTRA_TURNS)
-            .cast(pl.Int64)
+        return frame.with_columns(k=_turns_to(pl.col("rho") * pl.col("_e"))).with_columns(
+            c=pl.col("consumption") + pl.col("k") * pl.col("_T")
         )
-        return frame.with_columns(k=k).with_columns(c=pl.col("consumption") + pl.col("k") * pl.col("_T"))
 
     x = assign(cands)
     x = assign(x.with_columns(rho=(pl.col("c").sum() / pl.col("_e").sum()).over("meter_register_id", "cand")))

@@ -32,8 +32,7 @@ def billed_boundaries(billed: pl.DataFrame) -> pl.DataFrame:
     b = (
         billed.filter(pl.col("quantity").is_not_null() & (pl.col("period_end") >= pl.col("period_start")))
         .sort(*key, "issue_date", "invoice_id")
-        .unique(key, keep="last", maintain_order=True)
-        .sort(key)
+        .unique(key, keep="last", maintain_order=True)  # still in key order
     )
     # rows sorted by register: the previous row's end when it is the same register's (no window
     # function: a third of the time); a run's number is unique over all registers
